@@ -1,0 +1,5 @@
+//! Small pieces of page chrome shared by every page.
+
+mod status_pill;
+
+pub use status_pill::StatusPill;

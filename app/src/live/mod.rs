@@ -1,0 +1,61 @@
+//! The live-client library: what a Leptos component uses to receive a topic.
+//!
+//! The pure parts (`backoff`, `series_buffer`, `status`) compile everywhere and are tested on the
+//! host. The browser transport (`socket`) exists only in the hydrate build; on the server the same
+//! components render their initial HTML with the status `Connecting`.
+
+pub mod backoff;
+pub mod series_buffer;
+pub mod status;
+
+#[cfg(feature = "hydrate")]
+mod socket;
+
+use leptos::prelude::*;
+use status::ConnectionStatus;
+
+#[cfg(feature = "hydrate")]
+pub use socket::Handler;
+
+/// One live connection per page, shared by every widget on it (found through Leptos context).
+#[derive(Clone, Copy)]
+pub struct Live {
+    pub status: RwSignal<ConnectionStatus>,
+    #[cfg(feature = "hydrate")]
+    client: StoredValue<socket::LiveClient, LocalStorage>,
+}
+
+impl Live {
+    /// Creates the page's connection (opening the socket in the browser) and provides it as context.
+    pub fn provide() -> Self {
+        let status = RwSignal::new(ConnectionStatus::Connecting);
+        let live = Self {
+            status,
+            #[cfg(feature = "hydrate")]
+            client: StoredValue::new_local(socket::LiveClient::connect(status)),
+        };
+        provide_context(live);
+        live
+    }
+
+    /// The page's connection; panics outside a component tree that called [`Live::provide`].
+    pub fn expect() -> Self {
+        expect_context()
+    }
+
+    /// Routes `topic` to `handler` under `widget_id` until the calling component unmounts.
+    #[cfg(feature = "hydrate")]
+    pub fn subscribe(&self, widget_id: &str, topic: &str, handler: Handler) {
+        self.client
+            .with_value(|c| c.subscribe(widget_id, topic, handler));
+        let client = self.client;
+        let widget_id = widget_id.to_owned();
+        on_cleanup(move || client.with_value(|c| c.unsubscribe(&widget_id)));
+    }
+
+    /// Drops the client's state for `widget_id` and asks the server for a fresh snapshot.
+    #[cfg(feature = "hydrate")]
+    pub fn resync(&self, widget_id: &str) {
+        self.client.with_value(|c| c.resync(widget_id));
+    }
+}

@@ -1,0 +1,24 @@
+use crate::components::StatusPill;
+use crate::live::Live;
+use crate::widgets::LineChart;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// The topic the built-in demo feed publishes to.
+pub const DEMO_ORDERS_TOPIC: &str = "sales/orders";
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    Live::provide();
+    view! {
+        <Title text="Operations — livedash"/>
+        <header class="app-header">
+            <span class="brand">"livedash"</span>
+            <h1 class="dashboard-title">"Operations"</h1>
+            <StatusPill/>
+        </header>
+        <main class="grid">
+            <LineChart widget_id="orders" topic=DEMO_ORDERS_TOPIC title="Orders per second"/>
+        </main>
+    }
+}

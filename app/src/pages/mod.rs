@@ -1,0 +1,5 @@
+//! Routed pages.
+
+mod dashboard;
+
+pub use dashboard::{DEMO_ORDERS_TOPIC, DashboardPage};

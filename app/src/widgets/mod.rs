@@ -1,0 +1,5 @@
+//! Dashboard widgets, each bound to one topic.
+
+mod line_chart;
+
+pub use line_chart::LineChart;

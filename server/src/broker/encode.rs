@@ -1,0 +1,79 @@
+//! Encoding updates once for every subscriber.
+//!
+//! An update is `{widgetId, ts, series, meta}`, and only `widgetId` differs between subscribers. The
+//! rest (`body`) is serialised once per message; each subscription keeps its `{"widgetId":"…",`
+//! prefix, and a frame is the two glued together.
+
+use super::position::Position;
+use app::protocol::{Meta, Point, TopicKind};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Body<'a> {
+    ts: i64,
+    series: &'a [Point],
+    meta: &'a Meta,
+}
+
+pub fn meta(topic: &str, kind: TopicKind, position: &Position) -> Meta {
+    Meta {
+        topic: topic.to_owned(),
+        kind,
+        epoch: position.epoch.clone(),
+        offset: position.offset,
+        resume_token: position.token(),
+    }
+}
+
+/// The update minus its opening brace and `widgetId`: `"ts":…,"series":…,"meta":…}`.
+pub fn update_body(
+    topic: &str,
+    kind: TopicKind,
+    position: &Position,
+    ts: i64,
+    points: &[Point],
+) -> String {
+    let meta = meta(topic, kind, position);
+    let mut json = serde_json::to_string(&Body {
+        ts,
+        series: points,
+        meta: &meta,
+    })
+    .expect("update bodies always serialise");
+    json.remove(0);
+    json
+}
+
+/// `{"widgetId":"…",` — what turns a body into one subscriber's frame.
+pub fn widget_prefix(widget_id: &str) -> String {
+    let id = serde_json::to_string(widget_id).expect("strings always serialise");
+    format!("{{\"widgetId\":{id},")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::protocol::{ServerMessage, Update};
+
+    #[test]
+    fn prefix_plus_body_is_exactly_the_update_message() {
+        let position = Position {
+            epoch: "ab".into(),
+            offset: 3,
+        };
+        let points = [Point { ts: 9, value: 1.5 }];
+        let widget = "w \"quoted\" ✓";
+        let frame = widget_prefix(widget)
+            + &update_body("sales/orders", TopicKind::Series, &position, 9, &points);
+        let decoded: ServerMessage = serde_json::from_str(&frame).unwrap();
+        assert_eq!(
+            decoded,
+            ServerMessage::Update(Update {
+                widget_id: widget.into(),
+                ts: 9,
+                series: points.to_vec(),
+                meta: meta("sales/orders", TopicKind::Series, &position),
+            })
+        );
+    }
+}

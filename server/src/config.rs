@@ -1,0 +1,144 @@
+//! Server settings, from `LIVEDASH_*` environment variables, with defaults that need nothing.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Run the built-in demo feed (`LIVEDASH_DEMO_FEED`, default on).
+    pub demo_feed: bool,
+    /// Messages kept per topic for resume (`LIVEDASH_HISTORY_LEN`).
+    pub history_len: usize,
+    /// Points in a series snapshot (`LIVEDASH_SNAPSHOT_POINTS`).
+    pub snapshot_points: usize,
+    /// Updates one connection may have queued before its slowest subscription is resynced
+    /// (`LIVEDASH_OUTBOX_CAPACITY`).
+    pub outbox_capacity: usize,
+    /// Client ping interval announced in `welcome`; also the server's WebSocket ping interval
+    /// (`LIVEDASH_HEARTBEAT_SECS`).
+    pub heartbeat_interval: Duration,
+    /// Silence after which a socket is closed (`LIVEDASH_IDLE_TIMEOUT_SECS`).
+    pub idle_timeout: Duration,
+    /// Largest inbound WebSocket message (`LIVEDASH_MAX_FRAME_BYTES`).
+    pub max_frame_bytes: usize,
+    /// How long shutdown waits for sockets to close (`LIVEDASH_SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            demo_feed: true,
+            history_len: 1000,
+            snapshot_points: 120,
+            outbox_capacity: 256,
+            heartbeat_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            max_frame_bytes: 64 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{name}={value:?}: {expected}")]
+pub struct ConfigError {
+    name: String,
+    value: String,
+    expected: &'static str,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads each setting through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            get(name).map_or(Ok(default), |value| {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError {
+                        name: name.to_owned(),
+                        value,
+                        expected: "a whole number above 0",
+                    })
+            })
+        };
+        let secs = |name: &str, default: Duration| {
+            number(name, default.as_secs()).map(Duration::from_secs)
+        };
+        let size = |name: &str, default: usize| number(name, default as u64).map(|n| n as usize);
+        let demo_feed = match get("LIVEDASH_DEMO_FEED").as_deref() {
+            None => d.demo_feed,
+            Some("1" | "true" | "on" | "yes") => true,
+            Some("0" | "false" | "off" | "no") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "LIVEDASH_DEMO_FEED".into(),
+                    value: other.into(),
+                    expected: "on or off",
+                });
+            }
+        };
+        Ok(Self {
+            demo_feed,
+            history_len: size("LIVEDASH_HISTORY_LEN", d.history_len)?,
+            snapshot_points: size("LIVEDASH_SNAPSHOT_POINTS", d.snapshot_points)?,
+            outbox_capacity: size("LIVEDASH_OUTBOX_CAPACITY", d.outbox_capacity)?,
+            heartbeat_interval: secs("LIVEDASH_HEARTBEAT_SECS", d.heartbeat_interval)?,
+            idle_timeout: secs("LIVEDASH_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
+            max_frame_bytes: size("LIVEDASH_MAX_FRAME_BYTES", d.max_frame_bytes)?,
+            shutdown_grace: secs("LIVEDASH_SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_defaults() {
+        assert_eq!(from(&[]), Ok(Config::default()));
+    }
+
+    #[test]
+    fn values_override_defaults() {
+        let c = from(&[
+            ("LIVEDASH_DEMO_FEED", "off"),
+            ("LIVEDASH_IDLE_TIMEOUT_SECS", " 90 "),
+        ])
+        .unwrap();
+        assert!(!c.demo_feed);
+        assert_eq!(c.idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let err = from(&[("LIVEDASH_HISTORY_LEN", "lots")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "LIVEDASH_HISTORY_LEN=\"lots\": a whole number above 0"
+        );
+        assert!(from(&[("LIVEDASH_OUTBOX_CAPACITY", "0")]).is_err());
+        assert!(from(&[("LIVEDASH_DEMO_FEED", "maybe")]).is_err());
+    }
+}

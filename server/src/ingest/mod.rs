@@ -1,0 +1,3 @@
+//! Where data comes from. Today: the built-in demo feed.
+
+pub mod demo_feed;

@@ -1,0 +1,4 @@
+//! How updates reach browsers. One WebSocket endpoint today; SSE and polling join it later.
+
+pub mod outbox;
+pub mod ws;

@@ -1,0 +1,248 @@
+//! A connection's write queue: bounded, shared by all its subscriptions, drained by one writer.
+//!
+//! Publishers push into it from the broker without awaiting (a plain mutex, held for a push), and
+//! the connection task drains everything queued in one go and writes it with a single flush. A
+//! client that stops reading cannot make it grow: when it is full, the subscription owning the oldest
+//! queued update loses all its queued updates and is marked lagging; the connection then sends that
+//! subscription a `gap` and a fresh snapshot. Control frames (snapshots, errors, pongs) are never
+//! dropped; there is at most a handful per subscription.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{Arc, Mutex},
+};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// A complete message: welcome, snapshot, gap, error, pong.
+    Whole(String),
+    /// An update: the subscription's `{"widgetId":…,` prefix plus the body shared by all subscribers.
+    Update {
+        widget: Arc<str>,
+        prefix: Arc<str>,
+        body: Arc<str>,
+    },
+}
+
+impl Frame {
+    pub fn into_text(self) -> String {
+        match self {
+            Frame::Whole(text) => text,
+            Frame::Update { prefix, body, .. } => {
+                let mut text = String::with_capacity(prefix.len() + body.len());
+                text.push_str(&prefix);
+                text.push_str(&body);
+                text
+            }
+        }
+    }
+
+    fn widget(&self) -> Option<&Arc<str>> {
+        match self {
+            Frame::Update { widget, .. } => Some(widget),
+            Frame::Whole(_) => None,
+        }
+    }
+}
+
+/// What the writer takes out in one go.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub frames: Vec<Frame>,
+    /// Subscriptions that lost updates since the last batch and need a gap and a snapshot.
+    pub lagging: Vec<Arc<str>>,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Frame>,
+    queued_updates: usize,
+    lagging: HashSet<Arc<str>>,
+    to_report: Vec<Arc<str>>,
+}
+
+impl Outbox {
+    /// A queue that holds at most `capacity` updates (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn push(&self, frame: Frame) {
+        self.state
+            .lock()
+            .expect("outbox lock")
+            .frames
+            .push_back(frame);
+        self.ready.notify_one();
+    }
+
+    /// Queues an update unless its subscription is lagging (its coming snapshot covers it).
+    pub fn push_update(&self, frame: Frame) {
+        let mut state = self.state.lock().expect("outbox lock");
+        let widget = frame.widget().expect("push_update takes updates");
+        if state.lagging.contains(widget) {
+            return;
+        }
+        if state.queued_updates >= self.capacity {
+            state.drop_oldest_subscription();
+            if state.lagging.contains(frame.widget().expect("update")) {
+                drop(state);
+                return self.ready.notify_one();
+            }
+        }
+        state.queued_updates += 1;
+        state.frames.push_back(frame);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Ends a lag: queues `frames` (gap, snapshot) and accepts the subscription's updates again.
+    /// Called under the topic's lock so no update can slip in before the snapshot.
+    pub fn end_lag(&self, widget: &Arc<str>, frames: impl IntoIterator<Item = Frame>) {
+        let mut state = self.state.lock().expect("outbox lock");
+        state.lagging.remove(widget);
+        state.frames.extend(frames);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Drops everything queued for a subscription that has ended.
+    pub fn forget(&self, widget: &Arc<str>) {
+        let mut state = self.state.lock().expect("outbox lock");
+        state.remove_updates_of(widget);
+        state.lagging.remove(widget);
+        state.to_report.retain(|w| w != widget);
+    }
+
+    pub fn take(&self) -> Batch {
+        let mut state = self.state.lock().expect("outbox lock");
+        state.queued_updates = 0;
+        Batch {
+            frames: state.frames.drain(..).collect(),
+            lagging: std::mem::take(&mut state.to_report),
+        }
+    }
+
+    /// Waits until something was pushed since the last `take`.
+    pub async fn ready(&self) {
+        self.ready.notified().await
+    }
+
+    /// Updates queued now (the per-subscriber backlog).
+    pub fn backlog(&self) -> usize {
+        self.state.lock().expect("outbox lock").queued_updates
+    }
+}
+
+impl State {
+    fn drop_oldest_subscription(&mut self) {
+        let Some(victim) = self.frames.iter().find_map(|f| f.widget().cloned()) else {
+            return;
+        };
+        self.remove_updates_of(&victim);
+        self.lagging.insert(victim.clone());
+        self.to_report.push(victim);
+    }
+
+    fn remove_updates_of(&mut self, widget: &Arc<str>) {
+        let before = self.frames.len();
+        self.frames.retain(|f| f.widget() != Some(widget));
+        self.queued_updates -= before - self.frames.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(widget: &str, n: u32) -> Frame {
+        Frame::Update {
+            widget: widget.into(),
+            prefix: format!("{widget}:").into(),
+            body: n.to_string().into(),
+        }
+    }
+
+    fn texts(batch: Batch) -> Vec<String> {
+        batch.frames.into_iter().map(Frame::into_text).collect()
+    }
+
+    #[test]
+    fn frames_come_out_in_order() {
+        let outbox = Outbox::new(10);
+        outbox.push(Frame::Whole("welcome".into()));
+        outbox.push_update(update("a", 1));
+        outbox.push_update(update("b", 2));
+        assert_eq!(texts(outbox.take()), vec!["welcome", "a:1", "b:2"]);
+        assert!(outbox.take().frames.is_empty());
+    }
+
+    #[test]
+    fn when_full_the_oldest_subscription_lags_and_is_reported_once() {
+        let outbox = Outbox::new(3);
+        outbox.push_update(update("a", 1));
+        outbox.push_update(update("b", 1));
+        outbox.push_update(update("a", 2));
+        outbox.push_update(update("b", 2)); // full: "a" owns the oldest update
+        outbox.push_update(update("a", 3)); // ignored while "a" lags
+        assert_eq!(outbox.backlog(), 2);
+        let batch = outbox.take();
+        assert_eq!(batch.lagging, vec![Arc::<str>::from("a")]);
+        assert_eq!(texts(batch), vec!["b:1", "b:2"]);
+
+        outbox.push_update(update("a", 4));
+        assert!(
+            outbox.take().frames.is_empty(),
+            "still lagging until its snapshot"
+        );
+        outbox.end_lag(
+            &"a".into(),
+            [Frame::Whole("gap".into()), Frame::Whole("snap".into())],
+        );
+        outbox.push_update(update("a", 5));
+        let batch = outbox.take();
+        assert!(batch.lagging.is_empty());
+        assert_eq!(texts(batch), vec!["gap", "snap", "a:5"]);
+    }
+
+    #[test]
+    fn a_lone_subscription_that_overflows_lags_itself() {
+        let outbox = Outbox::new(2);
+        for n in 1..=5 {
+            outbox.push_update(update("a", n));
+        }
+        let batch = outbox.take();
+        assert_eq!(batch.lagging.len(), 1);
+        assert!(batch.frames.is_empty());
+    }
+
+    #[test]
+    fn memory_stays_bounded_however_much_is_pushed() {
+        let outbox = Outbox::new(8);
+        for n in 0..10_000 {
+            outbox.push_update(update(["a", "b", "c"][n as usize % 3], n));
+            assert!(outbox.backlog() <= 8);
+        }
+    }
+
+    #[test]
+    fn forgetting_a_subscription_drops_its_queue() {
+        let outbox = Outbox::new(4);
+        outbox.push_update(update("a", 1));
+        outbox.push_update(update("b", 1));
+        outbox.forget(&"a".into());
+        assert_eq!(texts(outbox.take()), vec!["b:1"]);
+    }
+}

@@ -1,0 +1,206 @@
+//! The WebSocket endpoint, driven over real sockets: subscribe, snapshot then ordered deltas,
+//! resume, errors, heartbeats and graceful shutdown.
+
+mod support;
+
+use app::protocol::{ClientMessage, ControlMessage, Point, ServerMessage, TopicKind};
+use support::TestServer;
+
+const TOPIC: &str = "sales/orders";
+
+fn point(v: f64) -> Vec<Point> {
+    vec![Point {
+        ts: v as i64,
+        value: v,
+    }]
+}
+
+async fn server_with_topic() -> TestServer {
+    let server = TestServer::quiet().await;
+    server.broker.declare(TOPIC, TopicKind::Series);
+    server
+}
+
+#[tokio::test]
+async fn snapshot_then_every_delta_in_order() {
+    let server = server_with_topic().await;
+    server.broker.publish(TOPIC, point(1.0)).unwrap();
+    server.broker.publish(TOPIC, point(2.0)).unwrap();
+    let mut client = server.connect().await;
+    client.subscribe("orders", TOPIC, None).await;
+
+    let ServerMessage::Control(ControlMessage::Snapshot {
+        widget_id,
+        series,
+        meta,
+        ..
+    }) = client.next_message().await
+    else {
+        panic!("first message is the snapshot")
+    };
+    assert_eq!(widget_id, "orders");
+    assert_eq!(series, [point(1.0), point(2.0)].concat());
+    assert_eq!(
+        (meta.topic.as_str(), meta.kind, meta.offset),
+        (TOPIC, TopicKind::Series, 2)
+    );
+
+    for v in 3..=7 {
+        server.broker.publish(TOPIC, point(v as f64)).unwrap();
+    }
+    for expected in 3..=7u64 {
+        let update = client.next_json().await;
+        assert!(
+            update.get("type").is_none(),
+            "updates carry no type: {update}"
+        );
+        assert_eq!(update["widgetId"], "orders");
+        assert_eq!(update["meta"]["offset"], expected);
+        assert_eq!(update["series"][0]["value"], expected as f64);
+        assert_eq!(update["meta"]["epoch"], meta.epoch.as_str());
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resuming_replays_exactly_what_was_missed() {
+    let server = server_with_topic().await;
+    let mut first = server.connect().await;
+    first.subscribe("w", TOPIC, None).await;
+    first.next_message().await; // snapshot
+    server.broker.publish(TOPIC, point(1.0)).unwrap();
+    let ServerMessage::Update(seen) = first.next_message().await else {
+        panic!("update")
+    };
+    drop(first);
+
+    for v in 2..=5 {
+        server.broker.publish(TOPIC, point(v as f64)).unwrap();
+    }
+    let mut again = server.connect().await;
+    again
+        .subscribe("w", TOPIC, Some(seen.meta.resume_token))
+        .await;
+    server.broker.publish(TOPIC, point(6.0)).unwrap();
+    let mut offsets = Vec::new();
+    for _ in 0..5 {
+        let ServerMessage::Update(update) = again.next_message().await else {
+            panic!("only updates")
+        };
+        offsets.push(update.meta.offset);
+    }
+    assert_eq!(
+        offsets,
+        vec![2, 3, 4, 5, 6],
+        "missed 4, replayed exactly those, then live"
+    );
+    again.send(&ClientMessage::Ping).await;
+    assert_eq!(
+        again.next_message().await,
+        ServerMessage::Control(ControlMessage::Pong),
+        "and nothing else"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_an_error_and_the_connection_keeps_working() {
+    let server = server_with_topic().await;
+    let mut client = server.connect().await;
+
+    client.send_text("{not json").await;
+    let error = client.next_json().await;
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("bad_message"))
+    );
+
+    client.send_text(r#"{"type":"launch_rockets"}"#).await;
+    assert_eq!(client.next_json().await["code"], "bad_message");
+
+    client.subscribe("w", "no/such/topic", None).await;
+    let error = client.next_json().await;
+    assert_eq!(
+        (error["code"].as_str(), error["widgetId"].as_str()),
+        (Some("unknown_topic"), Some("w"))
+    );
+
+    client.subscribe("w", TOPIC, None).await;
+    assert_eq!(client.next_json().await["type"], "snapshot");
+    client.subscribe("w", TOPIC, None).await;
+    assert_eq!(client.next_json().await["code"], "duplicate_subscription");
+
+    client
+        .send(&ClientMessage::Unsubscribe {
+            widget_id: "other".into(),
+        })
+        .await;
+    assert_eq!(client.next_json().await["code"], "not_subscribed");
+
+    client.subscribe(&"x".repeat(129), TOPIC, None).await;
+    assert_eq!(client.next_json().await["code"], "bad_message");
+
+    server.broker.publish(TOPIC, point(1.0)).unwrap();
+    assert_eq!(
+        client.next_json().await["meta"]["offset"],
+        1,
+        "still subscribed and served"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unsubscribe_stops_the_updates() {
+    let server = server_with_topic().await;
+    let mut client = server.connect().await;
+    client.subscribe("w", TOPIC, None).await;
+    client.next_message().await;
+    client
+        .send(&ClientMessage::Unsubscribe {
+            widget_id: "w".into(),
+        })
+        .await;
+    client.send(&ClientMessage::Ping).await;
+    assert_eq!(
+        client.next_message().await,
+        ServerMessage::Control(ControlMessage::Pong)
+    );
+    server.broker.publish(TOPIC, point(1.0)).unwrap();
+    client.send(&ClientMessage::Ping).await;
+    assert_eq!(
+        client.next_message().await,
+        ServerMessage::Control(ControlMessage::Pong)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn welcome_announces_the_heartbeat() {
+    let server = TestServer::quiet().await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", server.addr))
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    let first = socket.next().await.unwrap().unwrap().into_text().unwrap();
+    let welcome: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["heartbeatIntervalMs"], 25_000);
+    assert_eq!(welcome["idleTimeoutMs"], 60_000);
+    assert!(
+        welcome["connectionId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_going_away() {
+    let server = server_with_topic().await;
+    let mut client = server.connect().await;
+    client.subscribe("w", TOPIC, None).await;
+    client.next_message().await;
+    let closing = tokio::spawn(async move { client.close_code().await });
+    server.stop().await;
+    assert_eq!(closing.await.unwrap(), 1001);
+}
