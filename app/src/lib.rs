@@ -28,6 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 // A classic script: charming calls the global `echarts`, which must exist before
                 // the (deferred, module) hydration script runs.
                 <script src=ECHARTS_SCRIPT></script>

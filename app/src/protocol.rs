@@ -125,8 +125,6 @@ pub enum TopicKind {
 pub enum ErrorCode {
     /// The frame was not JSON or not a known message.
     BadMessage,
-    /// The topic name is not valid.
-    BadTopic,
     /// No such topic.
     UnknownTopic,
     /// The widget id is already subscribed on this connection.

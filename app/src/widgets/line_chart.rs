@@ -60,8 +60,9 @@ mod browser {
     use charming::{
         Chart, Echarts, WasmRenderer,
         component::{Axis, Grid},
-        element::{AxisType, Tooltip, Trigger},
+        element::{AxisLabel, AxisType, Tooltip, Trigger},
         series::Line,
+        theme::Theme,
     };
     use leptos::prelude::*;
     use std::{cell::RefCell, rc::Rc};
@@ -97,7 +98,8 @@ mod browser {
             let dom_id = b.chart_dom_id.clone();
             move |_| {
                 let mut v = view.borrow_mut();
-                match WasmRenderer::new_opt(None, None).render(&dom_id, &base_chart(b.title)) {
+                let renderer = WasmRenderer::new_opt(None, None).theme(system_theme());
+                match renderer.render(&dom_id, &base_chart(b.title)) {
                     Ok(chart) => {
                         WasmRenderer::update(&chart, &data_only(v.buffer.points().copied()));
                         v.chart = Some(chart);
@@ -134,11 +136,29 @@ mod browser {
         live.subscribe(b.widget_id, b.topic, handler);
     }
 
+    /// ECharts' own dark theme when the system asks for dark, so axes and labels stay legible.
+    fn system_theme() -> Theme {
+        let dark = window()
+            .match_media("(prefers-color-scheme: dark)")
+            .ok()
+            .flatten()
+            .is_some_and(|query| query.matches());
+        if dark { Theme::Dark } else { Theme::Default }
+    }
+
     fn base_chart(title: &str) -> Chart {
         Chart::new()
+            // The card behind the chart provides the background in both themes.
+            .background_color("transparent")
             .grid(Grid::new().left(48).right(16).top(16).bottom(32))
             .tooltip(Tooltip::new().trigger(Trigger::Axis))
-            .x_axis(Axis::new().type_(AxisType::Time))
+            .x_axis(
+                Axis::new()
+                    .type_(AxisType::Time)
+                    // Few, short labels: a narrow card must not print them on top of each other.
+                    .split_number(4)
+                    .axis_label(AxisLabel::new().formatter("{HH}:{mm}:{ss}")),
+            )
             .y_axis(Axis::new().type_(AxisType::Value).scale(true))
             .series(Line::new().name(title).show_symbol(false).smooth(true))
     }

@@ -1,0 +1,97 @@
+# Shared by scripts/run and scripts/test: finds or installs every tool the build needs, saying what
+# it does. Each step checks first, so running it again is a no-op. Sourced, not executed.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+# The cargo-leptos release this project is built and tested with.
+CARGO_LEPTOS_VERSION=0.3.11
+STATE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/livedash"
+mkdir -p "$STATE_DIR"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Installs run under one lock, so `run` and `test` started together never install anything twice.
+with_install_lock() {
+  exec {lock_fd}>"$STATE_DIR/install.lock"
+  flock "$lock_fd"
+  "$@"
+  flock -u "$lock_fd"
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $*"
+  fi
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown && return
+  say "installing the Rust wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+}
+
+# cargo-leptos runs the `wasm-bindgen` on PATH; it must be the version Cargo.lock pins.
+ensure_wasm_bindgen() {
+  local want have
+  want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  [ "$have" = "$want" ] && return
+  say "installing wasm-bindgen-cli $want to match Cargo.lock (about 3 minutes)"
+  # No --locked: its lockfile names a crate version the registry no longer has.
+  env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want" --force
+}
+
+# Stable Rust cannot build cargo-leptos's locked dependencies; the nightly toolchain can. Only the
+# tool is built with nightly: livedash itself builds on stable.
+ensure_cargo_leptos() {
+  local have
+  have=$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)
+  [ "$have" = "$CARGO_LEPTOS_VERSION" ] && return
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    say "installing a minimal nightly toolchain to build cargo-leptos"
+    rustup toolchain install nightly --profile minimal
+  fi
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION with nightly, no downloads (about 21 minutes, once)"
+  env -u CARGO_TARGET_DIR cargo +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
+    --locked --features no_downloads --force
+}
+
+ensure_npm_packages() {
+  if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
+    return
+  fi
+  command -v npm >/dev/null || die "npm is missing: install Node.js 20 or newer"
+  say "installing npm packages (ECharts, Playwright, binaryen)"
+  npm ci --no-audit --no-fund --loglevel=error
+}
+
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  say "installing Debian's chromium for the end-to-end tests"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium
+}
+
+# ECharts comes from its npm package; the build copies it into the site (public/ is the assets dir).
+vendor_assets() {
+  mkdir -p public/vendor
+  if ! cmp -s node_modules/echarts/dist/echarts.min.js public/vendor/echarts.min.js; then
+    say "copying ECharts $(node -p 'require("echarts/package.json").version') into public/vendor"
+    cp node_modules/echarts/dist/echarts.min.js public/vendor/echarts.min.js
+  fi
+}
+
+ensure_build_tools() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup"
+  with_install_lock ensure_wasm_target
+  with_install_lock ensure_wasm_bindgen
+  with_install_lock ensure_cargo_leptos
+  with_install_lock ensure_npm_packages
+  vendor_assets
+}
