@@ -9,11 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A message from the browser to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMessage {
     /// Start receiving `topic` for `widget_id`: a snapshot first, then every later update in order.
     Subscribe {
@@ -24,6 +20,8 @@ pub enum ClientMessage {
     },
     /// Stop receiving updates for `widget_id`.
     Unsubscribe { widget_id: String },
+    /// Manual refresh: send a fresh snapshot for `widget_id`.
+    RequestUpdate { widget_id: String },
     /// Application-level heartbeat; the server answers `pong`.
     Ping,
 }
@@ -41,11 +39,7 @@ pub enum ServerMessage {
 
 /// Every server message that has a `type` field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ControlMessage {
     /// First message on every connection.
     Welcome {
@@ -59,7 +53,7 @@ pub enum ControlMessage {
     Snapshot {
         widget_id: String,
         ts: i64,
-        series: Vec<Point>,
+        series: Vec<Item>,
         meta: Meta,
     },
     /// Updates were lost for this subscription; a `snapshot` follows and replaces the client's state.
@@ -84,9 +78,34 @@ pub struct Update {
     pub widget_id: String,
     /// When the server accepted the message, in milliseconds since the Unix epoch.
     pub ts: i64,
-    /// The points this message appends.
-    pub series: Vec<Point>,
+    /// What this message changes; the items' shape follows `meta.kind`.
+    pub series: Vec<Item>,
     pub meta: Meta,
+}
+
+/// One element of a snapshot's or update's `series` array. Every kind keeps the contract's
+/// `series` field; what its items look like follows `meta.kind`. The shapes are told apart by their
+/// required fields, tried in this order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Item {
+    /// `series`: a chart point.
+    Point(Point),
+    /// `metrics`: one KPI's latest value.
+    Metric(Metric),
+    /// `events`: a notification, job update, log line or activity.
+    Event(Event),
+    /// `collection`: a document created, updated or deleted.
+    Change(Change),
+}
+
+impl Item {
+    pub fn as_point(&self) -> Option<&Point> {
+        match self {
+            Item::Point(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// One point of a `series` topic.
@@ -95,6 +114,75 @@ pub struct Point {
     /// Milliseconds since the Unix epoch.
     pub ts: i64,
     pub value: f64,
+}
+
+/// One KPI of a `metrics` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+}
+
+/// One entry of an `events` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Unique within the topic; the server assigns one when the publisher does not.
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// What happened, e.g. `notification`, `system:error`, `maintenance`, `job`, `activity`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub level: Level,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// For `system:error`: how bad it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// For `maintenance`: when it is planned, ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<i64>,
+    /// Anything else the publisher attached (a small JSON object, e.g. a job's id and status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[default]
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+/// One change of a `collection` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub op: ChangeOp,
+    /// The document's id, unique within the topic.
+    pub id: String,
+    /// The whole document after an upsert; absent for a delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOp {
+    Upsert,
+    Delete,
 }
 
 /// Where a snapshot or update sits in its topic's log.
@@ -117,6 +205,23 @@ pub struct Meta {
 pub enum TopicKind {
     /// Chart points: the snapshot is the last N points, a delta appends points.
     Series,
+    /// A KPI map: the snapshot is the latest value per key, a delta the keys that changed.
+    Metrics,
+    /// Notifications, job logs, activity: the snapshot is the last N events, a delta appends.
+    Events,
+    /// Documents: the snapshot is every current document, a delta the changes.
+    Collection,
+}
+
+impl TopicKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicKind::Series => "series",
+            TopicKind::Metrics => "metrics",
+            TopicKind::Events => "events",
+            TopicKind::Collection => "collection",
+        }
+    }
 }
 
 /// Machine-readable reason carried by an `error` message.
@@ -125,8 +230,12 @@ pub enum TopicKind {
 pub enum ErrorCode {
     /// The frame was not JSON or not a known message.
     BadMessage,
+    /// The topic name is not valid (see docs/protocol.md for the grammar).
+    BadTopic,
     /// No such topic.
     UnknownTopic,
+    /// The tenant has no room for another subscription, topic or message right now.
+    LimitExceeded,
     /// The widget id is already subscribed on this connection.
     DuplicateSubscription,
     /// The widget id is not subscribed on this connection.
@@ -176,13 +285,7 @@ mod tests {
         );
         let without_token: ClientMessage =
             serde_json::from_str(r#"{"type":"subscribe","widgetId":"w1","topic":"t"}"#).unwrap();
-        assert!(matches!(
-            without_token,
-            ClientMessage::Subscribe {
-                resume_token: None,
-                ..
-            }
-        ));
+        assert!(matches!(without_token, ClientMessage::Subscribe { resume_token: None, .. }));
     }
 
     #[test]
@@ -190,10 +293,7 @@ mod tests {
         let update = ServerMessage::Update(Update {
             widget_id: "w1".into(),
             ts: 1000,
-            series: vec![Point {
-                ts: 1000,
-                value: 2.5,
-            }],
+            series: vec![Item::Point(Point { ts: 1000, value: 2.5 })],
             meta: meta(),
         });
         let value: serde_json::Value = serde_json::from_str(&update.to_json()).unwrap();
@@ -219,13 +319,32 @@ mod tests {
         });
         let json = snapshot.to_json();
         assert!(json.contains(r#""type":"snapshot""#));
-        assert_eq!(
-            serde_json::from_str::<ServerMessage>(&json).unwrap(),
-            snapshot
-        );
+        assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), snapshot);
 
         let pong: ServerMessage = serde_json::from_str(r#"{"type":"pong"}"#).unwrap();
         assert_eq!(pong, ServerMessage::Control(ControlMessage::Pong));
+    }
+
+    #[test]
+    fn each_kind_of_item_decodes_as_itself() {
+        let items: Vec<Item> = serde_json::from_value(json!([
+            {"ts": 1, "value": 2.0},
+            {"key": "orders", "value": 3.0},
+            {"id": "e1", "ts": 5, "type": "system:error", "level": "error", "title": "Disk full",
+             "severity": "high"},
+            {"op": "upsert", "id": "d1", "doc": {"name": "A"}},
+            {"op": "delete", "id": "d2"}
+        ]))
+        .unwrap();
+        assert!(matches!(items[0], Item::Point(Point { ts: 1, .. })));
+        assert!(matches!(&items[1], Item::Metric(m) if m.key == "orders"));
+        assert!(
+            matches!(&items[2], Item::Event(e) if e.severity == Some(Severity::High) && e.event_type == "system:error")
+        );
+        assert!(matches!(&items[3], Item::Change(c) if c.op == ChangeOp::Upsert && c.doc.is_some()));
+        assert!(matches!(&items[4], Item::Change(c) if c.op == ChangeOp::Delete && c.doc.is_none()));
+        let round_trip: Vec<Item> = serde_json::from_str(&serde_json::to_string(&items).unwrap()).unwrap();
+        assert_eq!(round_trip, items);
     }
 
     #[test]

@@ -8,8 +8,18 @@ pub struct Config {
     pub demo_feed: bool,
     /// Messages kept per topic for resume (`LIVEDASH_HISTORY_LEN`).
     pub history_len: usize,
+    /// Age after which a message is no longer kept for resume (`LIVEDASH_HISTORY_MAX_AGE_SECS`).
+    pub history_max_age: Duration,
     /// Points in a series snapshot (`LIVEDASH_SNAPSHOT_POINTS`).
     pub snapshot_points: usize,
+    /// Events in an events snapshot (`LIVEDASH_SNAPSHOT_EVENTS`).
+    pub snapshot_events: usize,
+    /// Keys a metrics topic may hold (`LIVEDASH_MAX_METRIC_KEYS`).
+    pub max_metric_keys: usize,
+    /// Documents a collection topic may hold (`LIVEDASH_MAX_DOCUMENTS`).
+    pub max_documents: usize,
+    /// Topics one tenant may have (`LIVEDASH_MAX_TOPICS_PER_TENANT`).
+    pub max_topics_per_tenant: usize,
     /// Updates one connection may have queued before its slowest subscription is resynced
     /// (`LIVEDASH_OUTBOX_CAPACITY`).
     pub outbox_capacity: usize,
@@ -29,7 +39,12 @@ impl Default for Config {
         Self {
             demo_feed: true,
             history_len: 1000,
+            history_max_age: Duration::from_secs(15 * 60),
             snapshot_points: 120,
+            snapshot_events: 50,
+            max_metric_keys: 256,
+            max_documents: 1000,
+            max_topics_per_tenant: 1000,
             outbox_capacity: 256,
             heartbeat_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
@@ -55,27 +70,17 @@ impl Config {
     /// Reads each setting through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
             get(name).map_or(Ok(default), |value| {
-                value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError {
-                        name: name.to_owned(),
-                        value,
-                        expected: "a whole number above 0",
-                    })
+                value.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError {
+                    name: name.to_owned(),
+                    value,
+                    expected: "a whole number above 0",
+                })
             })
         };
-        let secs = |name: &str, default: Duration| {
-            number(name, default.as_secs()).map(Duration::from_secs)
-        };
+        let secs = |name: &str, default: Duration| number(name, default.as_secs()).map(Duration::from_secs);
         let size = |name: &str, default: usize| number(name, default as u64).map(|n| n as usize);
         let demo_feed = match get("LIVEDASH_DEMO_FEED").as_deref() {
             None => d.demo_feed,
@@ -92,7 +97,12 @@ impl Config {
         Ok(Self {
             demo_feed,
             history_len: size("LIVEDASH_HISTORY_LEN", d.history_len)?,
+            history_max_age: secs("LIVEDASH_HISTORY_MAX_AGE_SECS", d.history_max_age)?,
             snapshot_points: size("LIVEDASH_SNAPSHOT_POINTS", d.snapshot_points)?,
+            snapshot_events: size("LIVEDASH_SNAPSHOT_EVENTS", d.snapshot_events)?,
+            max_metric_keys: size("LIVEDASH_MAX_METRIC_KEYS", d.max_metric_keys)?,
+            max_documents: size("LIVEDASH_MAX_DOCUMENTS", d.max_documents)?,
+            max_topics_per_tenant: size("LIVEDASH_MAX_TOPICS_PER_TENANT", d.max_topics_per_tenant)?,
             outbox_capacity: size("LIVEDASH_OUTBOX_CAPACITY", d.outbox_capacity)?,
             heartbeat_interval: secs("LIVEDASH_HEARTBEAT_SECS", d.heartbeat_interval)?,
             idle_timeout: secs("LIVEDASH_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
@@ -108,10 +118,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -122,11 +129,7 @@ mod tests {
 
     #[test]
     fn values_override_defaults() {
-        let c = from(&[
-            ("LIVEDASH_DEMO_FEED", "off"),
-            ("LIVEDASH_IDLE_TIMEOUT_SECS", " 90 "),
-        ])
-        .unwrap();
+        let c = from(&[("LIVEDASH_DEMO_FEED", "off"), ("LIVEDASH_IDLE_TIMEOUT_SECS", " 90 ")]).unwrap();
         assert!(!c.demo_feed);
         assert_eq!(c.idle_timeout, Duration::from_secs(90));
     }
@@ -134,10 +137,7 @@ mod tests {
     #[test]
     fn bad_values_are_named_in_the_error() {
         let err = from(&[("LIVEDASH_HISTORY_LEN", "lots")]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "LIVEDASH_HISTORY_LEN=\"lots\": a whole number above 0"
-        );
+        assert_eq!(err.to_string(), "LIVEDASH_HISTORY_LEN=\"lots\": a whole number above 0");
         assert!(from(&[("LIVEDASH_OUTBOX_CAPACITY", "0")]).is_err());
         assert!(from(&[("LIVEDASH_DEMO_FEED", "maybe")]).is_err());
     }

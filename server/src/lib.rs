@@ -11,7 +11,7 @@ pub mod transport;
 
 use app::{App, shell};
 use axum::{Router, extract::FromRef, routing::get};
-use broker::{Broker, BrokerConfig};
+use broker::{Broker, BrokerConfig, topic_name::TenantId, topic_state::StateLimits};
 use config::Config;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -26,6 +26,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub broker: Arc<Broker>,
     pub shutdown: ShutdownSignal,
+    /// Until sessions exist, every socket belongs to this tenant (the first demo tenant).
+    pub anonymous_tenant: TenantId,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -45,14 +47,16 @@ impl Livedash {
     pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
         let broker = Broker::new(BrokerConfig {
             history_len: config.history_len,
-            snapshot_points: config.snapshot_points,
+            history_max_age: config.history_max_age,
+            state: StateLimits {
+                series_points: config.snapshot_points,
+                events: config.snapshot_events,
+                metric_keys: config.max_metric_keys,
+                documents: config.max_documents,
+            },
+            max_topics_per_tenant: config.max_topics_per_tenant,
         });
-        Self {
-            config: Arc::new(config),
-            leptos_options,
-            broker: Arc::new(broker),
-            shutdown: Shutdown::new(),
-        }
+        Self { config: Arc::new(config), leptos_options, broker: Arc::new(broker), shutdown: Shutdown::new() }
     }
 
     pub fn broker(&self) -> Arc<Broker> {
@@ -65,6 +69,7 @@ impl Livedash {
             config: self.config.clone(),
             broker: self.broker.clone(),
             shutdown: self.shutdown.signal(),
+            anonymous_tenant: ingest::demo_feed::tenants()[0].clone(),
         };
         let routes = generate_route_list(App);
         let options = state.leptos_options.clone();
@@ -78,17 +83,9 @@ impl Livedash {
 
     /// Serves until `stop` completes, then closes every socket with 1001 and waits (bounded) for
     /// sockets, feeds and in-flight requests to finish.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        stop: impl Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    pub async fn serve(self, listener: TcpListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         if self.config.demo_feed {
-            let feed = ingest::demo_feed::run(
-                self.broker.clone(),
-                Duration::from_secs(1),
-                self.shutdown.signal(),
-            );
+            let feed = ingest::demo_feed::run(self.broker.clone(), Duration::from_secs(1), self.shutdown.signal());
             tokio::spawn(feed);
         }
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -24,14 +24,7 @@ impl Shutdown {
     pub fn new() -> Self {
         let (notify, stopping) = watch::channel(false);
         let (alive, all_done) = mpsc::channel(1);
-        Self {
-            notify,
-            signal: Some(ShutdownSignal {
-                stopping,
-                _alive: alive,
-            }),
-            all_done,
-        }
+        Self { notify, signal: Some(ShutdownSignal { stopping, _alive: alive }), all_done }
     }
 
     /// A handle for a task that must stop on shutdown.
@@ -48,9 +41,7 @@ impl Shutdown {
     pub async fn finish(mut self, grace: Duration) -> bool {
         self.begin();
         self.signal = None;
-        tokio::time::timeout(grace, self.all_done.recv())
-            .await
-            .is_ok()
+        tokio::time::timeout(grace, self.all_done.recv()).await.is_ok()
     }
 }
 

@@ -21,16 +21,10 @@ async fn the_dashboard_is_rendered_on_the_server() {
     let response = reqwest::get(server.url("/")).await.unwrap();
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(
-        html.contains(r#"<script src="/vendor/echarts.min.js"></script>"#),
-        "{html}"
-    );
+    assert!(html.contains(r#"<script src="/vendor/echarts.min.js"></script>"#), "{html}");
     assert!(html.contains(r#"id="chart-orders""#), "{html}");
     assert!(html.contains("Orders per second"));
-    assert!(
-        html.contains(r#"data-status="connecting""#),
-        "the pill starts as Connecting"
-    );
+    assert!(html.contains(r#"data-status="connecting""#), "the pill starts as Connecting");
     assert!(html.contains("/pkg/livedash.js"), "hydration script");
     server.stop().await;
 }

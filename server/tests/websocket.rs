@@ -3,57 +3,47 @@
 
 mod support;
 
-use app::protocol::{ClientMessage, ControlMessage, Point, ServerMessage, TopicKind};
-use support::TestServer;
+use app::protocol::{ClientMessage, ControlMessage, Item, Point, ServerMessage, TopicKind};
+use support::{TestServer, acme, publish_point};
 
 const TOPIC: &str = "sales/orders";
 
-fn point(v: f64) -> Vec<Point> {
-    vec![Point {
-        ts: v as i64,
-        value: v,
-    }]
+fn point(v: f64) -> Vec<Item> {
+    vec![Item::Point(Point { ts: v as i64, value: v })]
 }
 
 async fn server_with_topic() -> TestServer {
     let server = TestServer::quiet().await;
-    server.broker.declare(TOPIC, TopicKind::Series);
+    server.broker.declare(&acme(TOPIC), TopicKind::Series).unwrap();
     server
+}
+
+fn publish(server: &TestServer, v: f64) {
+    publish_point(&server.broker, &acme(TOPIC), v);
 }
 
 #[tokio::test]
 async fn snapshot_then_every_delta_in_order() {
     let server = server_with_topic().await;
-    server.broker.publish(TOPIC, point(1.0)).unwrap();
-    server.broker.publish(TOPIC, point(2.0)).unwrap();
+    publish(&server, 1.0);
+    publish(&server, 2.0);
     let mut client = server.connect().await;
     client.subscribe("orders", TOPIC, None).await;
 
-    let ServerMessage::Control(ControlMessage::Snapshot {
-        widget_id,
-        series,
-        meta,
-        ..
-    }) = client.next_message().await
+    let ServerMessage::Control(ControlMessage::Snapshot { widget_id, series, meta, .. }) = client.next_message().await
     else {
         panic!("first message is the snapshot")
     };
     assert_eq!(widget_id, "orders");
     assert_eq!(series, [point(1.0), point(2.0)].concat());
-    assert_eq!(
-        (meta.topic.as_str(), meta.kind, meta.offset),
-        (TOPIC, TopicKind::Series, 2)
-    );
+    assert_eq!((meta.topic.as_str(), meta.kind, meta.offset), (TOPIC, TopicKind::Series, 2));
 
     for v in 3..=7 {
-        server.broker.publish(TOPIC, point(v as f64)).unwrap();
+        publish(&server, v as f64);
     }
     for expected in 3..=7u64 {
         let update = client.next_json().await;
-        assert!(
-            update.get("type").is_none(),
-            "updates carry no type: {update}"
-        );
+        assert!(update.get("type").is_none(), "updates carry no type: {update}");
         assert_eq!(update["widgetId"], "orders");
         assert_eq!(update["meta"]["offset"], expected);
         assert_eq!(update["series"][0]["value"], expected as f64);
@@ -68,38 +58,24 @@ async fn resuming_replays_exactly_what_was_missed() {
     let mut first = server.connect().await;
     first.subscribe("w", TOPIC, None).await;
     first.next_message().await; // snapshot
-    server.broker.publish(TOPIC, point(1.0)).unwrap();
-    let ServerMessage::Update(seen) = first.next_message().await else {
-        panic!("update")
-    };
+    publish(&server, 1.0);
+    let ServerMessage::Update(seen) = first.next_message().await else { panic!("update") };
     drop(first);
 
     for v in 2..=5 {
-        server.broker.publish(TOPIC, point(v as f64)).unwrap();
+        publish(&server, v as f64);
     }
     let mut again = server.connect().await;
-    again
-        .subscribe("w", TOPIC, Some(seen.meta.resume_token))
-        .await;
-    server.broker.publish(TOPIC, point(6.0)).unwrap();
+    again.subscribe("w", TOPIC, Some(seen.meta.resume_token)).await;
+    publish(&server, 6.0);
     let mut offsets = Vec::new();
     for _ in 0..5 {
-        let ServerMessage::Update(update) = again.next_message().await else {
-            panic!("only updates")
-        };
+        let ServerMessage::Update(update) = again.next_message().await else { panic!("only updates") };
         offsets.push(update.meta.offset);
     }
-    assert_eq!(
-        offsets,
-        vec![2, 3, 4, 5, 6],
-        "missed 4, replayed exactly those, then live"
-    );
+    assert_eq!(offsets, vec![2, 3, 4, 5, 6], "missed 4, replayed exactly those, then live");
     again.send(&ClientMessage::Ping).await;
-    assert_eq!(
-        again.next_message().await,
-        ServerMessage::Control(ControlMessage::Pong),
-        "and nothing else"
-    );
+    assert_eq!(again.next_message().await, ServerMessage::Control(ControlMessage::Pong), "and nothing else");
     server.stop().await;
 }
 
@@ -110,42 +86,63 @@ async fn bad_input_gets_an_error_and_the_connection_keeps_working() {
 
     client.send_text("{not json").await;
     let error = client.next_json().await;
-    assert_eq!(
-        (error["type"].as_str(), error["code"].as_str()),
-        (Some("error"), Some("bad_message"))
-    );
+    assert_eq!((error["type"].as_str(), error["code"].as_str()), (Some("error"), Some("bad_message")));
 
     client.send_text(r#"{"type":"launch_rockets"}"#).await;
     assert_eq!(client.next_json().await["code"], "bad_message");
 
     client.subscribe("w", "no/such/topic", None).await;
     let error = client.next_json().await;
-    assert_eq!(
-        (error["code"].as_str(), error["widgetId"].as_str()),
-        (Some("unknown_topic"), Some("w"))
-    );
+    assert_eq!((error["code"].as_str(), error["widgetId"].as_str()), (Some("unknown_topic"), Some("w")));
 
     client.subscribe("w", TOPIC, None).await;
     assert_eq!(client.next_json().await["type"], "snapshot");
     client.subscribe("w", TOPIC, None).await;
     assert_eq!(client.next_json().await["code"], "duplicate_subscription");
 
-    client
-        .send(&ClientMessage::Unsubscribe {
-            widget_id: "other".into(),
-        })
-        .await;
+    client.send(&ClientMessage::Unsubscribe { widget_id: "other".into() }).await;
     assert_eq!(client.next_json().await["code"], "not_subscribed");
 
     client.subscribe(&"x".repeat(129), TOPIC, None).await;
     assert_eq!(client.next_json().await["code"], "bad_message");
 
-    server.broker.publish(TOPIC, point(1.0)).unwrap();
-    assert_eq!(
-        client.next_json().await["meta"]["offset"],
-        1,
-        "still subscribed and served"
-    );
+    publish(&server, 1.0);
+    assert_eq!(client.next_json().await["meta"]["offset"], 1, "still subscribed and served");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn topic_names_that_could_reach_another_tenant_are_refused() {
+    let server = server_with_topic().await;
+    server.broker.declare(&support::acme("secret"), TopicKind::Series).unwrap();
+    let mut client = server.connect().await;
+    for (i, bad) in
+        ["../globex/sales/orders", "/globex/sales/orders", "globex%2Fsales", "a//b", "", "tab\there"].iter().enumerate()
+    {
+        client.subscribe(&format!("w{i}"), bad, None).await;
+        let error = client.next_json().await;
+        assert_eq!(error["code"], "bad_topic", "{bad:?}: {error}");
+    }
+    client.subscribe("w", "globex/sales/orders", None).await;
+    assert_eq!(client.next_json().await["code"], "unknown_topic", "a valid name, but only within acme");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_update_sends_a_fresh_snapshot() {
+    let server = server_with_topic().await;
+    let mut client = server.connect().await;
+    client.subscribe("w", TOPIC, None).await;
+    client.next_message().await;
+    publish(&server, 1.0);
+    client.next_message().await;
+    client.send(&ClientMessage::RequestUpdate { widget_id: "w".into() }).await;
+    let ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) = client.next_message().await else {
+        panic!("a snapshot")
+    };
+    assert_eq!((series, meta.offset), (point(1.0), 1));
+    client.send(&ClientMessage::RequestUpdate { widget_id: "nope".into() }).await;
+    assert_eq!(client.next_json().await["code"], "not_subscribed");
     server.stop().await;
 }
 
@@ -155,42 +152,26 @@ async fn unsubscribe_stops_the_updates() {
     let mut client = server.connect().await;
     client.subscribe("w", TOPIC, None).await;
     client.next_message().await;
-    client
-        .send(&ClientMessage::Unsubscribe {
-            widget_id: "w".into(),
-        })
-        .await;
+    client.send(&ClientMessage::Unsubscribe { widget_id: "w".into() }).await;
     client.send(&ClientMessage::Ping).await;
-    assert_eq!(
-        client.next_message().await,
-        ServerMessage::Control(ControlMessage::Pong)
-    );
-    server.broker.publish(TOPIC, point(1.0)).unwrap();
+    assert_eq!(client.next_message().await, ServerMessage::Control(ControlMessage::Pong));
+    publish(&server, 1.0);
     client.send(&ClientMessage::Ping).await;
-    assert_eq!(
-        client.next_message().await,
-        ServerMessage::Control(ControlMessage::Pong)
-    );
+    assert_eq!(client.next_message().await, ServerMessage::Control(ControlMessage::Pong));
     server.stop().await;
 }
 
 #[tokio::test]
 async fn welcome_announces_the_heartbeat() {
     let server = TestServer::quiet().await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", server.addr))
-        .await
-        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", server.addr)).await.unwrap();
     use futures_util::StreamExt;
     let first = socket.next().await.unwrap().unwrap().into_text().unwrap();
     let welcome: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["heartbeatIntervalMs"], 25_000);
     assert_eq!(welcome["idleTimeoutMs"], 60_000);
-    assert!(
-        welcome["connectionId"]
-            .as_str()
-            .is_some_and(|id| !id.is_empty())
-    );
+    assert!(welcome["connectionId"].as_str().is_some_and(|id| !id.is_empty()));
     server.stop().await;
 }
 

@@ -20,12 +20,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            factor: 2.0,
-            jitter: 0.2,
-        }
+        Self { initial: Duration::from_secs(1), max: Duration::from_secs(30), factor: 2.0, jitter: 0.2 }
     }
 }
 
@@ -44,17 +39,12 @@ mod tests {
     use super::*;
 
     fn no_jitter() -> Backoff {
-        Backoff {
-            jitter: 0.0,
-            ..Backoff::default()
-        }
+        Backoff { jitter: 0.0, ..Backoff::default() }
     }
 
     #[test]
     fn doubles_from_one_second_and_caps_at_thirty() {
-        let secs: Vec<u64> = (1..=8)
-            .map(|a| no_jitter().delay(a, 0.5).as_secs())
-            .collect();
+        let secs: Vec<u64> = (1..=8).map(|a| no_jitter().delay(a, 0.5).as_secs()).collect();
         assert_eq!(secs, vec![1, 2, 4, 8, 16, 30, 30, 30]);
     }
 
@@ -69,11 +59,7 @@ mod tests {
             assert!(high <= b.max);
             assert!(low.as_secs_f64() >= mid.as_secs_f64() * 0.8 - 1e-9);
         }
-        assert_ne!(
-            b.delay(3, 0.1),
-            b.delay(3, 0.9),
-            "jitter spreads clients apart"
-        );
+        assert_ne!(b.delay(3, 0.1), b.delay(3, 0.9), "jitter spreads clients apart");
     }
 
     #[test]

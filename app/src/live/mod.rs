@@ -46,8 +46,7 @@ impl Live {
     /// Routes `topic` to `handler` under `widget_id` until the calling component unmounts.
     #[cfg(feature = "hydrate")]
     pub fn subscribe(&self, widget_id: &str, topic: &str, handler: Handler) {
-        self.client
-            .with_value(|c| c.subscribe(widget_id, topic, handler));
+        self.client.with_value(|c| c.subscribe(widget_id, topic, handler));
         let client = self.client;
         let widget_id = widget_id.to_owned();
         on_cleanup(move || client.with_value(|c| c.unsubscribe(&widget_id)));

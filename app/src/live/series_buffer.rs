@@ -34,22 +34,14 @@ pub struct SeriesBuffer {
 impl SeriesBuffer {
     /// A buffer that keeps at most `window` points (at least one).
     pub fn new(window: usize) -> Self {
-        Self {
-            window: window.max(1),
-            points: VecDeque::new(),
-            position: None,
-        }
+        Self { window: window.max(1), points: VecDeque::new(), position: None }
     }
 
     /// Replaces everything with a snapshot's points and position.
     pub fn apply_snapshot(&mut self, points: &[Point], meta: &Meta) {
         self.points.clear();
-        self.points
-            .extend(points.iter().skip(points.len().saturating_sub(self.window)));
-        self.position = Some(Position {
-            epoch: meta.epoch.clone(),
-            offset: meta.offset,
-        });
+        self.points.extend(points.iter().skip(points.len().saturating_sub(self.window)));
+        self.position = Some(Position { epoch: meta.epoch.clone(), offset: meta.offset });
     }
 
     /// Appends an update if it is the next one in the log.
@@ -96,23 +88,11 @@ mod tests {
     use crate::protocol::TopicKind;
 
     fn meta(epoch: &str, offset: u64) -> Meta {
-        Meta {
-            topic: "t".into(),
-            kind: TopicKind::Series,
-            epoch: epoch.into(),
-            offset,
-            resume_token: String::new(),
-        }
+        Meta { topic: "t".into(), kind: TopicKind::Series, epoch: epoch.into(), offset, resume_token: String::new() }
     }
 
     fn pts(values: &[f64]) -> Vec<Point> {
-        values
-            .iter()
-            .map(|&v| Point {
-                ts: v as i64,
-                value: v,
-            })
-            .collect()
+        values.iter().map(|&v| Point { ts: v as i64, value: v }).collect()
     }
 
     fn values(b: &SeriesBuffer) -> Vec<f64> {
@@ -123,36 +103,18 @@ mod tests {
     fn snapshot_then_consecutive_updates_append() {
         let mut b = SeriesBuffer::new(10);
         b.apply_snapshot(&pts(&[1.0, 2.0]), &meta("e", 2));
-        assert_eq!(
-            b.apply_update(&pts(&[3.0]), &meta("e", 3)),
-            Applied::Appended
-        );
-        assert_eq!(
-            b.apply_update(&pts(&[4.0]), &meta("e", 4)),
-            Applied::Appended
-        );
+        assert_eq!(b.apply_update(&pts(&[3.0]), &meta("e", 3)), Applied::Appended);
+        assert_eq!(b.apply_update(&pts(&[4.0]), &meta("e", 4)), Applied::Appended);
         assert_eq!(values(&b), vec![1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(
-            b.position(),
-            Some(&Position {
-                epoch: "e".into(),
-                offset: 4
-            })
-        );
+        assert_eq!(b.position(), Some(&Position { epoch: "e".into(), offset: 4 }));
     }
 
     #[test]
     fn replayed_offsets_are_dropped() {
         let mut b = SeriesBuffer::new(10);
         b.apply_snapshot(&pts(&[1.0]), &meta("e", 5));
-        assert_eq!(
-            b.apply_update(&pts(&[9.0]), &meta("e", 5)),
-            Applied::Duplicate
-        );
-        assert_eq!(
-            b.apply_update(&pts(&[9.0]), &meta("e", 2)),
-            Applied::Duplicate
-        );
+        assert_eq!(b.apply_update(&pts(&[9.0]), &meta("e", 5)), Applied::Duplicate);
+        assert_eq!(b.apply_update(&pts(&[9.0]), &meta("e", 2)), Applied::Duplicate);
         assert_eq!(values(&b), vec![1.0]);
     }
 
@@ -161,16 +123,10 @@ mod tests {
         let mut b = SeriesBuffer::new(10);
         b.apply_snapshot(&pts(&[1.0]), &meta("e", 1));
         assert_eq!(b.apply_update(&pts(&[3.0]), &meta("e", 3)), Applied::Missed);
-        assert_eq!(
-            b.apply_update(&pts(&[2.0]), &meta("other", 2)),
-            Applied::Missed
-        );
+        assert_eq!(b.apply_update(&pts(&[2.0]), &meta("other", 2)), Applied::Missed);
         assert_eq!(values(&b), vec![1.0]);
         b.apply_snapshot(&pts(&[7.0, 8.0]), &meta("other", 9));
-        assert_eq!(
-            b.apply_update(&pts(&[10.0]), &meta("other", 10)),
-            Applied::Appended
-        );
+        assert_eq!(b.apply_update(&pts(&[10.0]), &meta("other", 10)), Applied::Appended);
         assert_eq!(values(&b), vec![7.0, 8.0, 10.0]);
     }
 

@@ -66,31 +66,22 @@ impl LiveClient {
 
     pub(super) fn subscribe(&self, widget_id: &str, topic: &str, handler: Handler) {
         let mut state = self.0.borrow_mut();
-        let subscription = Subscription {
-            topic: topic.to_owned(),
-            handler,
-        };
-        state
-            .subscriptions
-            .insert(widget_id.to_owned(), subscription);
+        let subscription = Subscription { topic: topic.to_owned(), handler };
+        state.subscriptions.insert(widget_id.to_owned(), subscription);
         state.send(&subscribe_message(widget_id, topic));
     }
 
     pub(super) fn unsubscribe(&self, widget_id: &str) {
         let mut state = self.0.borrow_mut();
         if state.subscriptions.remove(widget_id).is_some() {
-            state.send(&ClientMessage::Unsubscribe {
-                widget_id: widget_id.to_owned(),
-            });
+            state.send(&ClientMessage::Unsubscribe { widget_id: widget_id.to_owned() });
         }
     }
 
     pub(super) fn resync(&self, widget_id: &str) {
         let state = self.0.borrow();
         if let Some(sub) = state.subscriptions.get(widget_id) {
-            state.send(&ClientMessage::Unsubscribe {
-                widget_id: widget_id.to_owned(),
-            });
+            state.send(&ClientMessage::Unsubscribe { widget_id: widget_id.to_owned() });
             state.send(&subscribe_message(widget_id, &sub.topic));
         }
     }
@@ -98,11 +89,7 @@ impl LiveClient {
 
 impl State {
     fn send(&self, message: &ClientMessage) {
-        if let Some(socket) = self
-            .socket
-            .as_ref()
-            .filter(|s| s.ready_state() == WebSocket::OPEN)
-        {
+        if let Some(socket) = self.socket.as_ref().filter(|s| s.ready_state() == WebSocket::OPEN) {
             // A failed send surfaces as a close event, which reconnects; nothing to do here.
             let _ = socket.send_with_str(&message.to_json());
         }
@@ -110,11 +97,7 @@ impl State {
 }
 
 fn subscribe_message(widget_id: &str, topic: &str) -> ClientMessage {
-    ClientMessage::Subscribe {
-        widget_id: widget_id.to_owned(),
-        topic: topic.to_owned(),
-        resume_token: None,
-    }
+    ClientMessage::Subscribe { widget_id: widget_id.to_owned(), topic: topic.to_owned(), resume_token: None }
 }
 
 fn socket_url() -> String {
@@ -162,11 +145,7 @@ fn open(state_rc: &Rc<RefCell<State>>) {
 
     let mut state = state_rc.borrow_mut();
     state.socket = Some(socket);
-    state.callbacks = Some(Callbacks {
-        _open: on_open,
-        _message: on_message,
-        _close: on_close,
-    });
+    state.callbacks = Some(Callbacks { _open: on_open, _message: on_message, _close: on_close });
 }
 
 fn on_open(rc: &Rc<RefCell<State>>) {
@@ -187,25 +166,17 @@ fn on_message(rc: &Rc<RefCell<State>>, text: &str) {
         ServerMessage::Update(update) => Some(update.widget_id.as_str()),
         ServerMessage::Control(ControlMessage::Snapshot { widget_id, .. })
         | ServerMessage::Control(ControlMessage::Gap { widget_id, .. }) => Some(widget_id.as_str()),
-        ServerMessage::Control(ControlMessage::Error {
-            widget_id,
-            code,
-            message: text,
-        }) => {
+        ServerMessage::Control(ControlMessage::Error { widget_id, code, message: text }) => {
             leptos::logging::warn!("livedash: server error {code:?}: {text}");
             widget_id.as_deref()
         }
-        ServerMessage::Control(ControlMessage::Welcome {
-            heartbeat_interval_ms,
-            ..
-        }) => {
+        ServerMessage::Control(ControlMessage::Welcome { heartbeat_interval_ms, .. }) => {
             start_heartbeat(rc, Duration::from_millis(*heartbeat_interval_ms));
             None
         }
         ServerMessage::Control(ControlMessage::Pong) => None,
     };
-    let handler =
-        widget_id.and_then(|id| rc.borrow().subscriptions.get(id).map(|s| s.handler.clone()));
+    let handler = widget_id.and_then(|id| rc.borrow().subscriptions.get(id).map(|s| s.handler.clone()));
     if let Some(handler) = handler {
         handler(&message);
     }
@@ -256,10 +227,7 @@ fn schedule_reconnect(rc: &Rc<RefCell<State>>, delay: Option<Duration>) {
 fn count_down(weak: Weak<RefCell<State>>, attempt: u32, remaining: Duration) {
     let Some(rc) = weak.upgrade() else { return };
     let retry_in_secs = remaining.as_secs_f64().ceil() as u32;
-    rc.borrow().status.set(ConnectionStatus::Reconnecting {
-        attempt,
-        retry_in_secs,
-    });
+    rc.borrow().status.set(ConnectionStatus::Reconnecting { attempt, retry_in_secs });
     if remaining.is_zero() {
         return open(&rc);
     }

@@ -28,9 +28,7 @@ impl fmt::Display for ConnectionStatus {
         match self {
             Self::Connecting => f.write_str("Connecting"),
             Self::Live => f.write_str("Live"),
-            Self::Reconnecting {
-                retry_in_secs: 0, ..
-            } => f.write_str("Reconnecting"),
+            Self::Reconnecting { retry_in_secs: 0, .. } => f.write_str("Reconnecting"),
             Self::Reconnecting { retry_in_secs, .. } => {
                 write!(f, "Reconnecting in {retry_in_secs} s")
             }
@@ -45,16 +43,10 @@ mod tests {
     #[test]
     fn labels_read_as_a_person_would_say_them() {
         assert_eq!(ConnectionStatus::Live.to_string(), "Live");
-        let waiting = ConnectionStatus::Reconnecting {
-            attempt: 2,
-            retry_in_secs: 4,
-        };
+        let waiting = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 4 };
         assert_eq!(waiting.to_string(), "Reconnecting in 4 s");
         assert_eq!(waiting.slug(), "reconnecting");
-        let now = ConnectionStatus::Reconnecting {
-            attempt: 2,
-            retry_in_secs: 0,
-        };
+        let now = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 0 };
         assert_eq!(now.to_string(), "Reconnecting");
     }
 }

@@ -56,7 +56,7 @@ mod browser {
         Live,
         series_buffer::{Applied, SeriesBuffer},
     };
-    use crate::protocol::{ControlMessage, Point, ServerMessage};
+    use crate::protocol::{ControlMessage, Item, Point, ServerMessage};
     use charming::{
         Chart, Echarts, WasmRenderer,
         component::{Axis, Grid},
@@ -87,10 +87,7 @@ mod browser {
 
     pub fn attach(b: Binding) {
         let live = Live::expect();
-        let view = Rc::new(RefCell::new(View {
-            buffer: SeriesBuffer::new(WINDOW),
-            chart: None,
-        }));
+        let view = Rc::new(RefCell::new(View { buffer: SeriesBuffer::new(WINDOW), chart: None }));
 
         // The element exists only once the view is mounted, hence an effect.
         Effect::new({
@@ -113,10 +110,10 @@ mod browser {
             let mut v = view.borrow_mut();
             match message {
                 ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) => {
-                    v.buffer.apply_snapshot(series, meta);
+                    v.buffer.apply_snapshot(&points_of(series), meta);
                 }
                 ServerMessage::Update(update) => {
-                    match v.buffer.apply_update(&update.series, &update.meta) {
+                    match v.buffer.apply_update(&points_of(&update.series), &update.meta) {
                         Applied::Appended => b.live_updates.update(|n| *n += 1),
                         Applied::Duplicate => return,
                         Applied::Missed => {
@@ -138,11 +135,8 @@ mod browser {
 
     /// ECharts' own dark theme when the system asks for dark, so axes and labels stay legible.
     fn system_theme() -> Theme {
-        let dark = window()
-            .match_media("(prefers-color-scheme: dark)")
-            .ok()
-            .flatten()
-            .is_some_and(|query| query.matches());
+        let dark =
+            window().match_media("(prefers-color-scheme: dark)").ok().flatten().is_some_and(|query| query.matches());
         if dark { Theme::Dark } else { Theme::Default }
     }
 
@@ -161,6 +155,10 @@ mod browser {
             )
             .y_axis(Axis::new().type_(AxisType::Value).scale(true))
             .series(Line::new().name(title).show_symbol(false).smooth(true))
+    }
+
+    fn points_of(items: &[Item]) -> Vec<Point> {
+        items.iter().filter_map(Item::as_point).copied().collect()
     }
 
     /// Only the data: merged into the existing option, it leaves axes and styling as they are.

@@ -5,13 +5,13 @@
 //! prefix, and a frame is the two glued together.
 
 use super::position::Position;
-use app::protocol::{Meta, Point, TopicKind};
+use app::protocol::{Item, Meta, TopicKind};
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct Body<'a> {
     ts: i64,
-    series: &'a [Point],
+    series: &'a [Item],
     meta: &'a Meta,
 }
 
@@ -26,20 +26,10 @@ pub fn meta(topic: &str, kind: TopicKind, position: &Position) -> Meta {
 }
 
 /// The update minus its opening brace and `widgetId`: `"ts":…,"series":…,"meta":…}`.
-pub fn update_body(
-    topic: &str,
-    kind: TopicKind,
-    position: &Position,
-    ts: i64,
-    points: &[Point],
-) -> String {
+pub fn update_body(topic: &str, kind: TopicKind, position: &Position, ts: i64, items: &[Item]) -> String {
     let meta = meta(topic, kind, position);
-    let mut json = serde_json::to_string(&Body {
-        ts,
-        series: points,
-        meta: &meta,
-    })
-    .expect("update bodies always serialise");
+    let mut json =
+        serde_json::to_string(&Body { ts, series: items, meta: &meta }).expect("update bodies always serialise");
     json.remove(0);
     json
 }
@@ -53,18 +43,14 @@ pub fn widget_prefix(widget_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{ServerMessage, Update};
+    use app::protocol::{Point, ServerMessage, Update};
 
     #[test]
     fn prefix_plus_body_is_exactly_the_update_message() {
-        let position = Position {
-            epoch: "ab".into(),
-            offset: 3,
-        };
-        let points = [Point { ts: 9, value: 1.5 }];
+        let position = Position { epoch: "ab".into(), offset: 3 };
+        let points = [Item::Point(Point { ts: 9, value: 1.5 })];
         let widget = "w \"quoted\" ✓";
-        let frame = widget_prefix(widget)
-            + &update_body("sales/orders", TopicKind::Series, &position, 9, &points);
+        let frame = widget_prefix(widget) + &update_body("sales/orders", TopicKind::Series, &position, 9, &points);
         let decoded: ServerMessage = serde_json::from_str(&frame).unwrap();
         assert_eq!(
             decoded,

@@ -1,37 +1,51 @@
-//! The topic broker: per-topic logs, subscriptions, and fan-out into connection outboxes.
+//! The topic broker: tenant-scoped topics, their logs and state, and fan-out into connection outboxes.
 //!
-//! One `std::sync::Mutex` per topic guards its log and subscriber list. It is never held across an
-//! `await`: publishing appends to the log, encodes the update once, and pushes a shared frame into each
-//! subscriber's outbox, all without waiting on any socket. Taking the snapshot and registering a
+//! One `std::sync::Mutex` per topic guards its log, state and subscriber list. It is never held across
+//! an `await`: publishing appends to the log, encodes the update once, and pushes a shared frame into
+//! each subscriber's outbox, all without waiting on any socket. Taking the snapshot and registering a
 //! subscriber happen under the same lock, so between the snapshot and the first delta nothing is lost
 //! and nothing is repeated.
 
 mod encode;
 pub mod position;
 pub mod topic_log;
+pub mod topic_name;
+pub mod topic_state;
 
 use crate::transport::outbox::{Frame, Outbox};
-use app::protocol::{ControlMessage, Point, ServerMessage, TopicKind};
+use app::protocol::{ControlMessage, Item, ServerMessage, TopicKind};
 use position::Position;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, RwLock},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use topic_log::{Catchup, TopicLog};
+use topic_log::{Catchup, HistoryLimits, TopicLog};
+use topic_name::{TenantId, TopicKey};
+use topic_state::{StateError, StateLimits, TopicState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerConfig {
     /// Messages kept per topic for resuming subscribers.
     pub history_len: usize,
-    /// Points a `series` snapshot carries.
-    pub snapshot_points: usize,
+    /// Age after which a message is no longer kept for resuming subscribers.
+    pub history_max_age: Duration,
+    /// Bounds on what a topic's state (its snapshot) may hold.
+    pub state: StateLimits,
+    /// Topics one tenant may have.
+    pub max_topics_per_tenant: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BrokerError {
-    #[error("unknown topic {0:?}")]
+    #[error("no topic {0:?}")]
     UnknownTopic(String),
+    #[error("topic {topic:?} is a {existing} topic, not {given}", existing = existing.as_str(), given = given.as_str())]
+    KindMismatch { topic: String, existing: TopicKind, given: TopicKind },
+    #[error("the tenant already has the most topics allowed ({0})")]
+    TooManyTopics(usize),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// One subscription of one connection.
@@ -44,14 +58,15 @@ pub struct Subscriber {
 
 #[derive(Debug)]
 struct Topic {
-    name: String,
+    key: TopicKey,
     kind: TopicKind,
-    state: Mutex<TopicState>,
+    inner: Mutex<TopicInner>,
 }
 
 #[derive(Debug)]
-struct TopicState {
+struct TopicInner {
     log: TopicLog,
+    state: TopicState,
     subscribers: Vec<Live>,
 }
 
@@ -64,42 +79,29 @@ struct Live {
 #[derive(Debug)]
 pub struct Broker {
     config: BrokerConfig,
-    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    topics: RwLock<HashMap<TopicKey, Arc<Topic>>>,
 }
 
 impl Broker {
     pub fn new(config: BrokerConfig) -> Self {
-        Self {
-            config,
-            topics: RwLock::default(),
-        }
+        Self { config, topics: RwLock::default() }
     }
 
-    /// Creates `name` with a fresh epoch if it does not exist yet.
-    pub fn declare(&self, name: &str, kind: TopicKind) {
-        let mut topics = self.topics.write().expect("topics lock");
-        topics.entry(name.to_owned()).or_insert_with(|| {
-            let log = TopicLog::new(new_epoch(), self.config.history_len);
-            let state = Mutex::new(TopicState {
-                log,
-                subscribers: Vec::new(),
-            });
-            Arc::new(Topic {
-                name: name.to_owned(),
-                kind,
-                state,
-            })
-        });
+    /// Creates `key` as a `kind` topic if it does not exist yet.
+    pub fn declare(&self, key: &TopicKey, kind: TopicKind) -> Result<(), BrokerError> {
+        self.topic_or_create(key, kind).map(drop)
     }
 
-    /// Appends `points` as one message and hands it to every subscriber; returns its offset.
-    pub fn publish(&self, topic: &str, points: Vec<Point>) -> Result<u64, BrokerError> {
-        let topic = self.topic(topic)?;
-        let mut state = topic.state.lock().expect("topic lock");
-        let entry = state.log.append(now_ms(), points, |position, ts, points| {
-            encode::update_body(&topic.name, topic.kind, position, ts, points)
-        });
-        for live in &state.subscribers {
+    /// Appends `items` as one message (creating the topic on first use) and hands it to every
+    /// subscriber; returns its offset.
+    pub fn publish(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<u64, BrokerError> {
+        let topic = self.topic_or_create(key, kind)?;
+        let mut inner = topic.inner.lock().expect("topic lock");
+        inner.state.check(&items, &self.config.state)?;
+        let ts = now_ms();
+        let entry = inner.log.append(ts, |position| encode::update_body(key.name.as_str(), kind, position, ts, &items));
+        inner.state.apply(&items, &self.config.state);
+        for live in &inner.subscribers {
             live.subscriber.outbox.push_update(Frame::Update {
                 widget: live.subscriber.widget.clone(),
                 prefix: live.prefix.clone(),
@@ -113,15 +115,15 @@ impl Broker {
     /// subscriber first gets a snapshot; with a good one, exactly the messages it missed.
     pub fn subscribe(
         &self,
-        topic: &str,
+        key: &TopicKey,
         subscriber: Subscriber,
         resume_token: Option<&str>,
-    ) -> Result<(), BrokerError> {
-        let topic = self.topic(topic)?;
+    ) -> Result<TopicKind, BrokerError> {
+        let topic = self.topic(key)?;
         let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
-        let mut state = topic.state.lock().expect("topic lock");
+        let mut inner = topic.inner.lock().expect("topic lock");
         let catchup = resume_token.map(|token| match Position::parse(token) {
-            Some(from) => state.log.catch_up(&from),
+            Some(from) => inner.log.catch_up(&from, now_ms()),
             None => Catchup::Gap,
         });
         let outbox = &subscriber.outbox;
@@ -136,61 +138,86 @@ impl Broker {
                 }
             }
             Some(Catchup::Gap) => {
-                outbox.push(gap_frame(
-                    &subscriber.widget,
-                    "resume position no longer in history",
-                ));
-                outbox.push(self.snapshot_frame(&topic, &state.log, &subscriber.widget));
+                outbox.push(gap_frame(&subscriber.widget, "resume position no longer in history"));
+                outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget));
             }
-            None => outbox.push(self.snapshot_frame(&topic, &state.log, &subscriber.widget)),
+            None => outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget)),
         }
-        state
-            .subscribers
-            .retain(|l| !same(&l.subscriber, &subscriber));
-        state.subscribers.push(Live { subscriber, prefix });
-        Ok(())
+        inner.subscribers.retain(|l| !same(&l.subscriber, &subscriber));
+        inner.subscribers.push(Live { subscriber, prefix });
+        Ok(topic.kind)
     }
 
-    pub fn unsubscribe(&self, topic: &str, connection: u64, widget: &str) {
-        if let Ok(topic) = self.topic(topic) {
-            let mut state = topic.state.lock().expect("topic lock");
-            state.subscribers.retain(|l| {
-                !(l.subscriber.connection == connection && &*l.subscriber.widget == widget)
-            });
+    pub fn unsubscribe(&self, key: &TopicKey, connection: u64, widget: &str) {
+        if let Ok(topic) = self.topic(key) {
+            let mut inner = topic.inner.lock().expect("topic lock");
+            inner.subscribers.retain(|l| !(l.subscriber.connection == connection && &*l.subscriber.widget == widget));
         }
     }
 
-    /// Heals a subscription whose queue overflowed: a `gap`, then a snapshot, then deltas again.
-    pub fn resync(&self, topic: &str, subscriber: &Subscriber) -> Result<(), BrokerError> {
-        let topic = self.topic(topic)?;
-        let state = topic.state.lock().expect("topic lock");
-        let frames = [
-            gap_frame(
-                &subscriber.widget,
-                "updates were dropped because the client read too slowly",
-            ),
-            self.snapshot_frame(&topic, &state.log, &subscriber.widget),
-        ];
-        subscriber.outbox.end_lag(&subscriber.widget, frames);
+    /// Heals a subscription whose queue overflowed. `series` and `events` lost messages, so they get
+    /// a `gap` first; for `metrics` and `collection` the snapshot *is* the coalesced update (latest
+    /// value per key or document), so nothing was lost and no gap is announced.
+    pub fn resync(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
+        let topic = self.topic(key)?;
+        let inner = topic.inner.lock().expect("topic lock");
+        let gap = matches!(topic.kind, TopicKind::Series | TopicKind::Events)
+            .then(|| gap_frame(&subscriber.widget, "updates were dropped because the client read too slowly"));
+        let snapshot = snapshot_frame(&topic, &inner, &subscriber.widget);
+        subscriber.outbox.end_lag(&subscriber.widget, gap.into_iter().chain([snapshot]));
         Ok(())
     }
 
-    fn topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+    /// A fresh snapshot for one subscription (a manual refresh): it replaces the client's state.
+    pub fn refresh(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
+        let topic = self.topic(key)?;
+        let inner = topic.inner.lock().expect("topic lock");
+        subscriber.outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget));
+        Ok(())
+    }
+
+    /// Number of topics a tenant has.
+    pub fn topic_count(&self, tenant: &TenantId) -> usize {
+        self.topics.read().expect("topics lock").keys().filter(|k| &k.tenant == tenant).count()
+    }
+
+    fn topic(&self, key: &TopicKey) -> Result<Arc<Topic>, BrokerError> {
         let topics = self.topics.read().expect("topics lock");
-        topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| BrokerError::UnknownTopic(name.to_owned()))
+        topics.get(key).cloned().ok_or_else(|| BrokerError::UnknownTopic(key.name.to_string()))
     }
 
-    fn snapshot_frame(&self, topic: &Topic, log: &TopicLog, widget: &str) -> Frame {
-        let message = ServerMessage::Control(ControlMessage::Snapshot {
-            widget_id: widget.to_owned(),
-            ts: now_ms(),
-            series: log.recent_points(self.config.snapshot_points),
-            meta: encode::meta(&topic.name, topic.kind, &log.position()),
-        });
-        Frame::Whole(message.to_json())
+    fn topic_or_create(&self, key: &TopicKey, kind: TopicKind) -> Result<Arc<Topic>, BrokerError> {
+        let existing = self.topic(key).ok();
+        let topic = match existing {
+            Some(topic) => topic,
+            None => {
+                let mut topics = self.topics.write().expect("topics lock");
+                if !topics.contains_key(key) {
+                    let count = topics.keys().filter(|k| k.tenant == key.tenant).count();
+                    if count >= self.config.max_topics_per_tenant {
+                        return Err(BrokerError::TooManyTopics(self.config.max_topics_per_tenant));
+                    }
+                }
+                topics.entry(key.clone()).or_insert_with(|| Arc::new(self.new_topic(key, kind))).clone()
+            }
+        };
+        if topic.kind != kind {
+            return Err(BrokerError::KindMismatch { topic: key.name.to_string(), existing: topic.kind, given: kind });
+        }
+        Ok(topic)
+    }
+
+    fn new_topic(&self, key: &TopicKey, kind: TopicKind) -> Topic {
+        let limits = HistoryLimits {
+            max_entries: self.config.history_len,
+            max_age_ms: self.config.history_max_age.as_millis() as i64,
+        };
+        let inner = TopicInner {
+            log: TopicLog::new(new_epoch(), limits),
+            state: TopicState::new(kind),
+            subscribers: Vec::new(),
+        };
+        Topic { key: key.clone(), kind, inner: Mutex::new(inner) }
     }
 }
 
@@ -198,11 +225,19 @@ fn same(a: &Subscriber, b: &Subscriber) -> bool {
     a.connection == b.connection && a.widget == b.widget
 }
 
-fn gap_frame(widget: &str, reason: &str) -> Frame {
-    let message = ServerMessage::Control(ControlMessage::Gap {
+fn snapshot_frame(topic: &Topic, inner: &TopicInner, widget: &str) -> Frame {
+    let message = ServerMessage::Control(ControlMessage::Snapshot {
         widget_id: widget.to_owned(),
-        reason: reason.to_owned(),
+        ts: now_ms(),
+        series: inner.state.snapshot(),
+        meta: encode::meta(topic.key.name.as_str(), topic.kind, &inner.log.position()),
     });
+    Frame::Whole(message.to_json())
+}
+
+fn gap_frame(widget: &str, reason: &str) -> Frame {
+    let message =
+        ServerMessage::Control(ControlMessage::Gap { widget_id: widget.to_owned(), reason: reason.to_owned() });
     Frame::Whole(message.to_json())
 }
 
@@ -212,47 +247,56 @@ fn new_epoch() -> String {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::Update;
+    use app::protocol::{Metric, Point, Update};
+    use topic_name::TopicName;
 
-    fn broker(history_len: usize) -> Broker {
-        let b = Broker::new(BrokerConfig {
-            history_len,
-            snapshot_points: 50,
-        });
-        b.declare("t", TopicKind::Series);
-        b
-    }
-
-    fn subscriber(widget: &str, capacity: usize) -> Subscriber {
-        Subscriber {
-            connection: 1,
-            widget: widget.into(),
-            outbox: Arc::new(Outbox::new(capacity)),
+    fn config() -> BrokerConfig {
+        BrokerConfig {
+            history_len: 100,
+            history_max_age: Duration::from_secs(3600),
+            state: StateLimits { series_points: 50, events: 50, metric_keys: 50, documents: 50 },
+            max_topics_per_tenant: 3,
         }
     }
 
-    fn point(v: f64) -> Vec<Point> {
-        vec![Point {
-            ts: v as i64,
-            value: v,
-        }]
+    fn key(tenant: &str, name: &str) -> TopicKey {
+        TopicKey::new(TenantId::parse(tenant).unwrap(), TopicName::parse(name).unwrap())
+    }
+
+    fn t() -> TopicKey {
+        key("acme", "t")
+    }
+
+    fn broker_with(config: BrokerConfig) -> Broker {
+        let b = Broker::new(config);
+        b.declare(&t(), TopicKind::Series).unwrap();
+        b
+    }
+
+    fn broker() -> Broker {
+        broker_with(config())
+    }
+
+    fn subscriber(widget: &str, capacity: usize) -> Subscriber {
+        Subscriber { connection: 1, widget: widget.into(), outbox: Arc::new(Outbox::new(capacity)) }
+    }
+
+    fn point(v: f64) -> Vec<Item> {
+        vec![Item::Point(Point { ts: v as i64, value: v })]
+    }
+
+    fn publish(b: &Broker, v: f64) -> u64 {
+        b.publish(&t(), TopicKind::Series, point(v)).unwrap()
     }
 
     fn messages(outbox: &Outbox) -> Vec<ServerMessage> {
-        outbox
-            .take()
-            .frames
-            .into_iter()
-            .map(|f| serde_json::from_str(&f.into_text()).unwrap())
-            .collect()
+        outbox.take().frames.into_iter().map(|f| serde_json::from_str(&f.into_text()).unwrap()).collect()
     }
 
     fn update_offsets(messages: &[ServerMessage]) -> Vec<u64> {
@@ -267,39 +311,52 @@ mod tests {
 
     #[test]
     fn subscribe_gets_a_snapshot_then_every_delta_in_order() {
-        let b = broker(100);
-        b.publish("t", point(1.0)).unwrap();
+        let b = broker();
+        publish(&b, 1.0);
         let sub = subscriber("w", 100);
-        b.subscribe("t", sub.clone(), None).unwrap();
-        assert_eq!(b.publish("t", point(2.0)), Ok(2));
-        b.publish("t", point(3.0)).unwrap();
+        b.subscribe(&t(), sub.clone(), None).unwrap();
+        assert_eq!(b.publish(&t(), TopicKind::Series, point(2.0)), Ok(2));
+        publish(&b, 3.0);
         let got = messages(&sub.outbox);
         let ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) = &got[0] else {
             panic!("first message must be a snapshot: {got:?}")
         };
         assert_eq!(series, &point(1.0));
-        assert_eq!(meta.offset, 1);
+        assert_eq!((meta.offset, meta.topic.as_str()), (1, "t"), "the client sees its own relative name");
         assert_eq!(update_offsets(&got), vec![2, 3]);
     }
 
     #[test]
+    fn tenants_never_see_each_others_topics() {
+        let b = broker();
+        let globex = key("globex", "t");
+        assert_eq!(b.subscribe(&globex, subscriber("w", 10), None), Err(BrokerError::UnknownTopic("t".into())));
+        b.publish(&globex, TopicKind::Series, point(9.0)).unwrap();
+        let acme_sub = subscriber("w", 10);
+        b.subscribe(&t(), acme_sub.clone(), None).unwrap();
+        publish(&b, 1.0);
+        let got = messages(&acme_sub.outbox);
+        let ServerMessage::Control(ControlMessage::Snapshot { series, .. }) = &got[0] else { panic!() };
+        assert!(series.is_empty(), "globex's point is not in acme's topic");
+        assert_eq!(update_offsets(&got), vec![1]);
+    }
+
+    #[test]
     fn resuming_replays_exactly_the_missed_messages() {
-        let b = broker(100);
+        let b = broker();
         let first = subscriber("w", 100);
-        b.subscribe("t", first.clone(), None).unwrap();
-        b.publish("t", point(1.0)).unwrap();
+        b.subscribe(&t(), first.clone(), None).unwrap();
+        publish(&b, 1.0);
         let got = messages(&first.outbox);
-        let ServerMessage::Update(last) = got.last().unwrap() else {
-            panic!()
-        };
+        let ServerMessage::Update(last) = got.last().unwrap() else { panic!() };
         let token = last.meta.resume_token.clone();
-        b.unsubscribe("t", 1, "w");
+        b.unsubscribe(&t(), 1, "w");
         for v in 2..=6 {
-            b.publish("t", point(v as f64)).unwrap();
+            publish(&b, v as f64);
         }
         let again = subscriber("w", 100);
-        b.subscribe("t", again.clone(), Some(&token)).unwrap();
-        b.publish("t", point(7.0)).unwrap();
+        b.subscribe(&t(), again.clone(), Some(&token)).unwrap();
+        publish(&b, 7.0);
         let got = messages(&again.outbox);
         assert_eq!(update_offsets(&got), vec![2, 3, 4, 5, 6, 7]);
         assert_eq!(got.len(), 6, "no snapshot when history bridges the gap");
@@ -307,86 +364,108 @@ mod tests {
 
     #[test]
     fn a_token_older_than_history_gets_gap_then_snapshot() {
-        let b = broker(2);
+        let b = broker_with(BrokerConfig { history_len: 2, ..config() });
         for v in 1..=5 {
-            b.publish("t", point(v as f64)).unwrap();
+            publish(&b, v as f64);
         }
         let sub = subscriber("w", 100);
-        let stale = Position {
-            epoch: b
-                .topic("t")
-                .unwrap()
-                .state
-                .lock()
-                .unwrap()
-                .log
-                .epoch()
-                .to_owned(),
-            offset: 1,
-        };
-        b.subscribe("t", sub.clone(), Some(&stale.token())).unwrap();
+        let epoch = b.topic(&t()).unwrap().inner.lock().unwrap().log.epoch().to_owned();
+        b.subscribe(&t(), sub.clone(), Some(&Position { epoch, offset: 1 }.token())).unwrap();
         let got = messages(&sub.outbox);
-        assert!(matches!(
-            got[0],
-            ServerMessage::Control(ControlMessage::Gap { .. })
-        ));
-        assert!(
-            matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 5)
-        );
+        assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
+        assert!(matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 5));
         assert_eq!(got.len(), 2);
     }
 
     #[test]
     fn a_forged_token_is_treated_as_a_gap() {
-        let b = broker(10);
+        let b = broker();
         let sub = subscriber("w", 10);
-        b.subscribe("t", sub.clone(), Some("not-a-token")).unwrap();
+        b.subscribe(&t(), sub.clone(), Some("not-a-token")).unwrap();
         let got = messages(&sub.outbox);
-        assert!(matches!(
-            got[0],
-            ServerMessage::Control(ControlMessage::Gap { .. })
-        ));
+        assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
     }
 
     #[test]
-    fn an_overflowing_subscriber_is_resynced_without_holding_back_others() {
-        let b = broker(100);
+    fn an_overflowing_series_subscriber_gets_gap_and_snapshot_without_holding_back_others() {
+        let b = broker();
         let slow = subscriber("slow", 2);
-        let fast = Subscriber {
-            connection: 2,
-            ..subscriber("fast", 100)
-        };
-        b.subscribe("t", slow.clone(), None).unwrap();
-        b.subscribe("t", fast.clone(), None).unwrap();
+        let fast = Subscriber { connection: 2, ..subscriber("fast", 100) };
+        b.subscribe(&t(), slow.clone(), None).unwrap();
+        b.subscribe(&t(), fast.clone(), None).unwrap();
         for v in 1..=10 {
-            b.publish("t", point(v as f64)).unwrap();
+            publish(&b, v as f64);
         }
-        assert_eq!(
-            update_offsets(&messages(&fast.outbox)),
-            (1..=10).collect::<Vec<_>>()
-        );
+        assert_eq!(update_offsets(&messages(&fast.outbox)), (1..=10).collect::<Vec<_>>());
         let batch = slow.outbox.take();
         assert_eq!(batch.lagging, vec![slow.widget.clone()]);
-        b.resync("t", &slow).unwrap();
-        b.publish("t", point(11.0)).unwrap();
+        b.resync(&t(), &slow).unwrap();
+        publish(&b, 11.0);
         let got = messages(&slow.outbox);
-        assert!(matches!(
-            got[0],
-            ServerMessage::Control(ControlMessage::Gap { .. })
-        ));
-        assert!(
-            matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 10)
-        );
+        assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
+        assert!(matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 10));
         assert_eq!(update_offsets(&got), vec![11]);
     }
 
     #[test]
-    fn unknown_topics_are_refused() {
-        let b = broker(10);
-        assert_eq!(
-            b.publish("nope", point(1.0)),
-            Err(BrokerError::UnknownTopic("nope".into()))
-        );
-        assert!(b.subscribe("nope", subscriber("w", 1), None).is_err());
+    fn an_overflowing_metrics_subscriber_gets_the_coalesced_state_without_a_gap() {
+        let b = broker();
+        let kpis = key("acme", "kpis");
+        let slow = subscriber("kpi", 2);
+        b.declare(&kpis, TopicKind::Metrics).unwrap();
+        b.subscribe(&kpis, slow.clone(), None).unwrap();
+        for v in 1..=10 {
+            let items = vec![Item::Metric(Metric { key: format!("k{}", v % 3), value: v as f64 })];
+            b.publish(&kpis, TopicKind::Metrics, items).unwrap();
+        }
+        let lagging = slow.outbox.take().lagging;
+        assert_eq!(lagging.len(), 1);
+        b.resync(&kpis, &slow).unwrap();
+        let got = messages(&slow.outbox);
+        assert_eq!(got.len(), 1, "no gap: latest value per key is all a KPI tile needs");
+        let ServerMessage::Control(ControlMessage::Snapshot { series, .. }) = &got[0] else { panic!() };
+        let latest: Vec<(String, f64)> = series
+            .iter()
+            .map(|i| match i {
+                Item::Metric(m) => (m.key.clone(), m.value),
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(latest, vec![("k0".into(), 9.0), ("k1".into(), 10.0), ("k2".into(), 8.0)]);
+    }
+
+    #[test]
+    fn a_topic_keeps_its_kind_and_tenants_their_topic_quota() {
+        let b = broker();
+        assert!(matches!(
+            b.publish(&t(), TopicKind::Metrics, vec![]),
+            Err(BrokerError::KindMismatch { existing: TopicKind::Series, .. })
+        ));
+        b.declare(&key("acme", "b"), TopicKind::Series).unwrap();
+        b.declare(&key("acme", "c"), TopicKind::Series).unwrap();
+        assert_eq!(b.declare(&key("acme", "d"), TopicKind::Series), Err(BrokerError::TooManyTopics(3)));
+        assert!(b.declare(&key("globex", "d"), TopicKind::Series).is_ok(), "the quota is per tenant");
+        assert_eq!(b.topic_count(&TenantId::parse("acme").unwrap()), 3);
+    }
+
+    #[test]
+    fn a_refused_publish_leaves_no_trace() {
+        let b = broker();
+        let wrong = vec![Item::Metric(Metric { key: "k".into(), value: 1.0 })];
+        assert!(matches!(b.publish(&t(), TopicKind::Series, wrong), Err(BrokerError::State(_))));
+        assert_eq!(publish(&b, 1.0), 1, "the offset did not move");
+    }
+
+    #[test]
+    fn refresh_sends_a_fresh_snapshot() {
+        let b = broker();
+        publish(&b, 1.0);
+        let sub = subscriber("w", 10);
+        b.subscribe(&t(), sub.clone(), None).unwrap();
+        publish(&b, 2.0);
+        b.refresh(&t(), &sub).unwrap();
+        let got = messages(&sub.outbox);
+        assert!(matches!(&got[2], ServerMessage::Control(ControlMessage::Snapshot { meta, series, .. })
+            if meta.offset == 2 && series.len() == 2));
     }
 }

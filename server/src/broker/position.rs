@@ -20,10 +20,7 @@ impl Position {
         if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        Some(Self {
-            epoch: epoch.to_owned(),
-            offset: offset.parse().ok()?,
-        })
+        Some(Self { epoch: epoch.to_owned(), offset: offset.parse().ok()? })
     }
 }
 
@@ -33,26 +30,13 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let p = Position {
-            epoch: "00ff".into(),
-            offset: 42,
-        };
+        let p = Position { epoch: "00ff".into(), offset: 42 };
         assert_eq!(Position::parse(&p.token()), Some(p));
     }
 
     #[test]
     fn rejects_what_it_did_not_issue() {
-        for bad in [
-            "",
-            ".",
-            "abc",
-            "zz.1",
-            ".5",
-            "ab.",
-            "ab.-1",
-            "ab.1.2",
-            "ab.99999999999999999999",
-        ] {
+        for bad in ["", ".", "abc", "zz.1", ".5", "ab.", "ab.-1", "ab.1.2", "ab.99999999999999999999"] {
             assert_eq!(Position::parse(bad), None, "{bad:?}");
         }
     }

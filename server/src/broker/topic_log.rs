@@ -2,17 +2,16 @@
 //!
 //! Pure data structure, no locks and no I/O: the broker wraps it. Every entry keeps its update
 //! already encoded, so a message is serialised once, whether it goes to a thousand live subscribers
-//! or is replayed later to a client that resumes.
+//! or is replayed later to a client that resumes. History is bounded by count and by age.
 
 use super::position::Position;
-use app::protocol::Point;
 use std::{collections::VecDeque, sync::Arc};
 
 #[derive(Debug)]
 pub struct Entry {
     pub offset: u64,
+    /// When the broker accepted the message, ms since the Unix epoch.
     pub ts: i64,
-    pub points: Vec<Point>,
     /// The update with every field but `widgetId`, encoded (see `encode`).
     pub body: Arc<str>,
 }
@@ -22,8 +21,16 @@ pub struct Entry {
 pub enum Catchup {
     /// Every entry after the position, in order (possibly none).
     Replay(Vec<Arc<Entry>>),
-    /// The history cannot bridge the gap (other epoch, or too old): start from a snapshot.
+    /// The history cannot bridge the gap (other epoch, too old, or not ours): start from a snapshot.
     Gap,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Most entries kept (at least one).
+    pub max_entries: usize,
+    /// Entries older than this are forgotten, in ms.
+    pub max_age_ms: i64,
 }
 
 #[derive(Debug)]
@@ -32,18 +39,12 @@ pub struct TopicLog {
     /// Offset of the newest entry; 0 before the first (offsets start at 1).
     last_offset: u64,
     entries: VecDeque<Arc<Entry>>,
-    capacity: usize,
+    limits: HistoryLimits,
 }
 
 impl TopicLog {
-    /// An empty log that keeps the newest `capacity` entries (at least one).
-    pub fn new(epoch: String, capacity: usize) -> Self {
-        Self {
-            epoch,
-            last_offset: 0,
-            entries: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
+    pub fn new(epoch: String, limits: HistoryLimits) -> Self {
+        Self { epoch, last_offset: 0, entries: VecDeque::new(), limits }
     }
 
     pub fn epoch(&self) -> &str {
@@ -52,62 +53,52 @@ impl TopicLog {
 
     /// Where the log stands now: a snapshot taken now continues from here.
     pub fn position(&self) -> Position {
-        Position {
-            epoch: self.epoch.clone(),
-            offset: self.last_offset,
-        }
+        Position { epoch: self.epoch.clone(), offset: self.last_offset }
     }
 
-    /// Appends a message; `encode` turns (its position, ts, points) into the shared update body.
-    pub fn append(
-        &mut self,
-        ts: i64,
-        points: Vec<Point>,
-        encode: impl FnOnce(&Position, i64, &[Point]) -> String,
-    ) -> Arc<Entry> {
+    /// Appends a message at time `ts`; `encode` turns its position into the shared update body.
+    pub fn append(&mut self, ts: i64, encode: impl FnOnce(&Position) -> String) -> Arc<Entry> {
         self.last_offset += 1;
-        let body = encode(&self.position(), ts, &points).into();
-        let entry = Arc::new(Entry {
-            offset: self.last_offset,
-            ts,
-            points,
-            body,
-        });
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
-        }
+        let body = encode(&self.position()).into();
+        let entry = Arc::new(Entry { offset: self.last_offset, ts, body });
         self.entries.push_back(entry.clone());
+        self.trim(ts);
         entry
     }
 
-    /// What a subscriber at `from` missed.
-    pub fn catch_up(&self, from: &Position) -> Catchup {
+    /// What a subscriber at `from` missed, as of time `now`.
+    pub fn catch_up(&self, from: &Position, now: i64) -> Catchup {
         if from.epoch != self.epoch || from.offset > self.last_offset {
             return Catchup::Gap;
         }
-        let oldest_kept = self
-            .entries
-            .front()
-            .map_or(self.last_offset + 1, |e| e.offset);
-        if from.offset + 1 < oldest_kept {
-            return Catchup::Gap;
+        let fresh = self.entries.iter().skip_while(|e| self.too_old(e, now));
+        let missed: Vec<Arc<Entry>> = fresh.filter(|e| e.offset > from.offset).cloned().collect();
+        let first_needed = from.offset + 1;
+        match missed.first() {
+            Some(first) if first.offset != first_needed => Catchup::Gap,
+            None if first_needed <= self.last_offset => Catchup::Gap,
+            _ => Catchup::Replay(missed),
         }
-        let skip = (from.offset + 1 - oldest_kept) as usize;
-        Catchup::Replay(self.entries.iter().skip(skip).cloned().collect())
     }
 
-    /// The newest `max` points, oldest first.
-    pub fn recent_points(&self, max: usize) -> Vec<Point> {
-        let mut points: Vec<Point> = self
-            .entries
-            .iter()
-            .rev()
-            .flat_map(|e| e.points.iter().rev())
-            .take(max)
-            .copied()
-            .collect();
-        points.reverse();
-        points
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn too_old(&self, entry: &Entry, now: i64) -> bool {
+        entry.ts < now.saturating_sub(self.limits.max_age_ms)
+    }
+
+    fn trim(&mut self, now: i64) {
+        while self.entries.len() > self.limits.max_entries.max(1)
+            || self.entries.front().is_some_and(|e| self.too_old(e, now))
+        {
+            self.entries.pop_front();
+        }
     }
 }
 
@@ -115,17 +106,12 @@ impl TopicLog {
 mod tests {
     use super::*;
 
-    fn log_with(n: u64, capacity: usize) -> TopicLog {
-        let mut log = TopicLog::new("ab".into(), capacity);
+    const LIMITS: HistoryLimits = HistoryLimits { max_entries: 100, max_age_ms: 60_000 };
+
+    fn log_with(n: u64, limits: HistoryLimits) -> TopicLog {
+        let mut log = TopicLog::new("ab".into(), limits);
         for i in 1..=n {
-            log.append(
-                i as i64,
-                vec![Point {
-                    ts: i as i64,
-                    value: i as f64,
-                }],
-                |p, _, _| p.offset.to_string(),
-            );
+            log.append(i as i64 * 1000, |p| p.offset.to_string());
         }
         log
     }
@@ -138,60 +124,53 @@ mod tests {
     }
 
     fn at(offset: u64) -> Position {
-        Position {
-            epoch: "ab".into(),
-            offset,
-        }
+        Position { epoch: "ab".into(), offset }
     }
 
     #[test]
     fn offsets_start_at_one_and_increase() {
-        let log = log_with(3, 10);
+        let log = log_with(3, LIMITS);
         assert_eq!(log.position(), at(3));
-        assert_eq!(offsets(log.catch_up(&at(0))), Some(vec![1, 2, 3]));
+        assert_eq!(offsets(log.catch_up(&at(0), 3000)), Some(vec![1, 2, 3]));
     }
 
     #[test]
     fn body_is_encoded_with_the_entrys_own_position() {
-        let log = log_with(2, 10);
-        let Catchup::Replay(entries) = log.catch_up(&at(0)) else {
-            panic!()
-        };
+        let log = log_with(2, LIMITS);
+        let Catchup::Replay(entries) = log.catch_up(&at(0), 0) else { panic!() };
         assert_eq!(&*entries[1].body, "2");
     }
 
     #[test]
     fn replays_exactly_what_was_missed() {
-        let log = log_with(10, 10);
-        assert_eq!(offsets(log.catch_up(&at(7))), Some(vec![8, 9, 10]));
-        assert_eq!(offsets(log.catch_up(&at(10))), Some(vec![]));
+        let log = log_with(10, LIMITS);
+        assert_eq!(offsets(log.catch_up(&at(7), 10_000)), Some(vec![8, 9, 10]));
+        assert_eq!(offsets(log.catch_up(&at(10), 10_000)), Some(vec![]));
     }
 
     #[test]
-    fn history_beyond_capacity_is_a_gap() {
-        let log = log_with(10, 4); // keeps 7..=10
-        assert_eq!(offsets(log.catch_up(&at(6))), Some(vec![7, 8, 9, 10]));
-        assert_eq!(offsets(log.catch_up(&at(5))), None);
+    fn history_beyond_the_count_is_a_gap() {
+        let log = log_with(10, HistoryLimits { max_entries: 4, ..LIMITS }); // keeps 7..=10
+        assert_eq!(log.len(), 4);
+        assert_eq!(offsets(log.catch_up(&at(6), 10_000)), Some(vec![7, 8, 9, 10]));
+        assert_eq!(offsets(log.catch_up(&at(5), 10_000)), None);
+    }
+
+    #[test]
+    fn history_beyond_the_age_is_a_gap() {
+        let log = log_with(10, HistoryLimits { max_age_ms: 3_500, ..LIMITS }); // at t=10 s keeps 7..=10
+        assert_eq!(log.len(), 4);
+        assert_eq!(offsets(log.catch_up(&at(6), 10_000)), Some(vec![7, 8, 9, 10]));
+        assert_eq!(offsets(log.catch_up(&at(5), 10_000)), None);
+        // Time passes without publishes: what has aged out no longer counts.
+        assert_eq!(offsets(log.catch_up(&at(6), 11_000)), None);
+        assert_eq!(offsets(log.catch_up(&at(10), 60_000)), Some(vec![]), "up to date needs nothing");
     }
 
     #[test]
     fn another_epoch_or_a_future_offset_is_a_gap() {
-        let log = log_with(3, 10);
-        assert!(matches!(
-            log.catch_up(&Position {
-                epoch: "cd".into(),
-                offset: 1
-            }),
-            Catchup::Gap
-        ));
-        assert!(matches!(log.catch_up(&at(4)), Catchup::Gap));
-    }
-
-    #[test]
-    fn recent_points_are_the_newest_in_order() {
-        let log = log_with(5, 10);
-        let values: Vec<f64> = log.recent_points(3).iter().map(|p| p.value).collect();
-        assert_eq!(values, vec![3.0, 4.0, 5.0]);
-        assert_eq!(log.recent_points(100).len(), 5);
+        let log = log_with(3, LIMITS);
+        assert!(matches!(log.catch_up(&Position { epoch: "cd".into(), offset: 1 }, 0), Catchup::Gap));
+        assert!(matches!(log.catch_up(&at(4), 0), Catchup::Gap));
     }
 }

@@ -1,31 +1,162 @@
 //! A built-in source of plausible data, so a fresh install shows a moving dashboard at once.
+//!
+//! Two demo tenants run the same simulated shop at different sizes, so their numbers differ and a
+//! leak from one to the other would show. Each tick publishes to one topic of every kind. The
+//! simulation ([`DemoShop`]) is pure: it takes its randomness as an argument.
 
-use crate::{broker::Broker, shutdown::ShutdownSignal};
+use crate::{
+    broker::{
+        Broker,
+        topic_name::{TenantId, TopicKey, TopicName},
+    },
+    shutdown::ShutdownSignal,
+};
 use app::pages::DEMO_ORDERS_TOPIC;
-use app::protocol::{Point, TopicKind};
-use std::{sync::Arc, time::Duration};
+use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
+use serde_json::json;
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-/// Orders per second hover around this value.
+/// The demo tenants and how big each shop is.
+const SHOPS: [(&str, f64); 2] = [("acme", 1.0), ("globex", 2.5)];
+pub const KPI_TOPIC: &str = "kpi/overview";
+pub const NOTIFICATIONS_TOPIC: &str = "ops/notifications";
+pub const OPEN_ORDERS_TOPIC: &str = "orders/open";
+/// Orders per second hover around this value (times the shop's size).
 const ORDERS_MEAN: f64 = 40.0;
+/// Open orders shown before the oldest ships.
+const OPEN_ORDERS_KEPT: usize = 8;
 
-/// Declares the demo topics and publishes one point per `every` until shutdown.
+pub fn tenants() -> Vec<TenantId> {
+    SHOPS.iter().map(|(t, _)| TenantId::parse(t).expect("demo tenant ids are valid")).collect()
+}
+
+/// Publishes every demo shop's tick each `every`, until shutdown.
 pub async fn run(broker: Arc<Broker>, every: Duration, mut shutdown: ShutdownSignal) {
-    broker.declare(DEMO_ORDERS_TOPIC, TopicKind::Series);
+    let mut shops: Vec<DemoShop> =
+        tenants().into_iter().zip(SHOPS).map(|(t, (_, size))| DemoShop::new(t, size)).collect();
     let mut ticker = tokio::time::interval(every);
-    let mut orders = ORDERS_MEAN;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.stopping() => return,
         }
-        orders = next_orders(orders, rand::random());
-        let point = Point {
-            ts: crate::broker::now_ms(),
-            value: orders,
-        };
-        if let Err(e) = broker.publish(DEMO_ORDERS_TOPIC, vec![point]) {
-            tracing::error!(error = %e, "demo feed could not publish");
+        let now = crate::broker::now_ms();
+        for shop in &mut shops {
+            for (topic, kind, items) in shop.tick(now, &mut rand::random::<f64>) {
+                let key = TopicKey::new(shop.tenant.clone(), TopicName::parse(topic).expect("demo topics are valid"));
+                if let Err(e) = broker.publish(&key, kind, items) {
+                    tracing::error!(error = %e, topic = %key, "demo feed could not publish");
+                }
+            }
         }
+    }
+}
+
+/// One simulated shop.
+pub struct DemoShop {
+    pub tenant: TenantId,
+    size: f64,
+    tick: u64,
+    orders_per_second: f64,
+    orders_today: f64,
+    revenue_today: f64,
+    active_sessions: f64,
+    open_orders: VecDeque<String>,
+}
+
+impl DemoShop {
+    pub fn new(tenant: TenantId, size: f64) -> Self {
+        Self {
+            tenant,
+            size,
+            tick: 0,
+            orders_per_second: ORDERS_MEAN,
+            orders_today: 0.0,
+            revenue_today: 0.0,
+            active_sessions: 300.0 * size,
+            open_orders: VecDeque::new(),
+        }
+    }
+
+    /// One second of business: a message for each topic that changed. `random` yields values
+    /// uniform in `[0, 1)`.
+    pub fn tick(&mut self, now: i64, random: &mut impl FnMut() -> f64) -> Vec<(&'static str, TopicKind, Vec<Item>)> {
+        self.tick += 1;
+        self.orders_per_second = next_orders(self.orders_per_second, random());
+        let orders = self.orders_per_second * self.size;
+        self.orders_today += orders;
+        self.revenue_today += orders * (38.0 + 10.0 * random());
+        self.active_sessions = (self.active_sessions + (random() - 0.5) * 20.0 * self.size).max(0.0).round();
+        let mut out = vec![
+            (DEMO_ORDERS_TOPIC, TopicKind::Series, vec![Item::Point(Point { ts: now, value: round1(orders) })]),
+            (KPI_TOPIC, TopicKind::Metrics, self.kpis()),
+        ];
+        if let Some(event) = self.event(now, random()) {
+            out.push((NOTIFICATIONS_TOPIC, TopicKind::Events, vec![Item::Event(event)]));
+        }
+        if self.tick.is_multiple_of(2) {
+            out.push((OPEN_ORDERS_TOPIC, TopicKind::Collection, self.order_changes(now, random())));
+        }
+        out
+    }
+
+    fn kpis(&self) -> Vec<Item> {
+        let mut kpis = vec![
+            ("orders_today", self.orders_today.round()),
+            ("revenue_today", self.revenue_today.round()),
+            ("active_sessions", self.active_sessions),
+        ];
+        // Conversion moves slowly: it is only sent when it changes, every fifth tick.
+        if self.tick % 5 == 1 {
+            kpis.push(("conversion_rate", round1(2.0 + (self.orders_per_second - ORDERS_MEAN) / 20.0)));
+        }
+        kpis.into_iter().map(|(key, value)| Item::Metric(Metric { key: key.into(), value })).collect()
+    }
+
+    fn event(&self, now: i64, random: f64) -> Option<Event> {
+        let (event_type, level, severity, title) = match self.tick {
+            t if t.is_multiple_of(41) => {
+                ("system:error", Level::Error, Some(Severity::High), "Payment gateway timeouts")
+            }
+            t if t.is_multiple_of(23) => {
+                ("system:error", Level::Warning, Some(Severity::Medium), "Warehouse sync is lagging")
+            }
+            t if t.is_multiple_of(7) && random < 0.5 => {
+                ("notification", Level::Info, None, "New customer sign-ups are up")
+            }
+            t if t.is_multiple_of(7) => ("notification", Level::Success, None, "Nightly export finished"),
+            _ => return None,
+        };
+        Some(Event {
+            id: format!("{}-{}", self.tenant, self.tick),
+            ts: now,
+            event_type: event_type.into(),
+            level,
+            title: title.into(),
+            body: Some(format!("Reported by the demo feed of {}.", self.tenant)),
+            severity,
+            scheduled_at: None,
+            data: None,
+        })
+    }
+
+    fn order_changes(&mut self, now: i64, random: f64) -> Vec<Item> {
+        let id = format!("{}-{}", &self.tenant.as_str()[..1].to_uppercase(), 10_000 + self.tick / 2);
+        const CUSTOMERS: [&str; 6] = ["Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret"];
+        let customer = CUSTOMERS[(random * 6.0) as usize % 6];
+        let doc = json!({
+            "customer": customer,
+            "total": round1(20.0 + random * 180.0 * self.size),
+            "status": "open",
+            "createdAt": now,
+        });
+        let mut changes = vec![Change { op: ChangeOp::Upsert, id: id.clone(), doc: doc.as_object().cloned() }];
+        self.open_orders.push_back(id);
+        if self.open_orders.len() > OPEN_ORDERS_KEPT {
+            let shipped = self.open_orders.pop_front().expect("more than kept");
+            changes.push(Change { op: ChangeOp::Delete, id: shipped, doc: None });
+        }
+        changes.into_iter().map(Item::Change).collect()
     }
 }
 
@@ -34,12 +165,20 @@ pub async fn run(broker: Arc<Broker>, every: Duration, mut shutdown: ShutdownSig
 pub fn next_orders(previous: f64, random: f64) -> f64 {
     let step = (random - 0.5) * 8.0;
     let pull = (ORDERS_MEAN - previous) * 0.1;
-    ((previous + step + pull) * 10.0).round().max(0.0) / 10.0
+    round1(previous + step + pull).max(0.0)
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shop() -> DemoShop {
+        DemoShop::new(TenantId::parse("acme").unwrap(), 1.0)
+    }
 
     #[test]
     fn the_walk_stays_in_a_plausible_band() {
@@ -53,7 +192,49 @@ mod tests {
     }
 
     #[test]
-    fn the_walk_moves() {
-        assert_ne!(next_orders(40.0, 0.9), next_orders(40.0, 0.1));
+    fn every_tick_feeds_the_chart_and_the_kpis_and_every_kind_shows_up() {
+        let mut s = shop();
+        let mut seen = std::collections::HashSet::new();
+        for t in 0..50 {
+            let messages = s.tick(t, &mut || 0.3);
+            assert_eq!(messages[0].0, DEMO_ORDERS_TOPIC);
+            assert_eq!(messages[1].0, KPI_TOPIC);
+            seen.extend(messages.iter().map(|(topic, kind, _)| (*topic, *kind)));
+        }
+        assert_eq!(seen.len(), 4, "{seen:?}");
+    }
+
+    #[test]
+    fn open_orders_stay_bounded() {
+        let mut s = shop();
+        let mut open = std::collections::BTreeSet::new();
+        for t in 0..200 {
+            for (_, _, items) in s.tick(t, &mut || 0.5) {
+                for item in items {
+                    if let Item::Change(c) = item {
+                        match c.op {
+                            ChangeOp::Upsert => open.insert(c.id),
+                            ChangeOp::Delete => open.remove(&c.id),
+                        };
+                    }
+                }
+            }
+        }
+        assert_eq!(open.len(), OPEN_ORDERS_KEPT);
+    }
+
+    #[test]
+    fn every_published_item_passes_the_topic_state_rules() {
+        use crate::broker::topic_state::{StateLimits, TopicState};
+        let limits = StateLimits { series_points: 10, events: 10, metric_keys: 10, documents: 10 };
+        let mut states = std::collections::HashMap::new();
+        let mut s = shop();
+        for t in 0..100 {
+            for (topic, kind, items) in s.tick(t, &mut rand::random::<f64>) {
+                let state = states.entry(topic).or_insert_with(|| TopicState::new(kind));
+                state.check(&items, &limits).unwrap();
+                state.apply(&items, &limits);
+            }
+        }
     }
 }

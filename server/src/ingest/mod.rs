@@ -1,3 +1,4 @@
-//! Where data comes from. Today: the built-in demo feed.
+//! Where data comes from: the built-in demo feed, and the validation every publish goes through.
 
 pub mod demo_feed;
+pub mod publish_body;

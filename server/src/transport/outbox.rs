@@ -18,11 +18,7 @@ pub enum Frame {
     /// A complete message: welcome, snapshot, gap, error, pong.
     Whole(String),
     /// An update: the subscription's `{"widgetId":…,` prefix plus the body shared by all subscribers.
-    Update {
-        widget: Arc<str>,
-        prefix: Arc<str>,
-        body: Arc<str>,
-    },
+    Update { widget: Arc<str>, prefix: Arc<str>, body: Arc<str> },
 }
 
 impl Frame {
@@ -72,19 +68,11 @@ struct State {
 impl Outbox {
     /// A queue that holds at most `capacity` updates (at least one).
     pub fn new(capacity: usize) -> Self {
-        Self {
-            state: Mutex::default(),
-            ready: Notify::new(),
-            capacity: capacity.max(1),
-        }
+        Self { state: Mutex::default(), ready: Notify::new(), capacity: capacity.max(1) }
     }
 
     pub fn push(&self, frame: Frame) {
-        self.state
-            .lock()
-            .expect("outbox lock")
-            .frames
-            .push_back(frame);
+        self.state.lock().expect("outbox lock").frames.push_back(frame);
         self.ready.notify_one();
     }
 
@@ -129,10 +117,7 @@ impl Outbox {
     pub fn take(&self) -> Batch {
         let mut state = self.state.lock().expect("outbox lock");
         state.queued_updates = 0;
-        Batch {
-            frames: state.frames.drain(..).collect(),
-            lagging: std::mem::take(&mut state.to_report),
-        }
+        Batch { frames: state.frames.drain(..).collect(), lagging: std::mem::take(&mut state.to_report) }
     }
 
     /// Waits until something was pushed since the last `take`.
@@ -168,11 +153,7 @@ mod tests {
     use super::*;
 
     fn update(widget: &str, n: u32) -> Frame {
-        Frame::Update {
-            widget: widget.into(),
-            prefix: format!("{widget}:").into(),
-            body: n.to_string().into(),
-        }
+        Frame::Update { widget: widget.into(), prefix: format!("{widget}:").into(), body: n.to_string().into() }
     }
 
     fn texts(batch: Batch) -> Vec<String> {
@@ -203,14 +184,8 @@ mod tests {
         assert_eq!(texts(batch), vec!["b:1", "b:2"]);
 
         outbox.push_update(update("a", 4));
-        assert!(
-            outbox.take().frames.is_empty(),
-            "still lagging until its snapshot"
-        );
-        outbox.end_lag(
-            &"a".into(),
-            [Frame::Whole("gap".into()), Frame::Whole("snap".into())],
-        );
+        assert!(outbox.take().frames.is_empty(), "still lagging until its snapshot");
+        outbox.end_lag(&"a".into(), [Frame::Whole("gap".into()), Frame::Whole("snap".into())]);
         outbox.push_update(update("a", 5));
         let batch = outbox.take();
         assert!(batch.lagging.is_empty());

@@ -8,7 +8,10 @@
 use super::outbox::{Batch, Frame, Outbox};
 use crate::{
     AppState,
-    broker::{Broker, BrokerError, Subscriber},
+    broker::{
+        Broker, BrokerError, Subscriber,
+        topic_name::{TenantId, TopicKey, TopicName},
+    },
     shutdown::ShutdownSignal,
 };
 use app::protocol::{ClientMessage, ControlMessage, ErrorCode, ServerMessage};
@@ -55,10 +58,11 @@ pub async fn upgrade(upgrade: WebSocketUpgrade, State(state): State<AppState>) -
 
 struct Connection {
     id: u64,
+    tenant: TenantId,
     broker: Arc<Broker>,
     outbox: Arc<Outbox>,
     /// widget id → topic
-    subscriptions: HashMap<Arc<str>, String>,
+    subscriptions: HashMap<Arc<str>, TopicKey>,
     heartbeat: Duration,
     idle_timeout: Duration,
     shutdown: ShutdownSignal,
@@ -74,6 +78,7 @@ impl Connection {
     fn new(state: AppState) -> Self {
         Self {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            tenant: state.anonymous_tenant.clone(),
             broker: state.broker,
             outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
             subscriptions: HashMap::new(),
@@ -92,10 +97,7 @@ impl Connection {
         });
         let ending = self.serve(&mut socket).await;
         if let Ending::Close(code, reason) = ending {
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            };
+            let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
             let _ = socket.send(Message::Close(Some(frame))).await;
         }
         for (widget, topic) in self.subscriptions.drain() {
@@ -161,17 +163,9 @@ impl Connection {
         match message {
             Message::Text(text) => match serde_json::from_str::<ClientMessage>(text.as_str()) {
                 Ok(message) => self.on_client_message(message),
-                Err(e) => self.error(
-                    ErrorCode::BadMessage,
-                    format!("not a valid message: {e}"),
-                    None,
-                ),
+                Err(e) => self.error(ErrorCode::BadMessage, format!("not a valid message: {e}"), None),
             },
-            Message::Binary(_) => self.error(
-                ErrorCode::BadMessage,
-                "binary frames are not supported".into(),
-                None,
-            ),
+            Message::Binary(_) => self.error(ErrorCode::BadMessage, "binary frames are not supported".into(), None),
             Message::Close(_) => return Some(Ending::ClientLeft),
             Message::Ping(_) | Message::Pong(_) => {}
         }
@@ -181,24 +175,23 @@ impl Connection {
     fn on_client_message(&mut self, message: ClientMessage) {
         match message {
             ClientMessage::Ping => self.reply(ControlMessage::Pong),
-            ClientMessage::Subscribe {
-                widget_id,
-                topic,
-                resume_token,
-            } => self.subscribe(widget_id, topic, resume_token.as_deref()),
-            ClientMessage::Unsubscribe { widget_id } => {
-                match self.subscriptions.remove_entry(widget_id.as_str()) {
-                    Some((widget, topic)) => {
-                        self.broker.unsubscribe(&topic, self.id, &widget);
-                        self.outbox.forget(&widget);
-                    }
-                    None => self.error(
-                        ErrorCode::NotSubscribed,
-                        "no such subscription".into(),
-                        Some(widget_id),
-                    ),
-                }
+            ClientMessage::Subscribe { widget_id, topic, resume_token } => {
+                self.subscribe(widget_id, topic, resume_token.as_deref())
             }
+            ClientMessage::Unsubscribe { widget_id } => match self.subscriptions.remove_entry(widget_id.as_str()) {
+                Some((widget, topic)) => {
+                    self.broker.unsubscribe(&topic, self.id, &widget);
+                    self.outbox.forget(&widget);
+                }
+                None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
+            },
+            ClientMessage::RequestUpdate { widget_id } => match self.subscriptions.get_key_value(widget_id.as_str()) {
+                Some((widget, topic)) => {
+                    // The topic exists while we are subscribed to it: topics are never removed.
+                    let _ = self.broker.refresh(topic, &self.subscriber(widget));
+                }
+                None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
+            },
         }
     }
 
@@ -208,48 +201,36 @@ impl Connection {
             return self.error(ErrorCode::BadMessage, message, None);
         }
         if self.subscriptions.contains_key(widget_id.as_str()) {
-            return self.error(
-                ErrorCode::DuplicateSubscription,
-                "widget already subscribed".into(),
-                Some(widget_id),
-            );
+            return self.error(ErrorCode::DuplicateSubscription, "widget already subscribed".into(), Some(widget_id));
         }
+        let name = match TopicName::parse(&topic) {
+            Ok(name) => name,
+            Err(e) => return self.error(ErrorCode::BadTopic, e.to_string(), Some(widget_id)),
+        };
+        let key = TopicKey::new(self.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
-        match self
-            .broker
-            .subscribe(&topic, self.subscriber(&widget), resume_token)
-        {
-            Ok(()) => {
-                tracing::debug!(connection = self.id, %widget, %topic, "subscribed");
-                self.subscriptions.insert(widget, topic);
+        match self.broker.subscribe(&key, self.subscriber(&widget), resume_token) {
+            Ok(_) => {
+                tracing::debug!(connection = self.id, %widget, topic = %key, "subscribed");
+                self.subscriptions.insert(widget, key);
             }
-            Err(BrokerError::UnknownTopic(_)) => self.error(
-                ErrorCode::UnknownTopic,
-                format!("no topic {topic:?}"),
-                Some(widget.to_string()),
-            ),
+            Err(e @ BrokerError::UnknownTopic(_)) => {
+                self.error(ErrorCode::UnknownTopic, e.to_string(), Some(widget.to_string()))
+            }
+            Err(e) => self.error(ErrorCode::LimitExceeded, e.to_string(), Some(widget.to_string())),
         }
     }
 
     fn subscriber(&self, widget: &Arc<str>) -> Subscriber {
-        Subscriber {
-            connection: self.id,
-            widget: widget.clone(),
-            outbox: self.outbox.clone(),
-        }
+        Subscriber { connection: self.id, widget: widget.clone(), outbox: self.outbox.clone() }
     }
 
     fn reply(&self, message: ControlMessage) {
-        self.outbox
-            .push(Frame::Whole(ServerMessage::Control(message).to_json()));
+        self.outbox.push(Frame::Whole(ServerMessage::Control(message).to_json()));
     }
 
     fn error(&self, code: ErrorCode, message: String, widget_id: Option<String>) {
         tracing::debug!(connection = self.id, ?code, %message, "client error");
-        self.reply(ControlMessage::Error {
-            code,
-            message,
-            widget_id,
-        });
+        self.reply(ControlMessage::Error { code, message, widget_id });
     }
 }

@@ -2,9 +2,16 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use app::protocol::{ClientMessage, ServerMessage};
+use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
 use futures_util::{SinkExt, StreamExt};
-use server::{Livedash, broker::Broker, config::Config};
+use server::{
+    Livedash,
+    broker::{
+        Broker,
+        topic_name::{TenantId, TopicKey, TopicName},
+    },
+    config::Config,
+};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
@@ -20,9 +27,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
-        let options = leptos::config::LeptosOptions::builder()
-            .output_name("livedash")
-            .build();
+        let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
         let livedash = Livedash::new(config, options);
         let broker = livedash.broker();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -31,21 +36,12 @@ impl TestServer {
         let task = tokio::spawn(livedash.serve(listener, async {
             let _ = stopped.await;
         }));
-        Self {
-            addr,
-            broker,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        Self { addr, broker, stop: Some(stop), task: Some(task) }
     }
 
     /// A server with the demo feed off, so tests publish exactly what they expect.
     pub async fn quiet() -> Self {
-        Self::start(Config {
-            demo_feed: false,
-            ..Config::default()
-        })
-        .await
+        Self::start(Config { demo_feed: false, ..Config::default() }).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -53,9 +49,7 @@ impl TestServer {
     }
 
     pub async fn connect(&self) -> Client {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", self.addr))
-            .await
-            .unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", self.addr)).await.unwrap();
         let mut client = Client { socket };
         let welcome = client.next_json().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -71,6 +65,16 @@ impl TestServer {
             .unwrap()
             .unwrap();
     }
+}
+
+/// A topic of the demo tenant `acme` (the tenant sockets belong to until sessions exist).
+pub fn acme(topic: &str) -> TopicKey {
+    TopicKey::new(TenantId::parse("acme").unwrap(), TopicName::parse(topic).unwrap())
+}
+
+/// Publishes one series point whose value is `v`; returns its offset.
+pub fn publish_point(broker: &Broker, key: &TopicKey, v: f64) -> u64 {
+    broker.publish(key, TopicKind::Series, vec![Item::Point(Point { ts: v as i64, value: v })]).unwrap()
 }
 
 pub struct Client {
@@ -107,20 +111,13 @@ impl Client {
     }
 
     pub async fn subscribe(&mut self, widget: &str, topic: &str, resume_token: Option<String>) {
-        self.send(&ClientMessage::Subscribe {
-            widget_id: widget.into(),
-            topic: topic.into(),
-            resume_token,
-        })
-        .await;
+        self.send(&ClientMessage::Subscribe { widget_id: widget.into(), topic: topic.into(), resume_token }).await;
     }
 
     /// The close frame's code, after skipping anything still queued before it.
     pub async fn close_code(&mut self) -> u16 {
         loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .expect("close within the wait");
+            let message = tokio::time::timeout(WAIT, self.socket.next()).await.expect("close within the wait");
             match message {
                 Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
                 Some(Ok(Message::Close(None))) | None => return 1005,
