@@ -1,4 +1,6 @@
 import { defineConfig, devices } from '@playwright/test';
+import os from 'node:os';
+import path from 'node:path';
 
 // scripts/test builds the server and sets these; the suite starts the server itself.
 const port = Number(process.env.LIVEDASH_E2E_PORT ?? 3100);
@@ -43,6 +45,8 @@ export default defineConfig({
     env: {
       LEPTOS_SITE_ROOT: siteRoot,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      // A database of its own, so a run never touches (or depends on) a developer's livedash.db.
+      LIVEDASH_DATABASE: path.join(os.tmpdir(), `livedash-e2e-${process.pid}.db`),
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     },
   },

@@ -33,10 +33,17 @@ async function chartSettled(page: Page, domId: string) {
   );
 }
 
+/// Signs in through the API; the browser context keeps the session cookie.
+async function signIn(page: Page, email = 'ops@acme.test') {
+  const response = await page.request.post('/api/auth/login', { data: { email, password: 'livedash-demo' } });
+  expect(response.status()).toBe(200);
+}
+
 test('the orders chart goes live and appends demo-feed points without re-creating the chart', async ({ page }, testInfo) => {
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
 
+  await signIn(page);
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Orders per second' })).toBeVisible();
 
@@ -71,6 +78,7 @@ test('the orders chart goes live and appends demo-feed points without re-creatin
 
 test('the dashboard follows a dark system theme', async ({ page }, testInfo) => {
   await page.emulateMedia({ colorScheme: 'dark' });
+  await signIn(page);
   await page.goto('/');
   const widget = page.locator('[data-widget-id="orders"]');
   await expect(widget).toHaveAttribute('data-updates', /^([3-9]|[1-9]\d+)$/);

@@ -4,8 +4,25 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Run the built-in demo feed (`LIVEDASH_DEMO_FEED`, default on).
-    pub demo_feed: bool,
+    /// Demo mode (`LIVEDASH_DEMO`, default on): demo tenants, users and API keys, and the demo feed.
+    pub demo: bool,
+    /// The SQLite file (`LIVEDASH_DATABASE`).
+    pub database: String,
+    /// How long a login lasts (`LIVEDASH_SESSION_TTL_SECS`).
+    pub session_ttl: Duration,
+    /// Secret that signs session tokens (`LIVEDASH_SESSION_SECRET`); when unset, one is generated
+    /// and kept in the database. Nodes that share sessions must share it.
+    pub session_secret: Option<String>,
+    /// Mark the session cookie `Secure` (`LIVEDASH_SECURE_COOKIES`); also done for requests that
+    /// arrive with `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
+    /// Origins allowed to open WebSockets (`LIVEDASH_ALLOWED_ORIGINS`, comma-separated); empty means
+    /// this server's own host only.
+    pub allowed_origins: Vec<String>,
+    /// Largest publish body (`LIVEDASH_MAX_PUBLISH_BYTES`).
+    pub max_publish_bytes: usize,
+    /// Open sockets one user may have (`LIVEDASH_MAX_CONNECTIONS_PER_USER`).
+    pub max_connections_per_user: usize,
     /// Messages kept per topic for resume (`LIVEDASH_HISTORY_LEN`).
     pub history_len: usize,
     /// Age after which a message is no longer kept for resume (`LIVEDASH_HISTORY_MAX_AGE_SECS`).
@@ -37,7 +54,14 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            demo_feed: true,
+            demo: true,
+            database: "livedash.db".into(),
+            session_ttl: Duration::from_secs(8 * 3600),
+            session_secret: None,
+            secure_cookies: false,
+            allowed_origins: Vec::new(),
+            max_publish_bytes: 256 * 1024,
+            max_connections_per_user: 10,
             history_len: 1000,
             history_max_age: Duration::from_secs(15 * 60),
             snapshot_points: 120,
@@ -82,20 +106,23 @@ impl Config {
         };
         let secs = |name: &str, default: Duration| number(name, default.as_secs()).map(Duration::from_secs);
         let size = |name: &str, default: usize| number(name, default as u64).map(|n| n as usize);
-        let demo_feed = match get("LIVEDASH_DEMO_FEED").as_deref() {
-            None => d.demo_feed,
-            Some("1" | "true" | "on" | "yes") => true,
-            Some("0" | "false" | "off" | "no") => false,
-            Some(other) => {
-                return Err(ConfigError {
-                    name: "LIVEDASH_DEMO_FEED".into(),
-                    value: other.into(),
-                    expected: "on or off",
-                });
-            }
+        let switch = |name: &str, default: bool| match get(name).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "on" | "yes") => Ok(true),
+            Some("0" | "false" | "off" | "no") => Ok(false),
+            Some(other) => Err(ConfigError { name: name.into(), value: other.into(), expected: "on or off" }),
         };
         Ok(Self {
-            demo_feed,
+            demo: switch("LIVEDASH_DEMO", d.demo)?,
+            database: get("LIVEDASH_DATABASE").unwrap_or(d.database),
+            session_ttl: secs("LIVEDASH_SESSION_TTL_SECS", d.session_ttl)?,
+            session_secret: get("LIVEDASH_SESSION_SECRET"),
+            secure_cookies: switch("LIVEDASH_SECURE_COOKIES", d.secure_cookies)?,
+            allowed_origins: get("LIVEDASH_ALLOWED_ORIGINS")
+                .map(|list| list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+                .unwrap_or_default(),
+            max_publish_bytes: size("LIVEDASH_MAX_PUBLISH_BYTES", d.max_publish_bytes)?,
+            max_connections_per_user: size("LIVEDASH_MAX_CONNECTIONS_PER_USER", d.max_connections_per_user)?,
             history_len: size("LIVEDASH_HISTORY_LEN", d.history_len)?,
             history_max_age: secs("LIVEDASH_HISTORY_MAX_AGE_SECS", d.history_max_age)?,
             snapshot_points: size("LIVEDASH_SNAPSHOT_POINTS", d.snapshot_points)?,
@@ -129,9 +156,15 @@ mod tests {
 
     #[test]
     fn values_override_defaults() {
-        let c = from(&[("LIVEDASH_DEMO_FEED", "off"), ("LIVEDASH_IDLE_TIMEOUT_SECS", " 90 ")]).unwrap();
-        assert!(!c.demo_feed);
+        let c = from(&[
+            ("LIVEDASH_DEMO", "off"),
+            ("LIVEDASH_IDLE_TIMEOUT_SECS", " 90 "),
+            ("LIVEDASH_ALLOWED_ORIGINS", "https://a.test, https://b.test,"),
+        ])
+        .unwrap();
+        assert!(!c.demo);
         assert_eq!(c.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.allowed_origins, vec!["https://a.test".to_owned(), "https://b.test".to_owned()]);
     }
 
     #[test]
@@ -139,6 +172,6 @@ mod tests {
         let err = from(&[("LIVEDASH_HISTORY_LEN", "lots")]).unwrap_err();
         assert_eq!(err.to_string(), "LIVEDASH_HISTORY_LEN=\"lots\": a whole number above 0");
         assert!(from(&[("LIVEDASH_OUTBOX_CAPACITY", "0")]).is_err());
-        assert!(from(&[("LIVEDASH_DEMO_FEED", "maybe")]).is_err());
+        assert!(from(&[("LIVEDASH_DEMO", "maybe")]).is_err());
     }
 }

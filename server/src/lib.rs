@@ -1,23 +1,33 @@
-//! The livedash server: SSR pages, the topic broker, the WebSocket transport and the demo feed.
+//! The livedash server: SSR pages, the JSON API, the topic broker, the WebSocket transport, the
+//! store, and the demo feed.
 //!
-//! `main.rs` only reads configuration and calls [`Livedash::serve`]; integration tests call the same
-//! function on an ephemeral port, so they exercise exactly what runs in production.
+//! `main.rs` only reads configuration and calls [`Livedash::start`] and [`Livedash::serve`];
+//! integration tests call the same functions on an ephemeral port, so they exercise exactly what
+//! runs in production.
 
+pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod shutdown;
+pub mod store;
 pub mod transport;
 
+use anyhow::Context;
 use app::{App, shell};
+use auth::{Auth, api_key::ApiKey};
 use axum::{Router, extract::FromRef, routing::get};
 use broker::{Broker, BrokerConfig, topic_name::TenantId, topic_state::StateLimits};
 use config::Config;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use shutdown::{Shutdown, ShutdownSignal};
-use std::{future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use store::{Store, audit::Auditor};
+use tokio::{net::TcpListener, task::JoinHandle};
+use transport::registry::Registry;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -25,9 +35,11 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub broker: Arc<Broker>,
+    pub store: Store,
+    pub auth: Arc<Auth>,
+    pub auditor: Auditor,
+    pub sockets: Arc<Registry>,
     pub shutdown: ShutdownSignal,
-    /// Until sessions exist, every socket belongs to this tenant (the first demo tenant).
-    pub anonymous_tenant: TenantId,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -40,11 +52,25 @@ pub struct Livedash {
     config: Arc<Config>,
     leptos_options: LeptosOptions,
     broker: Arc<Broker>,
+    store: Store,
+    auth: Arc<Auth>,
+    auditor: Auditor,
+    audit_writer: JoinHandle<()>,
+    sockets: Arc<Registry>,
     shutdown: Shutdown,
+    demo_keys: Vec<(TenantId, ApiKey)>,
 }
 
 impl Livedash {
-    pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+    /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
+    pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        let store = Store::open(&config.database).await.with_context(|| format!("opening {}", config.database))?;
+        let secret = match &config.session_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => store.setting_or_init("session_secret", || rand::random::<[u8; 32]>().to_vec()).await?,
+        };
+        let demo_keys =
+            if config.demo { demo::seed(&store).await.context("seeding demo accounts")? } else { Vec::new() };
         let broker = Broker::new(BrokerConfig {
             history_len: config.history_len,
             history_max_age: config.history_max_age,
@@ -56,11 +82,32 @@ impl Livedash {
             },
             max_topics_per_tenant: config.max_topics_per_tenant,
         });
-        Self { config: Arc::new(config), leptos_options, broker: Arc::new(broker), shutdown: Shutdown::new() }
+        let (auditor, audit_writer) = Auditor::start(store.clone());
+        Ok(Self {
+            auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl)),
+            config: Arc::new(config),
+            leptos_options,
+            broker: Arc::new(broker),
+            store,
+            auditor,
+            audit_writer,
+            sockets: Arc::new(Registry::default()),
+            shutdown: Shutdown::new(),
+            demo_keys,
+        })
     }
 
     pub fn broker(&self) -> Arc<Broker> {
         self.broker.clone()
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// The API keys demo mode issued at start-up, one per demo tenant.
+    pub fn demo_keys(&self) -> &[(TenantId, ApiKey)] {
+        &self.demo_keys
     }
 
     pub fn router(&self) -> Router {
@@ -68,28 +115,33 @@ impl Livedash {
             leptos_options: self.leptos_options.clone(),
             config: self.config.clone(),
             broker: self.broker.clone(),
+            store: self.store.clone(),
+            auth: self.auth.clone(),
+            auditor: self.auditor.clone(),
+            sockets: self.sockets.clone(),
             shutdown: self.shutdown.signal(),
-            anonymous_tenant: ingest::demo_feed::tenants()[0].clone(),
         };
         let routes = generate_route_list(App);
         let options = state.leptos_options.clone();
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/api/ws", get(transport::ws::upgrade))
+            .merge(api::routes())
             .leptos_routes(&state, routes, move || shell(options.clone()))
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
             .with_state(state)
     }
 
     /// Serves until `stop` completes, then closes every socket with 1001 and waits (bounded) for
-    /// sockets, feeds and in-flight requests to finish.
+    /// sockets, feeds, in-flight requests and the audit writer to finish.
     pub async fn serve(self, listener: TcpListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        if self.config.demo_feed {
+        if self.config.demo {
             let feed = ingest::demo_feed::run(self.broker.clone(), Duration::from_secs(1), self.shutdown.signal());
             tokio::spawn(feed);
         }
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, self.router()).with_graceful_shutdown(async {
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
         let server = tokio::spawn(server.into_future());
@@ -101,6 +153,10 @@ impl Livedash {
         if !self.shutdown.finish(self.config.shutdown_grace).await {
             tracing::warn!("some connections did not close within the grace period");
         }
-        server.await?.map_err(Into::into)
+        let served = server.await?;
+        // The writer drains what is queued once the last auditor handle (ours) is gone.
+        drop(self.auditor);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_writer).await;
+        served.map_err(Into::into)
     }
 }

@@ -1,7 +1,7 @@
 //! `livedash`: reads its configuration, serves until Ctrl-C or SIGTERM, then shuts down gracefully.
 
 use anyhow::Context;
-use server::{Livedash, config::Config};
+use server::{Livedash, config::Config, demo};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -15,10 +15,30 @@ async fn main() -> anyhow::Result<()> {
     let addr = leptos_options.site_addr;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    let demo = if config.demo_feed { "demo feed on" } else { "demo feed off" };
-    tracing::info!(%url, "livedash is listening ({demo})");
+    let demo = config.demo;
+    let livedash = Livedash::start(config, leptos_options).await?;
+    tracing::info!(%url, demo, "livedash is listening");
     println!("livedash is running at {url}  (Ctrl-C stops it)");
-    Livedash::new(config, leptos_options).serve(listener, stop_requested()).await
+    if demo {
+        print_demo_access(&url, &livedash);
+    }
+    livedash.serve(listener, stop_requested()).await
+}
+
+fn print_demo_access(url: &str, livedash: &Livedash) {
+    println!("\nDemo mode (LIVEDASH_DEMO=off turns it off). Sign in with password {:?} as:", demo::PASSWORD);
+    for (email, tenant, role) in demo::USERS {
+        println!("  {email:<18} {role:?} of {tenant}");
+    }
+    println!("Publish with a tenant's API key (new at every start), for example:");
+    for (tenant, key) in livedash.demo_keys() {
+        println!("  {tenant:<7} {key}");
+    }
+    if let Some((_, key)) = livedash.demo_keys().first() {
+        println!(
+            "  curl -X POST {url}/api/v1/publish/kpi/custom -H 'Authorization: Bearer {key}' \\\n       -H 'Content-Type: application/json' -d '{{\"values\": {{\"answer\": 42}}}}'\n"
+        );
+    }
 }
 
 async fn stop_requested() {

@@ -164,10 +164,9 @@ async fn unsubscribe_stops_the_updates() {
 #[tokio::test]
 async fn welcome_announces_the_heartbeat() {
     let server = TestServer::quiet().await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", server.addr)).await.unwrap();
-    use futures_util::StreamExt;
-    let first = socket.next().await.unwrap().unwrap().into_text().unwrap();
-    let welcome: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let cookie = server.login(support::ACME_ADMIN).await;
+    let mut client = server.open_ws(Some(&cookie), Some(&server.origin())).await.unwrap();
+    let welcome = client.next_json().await;
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["heartbeatIntervalMs"], 25_000);
     assert_eq!(welcome["idleTimeoutMs"], 60_000);

@@ -6,25 +6,35 @@
 //! 1001 when the server shuts down.
 
 use super::outbox::{Batch, Frame, Outbox};
+use super::registry::Registration;
 use crate::{
     AppState,
+    api::error::ApiError,
+    auth::{AuthError, COOKIE, Session, origin},
     broker::{
         Broker, BrokerError, Subscriber,
-        topic_name::{TenantId, TopicKey, TopicName},
+        topic_name::{TopicKey, TopicName},
     },
     shutdown::ShutdownSignal,
+    store::audit::{AuditEntry, Auditor, Outcome},
 };
 use app::protocol::{ClientMessage, ControlMessage, ErrorCode, ServerMessage};
 use axum::{
     extract::{
-        State,
+        ConnectInfo, State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
     },
-    response::Response,
+    http::{
+        HeaderMap, HeaderValue,
+        header::{HOST, ORIGIN},
+    },
+    response::{IntoResponse, Response},
 };
+use axum_extra::extract::CookieJar;
 use futures_util::SinkExt;
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -35,9 +45,13 @@ use tokio::time::Instant;
 
 /// Longest widget id a client may use.
 const MAX_WIDGET_ID_LEN: usize = 128;
-/// Close codes (RFC 6455 §7.4.1).
+/// Close codes (RFC 6455 §7.4.1, and livedash's own in the 4000s; see docs/protocol.md).
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
+const SERVER_ERROR: u16 = 1011;
+const SESSION_ENDED: u16 = 4401;
+const LIVE_OFF: u16 = 4403;
+const LIMIT: u16 = 4429;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
 /// buffers dominate server memory.
@@ -46,50 +60,130 @@ const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-pub async fn upgrade(upgrade: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Checks the Origin (403 before the upgrade: such a request is not from our page), then the
+/// session and the tenant's live flag. Those refusals happen after the upgrade, as close codes,
+/// because a browser's WebSocket cannot see an HTTP status (it only reports 1006).
+pub async fn upgrade(
+    upgrade: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let origin = header(ORIGIN);
+    if !origin::allowed(origin, header(HOST), &state.config.allowed_origins) {
+        deny(&state, None, peer.ip().to_string(), format!("origin {origin:?} not allowed"));
+        return ApiError::forbidden("this origin may not open live connections").into_response();
+    }
+    let cookie = CookieJar::from_headers(&headers);
+    let verdict = admit(&state, cookie.get(COOKIE).map(|c| c.value())).await;
+    match &verdict {
+        Ok(session) => state.auditor.record(AuditEntry {
+            tenant: Some(session.user.tenant.to_string()),
+            actor: Some(session.user.email.clone()),
+            action: "connect",
+            outcome: Outcome::Ok,
+            detail: Some(format!("from {}", peer.ip())),
+        }),
+        Err((code, reason)) => deny(&state, None, peer.ip().to_string(), format!("closed with {code}: {reason}")),
+    }
     let max = state.config.max_frame_bytes;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| Connection::new(state).run(socket))
+        .on_upgrade(move |mut socket| async move {
+            let session = match verdict {
+                Ok(session) => session,
+                Err((code, reason)) => return close(&mut socket, code, reason).await,
+            };
+            let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+            let limit = state.config.max_connections_per_user;
+            match state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, limit) {
+                Some(registration) => Connection::new(id, state, session, registration).run(socket).await,
+                None => {
+                    let reason = format!("at most {limit} live connections per user");
+                    deny(&state, Some(&session), peer.ip().to_string(), reason.clone());
+                    close(&mut socket, LIMIT, reason).await
+                }
+            }
+        })
+}
+
+async fn admit(state: &AppState, token: Option<&str>) -> Result<Session, (u16, String)> {
+    let session = match state.auth.session(token).await {
+        Ok(session) => session,
+        Err(AuthError::Store(e)) => {
+            tracing::error!(error = %e, "session check failed");
+            return Err((SERVER_ERROR, "server error".into()));
+        }
+        Err(e) => return Err((SESSION_ENDED, e.to_string())),
+    };
+    match state.store.tenant(&session.user.tenant).await {
+        Ok(Some(tenant)) if tenant.live_dashboards => Ok(session),
+        Ok(_) => Err((LIVE_OFF, "live dashboards are off for this tenant".into())),
+        Err(e) => {
+            tracing::error!(error = %e, "tenant check failed");
+            Err((SERVER_ERROR, "server error".into()))
+        }
+    }
+}
+
+fn deny(state: &AppState, session: Option<&Session>, actor: String, detail: String) {
+    tracing::info!(%actor, %detail, "live connection refused");
+    state.auditor.record(AuditEntry {
+        tenant: session.map(|s| s.user.tenant.to_string()),
+        actor: Some(session.map_or(actor, |s| s.user.email.clone())),
+        action: "connect",
+        outcome: Outcome::Denied,
+        detail: Some(detail),
+    });
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: String) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 struct Connection {
     id: u64,
-    tenant: TenantId,
+    session: Session,
     broker: Arc<Broker>,
+    auditor: Auditor,
     outbox: Arc<Outbox>,
     /// widget id → topic
     subscriptions: HashMap<Arc<str>, TopicKey>,
     heartbeat: Duration,
     idle_timeout: Duration,
     shutdown: ShutdownSignal,
+    registration: Registration,
 }
 
 /// Why the connection loop ended, and what to tell the client.
 enum Ending {
     ClientLeft,
-    Close(u16, &'static str),
+    Close(u16, String),
 }
 
 impl Connection {
-    fn new(state: AppState) -> Self {
+    fn new(id: u64, state: AppState, session: Session, registration: Registration) -> Self {
         Self {
-            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
-            tenant: state.anonymous_tenant.clone(),
+            id,
+            session,
             broker: state.broker,
+            auditor: state.auditor,
             outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
             subscriptions: HashMap::new(),
             heartbeat: state.config.heartbeat_interval,
             idle_timeout: state.config.idle_timeout,
             shutdown: state.shutdown,
+            registration,
         }
     }
 
     async fn run(mut self, mut socket: WebSocket) {
-        tracing::info!(connection = self.id, "connected");
+        tracing::info!(connection = self.id, user = %self.session.user.email, "connected");
         self.reply(ControlMessage::Welcome {
             connection_id: self.id.to_string(),
             heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
@@ -97,8 +191,7 @@ impl Connection {
         });
         let ending = self.serve(&mut socket).await;
         if let Ending::Close(code, reason) = ending {
-            let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-            let _ = socket.send(Message::Close(Some(frame))).await;
+            close(&mut socket, code, reason).await;
         }
         for (widget, topic) in self.subscriptions.drain() {
             self.broker.unsubscribe(&topic, self.id, &widget);
@@ -110,6 +203,10 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut ping = tokio::time::interval_at(Instant::now() + self.heartbeat, self.heartbeat);
         let mut shutdown = self.shutdown.clone();
+        let kick = self.registration.kick.clone();
+        let session_left = Duration::from_secs((self.session.expires_at - crate::store::now_secs()).max(0) as u64);
+        let session_end = tokio::time::sleep(session_left);
+        tokio::pin!(session_end);
         loop {
             tokio::select! {
                 inbound = socket.recv() => match inbound {
@@ -133,13 +230,15 @@ impl Connection {
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= self.idle_timeout {
-                        return Ending::Close(NORMAL, "idle timeout");
+                        return Ending::Close(NORMAL, "idle timeout".into());
                     }
                     if socket.send(Message::Ping(Default::default())).await.is_err() {
                         return Ending::ClientLeft;
                     }
                 }
-                () = shutdown.stopping() => return Ending::Close(GOING_AWAY, "server shutting down"),
+                () = shutdown.stopping() => return Ending::Close(GOING_AWAY, "server shutting down".into()),
+                (code, reason) = kick.received() => return Ending::Close(code, reason.into()),
+                () = &mut session_end => return Ending::Close(SESSION_ENDED, "session expired".into()),
             }
         }
     }
@@ -207,18 +306,30 @@ impl Connection {
             Ok(name) => name,
             Err(e) => return self.error(ErrorCode::BadTopic, e.to_string(), Some(widget_id)),
         };
-        let key = TopicKey::new(self.tenant.clone(), name);
+        let key = TopicKey::new(self.session.user.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
         match self.broker.subscribe(&key, self.subscriber(&widget), resume_token) {
             Ok(_) => {
                 tracing::debug!(connection = self.id, %widget, topic = %key, "subscribed");
+                self.audit_subscribe(&key.name, Outcome::Ok, None);
                 self.subscriptions.insert(widget, key);
             }
             Err(e @ BrokerError::UnknownTopic(_)) => {
+                self.audit_subscribe(&key.name, Outcome::Denied, Some(e.to_string()));
                 self.error(ErrorCode::UnknownTopic, e.to_string(), Some(widget.to_string()))
             }
             Err(e) => self.error(ErrorCode::LimitExceeded, e.to_string(), Some(widget.to_string())),
         }
+    }
+
+    fn audit_subscribe(&self, topic: &TopicName, outcome: Outcome, detail: Option<String>) {
+        self.auditor.record(AuditEntry {
+            tenant: Some(self.session.user.tenant.to_string()),
+            actor: Some(self.session.user.email.clone()),
+            action: "subscribe",
+            outcome,
+            detail: Some(detail.map_or_else(|| topic.to_string(), |d| format!("{topic}: {d}"))),
+        });
     }
 
     fn subscriber(&self, widget: &Arc<str>) -> Subscriber {

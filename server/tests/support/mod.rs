@@ -6,14 +6,17 @@ use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
 use futures_util::{SinkExt, StreamExt};
 use server::{
     Livedash,
+    auth::api_key::ApiKey,
     broker::{
         Broker,
         topic_name::{TenantId, TopicKey, TopicName},
     },
     config::Config,
+    store::Store,
 };
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -21,39 +24,99 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub broker: Arc<Broker>,
+    pub store: Store,
+    /// Each tenant's API key (demo mode issues one per tenant).
+    pub keys: Vec<(TenantId, ApiKey)>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
 }
 
+/// The demo accounts every test server has.
+pub const ACME_ADMIN: &str = "ops@acme.test";
+pub const ACME_VIEWER: &str = "viewer@acme.test";
+pub const GLOBEX_ADMIN: &str = "ops@globex.test";
+
 impl TestServer {
+    /// A server with the demo accounts, on a fresh database. With `demo` off the demo feed does not
+    /// run, so tests see exactly what they publish.
     pub async fn start(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("livedash.db").to_str().unwrap().to_owned();
         let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
-        let livedash = Livedash::new(config, options);
-        let broker = livedash.broker();
+        let livedash = Livedash::start(Config { database, ..config }, options).await.unwrap();
+        let (broker, store) = (livedash.broker(), livedash.store());
+        let keys = match livedash.demo_keys() {
+            [] => server::demo::seed(&store).await.unwrap(),
+            keys => keys.to_vec(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(livedash.serve(listener, async {
             let _ = stopped.await;
         }));
-        Self { addr, broker, stop: Some(stop), task: Some(task) }
+        Self { addr, broker, store, keys, stop: Some(stop), task: Some(task), _dir: dir }
     }
 
-    /// A server with the demo feed off, so tests publish exactly what they expect.
+    /// A server whose demo feed is off, so tests publish exactly what they expect.
     pub async fn quiet() -> Self {
-        Self::start(Config { demo_feed: false, ..Config::default() }).await
+        Self::start(Config { demo: false, ..Config::default() }).await
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub async fn connect(&self) -> Client {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", self.addr)).await.unwrap();
-        let mut client = Client { socket };
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn key(&self, tenant: &str) -> String {
+        self.keys.iter().find(|(t, _)| t.as_str() == tenant).unwrap().1.to_string()
+    }
+
+    /// Signs in and returns the session cookie (`livedash_session=…`).
+    pub async fn login(&self, email: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": "livedash-demo"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login as {email}");
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// Opens a WebSocket with these headers; the raw result, for tests of refusals.
+    pub async fn open_ws(
+        &self,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let mut request = format!("ws://{}/api/ws", self.addr).into_client_request().unwrap();
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        }
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request).await.map(|(socket, _)| Client { socket })
+    }
+
+    /// A signed-in socket of `email`, past its `welcome`.
+    pub async fn connect_as(&self, email: &str) -> Client {
+        let cookie = self.login(email).await;
+        let mut client = self.open_ws(Some(&cookie), Some(&self.origin())).await.unwrap();
         let welcome = client.next_json().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         client
+    }
+
+    /// A socket of acme's admin.
+    pub async fn connect(&self) -> Client {
+        self.connect_as(ACME_ADMIN).await
     }
 
     /// Stops the server the way Ctrl-C does and waits until it has finished.
@@ -67,7 +130,7 @@ impl TestServer {
     }
 }
 
-/// A topic of the demo tenant `acme` (the tenant sockets belong to until sessions exist).
+/// A topic of the demo tenant `acme`.
 pub fn acme(topic: &str) -> TopicKey {
     TopicKey::new(TenantId::parse("acme").unwrap(), TopicName::parse(topic).unwrap())
 }

@@ -1,0 +1,96 @@
+//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
+
+use super::{error::ApiError, json_body, over_tls};
+use crate::{
+    AppState,
+    auth::Session,
+    store::{
+        accounts::User,
+        audit::{AuditEntry, Outcome},
+    },
+};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode},
+};
+use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+const MAX_EMAIL_LEN: usize = 254;
+const MAX_PASSWORD_LEN: usize = 1024;
+/// Close code for a socket whose session ended.
+pub const SESSION_ENDED: u16 = 4401;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    user: User,
+    /// Unix seconds.
+    expires_at: i64,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<(CookieJar, Json<Me>), ApiError> {
+    let credentials: Credentials = json_body(&body)?;
+    if credentials.email.len() > MAX_EMAIL_LEN || credentials.password.len() > MAX_PASSWORD_LEN {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "e-mail or password too long"));
+    }
+    let Some((session, token)) =
+        state.auth.login(&credentials.email, &credentials.password).await.map_err(ApiError::internal)?
+    else {
+        state.auditor.record(AuditEntry {
+            tenant: None,
+            actor: Some(peer.ip().to_string()),
+            action: "login",
+            outcome: Outcome::Denied,
+            detail: Some(format!("wrong e-mail or password for {:?}", credentials.email)),
+        });
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
+    };
+    state.auditor.record(AuditEntry {
+        tenant: Some(session.user.tenant.to_string()),
+        actor: Some(session.user.email.clone()),
+        action: "login",
+        outcome: Outcome::Ok,
+        detail: Some(format!("from {}", peer.ip())),
+    });
+    let secure = state.config.secure_cookies || over_tls(&headers);
+    let jar = jar.add(state.auth.cookie(token, secure));
+    Ok((jar, Json(Me { user: session.user, expires_at: session.expires_at })))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    jar: CookieJar,
+) -> Result<(CookieJar, StatusCode), ApiError> {
+    state.auth.logout(&session).await.map_err(ApiError::internal)?;
+    let closed = state.sockets.kick_session(&session.id, SESSION_ENDED, "logged out");
+    state.auditor.record(AuditEntry {
+        tenant: Some(session.user.tenant.to_string()),
+        actor: Some(session.user.email.clone()),
+        action: "logout",
+        outcome: Outcome::Ok,
+        detail: Some(format!("{closed} socket(s) closed")),
+    });
+    Ok((jar.add(state.auth.removal_cookie()), StatusCode::NO_CONTENT))
+}
+
+pub async fn me(session: Session) -> Json<Me> {
+    Json(Me { user: session.user, expires_at: session.expires_at })
+}

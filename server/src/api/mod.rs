@@ -1,0 +1,44 @@
+//! The JSON API under `/api`: sign-in, publishing, and tenant administration.
+
+mod admin;
+mod auth_routes;
+pub mod error;
+mod publish;
+mod session;
+
+pub use session::AdminSession;
+
+use crate::AppState;
+use axum::{
+    Router,
+    http::HeaderMap,
+    routing::{get, post},
+};
+use error::ApiError;
+use serde::de::DeserializeOwned;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(auth_routes::login))
+        .route("/api/auth/logout", post(auth_routes::logout))
+        .route("/api/auth/me", get(auth_routes::me))
+        .route("/api/v1/publish/{*topic}", post(publish::publish))
+        .route("/api/admin/live-dashboards", get(admin::live_dashboards).put(admin::set_live_dashboards))
+        .route("/api/admin/audit", get(admin::audit_log))
+}
+
+/// Parses a JSON body into `T`, answering malformed input in the API's own error shape.
+fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError {
+            field: (path != ".").then_some(path),
+            ..ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", e.inner().to_string())
+        }
+    })
+}
+
+/// Whether the browser reached us over TLS (directly or through a proxy that says so).
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}

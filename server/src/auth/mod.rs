@@ -1,0 +1,97 @@
+//! Who is asking: user sessions (a JWT in an httpOnly cookie, backed by a sessions row) and
+//! publishers' API keys.
+
+pub mod api_key;
+pub mod origin;
+pub mod password;
+pub mod token;
+
+use crate::store::{Store, StoreError, accounts::User, now_secs};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use std::time::Duration;
+use token::{Claims, TokenError, TokenKeys};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "livedash_session";
+
+/// A signed-in user and the session they are signed in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("not signed in")]
+    Missing,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the session has ended")]
+    Ended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    store: Store,
+    keys: TokenKeys,
+    ttl: Duration,
+}
+
+impl Auth {
+    pub fn new(store: Store, secret: &[u8], ttl: Duration) -> Self {
+        Self { store, keys: TokenKeys::new(secret), ttl }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Checks the password and opens a session; returns it with its token.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Option<(Session, String)>, StoreError> {
+        let Some(user) = self.store.check_login(email, password).await? else {
+            return Ok(None);
+        };
+        let now = now_secs();
+        let expires_at = now + self.ttl.as_secs() as i64;
+        let id = self.store.create_session(user.id, expires_at).await?;
+        let token = self.keys.issue(&Claims { sub: user.id.to_string(), sid: id.clone(), iat: now, exp: expires_at });
+        Ok(Some((Session { user, id, expires_at }, token)))
+    }
+
+    /// The session a cookie value proves: a valid signature, not expired, not logged out.
+    pub async fn session(&self, token: Option<&str>) -> Result<Session, AuthError> {
+        let claims = self.keys.verify(token.ok_or(AuthError::Missing)?)?;
+        let user = self.store.session_user(&claims.sid).await?.ok_or(AuthError::Ended)?;
+        if user.id.to_string() != claims.sub {
+            return Err(TokenError::Invalid.into());
+        }
+        Ok(Session { user, id: claims.sid, expires_at: claims.exp })
+    }
+
+    pub async fn logout(&self, session: &Session) -> Result<(), StoreError> {
+        self.store.revoke_session(&session.id).await
+    }
+
+    /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS.
+    pub fn cookie(&self, token: String, secure: bool) -> Cookie<'static> {
+        Cookie::build((COOKIE, token))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(secure)
+            .path("/")
+            .max_age(time::Duration::seconds(self.ttl.as_secs() as i64))
+            .build()
+    }
+
+    /// A cookie that makes the browser forget the session.
+    pub fn removal_cookie(&self) -> Cookie<'static> {
+        let mut cookie = Cookie::build((COOKIE, "")).http_only(true).same_site(SameSite::Strict).path("/").build();
+        cookie.make_removal();
+        cookie
+    }
+}

@@ -1,0 +1,179 @@
+//! Tenants and their users.
+
+use super::{Store, StoreError, now_secs};
+use crate::{auth::password, broker::topic_name::TenantId};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Watches dashboards.
+    Viewer,
+    /// Also edits dashboards, toggles the tenant's live flag and reads the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    #[serde(serialize_with = "tenant_str")]
+    pub tenant: TenantId,
+    pub role: Role,
+}
+
+fn tenant_str<S: serde::Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub live_dashboards: bool,
+}
+
+type UserRow = (i64, String, String, String);
+
+pub(super) fn user_from(row: UserRow) -> Result<User, StoreError> {
+    let (id, email, tenant, role) = row;
+    Ok(User {
+        id,
+        email,
+        tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Invalid(format!("unknown role {role:?}")))?,
+    })
+}
+
+impl Store {
+    /// Creates the tenant if it does not exist (its live flag starts on).
+    pub async fn ensure_tenant(&self, id: &TenantId, name: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
+            .bind(id.as_str())
+            .bind(name)
+            .bind(now_secs())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let row: Option<(String, bool)> = sqlx::query_as("SELECT name, live_dashboards FROM tenants WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|(name, live_dashboards)| Tenant { id: id.clone(), name, live_dashboards }))
+    }
+
+    pub async fn set_live_dashboards(&self, id: &TenantId, on: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET live_dashboards = ? WHERE id = ?")
+            .bind(on)
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the user, or resets their password, tenant and role.
+    pub async fn upsert_user(
+        &self,
+        email: &str,
+        password: &str,
+        tenant: &TenantId,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))?
+            .map_err(StoreError::Hash)?;
+        sqlx::query(
+            "INSERT INTO users (email, password_hash, tenant_id, role, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash,
+                 tenant_id = excluded.tenant_id, role = excluded.role",
+        )
+        .bind(email)
+        .bind(hash)
+        .bind(tenant.as_str())
+        .bind(role.as_str())
+        .bind(now_secs())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The user with this e-mail and password, or `None`. Takes as long for an unknown e-mail as
+    /// for a wrong password, so timing does not tell which e-mails exist.
+    pub async fn check_login(&self, email: &str, password: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, email, tenant_id, role, password_hash FROM users WHERE email = ? COLLATE NOCASE",
+        )
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await?;
+        let hash = row.as_ref().map_or_else(|| password::decoy_hash().to_owned(), |r| r.4.clone());
+        let password = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &password))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))?;
+        match row {
+            Some((id, email, tenant, role, _)) if matches => user_from((id, email, tenant, role)).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as("SELECT id, email, tenant_id, role FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(user_from).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::store;
+
+    #[tokio::test]
+    async fn users_log_in_with_their_password_only() {
+        let (store, _dir) = store().await;
+        let acme = TenantId::parse("acme").unwrap();
+        store.ensure_tenant(&acme, "Acme").await.unwrap();
+        store.upsert_user("ops@acme.test", "s3cret", &acme, Role::Admin).await.unwrap();
+        let user = store.check_login("OPS@acme.test", "s3cret").await.unwrap().expect("e-mail is case-insensitive");
+        assert_eq!((user.email.as_str(), user.role, user.tenant.as_str()), ("ops@acme.test", Role::Admin, "acme"));
+        assert_eq!(store.check_login("ops@acme.test", "wrong").await.unwrap(), None);
+        assert_eq!(store.check_login("nobody@acme.test", "s3cret").await.unwrap(), None);
+        assert_eq!(store.user(user.id).await.unwrap(), Some(user));
+    }
+
+    #[tokio::test]
+    async fn the_live_flag_starts_on_and_can_be_turned_off() {
+        let (store, _dir) = store().await;
+        let acme = TenantId::parse("acme").unwrap();
+        store.ensure_tenant(&acme, "Acme").await.unwrap();
+        assert!(store.tenant(&acme).await.unwrap().unwrap().live_dashboards);
+        store.set_live_dashboards(&acme, false).await.unwrap();
+        assert!(!store.tenant(&acme).await.unwrap().unwrap().live_dashboards);
+        assert_eq!(store.tenant(&TenantId::parse("nope").unwrap()).await.unwrap(), None);
+    }
+}

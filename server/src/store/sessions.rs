@@ -1,0 +1,67 @@
+//! Login sessions. The signed cookie proves who someone is; this table says whether that login
+//! still stands, so logging out takes effect at once, everywhere.
+
+use super::{Store, StoreError, accounts::User, now_secs};
+
+impl Store {
+    /// Records a new login for `user_id` that ends at `expires_at` (Unix seconds); returns its id.
+    pub async fn create_session(&self, user_id: i64, expires_at: i64) -> Result<String, StoreError> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        sqlx::query("INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&id)
+            .bind(user_id)
+            .bind(now_secs())
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(id)
+    }
+
+    /// The user of a session that exists, has not been revoked and has not expired.
+    pub async fn session_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT u.id, u.email, u.tenant_id, u.role FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+        )
+        .bind(id)
+        .bind(now_secs())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(super::accounts::user_from).transpose()
+    }
+
+    pub async fn revoke_session(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now_secs())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        broker::topic_name::TenantId,
+        store::{accounts::Role, now_secs, testing::store},
+    };
+
+    #[tokio::test]
+    async fn sessions_end_when_revoked_or_expired() {
+        let (store, _dir) = store().await;
+        let acme = TenantId::parse("acme").unwrap();
+        store.ensure_tenant(&acme, "Acme").await.unwrap();
+        store.upsert_user("a@acme.test", "pw", &acme, Role::Viewer).await.unwrap();
+        let user = store.check_login("a@acme.test", "pw").await.unwrap().unwrap();
+
+        let live = store.create_session(user.id, now_secs() + 60).await.unwrap();
+        assert_eq!(store.session_user(&live).await.unwrap(), Some(user.clone()));
+        store.revoke_session(&live).await.unwrap();
+        assert_eq!(store.session_user(&live).await.unwrap(), None);
+
+        let old = store.create_session(user.id, now_secs() - 1).await.unwrap();
+        assert_eq!(store.session_user(&old).await.unwrap(), None);
+        assert_eq!(store.session_user("made-up").await.unwrap(), None);
+    }
+}

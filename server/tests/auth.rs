@@ -1,0 +1,245 @@
+//! Sessions, Origin checks, roles and close codes, over real HTTP and WebSocket connections.
+
+mod support;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use server::config::Config;
+use support::{ACME_ADMIN, ACME_VIEWER, GLOBEX_ADMIN, TestServer};
+use tokio_tungstenite::tungstenite::{Error as WsError, http::StatusCode};
+
+const SECRET: &str = "integration-test-secret";
+
+async fn server() -> TestServer {
+    TestServer::start(Config { demo: false, session_secret: Some(SECRET.into()), ..Config::default() }).await
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// The claims inside a `livedash_session=<jwt>` cookie.
+fn claims_of(cookie: &str) -> serde_json::Value {
+    let jwt = cookie.split_once('=').unwrap().1;
+    serde_json::from_slice(&B64.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+fn cookie_with(claims: &serde_json::Value, secret: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key).unwrap();
+    format!("livedash_session={jwt}")
+}
+
+async fn close_code_of(server: &TestServer, cookie: Option<&str>) -> u16 {
+    let mut client = server.open_ws(cookie, Some(&server.origin())).await.expect("the upgrade itself succeeds");
+    client.close_code().await
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_me_reads_it() {
+    let server = server().await;
+    let response = http()
+        .post(server.url("/api/auth/login"))
+        .json(&serde_json::json!({"email": ACME_VIEWER, "password": "livedash-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["livedash_session=", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(set_cookie.contains(attribute), "{attribute} in {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain HTTP here");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "viewer");
+    assert_eq!(body["user"]["tenant"], "acme");
+
+    let cookie = set_cookie.split(';').next().unwrap();
+    let me = http().get(server.url("/api/auth/me")).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.json::<serde_json::Value>().await.unwrap()["user"]["email"], ACME_VIEWER);
+    let anonymous = http().get(server.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_behind_tls() {
+    let server = server().await;
+    let response = http()
+        .post(server.url("/api/auth/login"))
+        .header("x-forwarded-proto", "https")
+        .json(&serde_json::json!({"email": ACME_VIEWER, "password": "livedash-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_malformed_logins_are_refused() {
+    let server = server().await;
+    for (body, status, code) in [
+        (serde_json::json!({"email": ACME_ADMIN, "password": "nope"}), 401, "invalid_credentials"),
+        (serde_json::json!({"email": "who@acme.test", "password": "livedash-demo"}), 401, "invalid_credentials"),
+        (serde_json::json!({"email": ACME_ADMIN}), 400, "bad_request"),
+        (serde_json::json!({"email": "x".repeat(300), "password": "p"}), 400, "bad_request"),
+    ] {
+        let response = http().post(server.url("/api/auth/login")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), status, "{body}");
+        assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], code);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_needs_a_valid_session_and_says_so_with_4401() {
+    let server = server().await;
+    assert_eq!(close_code_of(&server, None).await, 4401, "no cookie");
+    assert_eq!(close_code_of(&server, Some("livedash_session=garbage")).await, 4401);
+
+    let cookie = server.login(ACME_ADMIN).await;
+    let claims = claims_of(&cookie);
+    assert_eq!(close_code_of(&server, Some(&cookie_with(&claims, "another secret"))).await, 4401, "forged");
+
+    let mut expired = claims.clone();
+    expired["exp"] = serde_json::json!(1);
+    assert_eq!(close_code_of(&server, Some(&cookie_with(&expired, SECRET))).await, 4401, "expired");
+
+    let header = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = B64.encode(claims.to_string());
+    assert_eq!(close_code_of(&server, Some(&format!("livedash_session={header}.{payload}."))).await, 4401, "alg none");
+
+    let mut other_user = claims.clone();
+    other_user["sub"] = serde_json::json!("999");
+    assert_eq!(close_code_of(&server, Some(&cookie_with(&other_user, SECRET))).await, 4401, "sub not the session's");
+
+    let mut client = server.open_ws(Some(&cookie), Some(&server.origin())).await.unwrap();
+    assert_eq!(client.next_json().await["type"], "welcome", "the genuine cookie works");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreign_or_missing_origin_is_refused_before_the_upgrade() {
+    let server = server().await;
+    let cookie = server.login(ACME_ADMIN).await;
+    for origin in [Some("http://evil.test"), Some("null"), None] {
+        match server.open_ws(Some(&cookie), origin).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin:?}"),
+            Err(e) => panic!("{origin:?}: expected a 403, got {e}"),
+            Ok(_) => panic!("{origin:?}: expected a 403, got a socket"),
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logging_out_closes_the_sessions_sockets_and_ends_the_cookie() {
+    let server = server().await;
+    let cookie = server.login(ACME_ADMIN).await;
+    let mut client = server.open_ws(Some(&cookie), Some(&server.origin())).await.unwrap();
+    client.next_json().await;
+    let other_session = server.connect_as(ACME_ADMIN).await;
+
+    let response = http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(client.close_code().await, 4401);
+    assert_eq!(close_code_of(&server, Some(&cookie)).await, 4401, "the old cookie no longer opens sockets");
+    let me = http().get(server.url("/api/auth/me")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+    drop(other_session);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_that_expires_closes_its_sockets() {
+    let server =
+        TestServer::start(Config { demo: false, session_ttl: std::time::Duration::from_secs(2), ..Config::default() })
+            .await;
+    let mut client = server.connect().await;
+    assert_eq!(client.close_code().await, 4401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn only_admins_toggle_live_dashboards_and_turning_them_off_closes_with_4403() {
+    let server = server().await;
+    let viewer = server.login(ACME_VIEWER).await;
+    let admin = server.login(ACME_ADMIN).await;
+    let url = server.url("/api/admin/live-dashboards");
+    let off = serde_json::json!({"enabled": false});
+
+    let refused = http().put(&url).header("cookie", &viewer).json(&off).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let audit = http().get(server.url("/api/admin/audit")).header("cookie", &viewer).send().await.unwrap();
+    assert_eq!(audit.status(), 403, "viewers do not read the audit log");
+
+    let mut acme_socket = server.connect_as(ACME_VIEWER).await;
+    let mut globex_socket = server.connect_as(GLOBEX_ADMIN).await;
+    let response = http().put(&url).header("cookie", &admin).json(&off).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(acme_socket.close_code().await, 4403);
+    assert_eq!(close_code_of(&server, Some(&viewer)).await, 4403, "new sockets too");
+    globex_socket.send(&app::protocol::ClientMessage::Ping).await;
+    assert_eq!(globex_socket.next_json().await["type"], "pong", "another tenant is untouched");
+
+    let state: serde_json::Value =
+        http().get(&url).header("cookie", &admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(state["enabled"], false);
+    let on = serde_json::json!({"enabled": true});
+    assert_eq!(http().put(&url).header("cookie", &admin).json(&on).send().await.unwrap().status(), 200);
+    let mut back = server.open_ws(Some(&viewer), Some(&server.origin())).await.unwrap();
+    assert_eq!(back.next_json().await["type"], "welcome");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_per_user_are_limited_with_4429() {
+    let server = TestServer::start(Config { demo: false, max_connections_per_user: 2, ..Config::default() }).await;
+    let _a = server.connect().await;
+    let _b = server.connect().await;
+    let cookie = server.login(ACME_ADMIN).await;
+    assert_eq!(close_code_of(&server, Some(&cookie)).await, 4429);
+    let _other_user = server.connect_as(ACME_VIEWER).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logins_connects_subscribes_and_denials_are_audited() {
+    let server = server().await;
+    let mut client = server.connect().await;
+    client.subscribe("w", "sales/orders", None).await;
+    client.next_json().await; // unknown_topic: nothing published yet
+    let _ = http()
+        .post(server.url("/api/auth/login"))
+        .json(&serde_json::json!({"email": ACME_ADMIN, "password": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    let admin = server.login(ACME_ADMIN).await;
+    let found = async {
+        loop {
+            let log: Vec<serde_json::Value> = http()
+                .get(server.url("/api/admin/audit"))
+                .header("cookie", &admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let seen: Vec<(String, String)> = log
+                .iter()
+                .map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned()))
+                .collect();
+            let wanted = [("login", "ok"), ("connect", "ok"), ("subscribe", "denied")];
+            if wanted.iter().all(|(a, o)| seen.contains(&(a.to_string(), o.to_string()))) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), found).await.expect("audit entries written");
+    server.stop().await;
+}
