@@ -234,12 +234,29 @@ pub enum ErrorCode {
     BadTopic,
     /// No such topic.
     UnknownTopic,
-    /// The tenant has no room for another subscription, topic or message right now.
+    /// A limit was reached (subscriptions per connection, topics, documents …).
     LimitExceeded,
+    /// The client sends messages faster than allowed; this one was ignored.
+    RateLimited,
     /// The widget id is already subscribed on this connection.
     DuplicateSubscription,
     /// The widget id is not subscribed on this connection.
     NotSubscribed,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::BadTopic => "bad_topic",
+            ErrorCode::UnknownTopic => "unknown_topic",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::DuplicateSubscription => "duplicate_subscription",
+            ErrorCode::NotSubscribed => "not_subscribed",
+        }
+    }
 }
 
 impl ServerMessage {
@@ -249,6 +266,16 @@ impl ServerMessage {
 }
 
 impl ClientMessage {
+    /// The message's `type`, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Subscribe { .. } => "subscribe",
+            ClientMessage::Unsubscribe { .. } => "unsubscribe",
+            ClientMessage::RequestUpdate { .. } => "request_update",
+            ClientMessage::Ping => "ping",
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("client messages always serialise")
     }

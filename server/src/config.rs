@@ -23,6 +23,17 @@ pub struct Config {
     pub max_publish_bytes: usize,
     /// Open sockets one user may have (`LIVEDASH_MAX_CONNECTIONS_PER_USER`).
     pub max_connections_per_user: usize,
+    /// WebSocket connection attempts one IP address may make per minute
+    /// (`LIVEDASH_CONNECT_ATTEMPTS_PER_MIN`).
+    pub connect_attempts_per_min: usize,
+    /// Subscriptions one connection may hold (`LIVEDASH_MAX_SUBSCRIPTIONS`).
+    pub max_subscriptions: usize,
+    /// Messages per second a client may send on one connection (`LIVEDASH_CLIENT_MESSAGES_PER_SEC`);
+    /// bursts of twice that pass.
+    pub client_messages_per_sec: usize,
+    /// Publishes per second one API key may make (`LIVEDASH_PUBLISHES_PER_SEC`); bursts of twice
+    /// that pass.
+    pub publishes_per_sec: usize,
     /// Messages kept per topic for resume (`LIVEDASH_HISTORY_LEN`).
     pub history_len: usize,
     /// Age after which a message is no longer kept for resume (`LIVEDASH_HISTORY_MAX_AGE_SECS`).
@@ -62,6 +73,10 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             max_publish_bytes: 256 * 1024,
             max_connections_per_user: 10,
+            connect_attempts_per_min: 60,
+            max_subscriptions: 100,
+            client_messages_per_sec: 50,
+            publishes_per_sec: 100,
             history_len: 1000,
             history_max_age: Duration::from_secs(15 * 60),
             snapshot_points: 120,
@@ -123,6 +138,10 @@ impl Config {
                 .unwrap_or_default(),
             max_publish_bytes: size("LIVEDASH_MAX_PUBLISH_BYTES", d.max_publish_bytes)?,
             max_connections_per_user: size("LIVEDASH_MAX_CONNECTIONS_PER_USER", d.max_connections_per_user)?,
+            connect_attempts_per_min: size("LIVEDASH_CONNECT_ATTEMPTS_PER_MIN", d.connect_attempts_per_min)?,
+            max_subscriptions: size("LIVEDASH_MAX_SUBSCRIPTIONS", d.max_subscriptions)?,
+            client_messages_per_sec: size("LIVEDASH_CLIENT_MESSAGES_PER_SEC", d.client_messages_per_sec)?,
+            publishes_per_sec: size("LIVEDASH_PUBLISHES_PER_SEC", d.publishes_per_sec)?,
             history_len: size("LIVEDASH_HISTORY_LEN", d.history_len)?,
             history_max_age: secs("LIVEDASH_HISTORY_MAX_AGE_SECS", d.history_max_age)?,
             snapshot_points: size("LIVEDASH_SNAPSHOT_POINTS", d.snapshot_points)?,

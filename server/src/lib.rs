@@ -11,8 +11,10 @@ pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod limits;
 pub mod shutdown;
 pub mod store;
+pub mod telemetry;
 pub mod transport;
 
 use anyhow::Context;
@@ -23,8 +25,14 @@ use broker::{Broker, BrokerConfig, topic_name::TenantId, topic_state::StateLimit
 use config::Config;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use limits::KeyedLimiter;
 use shutdown::{Shutdown, ShutdownSignal};
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 use store::{Store, audit::Auditor};
 use tokio::{net::TcpListener, task::JoinHandle};
 use transport::registry::Registry;
@@ -39,7 +47,26 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub auditor: Auditor,
     pub sockets: Arc<Registry>,
+    pub limiters: Arc<Limiters>,
     pub shutdown: ShutdownSignal,
+}
+
+/// Rate limits shared by all requests.
+#[derive(Debug)]
+pub struct Limiters {
+    pub connects_by_ip: KeyedLimiter<IpAddr>,
+    pub publishes_by_key: KeyedLimiter<String>,
+}
+
+impl Limiters {
+    fn new(config: &Config) -> Self {
+        let per_min = config.connect_attempts_per_min as f64;
+        let per_sec = config.publishes_per_sec as f64;
+        Self {
+            connects_by_ip: KeyedLimiter::new(per_min / 60.0, per_min),
+            publishes_by_key: KeyedLimiter::new(per_sec, 2.0 * per_sec),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -57,6 +84,7 @@ pub struct Livedash {
     auditor: Auditor,
     audit_writer: JoinHandle<()>,
     sockets: Arc<Registry>,
+    limiters: Arc<Limiters>,
     shutdown: Shutdown,
     demo_keys: Vec<(TenantId, ApiKey)>,
 }
@@ -64,6 +92,7 @@ pub struct Livedash {
 impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
     pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        telemetry::handle();
         let store = Store::open(&config.database).await.with_context(|| format!("opening {}", config.database))?;
         let secret = match &config.session_secret {
             Some(secret) => secret.as_bytes().to_vec(),
@@ -83,6 +112,7 @@ impl Livedash {
             max_topics_per_tenant: config.max_topics_per_tenant,
         });
         let (auditor, audit_writer) = Auditor::start(store.clone());
+        let limiters = Arc::new(Limiters::new(&config));
         Ok(Self {
             auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl)),
             config: Arc::new(config),
@@ -92,6 +122,7 @@ impl Livedash {
             auditor,
             audit_writer,
             sockets: Arc::new(Registry::default()),
+            limiters,
             shutdown: Shutdown::new(),
             demo_keys,
         })
@@ -119,12 +150,14 @@ impl Livedash {
             auth: self.auth.clone(),
             auditor: self.auditor.clone(),
             sockets: self.sockets.clone(),
+            limiters: self.limiters.clone(),
             shutdown: self.shutdown.signal(),
         };
         let routes = generate_route_list(App);
         let options = state.leptos_options.clone();
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(move || std::future::ready(telemetry::handle().render())))
             .route("/api/ws", get(transport::ws::upgrade))
             .merge(api::routes())
             .leptos_routes(&state, routes, move || shell(options.clone()))

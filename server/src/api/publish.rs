@@ -10,15 +10,21 @@ use crate::{
     },
     ingest::publish_body,
     store::audit::{AuditEntry, Outcome},
+    telemetry,
 };
 use app::protocol::TopicKind;
 use axum::{
     Json,
     body::Body,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    http::{
+        HeaderMap, StatusCode,
+        header::{AUTHORIZATION, RETRY_AFTER},
+    },
+    response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use std::time::Instant;
 
 #[derive(Serialize)]
 pub struct Published {
@@ -27,15 +33,46 @@ pub struct Published {
     offset: u64,
 }
 
+/// A refused publish: the answer, the reason label of the denial metric, and when to retry.
+struct Refusal {
+    error: ApiError,
+    metric: &'static str,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(metric: &'static str, error: ApiError) -> Self {
+        Self { error, metric, retry_after: None }
+    }
+}
+
 pub async fn publish(
     State(state): State<AppState>,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Published>, ApiError> {
-    let key = bearer_key(&headers)
-        .ok_or_else(|| ApiError::unauthorized("send an API key as `Authorization: Bearer ld_…`"))?;
-    let Some(tenant) = state.store.api_key_tenant(&key).await.map_err(ApiError::internal)? else {
+) -> Result<Json<Published>, Response> {
+    accept(&state, &topic, &headers, body).await.map_err(|refusal| {
+        telemetry::denied(refusal.metric);
+        match refusal.retry_after {
+            Some(secs) => ([(RETRY_AFTER, secs.to_string())], refusal.error).into_response(),
+            None => refusal.error.into_response(),
+        }
+    })
+}
+
+async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) -> Result<Json<Published>, Refusal> {
+    let key = bearer_key(headers).ok_or_else(|| {
+        Refusal::new("api_key", ApiError::unauthorized("send an API key as `Authorization: Bearer ld_…`"))
+    })?;
+    if let Err(wait) = state.limiters.publishes_by_key.check(&key.id, Instant::now()) {
+        let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
+        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        return Err(Refusal { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });
+    }
+    let tenant =
+        state.store.api_key_tenant(&key).await.map_err(|e| Refusal::new("server_error", ApiError::internal(e)))?;
+    let Some(tenant) = tenant else {
         state.auditor.record(AuditEntry {
             tenant: None,
             actor: Some(format!("api key {}", key.id)),
@@ -43,30 +80,31 @@ pub async fn publish(
             outcome: Outcome::Denied,
             detail: Some("unknown or revoked key".into()),
         });
-        return Err(ApiError::unauthorized("unknown or revoked API key"));
+        return Err(Refusal::new("api_key", ApiError::unauthorized("unknown or revoked API key")));
     };
-    let name = TopicName::parse(&topic).map_err(|e| ApiError {
-        field: Some("topic".into()),
-        ..ApiError::new(StatusCode::BAD_REQUEST, "bad_topic", e.to_string())
+    let name = TopicName::parse(topic).map_err(|e| {
+        let error = ApiError::new(StatusCode::BAD_REQUEST, "bad_topic", e.to_string());
+        Refusal::new("bad_topic", ApiError { field: Some("topic".into()), ..error })
     })?;
     let limit = state.config.max_publish_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body must be at most {limit} bytes"),
-        )
+        let message = format!("the body must be at most {limit} bytes");
+        Refusal::new("payload_size", ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message))
     })?;
     let publish = publish_body::parse(&bytes, now_ms(), || format!("{:016x}", rand::random::<u64>())).map_err(|e| {
-        ApiError { field: Some(e.field), ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.message) }
+        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.message);
+        Refusal::new("invalid_payload", ApiError { field: Some(e.field), ..error })
     })?;
     let key = TopicKey::new(tenant, name);
     let offset = state.broker.publish(&key, publish.kind, publish.items).map_err(|e| match e {
-        BrokerError::KindMismatch { .. } => ApiError::new(StatusCode::CONFLICT, "kind_mismatch", e.to_string()),
-        BrokerError::UnknownTopic(_) => ApiError::internal(e),
-        BrokerError::TooManyTopics(_) | BrokerError::State(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string())
+        BrokerError::KindMismatch { .. } => {
+            Refusal::new("kind_mismatch", ApiError::new(StatusCode::CONFLICT, "kind_mismatch", e.to_string()))
         }
+        BrokerError::UnknownTopic(_) => Refusal::new("server_error", ApiError::internal(e)),
+        BrokerError::TooManyTopics(_) | BrokerError::State(_) => Refusal::new(
+            "topic_limit",
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string()),
+        ),
     })?;
     Ok(Json(Published { topic: key.name.to_string(), kind: publish.kind, offset }))
 }

@@ -12,13 +12,16 @@ pub mod topic_log;
 pub mod topic_name;
 pub mod topic_state;
 
-use crate::transport::outbox::{Frame, Outbox};
+use crate::{
+    telemetry,
+    transport::outbox::{Frame, Outbox},
+};
 use app::protocol::{ControlMessage, Item, ServerMessage, TopicKind};
 use position::Position;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, RwLock},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use topic_log::{Catchup, HistoryLimits, TopicLog};
 use topic_name::{TenantId, TopicKey};
@@ -95,6 +98,7 @@ impl Broker {
     /// Appends `items` as one message (creating the topic on first use) and hands it to every
     /// subscriber; returns its offset.
     pub fn publish(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<u64, BrokerError> {
+        let published_at = Instant::now();
         let topic = self.topic_or_create(key, kind)?;
         let mut inner = topic.inner.lock().expect("topic lock");
         inner.state.check(&items, &self.config.state)?;
@@ -106,8 +110,10 @@ impl Broker {
                 widget: live.subscriber.widget.clone(),
                 prefix: live.prefix.clone(),
                 body: entry.body.clone(),
+                published_at: Some(published_at),
             });
         }
+        metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
         Ok(entry.offset)
     }
 
@@ -129,15 +135,19 @@ impl Broker {
         let outbox = &subscriber.outbox;
         match catchup {
             Some(Catchup::Replay(entries)) => {
+                metrics::counter!(telemetry::RESUMES, "outcome" => "replayed").increment(1);
                 for entry in entries {
                     outbox.push_update(Frame::Update {
                         widget: subscriber.widget.clone(),
                         prefix: prefix.clone(),
                         body: entry.body.clone(),
+                        published_at: None,
                     });
                 }
             }
             Some(Catchup::Gap) => {
+                metrics::counter!(telemetry::RESUMES, "outcome" => "gap").increment(1);
+                metrics::counter!(telemetry::GAPS, "reason" => "history").increment(1);
                 outbox.push(gap_frame(&subscriber.widget, "resume position no longer in history"));
                 outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget));
             }
@@ -161,8 +171,10 @@ impl Broker {
     pub fn resync(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
         let topic = self.topic(key)?;
         let inner = topic.inner.lock().expect("topic lock");
-        let gap = matches!(topic.kind, TopicKind::Series | TopicKind::Events)
-            .then(|| gap_frame(&subscriber.widget, "updates were dropped because the client read too slowly"));
+        let gap = matches!(topic.kind, TopicKind::Series | TopicKind::Events).then(|| {
+            metrics::counter!(telemetry::GAPS, "reason" => "slow_subscriber").increment(1);
+            gap_frame(&subscriber.widget, "updates were dropped because the client read too slowly")
+        });
         let snapshot = snapshot_frame(&topic, &inner, &subscriber.widget);
         subscriber.outbox.end_lag(&subscriber.widget, gap.into_iter().chain([snapshot]));
         Ok(())

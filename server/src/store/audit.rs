@@ -62,6 +62,7 @@ impl Auditor {
 
     pub fn record(&self, entry: AuditEntry) {
         if let Err(e) = self.tx.try_send((crate::broker::now_ms(), entry)) {
+            metrics::counter!(crate::telemetry::DROPS, "reason" => "audit_queue_full").increment(1);
             tracing::warn!(error = %e, "audit queue full; entry dropped");
         }
     }

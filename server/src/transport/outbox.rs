@@ -7,6 +7,7 @@
 //! subscription a `gap` and a fresh snapshot. Control frames (snapshots, errors, pongs) are never
 //! dropped; there is at most a handful per subscription.
 
+use std::time::Instant;
 use std::{
     collections::{HashSet, VecDeque},
     sync::{Arc, Mutex},
@@ -18,7 +19,9 @@ pub enum Frame {
     /// A complete message: welcome, snapshot, gap, error, pong.
     Whole(String),
     /// An update: the subscription's `{"widgetId":…,` prefix plus the body shared by all subscribers.
-    Update { widget: Arc<str>, prefix: Arc<str>, body: Arc<str> },
+    /// `published_at` is when a live publish was accepted (for the push-latency metric); replayed
+    /// history has none.
+    Update { widget: Arc<str>, prefix: Arc<str>, body: Arc<str>, published_at: Option<Instant> },
 }
 
 impl Frame {
@@ -137,6 +140,7 @@ impl State {
             return;
         };
         self.remove_updates_of(&victim);
+        metrics::counter!(crate::telemetry::DROPS, "reason" => "slow_subscriber").increment(1);
         self.lagging.insert(victim.clone());
         self.to_report.push(victim);
     }
@@ -153,7 +157,12 @@ mod tests {
     use super::*;
 
     fn update(widget: &str, n: u32) -> Frame {
-        Frame::Update { widget: widget.into(), prefix: format!("{widget}:").into(), body: n.to_string().into() }
+        Frame::Update {
+            widget: widget.into(),
+            prefix: format!("{widget}:").into(),
+            body: n.to_string().into(),
+            published_at: None,
+        }
     }
 
     fn texts(batch: Batch) -> Vec<String> {

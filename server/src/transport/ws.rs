@@ -15,8 +15,10 @@ use crate::{
         Broker, BrokerError, Subscriber,
         topic_name::{TopicKey, TopicName},
     },
+    limits::TokenBucket,
     shutdown::ShutdownSignal,
     store::audit::{AuditEntry, Auditor, Outcome},
+    telemetry,
 };
 use app::protocol::{ClientMessage, ControlMessage, ErrorCode, ServerMessage};
 use axum::{
@@ -48,6 +50,7 @@ const MAX_WIDGET_ID_LEN: usize = 128;
 /// Close codes (RFC 6455 §7.4.1, and livedash's own in the 4000s; see docs/protocol.md).
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
+const MESSAGE_TOO_BIG: u16 = 1009;
 const SERVER_ERROR: u16 = 1011;
 const SESSION_ENDED: u16 = 4401;
 const LIVE_OFF: u16 = 4403;
@@ -60,9 +63,18 @@ const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A connection refused after the upgrade: the close code and reason the browser will see, and the
+/// reason label of the denial metric.
+struct Refusal {
+    code: u16,
+    reason: String,
+    metric: &'static str,
+}
+
 /// Checks the Origin (403 before the upgrade: such a request is not from our page), then the
-/// session and the tenant's live flag. Those refusals happen after the upgrade, as close codes,
-/// because a browser's WebSocket cannot see an HTTP status (it only reports 1006).
+/// address's connection rate, the session and the tenant's live flag. Those refusals happen after the
+/// upgrade, as close codes, because a browser's WebSocket cannot see an HTTP status (it only reports
+/// 1006).
 pub async fn upgrade(
     upgrade: WebSocketUpgrade,
     State(state): State<AppState>,
@@ -72,11 +84,12 @@ pub async fn upgrade(
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let origin = header(ORIGIN);
     if !origin::allowed(origin, header(HOST), &state.config.allowed_origins) {
-        deny(&state, None, peer.ip().to_string(), format!("origin {origin:?} not allowed"));
+        let refusal = Refusal { code: 403, reason: format!("origin {origin:?} not allowed"), metric: "origin" };
+        deny(&state, None, peer.ip().to_string(), &refusal);
         return ApiError::forbidden("this origin may not open live connections").into_response();
     }
     let cookie = CookieJar::from_headers(&headers);
-    let verdict = admit(&state, cookie.get(COOKIE).map(|c| c.value())).await;
+    let verdict = admit(&state, peer, cookie.get(COOKIE).map(|c| c.value())).await;
     match &verdict {
         Ok(session) => state.auditor.record(AuditEntry {
             tenant: Some(session.user.tenant.to_string()),
@@ -85,7 +98,7 @@ pub async fn upgrade(
             outcome: Outcome::Ok,
             detail: Some(format!("from {}", peer.ip())),
         }),
-        Err((code, reason)) => deny(&state, None, peer.ip().to_string(), format!("closed with {code}: {reason}")),
+        Err(refusal) => deny(&state, None, peer.ip().to_string(), refusal),
     }
     let max = state.config.max_frame_bytes;
     upgrade
@@ -96,7 +109,7 @@ pub async fn upgrade(
         .on_upgrade(move |mut socket| async move {
             let session = match verdict {
                 Ok(session) => session,
-                Err((code, reason)) => return close(&mut socket, code, reason).await,
+                Err(refusal) => return close(&mut socket, refusal.code, refusal.reason).await,
             };
             let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
             let limit = state.config.max_connections_per_user;
@@ -104,40 +117,47 @@ pub async fn upgrade(
                 Some(registration) => Connection::new(id, state, session, registration).run(socket).await,
                 None => {
                     let reason = format!("at most {limit} live connections per user");
-                    deny(&state, Some(&session), peer.ip().to_string(), reason.clone());
-                    close(&mut socket, LIMIT, reason).await
+                    let refusal = Refusal { code: LIMIT, reason, metric: "connections_per_user" };
+                    deny(&state, Some(&session), peer.ip().to_string(), &refusal);
+                    close(&mut socket, refusal.code, refusal.reason).await
                 }
             }
         })
 }
 
-async fn admit(state: &AppState, token: Option<&str>) -> Result<Session, (u16, String)> {
+async fn admit(state: &AppState, peer: SocketAddr, token: Option<&str>) -> Result<Session, Refusal> {
+    if state.limiters.connects_by_ip.check(&peer.ip(), std::time::Instant::now()).is_err() {
+        let reason = format!("more than {} connection attempts a minute", state.config.connect_attempts_per_min);
+        return Err(Refusal { code: LIMIT, reason, metric: "connect_rate" });
+    }
+    let server_error = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "could not check a live connection");
+        Refusal { code: SERVER_ERROR, reason: "server error".into(), metric: "server_error" }
+    };
     let session = match state.auth.session(token).await {
         Ok(session) => session,
-        Err(AuthError::Store(e)) => {
-            tracing::error!(error = %e, "session check failed");
-            return Err((SERVER_ERROR, "server error".into()));
-        }
-        Err(e) => return Err((SESSION_ENDED, e.to_string())),
+        Err(AuthError::Store(e)) => return Err(server_error(&e)),
+        Err(e) => return Err(Refusal { code: SESSION_ENDED, reason: e.to_string(), metric: "session" }),
     };
     match state.store.tenant(&session.user.tenant).await {
         Ok(Some(tenant)) if tenant.live_dashboards => Ok(session),
-        Ok(_) => Err((LIVE_OFF, "live dashboards are off for this tenant".into())),
-        Err(e) => {
-            tracing::error!(error = %e, "tenant check failed");
-            Err((SERVER_ERROR, "server error".into()))
+        Ok(_) => {
+            let reason = "live dashboards are off for this tenant".into();
+            Err(Refusal { code: LIVE_OFF, reason, metric: "live_off" })
         }
+        Err(e) => Err(server_error(&e)),
     }
 }
 
-fn deny(state: &AppState, session: Option<&Session>, actor: String, detail: String) {
-    tracing::info!(%actor, %detail, "live connection refused");
+fn deny(state: &AppState, session: Option<&Session>, actor: String, refusal: &Refusal) {
+    tracing::info!(%actor, code = refusal.code, reason = %refusal.reason, "live connection refused");
+    telemetry::denied(refusal.metric);
     state.auditor.record(AuditEntry {
         tenant: session.map(|s| s.user.tenant.to_string()),
         actor: Some(session.map_or(actor, |s| s.user.email.clone())),
         action: "connect",
         outcome: Outcome::Denied,
-        detail: Some(detail),
+        detail: Some(format!("{}: {}", refusal.code, refusal.reason)),
     });
 }
 
@@ -158,6 +178,9 @@ struct Connection {
     idle_timeout: Duration,
     shutdown: ShutdownSignal,
     registration: Registration,
+    max_subscriptions: usize,
+    /// The client's message rate limit.
+    inbound: TokenBucket,
 }
 
 /// Why the connection loop ended, and what to tell the client.
@@ -179,11 +202,19 @@ impl Connection {
             idle_timeout: state.config.idle_timeout,
             shutdown: state.shutdown,
             registration,
+            max_subscriptions: state.config.max_subscriptions,
+            inbound: TokenBucket::new(
+                state.config.client_messages_per_sec as f64,
+                2.0 * state.config.client_messages_per_sec as f64,
+                std::time::Instant::now(),
+            ),
         }
     }
 
     async fn run(mut self, mut socket: WebSocket) {
         tracing::info!(connection = self.id, user = %self.session.user.email, "connected");
+        metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
+        metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
         self.reply(ControlMessage::Welcome {
             connection_id: self.id.to_string(),
             heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
@@ -196,6 +227,7 @@ impl Connection {
         for (widget, topic) in self.subscriptions.drain() {
             self.broker.unsubscribe(&topic, self.id, &widget);
         }
+        metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
         tracing::info!(connection = self.id, "disconnected");
     }
 
@@ -215,6 +247,10 @@ impl Connection {
                         if let Some(ending) = self.on_message(message) {
                             return ending;
                         }
+                    }
+                    Some(Err(e)) if too_big(&e) => {
+                        telemetry::denied("frame_size");
+                        return Ending::Close(MESSAGE_TOO_BIG, "message too big".into());
                     }
                     Some(Err(e)) => {
                         tracing::debug!(connection = self.id, error = %e, "read failed");
@@ -245,10 +281,21 @@ impl Connection {
 
     /// Writes a batch with one flush, then asks the broker to resync subscriptions that lagged.
     async fn write(&self, socket: &mut WebSocket, batch: Batch) -> Result<(), axum::Error> {
+        let frames = batch.frames.len();
+        let mut published = Vec::new();
         for frame in batch.frames {
+            if let Frame::Update { published_at: Some(at), .. } = &frame {
+                published.push(*at);
+            }
             socket.feed(Message::Text(frame.into_text().into())).await?;
         }
         socket.flush().await?;
+        metrics::histogram!(telemetry::OUTBOX_BACKLOG).record(published.len() as f64);
+        metrics::counter!(telemetry::MESSAGES_OUT).increment(frames as u64);
+        let latency = metrics::histogram!(telemetry::PUSH_LATENCY);
+        for at in published {
+            latency.record(at.elapsed().as_secs_f64());
+        }
         for widget in batch.lagging {
             if let Some(topic) = self.subscriptions.get(&widget) {
                 tracing::debug!(connection = self.id, %widget, "subscriber lagged; resyncing");
@@ -259,12 +306,28 @@ impl Connection {
     }
 
     fn on_message(&mut self, message: Message) -> Option<Ending> {
+        let counted = matches!(message, Message::Text(_) | Message::Binary(_));
+        if counted && !self.inbound.try_take(std::time::Instant::now()) {
+            metrics::counter!(telemetry::MESSAGES_IN, "type" => "rate_limited").increment(1);
+            let message = "too many messages; this one was ignored".into();
+            self.error(ErrorCode::RateLimited, message, None);
+            return None;
+        }
         match message {
             Message::Text(text) => match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                Ok(message) => self.on_client_message(message),
-                Err(e) => self.error(ErrorCode::BadMessage, format!("not a valid message: {e}"), None),
+                Ok(message) => {
+                    metrics::counter!(telemetry::MESSAGES_IN, "type" => message.kind()).increment(1);
+                    self.on_client_message(message)
+                }
+                Err(e) => {
+                    metrics::counter!(telemetry::MESSAGES_IN, "type" => "invalid").increment(1);
+                    self.error(ErrorCode::BadMessage, format!("not a valid message: {e}"), None)
+                }
             },
-            Message::Binary(_) => self.error(ErrorCode::BadMessage, "binary frames are not supported".into(), None),
+            Message::Binary(_) => {
+                metrics::counter!(telemetry::MESSAGES_IN, "type" => "invalid").increment(1);
+                self.error(ErrorCode::BadMessage, "binary frames are not supported".into(), None)
+            }
             Message::Close(_) => return Some(Ending::ClientLeft),
             Message::Ping(_) | Message::Pong(_) => {}
         }
@@ -302,9 +365,18 @@ impl Connection {
         if self.subscriptions.contains_key(widget_id.as_str()) {
             return self.error(ErrorCode::DuplicateSubscription, "widget already subscribed".into(), Some(widget_id));
         }
+        if self.subscriptions.len() >= self.max_subscriptions {
+            telemetry::denied("subscriptions_per_connection");
+            let message = format!("at most {} subscriptions per connection", self.max_subscriptions);
+            return self.error(ErrorCode::LimitExceeded, message, Some(widget_id));
+        }
         let name = match TopicName::parse(&topic) {
             Ok(name) => name,
-            Err(e) => return self.error(ErrorCode::BadTopic, e.to_string(), Some(widget_id)),
+            Err(e) => {
+                telemetry::denied("bad_topic");
+                self.audit_subscribe_raw(&topic, Outcome::Denied, e.to_string());
+                return self.error(ErrorCode::BadTopic, e.to_string(), Some(widget_id));
+            }
         };
         let key = TopicKey::new(self.session.user.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
@@ -315,6 +387,7 @@ impl Connection {
                 self.subscriptions.insert(widget, key);
             }
             Err(e @ BrokerError::UnknownTopic(_)) => {
+                telemetry::denied("unknown_topic");
                 self.audit_subscribe(&key.name, Outcome::Denied, Some(e.to_string()));
                 self.error(ErrorCode::UnknownTopic, e.to_string(), Some(widget.to_string()))
             }
@@ -323,12 +396,23 @@ impl Connection {
     }
 
     fn audit_subscribe(&self, topic: &TopicName, outcome: Outcome, detail: Option<String>) {
+        let detail = detail.map_or_else(|| topic.to_string(), |d| format!("{topic}: {d}"));
+        self.audit_subscribe_raw(topic.as_str(), outcome, detail);
+    }
+
+    /// `topic` as the client wrote it: possibly hostile, so it is quoted and cut short.
+    fn audit_subscribe_raw(&self, topic: &str, outcome: Outcome, detail: String) {
+        let detail = if topic.len() > 200 || !topic.chars().all(|c| c.is_ascii_graphic()) {
+            format!("{:?}: {detail}", topic.chars().take(200).collect::<String>())
+        } else {
+            detail
+        };
         self.auditor.record(AuditEntry {
             tenant: Some(self.session.user.tenant.to_string()),
             actor: Some(self.session.user.email.clone()),
             action: "subscribe",
             outcome,
-            detail: Some(detail.map_or_else(|| topic.to_string(), |d| format!("{topic}: {d}"))),
+            detail: Some(detail),
         });
     }
 
@@ -342,6 +426,20 @@ impl Connection {
 
     fn error(&self, code: ErrorCode, message: String, widget_id: Option<String>) {
         tracing::debug!(connection = self.id, ?code, %message, "client error");
+        metrics::counter!(telemetry::CLIENT_ERRORS, "code" => code.as_str()).increment(1);
         self.reply(ControlMessage::Error { code, message, widget_id });
     }
+}
+
+/// Whether a read failed because the client sent a message over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    use std::error::Error;
+    let mut source: Option<&(dyn Error + 'static)> = error.source();
+    while let Some(e) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = e.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }

@@ -1,0 +1,61 @@
+//! Prometheus metrics, served at `GET /metrics`. Every name starts with `livedash_`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `livedash_connections_open` | gauge | |
+//! | `livedash_connections_total` | counter | |
+//! | `livedash_messages_in_total` | counter | `type` (client message type, or `invalid`) |
+//! | `livedash_messages_out_total` | counter | |
+//! | `livedash_publishes_total` | counter | `kind` |
+//! | `livedash_outbox_backlog` | histogram | (updates queued for a connection when its writer wakes) |
+//! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_queue_full` |
+//! | `livedash_resumes_total` | counter | `outcome`: `replayed`, `gap` |
+//! | `livedash_gaps_total` | counter | `reason`: `history`, `slow_subscriber` |
+//! | `livedash_push_latency_seconds` | histogram | (publish accepted → frame flushed to the socket) |
+//! | `livedash_denials_total` | counter | `reason` |
+//! | `livedash_client_errors_total` | counter | `code` |
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const CONNECTIONS_OPEN: &str = "livedash_connections_open";
+pub const CONNECTIONS_TOTAL: &str = "livedash_connections_total";
+pub const MESSAGES_IN: &str = "livedash_messages_in_total";
+pub const MESSAGES_OUT: &str = "livedash_messages_out_total";
+pub const PUBLISHES: &str = "livedash_publishes_total";
+pub const OUTBOX_BACKLOG: &str = "livedash_outbox_backlog";
+pub const DROPS: &str = "livedash_drops_total";
+pub const RESUMES: &str = "livedash_resumes_total";
+pub const GAPS: &str = "livedash_gaps_total";
+pub const PUSH_LATENCY: &str = "livedash_push_latency_seconds";
+pub const DENIALS: &str = "livedash_denials_total";
+pub const CLIENT_ERRORS: &str = "livedash_client_errors_total";
+
+/// The process-wide recorder, installed on first use (a process has one, however many servers the
+/// tests start in it).
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(PUSH_LATENCY.into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(OUTBOX_BACKLOG.into()),
+                        &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0],
+                    )
+                })
+                .expect("bucket lists are not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+/// Counts a refusal (a denied connection, publish or subscription) by reason.
+pub fn denied(reason: &'static str) {
+    metrics::counter!(DENIALS, "reason" => reason).increment(1);
+}
