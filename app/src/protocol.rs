@@ -22,6 +22,8 @@ pub enum ClientMessage {
     Unsubscribe { widget_id: String },
     /// Manual refresh: send a fresh snapshot for `widget_id`.
     RequestUpdate { widget_id: String },
+    /// Restore every subscription of an earlier connection, from its connection resume token.
+    Resume { token: String },
     /// Application-level heartbeat; the server answers `pong`.
     Ping,
 }
@@ -44,23 +46,18 @@ pub enum ControlMessage {
     /// First message on every connection.
     Welcome {
         connection_id: String,
+        /// Send it back in `resume` on a later connection to restore this one's subscriptions.
+        resume_token: String,
         /// How often the client should send `ping`, in milliseconds.
         heartbeat_interval_ms: u64,
         /// Silence after which the server closes the connection, in milliseconds.
         idle_timeout_ms: u64,
+        limits: Limits,
     },
     /// The topic's current state for one subscription; later updates continue from `meta.offset`.
-    Snapshot {
-        widget_id: String,
-        ts: i64,
-        series: Vec<Item>,
-        meta: Meta,
-    },
+    Snapshot { widget_id: String, ts: i64, series: Vec<Item>, meta: Meta },
     /// Updates were lost for this subscription; a `snapshot` follows and replaces the client's state.
-    Gap {
-        widget_id: String,
-        reason: String,
-    },
+    Gap { widget_id: String, reason: String },
     /// A request was refused or could not be understood. The connection stays open.
     Error {
         code: ErrorCode,
@@ -68,7 +65,20 @@ pub enum ControlMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         widget_id: Option<String>,
     },
-    Pong,
+    /// Answer to `ping`, with a fresh connection resume token (current subscriptions and positions).
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_token: Option<String>,
+    },
+}
+
+/// The limits a connection works under, announced in `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub max_subscriptions: usize,
+    pub max_messages_per_sec: usize,
+    pub max_frame_bytes: usize,
 }
 
 /// New data for one subscription, in order, exactly once.
@@ -238,6 +248,8 @@ pub enum ErrorCode {
     LimitExceeded,
     /// The client sends messages faster than allowed; this one was ignored.
     RateLimited,
+    /// A `resume` token that is forged, expired or another user's: subscribe afresh instead.
+    BadResumeToken,
     /// The widget id is already subscribed on this connection.
     DuplicateSubscription,
     /// The widget id is not subscribed on this connection.
@@ -253,6 +265,7 @@ impl ErrorCode {
             ErrorCode::UnknownTopic => "unknown_topic",
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::BadResumeToken => "bad_resume_token",
             ErrorCode::DuplicateSubscription => "duplicate_subscription",
             ErrorCode::NotSubscribed => "not_subscribed",
         }
@@ -273,6 +286,7 @@ impl ClientMessage {
             ClientMessage::Unsubscribe { .. } => "unsubscribe",
             ClientMessage::RequestUpdate { .. } => "request_update",
             ClientMessage::Ping => "ping",
+            ClientMessage::Resume { .. } => "resume",
         }
     }
 
@@ -349,7 +363,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), snapshot);
 
         let pong: ServerMessage = serde_json::from_str(r#"{"type":"pong"}"#).unwrap();
-        assert_eq!(pong, ServerMessage::Control(ControlMessage::Pong));
+        assert_eq!(pong, ServerMessage::Control(ControlMessage::Pong { resume_token: None }));
     }
 
     #[test]

@@ -75,7 +75,10 @@ async fn resuming_replays_exactly_what_was_missed() {
     }
     assert_eq!(offsets, vec![2, 3, 4, 5, 6], "missed 4, replayed exactly those, then live");
     again.send(&ClientMessage::Ping).await;
-    assert_eq!(again.next_message().await, ServerMessage::Control(ControlMessage::Pong), "and nothing else");
+    assert!(
+        matches!(again.next_message().await, ServerMessage::Control(ControlMessage::Pong { .. })),
+        "and nothing else"
+    );
     server.stop().await;
 }
 
@@ -154,10 +157,10 @@ async fn unsubscribe_stops_the_updates() {
     client.next_message().await;
     client.send(&ClientMessage::Unsubscribe { widget_id: "w".into() }).await;
     client.send(&ClientMessage::Ping).await;
-    assert_eq!(client.next_message().await, ServerMessage::Control(ControlMessage::Pong));
+    assert_eq!(client.next_json().await["type"], "pong");
     publish(&server, 1.0);
     client.send(&ClientMessage::Ping).await;
-    assert_eq!(client.next_message().await, ServerMessage::Control(ControlMessage::Pong));
+    assert_eq!(client.next_json().await["type"], "pong");
     server.stop().await;
 }
 
@@ -170,6 +173,11 @@ async fn welcome_announces_the_heartbeat() {
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["heartbeatIntervalMs"], 25_000);
     assert_eq!(welcome["idleTimeoutMs"], 60_000);
+    assert_eq!(
+        welcome["limits"],
+        serde_json::json!({"maxSubscriptions": 100, "maxMessagesPerSec": 50, "maxFrameBytes": 65536})
+    );
+    assert!(welcome["resumeToken"].as_str().is_some_and(|t| t.split('.').count() == 3));
     assert!(welcome["connectionId"].as_str().is_some_and(|id| !id.is_empty()));
     server.stop().await;
 }
@@ -183,4 +191,64 @@ async fn shutdown_closes_sockets_with_going_away() {
     let closing = tokio::spawn(async move { client.close_code().await });
     server.stop().await;
     assert_eq!(closing.await.unwrap(), 1001);
+}
+
+#[tokio::test]
+async fn resume_restores_every_subscription_and_replays_exactly_what_was_missed() {
+    let server = server_with_topic().await;
+    let kpis = acme("kpi/overview");
+    let metric = |v: f64| vec![Item::Metric(app::protocol::Metric { key: "orders".into(), value: v })];
+    server.broker.publish(&kpis, TopicKind::Metrics, metric(1.0)).unwrap();
+
+    let mut first = server.connect().await;
+    first.subscribe("chart", TOPIC, None).await;
+    first.subscribe("tile", "kpi/overview", None).await;
+    first.next_json().await;
+    first.next_json().await;
+    publish(&server, 1.0);
+    assert_eq!(first.next_json().await["meta"]["offset"], 1);
+    first.send(&ClientMessage::Ping).await;
+    let pong = first.next_json().await;
+    let token = pong["resumeToken"].as_str().expect("pong carries a fresh resume token").to_owned();
+    drop(first);
+
+    for v in 2..=4 {
+        publish(&server, v as f64);
+    }
+    server.broker.publish(&kpis, TopicKind::Metrics, metric(2.0)).unwrap();
+
+    let mut again = server.connect().await;
+    again.send(&ClientMessage::Resume { token }).await;
+    let mut chart = Vec::new();
+    let mut tile = Vec::new();
+    for _ in 0..4 {
+        let message = again.next_json().await;
+        assert!(message.get("type").is_none(), "updates only, no snapshot: {message}");
+        let offset = message["meta"]["offset"].as_u64().unwrap();
+        match message["widgetId"].as_str().unwrap() {
+            "chart" => chart.push(offset),
+            "tile" => tile.push(offset),
+            other => panic!("unknown widget {other}"),
+        }
+    }
+    assert_eq!(chart, vec![2, 3, 4]);
+    assert_eq!(tile, vec![2]);
+    publish(&server, 5.0);
+    assert_eq!(again.next_json().await["meta"]["offset"], 5, "and live again");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_forged_or_foreign_resume_token_is_refused() {
+    let server = server_with_topic().await;
+    let mut viewer = server.connect_as(support::ACME_VIEWER).await;
+    viewer.send(&ClientMessage::Ping).await;
+    let viewers_token = viewer.next_json().await["resumeToken"].as_str().unwrap().to_owned();
+
+    let mut admin = server.connect().await;
+    admin.send(&ClientMessage::Resume { token: viewers_token }).await;
+    assert_eq!(admin.next_json().await["code"], "bad_resume_token", "another user's token");
+    admin.send(&ClientMessage::Resume { token: "a.b.c".into() }).await;
+    assert_eq!(admin.next_json().await["code"], "bad_resume_token");
+    server.stop().await;
 }

@@ -174,7 +174,7 @@ fn on_message(rc: &Rc<RefCell<State>>, text: &str) {
             start_heartbeat(rc, Duration::from_millis(*heartbeat_interval_ms));
             None
         }
-        ServerMessage::Control(ControlMessage::Pong) => None,
+        ServerMessage::Control(ControlMessage::Pong { .. }) => None,
     };
     let handler = widget_id.and_then(|id| rc.borrow().subscriptions.get(id).map(|s| s.handler.clone()));
     if let Some(handler) = handler {

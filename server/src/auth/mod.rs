@@ -4,10 +4,12 @@
 pub mod api_key;
 pub mod origin;
 pub mod password;
+pub mod resume_token;
 pub mod token;
 
 use crate::store::{Store, StoreError, accounts::User, now_secs};
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use resume_token::ResumeKeys;
 use std::time::Duration;
 use token::{Claims, TokenError, TokenKeys};
 
@@ -39,12 +41,13 @@ pub enum AuthError {
 pub struct Auth {
     store: Store,
     keys: TokenKeys,
+    pub resume: ResumeKeys,
     ttl: Duration,
 }
 
 impl Auth {
     pub fn new(store: Store, secret: &[u8], ttl: Duration) -> Self {
-        Self { store, keys: TokenKeys::new(secret), ttl }
+        Self { store, keys: TokenKeys::new(secret), resume: ResumeKeys::new(secret), ttl }
     }
 
     pub fn ttl(&self) -> Duration {

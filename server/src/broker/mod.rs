@@ -111,6 +111,7 @@ impl Broker {
                 prefix: live.prefix.clone(),
                 body: entry.body.clone(),
                 published_at: Some(published_at),
+                position: entry.position.clone(),
             });
         }
         metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
@@ -142,6 +143,7 @@ impl Broker {
                         prefix: prefix.clone(),
                         body: entry.body.clone(),
                         published_at: None,
+                        position: entry.position.clone(),
                     });
                 }
             }
@@ -237,14 +239,16 @@ fn same(a: &Subscriber, b: &Subscriber) -> bool {
     a.connection == b.connection && a.widget == b.widget
 }
 
-fn snapshot_frame(topic: &Topic, inner: &TopicInner, widget: &str) -> Frame {
+fn snapshot_frame(topic: &Topic, inner: &TopicInner, widget: &Arc<str>) -> Frame {
+    let meta = encode::meta(topic.key.name.as_str(), topic.kind, &inner.log.position());
+    let position = meta.resume_token.as_str().into();
     let message = ServerMessage::Control(ControlMessage::Snapshot {
-        widget_id: widget.to_owned(),
+        widget_id: widget.to_string(),
         ts: now_ms(),
         series: inner.state.snapshot(),
-        meta: encode::meta(topic.key.name.as_str(), topic.kind, &inner.log.position()),
+        meta,
     });
-    Frame::Whole(message.to_json())
+    Frame::Snapshot { widget: widget.clone(), text: message.to_json(), position }
 }
 
 fn gap_frame(widget: &str, reason: &str) -> Frame {

@@ -14,6 +14,8 @@ pub struct Entry {
     pub ts: i64,
     /// The update with every field but `widgetId`, encoded (see `encode`).
     pub body: Arc<str>,
+    /// This entry's resume token (`epoch.offset`), shared by every frame that carries it.
+    pub position: Arc<str>,
 }
 
 /// What a subscriber that stopped at some position needs to catch up.
@@ -59,8 +61,9 @@ impl TopicLog {
     /// Appends a message at time `ts`; `encode` turns its position into the shared update body.
     pub fn append(&mut self, ts: i64, encode: impl FnOnce(&Position) -> String) -> Arc<Entry> {
         self.last_offset += 1;
-        let body = encode(&self.position()).into();
-        let entry = Arc::new(Entry { offset: self.last_offset, ts, body });
+        let position = self.position();
+        let body = encode(&position).into();
+        let entry = Arc::new(Entry { offset: self.last_offset, ts, body, position: position.token().into() });
         self.entries.push_back(entry.clone());
         self.trim(ts);
         entry

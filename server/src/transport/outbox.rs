@@ -21,13 +21,16 @@ pub enum Frame {
     /// An update: the subscription's `{"widgetId":…,` prefix plus the body shared by all subscribers.
     /// `published_at` is when a live publish was accepted (for the push-latency metric); replayed
     /// history has none.
-    Update { widget: Arc<str>, prefix: Arc<str>, body: Arc<str>, published_at: Option<Instant> },
+    /// `position` is its resume token.
+    Update { widget: Arc<str>, prefix: Arc<str>, body: Arc<str>, published_at: Option<Instant>, position: Arc<str> },
+    /// A subscription's snapshot, and the position it stands at.
+    Snapshot { widget: Arc<str>, text: String, position: Arc<str> },
 }
 
 impl Frame {
     pub fn into_text(self) -> String {
         match self {
-            Frame::Whole(text) => text,
+            Frame::Whole(text) | Frame::Snapshot { text, .. } => text,
             Frame::Update { prefix, body, .. } => {
                 let mut text = String::with_capacity(prefix.len() + body.len());
                 text.push_str(&prefix);
@@ -37,9 +40,20 @@ impl Frame {
         }
     }
 
+    /// The subscription an update belongs to; `None` for frames that are never dropped.
     fn widget(&self) -> Option<&Arc<str>> {
         match self {
             Frame::Update { widget, .. } => Some(widget),
+            Frame::Whole(_) | Frame::Snapshot { .. } => None,
+        }
+    }
+
+    /// The subscription and resume token a delivered frame moves forward.
+    pub fn position(&self) -> Option<(&Arc<str>, &Arc<str>)> {
+        match self {
+            Frame::Update { widget, position, .. } | Frame::Snapshot { widget, position, .. } => {
+                Some((widget, position))
+            }
             Frame::Whole(_) => None,
         }
     }
@@ -162,6 +176,7 @@ mod tests {
             prefix: format!("{widget}:").into(),
             body: n.to_string().into(),
             published_at: None,
+            position: n.to_string().into(),
         }
     }
 

@@ -10,7 +10,7 @@ use super::registry::Registration;
 use crate::{
     AppState,
     api::error::ApiError,
-    auth::{AuthError, COOKIE, Session, origin},
+    auth::{Auth, AuthError, COOKIE, Session, origin, resume_token::Subscription as ResumeSubscription},
     broker::{
         Broker, BrokerError, Subscriber,
         topic_name::{TopicKey, TopicName},
@@ -20,7 +20,7 @@ use crate::{
     store::audit::{AuditEntry, Auditor, Outcome},
     telemetry,
 };
-use app::protocol::{ClientMessage, ControlMessage, ErrorCode, ServerMessage};
+use app::protocol::{ClientMessage, ControlMessage, ErrorCode, Limits, ServerMessage};
 use axum::{
     extract::{
         ConnectInfo, State,
@@ -174,6 +174,10 @@ struct Connection {
     outbox: Arc<Outbox>,
     /// widget id → topic
     subscriptions: HashMap<Arc<str>, TopicKey>,
+    /// widget id → resume token of the last snapshot or update written to the socket
+    positions: HashMap<Arc<str>, Arc<str>>,
+    auth: Arc<Auth>,
+    limits: Limits,
     heartbeat: Duration,
     idle_timeout: Duration,
     shutdown: ShutdownSignal,
@@ -198,6 +202,13 @@ impl Connection {
             auditor: state.auditor,
             outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
             subscriptions: HashMap::new(),
+            positions: HashMap::new(),
+            auth: state.auth,
+            limits: Limits {
+                max_subscriptions: state.config.max_subscriptions,
+                max_messages_per_sec: state.config.client_messages_per_sec,
+                max_frame_bytes: state.config.max_frame_bytes,
+            },
             heartbeat: state.config.heartbeat_interval,
             idle_timeout: state.config.idle_timeout,
             shutdown: state.shutdown,
@@ -217,6 +228,8 @@ impl Connection {
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
         self.reply(ControlMessage::Welcome {
             connection_id: self.id.to_string(),
+            resume_token: self.resume_token(),
+            limits: self.limits,
             heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
             idle_timeout_ms: self.idle_timeout.as_millis() as u64,
         });
@@ -280,10 +293,15 @@ impl Connection {
     }
 
     /// Writes a batch with one flush, then asks the broker to resync subscriptions that lagged.
-    async fn write(&self, socket: &mut WebSocket, batch: Batch) -> Result<(), axum::Error> {
+    async fn write(&mut self, socket: &mut WebSocket, batch: Batch) -> Result<(), axum::Error> {
         let frames = batch.frames.len();
         let mut published = Vec::new();
         for frame in batch.frames {
+            if let Some((widget, position)) = frame.position()
+                && self.subscriptions.contains_key(widget)
+            {
+                self.positions.insert(widget.clone(), position.clone());
+            }
             if let Frame::Update { published_at: Some(at), .. } = &frame {
                 published.push(*at);
             }
@@ -336,7 +354,18 @@ impl Connection {
 
     fn on_client_message(&mut self, message: ClientMessage) {
         match message {
-            ClientMessage::Ping => self.reply(ControlMessage::Pong),
+            ClientMessage::Ping => self.reply(ControlMessage::Pong { resume_token: Some(self.resume_token()) }),
+            ClientMessage::Resume { token } => match self.auth.resume.verify(&token, self.session.user.id) {
+                Ok(subscriptions) => {
+                    for sub in subscriptions {
+                        self.subscribe(sub.widget, sub.topic, sub.position.as_deref());
+                    }
+                }
+                Err(e) => {
+                    telemetry::denied("resume_token");
+                    self.error(ErrorCode::BadResumeToken, e.to_string(), None)
+                }
+            },
             ClientMessage::Subscribe { widget_id, topic, resume_token } => {
                 self.subscribe(widget_id, topic, resume_token.as_deref())
             }
@@ -344,6 +373,7 @@ impl Connection {
                 Some((widget, topic)) => {
                     self.broker.unsubscribe(&topic, self.id, &widget);
                     self.outbox.forget(&widget);
+                    self.positions.remove(&widget);
                 }
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
             },
@@ -414,6 +444,20 @@ impl Connection {
             outcome,
             detail: Some(detail),
         });
+    }
+
+    /// A signed token of this connection's subscriptions and positions, valid while the session is.
+    fn resume_token(&self) -> String {
+        let subs = self
+            .subscriptions
+            .iter()
+            .map(|(widget, topic)| ResumeSubscription {
+                widget: widget.to_string(),
+                topic: topic.name.to_string(),
+                position: self.positions.get(widget).map(|p| p.to_string()),
+            })
+            .collect();
+        self.auth.resume.issue(self.session.user.id, self.session.expires_at, subs)
     }
 
     fn subscriber(&self, widget: &Arc<str>) -> Subscriber {
