@@ -1,6 +1,11 @@
-//! Server settings, from `LIVEDASH_*` environment variables, with defaults that need nothing.
+//! Server settings, with defaults that need nothing. Each one can be set by a `LIVEDASH_*`
+//! environment variable or in a TOML config file under the same name without the prefix
+//! (`LIVEDASH_HISTORY_LEN` ↔ `history_len = 1000`); the environment wins over the file.
 
-use std::time::Duration;
+use std::{cell::RefCell, collections::HashMap, path::Path, time::Duration};
+
+/// The config file read when `LIVEDASH_CONFIG` does not name one and it exists.
+pub const DEFAULT_FILE: &str = "livedash.toml";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -23,6 +28,9 @@ pub struct Config {
     pub max_publish_bytes: usize,
     /// Open sockets one user may have (`LIVEDASH_MAX_CONNECTIONS_PER_USER`).
     pub max_connections_per_user: usize,
+    /// Tenants whose live dashboards are forced off at start (`LIVEDASH_LIVE_DASHBOARDS_OFF`,
+    /// comma-separated); admins can also turn the flag off and on through the API.
+    pub live_dashboards_off: Vec<String>,
     /// WebSocket connection attempts one IP address may make per minute
     /// (`LIVEDASH_CONNECT_ATTEMPTS_PER_MIN`).
     pub connect_attempts_per_min: usize,
@@ -73,6 +81,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             max_publish_bytes: 256 * 1024,
             max_connections_per_user: 10,
+            live_dashboards_off: Vec::new(),
             connect_attempts_per_min: 60,
             max_subscriptions: 100,
             client_messages_per_sec: 50,
@@ -94,16 +103,33 @@ impl Default for Config {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{name}={value:?}: {expected}")]
-pub struct ConfigError {
-    name: String,
-    value: String,
-    expected: &'static str,
+pub enum ConfigError {
+    #[error("{name}={value:?}: {expected}")]
+    Invalid { name: String, value: String, expected: &'static str },
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The environment over the config file (`LIVEDASH_CONFIG`, or `livedash.toml` if present) over
+    /// the defaults.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = match std::env::var("LIVEDASH_CONFIG") {
+            Ok(path) => read_file(Path::new(&path))?,
+            Err(_) if Path::new(DEFAULT_FILE).exists() => read_file(Path::new(DEFAULT_FILE))?,
+            Err(_) => HashMap::new(),
+        };
+        Self::from_lookup(|name| std::env::var(name).ok().or_else(|| file.get(name).cloned()))
+    }
+
+    /// Every variable name a setting is read from.
+    pub fn names() -> Vec<String> {
+        let asked = RefCell::new(Vec::new());
+        let _ = Self::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        });
+        asked.into_inner()
     }
 
     /// Reads each setting through `lookup` (the environment, or a map in tests).
@@ -112,7 +138,7 @@ impl Config {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
             get(name).map_or(Ok(default), |value| {
-                value.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError {
+                value.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
                     name: name.to_owned(),
                     value,
                     expected: "a whole number above 0",
@@ -125,7 +151,7 @@ impl Config {
             None => Ok(default),
             Some("1" | "true" | "on" | "yes") => Ok(true),
             Some("0" | "false" | "off" | "no") => Ok(false),
-            Some(other) => Err(ConfigError { name: name.into(), value: other.into(), expected: "on or off" }),
+            Some(other) => Err(ConfigError::Invalid { name: name.into(), value: other.into(), expected: "on or off" }),
         };
         Ok(Self {
             demo: switch("LIVEDASH_DEMO", d.demo)?,
@@ -133,9 +159,8 @@ impl Config {
             session_ttl: secs("LIVEDASH_SESSION_TTL_SECS", d.session_ttl)?,
             session_secret: get("LIVEDASH_SESSION_SECRET"),
             secure_cookies: switch("LIVEDASH_SECURE_COOKIES", d.secure_cookies)?,
-            allowed_origins: get("LIVEDASH_ALLOWED_ORIGINS")
-                .map(|list| list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
-                .unwrap_or_default(),
+            allowed_origins: list(get("LIVEDASH_ALLOWED_ORIGINS")),
+            live_dashboards_off: list(get("LIVEDASH_LIVE_DASHBOARDS_OFF")),
             max_publish_bytes: size("LIVEDASH_MAX_PUBLISH_BYTES", d.max_publish_bytes)?,
             max_connections_per_user: size("LIVEDASH_MAX_CONNECTIONS_PER_USER", d.max_connections_per_user)?,
             connect_attempts_per_min: size("LIVEDASH_CONNECT_ATTEMPTS_PER_MIN", d.connect_attempts_per_min)?,
@@ -158,10 +183,50 @@ impl Config {
     }
 }
 
+fn list(value: Option<String>) -> Vec<String> {
+    value.map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+}
+
+fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
+    file_settings(&text).map_err(|message| ConfigError::File { path: path.display().to_string(), message })
+}
+
+/// A config file's settings as the variables they stand for: `history_len = 1000` becomes
+/// `LIVEDASH_HISTORY_LEN=1000`, a list becomes comma-separated. Unknown keys are errors, so a typo
+/// does not pass silently.
+pub fn file_settings(text: &str) -> Result<HashMap<String, String>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let known = Config::names();
+    let mut settings = HashMap::new();
+    for (key, value) in table {
+        let name = format!("LIVEDASH_{}", key.to_ascii_uppercase());
+        if !known.contains(&name) {
+            return Err(format!("unknown setting {key:?}"));
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => if b { "on" } else { "off" }.to_owned(),
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(format!("{key}: expected a list of strings, found {other}")),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            other => return Err(format!("{key}: unsupported value {other}")),
+        };
+        settings.insert(name, value);
+    }
+    Ok(settings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -184,6 +249,35 @@ mod tests {
         assert!(!c.demo);
         assert_eq!(c.idle_timeout, Duration::from_secs(90));
         assert_eq!(c.allowed_origins, vec!["https://a.test".to_owned(), "https://b.test".to_owned()]);
+    }
+
+    #[test]
+    fn a_config_file_sets_the_same_settings_and_the_environment_wins() {
+        let file = file_settings(
+            "history_len = 50\ndemo = false\nallowed_origins = [\"https://a.test\", \"https://b.test\"]\n\
+             database = \"/var/lib/livedash/db.sqlite\"\n",
+        )
+        .unwrap();
+        let env: HashMap<String, String> = [("LIVEDASH_HISTORY_LEN".to_owned(), "70".to_owned())].into();
+        let c = Config::from_lookup(|k| env.get(k).or_else(|| file.get(k)).cloned()).unwrap();
+        assert_eq!(c.history_len, 70, "environment over file");
+        assert!(!c.demo);
+        assert_eq!(c.allowed_origins, vec!["https://a.test".to_owned(), "https://b.test".to_owned()]);
+        assert_eq!(c.database, "/var/lib/livedash/db.sqlite");
+    }
+
+    #[test]
+    fn a_config_file_with_a_typo_or_bad_toml_is_an_error() {
+        assert_eq!(file_settings("histroy_len = 5"), Err("unknown setting \"histroy_len\"".to_owned()));
+        assert!(file_settings("history_len = ").is_err());
+        assert!(file_settings("allowed_origins = [1, 2]").is_err());
+    }
+
+    #[test]
+    fn every_setting_has_a_name() {
+        let names = Config::names();
+        assert!(names.len() >= 25, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("LIVEDASH_")));
     }
 
     #[test]

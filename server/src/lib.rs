@@ -100,6 +100,10 @@ impl Livedash {
         };
         let demo_keys =
             if config.demo { demo::seed(&store).await.context("seeding demo accounts")? } else { Vec::new() };
+        for tenant in &config.live_dashboards_off {
+            let tenant = TenantId::parse(tenant).context("LIVEDASH_LIVE_DASHBOARDS_OFF")?;
+            store.set_live_dashboards(&tenant, false).await?;
+        }
         let broker = Broker::new(BrokerConfig {
             history_len: config.history_len,
             history_max_age: config.history_max_age,

@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let config = Config::from_env().context("invalid configuration")?;
+    let config = Config::load().context("invalid configuration")?;
     let leptos_options =
         leptos::config::get_configuration(None).context("reading Leptos settings (LEPTOS_* variables)")?.leptos_options;
     let addr = leptos_options.site_addr;

@@ -243,3 +243,15 @@ async fn logins_connects_subscribes_and_denials_are_audited() {
     tokio::time::timeout(std::time::Duration::from_secs(5), found).await.expect("audit entries written");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_config_can_turn_a_tenants_live_dashboards_off() {
+    let server =
+        TestServer::start(Config { demo: true, live_dashboards_off: vec!["globex".into()], ..Config::default() }).await;
+    let globex = server.login(GLOBEX_ADMIN).await;
+    assert_eq!(close_code_of(&server, Some(&globex)).await, 4403);
+    let mut acme = server.connect().await;
+    acme.send(&app::protocol::ClientMessage::Ping).await;
+    assert_eq!(acme.next_json().await["type"], "pong");
+    server.stop().await;
+}
