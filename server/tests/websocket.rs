@@ -252,3 +252,29 @@ async fn a_forged_or_foreign_resume_token_is_refused() {
     assert_eq!(admin.next_json().await["code"], "bad_resume_token");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn resuming_past_the_history_gets_gap_then_snapshot() {
+    let server = TestServer::start(server::config::Config { demo: false, history_len: 2, ..Default::default() }).await;
+    server.broker.declare(&acme(TOPIC), TopicKind::Series).unwrap();
+    let mut first = server.connect().await;
+    first.subscribe("w", TOPIC, None).await;
+    first.next_json().await;
+    publish(&server, 1.0);
+    let token = first.next_json().await["meta"]["resumeToken"].as_str().unwrap().to_owned();
+    drop(first);
+    for v in 2..=6 {
+        publish(&server, v as f64);
+    }
+    let mut again = server.connect().await;
+    again.subscribe("w", TOPIC, Some(token)).await;
+    assert_eq!(again.next_json().await["type"], "gap", "offsets 2..=4 are no longer kept");
+    let snapshot = again.next_json().await;
+    assert_eq!((snapshot["type"].as_str(), snapshot["meta"]["offset"].as_u64()), (Some("snapshot"), Some(6)));
+    let values: Vec<f64> =
+        snapshot["series"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect();
+    assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "the snapshot holds the topic's points");
+    publish(&server, 7.0);
+    assert_eq!(again.next_json().await["meta"]["offset"], 7);
+    server.stop().await;
+}
