@@ -2,10 +2,14 @@
 //! client ends with exactly the topic's state, applied each offset at most once, and was never left
 //! with a silent hole (a loss is always announced by the server as a gap plus a snapshot).
 //!
-//! The clients here apply frames with the browser's own `SeriesBuffer`, and drive the real broker and
-//! outboxes the way a connection task does (take a batch, write it, resync what lagged).
+//! The clients here are the browser's own session state machine and series window, and they drive
+//! the real broker and outboxes the way a connection task does (take a batch, write it, resync what
+//! lagged).
 
-use app::live::series_buffer::{Applied, SeriesBuffer};
+use app::live::{
+    series_buffer::SeriesBuffer,
+    session::{Delivery, Effect, Input, Session, SessionConfig},
+};
 use app::protocol::{ControlMessage, Item, Point, ServerMessage, TopicKind};
 use proptest::prelude::*;
 use server::broker::{
@@ -40,13 +44,24 @@ fn op(clients: usize) -> impl Strategy<Value = Op> {
 struct Client {
     id: u64,
     outbox: Option<Arc<Outbox>>,
+    session: Session,
     buffer: SeriesBuffer,
-    token: Option<String>,
     applied: BTreeSet<(String, u64)>,
-    awaiting_snapshot: bool,
 }
 
 impl Client {
+    fn new() -> Self {
+        let (mut session, _) = Session::start(SessionConfig::default());
+        session.handle(Input::Subscribe { widget: "w".into(), topic: "t".into() }, 0.5);
+        session.handle(Input::Opened, 0.5);
+        Self { id: 0, outbox: None, session, buffer: SeriesBuffer::new(WINDOW), applied: BTreeSet::new() }
+    }
+
+    /// The resume token the session would send on reconnect.
+    fn token(&self) -> Option<String> {
+        self.session.subscriptions()["w"].position.as_ref().map(|p| p.resume_token.clone())
+    }
+
     fn subscriber(&self) -> Subscriber {
         Subscriber { connection: self.id, widget: "w".into(), outbox: self.outbox.clone().unwrap() }
     }
@@ -70,27 +85,24 @@ impl Client {
     }
 
     fn apply(&mut self, text: &str) -> Result<(), TestCaseError> {
+        let message: ServerMessage = serde_json::from_str(text).unwrap();
+        let announced_gap = matches!(message, ServerMessage::Control(ControlMessage::Gap { .. }));
         let points = |items: &[Item]| items.iter().filter_map(Item::as_point).copied().collect::<Vec<Point>>();
-        match serde_json::from_str::<ServerMessage>(text).unwrap() {
-            ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) => {
-                self.buffer.apply_snapshot(&points(&series), &meta);
-                self.token = Some(meta.resume_token);
-                self.awaiting_snapshot = false;
-            }
-            ServerMessage::Control(ControlMessage::Gap { .. }) => self.awaiting_snapshot = true,
-            ServerMessage::Update(update) => {
-                prop_assert!(!self.awaiting_snapshot, "an update between a gap and its snapshot");
-                match self.buffer.apply_update(&points(&update.series), &update.meta) {
-                    Applied::Appended => {
-                        let first_time = self.applied.insert((update.meta.epoch.clone(), update.meta.offset));
-                        prop_assert!(first_time, "offset {} applied twice", update.meta.offset);
-                        self.token = Some(update.meta.resume_token);
-                    }
-                    Applied::Duplicate => {}
-                    Applied::Missed => prop_assert!(false, "a silent hole before offset {}", update.meta.offset),
+        for effect in self.session.handle(Input::Received(message), 0.5) {
+            match effect {
+                Effect::Deliver { delivery: Delivery::Snapshot { series, .. }, .. } => {
+                    self.buffer.replace(points(&series))
                 }
+                Effect::Deliver { delivery: Delivery::Update { series, meta, .. }, .. } => {
+                    let first_time = self.applied.insert((meta.epoch.clone(), meta.offset));
+                    prop_assert!(first_time, "offset {} applied twice", meta.offset);
+                    self.buffer.append(points(&series));
+                }
+                Effect::Deliver { delivery: Delivery::Gap, .. } => {
+                    prop_assert!(announced_gap, "the client found a hole the server did not announce")
+                }
+                other => prop_assert!(false, "unexpected effect {other:?}"),
             }
-            other => prop_assert!(false, "unexpected {other:?}"),
         }
         Ok(())
     }
@@ -109,19 +121,10 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
         *next_id += 1;
         client.id = *next_id;
         client.outbox = Some(Arc::new(Outbox::new(capacity)));
-        broker.subscribe(&key, client.subscriber(), client.token.as_deref()).unwrap();
+        broker.subscribe(&key, client.subscriber(), client.token().as_deref()).unwrap();
     };
     let mut next_id = 0;
-    let mut cs: Vec<Client> = (0..clients)
-        .map(|_| Client {
-            id: 0,
-            outbox: None,
-            buffer: SeriesBuffer::new(WINDOW),
-            token: None,
-            applied: BTreeSet::new(),
-            awaiting_snapshot: false,
-        })
-        .collect();
+    let mut cs: Vec<Client> = (0..clients).map(|_| Client::new()).collect();
     for c in &mut cs {
         connect(c, &broker, &mut next_id);
     }

@@ -1,11 +1,12 @@
 //! The live-client library: what a Leptos component uses to receive a topic.
 //!
-//! The pure parts (`backoff`, `series_buffer`, `status`) compile everywhere and are tested on the
-//! host. The browser transport (`socket`) exists only in the hydrate build; on the server the same
+//! The pure parts (`backoff`, `series_buffer`, `session`, `status`) compile everywhere and are
+//! tested on the host. The browser transport (`socket`) exists only in the hydrate build; on the server the same
 //! components render their initial HTML with the status `Connecting`.
 
 pub mod backoff;
 pub mod series_buffer;
+pub mod session;
 pub mod status;
 
 #[cfg(feature = "hydrate")]
@@ -52,9 +53,21 @@ impl Live {
         on_cleanup(move || client.with_value(|c| c.unsubscribe(&widget_id)));
     }
 
-    /// Drops the client's state for `widget_id` and asks the server for a fresh snapshot.
+    /// Asks the server for a fresh snapshot of one widget (manual refresh).
     #[cfg(feature = "hydrate")]
-    pub fn resync(&self, widget_id: &str) {
-        self.client.with_value(|c| c.resync(widget_id));
+    pub fn refresh(&self, widget_id: &str) {
+        self.client.with_value(|c| c.input(session::Input::Refresh { widget: widget_id.to_owned() }));
+    }
+
+    /// The global live switch: off closes the connection (Paused), on reconnects.
+    #[cfg(feature = "hydrate")]
+    pub fn set_live(&self, on: bool) {
+        self.client.with_value(|c| c.input(session::Input::SetLive(on)));
+    }
+
+    /// The Retry button, when Offline or waiting to reconnect.
+    #[cfg(feature = "hydrate")]
+    pub fn retry(&self) {
+        self.client.with_value(|c| c.input(session::Input::RetryNow));
     }
 }

@@ -1,10 +1,12 @@
-//! The browser's WebSocket to `/api/ws`: connect, route messages to widgets, reconnect with backoff.
+//! The browser driver of the live session: it performs the [`Session`]'s effects with a real
+//! WebSocket and timers, and feeds back what happens. No decisions are made here.
 //!
-//! Browser callbacks run on one thread, so shared state is `Rc<RefCell<_>>`. Callbacks hold a `Weak`
-//! to it, and every borrow ends before a widget's handler runs, because a handler may call back into
-//! the client (to resync, say).
+//! Browser callbacks run on one thread, so the state is `Rc<RefCell<_>>`. Callbacks hold a `Weak`
+//! to it, and every borrow ends before a widget's handler runs or an effect is performed, because
+//! either may feed the session again.
 
-use super::{backoff::Backoff, status::ConnectionStatus};
+use super::session::{Delivery, Effect, Input, Session, SessionConfig};
+use super::status::ConnectionStatus;
 use crate::protocol::{ClientMessage, ControlMessage, ServerMessage};
 use leptos::prelude::*;
 use std::{
@@ -16,16 +18,11 @@ use std::{
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-/// Receives every message addressed to one widget.
-pub type Handler = Rc<dyn Fn(&ServerMessage)>;
+/// Receives everything addressed to one widget.
+pub type Handler = Rc<dyn Fn(&Delivery)>;
 
-/// Close code the server sends when it shuts down; clients come back soon, not after backoff.
-const GOING_AWAY: u16 = 1001;
-
-struct Subscription {
-    topic: String,
-    handler: Handler,
-}
+/// How long a `pong` may take before the connection counts as dead.
+const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// JS callbacks of the current socket; dropping a `Closure` would detach it.
 struct Callbacks {
@@ -34,70 +31,112 @@ struct Callbacks {
     _close: Closure<dyn FnMut(CloseEvent)>,
 }
 
-struct State {
-    url: String,
+struct Driver {
+    session: Session,
+    status: RwSignal<ConnectionStatus>,
     socket: Option<WebSocket>,
     callbacks: Option<Callbacks>,
     heartbeat: Option<IntervalHandle>,
-    subscriptions: BTreeMap<String, Subscription>,
-    failed_attempts: u32,
-    backoff: Backoff,
-    status: RwSignal<ConnectionStatus>,
+    pong_deadline: Option<TimeoutHandle>,
+    handlers: BTreeMap<String, Handler>,
+    /// Counts scheduled retries, so a countdown left over from an earlier one stops by itself.
+    retry_generation: u64,
 }
 
 #[derive(Clone)]
-pub(super) struct LiveClient(Rc<RefCell<State>>);
+pub(super) struct LiveClient(Rc<RefCell<Driver>>);
 
 impl LiveClient {
     pub(super) fn connect(status: RwSignal<ConnectionStatus>) -> Self {
-        let client = Self(Rc::new(RefCell::new(State {
-            url: socket_url(),
+        let (session, effects) = Session::start(SessionConfig::default());
+        let driver = Driver {
+            session,
+            status,
             socket: None,
             callbacks: None,
             heartbeat: None,
-            subscriptions: BTreeMap::new(),
-            failed_attempts: 0,
-            backoff: Backoff::default(),
-            status,
-        })));
-        open(&client.0);
+            pong_deadline: None,
+            handlers: BTreeMap::new(),
+            retry_generation: 0,
+        };
+        let client = Self(Rc::new(RefCell::new(driver)));
+        perform(&client.0, effects);
         client
     }
 
-    pub(super) fn subscribe(&self, widget_id: &str, topic: &str, handler: Handler) {
-        let mut state = self.0.borrow_mut();
-        let subscription = Subscription { topic: topic.to_owned(), handler };
-        state.subscriptions.insert(widget_id.to_owned(), subscription);
-        state.send(&subscribe_message(widget_id, topic));
+    pub(super) fn subscribe(&self, widget: &str, topic: &str, handler: Handler) {
+        self.0.borrow_mut().handlers.insert(widget.to_owned(), handler);
+        dispatch(&self.0, Input::Subscribe { widget: widget.to_owned(), topic: topic.to_owned() });
     }
 
-    pub(super) fn unsubscribe(&self, widget_id: &str) {
-        let mut state = self.0.borrow_mut();
-        if state.subscriptions.remove(widget_id).is_some() {
-            state.send(&ClientMessage::Unsubscribe { widget_id: widget_id.to_owned() });
-        }
+    pub(super) fn unsubscribe(&self, widget: &str) {
+        self.0.borrow_mut().handlers.remove(widget);
+        dispatch(&self.0, Input::Unsubscribe { widget: widget.to_owned() });
     }
 
-    pub(super) fn resync(&self, widget_id: &str) {
-        let state = self.0.borrow();
-        if let Some(sub) = state.subscriptions.get(widget_id) {
-            state.send(&ClientMessage::Unsubscribe { widget_id: widget_id.to_owned() });
-            state.send(&subscribe_message(widget_id, &sub.topic));
+    pub(super) fn input(&self, input: Input) {
+        dispatch(&self.0, input);
+    }
+}
+
+/// Feeds the session and performs what it decides.
+fn dispatch(rc: &Rc<RefCell<Driver>>, input: Input) {
+    let effects = {
+        let mut driver = rc.borrow_mut();
+        let effects = driver.session.handle(input, js_sys::Math::random());
+        let status = driver.session.status();
+        driver.status.set(status);
+        effects
+    };
+    perform(rc, effects);
+}
+
+fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
+    for effect in effects {
+        match effect {
+            Effect::Open => open(rc),
+            Effect::Close => {
+                if let Some(socket) = &rc.borrow().socket {
+                    let _ = socket.close();
+                }
+            }
+            Effect::Send(message) => rc.borrow().send(&message),
+            Effect::Deliver { widget, delivery } => {
+                let handler = rc.borrow().handlers.get(&widget).cloned();
+                if let Some(handler) = handler {
+                    handler(&delivery);
+                }
+            }
+            Effect::RetryIn(delay) => {
+                let generation = {
+                    let mut driver = rc.borrow_mut();
+                    driver.retry_generation += 1;
+                    driver.retry_generation
+                };
+                count_down(Rc::downgrade(rc), generation, delay)
+            }
+            // The pill says "Signed out"; the sign-in page arrives with the dashboard UI.
+            Effect::SignIn => leptos::logging::warn!("livedash: the session has ended; sign in again"),
         }
     }
 }
 
-impl State {
+impl Driver {
     fn send(&self, message: &ClientMessage) {
         if let Some(socket) = self.socket.as_ref().filter(|s| s.ready_state() == WebSocket::OPEN) {
-            // A failed send surfaces as a close event, which reconnects; nothing to do here.
+            // A failed send surfaces as a close event, which the session handles.
             let _ = socket.send_with_str(&message.to_json());
         }
     }
-}
 
-fn subscribe_message(widget_id: &str, topic: &str) -> ClientMessage {
-    ClientMessage::Subscribe { widget_id: widget_id.to_owned(), topic: topic.to_owned(), resume_token: None }
+    fn stop_heartbeat(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.clear();
+        }
+        if let Some(deadline) = self.pong_deadline.take() {
+            deadline.clear();
+        }
+    }
 }
 
 fn socket_url() -> String {
@@ -110,19 +149,17 @@ fn socket_url() -> String {
     format!("{scheme}://{host}/api/ws")
 }
 
-fn open(state_rc: &Rc<RefCell<State>>) {
-    let url = state_rc.borrow().url.clone();
-    let socket = match WebSocket::new(&url) {
+fn open(rc: &Rc<RefCell<Driver>>) {
+    let socket = match WebSocket::new(&socket_url()) {
         Ok(socket) => socket,
-        Err(_) => return schedule_reconnect(state_rc, None),
+        Err(_) => return dispatch(rc, Input::Closed { code: 1006, reason: "could not open a socket".into() }),
     };
-    let weak = Rc::downgrade(state_rc);
-
+    let weak = Rc::downgrade(rc);
     let on_open = Closure::<dyn FnMut(Event)>::new({
         let weak = weak.clone();
         move |_| {
             if let Some(rc) = weak.upgrade() {
-                on_open(&rc);
+                dispatch(&rc, Input::Opened);
             }
         }
     });
@@ -136,101 +173,92 @@ fn open(state_rc: &Rc<RefCell<State>>) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         if let Some(rc) = weak.upgrade() {
-            on_close(&rc, event.code());
+            {
+                let mut driver = rc.borrow_mut();
+                driver.socket = None;
+                driver.callbacks = None;
+                driver.stop_heartbeat();
+            }
+            dispatch(&rc, Input::Closed { code: event.code(), reason: event.reason() });
         }
     });
     socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-
-    let mut state = state_rc.borrow_mut();
-    state.socket = Some(socket);
-    state.callbacks = Some(Callbacks { _open: on_open, _message: on_message, _close: on_close });
+    let mut driver = rc.borrow_mut();
+    driver.socket = Some(socket);
+    driver.callbacks = Some(Callbacks { _open: on_open, _message: on_message, _close: on_close });
 }
 
-fn on_open(rc: &Rc<RefCell<State>>) {
-    let mut state = rc.borrow_mut();
-    state.failed_attempts = 0;
-    state.status.set(ConnectionStatus::Live);
-    for (widget_id, sub) in &state.subscriptions {
-        state.send(&subscribe_message(widget_id, &sub.topic));
-    }
-}
-
-fn on_message(rc: &Rc<RefCell<State>>, text: &str) {
+fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
     let Ok(message) = serde_json::from_str::<ServerMessage>(text) else {
         leptos::logging::warn!("livedash: ignoring an undecodable server message");
         return;
     };
-    let widget_id = match &message {
-        ServerMessage::Update(update) => Some(update.widget_id.as_str()),
-        ServerMessage::Control(ControlMessage::Snapshot { widget_id, .. })
-        | ServerMessage::Control(ControlMessage::Gap { widget_id, .. }) => Some(widget_id.as_str()),
-        ServerMessage::Control(ControlMessage::Error { widget_id, code, message: text }) => {
-            leptos::logging::warn!("livedash: server error {code:?}: {text}");
-            widget_id.as_deref()
-        }
+    match &message {
         ServerMessage::Control(ControlMessage::Welcome { heartbeat_interval_ms, .. }) => {
             start_heartbeat(rc, Duration::from_millis(*heartbeat_interval_ms));
-            None
         }
-        ServerMessage::Control(ControlMessage::Pong { .. }) => None,
-    };
-    let handler = widget_id.and_then(|id| rc.borrow().subscriptions.get(id).map(|s| s.handler.clone()));
-    if let Some(handler) = handler {
-        handler(&message);
+        ServerMessage::Control(ControlMessage::Pong { .. }) => {
+            if let Some(deadline) = rc.borrow_mut().pong_deadline.take() {
+                deadline.clear();
+            }
+        }
+        ServerMessage::Control(ControlMessage::Error { widget_id: None, code, message }) => {
+            leptos::logging::warn!("livedash: server error {code:?}: {message}");
+        }
+        _ => {}
     }
+    dispatch(rc, Input::Received(message));
 }
 
-fn start_heartbeat(rc: &Rc<RefCell<State>>, every: Duration) {
+/// Pings every `every`; a ping unanswered for [`PONG_TIMEOUT`] means the connection is dead.
+fn start_heartbeat(rc: &Rc<RefCell<Driver>>, every: Duration) {
     let weak = Rc::downgrade(rc);
     let handle = set_interval_with_handle(
         move || {
-            if let Some(rc) = weak.upgrade() {
-                rc.borrow().send(&ClientMessage::Ping);
+            let Some(rc) = weak.upgrade() else { return };
+            rc.borrow().send(&ClientMessage::Ping);
+            let weak = Rc::downgrade(&rc);
+            let deadline = set_timeout_with_handle(
+                move || {
+                    if let Some(rc) = weak.upgrade() {
+                        rc.borrow_mut().pong_deadline = None;
+                        dispatch(&rc, Input::HeartbeatLost);
+                    }
+                },
+                PONG_TIMEOUT,
+            )
+            .ok();
+            if let Some(old) = std::mem::replace(&mut rc.borrow_mut().pong_deadline, deadline) {
+                old.clear();
             }
         },
         every,
     )
     .ok();
-    if let Some(old) = std::mem::replace(&mut rc.borrow_mut().heartbeat, handle) {
-        old.clear();
-    }
+    let mut driver = rc.borrow_mut();
+    driver.stop_heartbeat();
+    driver.heartbeat = handle;
 }
 
-fn on_close(rc: &Rc<RefCell<State>>, code: u16) {
+/// Shows the remaining wait in whole seconds on the pill, then tells the session the retry is due.
+fn count_down(weak: Weak<RefCell<Driver>>, generation: u64, remaining: Duration) {
+    let Some(rc) = weak.upgrade() else { return };
     {
-        let mut state = rc.borrow_mut();
-        state.socket = None;
-        state.callbacks = None;
-        if let Some(heartbeat) = state.heartbeat.take() {
-            heartbeat.clear();
+        let driver = rc.borrow();
+        let ConnectionStatus::Reconnecting { attempt, .. } = driver.session.status() else { return };
+        if driver.retry_generation != generation {
+            return; // a newer retry is scheduled
+        }
+        if !remaining.is_zero() {
+            let retry_in_secs = remaining.as_secs_f64().ceil() as u32;
+            driver.status.set(ConnectionStatus::Reconnecting { attempt, retry_in_secs });
         }
     }
-    // A server that is going away asks for a prompt return, spread over a second.
-    let prompt = (code == GOING_AWAY).then(|| Duration::from_secs_f64(js_sys::Math::random()));
-    schedule_reconnect(rc, prompt);
-}
-
-fn schedule_reconnect(rc: &Rc<RefCell<State>>, delay: Option<Duration>) {
-    let (attempt, delay) = {
-        let mut state = rc.borrow_mut();
-        state.failed_attempts += 1;
-        let attempt = state.failed_attempts;
-        let delay = delay.unwrap_or_else(|| state.backoff.delay(attempt, js_sys::Math::random()));
-        (attempt, delay)
-    };
-    count_down(Rc::downgrade(rc), attempt, delay);
-}
-
-/// Shows the remaining wait in whole seconds, then reconnects.
-fn count_down(weak: Weak<RefCell<State>>, attempt: u32, remaining: Duration) {
-    let Some(rc) = weak.upgrade() else { return };
-    let retry_in_secs = remaining.as_secs_f64().ceil() as u32;
-    rc.borrow().status.set(ConnectionStatus::Reconnecting { attempt, retry_in_secs });
     if remaining.is_zero() {
-        return open(&rc);
+        return dispatch(&rc, Input::RetryDue);
     }
     let step = remaining.min(Duration::from_secs(1));
-    set_timeout(move || count_down(weak, attempt, remaining - step), step);
+    set_timeout(move || count_down(weak, generation, remaining - step), step);
 }

@@ -4,12 +4,20 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionStatus {
-    /// First connection attempt in progress.
+    /// A connection attempt is in progress.
     Connecting,
     /// Open socket, subscriptions flowing.
     Live,
     /// Lost the socket; retry `attempt` is due in `retry_in_secs`.
     Reconnecting { attempt: u32, retry_in_secs: u32 },
+    /// The user switched live updates off.
+    Paused,
+    /// Gave up after too many failed attempts; a Retry button starts again.
+    Offline,
+    /// The tenant's live dashboards are off (close code 4403): manual refresh only.
+    LiveOff,
+    /// The session ended (close code 4401): the user must sign in again.
+    SignedOut,
 }
 
 impl ConnectionStatus {
@@ -19,6 +27,10 @@ impl ConnectionStatus {
             Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Reconnecting { .. } => "reconnecting",
+            Self::Paused => "paused",
+            Self::Offline => "offline",
+            Self::LiveOff => "live-off",
+            Self::SignedOut => "signed-out",
         }
     }
 }
@@ -29,9 +41,11 @@ impl fmt::Display for ConnectionStatus {
             Self::Connecting => f.write_str("Connecting"),
             Self::Live => f.write_str("Live"),
             Self::Reconnecting { retry_in_secs: 0, .. } => f.write_str("Reconnecting"),
-            Self::Reconnecting { retry_in_secs, .. } => {
-                write!(f, "Reconnecting in {retry_in_secs} s")
-            }
+            Self::Reconnecting { retry_in_secs, .. } => write!(f, "Reconnecting in {retry_in_secs} s"),
+            Self::Paused => f.write_str("Paused"),
+            Self::Offline => f.write_str("Offline"),
+            Self::LiveOff => f.write_str("Live updates off"),
+            Self::SignedOut => f.write_str("Signed out"),
         }
     }
 }
@@ -48,5 +62,7 @@ mod tests {
         assert_eq!(waiting.slug(), "reconnecting");
         let now = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 0 };
         assert_eq!(now.to_string(), "Reconnecting");
+        assert_eq!(ConnectionStatus::LiveOff.to_string(), "Live updates off");
+        assert_eq!(ConnectionStatus::Offline.slug(), "offline");
     }
 }

@@ -52,11 +52,8 @@ pub fn LineChart(
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use crate::live::{
-        Live,
-        series_buffer::{Applied, SeriesBuffer},
-    };
-    use crate::protocol::{ControlMessage, Item, Point, ServerMessage};
+    use crate::live::{Live, series_buffer::SeriesBuffer, session::Delivery};
+    use crate::protocol::{Item, Point};
     use charming::{
         Chart, Echarts, WasmRenderer,
         component::{Axis, Grid},
@@ -106,29 +103,28 @@ mod browser {
             }
         });
 
-        let handler = Rc::new(move |message: &ServerMessage| {
+        let handler = Rc::new(move |delivery: &Delivery| {
             let mut v = view.borrow_mut();
-            match message {
-                ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) => {
-                    v.buffer.apply_snapshot(&points_of(series), meta);
+            let meta = match delivery {
+                Delivery::Snapshot { series, meta } => {
+                    v.buffer.replace(points_of(series));
+                    meta
                 }
-                ServerMessage::Update(update) => {
-                    match v.buffer.apply_update(&points_of(&update.series), &update.meta) {
-                        Applied::Appended => b.live_updates.update(|n| *n += 1),
-                        Applied::Duplicate => return,
-                        Applied::Missed => {
-                            drop(v);
-                            return live.resync(b.widget_id);
-                        }
-                    }
+                Delivery::Update { series, meta, .. } => {
+                    v.buffer.append(points_of(series));
+                    b.live_updates.update(|n| *n += 1);
+                    meta
                 }
-                _ => return,
-            }
+                Delivery::Gap => return, // the snapshot that follows replaces everything
+                Delivery::Error { code, message } => {
+                    return leptos::logging::warn!("livedash: widget {}: {code:?}: {message}", b.widget_id);
+                }
+            };
             if let Some(chart) = &v.chart {
                 WasmRenderer::update(chart, &data_only(v.buffer.points().copied()));
             }
             b.shown.set(v.buffer.len());
-            b.offset.set(v.buffer.position().map(|p| p.offset));
+            b.offset.set(Some(meta.offset));
         });
         live.subscribe(b.widget_id, b.topic, handler);
     }
@@ -157,8 +153,8 @@ mod browser {
             .series(Line::new().name(title).show_symbol(false).smooth(true))
     }
 
-    fn points_of(items: &[Item]) -> Vec<Point> {
-        items.iter().filter_map(Item::as_point).copied().collect()
+    fn points_of(items: &[Item]) -> impl Iterator<Item = Point> + '_ {
+        items.iter().filter_map(Item::as_point).copied()
     }
 
     /// Only the data: merged into the existing option, it leaves axes and styling as they are.
