@@ -18,6 +18,7 @@ pub fn LineChart(
     // Exposed as data attributes so tests and people can see what the chart holds.
     let shown = RwSignal::new(0usize);
     let live_updates = RwSignal::new(0u64);
+    let gaps = RwSignal::new(0u64);
     let offset = RwSignal::new(None::<u64>);
 
     #[cfg(feature = "hydrate")]
@@ -28,6 +29,7 @@ pub fn LineChart(
         chart_dom_id: chart_dom_id.clone(),
         shown,
         live_updates,
+        gaps,
         offset,
     });
     #[cfg(not(feature = "hydrate"))]
@@ -39,6 +41,7 @@ pub fn LineChart(
             data-widget-id=widget_id
             data-points=move || shown.get()
             data-updates=move || live_updates.get()
+            data-gaps=move || gaps.get()
             data-offset=move || offset.get().map(|o| o.to_string()).unwrap_or_default()
         >
             <header class="widget-header">
@@ -74,6 +77,7 @@ mod browser {
         pub chart_dom_id: String,
         pub shown: RwSignal<usize>,
         pub live_updates: RwSignal<u64>,
+        pub gaps: RwSignal<u64>,
         pub offset: RwSignal<Option<u64>>,
     }
 
@@ -115,7 +119,10 @@ mod browser {
                     b.live_updates.update(|n| *n += 1);
                     meta
                 }
-                Delivery::Gap => return, // the snapshot that follows replaces everything
+                Delivery::Gap => {
+                    // Announced on the widget; the snapshot that follows replaces everything.
+                    return b.gaps.update(|n| *n += 1);
+                }
                 Delivery::Error { code, message } => {
                     return leptos::logging::warn!("livedash: widget {}: {code:?}: {message}", b.widget_id);
                 }

@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/// A livedash server of the test's own, for tests that stop and restart it.
+export class OwnServer {
+  private child?: ChildProcess;
+  readonly database = path.join(os.tmpdir(), `livedash-e2e-own-${process.pid}-${Date.now()}.db`);
+
+  private constructor(readonly port: number) {}
+
+  static async create(): Promise<OwnServer> {
+    return new OwnServer(await freePort());
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /// Starts the binary the suite was built with, on the same port and database every time.
+  async start(): Promise<void> {
+    this.child = spawn(process.env.LIVEDASH_BIN ?? '../target/debug/livedash', [], {
+      env: {
+        ...process.env,
+        LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? '../target/site',
+        LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
+        LIVEDASH_DATABASE: this.database,
+        RUST_LOG: 'warn',
+      },
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        if ((await fetch(`${this.url}/healthz`)).ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('the server did not become healthy within 30 s');
+  }
+
+  /// Stops it the way an operator does (SIGTERM: sockets get 1001) and waits until it has exited.
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
