@@ -4,6 +4,8 @@
 //! with `hydrate` into the browser bundle (which takes the pages over and keeps them live).
 
 pub mod components;
+#[cfg(feature = "hydrate")]
+pub mod http;
 pub mod live;
 pub mod pages;
 pub mod protocol;
@@ -51,6 +53,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=pages::DashboardPage/>
+                <Route path=StaticSegment("login") view=pages::LoginPage/>
             </Routes>
         </Router>
     }

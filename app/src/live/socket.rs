@@ -115,8 +115,7 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
                 };
                 count_down(Rc::downgrade(rc), generation, delay)
             }
-            // The pill says "Signed out"; the sign-in page arrives with the dashboard UI.
-            Effect::SignIn => leptos::logging::warn!("livedash: the session has ended; sign in again"),
+            Effect::SignIn => crate::http::go_to(crate::pages::LOGIN_PATH),
         }
     }
 }

@@ -1,4 +1,4 @@
-use crate::components::StatusPill;
+use crate::components::{StatusPill, UserMenu};
 use crate::live::Live;
 use crate::widgets::LineChart;
 use leptos::prelude::*;
@@ -16,6 +16,7 @@ pub fn DashboardPage() -> impl IntoView {
             <span class="brand">"livedash"</span>
             <h1 class="dashboard-title">"Operations"</h1>
             <StatusPill/>
+            <UserMenu/>
         </header>
         <main class="grid">
             <LineChart widget_id="orders" topic=DEMO_ORDERS_TOPIC title="Orders per second"/>

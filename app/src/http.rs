@@ -1,0 +1,37 @@
+//! The browser's calls to livedash's JSON API (hydrate only): `fetch` with the session cookie.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Request, RequestCredentials, RequestInit, Response};
+
+/// Status and body text of an API call; `Err` when the request could not be made at all.
+pub async fn call(method: &str, url: &str, json_body: Option<&str>) -> Result<(u16, String), String> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(RequestCredentials::SameOrigin);
+    if let Some(body) = json_body {
+        init.set_body(&body.into());
+    }
+    let request = Request::new_with_str_and_init(url, &init).map_err(|e| format!("{e:?}"))?;
+    if json_body.is_some() {
+        request.headers().set("Content-Type", "application/json").map_err(|e| format!("{e:?}"))?;
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let response: Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| "the server could not be reached".to_owned())?
+        .unchecked_into();
+    let text = JsFuture::from(response.text().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .as_string()
+        .unwrap_or_default();
+    Ok((response.status(), text))
+}
+
+/// Sends the browser to `path` (a full navigation: the new page starts a fresh session).
+pub fn go_to(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href(path);
+    }
+}
