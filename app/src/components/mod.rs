@@ -1,7 +1,9 @@
 //! Small pieces of page chrome shared by every page.
 
+mod live_controls;
 mod status_pill;
 mod user_menu;
 
+pub use live_controls::LiveControls;
 pub use status_pill::StatusPill;
 pub use user_menu::UserMenu;

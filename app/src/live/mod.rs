@@ -22,6 +22,8 @@ pub use socket::Handler;
 #[derive(Clone, Copy)]
 pub struct Live {
     pub status: RwSignal<ConnectionStatus>,
+    /// When data last arrived (ms since the Unix epoch), for "updated 3 s ago".
+    pub last_update: RwSignal<Option<f64>>,
     #[cfg(feature = "hydrate")]
     client: StoredValue<socket::LiveClient, LocalStorage>,
 }
@@ -30,10 +32,12 @@ impl Live {
     /// Creates the page's connection (opening the socket in the browser) and provides it as context.
     pub fn provide() -> Self {
         let status = RwSignal::new(ConnectionStatus::Connecting);
+        let last_update = RwSignal::new(None);
         let live = Self {
             status,
+            last_update,
             #[cfg(feature = "hydrate")]
-            client: StoredValue::new_local(socket::LiveClient::connect(status)),
+            client: StoredValue::new_local(socket::LiveClient::connect(status, last_update)),
         };
         provide_context(live);
         live
@@ -53,10 +57,10 @@ impl Live {
         on_cleanup(move || client.with_value(|c| c.unsubscribe(&widget_id)));
     }
 
-    /// Asks the server for a fresh snapshot of one widget (manual refresh).
+    /// Asks the server for a fresh snapshot of every widget (manual refresh).
     #[cfg(feature = "hydrate")]
-    pub fn refresh(&self, widget_id: &str) {
-        self.client.with_value(|c| c.input(session::Input::Refresh { widget: widget_id.to_owned() }));
+    pub fn refresh_all(&self) {
+        self.client.with_value(|c| c.input(session::Input::RefreshAll));
     }
 
     /// The global live switch: off closes the connection (Paused), on reconnects.

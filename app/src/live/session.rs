@@ -80,6 +80,8 @@ pub enum Input {
     Refresh {
         widget: String,
     },
+    /// Manual refresh of every widget.
+    RefreshAll,
     /// The retry scheduled by [`Effect::RetryIn`] is due.
     RetryDue,
     /// The user pressed Retry.
@@ -169,6 +171,12 @@ impl Session {
                 .then_some(Effect::Send(ClientMessage::RequestUpdate { widget_id: widget }))
                 .into_iter()
                 .collect(),
+            Input::RefreshAll if self.is_live() => self
+                .subscriptions
+                .keys()
+                .map(|widget| Effect::Send(ClientMessage::RequestUpdate { widget_id: widget.clone() }))
+                .collect(),
+            Input::RefreshAll => vec![],
             Input::RetryDue => match self.status {
                 ConnectionStatus::Reconnecting { .. } => {
                     self.status = ConnectionStatus::Connecting;
@@ -516,6 +524,14 @@ mod tests {
             vec![Effect::Send(ClientMessage::RequestUpdate { widget_id: "w".into() })]
         );
         assert!(s.handle(Input::Refresh { widget: "nope".into() }, 0.5).is_empty());
+        s.handle(Input::Subscribe { widget: "v".into(), topic: "u".into() }, 0.5);
+        assert_eq!(
+            s.handle(Input::RefreshAll, 0.5),
+            vec![
+                Effect::Send(ClientMessage::RequestUpdate { widget_id: "v".into() }),
+                Effect::Send(ClientMessage::RequestUpdate { widget_id: "w".into() }),
+            ]
+        );
         assert_eq!(
             s.handle(Input::Unsubscribe { widget: "w".into() }, 0.5),
             vec![Effect::Send(ClientMessage::Unsubscribe { widget_id: "w".into() })]

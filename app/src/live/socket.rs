@@ -34,6 +34,7 @@ struct Callbacks {
 struct Driver {
     session: Session,
     status: RwSignal<ConnectionStatus>,
+    last_update: RwSignal<Option<f64>>,
     socket: Option<WebSocket>,
     callbacks: Option<Callbacks>,
     heartbeat: Option<IntervalHandle>,
@@ -47,11 +48,12 @@ struct Driver {
 pub(super) struct LiveClient(Rc<RefCell<Driver>>);
 
 impl LiveClient {
-    pub(super) fn connect(status: RwSignal<ConnectionStatus>) -> Self {
+    pub(super) fn connect(status: RwSignal<ConnectionStatus>, last_update: RwSignal<Option<f64>>) -> Self {
         let (session, effects) = Session::start(SessionConfig::default());
         let driver = Driver {
             session,
             status,
+            last_update,
             socket: None,
             callbacks: None,
             heartbeat: None,
@@ -102,6 +104,9 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
             }
             Effect::Send(message) => rc.borrow().send(&message),
             Effect::Deliver { widget, delivery } => {
+                if matches!(delivery, Delivery::Snapshot { .. } | Delivery::Update { .. }) {
+                    rc.borrow().last_update.set(Some(js_sys::Date::now()));
+                }
                 let handler = rc.borrow().handlers.get(&widget).cloned();
                 if let Some(handler) = handler {
                     handler(&delivery);

@@ -1,4 +1,4 @@
-use crate::components::{StatusPill, UserMenu};
+use crate::components::{LiveControls, StatusPill, UserMenu};
 use crate::live::Live;
 use crate::widgets::LineChart;
 use leptos::prelude::*;
@@ -16,6 +16,7 @@ pub fn DashboardPage() -> impl IntoView {
             <span class="brand">"livedash"</span>
             <h1 class="dashboard-title">"Operations"</h1>
             <StatusPill/>
+            <LiveControls/>
             <UserMenu/>
         </header>
         <main class="grid">

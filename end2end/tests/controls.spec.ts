@@ -1,0 +1,30 @@
+import { expect, test } from '@playwright/test';
+
+test('the live switch pauses and resumes updates, and the header says when data last arrived', async ({ page }) => {
+  await page.request.post('/api/auth/login', { data: { email: 'ops@acme.test', password: 'livedash-demo' } });
+  await page.goto('/');
+  const pill = page.getByRole('status');
+  const widget = page.locator('[data-widget-id="orders"]');
+  const liveSwitch = page.getByRole('switch', { name: 'Live updates' });
+  const refresh = page.getByRole('button', { name: 'Refresh all widgets now' });
+
+  await expect(pill).toHaveAttribute('data-status', 'live');
+  await expect(page.locator('.updated')).toHaveText(/^Updated (just now|\d+ s ago)$/);
+  await expect(refresh).toBeEnabled();
+  await refresh.click();
+  await expect(pill).toHaveAttribute('data-status', 'live');
+
+  await liveSwitch.uncheck();
+  await expect(pill).toHaveAttribute('data-status', 'paused');
+  await expect(pill).toHaveText('Paused');
+  await expect(refresh).toBeDisabled();
+  const paused = Number(await widget.getAttribute('data-updates'));
+  await page.waitForTimeout(2_500); // the demo feed publishes every second meanwhile
+  expect(Number(await widget.getAttribute('data-updates')), 'nothing arrives while paused').toBe(paused);
+  await expect(page.locator('.updated')).toHaveText(/^Updated \d+ s ago$/);
+
+  await liveSwitch.check();
+  await expect(pill).toHaveAttribute('data-status', 'live');
+  await expect.poll(async () => Number(await widget.getAttribute('data-updates'))).toBeGreaterThan(paused);
+  await page.screenshot({ path: 'artifacts/controls.png' });
+});
