@@ -1,7 +1,8 @@
 import { expect, test } from '@playwright/test';
+import { signIn } from './support/session';
 
 test('the live switch pauses and resumes updates, and the header says when data last arrived', async ({ page }) => {
-  await page.request.post('/api/auth/login', { data: { email: 'ops@acme.test', password: 'livedash-demo' } });
+  await signIn(page);
   await page.goto('/');
   const pill = page.getByRole('status');
   const widget = page.locator('[data-widget-id="orders"]');

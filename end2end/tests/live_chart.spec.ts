@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { signIn } from './support/session';
 
 /// What the page's ECharts instance holds right now, read together with the widget's count of
 /// applied live updates (one evaluate runs in one browser task, so the two agree).
@@ -31,12 +32,6 @@ async function chartSettled(page: Page, domId: string) {
       }),
     domId,
   );
-}
-
-/// Signs in through the API; the browser context keeps the session cookie.
-async function signIn(page: Page, email = 'ops@acme.test') {
-  const response = await page.request.post('/api/auth/login', { data: { email, password: 'livedash-demo' } });
-  expect(response.status()).toBe(200);
 }
 
 test('the orders chart goes live and appends demo-feed points without re-creating the chart', async ({ page }, testInfo) => {

@@ -1,14 +1,13 @@
 import { expect, test } from '@playwright/test';
 import { CuttableProxy } from './support/proxy';
+import { signIn } from './support/session';
 
 test('a network outage of a few seconds: Reconnecting, then Live within 5 s, and not a point lost or repeated', async ({
   page,
   baseURL,
 }) => {
   const proxy = await CuttableProxy.create(Number(new URL(baseURL!).port));
-  await page.request.post(`${proxy.url}/api/auth/login`, {
-    data: { email: 'ops@acme.test', password: 'livedash-demo' },
-  });
+  await signIn(page, 'ops@acme.test', proxy.url);
   await page.goto(proxy.url);
   const pill = page.getByRole('status');
   const widget = page.locator('[data-widget-id="orders"]');

@@ -1,5 +1,6 @@
 import { expect, test } from '@playwright/test';
 import { OwnServer } from './support/server';
+import { signIn } from './support/session';
 
 /// The chart's timestamps, in order, straight from ECharts.
 async function chartTimes(page: import('@playwright/test').Page): Promise<number[]> {
@@ -15,9 +16,7 @@ test('after a server restart the pill reconnects, the loss is announced as a gap
   const server = await OwnServer.create();
   await server.start();
   try {
-    await page.request.post(`${server.url}/api/auth/login`, {
-      data: { email: 'ops@acme.test', password: 'livedash-demo' },
-    });
+    await signIn(page, 'ops@acme.test', server.url);
     await page.goto(server.url);
     const pill = page.getByRole('status');
     const widget = page.locator('[data-widget-id="orders"]');
