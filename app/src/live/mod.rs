@@ -5,6 +5,7 @@
 //! components render their initial HTML with the status `Connecting`.
 
 pub mod backoff;
+pub mod kpi_values;
 pub mod series_buffer;
 pub mod session;
 pub mod status;

@@ -1,11 +1,12 @@
 use crate::components::{LiveControls, StatusPill, UserMenu};
 use crate::live::Live;
-use crate::widgets::LineChart;
+use crate::widgets::{KpiTiles, LineChart};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The topic the built-in demo feed publishes to.
+/// The topics the built-in demo feed publishes to.
 pub const DEMO_ORDERS_TOPIC: &str = "sales/orders";
+pub const DEMO_KPI_TOPIC: &str = "kpi/overview";
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -20,6 +21,7 @@ pub fn DashboardPage() -> impl IntoView {
             <UserMenu/>
         </header>
         <main class="grid">
+            <KpiTiles widget_id="kpis" topic=DEMO_KPI_TOPIC title="Today"/>
             <LineChart widget_id="orders" topic=DEMO_ORDERS_TOPIC title="Orders per second"/>
         </main>
     }

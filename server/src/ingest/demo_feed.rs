@@ -11,14 +11,13 @@ use crate::{
     },
     shutdown::ShutdownSignal,
 };
-use app::pages::DEMO_ORDERS_TOPIC;
+use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_ORDERS_TOPIC};
 use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
 use serde_json::json;
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 /// The demo tenants and how big each shop is.
 const SHOPS: [(&str, f64); 2] = [("acme", 1.0), ("globex", 2.5)];
-pub const KPI_TOPIC: &str = "kpi/overview";
 pub const NOTIFICATIONS_TOPIC: &str = "ops/notifications";
 pub const OPEN_ORDERS_TOPIC: &str = "orders/open";
 /// Orders per second hover around this value (times the shop's size).
