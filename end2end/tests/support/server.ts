@@ -6,6 +6,8 @@ import path from 'node:path';
 /// A livedash server of the test's own, for tests that stop and restart it.
 export class OwnServer {
   private child?: ChildProcess;
+  /// The API key per demo tenant, as the server printed them at its last start.
+  readonly keys = new Map<string, string>();
   readonly database = path.join(os.tmpdir(), `livedash-e2e-own-${process.pid}-${Date.now()}.db`);
 
   private constructor(readonly port: number) {}
@@ -28,7 +30,12 @@ export class OwnServer {
         LIVEDASH_DATABASE: this.database,
         RUST_LOG: 'warn',
       },
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      for (const match of chunk.matchAll(/^\s+([a-z0-9-]+)\s+(ld_[0-9a-f]{16}_[0-9a-f]{32})$/gm)) {
+        this.keys.set(match[1], match[2]);
+      }
     });
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {

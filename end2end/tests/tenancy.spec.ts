@@ -1,0 +1,37 @@
+import { expect, test } from '@playwright/test';
+import { OwnServer } from './support/server';
+import { signIn } from './support/session';
+
+test("a user of globex never sees acme's data", async ({ browser }) => {
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    await expect.poll(() => server.keys.size).toBe(2);
+    // Acme publishes a KPI nobody else has, on the topic both tenants' dashboards show.
+    const published = await fetch(`${server.url}/api/v1/publish/kpi/overview`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${server.keys.get('acme')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ values: { acme_secret: 4242 } }),
+    });
+    expect(published.status).toBe(200);
+
+    const acme = await browser.newPage();
+    await signIn(acme, 'ops@acme.test', server.url);
+    await acme.goto(server.url);
+    await expect(acme.locator('[data-key="acme_secret"] .kpi-value')).toHaveText('4,242');
+
+    const globex = await browser.newPage();
+    await signIn(globex, 'ops@globex.test', server.url);
+    await globex.goto(server.url);
+    await expect(globex.locator('.user-tenant')).toHaveText('globex · admin');
+    await expect(globex.locator('[data-key="orders_today"]')).toBeVisible();
+    await expect(globex.locator('[data-key="acme_secret"]')).toHaveCount(0);
+    await expect(globex.getByText('4,242')).toHaveCount(0);
+    // Their numbers are their own shop's: acme's orders today never show up on globex's tile.
+    const acmeOrders = await acme.locator('[data-key="orders_today"] .kpi-value').textContent();
+    const globexOrders = await globex.locator('[data-key="orders_today"] .kpi-value').textContent();
+    expect(globexOrders).not.toBe(acmeOrders);
+  } finally {
+    await server.stop();
+  }
+});
