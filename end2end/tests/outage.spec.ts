@@ -13,9 +13,12 @@ test('a network outage of a few seconds: Reconnecting, then Live within 5 s, and
   const widget = page.locator('[data-widget-id="orders"]');
   await expect(pill).toHaveAttribute('data-status', 'live');
   await expect(widget).toHaveAttribute('data-offset', /^\d+$/);
-  const startOffset = Number(await widget.getAttribute('data-offset'));
-  const startPoints = Number(await widget.getAttribute('data-points'));
-  const startUpdates = Number(await widget.getAttribute('data-updates'));
+  // Read in one task of the page, so no update lands between the three values.
+  const { startOffset, startPoints, startUpdates } = await page.evaluate(() => {
+    const w = document.querySelector('[data-widget-id="orders"]')!;
+    const n = (name: string) => Number(w.getAttribute(name));
+    return { startOffset: n('data-offset'), startPoints: n('data-points'), startUpdates: n('data-updates') };
+  });
 
   await proxy.cut();
   await expect(pill).toHaveAttribute('data-status', 'reconnecting');

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 /// Next to the pill: when data last arrived, manual refresh, the global live switch, and Retry when
 /// the connection gave up.
 #[component]
-pub fn LiveControls() -> impl IntoView {
+pub fn LiveControls() -> AnyView {
     let live = Live::expect();
     // Ticks once a second in the browser, so "3 s ago" keeps counting.
     let now = RwSignal::new(0.0_f64);
@@ -61,6 +61,7 @@ pub fn LiveControls() -> impl IntoView {
             "Live updates"
         </label>
     }
+    .into_any()
 }
 
 /// A duration in milliseconds as a person reads it: "just now", "12 s ago", "3 min ago", "2 h ago".

@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 /// The header's connection indicator: colour and text follow the live connection.
 #[component]
-pub fn StatusPill() -> impl IntoView {
+pub fn StatusPill() -> AnyView {
     let status = Live::expect().status;
     view! {
         <span
@@ -17,4 +17,5 @@ pub fn StatusPill() -> impl IntoView {
             {move || status.get().to_string()}
         </span>
     }
+    .into_any()
 }

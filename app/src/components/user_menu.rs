@@ -17,7 +17,7 @@ pub struct MeUser {
 
 /// The header's account corner: user, tenant and role, and Log out.
 #[component]
-pub fn UserMenu() -> impl IntoView {
+pub fn UserMenu() -> AnyView {
     let me = RwSignal::new(None::<MeUser>);
 
     #[cfg(feature = "hydrate")]
@@ -55,4 +55,5 @@ pub fn UserMenu() -> impl IntoView {
             <button class="button-quiet" type="button" on:click=log_out>"Log out"</button>
         </Show>
     }
+    .into_any()
 }

@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod kpi_values;
+pub mod notifications;
 pub mod series_buffer;
 pub mod session;
 pub mod status;

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 pub const LOGIN_PATH: &str = "/login";
 
 #[component]
-pub fn LoginPage() -> impl IntoView {
+pub fn LoginPage() -> AnyView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -49,4 +49,5 @@ pub fn LoginPage() -> impl IntoView {
             </form>
         </main>
     }
+    .into_any()
 }

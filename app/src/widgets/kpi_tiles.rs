@@ -10,7 +10,7 @@ pub fn KpiTiles(
     /// Topic name, relative to the tenant.
     topic: &'static str,
     title: &'static str,
-) -> impl IntoView {
+) -> AnyView {
     // (key, value) in key order, and the keys flashing right now.
     let tiles = RwSignal::new(Vec::<(String, f64)>::new());
     let flashing = RwSignal::new(Vec::<String>::new());
@@ -46,6 +46,7 @@ pub fn KpiTiles(
             </div>
         </section>
     }
+    .into_any()
 }
 
 #[cfg(feature = "hydrate")]

@@ -13,7 +13,7 @@ pub fn LineChart(
     /// Topic name, relative to the tenant.
     topic: &'static str,
     title: &'static str,
-) -> impl IntoView {
+) -> AnyView {
     let chart_dom_id = format!("chart-{widget_id}");
     // Exposed as data attributes so tests and people can see what the chart holds.
     let shown = RwSignal::new(0usize);
@@ -51,6 +51,7 @@ pub fn LineChart(
             <div class="chart" id=chart_dom_id role="img" aria-label=format!("{title}, line chart")></div>
         </section>
     }
+    .into_any()
 }
 
 #[cfg(feature = "hydrate")]

@@ -11,15 +11,21 @@ use crate::{
     },
     shutdown::ShutdownSignal,
 };
-use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_ORDERS_TOPIC};
+use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_NOTIFICATIONS_TOPIC as NOTIFICATIONS_TOPIC, DEMO_ORDERS_TOPIC};
 use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
 use serde_json::json;
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 /// The demo tenants and how big each shop is.
 const SHOPS: [(&str, f64); 2] = [("acme", 1.0), ("globex", 2.5)];
-pub const NOTIFICATIONS_TOPIC: &str = "ops/notifications";
 pub const OPEN_ORDERS_TOPIC: &str = "orders/open";
+/// Every demo topic and its kind.
+const TOPICS: [(&str, TopicKind); 4] = [
+    (DEMO_ORDERS_TOPIC, TopicKind::Series),
+    (KPI_TOPIC, TopicKind::Metrics),
+    (NOTIFICATIONS_TOPIC, TopicKind::Events),
+    (OPEN_ORDERS_TOPIC, TopicKind::Collection),
+];
 /// Orders per second hover around this value (times the shop's size).
 const ORDERS_MEAN: f64 = 40.0;
 /// Open orders shown before the oldest ships.
@@ -33,6 +39,15 @@ pub fn tenants() -> Vec<TenantId> {
 pub async fn run(broker: Arc<Broker>, every: Duration, mut shutdown: ShutdownSignal) {
     let mut shops: Vec<DemoShop> =
         tenants().into_iter().zip(SHOPS).map(|(t, (_, size))| DemoShop::new(t, size)).collect();
+    // Declared up front, so dashboards can subscribe before the first (rare) event of a kind.
+    for shop in &shops {
+        for (topic, kind) in TOPICS {
+            let key = TopicKey::new(shop.tenant.clone(), TopicName::parse(topic).expect("demo topics are valid"));
+            if let Err(e) = broker.declare(&key, kind) {
+                tracing::error!(error = %e, topic = %key, "demo feed could not declare its topic");
+            }
+        }
+    }
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
@@ -200,7 +215,7 @@ mod tests {
             assert_eq!(messages[1].0, KPI_TOPIC);
             seen.extend(messages.iter().map(|(topic, kind, _)| (*topic, *kind)));
         }
-        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen, TOPICS.into_iter().collect(), "every declared topic is fed, with its kind");
     }
 
     #[test]

@@ -1,0 +1,156 @@
+//! The notification centre's model: history with read state, and which events raise a toast.
+//!
+//! Events in a snapshot are history (shown, already read, never toasted: a reload must not replay
+//! old alarms); events in updates are new. A `system:error` is shown at the level its severity
+//! implies (low → info, medium → warning, high → error).
+
+use crate::protocol::{Event, Item, Level, Severity};
+use std::collections::VecDeque;
+
+/// Notifications kept in the centre.
+pub const HISTORY: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub event: Event,
+    /// The level it is shown at.
+    pub level: Level,
+    pub read: bool,
+}
+
+/// The level an event is shown at.
+pub fn shown_level(event: &Event) -> Level {
+    match (event.event_type.as_str(), event.severity) {
+        ("system:error", Some(Severity::Low)) => Level::Info,
+        ("system:error", Some(Severity::Medium)) => Level::Warning,
+        ("system:error", Some(Severity::High)) => Level::Error,
+        _ => event.level,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notifications {
+    items: VecDeque<Notification>,
+    /// Levels that raise a toast (a per-user preference).
+    pub toast_levels: Vec<Level>,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self { items: VecDeque::new(), toast_levels: vec![Level::Warning, Level::Error] }
+    }
+}
+
+impl Notifications {
+    /// History from a snapshot: replaces what is shown, all of it read.
+    pub fn replace(&mut self, items: &[Item]) {
+        self.items.clear();
+        for event in events(items) {
+            self.push(Notification { level: shown_level(event), event: event.clone(), read: true });
+        }
+    }
+
+    /// New events; returns those that should raise a toast.
+    pub fn add(&mut self, items: &[Item]) -> Vec<Notification> {
+        let mut toasts = Vec::new();
+        for event in events(items) {
+            let n = Notification { level: shown_level(event), event: event.clone(), read: false };
+            if self.toast_levels.contains(&n.level) {
+                toasts.push(n.clone());
+            }
+            self.push(n);
+        }
+        toasts
+    }
+
+    pub fn unread(&self) -> usize {
+        self.items.iter().filter(|n| !n.read).count()
+    }
+
+    pub fn mark_all_read(&mut self) {
+        self.items.iter_mut().for_each(|n| n.read = true);
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    /// Newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &Notification> {
+        self.items.iter().rev()
+    }
+
+    fn push(&mut self, n: Notification) {
+        if self.items.len() == HISTORY {
+            self.items.pop_front();
+        }
+        self.items.push_back(n);
+    }
+}
+
+fn events(items: &[Item]) -> impl Iterator<Item = &Event> {
+    items.iter().filter_map(|item| match item {
+        Item::Event(e) => Some(e),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, event_type: &str, level: Level, severity: Option<Severity>) -> Item {
+        Item::Event(Event {
+            id: id.into(),
+            ts: 0,
+            event_type: event_type.into(),
+            level,
+            title: id.into(),
+            body: None,
+            severity,
+            scheduled_at: None,
+            data: None,
+        })
+    }
+
+    #[test]
+    fn severity_decides_how_a_system_error_is_shown() {
+        let Item::Event(low) = event("a", "system:error", Level::Error, Some(Severity::Low)) else { panic!() };
+        assert_eq!(shown_level(&low), Level::Info);
+        let Item::Event(high) = event("b", "system:error", Level::Info, Some(Severity::High)) else { panic!() };
+        assert_eq!(shown_level(&high), Level::Error);
+        let Item::Event(plain) = event("c", "notification", Level::Success, None) else { panic!() };
+        assert_eq!(shown_level(&plain), Level::Success);
+    }
+
+    #[test]
+    fn history_is_read_and_silent_new_warnings_toast_and_count() {
+        let mut n = Notifications::default();
+        n.replace(&[event("old", "notification", Level::Error, None)]);
+        assert_eq!(n.unread(), 0, "a reload does not replay old alarms");
+        let toasts = n.add(&[
+            event("i", "notification", Level::Info, None),
+            event("w", "notification", Level::Warning, None),
+            event("e", "system:error", Level::Info, Some(Severity::Medium)),
+        ]);
+        let ids: Vec<&str> = toasts.iter().map(|t| t.event.id.as_str()).collect();
+        assert_eq!(ids, vec!["w", "e"]);
+        assert_eq!(n.unread(), 3);
+        let newest: Vec<&str> = n.newest_first().map(|x| x.event.id.as_str()).collect();
+        assert_eq!(newest, vec!["e", "w", "i", "old"]);
+        n.mark_all_read();
+        assert_eq!(n.unread(), 0);
+        n.clear();
+        assert_eq!(n.newest_first().count(), 0);
+    }
+
+    #[test]
+    fn preferences_choose_which_levels_toast_and_history_is_bounded() {
+        let mut n = Notifications { toast_levels: vec![Level::Error], ..Default::default() };
+        assert!(n.add(&[event("w", "notification", Level::Warning, None)]).is_empty());
+        for i in 0..HISTORY + 5 {
+            n.add(&[event(&i.to_string(), "notification", Level::Info, None)]);
+        }
+        assert_eq!(n.newest_first().count(), HISTORY);
+    }
+}
