@@ -242,8 +242,6 @@ pub enum ErrorCode {
     BadMessage,
     /// The topic name is not valid (see docs/protocol.md for the grammar).
     BadTopic,
-    /// No such topic.
-    UnknownTopic,
     /// A limit was reached (subscriptions per connection, topics, documents …).
     LimitExceeded,
     /// The client sends messages faster than allowed; this one was ignored.
@@ -262,7 +260,6 @@ impl ErrorCode {
         match self {
             ErrorCode::BadMessage => "bad_message",
             ErrorCode::BadTopic => "bad_topic",
-            ErrorCode::UnknownTopic => "unknown_topic",
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::BadResumeToken => "bad_resume_token",

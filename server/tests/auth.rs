@@ -209,8 +209,9 @@ async fn connections_per_user_are_limited_with_4429() {
 async fn logins_connects_subscribes_and_denials_are_audited() {
     let server = server().await;
     let mut client = server.connect().await;
-    client.subscribe("w", "sales/orders", None).await;
-    client.next_json().await; // unknown_topic: nothing published yet
+    client.subscribe("ok", "sales/orders", None).await;
+    client.subscribe("w", "../globex/sales/orders", None).await;
+    assert_eq!(client.next_json().await["code"], "bad_topic");
     let _ = http()
         .post(server.url("/api/auth/login"))
         .json(&serde_json::json!({"email": ACME_ADMIN, "password": "wrong"}))
@@ -233,7 +234,7 @@ async fn logins_connects_subscribes_and_denials_are_audited() {
                 .iter()
                 .map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned()))
                 .collect();
-            let wanted = [("login", "ok"), ("connect", "ok"), ("subscribe", "denied")];
+            let wanted = [("login", "ok"), ("connect", "ok"), ("subscribe", "ok"), ("subscribe", "denied")];
             if wanted.iter().all(|(a, o)| seen.contains(&(a.to_string(), o.to_string()))) {
                 return;
             }

@@ -83,11 +83,24 @@ struct Live {
 pub struct Broker {
     config: BrokerConfig,
     topics: RwLock<HashMap<TopicKey, Arc<Topic>>>,
+    /// Subscriptions to topics that do not exist yet: a dashboard may be set up before its data
+    /// flows. They join the topic, with a snapshot, when it is created. Bounded by the connections'
+    /// own subscription limits.
+    pending: Mutex<HashMap<TopicKey, Vec<Subscriber>>>,
+}
+
+/// How a subscription started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// The topic exists: a snapshot (or the replay) is on its way.
+    Live(TopicKind),
+    /// The topic does not exist yet: the snapshot comes when it is created.
+    Pending,
 }
 
 impl Broker {
     pub fn new(config: BrokerConfig) -> Self {
-        Self { config, topics: RwLock::default() }
+        Self { config, topics: RwLock::default(), pending: Mutex::default() }
     }
 
     /// Creates `key` as a `kind` topic if it does not exist yet.
@@ -120,13 +133,15 @@ impl Broker {
 
     /// Starts a subscription. Without `resume_token` (or with one the history cannot honour) the
     /// subscriber first gets a snapshot; with a good one, exactly the messages it missed.
-    pub fn subscribe(
-        &self,
-        key: &TopicKey,
-        subscriber: Subscriber,
-        resume_token: Option<&str>,
-    ) -> Result<TopicKind, BrokerError> {
-        let topic = self.topic(key)?;
+    pub fn subscribe(&self, key: &TopicKey, subscriber: Subscriber, resume_token: Option<&str>) -> Subscribed {
+        // Under the topics lock: a topic cannot be created between this look-up and the pending
+        // registration, so no subscriber is left waiting for a topic that already exists.
+        let topics = self.topics.read().expect("topics lock");
+        let Some(topic) = topics.get(key).cloned() else {
+            self.pending.lock().expect("pending lock").entry(key.clone()).or_default().push(subscriber);
+            return Subscribed::Pending;
+        };
+        drop(topics);
         let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
         let mut inner = topic.inner.lock().expect("topic lock");
         let catchup = resume_token.map(|token| match Position::parse(token) {
@@ -157,10 +172,14 @@ impl Broker {
         }
         inner.subscribers.retain(|l| !same(&l.subscriber, &subscriber));
         inner.subscribers.push(Live { subscriber, prefix });
-        Ok(topic.kind)
+        Subscribed::Live(topic.kind)
     }
 
     pub fn unsubscribe(&self, key: &TopicKey, connection: u64, widget: &str) {
+        let gone = |s: &Subscriber| s.connection == connection && &*s.widget == widget;
+        if let Some(waiting) = self.pending.lock().expect("pending lock").get_mut(key) {
+            waiting.retain(|s| !gone(s));
+        }
         if let Ok(topic) = self.topic(key) {
             let mut inner = topic.inner.lock().expect("topic lock");
             inner.subscribers.retain(|l| !(l.subscriber.connection == connection && &*l.subscriber.widget == widget));
@@ -212,13 +231,27 @@ impl Broker {
                         return Err(BrokerError::TooManyTopics(self.config.max_topics_per_tenant));
                     }
                 }
-                topics.entry(key.clone()).or_insert_with(|| Arc::new(self.new_topic(key, kind))).clone()
+                let topic = topics.entry(key.clone()).or_insert_with(|| Arc::new(self.new_topic(key, kind))).clone();
+                self.admit_pending(&topic);
+                topic
             }
         };
         if topic.kind != kind {
             return Err(BrokerError::KindMismatch { topic: key.name.to_string(), existing: topic.kind, given: kind });
         }
         Ok(topic)
+    }
+
+    /// Moves the subscribers waiting for a just-created topic into it, each with its (empty)
+    /// snapshot. Called under the topics write lock, like `subscribe`'s pending registration.
+    fn admit_pending(&self, topic: &Topic) {
+        let Some(waiting) = self.pending.lock().expect("pending lock").remove(&topic.key) else { return };
+        let mut inner = topic.inner.lock().expect("topic lock");
+        for subscriber in waiting {
+            subscriber.outbox.push(snapshot_frame(topic, &inner, &subscriber.widget));
+            let prefix = encode::widget_prefix(&subscriber.widget).into();
+            inner.subscribers.push(Live { subscriber, prefix });
+        }
     }
 
     fn new_topic(&self, key: &TopicKey, kind: TopicKind) -> Topic {
@@ -330,7 +363,7 @@ mod tests {
         let b = broker();
         publish(&b, 1.0);
         let sub = subscriber("w", 100);
-        b.subscribe(&t(), sub.clone(), None).unwrap();
+        b.subscribe(&t(), sub.clone(), None);
         assert_eq!(b.publish(&t(), TopicKind::Series, point(2.0)), Ok(2));
         publish(&b, 3.0);
         let got = messages(&sub.outbox);
@@ -346,10 +379,11 @@ mod tests {
     fn tenants_never_see_each_others_topics() {
         let b = broker();
         let globex = key("globex", "t");
-        assert_eq!(b.subscribe(&globex, subscriber("w", 10), None), Err(BrokerError::UnknownTopic("t".into())));
+        let waiting = Subscriber { connection: 2, ..subscriber("w", 10) };
+        assert_eq!(b.subscribe(&globex, waiting.clone(), None), Subscribed::Pending);
         b.publish(&globex, TopicKind::Series, point(9.0)).unwrap();
         let acme_sub = subscriber("w", 10);
-        b.subscribe(&t(), acme_sub.clone(), None).unwrap();
+        b.subscribe(&t(), acme_sub.clone(), None);
         publish(&b, 1.0);
         let got = messages(&acme_sub.outbox);
         let ServerMessage::Control(ControlMessage::Snapshot { series, .. }) = &got[0] else { panic!() };
@@ -358,10 +392,28 @@ mod tests {
     }
 
     #[test]
+    fn a_subscription_to_a_topic_not_yet_created_waits_for_it() {
+        let b = broker();
+        let later = key("acme", "later");
+        let sub = subscriber("w", 10);
+        assert_eq!(b.subscribe(&later, sub.clone(), None), Subscribed::Pending);
+        assert!(sub.outbox.take().frames.is_empty());
+        let gone = Subscriber { connection: 9, ..subscriber("x", 10) };
+        b.subscribe(&later, gone.clone(), None);
+        b.unsubscribe(&later, 9, "x");
+        b.publish(&later, TopicKind::Series, point(1.0)).unwrap();
+        let got = messages(&sub.outbox);
+        assert!(matches!(&got[0], ServerMessage::Control(ControlMessage::Snapshot { meta, series, .. })
+            if meta.offset == 0 && series.is_empty()));
+        assert_eq!(update_offsets(&got), vec![1]);
+        assert!(gone.outbox.take().frames.is_empty(), "an unsubscribed waiter gets nothing");
+    }
+
+    #[test]
     fn resuming_replays_exactly_the_missed_messages() {
         let b = broker();
         let first = subscriber("w", 100);
-        b.subscribe(&t(), first.clone(), None).unwrap();
+        b.subscribe(&t(), first.clone(), None);
         publish(&b, 1.0);
         let got = messages(&first.outbox);
         let ServerMessage::Update(last) = got.last().unwrap() else { panic!() };
@@ -371,7 +423,7 @@ mod tests {
             publish(&b, v as f64);
         }
         let again = subscriber("w", 100);
-        b.subscribe(&t(), again.clone(), Some(&token)).unwrap();
+        b.subscribe(&t(), again.clone(), Some(&token));
         publish(&b, 7.0);
         let got = messages(&again.outbox);
         assert_eq!(update_offsets(&got), vec![2, 3, 4, 5, 6, 7]);
@@ -386,7 +438,7 @@ mod tests {
         }
         let sub = subscriber("w", 100);
         let epoch = b.topic(&t()).unwrap().inner.lock().unwrap().log.epoch().to_owned();
-        b.subscribe(&t(), sub.clone(), Some(&Position { epoch, offset: 1 }.token())).unwrap();
+        b.subscribe(&t(), sub.clone(), Some(&Position { epoch, offset: 1 }.token()));
         let got = messages(&sub.outbox);
         assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
         assert!(matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 5));
@@ -397,7 +449,7 @@ mod tests {
     fn a_forged_token_is_treated_as_a_gap() {
         let b = broker();
         let sub = subscriber("w", 10);
-        b.subscribe(&t(), sub.clone(), Some("not-a-token")).unwrap();
+        b.subscribe(&t(), sub.clone(), Some("not-a-token"));
         let got = messages(&sub.outbox);
         assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
     }
@@ -407,8 +459,8 @@ mod tests {
         let b = broker();
         let slow = subscriber("slow", 2);
         let fast = Subscriber { connection: 2, ..subscriber("fast", 100) };
-        b.subscribe(&t(), slow.clone(), None).unwrap();
-        b.subscribe(&t(), fast.clone(), None).unwrap();
+        b.subscribe(&t(), slow.clone(), None);
+        b.subscribe(&t(), fast.clone(), None);
         for v in 1..=10 {
             publish(&b, v as f64);
         }
@@ -429,7 +481,7 @@ mod tests {
         let kpis = key("acme", "kpis");
         let slow = subscriber("kpi", 2);
         b.declare(&kpis, TopicKind::Metrics).unwrap();
-        b.subscribe(&kpis, slow.clone(), None).unwrap();
+        b.subscribe(&kpis, slow.clone(), None);
         for v in 1..=10 {
             let items = vec![Item::Metric(Metric { key: format!("k{}", v % 3), value: v as f64 })];
             b.publish(&kpis, TopicKind::Metrics, items).unwrap();
@@ -477,7 +529,7 @@ mod tests {
         let b = broker();
         publish(&b, 1.0);
         let sub = subscriber("w", 10);
-        b.subscribe(&t(), sub.clone(), None).unwrap();
+        b.subscribe(&t(), sub.clone(), None);
         publish(&b, 2.0);
         b.refresh(&t(), &sub).unwrap();
         let got = messages(&sub.outbox);

@@ -12,7 +12,7 @@ use crate::{
     api::error::ApiError,
     auth::{Auth, AuthError, COOKIE, Session, origin, resume_token::Subscription as ResumeSubscription},
     broker::{
-        Broker, BrokerError, Subscriber,
+        Broker, Subscribed, Subscriber,
         topic_name::{TopicKey, TopicName},
     },
     limits::TokenBucket,
@@ -410,19 +410,12 @@ impl Connection {
         };
         let key = TopicKey::new(self.session.user.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
-        match self.broker.subscribe(&key, self.subscriber(&widget), resume_token) {
-            Ok(_) => {
-                tracing::debug!(connection = self.id, %widget, topic = %key, "subscribed");
-                self.audit_subscribe(&key.name, Outcome::Ok, None);
-                self.subscriptions.insert(widget, key);
-            }
-            Err(e @ BrokerError::UnknownTopic(_)) => {
-                telemetry::denied("unknown_topic");
-                self.audit_subscribe(&key.name, Outcome::Denied, Some(e.to_string()));
-                self.error(ErrorCode::UnknownTopic, e.to_string(), Some(widget.to_string()))
-            }
-            Err(e) => self.error(ErrorCode::LimitExceeded, e.to_string(), Some(widget.to_string())),
-        }
+        let subscribed = self.broker.subscribe(&key, self.subscriber(&widget), resume_token);
+        let pending = subscribed == Subscribed::Pending;
+        tracing::debug!(connection = self.id, %widget, topic = %key, pending, "subscribed");
+        let detail = pending.then(|| "waiting for the topic's first message".to_owned());
+        self.audit_subscribe(&key.name, Outcome::Ok, detail);
+        self.subscriptions.insert(widget, key);
     }
 
     fn audit_subscribe(&self, topic: &TopicName, outcome: Outcome, detail: Option<String>) {
