@@ -9,7 +9,6 @@ test('figures: WebSocket connect time and publish→screen latency', async ({ pa
   const server = await OwnServer.create();
   await server.start();
   try {
-    await expect.poll(() => server.keys.size).toBe(2);
     await signIn(page, 'ops@acme.test', server.url);
 
     // Connect: the socket is created → the server's `welcome` arrives.
@@ -34,12 +33,7 @@ test('figures: WebSocket connect time and publish→screen latency', async ({ pa
     const latencies: number[] = [];
     for (let i = 1; i <= 20; i++) {
       const sent = Date.now();
-      const response = await fetch(`${server.url}/api/v1/publish/kpi/overview`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${server.keys.get('acme')}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ values: { probe: 1000 + i } }),
-      });
-      expect(response.status).toBe(200);
+      expect(await server.publish('acme', 'kpi/overview', { values: { probe: 1000 + i } })).toBe(200);
       const shown = `1,0${String(i).padStart(2, '0')}`;
       await expect(page.locator('[data-key="probe"] .kpi-value')).toHaveText(shown);
       const at = await page.evaluate((v) => (window as any).__seen[v] as number, shown);

@@ -49,6 +49,22 @@ export class OwnServer {
     throw new Error('the server did not become healthy within 30 s');
   }
 
+  /// Publishes `body` to `topic` with `tenant`'s API key (waiting until the server has printed it);
+  /// returns the HTTP status.
+  async publish(tenant: string, topic: string, body: unknown): Promise<number> {
+    const deadline = Date.now() + 10_000;
+    while (!this.keys.has(tenant)) {
+      if (Date.now() > deadline) throw new Error(`no API key printed for ${tenant}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const response = await fetch(`${this.url}/api/v1/publish/${topic}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${this.keys.get(tenant)}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return response.status;
+  }
+
   /// Stops it the way an operator does (SIGTERM: sockets get 1001) and waits until it has exited.
   async stop(): Promise<void> {
     const child = this.child;

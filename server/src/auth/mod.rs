@@ -50,10 +50,6 @@ impl Auth {
         Self { store, keys: TokenKeys::new(secret), resume: ResumeKeys::new(secret), ttl }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// Checks the password and opens a session; returns it with its token.
     pub async fn login(&self, email: &str, password: &str) -> Result<Option<(Session, String)>, StoreError> {
         let Some(user) = self.store.check_login(email, password).await? else {

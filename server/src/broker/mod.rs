@@ -23,8 +23,8 @@ use std::{
     sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use topic_log::{Catchup, HistoryLimits, TopicLog};
-use topic_name::{TenantId, TopicKey};
+use topic_log::{Catchup, Entry, HistoryLimits, TopicLog};
+use topic_name::TopicKey;
 use topic_state::{StateError, StateLimits, TopicState};
 
 #[derive(Debug, Clone, Copy)]
@@ -119,13 +119,8 @@ impl Broker {
         let entry = inner.log.append(ts, |position| encode::update_body(key.name.as_str(), kind, position, ts, &items));
         inner.state.apply(&items, &self.config.state);
         for live in &inner.subscribers {
-            live.subscriber.outbox.push_update(Frame::Update {
-                widget: live.subscriber.widget.clone(),
-                prefix: live.prefix.clone(),
-                body: entry.body.clone(),
-                published_at: Some(published_at),
-                position: entry.position.clone(),
-            });
+            let frame = update_frame(&live.subscriber.widget, &live.prefix, &entry, Some(published_at));
+            live.subscriber.outbox.push_update(frame);
         }
         metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
         Ok(entry.offset)
@@ -153,13 +148,7 @@ impl Broker {
             Some(Catchup::Replay(entries)) => {
                 metrics::counter!(telemetry::RESUMES, "outcome" => "replayed").increment(1);
                 for entry in entries {
-                    outbox.push_update(Frame::Update {
-                        widget: subscriber.widget.clone(),
-                        prefix: prefix.clone(),
-                        body: entry.body.clone(),
-                        published_at: None,
-                        position: entry.position.clone(),
-                    });
+                    outbox.push_update(update_frame(&subscriber.widget, &prefix, &entry, None));
                 }
             }
             Some(Catchup::Gap) => {
@@ -210,7 +199,8 @@ impl Broker {
     }
 
     /// Number of topics a tenant has.
-    pub fn topic_count(&self, tenant: &TenantId) -> usize {
+    #[cfg(test)]
+    fn topic_count(&self, tenant: &topic_name::TenantId) -> usize {
         self.topics.read().expect("topics lock").keys().filter(|k| &k.tenant == tenant).count()
     }
 
@@ -272,6 +262,17 @@ fn same(a: &Subscriber, b: &Subscriber) -> bool {
     a.connection == b.connection && a.widget == b.widget
 }
 
+/// One subscriber's frame of a logged message; `published_at` only for live (not replayed) ones.
+fn update_frame(widget: &Arc<str>, prefix: &Arc<str>, entry: &Entry, published_at: Option<Instant>) -> Frame {
+    Frame::Update {
+        widget: widget.clone(),
+        prefix: prefix.clone(),
+        body: entry.body.clone(),
+        published_at,
+        position: entry.position.clone(),
+    }
+}
+
 fn snapshot_frame(topic: &Topic, inner: &TopicInner, widget: &Arc<str>) -> Frame {
     let meta = encode::meta(topic.key.name.as_str(), topic.kind, &inner.log.position());
     let position = meta.resume_token.as_str().into();
@@ -303,7 +304,7 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use app::protocol::{Metric, Point, Update};
-    use topic_name::TopicName;
+    use topic_name::{TenantId, TopicName};
 
     fn config() -> BrokerConfig {
         BrokerConfig {

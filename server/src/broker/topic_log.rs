@@ -49,6 +49,7 @@ impl TopicLog {
         Self { epoch, last_offset: 0, entries: VecDeque::new(), limits }
     }
 
+    #[cfg(test)]
     pub fn epoch(&self) -> &str {
         &self.epoch
     }
@@ -84,10 +85,12 @@ impl TopicLog {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

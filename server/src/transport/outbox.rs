@@ -142,8 +142,9 @@ impl Outbox {
         self.ready.notified().await
     }
 
-    /// Updates queued now (the per-subscriber backlog).
-    pub fn backlog(&self) -> usize {
+    /// Updates queued now.
+    #[cfg(test)]
+    fn backlog(&self) -> usize {
         self.state.lock().expect("outbox lock").queued_updates
     }
 }

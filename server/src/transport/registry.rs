@@ -88,7 +88,8 @@ impl Registry {
         self.kick_where(|e| &e.tenant == tenant, code, reason)
     }
 
-    pub fn open_sockets(&self) -> usize {
+    #[cfg(test)]
+    fn open_sockets(&self) -> usize {
         self.sockets.lock().expect("registry lock").len()
     }
 
