@@ -4,6 +4,7 @@
 //! with `hydrate` into the browser bundle (which takes the pages over and keeps them live).
 
 pub mod components;
+pub mod dashboard;
 #[cfg(feature = "hydrate")]
 pub mod http;
 pub mod live;

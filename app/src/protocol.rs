@@ -26,7 +26,32 @@ pub enum ClientMessage {
     Resume { token: String },
     /// Application-level heartbeat; the server answers `pong`.
     Ping,
+    /// What the user is doing, for the tenant's active-users view (`presence/online`).
+    Activity { action: ActivityAction, detail: String },
 }
+
+/// What a user did, reported by the client in `activity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityAction {
+    /// Opened a dashboard; `detail` is its title.
+    OpenDashboard,
+    /// Changed a widget's mode; `detail` says which and to what.
+    ChangeMode,
+}
+
+impl ActivityAction {
+    /// How the active-users view words it, before the detail.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ActivityAction::OpenDashboard => "opened",
+            ActivityAction::ChangeMode => "set",
+        }
+    }
+}
+
+/// Longest `detail` of an `activity` message.
+pub const MAX_ACTIVITY_DETAIL: usize = 120;
 
 /// A message from the server to the browser.
 ///
@@ -284,6 +309,7 @@ impl ClientMessage {
             ClientMessage::RequestUpdate { .. } => "request_update",
             ClientMessage::Ping => "ping",
             ClientMessage::Resume { .. } => "resume",
+            ClientMessage::Activity { .. } => "activity",
         }
     }
 
@@ -305,6 +331,16 @@ mod tests {
             offset: 7,
             resume_token: "tok".into(),
         }
+    }
+
+    #[test]
+    fn activity_reads_as_documented() {
+        let msg: ClientMessage = serde_json::from_value(json!({
+            "type": "activity", "action": "open_dashboard", "detail": "Operations"
+        }))
+        .unwrap();
+        assert_eq!(msg, ClientMessage::Activity { action: ActivityAction::OpenDashboard, detail: "Operations".into() });
+        assert_eq!(msg.kind(), "activity");
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Demo mode: two tenants with users and API keys, so a fresh install can be tried at once.
+//! Demo mode: two tenants with users, API keys and an Operations dashboard, so a fresh install can be
+//! tried at once.
 
 use crate::{
     auth::api_key::ApiKey,
     broker::topic_name::TenantId,
-    ingest::demo_feed,
+    ingest::demo_feed::{self, JOBS_TOPIC, OPEN_ORDERS_TOPIC, TICKETS_TOPIC},
+    presence::ONLINE_TOPIC,
     store::{Store, StoreError, accounts::Role},
 };
+use app::dashboard::{NewWidget, WidgetKind, WidgetMode};
+use app::pages::{DEMO_KPI_TOPIC, DEMO_NOTIFICATIONS_TOPIC, DEMO_ORDERS_TOPIC};
 
 /// Every demo user's password.
 pub const PASSWORD: &str = "livedash-demo";
@@ -18,6 +22,18 @@ pub const USERS: [(&str, &str, Role); 3] = [
     ("viewer@acme.test", "acme", Role::Viewer),
 ];
 
+/// The dashboard each demo tenant starts with: (title, kind, topic).
+pub const DASHBOARD: &str = "Operations";
+const WIDGETS: [(&str, WidgetKind, &str); 7] = [
+    ("Today", WidgetKind::KpiTiles, DEMO_KPI_TOPIC),
+    ("Orders per second", WidgetKind::LineChart, DEMO_ORDERS_TOPIC),
+    ("Support tickets", WidgetKind::BarChart, TICKETS_TOPIC),
+    ("Open orders", WidgetKind::DocumentTable, OPEN_ORDERS_TOPIC),
+    ("Jobs", WidgetKind::JobPanel, JOBS_TOPIC),
+    ("Notifications", WidgetKind::NotificationFeed, DEMO_NOTIFICATIONS_TOPIC),
+    ("Who's online", WidgetKind::ActiveUsers, ONLINE_TOPIC),
+];
+
 /// Creates the demo tenants and users (resetting their passwords), and issues a fresh API key per
 /// tenant, revoking the previous demo keys: only a hash is stored, so a key can only be shown when it
 /// is made.
@@ -28,6 +44,18 @@ pub async fn seed(store: &Store) -> Result<Vec<(TenantId, ApiKey)>, StoreError> 
         store.ensure_tenant(&tenant, &name).await?;
         store.revoke_api_keys(&tenant, KEY_LABEL).await?;
         keys.push((tenant.clone(), store.create_api_key(&tenant, KEY_LABEL).await?));
+        // Only on first start: what admins changed since stays as they left it.
+        if store.dashboards(&tenant).await?.is_empty() {
+            let dashboard = store.create_dashboard(&tenant, DASHBOARD).await?;
+            for (title, kind, topic) in WIDGETS {
+                let widget =
+                    NewWidget { title: title.into(), kind, topic: topic.into(), default_mode: WidgetMode::Live };
+                store
+                    .add_widget(&tenant, dashboard.id, &widget)
+                    .await?
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            }
+        }
     }
     for (email, tenant, role) in USERS {
         let tenant = TenantId::parse(tenant).expect("demo tenants are valid");

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod limits;
+pub mod presence;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
@@ -26,6 +27,7 @@ use config::Config;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use limits::KeyedLimiter;
+use presence::Presence;
 use shutdown::{Shutdown, ShutdownSignal};
 use std::{
     future::Future,
@@ -48,6 +50,7 @@ pub struct AppState {
     pub auditor: Auditor,
     pub sockets: Arc<Registry>,
     pub limiters: Arc<Limiters>,
+    pub presence: Arc<Presence>,
     pub shutdown: ShutdownSignal,
 }
 
@@ -85,6 +88,7 @@ pub struct Livedash {
     audit_writer: JoinHandle<()>,
     sockets: Arc<Registry>,
     limiters: Arc<Limiters>,
+    presence: Arc<Presence>,
     shutdown: Shutdown,
     demo_keys: Vec<(TenantId, ApiKey)>,
 }
@@ -117,11 +121,13 @@ impl Livedash {
         });
         let (auditor, audit_writer) = Auditor::start(store.clone());
         let limiters = Arc::new(Limiters::new(&config));
+        let broker = Arc::new(broker);
         Ok(Self {
             auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl)),
             config: Arc::new(config),
             leptos_options,
-            broker: Arc::new(broker),
+            presence: Arc::new(Presence::new(broker.clone())),
+            broker,
             store,
             auditor,
             audit_writer,
@@ -155,6 +161,7 @@ impl Livedash {
             auditor: self.auditor.clone(),
             sockets: self.sockets.clone(),
             limiters: self.limiters.clone(),
+            presence: self.presence.clone(),
             shutdown: self.shutdown.signal(),
         };
         let routes = generate_route_list(App);

@@ -14,6 +14,8 @@
 //! | `livedash_push_latency_seconds` | histogram | (publish accepted → frame flushed to the socket) |
 //! | `livedash_denials_total` | counter | `reason` |
 //! | `livedash_client_errors_total` | counter | `code` |
+//! | `livedash_activity_total` | counter | `action` (activity reported by clients) |
+//! | `livedash_users_online` | gauge | `tenant` |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -30,6 +32,8 @@ pub const GAPS: &str = "livedash_gaps_total";
 pub const PUSH_LATENCY: &str = "livedash_push_latency_seconds";
 pub const DENIALS: &str = "livedash_denials_total";
 pub const CLIENT_ERRORS: &str = "livedash_client_errors_total";
+pub const ACTIVITY: &str = "livedash_activity_total";
+pub const USERS_ONLINE: &str = "livedash_users_online";
 
 /// The process-wide recorder, installed on first use (a process has one, however many servers the
 /// tests start in it).

@@ -69,6 +69,7 @@ pub async fn login(
         outcome: Outcome::Ok,
         detail: Some(format!("from {}", peer.ip())),
     });
+    state.presence.signed_in(&session.user);
     let secure = state.config.secure_cookies || over_tls(&headers);
     let jar = jar.add(state.auth.cookie(token, secure));
     Ok((jar, Json(Me { user: session.user, expires_at: session.expires_at })))
@@ -81,6 +82,7 @@ pub async fn logout(
 ) -> Result<(CookieJar, StatusCode), ApiError> {
     state.auth.logout(&session).await.map_err(ApiError::internal)?;
     let closed = state.sockets.kick_session(&session.id, SESSION_ENDED, "logged out");
+    state.presence.signed_out(&session.user);
     state.auditor.record(AuditEntry {
         tenant: Some(session.user.tenant.to_string()),
         actor: Some(session.user.email.clone()),

@@ -1,7 +1,8 @@
-//! The JSON API under `/api`: sign-in, publishing, and tenant administration.
+//! The JSON API under `/api`: sign-in, publishing, dashboards, preferences and tenant administration.
 
 mod admin;
 mod auth_routes;
+mod dashboards;
 pub mod error;
 mod publish;
 mod session;
@@ -12,7 +13,7 @@ use crate::AppState;
 use axum::{
     Router,
     http::HeaderMap,
-    routing::{get, post},
+    routing::{delete, get, post, put},
 };
 use error::ApiError;
 use serde::de::DeserializeOwned;
@@ -25,6 +26,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/publish/{*topic}", post(publish::publish))
         .route("/api/admin/live-dashboards", get(admin::live_dashboards).put(admin::set_live_dashboards))
         .route("/api/admin/audit", get(admin::audit_log))
+        .route("/api/dashboards", get(dashboards::list).post(dashboards::create))
+        .route("/api/dashboards/{id}", get(dashboards::open))
+        .route("/api/dashboards/{id}/widgets", post(dashboards::add_widget))
+        .route("/api/dashboards/{id}/widgets/{widget}", delete(dashboards::remove_widget))
+        .route("/api/dashboards/{id}/order", put(dashboards::reorder))
+        .route("/api/me/widget-modes/{widget}", put(dashboards::set_mode))
+        .route("/api/me/preferences", get(dashboards::preferences).put(dashboards::set_preferences))
 }
 
 /// Parses a JSON body into `T`, answering malformed input in the API's own error shape.

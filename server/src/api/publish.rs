@@ -9,6 +9,7 @@ use crate::{
         topic_name::{TopicKey, TopicName},
     },
     ingest::publish_body,
+    presence,
     store::audit::{AuditEntry, Outcome},
     telemetry,
 };
@@ -86,6 +87,10 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
         let error = ApiError::new(StatusCode::BAD_REQUEST, "bad_topic", e.to_string());
         Refusal::new("bad_topic", ApiError { field: Some("topic".into()), ..error })
     })?;
+    if presence::is_reserved(&name) {
+        let error = ApiError::forbidden(format!("{name} is kept by the server; publishers cannot write to it"));
+        return Err(Refusal::new("reserved_topic", ApiError { field: Some("topic".into()), ..error }));
+    }
     let limit = state.config.max_publish_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         let message = format!("the body must be at most {limit} bytes");

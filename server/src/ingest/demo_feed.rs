@@ -19,13 +19,36 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 /// The demo tenants and how big each shop is.
 const SHOPS: [(&str, f64); 2] = [("acme", 1.0), ("globex", 2.5)];
 pub const OPEN_ORDERS_TOPIC: &str = "orders/open";
+pub const TICKETS_TOPIC: &str = "support/tickets";
+pub const JOBS_TOPIC: &str = "ops/jobs";
 /// Every demo topic and its kind.
-const TOPICS: [(&str, TopicKind); 4] = [
+pub const TOPICS: [(&str, TopicKind); 6] = [
     (DEMO_ORDERS_TOPIC, TopicKind::Series),
     (KPI_TOPIC, TopicKind::Metrics),
     (NOTIFICATIONS_TOPIC, TopicKind::Events),
     (OPEN_ORDERS_TOPIC, TopicKind::Collection),
+    (TICKETS_TOPIC, TopicKind::Series),
+    (JOBS_TOPIC, TopicKind::Events),
 ];
+/// Background jobs the demo shop runs, one at a time: name, and the steps each logs.
+const JOBS: [(&str, [&str; 4]); 3] = [
+    (
+        "Nightly invoice export",
+        ["Collecting invoices", "Rendering PDFs", "Uploading to archive", "Notifying accounting"],
+    ),
+    (
+        "Warehouse stock sync",
+        ["Fetching stock levels", "Reconciling 3 warehouses", "Updating catalogue", "Clearing caches"],
+    ),
+    (
+        "Customer e-mail digest",
+        ["Selecting recipients", "Rendering templates", "Queuing e-mails", "Recording delivery"],
+    ),
+];
+/// A job starts every this many ticks.
+const JOB_EVERY: u64 = 15;
+/// Support tickets are counted every this many ticks.
+const TICKETS_EVERY: u64 = 3;
 /// Orders per second hover around this value (times the shop's size).
 const ORDERS_MEAN: f64 = 40.0;
 /// Open orders shown before the oldest ships.
@@ -76,6 +99,17 @@ pub struct DemoShop {
     revenue_today: f64,
     active_sessions: f64,
     open_orders: VecDeque<String>,
+    jobs_run: u64,
+    job: Option<Job>,
+}
+
+/// The job running now: which one, how far it got, and whether it will fail.
+struct Job {
+    id: String,
+    name: &'static str,
+    steps: [&'static str; 4],
+    done: usize,
+    fails: bool,
 }
 
 impl DemoShop {
@@ -89,6 +123,8 @@ impl DemoShop {
             revenue_today: 0.0,
             active_sessions: 300.0 * size,
             open_orders: VecDeque::new(),
+            jobs_run: 0,
+            job: None,
         }
     }
 
@@ -110,6 +146,13 @@ impl DemoShop {
         }
         if self.tick.is_multiple_of(2) {
             out.push((OPEN_ORDERS_TOPIC, TopicKind::Collection, self.order_changes(now, random())));
+        }
+        if self.tick.is_multiple_of(TICKETS_EVERY) {
+            let tickets = (random() * 8.0 * self.size).round();
+            out.push((TICKETS_TOPIC, TopicKind::Series, vec![Item::Point(Point { ts: now, value: tickets })]));
+        }
+        if let Some(event) = self.job_step(now, random()) {
+            out.push((JOBS_TOPIC, TopicKind::Events, vec![Item::Event(event)]));
         }
         out
     }
@@ -152,6 +195,44 @@ impl DemoShop {
             scheduled_at: None,
             data: None,
         })
+    }
+
+    /// Starts a job every [`JOB_EVERY`] ticks, then logs one step per tick until it succeeds or
+    /// (about one run in five) fails.
+    fn job_step(&mut self, now: i64, random: f64) -> Option<Event> {
+        if self.job.is_none() && self.tick % JOB_EVERY == 1 {
+            let (name, steps) = JOBS[(self.jobs_run % JOBS.len() as u64) as usize];
+            self.jobs_run += 1;
+            let id = format!("job-{}", self.jobs_run);
+            self.job = Some(Job { id, name, steps, done: 0, fails: random < 0.2 });
+        }
+        let job = self.job.as_mut()?;
+        let (status, level, body, progress) = match job.done {
+            0 => ("running", Level::Info, format!("Started by the scheduler on {}", self.tenant), 0),
+            n if n <= job.steps.len() && job.fails && n == 3 => {
+                ("failed", Level::Error, "Upstream answered 503 Service Unavailable; will retry tonight".into(), 75)
+            }
+            n if n <= job.steps.len() => {
+                ("running", Level::Info, job.steps[n - 1].to_owned(), n * 100 / (job.steps.len() + 1))
+            }
+            _ => ("succeeded", Level::Success, "Finished without errors".into(), 100),
+        };
+        job.done += 1;
+        let event = Event {
+            id: format!("{}-{}-{}", self.tenant, job.id, job.done),
+            ts: now,
+            event_type: "job".into(),
+            level,
+            title: job.name.into(),
+            body: Some(body),
+            severity: None,
+            scheduled_at: None,
+            data: json!({"jobId": job.id, "status": status, "progress": progress}).as_object().cloned(),
+        };
+        if status != "running" {
+            self.job = None;
+        }
+        Some(event)
     }
 
     fn order_changes(&mut self, now: i64, random: f64) -> Vec<Item> {
@@ -202,6 +283,28 @@ mod tests {
             let r = if (i / 500) % 2 == 0 { 0.999 } else { 0.0 };
             v = next_orders(v, r);
             assert!((0.0..=100.0).contains(&v), "{v}");
+        }
+    }
+
+    #[test]
+    fn jobs_run_from_start_to_an_end_one_at_a_time() {
+        let mut s = shop();
+        let mut statuses = Vec::new();
+        for t in 0..200 {
+            for (topic, _, items) in s.tick(t, &mut || 0.1) {
+                if topic == JOBS_TOPIC
+                    && let Item::Event(e) = &items[0]
+                {
+                    statuses.push(e.data.as_ref().unwrap()["status"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        // random 0.1 < 0.2: every run fails at its third step.
+        let runs: Vec<&[String]> = statuses.split_inclusive(|s| s != "running").collect();
+        assert!(runs.len() >= 10, "{runs:?}");
+        for run in &runs[..runs.len() - 1] {
+            assert_eq!(run.last().unwrap(), "failed");
+            assert!(run[..run.len() - 1].iter().all(|s| s == "running"));
         }
     }
 

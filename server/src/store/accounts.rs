@@ -98,25 +98,26 @@ impl Store {
         password: &str,
         tenant: &TenantId,
         role: Role,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let password = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || password::hash(&password))
             .await
             .map_err(|e| StoreError::Hash(e.to_string()))?
             .map_err(StoreError::Hash)?;
-        sqlx::query(
+        let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO users (email, password_hash, tenant_id, role, created_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash,
-                 tenant_id = excluded.tenant_id, role = excluded.role",
+                 tenant_id = excluded.tenant_id, role = excluded.role
+             RETURNING id",
         )
         .bind(email)
         .bind(hash)
         .bind(tenant.as_str())
         .bind(role.as_str())
         .bind(now_secs())
-        .execute(self.pool())
+        .fetch_one(self.pool())
         .await?;
-        Ok(())
+        Ok(id)
     }
 
     /// The user with this e-mail and password, or `None`. Takes as long for an unknown e-mail as

@@ -16,6 +16,7 @@ use crate::{
         topic_name::{TopicKey, TopicName},
     },
     limits::TokenBucket,
+    presence::{self, Presence},
     shutdown::ShutdownSignal,
     store::audit::{AuditEntry, Auditor, Outcome},
     telemetry,
@@ -171,6 +172,7 @@ struct Connection {
     session: Session,
     broker: Arc<Broker>,
     auditor: Auditor,
+    presence: Arc<Presence>,
     outbox: Arc<Outbox>,
     /// widget id → topic
     subscriptions: HashMap<Arc<str>, TopicKey>,
@@ -200,6 +202,7 @@ impl Connection {
             session,
             broker: state.broker,
             auditor: state.auditor,
+            presence: state.presence,
             outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
             subscriptions: HashMap::new(),
             positions: HashMap::new(),
@@ -233,6 +236,7 @@ impl Connection {
             heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
             idle_timeout_ms: self.idle_timeout.as_millis() as u64,
         });
+        self.presence.connected(&self.session.user);
         let ending = self.serve(&mut socket).await;
         if let Ending::Close(code, reason) = ending {
             close(&mut socket, code, reason).await;
@@ -240,6 +244,7 @@ impl Connection {
         for (widget, topic) in self.subscriptions.drain() {
             self.broker.unsubscribe(&topic, self.id, &widget);
         }
+        self.presence.disconnected(&self.session.user);
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
         tracing::info!(connection = self.id, "disconnected");
     }
@@ -383,6 +388,10 @@ impl Connection {
                     let _ = self.broker.refresh(topic, &self.subscriber(widget));
                 }
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
+            },
+            ClientMessage::Activity { action, detail } => match presence::check_detail(&detail) {
+                Ok(detail) => self.presence.reported(&self.session.user, action, detail),
+                Err(message) => self.error(ErrorCode::BadMessage, message, None),
             },
         }
     }

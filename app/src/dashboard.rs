@@ -1,0 +1,312 @@
+//! Stored dashboards as the JSON API carries them: what the server keeps in SQLite and the browser
+//! lays out. Both sides compile this module, so the shapes cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, fmt};
+
+/// Longest dashboard or widget title.
+pub const MAX_TITLE_LEN: usize = 80;
+/// Most widgets on one dashboard.
+pub const MAX_WIDGETS: usize = 24;
+
+/// What a widget draws, and so which topic kind it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidgetKind {
+    LineChart,
+    BarChart,
+    KpiTiles,
+    NotificationFeed,
+    JobPanel,
+    ActiveUsers,
+    DocumentTable,
+}
+
+impl WidgetKind {
+    pub const ALL: [WidgetKind; 7] = [
+        WidgetKind::LineChart,
+        WidgetKind::BarChart,
+        WidgetKind::KpiTiles,
+        WidgetKind::NotificationFeed,
+        WidgetKind::JobPanel,
+        WidgetKind::ActiveUsers,
+        WidgetKind::DocumentTable,
+    ];
+
+    /// A stable token for the API, CSS classes and test selectors.
+    pub fn slug(self) -> &'static str {
+        match self {
+            WidgetKind::LineChart => "line_chart",
+            WidgetKind::BarChart => "bar_chart",
+            WidgetKind::KpiTiles => "kpi_tiles",
+            WidgetKind::NotificationFeed => "notification_feed",
+            WidgetKind::JobPanel => "job_panel",
+            WidgetKind::ActiveUsers => "active_users",
+            WidgetKind::DocumentTable => "document_table",
+        }
+    }
+
+    pub fn parse(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.slug() == slug)
+    }
+
+    /// What the add-widget form calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            WidgetKind::LineChart => "Line chart",
+            WidgetKind::BarChart => "Bar chart",
+            WidgetKind::KpiTiles => "KPI tiles",
+            WidgetKind::NotificationFeed => "Notification feed",
+            WidgetKind::JobPanel => "Job panel",
+            WidgetKind::ActiveUsers => "Active users",
+            WidgetKind::DocumentTable => "Document table",
+        }
+    }
+
+    /// The topic kind (see docs/protocol.md) whose messages this widget understands.
+    pub fn topic_kind(self) -> &'static str {
+        match self {
+            WidgetKind::LineChart | WidgetKind::BarChart => "series",
+            WidgetKind::KpiTiles => "metrics",
+            WidgetKind::NotificationFeed | WidgetKind::JobPanel => "events",
+            WidgetKind::ActiveUsers | WidgetKind::DocumentTable => "collection",
+        }
+    }
+}
+
+/// How often a widget shows what arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum WidgetMode {
+    /// Every update as it arrives.
+    #[default]
+    #[serde(rename = "live")]
+    Live,
+    /// Stays subscribed and applies what arrived every so many seconds.
+    #[serde(rename = "5s")]
+    Every5s,
+    #[serde(rename = "15s")]
+    Every15s,
+    #[serde(rename = "30s")]
+    Every30s,
+    #[serde(rename = "1min")]
+    Every1min,
+    /// Unsubscribed; the widget's refresh button fetches a fresh snapshot.
+    #[serde(rename = "manual")]
+    Manual,
+}
+
+impl WidgetMode {
+    pub const ALL: [WidgetMode; 6] = [
+        WidgetMode::Live,
+        WidgetMode::Every5s,
+        WidgetMode::Every15s,
+        WidgetMode::Every30s,
+        WidgetMode::Every1min,
+        WidgetMode::Manual,
+    ];
+
+    /// Seconds between ticks for the interval modes.
+    pub fn interval_secs(self) -> Option<u32> {
+        match self {
+            WidgetMode::Every5s => Some(5),
+            WidgetMode::Every15s => Some(15),
+            WidgetMode::Every30s => Some(30),
+            WidgetMode::Every1min => Some(60),
+            WidgetMode::Live | WidgetMode::Manual => None,
+        }
+    }
+
+    /// Whether the widget keeps a subscription in this mode.
+    pub fn subscribed(self) -> bool {
+        self != WidgetMode::Manual
+    }
+
+    /// The API's token ("live", "30s", "manual").
+    pub fn slug(self) -> &'static str {
+        match self {
+            WidgetMode::Live => "live",
+            WidgetMode::Every5s => "5s",
+            WidgetMode::Every15s => "15s",
+            WidgetMode::Every30s => "30s",
+            WidgetMode::Every1min => "1min",
+            WidgetMode::Manual => "manual",
+        }
+    }
+
+    pub fn parse(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.slug() == slug)
+    }
+}
+
+/// What the badge says: "Live", "Every 30s", "Manual".
+impl fmt::Display for WidgetMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WidgetMode::Live => f.write_str("Live"),
+            WidgetMode::Every1min => f.write_str("Every 1 min"),
+            WidgetMode::Manual => f.write_str("Manual"),
+            other => write!(f, "Every {}s", other.interval_secs().unwrap_or_default()),
+        }
+    }
+}
+
+/// One widget of a dashboard, as an admin defined it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetDef {
+    pub id: i64,
+    pub title: String,
+    pub kind: WidgetKind,
+    /// Topic name relative to the tenant.
+    pub topic: String,
+    pub default_mode: WidgetMode,
+}
+
+impl WidgetDef {
+    /// The widget's id on the live connection and in the page.
+    pub fn dom_id(&self) -> String {
+        format!("w{}", self.id)
+    }
+}
+
+/// A dashboard in the tenant's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardSummary {
+    pub id: i64,
+    pub title: String,
+}
+
+/// Everything a page needs to lay out one dashboard for the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardView {
+    pub id: i64,
+    pub title: String,
+    /// In display order.
+    pub widgets: Vec<WidgetDef>,
+    /// Whether this user may change it (admins).
+    pub can_edit: bool,
+    /// The user's own mode per widget id, where they chose one.
+    pub modes: BTreeMap<i64, WidgetMode>,
+}
+
+impl DashboardView {
+    /// The mode a widget starts in for this user: their choice, else the widget's default.
+    pub fn mode_of(&self, widget: &WidgetDef) -> WidgetMode {
+        self.modes.get(&widget.id).copied().unwrap_or(widget.default_mode)
+    }
+}
+
+/// Body of `POST /api/dashboards`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDashboard {
+    pub title: String,
+}
+
+/// Body of `POST /api/dashboards/{id}/widgets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewWidget {
+    pub title: String,
+    pub kind: WidgetKind,
+    pub topic: String,
+    #[serde(default)]
+    pub default_mode: WidgetMode,
+}
+
+/// Body of `PUT /api/dashboards/{id}/order`: every widget id, in the new order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WidgetOrder {
+    pub widget_ids: Vec<i64>,
+}
+
+/// Body of `PUT /api/me/widget-modes/{widget}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModeChoice {
+    pub mode: WidgetMode,
+}
+
+/// A user's own settings (`GET`/`PUT /api/me/preferences`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Preferences {
+    /// Notification levels that raise a toast.
+    pub toast_levels: Vec<crate::protocol::Level>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        use crate::protocol::Level;
+        Self { toast_levels: vec![Level::Warning, Level::Error] }
+    }
+}
+
+/// A title as stored: trimmed, non-empty, at most [`MAX_TITLE_LEN`] characters, no control characters.
+pub fn clean_title(title: &str) -> Result<String, &'static str> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err("a title is required");
+    }
+    if title.chars().count() > MAX_TITLE_LEN {
+        return Err("the title is longer than 80 characters");
+    }
+    if title.chars().any(char::is_control) {
+        return Err("the title contains control characters");
+    }
+    Ok(title.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_read_as_the_badge_says_and_round_trip_as_tokens() {
+        let badges: Vec<String> = WidgetMode::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(badges, ["Live", "Every 5s", "Every 15s", "Every 30s", "Every 1 min", "Manual"]);
+        for mode in WidgetMode::ALL {
+            assert_eq!(WidgetMode::parse(mode.slug()), Some(mode));
+            assert_eq!(serde_json::to_string(&mode).unwrap(), format!("\"{}\"", mode.slug()));
+        }
+        assert_eq!(WidgetMode::Every30s.interval_secs(), Some(30));
+        assert!(!WidgetMode::Manual.subscribed());
+    }
+
+    #[test]
+    fn kinds_round_trip_and_name_their_topic_kind() {
+        for kind in WidgetKind::ALL {
+            assert_eq!(WidgetKind::parse(kind.slug()), Some(kind));
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.slug()));
+        }
+        assert_eq!(WidgetKind::BarChart.topic_kind(), "series");
+        assert_eq!(WidgetKind::ActiveUsers.topic_kind(), "collection");
+    }
+
+    #[test]
+    fn the_users_choice_wins_over_the_default() {
+        let widget = WidgetDef {
+            id: 7,
+            title: "t".into(),
+            kind: WidgetKind::LineChart,
+            topic: "a/b".into(),
+            default_mode: WidgetMode::Every5s,
+        };
+        let mut view =
+            DashboardView { id: 1, title: "d".into(), widgets: vec![], can_edit: false, modes: BTreeMap::new() };
+        assert_eq!(view.mode_of(&widget), WidgetMode::Every5s);
+        view.modes.insert(7, WidgetMode::Manual);
+        assert_eq!(view.mode_of(&widget), WidgetMode::Manual);
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(clean_title("  Ops  ").unwrap(), "Ops");
+        assert!(clean_title("   ").is_err());
+        assert!(clean_title(&"x".repeat(81)).is_err());
+        assert!(clean_title("a\u{7}b").is_err());
+    }
+}

@@ -1,0 +1,34 @@
+-- Stored dashboards and their widgets, each user's widget modes, and each user's preferences.
+
+CREATE TABLE dashboards (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    title       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX dashboards_by_tenant ON dashboards(tenant_id);
+
+CREATE TABLE widgets (
+    id            INTEGER PRIMARY KEY,
+    dashboard_id  INTEGER NOT NULL REFERENCES dashboards(id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    title         TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    topic         TEXT NOT NULL,
+    default_mode  TEXT NOT NULL
+);
+CREATE INDEX widgets_by_dashboard ON widgets(dashboard_id, position);
+
+-- A user's own mode for a widget ("Every 30s"), overriding the widget's default.
+CREATE TABLE widget_modes (
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    widget_id  INTEGER NOT NULL REFERENCES widgets(id) ON DELETE CASCADE,
+    mode       TEXT NOT NULL,
+    PRIMARY KEY (user_id, widget_id)
+);
+
+-- A user's settings as one JSON document (app::dashboard::Preferences).
+CREATE TABLE preferences (
+    user_id  INTEGER PRIMARY KEY REFERENCES users(id),
+    value    TEXT NOT NULL
+);

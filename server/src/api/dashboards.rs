@@ -1,0 +1,149 @@
+//! Stored dashboards: anyone of the tenant lists and opens them and saves their own widget modes
+//! and preferences; admins create dashboards and add, remove and reorder widgets.
+
+use super::{AdminSession, error::ApiError, json_body};
+use crate::{
+    AppState,
+    auth::Session,
+    broker::topic_name::TopicName,
+    store::{
+        StoreError,
+        audit::{AuditEntry, Outcome},
+        dashboards::EditError,
+    },
+};
+use app::dashboard::MAX_WIDGETS;
+use app::dashboard::{
+    DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, WidgetDef, WidgetOrder,
+    clean_title,
+};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+};
+
+pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
+    state.store.dashboards(&session.user.tenant).await.map(Json).map_err(ApiError::internal)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    body: Bytes,
+) -> Result<(StatusCode, Json<DashboardSummary>), ApiError> {
+    let new: NewDashboard = json_body(&body)?;
+    let title = clean_title(&new.title).map_err(|e| invalid("title", e))?;
+    let created = state.store.create_dashboard(&session.user.tenant, &title).await.map_err(ApiError::internal)?;
+    audit(&state, &session, "dashboard_create", format!("{} {title:?}", created.id));
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn open(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> Result<Json<DashboardView>, ApiError> {
+    let view = state.store.dashboard(&session.user.tenant, id, session.user.id).await.map_err(ApiError::internal)?;
+    let mut view = view.ok_or_else(not_found)?;
+    view.can_edit = session.user.role == crate::store::accounts::Role::Admin;
+    Ok(Json(view))
+}
+
+pub async fn add_widget(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    Path(dashboard): Path<i64>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WidgetDef>), ApiError> {
+    let mut new: NewWidget = json_body(&body)?;
+    new.title = clean_title(&new.title).map_err(|e| invalid("title", e))?;
+    let topic = TopicName::parse(&new.topic).map_err(|e| invalid("topic", &e.to_string()))?;
+    new.topic = topic.to_string();
+    let added = edited(state.store.add_widget(&session.user.tenant, dashboard, &new).await)?;
+    let detail = format!("{} on dashboard {dashboard}: {} {:?} on {}", added.id, new.kind.slug(), new.title, new.topic);
+    audit(&state, &session, "widget_add", detail);
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+pub async fn remove_widget(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    Path((dashboard, widget)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    edited(state.store.remove_widget(&session.user.tenant, dashboard, widget).await)?;
+    audit(&state, &session, "widget_remove", format!("{widget} from dashboard {dashboard}"));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn reorder(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    Path(dashboard): Path<i64>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let order: WidgetOrder = json_body(&body)?;
+    if order.widget_ids.len() > MAX_WIDGETS {
+        return Err(invalid("widgetIds", "more ids than a dashboard holds widgets"));
+    }
+    edited(state.store.reorder_widgets(&session.user.tenant, dashboard, &order.widget_ids).await)?;
+    audit(&state, &session, "widget_reorder", format!("dashboard {dashboard}: {:?}", order.widget_ids));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn set_mode(
+    State(state): State<AppState>,
+    session: Session,
+    Path(widget): Path<i64>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let choice: ModeChoice = json_body(&body)?;
+    edited(state.store.set_widget_mode(&session.user.tenant, session.user.id, widget, choice.mode).await)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn preferences(State(state): State<AppState>, session: Session) -> Result<Json<Preferences>, ApiError> {
+    state.store.preferences(session.user.id).await.map(Json).map_err(ApiError::internal)
+}
+
+pub async fn set_preferences(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Result<Json<Preferences>, ApiError> {
+    let mut preferences: Preferences = json_body(&body)?;
+    preferences.toast_levels.sort_by_key(|l| *l as u8);
+    preferences.toast_levels.dedup();
+    state.store.set_preferences(session.user.id, &preferences).await.map_err(ApiError::internal)?;
+    Ok(Json(preferences))
+}
+
+fn edited<T>(result: Result<Result<T, EditError>, StoreError>) -> Result<T, ApiError> {
+    match result.map_err(ApiError::internal)? {
+        Ok(value) => Ok(value),
+        Err(EditError::NotFound) => Err(not_found()),
+        Err(e @ EditError::TooManyWidgets) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string()))
+        }
+        Err(e @ EditError::BadOrder) => Err(invalid("widgetIds", &e.to_string())),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such dashboard or widget")
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message) }
+}
+
+fn audit(state: &AppState, session: &Session, action: &'static str, detail: String) {
+    state.auditor.record(AuditEntry {
+        tenant: Some(session.user.tenant.to_string()),
+        actor: Some(session.user.email.clone()),
+        action,
+        outcome: Outcome::Ok,
+        detail: Some(detail),
+    });
+}

@@ -1,0 +1,279 @@
+//! Who is online, kept by the server from live connections, published on two server-owned topics
+//! of each tenant:
+//!
+//! - `presence/online` (collection): one document per user with at least one open connection, with
+//!   what they last did;
+//! - `presence/activity` (events): sign-ins, sign-outs, coming online and going offline, and the
+//!   activity clients report (opening a dashboard, changing a widget's mode).
+//!
+//! Dashboards subscribe to these like any topic, so presence is live with no extra machinery.
+//! Publishers cannot write under `presence/` ([`is_reserved`]): what these topics say must come from
+//! the server. [`PresenceBook`] is the pure bookkeeping; [`Presence`] publishes what it decides.
+
+use crate::{
+    broker::{
+        Broker,
+        topic_name::{TenantId, TopicKey, TopicName},
+    },
+    store::accounts::User,
+    telemetry,
+};
+use app::protocol::{ActivityAction, Change, ChangeOp, Event, Item, Level, MAX_ACTIVITY_DETAIL, TopicKind};
+use serde_json::{Map, Value, json};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+pub const ONLINE_TOPIC: &str = "presence/online";
+pub const ACTIVITY_TOPIC: &str = "presence/activity";
+const RESERVED_PREFIX: &str = "presence/";
+
+/// Whether `topic` belongs to the server (publishers are refused).
+pub fn is_reserved(topic: &TopicName) -> bool {
+    topic.as_str().starts_with(RESERVED_PREFIX)
+}
+
+/// Checks a client's activity detail: short, printable text.
+pub fn check_detail(detail: &str) -> Result<&str, String> {
+    let detail = detail.trim();
+    if detail.is_empty() || detail.chars().count() > MAX_ACTIVITY_DETAIL {
+        return Err(format!("activity detail must be 1 to {MAX_ACTIVITY_DETAIL} characters"));
+    }
+    if detail.chars().any(char::is_control) {
+        return Err("activity detail must not contain control characters".into());
+    }
+    Ok(detail)
+}
+
+#[derive(Debug, Clone)]
+struct Online {
+    email: String,
+    role: &'static str,
+    connections: usize,
+    /// ms since the Unix epoch
+    since: i64,
+    activity: Option<(String, i64)>,
+}
+
+impl Online {
+    fn doc(&self) -> Map<String, Value> {
+        let mut doc = json!({
+            "email": self.email,
+            "role": self.role,
+            "since": self.since,
+            "connections": self.connections,
+        });
+        if let Some((what, at)) = &self.activity {
+            doc["activity"] = json!(what);
+            doc["activeAt"] = json!(at);
+        }
+        doc.as_object().cloned().expect("an object")
+    }
+}
+
+/// What a presence change publishes: the user's document (or its removal) and an activity line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publication {
+    pub tenant: TenantId,
+    pub online: Option<Change>,
+    pub activity: Option<(Level, String)>,
+}
+
+/// Open connections per user, and what each user last did. No I/O.
+#[derive(Debug, Default)]
+pub struct PresenceBook {
+    users: HashMap<(TenantId, i64), Online>,
+}
+
+fn doc_id(user: &User) -> String {
+    format!("u{}", user.id)
+}
+
+impl PresenceBook {
+    /// A connection of `user` opened; their first one brings them online.
+    pub fn connected(&mut self, user: &User, now: i64) -> Publication {
+        let entry = self.users.entry((user.tenant.clone(), user.id)).or_insert_with(|| Online {
+            email: user.email.clone(),
+            role: user.role.as_str(),
+            connections: 0,
+            since: now,
+            activity: None,
+        });
+        entry.connections += 1;
+        let first = entry.connections == 1;
+        Publication {
+            tenant: user.tenant.clone(),
+            online: Some(Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) }),
+            activity: first.then(|| (Level::Success, format!("{} came online", user.email))),
+        }
+    }
+
+    /// A connection of `user` closed; their last one takes them offline.
+    pub fn disconnected(&mut self, user: &User) -> Option<Publication> {
+        let key = (user.tenant.clone(), user.id);
+        let entry = self.users.get_mut(&key)?;
+        entry.connections -= 1;
+        if entry.connections > 0 {
+            let online = Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) };
+            return Some(Publication { tenant: user.tenant.clone(), online: Some(online), activity: None });
+        }
+        self.users.remove(&key);
+        Some(Publication {
+            tenant: user.tenant.clone(),
+            online: Some(Change { op: ChangeOp::Delete, id: doc_id(user), doc: None }),
+            activity: Some((Level::Info, format!("{} went offline", user.email))),
+        })
+    }
+
+    /// Something `user` did: recorded on their document while they are online, and told as activity.
+    pub fn activity(&mut self, user: &User, what: String, now: i64) -> Publication {
+        let online = self.users.get_mut(&(user.tenant.clone(), user.id)).map(|entry| {
+            entry.activity = Some((what.clone(), now));
+            Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) }
+        });
+        Publication {
+            tenant: user.tenant.clone(),
+            online,
+            activity: Some((Level::Info, format!("{} {what}", user.email))),
+        }
+    }
+
+    pub fn online_count(&self, tenant: &TenantId) -> usize {
+        self.users.keys().filter(|(t, _)| t == tenant).count()
+    }
+}
+
+/// The server's presence: the book, and the broker it publishes to.
+#[derive(Debug)]
+pub struct Presence {
+    broker: Arc<Broker>,
+    book: Mutex<PresenceBook>,
+    next_event: AtomicU64,
+}
+
+impl Presence {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker, book: Mutex::new(PresenceBook::default()), next_event: AtomicU64::new(1) }
+    }
+
+    pub fn connected(&self, user: &User) {
+        self.change(|book, now| Some(book.connected(user, now)));
+    }
+
+    pub fn disconnected(&self, user: &User) {
+        self.change(|book, _| book.disconnected(user));
+    }
+
+    /// Activity the client reported; `detail` was checked with [`check_detail`].
+    pub fn reported(&self, user: &User, action: ActivityAction, detail: &str) {
+        metrics::counter!(telemetry::ACTIVITY, "action" => action_label(action)).increment(1);
+        self.change(|book, now| Some(book.activity(user, format!("{} {detail}", action.verb()), now)));
+    }
+
+    pub fn signed_in(&self, user: &User) {
+        self.change(|book, now| Some(book.activity(user, "signed in".into(), now)));
+    }
+
+    pub fn signed_out(&self, user: &User) {
+        self.change(|book, now| Some(book.activity(user, "signed out".into(), now)));
+    }
+
+    /// Decides and publishes under one lock, so the topics see changes in the order they happened.
+    fn change(&self, decide: impl FnOnce(&mut PresenceBook, i64) -> Option<Publication>) {
+        let now = crate::broker::now_ms();
+        let mut book = self.book.lock().expect("presence lock");
+        let Some(publication) = decide(&mut book, now) else { return };
+        let tenant = &publication.tenant;
+        metrics::gauge!(telemetry::USERS_ONLINE, "tenant" => tenant.to_string()).set(book.online_count(tenant) as f64);
+        if let Some(change) = publication.online {
+            self.publish(tenant, ONLINE_TOPIC, TopicKind::Collection, Item::Change(change));
+        }
+        if let Some((level, title)) = publication.activity {
+            let id = format!("a{}", self.next_event.fetch_add(1, Ordering::Relaxed));
+            let event = Event {
+                id,
+                ts: now,
+                event_type: "activity".into(),
+                level,
+                title,
+                body: None,
+                severity: None,
+                scheduled_at: None,
+                data: None,
+            };
+            self.publish(tenant, ACTIVITY_TOPIC, TopicKind::Events, Item::Event(event));
+        }
+    }
+
+    fn publish(&self, tenant: &TenantId, topic: &str, kind: TopicKind, item: Item) {
+        if let Err(e) = self.broker.publish(&key(tenant, topic), kind, vec![item]) {
+            tracing::error!(error = %e, %tenant, topic, "could not publish presence");
+        }
+    }
+}
+
+fn key(tenant: &TenantId, topic: &str) -> TopicKey {
+    TopicKey::new(tenant.clone(), TopicName::parse(topic).expect("presence topics are valid"))
+}
+
+fn action_label(action: ActivityAction) -> &'static str {
+    match action {
+        ActivityAction::OpenDashboard => "open_dashboard",
+        ActivityAction::ChangeMode => "change_mode",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::accounts::Role;
+
+    fn user(id: i64, tenant: &str) -> User {
+        User { id, email: format!("u{id}@{tenant}.test"), tenant: TenantId::parse(tenant).unwrap(), role: Role::Viewer }
+    }
+
+    #[test]
+    fn the_first_connection_brings_a_user_online_and_the_last_takes_them_offline() {
+        let mut book = PresenceBook::default();
+        let ada = user(1, "acme");
+        let first = book.connected(&ada, 10);
+        assert_eq!(first.activity, Some((Level::Success, "u1@acme.test came online".into())));
+        let second = book.connected(&ada, 20);
+        assert_eq!(second.activity, None, "a second tab is no news");
+        assert_eq!(second.online.unwrap().doc.unwrap()["connections"], 2);
+        assert_eq!(book.disconnected(&ada).unwrap().activity, None);
+        let last = book.disconnected(&ada).unwrap();
+        assert_eq!(last.online.unwrap().op, ChangeOp::Delete);
+        assert_eq!(last.activity.unwrap().1, "u1@acme.test went offline");
+        assert!(book.disconnected(&ada).is_none(), "no connection left to close");
+    }
+
+    #[test]
+    fn activity_lands_on_the_users_document_and_tenants_stay_apart() {
+        let mut book = PresenceBook::default();
+        let (ada, bob) = (user(1, "acme"), user(2, "globex"));
+        book.connected(&ada, 1);
+        book.connected(&bob, 1);
+        let p = book.activity(&ada, "opened Operations".into(), 5);
+        assert_eq!(p.tenant.as_str(), "acme");
+        let doc = p.online.unwrap().doc.unwrap();
+        assert_eq!((doc["activity"].as_str(), doc["activeAt"].as_i64()), (Some("opened Operations"), Some(5)));
+        assert_eq!(book.online_count(&ada.tenant), 1);
+        let offline = book.activity(&user(3, "acme"), "signed in".into(), 6);
+        assert!(offline.online.is_none(), "not online: only the activity line");
+    }
+
+    #[test]
+    fn details_are_short_printable_text() {
+        assert_eq!(check_detail(" Operations ").unwrap(), "Operations");
+        assert!(check_detail("").is_err());
+        assert!(check_detail(&"x".repeat(MAX_ACTIVITY_DETAIL + 1)).is_err());
+        assert!(check_detail("a\nb").is_err());
+        assert!(is_reserved(&TopicName::parse("presence/online").unwrap()));
+        assert!(!is_reserved(&TopicName::parse("presences/x").unwrap()));
+    }
+}

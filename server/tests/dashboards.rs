@@ -1,0 +1,180 @@
+//! Stored dashboards over real HTTP: the seeded demo dashboard, admin editing, viewers refused,
+//! tenants kept apart, per-user widget modes and preferences.
+
+mod support;
+
+use app::dashboard::{DashboardSummary, DashboardView, Preferences, WidgetDef};
+use app::protocol::Level;
+use serde_json::{Value, json};
+use support::{ACME_ADMIN, ACME_VIEWER, GLOBEX_ADMIN, TestServer};
+
+/// A signed-in HTTP client of one user.
+struct As {
+    http: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+impl As {
+    async fn user(server: &TestServer, email: &str) -> Self {
+        Self { http: reqwest::Client::new(), cookie: server.login(email).await, base: server.url("") }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("cookie", &self.cookie);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn dashboards(&self) -> Vec<DashboardSummary> {
+        let (status, body) = self.get("/api/dashboards").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    async fn dashboard(&self, id: i64) -> DashboardView {
+        let (status, body) = self.get(&format!("/api/dashboards/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn every_demo_tenant_starts_with_its_own_operations_dashboard() {
+    let server = TestServer::quiet().await;
+    let (acme, globex) = (As::user(&server, ACME_ADMIN).await, As::user(&server, GLOBEX_ADMIN).await);
+    let [ours] = &acme.dashboards().await[..] else { panic!("one demo dashboard") };
+    let [theirs] = &globex.dashboards().await[..] else { panic!("one demo dashboard") };
+    assert_eq!(ours.title, "Operations");
+    assert_ne!(ours.id, theirs.id);
+    let view = acme.dashboard(ours.id).await;
+    let kinds: Vec<&str> = view.widgets.iter().map(|w| w.kind.slug()).collect();
+    assert_eq!(
+        kinds,
+        ["kpi_tiles", "line_chart", "bar_chart", "document_table", "job_panel", "notification_feed", "active_users"]
+    );
+    assert!(view.can_edit, "acme's admin may edit");
+    let (status, body) = globex.get(&format!("/api/dashboards/{}", ours.id)).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "another tenant's dashboard is unknown");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn admins_create_dashboards_and_add_reorder_and_remove_widgets() {
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    use reqwest::Method;
+    let (status, created) = admin.call(Method::POST, "/api/dashboards", Some(json!({"title": "  Night shift "}))).await;
+    assert_eq!(status, 201, "{created}");
+    let created: DashboardSummary = serde_json::from_value(created).unwrap();
+    assert_eq!(created.title, "Night shift");
+    let widgets = format!("/api/dashboards/{}/widgets", created.id);
+    let mut ids = Vec::new();
+    for (title, kind) in [("Orders", "line_chart"), ("Tickets", "bar_chart"), ("Jobs", "job_panel")] {
+        let body = json!({"title": title, "kind": kind, "topic": "shop/x", "defaultMode": "30s"});
+        let (status, widget) = admin.call(Method::POST, &widgets, Some(body)).await;
+        assert_eq!(status, 201, "{widget}");
+        ids.push(serde_json::from_value::<WidgetDef>(widget).unwrap().id);
+    }
+    let (status, body) =
+        admin.call(Method::POST, &widgets, Some(json!({"title": "x", "kind": "line_chart", "topic": "../etc"}))).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("topic")), "{body}");
+    let (status, body) =
+        admin.call(Method::POST, &widgets, Some(json!({"title": "x", "kind": "pie", "topic": "a/b"}))).await;
+    assert_eq!(status, 400, "an unknown kind: {body}");
+    let (status, body) =
+        admin.call(Method::POST, &widgets, Some(json!({"title": " ", "kind": "bar_chart", "topic": "a/b"}))).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("title")));
+
+    let order = format!("/api/dashboards/{}/order", created.id);
+    let (status, _) = admin.call(Method::PUT, &order, Some(json!({"widgetIds": [ids[2], ids[0]]}))).await;
+    assert_eq!(status, 400, "the order must name every widget");
+    let (status, _) = admin.call(Method::PUT, &order, Some(json!({"widgetIds": [ids[2], ids[0], ids[1]]}))).await;
+    assert_eq!(status, 204);
+    let (status, _) = admin.call(Method::DELETE, &format!("{widgets}/{}", ids[0]), None).await;
+    assert_eq!(status, 204);
+    let view = admin.dashboard(created.id).await;
+    let titles: Vec<&str> = view.widgets.iter().map(|w| w.title.as_str()).collect();
+    assert_eq!(titles, ["Jobs", "Tickets"]);
+    assert_eq!(view.widgets[0].default_mode.slug(), "30s");
+
+    let (_, audit) = admin.get("/api/admin/audit?limit=50").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in ["dashboard_create", "widget_add", "widget_reorder", "widget_remove"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_watches_but_cannot_edit_and_other_tenants_cannot_touch() {
+    let server = TestServer::quiet().await;
+    let (viewer, globex) = (As::user(&server, ACME_VIEWER).await, As::user(&server, GLOBEX_ADMIN).await);
+    let id = viewer.dashboards().await[0].id;
+    let view = viewer.dashboard(id).await;
+    assert!(!view.can_edit);
+    let widget = view.widgets[0].id;
+    use reqwest::Method;
+    let attempts = [
+        (Method::POST, "/api/dashboards".to_owned(), Some(json!({"title": "Mine"}))),
+        (
+            Method::POST,
+            format!("/api/dashboards/{id}/widgets"),
+            Some(json!({"title": "x", "kind": "bar_chart", "topic": "a/b"})),
+        ),
+        (Method::DELETE, format!("/api/dashboards/{id}/widgets/{widget}"), None),
+        (Method::PUT, format!("/api/dashboards/{id}/order"), Some(json!({"widgetIds": []}))),
+    ];
+    for (method, path, body) in attempts {
+        let (status, answer) = viewer.call(method.clone(), &path, body.clone()).await;
+        assert_eq!((status, answer["error"].as_str()), (403, Some("forbidden")), "viewer {method} {path}");
+        let (status, _) = globex.call(method.clone(), &path, body).await;
+        if path != "/api/dashboards" {
+            assert_eq!(status, 404, "globex's admin {method} {path}");
+        }
+    }
+    assert_eq!(viewer.dashboard(id).await.widgets, view.widgets, "nothing changed");
+    let (status, _) =
+        globex.call(Method::PUT, &format!("/api/me/widget-modes/{widget}"), Some(json!({"mode": "manual"}))).await;
+    assert_eq!(status, 404, "a mode for another tenant's widget");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn widget_modes_and_preferences_are_each_users_own() {
+    let server = TestServer::quiet().await;
+    let (viewer, admin) = (As::user(&server, ACME_VIEWER).await, As::user(&server, ACME_ADMIN).await);
+    let id = viewer.dashboards().await[0].id;
+    let widget = viewer.dashboard(id).await.widgets[1].clone();
+    use reqwest::Method;
+    let path = format!("/api/me/widget-modes/{}", widget.id);
+    let (status, _) = viewer.call(Method::PUT, &path, Some(json!({"mode": "30s"}))).await;
+    assert_eq!(status, 204);
+    let (status, body) = viewer.call(Method::PUT, &path, Some(json!({"mode": "2s"}))).await;
+    assert_eq!(status, 400, "{body}");
+    let mine = viewer.dashboard(id).await;
+    assert_eq!(mine.mode_of(&mine.widgets[1]).to_string(), "Every 30s");
+    let theirs = admin.dashboard(id).await;
+    assert_eq!(theirs.mode_of(&theirs.widgets[1]).to_string(), "Live", "the admin's view is unchanged");
+
+    let (status, body) = viewer.get("/api/me/preferences").await;
+    assert_eq!((status, serde_json::from_value::<Preferences>(body).unwrap()), (200, Preferences::default()));
+    let (status, _) =
+        viewer.call(Method::PUT, "/api/me/preferences", Some(json!({"toastLevels": ["error", "info", "error"]}))).await;
+    assert_eq!(status, 200);
+    let (_, body) = viewer.get("/api/me/preferences").await;
+    let saved: Preferences = serde_json::from_value(body).unwrap();
+    assert_eq!(saved.toast_levels, [Level::Info, Level::Error]);
+    let (_, body) = admin.get("/api/me/preferences").await;
+    assert_eq!(serde_json::from_value::<Preferences>(body).unwrap(), Preferences::default());
+    server.stop().await;
+}
