@@ -15,7 +15,7 @@ pub mod widgets;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=pages::DashboardPage/>
+                <Route path=(StaticSegment("d"), ParamSegment("id")) view=pages::DashboardPage/>
                 <Route path=StaticSegment("login") view=pages::LoginPage/>
             </Routes>
         </Router>

@@ -194,6 +194,20 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Info, Level::Success, Level::Warning, Level::Error];
+
+    /// The level as on the wire; also its CSS class suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Success => "success",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

@@ -5,7 +5,7 @@ test('the live switch pauses and resumes updates, and the header says when data 
   await signIn(page);
   await page.goto('/');
   const pill = page.getByRole('status');
-  const widget = page.locator('[data-widget-id="orders"]');
+  const widget = page.locator('[data-topic="sales/orders"]');
   const liveSwitch = page.getByRole('switch', { name: 'Live updates' });
   const refresh = page.getByRole('button', { name: 'Refresh all widgets now' });
 

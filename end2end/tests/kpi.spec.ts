@@ -4,7 +4,7 @@ import { signIn } from './support/session';
 test('KPI tiles show every key, update live, and flash what changed', async ({ page }) => {
   await signIn(page);
   await page.goto('/');
-  const widget = page.locator('[data-widget-id="kpis"]');
+  const widget = page.locator('[data-kind="kpi_tiles"]');
   await expect(widget.getByRole('heading', { name: 'Today' })).toBeVisible();
   for (const label of ['Orders today', 'Revenue today', 'Active sessions', 'Conversion rate']) {
     await expect(widget.locator('.kpi-label', { hasText: label })).toBeVisible();

@@ -3,10 +3,10 @@ import { signIn } from './support/session';
 
 /// What the page's ECharts instance holds right now, read together with the widget's count of
 /// applied live updates (one evaluate runs in one browser task, so the two agree).
-async function chartState(page: Page, widgetId: string) {
-  return page.evaluate((widgetId) => {
-    const widget = document.querySelector(`[data-widget-id="${widgetId}"]`)!;
-    const el = document.getElementById(`chart-${widgetId}`);
+async function chartState(page: Page, topic: string) {
+  return page.evaluate((topic) => {
+    const widget = document.querySelector(`[data-topic="${topic}"]`)!;
+    const el = widget.querySelector('.chart') as HTMLElement | null;
     // `echarts` is the global the classic script defines.
     const chart = el && (window as any).echarts.getInstanceByDom(el);
     if (!chart) return null;
@@ -18,19 +18,19 @@ async function chartState(page: Page, widgetId: string) {
       shown: Number(widget.getAttribute('data-points')),
       canvases: el.querySelectorAll('canvas').length,
     };
-  }, widgetId);
+  }, topic);
 }
 
 /// Waits until the chart has finished animating an update (or 2 s), so screenshots are crisp.
-async function chartSettled(page: Page, domId: string) {
+async function chartSettled(page: Page, topic: string) {
   await page.evaluate(
-    (id) =>
+    (topic) =>
       new Promise<void>((resolve) => {
-        const chart = (window as any).echarts.getInstanceByDom(document.getElementById(id));
+        const chart = (window as any).echarts.getInstanceByDom(document.querySelector(`[data-topic="${topic}"] .chart`));
         chart.on('finished', () => resolve());
         setTimeout(resolve, 2000);
       }),
-    domId,
+    topic,
   );
 }
 
@@ -46,17 +46,17 @@ test('the orders chart goes live and appends demo-feed points without re-creatin
   await expect(pill).toHaveAttribute('data-status', 'live');
   await expect(pill).toHaveText('Live');
 
-  const widget = page.locator('[data-widget-id="orders"]');
+  const widget = page.locator('[data-topic="sales/orders"]');
   // The server answered the subscription with a snapshot (its offset becomes visible) ...
   await expect(widget).toHaveAttribute('data-offset', /^\d+$/);
-  const first = await chartState(page, 'orders');
+  const first = await chartState(page, 'sales/orders');
   expect(first).not.toBeNull();
 
   // ... then the demo feed's live points arrive, one per second: wait for three more.
   await expect
-    .poll(async () => (await chartState(page, 'orders'))!.updates - first!.updates, { timeout: 15_000 })
+    .poll(async () => (await chartState(page, 'sales/orders'))!.updates - first!.updates, { timeout: 15_000 })
     .toBeGreaterThanOrEqual(3);
-  const later = await chartState(page, 'orders');
+  const later = await chartState(page, 'sales/orders');
   expect(later!.id, 'the same ECharts instance: merged, not re-created').toBe(first!.id);
   expect(later!.canvases).toBe(1);
   const window = 120; // points a chart keeps
@@ -65,7 +65,7 @@ test('the orders chart goes live and appends demo-feed points without re-creatin
   );
   expect(later!.shown, 'the widget reports what the chart holds').toBe(later!.points);
 
-  await chartSettled(page, 'chart-orders');
+  await chartSettled(page, 'sales/orders');
   const shot = await page.screenshot({ path: 'artifacts/dashboard-light.png', fullPage: true });
   await testInfo.attach('dashboard (light)', { body: shot, contentType: 'image/png' });
   expect(consoleErrors).toEqual([]);
@@ -75,11 +75,11 @@ test('the dashboard follows a dark system theme', async ({ page }, testInfo) => 
   await page.emulateMedia({ colorScheme: 'dark' });
   await signIn(page);
   await page.goto('/');
-  const widget = page.locator('[data-widget-id="orders"]');
+  const widget = page.locator('[data-topic="sales/orders"]');
   await expect(widget).toHaveAttribute('data-updates', /^([3-9]|[1-9]\d+)$/);
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   expect(background).toBe('rgb(15, 20, 27)');
-  await chartSettled(page, 'chart-orders');
+  await chartSettled(page, 'sales/orders');
   const shot = await page.screenshot({ path: 'artifacts/dashboard-dark.png', fullPage: true });
   await testInfo.attach('dashboard (dark)', { body: shot, contentType: 'image/png' });
 });

@@ -10,12 +10,12 @@ test('a network outage of a few seconds: Reconnecting, then Live within 5 s, and
   await signIn(page, 'ops@acme.test', proxy.url);
   await page.goto(proxy.url);
   const pill = page.getByRole('status');
-  const widget = page.locator('[data-widget-id="orders"]');
+  const widget = page.locator('[data-topic="sales/orders"]');
   await expect(pill).toHaveAttribute('data-status', 'live');
   await expect(widget).toHaveAttribute('data-offset', /^\d+$/);
   // Read in one task of the page, so no update lands between the three values.
   const { startOffset, startPoints, startUpdates } = await page.evaluate(() => {
-    const w = document.querySelector('[data-widget-id="orders"]')!;
+    const w = document.querySelector('[data-topic="sales/orders"]')!;
     const n = (name: string) => Number(w.getAttribute(name));
     return { startOffset: n('data-offset'), startPoints: n('data-points'), startUpdates: n('data-updates') };
   });
@@ -31,8 +31,8 @@ test('a network outage of a few seconds: Reconnecting, then Live within 5 s, and
   // The missed points are replayed from the resume token: every offset once, no gap announced.
   await expect.poll(async () => Number(await widget.getAttribute('data-offset'))).toBeGreaterThan(startOffset + 4);
   const state = await page.evaluate(() => {
-    const widget = document.querySelector('[data-widget-id="orders"]')!;
-    const chart = (window as any).echarts.getInstanceByDom(document.getElementById('chart-orders'));
+    const widget = document.querySelector('[data-topic="sales/orders"]')!;
+    const chart = (window as any).echarts.getInstanceByDom(document.querySelector('[data-topic="sales/orders"] .chart'));
     return {
       offset: Number(widget.getAttribute('data-offset')),
       updates: Number(widget.getAttribute('data-updates')),

@@ -5,7 +5,7 @@ import { signIn } from './support/session';
 /// The chart's timestamps, in order, straight from ECharts.
 async function chartTimes(page: import('@playwright/test').Page): Promise<number[]> {
   return page.evaluate(() => {
-    const chart = (window as any).echarts.getInstanceByDom(document.getElementById('chart-orders'));
+    const chart = (window as any).echarts.getInstanceByDom(document.querySelector('[data-topic="sales/orders"] .chart'));
     return (chart.getOption().series[0].data as [number, number][]).map(([ts]) => ts);
   });
 }
@@ -19,7 +19,7 @@ test('after a server restart the pill reconnects, the loss is announced as a gap
     await signIn(page, 'ops@acme.test', server.url);
     await page.goto(server.url);
     const pill = page.getByRole('status');
-    const widget = page.locator('[data-widget-id="orders"]');
+    const widget = page.locator('[data-topic="sales/orders"]');
     await expect(pill).toHaveAttribute('data-status', 'live');
     await expect(widget).toHaveAttribute('data-updates', /^([2-9]|\d{2,})$/);
 

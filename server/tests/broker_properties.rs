@@ -52,7 +52,7 @@ struct Client {
 impl Client {
     fn new() -> Self {
         let (mut session, _) = Session::start(SessionConfig::default());
-        session.handle(Input::Subscribe { widget: "w".into(), topic: "t".into() }, 0.5);
+        session.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: None }, 0.5);
         session.handle(Input::Opened, 0.5);
         Self { id: 0, outbox: None, session, buffer: SeriesBuffer::new(WINDOW), applied: BTreeSet::new() }
     }

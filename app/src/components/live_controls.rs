@@ -26,21 +26,9 @@ pub fn LiveControls() -> AnyView {
             ConnectionStatus::Offline | ConnectionStatus::LiveOff | ConnectionStatus::Reconnecting { .. }
         )
     };
-    let refresh = move |_| {
-        #[cfg(feature = "hydrate")]
-        live.refresh_all();
-    };
-    let toggle = move |ev: leptos::ev::Event| {
-        let on = event_target_checked(&ev);
-        #[cfg(feature = "hydrate")]
-        live.set_live(on);
-        #[cfg(not(feature = "hydrate"))]
-        let _ = on;
-    };
-    let retry = move |_| {
-        #[cfg(feature = "hydrate")]
-        live.retry();
-    };
+    let refresh = move |_| live.refresh_all();
+    let toggle = move |ev: leptos::ev::Event| live.set_live(event_target_checked(&ev));
+    let retry = move |_| live.retry();
 
     view! {
         <span class="updated">{updated}</span>

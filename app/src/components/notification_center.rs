@@ -1,26 +1,51 @@
-//! The header's notification centre (history, unread count, mark as read, clear) and the toasts that
-//! warnings and errors raise. Fed by one `events` topic.
+//! The header's notification centre (history, unread count, mark as read, clear, which levels
+//! raise a toast) and the toasts themselves. Fed by one `events` topic; the unread state survives a
+//! page refresh with the rest of the session.
 
-use crate::live::notifications::{Notification, Notifications};
+use crate::dashboard::Preferences;
+use crate::live::{notifications::Notification, notifications::Notifications, use_topic};
 use crate::protocol::Level;
 use leptos::prelude::*;
+
+/// The widget id of the centre's subscription.
+const WIDGET: &str = "notification-center";
 
 #[component]
 pub fn NotificationCenter(
     /// The `events` topic to follow.
     topic: &'static str,
 ) -> AnyView {
-    let model = RwSignal::new(Notifications::default());
+    let feed = use_topic::<Notifications>(WIDGET, topic, crate::dashboard::WidgetMode::Live);
+    let model = feed.data;
     // Toasts on screen, each with a number so one can be dismissed without the others.
     let toasts = RwSignal::new(Vec::<(u64, Notification)>::new());
     let open = RwSignal::new(false);
+    let toast_levels = RwSignal::new(Preferences::default().toast_levels);
 
     #[cfg(feature = "hydrate")]
-    browser::attach(topic, model, toasts);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = topic;
+    browser::attach(model, toasts, toast_levels);
 
     let unread = move || model.with(|m| m.unread());
+    let level_choice = move |level: Level| {
+        let on = move || toast_levels.with(|l| l.contains(&level));
+        let toggle = move |ev: leptos::ev::Event| {
+            let checked = event_target_checked(&ev);
+            toast_levels.update(|l| {
+                l.retain(|x| *x != level);
+                if checked {
+                    l.push(level);
+                }
+            });
+            #[cfg(feature = "hydrate")]
+            browser::save(toast_levels.get_untracked());
+        };
+        view! {
+            <label class="toast-choice">
+                <input type="checkbox" prop:checked=on on:change=toggle/>
+                {format!("{}{}", level.as_str()[..1].to_uppercase(), &level.as_str()[1..])}
+            </label>
+        }
+    };
     view! {
         <div class="notifications">
             <button
@@ -45,6 +70,10 @@ pub fn NotificationCenter(
                             "Clear"
                         </button>
                     </div>
+                    <fieldset class="toast-preferences">
+                        <legend>"Pop up for"</legend>
+                        {Level::ALL.into_iter().map(level_choice).collect_view()}
+                    </fieldset>
                     <ul class="notification-list">
                         {move || {
                             model.with(|m| m.newest_first().map(|n| view! { <NotificationItem n=n.clone()/> }).collect_view())
@@ -59,7 +88,7 @@ pub fn NotificationCenter(
                         .into_iter()
                         .map(|(id, n)| {
                             view! {
-                                <div class=format!("toast level-{}", level_name(n.level)) role="alert">
+                                <div class=format!("toast level-{}", n.level.as_str()) role="alert">
                                     <strong>{n.event.title.clone()}</strong>
                                     <span>{n.event.body.clone().unwrap_or_default()}</span>
                                     <button
@@ -84,51 +113,66 @@ pub fn NotificationCenter(
 #[component]
 fn NotificationItem(n: Notification) -> impl IntoView {
     view! {
-        <li class=format!("notification level-{}", level_name(n.level)) class:unread=!n.read>
+        <li class=format!("notification level-{}", n.level.as_str()) class:unread=!n.read>
             <strong>{n.event.title}</strong>
             <span>{n.event.body.unwrap_or_default()}</span>
         </li>
     }
 }
 
-pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Info => "info",
-        Level::Success => "success",
-        Level::Warning => "warning",
-        Level::Error => "error",
-    }
-}
-
 #[cfg(feature = "hydrate")]
 mod browser {
-    use crate::live::{
-        Live,
-        notifications::{Notification, Notifications},
-        session::Delivery,
-    };
+    use crate::dashboard::Preferences;
+    use crate::live::notifications::{Notification, Notifications};
+    use crate::protocol::Level;
     use leptos::prelude::*;
     use std::{cell::Cell, rc::Rc, time::Duration};
 
     /// How long a toast stays unless dismissed.
     const TOAST: Duration = Duration::from_secs(6);
-    const WIDGET: &str = "notifications";
 
-    pub fn attach(topic: &'static str, model: RwSignal<Notifications>, toasts: RwSignal<Vec<(u64, Notification)>>) {
-        let next_id = Rc::new(Cell::new(0u64));
-        let handler = Rc::new(move |delivery: &Delivery| match delivery {
-            Delivery::Snapshot { series, .. } => model.update(|m| m.replace(series)),
-            Delivery::Update { series, .. } => {
-                for toast in model.try_update(|m| m.add(series)).unwrap_or_default() {
-                    let id = next_id.get();
-                    next_id.set(id + 1);
-                    toasts.update(|t| t.push((id, toast)));
-                    set_timeout(move || toasts.update(|t| t.retain(|(i, _)| *i != id)), TOAST);
-                }
+    /// Loads the user's toast preferences, and turns the toasts the model raises into toasts on
+    /// screen.
+    pub fn attach(
+        model: RwSignal<Notifications>,
+        toasts: RwSignal<Vec<(u64, Notification)>>,
+        toast_levels: RwSignal<Vec<Level>>,
+    ) {
+        leptos::task::spawn_local(async move {
+            if let Ok((200, body)) = crate::http::call("GET", "/api/me/preferences", None).await
+                && let Ok(preferences) = serde_json::from_str::<Preferences>(&body)
+            {
+                toast_levels.set(preferences.toast_levels);
             }
-            Delivery::Gap => {}
-            Delivery::Error { code, message } => leptos::logging::warn!("livedash: notifications: {code:?}: {message}"),
         });
-        Live::expect().subscribe(WIDGET, topic, handler);
+        Effect::new(move |_| {
+            let levels = toast_levels.get();
+            model.update_untracked(|m| m.toast_levels = levels);
+        });
+        let next_id = Rc::new(Cell::new(0u64));
+        Effect::new(move |_| {
+            let fresh = model.with(|m| !m.fresh_toasts.is_empty());
+            if !fresh {
+                return;
+            }
+            let raised = model.try_update_untracked(|m| std::mem::take(&mut m.fresh_toasts)).unwrap_or_default();
+            for toast in raised {
+                let id = next_id.get();
+                next_id.set(id + 1);
+                toasts.update(|t| t.push((id, toast)));
+                set_timeout(move || toasts.update(|t| t.retain(|(i, _)| *i != id)), TOAST);
+            }
+        });
+    }
+
+    pub fn save(toast_levels: Vec<Level>) {
+        leptos::task::spawn_local(async move {
+            let body = serde_json::to_string(&Preferences { toast_levels }).expect("serialises");
+            match crate::http::call("PUT", "/api/me/preferences", Some(&body)).await {
+                Ok((200, _)) => {}
+                Ok((status, text)) => leptos::logging::warn!("livedash: saving preferences failed ({status}): {text}"),
+                Err(e) => leptos::logging::warn!("livedash: saving preferences failed: {e}"),
+            }
+        });
     }
 }

@@ -35,6 +35,7 @@ pub fn UserMenu() -> AnyView {
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async {
             let _ = crate::http::call("POST", "/api/auth/logout", None).await;
+            crate::live::forget_saved_session();
             crate::http::go_to(crate::pages::LOGIN_PATH);
         });
     };

@@ -1,15 +1,33 @@
 //! What KPI tiles show: the latest value per key, and which keys an update changed (they flash).
 
+use super::{session::Delivery, topic_view::TopicView};
 use crate::protocol::Item;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KpiValues(BTreeMap<String, f64>);
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KpiValues {
+    values: BTreeMap<String, f64>,
+    /// Keys the last update changed (they flash); not kept across reloads.
+    #[serde(skip)]
+    pub changed: Vec<String>,
+}
+
+impl TopicView for KpiValues {
+    fn apply(&mut self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Snapshot { series, .. } => self.replace(series),
+            Delivery::Update { series, .. } => self.changed = self.merge(series),
+            Delivery::Gap | Delivery::Error { .. } => {}
+        }
+    }
+}
 
 impl KpiValues {
     /// Replaces everything (a snapshot).
     pub fn replace(&mut self, items: &[Item]) {
-        self.0.clear();
+        self.values.clear();
+        self.changed.clear();
         self.merge(items);
     }
 
@@ -18,7 +36,7 @@ impl KpiValues {
         let mut changed = Vec::new();
         for item in items {
             if let Item::Metric(m) = item
-                && self.0.insert(m.key.clone(), m.value) != Some(m.value)
+                && self.values.insert(m.key.clone(), m.value) != Some(m.value)
             {
                 changed.push(m.key.clone());
             }
@@ -27,13 +45,25 @@ impl KpiValues {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &f64)> {
-        self.0.iter()
+        self.values.iter()
     }
 }
 
-/// `orders_today` → "Orders today".
+/// `orders_today` → "Orders today", `createdAt` → "Created at".
 pub fn label(key: &str) -> String {
-    let words = key.replace(['_', '.', '-', ':'], " ");
+    let mut words = String::with_capacity(key.len() + 4);
+    let mut previous_lower = false;
+    for c in key.chars() {
+        match c {
+            '_' | '.' | '-' | ':' => words.push(' '),
+            c if c.is_uppercase() && previous_lower => {
+                words.push(' ');
+                words.extend(c.to_lowercase());
+            }
+            c => words.push(c),
+        }
+        previous_lower = c.is_lowercase();
+    }
     let mut chars = words.trim().chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
@@ -81,6 +111,8 @@ mod tests {
     fn labels_and_values_read_naturally() {
         assert_eq!(label("orders_today"), "Orders today");
         assert_eq!(label("revenue.eur"), "Revenue eur");
+        assert_eq!(label("createdAt"), "Created at");
+        assert_eq!(label("URL"), "URL");
         assert_eq!(format_value(12480.0), "12,480");
         assert_eq!(format_value(1_234_567.0), "1,234,567");
         assert_eq!(format_value(-1000.0), "-1,000");

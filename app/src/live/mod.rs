@@ -1,24 +1,34 @@
 //! The live-client library: what a Leptos component uses to receive a topic.
 //!
-//! The pure parts (`backoff`, `series_buffer`, `session`, `status`) compile everywhere and are
-//! tested on the host. The browser transport (`socket`) exists only in the hydrate build; on the server the same
-//! components render their initial HTML with the status `Connecting`.
+//! Widgets call [`use_topic`] and draw its signals. Underneath, one [`Live`] connection per page
+//! runs the pure session state machine (`session`) through the browser driver (`socket`). The pure
+//! parts — session, backoff, mode gate, saved session and every [`TopicView`] — compile everywhere
+//! and are tested on the host; the browser parts exist only in the hydrate build. On the server the
+//! same components render their initial HTML with the status `Connecting`.
 
 pub mod backoff;
+pub mod documents;
+pub mod feed;
+pub mod job_board;
 pub mod kpi_values;
+pub mod mode_gate;
 pub mod notifications;
+pub mod saved_session;
 pub mod series_buffer;
 pub mod session;
 pub mod status;
+pub mod topic_view;
 
 #[cfg(feature = "hydrate")]
 mod socket;
 
+pub use feed::{TopicFeed, use_topic};
+pub use session::Position;
+pub use topic_view::TopicView;
+
+use crate::protocol::ActivityAction;
 use leptos::prelude::*;
 use status::ConnectionStatus;
-
-#[cfg(feature = "hydrate")]
-pub use socket::Handler;
 
 /// One live connection per page, shared by every widget on it (found through Leptos context).
 #[derive(Clone, Copy)]
@@ -27,7 +37,7 @@ pub struct Live {
     /// When data last arrived (ms since the Unix epoch), for "updated 3 s ago".
     pub last_update: RwSignal<Option<f64>>,
     #[cfg(feature = "hydrate")]
-    client: StoredValue<socket::LiveClient, LocalStorage>,
+    page: StoredValue<std::rc::Rc<browser::Page>, LocalStorage>,
 }
 
 impl Live {
@@ -39,7 +49,7 @@ impl Live {
             status,
             last_update,
             #[cfg(feature = "hydrate")]
-            client: StoredValue::new_local(socket::LiveClient::connect(status, last_update)),
+            page: StoredValue::new_local(browser::Page::open(status, last_update)),
         };
         provide_context(live);
         live
@@ -50,30 +60,147 @@ impl Live {
         expect_context()
     }
 
-    /// Routes `topic` to `handler` under `widget_id` until the calling component unmounts.
-    #[cfg(feature = "hydrate")]
-    pub fn subscribe(&self, widget_id: &str, topic: &str, handler: Handler) {
-        self.client.with_value(|c| c.subscribe(widget_id, topic, handler));
-        let client = self.client;
-        let widget_id = widget_id.to_owned();
-        on_cleanup(move || client.with_value(|c| c.unsubscribe(&widget_id)));
-    }
-
-    /// Asks the server for a fresh snapshot of every widget (manual refresh).
-    #[cfg(feature = "hydrate")]
+    /// Manual refresh of every widget on the page, whatever its mode.
     pub fn refresh_all(&self) {
-        self.client.with_value(|c| c.input(session::Input::RefreshAll));
+        #[cfg(feature = "hydrate")]
+        self.page.with_value(|p| p.refresh_all());
     }
 
     /// The global live switch: off closes the connection (Paused), on reconnects.
-    #[cfg(feature = "hydrate")]
     pub fn set_live(&self, on: bool) {
-        self.client.with_value(|c| c.input(session::Input::SetLive(on)));
+        #[cfg(feature = "hydrate")]
+        self.page.with_value(|p| p.client.input(session::Input::SetLive(on)));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = on;
     }
 
     /// The Retry button, when Offline or waiting to reconnect.
-    #[cfg(feature = "hydrate")]
     pub fn retry(&self) {
-        self.client.with_value(|c| c.input(session::Input::RetryNow));
+        #[cfg(feature = "hydrate")]
+        self.page.with_value(|p| p.client.input(session::Input::RetryNow));
+    }
+
+    /// Tells the server what the user is doing (for the tenant's active-users view).
+    pub fn report(&self, action: ActivityAction, detail: String) {
+        #[cfg(feature = "hydrate")]
+        self.page.with_value(|p| p.client.input(session::Input::Report { action, detail }));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (action, detail);
+    }
+}
+
+/// Forgets what this tab saved for the next page (on sign-in and sign-out: another user must never
+/// see it).
+pub fn forget_saved_session() {
+    #[cfg(feature = "hydrate")]
+    browser::forget_saved();
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::{
+        Live, Position,
+        feed::FeedControl,
+        saved_session::{STORAGE_KEY, SavedSession, SavedWidget},
+        session::Input,
+        socket::{Handler, LiveClient},
+        status::ConnectionStatus,
+    };
+    use leptos::prelude::*;
+    use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
+    use wasm_bindgen::{JsCast, closure::Closure};
+
+    /// The page's connection, its widgets' feeds, and what the previous page saved.
+    pub struct Page {
+        pub client: LiveClient,
+        feeds: RefCell<BTreeMap<String, Rc<dyn FeedControl>>>,
+        saved: RefCell<SavedSession>,
+        _on_pagehide: Option<Closure<dyn FnMut(web_sys::Event)>>,
+    }
+
+    fn storage() -> Option<web_sys::Storage> {
+        window().session_storage().ok().flatten()
+    }
+
+    pub fn forget_saved() {
+        if let Some(storage) = storage() {
+            let _ = storage.remove_item(STORAGE_KEY);
+        }
+    }
+
+    impl Page {
+        pub fn open(status: RwSignal<ConnectionStatus>, last_update: RwSignal<Option<f64>>) -> Rc<Self> {
+            let saved = storage()
+                .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
+                .map(|json| SavedSession::parse(&json))
+                .unwrap_or_default();
+            // Read once: a later page saves afresh.
+            forget_saved();
+            let client = LiveClient::connect(status, last_update);
+            Rc::new_cyclic(|weak: &std::rc::Weak<Page>| {
+                let weak = weak.clone();
+                let on_pagehide = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                    if let Some(page) = weak.upgrade() {
+                        page.save();
+                    }
+                });
+                let listening =
+                    window().add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref()).is_ok();
+                Page {
+                    client,
+                    feeds: RefCell::default(),
+                    saved: RefCell::new(saved),
+                    _on_pagehide: listening.then_some(on_pagehide),
+                }
+            })
+        }
+
+        pub fn refresh_all(&self) {
+            let feeds: Vec<_> = self.feeds.borrow().values().cloned().collect();
+            for feed in feeds {
+                feed.refresh();
+            }
+        }
+
+        /// Every widget's topic, position and view, for the next page in this tab.
+        fn save(&self) {
+            let positions = self.client.positions();
+            let mut saved = SavedSession::default();
+            for (widget, feed) in self.feeds.borrow().iter() {
+                let Some(view) = feed.saved_view() else { continue };
+                let position =
+                    positions.get(widget).filter(|(topic, _)| topic == feed.topic()).and_then(|(_, p)| p.clone());
+                saved.widgets.insert(widget.clone(), SavedWidget { topic: feed.topic().to_owned(), position, view });
+            }
+            if let Some(storage) = storage() {
+                let _ = storage.set_item(STORAGE_KEY, &saved.to_json());
+            }
+        }
+    }
+
+    impl Live {
+        pub(crate) fn restore(&self, widget: &str, topic: &str) -> Option<SavedWidget> {
+            self.page.with_value(|p| p.saved.borrow_mut().take(widget, topic))
+        }
+
+        pub(crate) fn register(&self, widget: &str, feed: Rc<dyn FeedControl>) {
+            self.page.with_value(|p| p.feeds.borrow_mut().insert(widget.to_owned(), feed));
+        }
+
+        pub(crate) fn unregister(&self, widget: &str) {
+            self.page.with_value(|p| p.feeds.borrow_mut().remove(widget));
+        }
+
+        pub(crate) fn subscribe(&self, widget: &str, topic: &str, position: Option<Position>, handler: Handler) {
+            self.page.with_value(|p| p.client.subscribe(widget, topic, position, handler));
+        }
+
+        pub(crate) fn unsubscribe(&self, widget: &str) {
+            self.page.with_value(|p| p.client.unsubscribe(widget));
+        }
+
+        pub(crate) fn refresh(&self, widget: &str) {
+            self.page.with_value(|p| p.client.input(Input::Refresh { widget: widget.to_owned() }));
+        }
     }
 }

@@ -4,13 +4,15 @@
 //! old alarms); events in updates are new. A `system:error` is shown at the level its severity
 //! implies (low → info, medium → warning, high → error).
 
+use super::{session::Delivery, topic_view::TopicView};
 use crate::protocol::{Event, Item, Level, Severity};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Notifications kept in the centre.
 pub const HISTORY: usize = 100;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub event: Event,
     /// The level it is shown at.
@@ -28,16 +30,40 @@ pub fn shown_level(event: &Event) -> Level {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notifications {
     items: VecDeque<Notification>,
-    /// Levels that raise a toast (a per-user preference).
+    /// Levels that raise a toast (the user's preference, loaded from the server).
+    #[serde(skip, default = "default_toast_levels")]
     pub toast_levels: Vec<Level>,
+    /// Toasts the last update raised, for the page to show and take.
+    #[serde(skip)]
+    pub fresh_toasts: Vec<Notification>,
+}
+
+fn default_toast_levels() -> Vec<Level> {
+    crate::dashboard::Preferences::default().toast_levels
 }
 
 impl Default for Notifications {
     fn default() -> Self {
-        Self { items: VecDeque::new(), toast_levels: vec![Level::Warning, Level::Error] }
+        Self { items: VecDeque::new(), toast_levels: default_toast_levels(), fresh_toasts: Vec::new() }
+    }
+}
+
+impl TopicView for Notifications {
+    fn apply(&mut self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Snapshot { series, .. } => self.replace(series),
+            Delivery::Update { series, .. } => {
+                let toasts = self.add(series);
+                self.fresh_toasts.extend(toasts);
+                // Bounded even where nobody takes them (a feed widget shows no toasts).
+                let excess = self.fresh_toasts.len().saturating_sub(HISTORY);
+                self.fresh_toasts.drain(..excess);
+            }
+            Delivery::Gap | Delivery::Error { .. } => {}
+        }
     }
 }
 

@@ -3,10 +3,15 @@
 //! Ordering, duplicates and gaps are the session's business (`session.rs`); by the time points get
 //! here they are to be shown, so this is only a bounded window.
 
-use crate::protocol::Point;
+use super::{session::Delivery, topic_view::TopicView};
+use crate::protocol::{Item, Point};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-#[derive(Debug, Clone)]
+/// Points a chart keeps on screen.
+pub const WINDOW: usize = 120;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesBuffer {
     window: usize,
     points: VecDeque<Point>,
@@ -41,6 +46,28 @@ impl SeriesBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
+    }
+
+    /// The newest point.
+    pub fn last(&self) -> Option<&Point> {
+        self.points.back()
+    }
+}
+
+impl Default for SeriesBuffer {
+    fn default() -> Self {
+        Self::new(WINDOW)
+    }
+}
+
+impl TopicView for SeriesBuffer {
+    fn apply(&mut self, delivery: &Delivery) {
+        let points = |items: &[Item]| items.iter().filter_map(Item::as_point).copied().collect::<Vec<_>>();
+        match delivery {
+            Delivery::Snapshot { series, .. } => self.replace(points(series)),
+            Delivery::Update { series, .. } => self.append(points(series)),
+            Delivery::Gap | Delivery::Error { .. } => {}
+        }
     }
 }
 

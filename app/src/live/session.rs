@@ -11,7 +11,7 @@
 //! a `gap` nothing is passed on until the snapshot that follows.
 
 use super::{backoff::Backoff, status::ConnectionStatus};
-use crate::protocol::{ClientMessage, ControlMessage, ErrorCode, Item, Meta, ServerMessage};
+use crate::protocol::{ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, Meta, ServerMessage};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, time::Duration};
 
@@ -69,9 +69,11 @@ pub enum Input {
         reason: String,
     },
     Received(ServerMessage),
+    /// Follow `topic` for `widget`, from `position` when a saved page left one.
     Subscribe {
         widget: String,
         topic: String,
+        position: Option<Position>,
     },
     Unsubscribe {
         widget: String,
@@ -80,8 +82,11 @@ pub enum Input {
     Refresh {
         widget: String,
     },
-    /// Manual refresh of every widget.
-    RefreshAll,
+    /// Tell the server what the user is doing (dropped while not live: it is only news).
+    Report {
+        action: ActivityAction,
+        detail: String,
+    },
     /// The retry scheduled by [`Effect::RetryIn`] is due.
     RetryDue,
     /// The user pressed Retry.
@@ -154,8 +159,8 @@ impl Session {
             }
             Input::Closed { code, .. } => self.on_closed(code, random),
             Input::Received(message) => self.on_message(message),
-            Input::Subscribe { widget, topic } => {
-                let sub = Subscription { topic, position: None, awaiting_snapshot: false };
+            Input::Subscribe { widget, topic, position } => {
+                let sub = Subscription { topic, position, awaiting_snapshot: false };
                 let effect = self.is_live().then(|| Effect::Send(subscribe(&widget, &sub)));
                 self.subscriptions.insert(widget, sub);
                 effect.into_iter().collect()
@@ -171,12 +176,9 @@ impl Session {
                 .then_some(Effect::Send(ClientMessage::RequestUpdate { widget_id: widget }))
                 .into_iter()
                 .collect(),
-            Input::RefreshAll if self.is_live() => self
-                .subscriptions
-                .keys()
-                .map(|widget| Effect::Send(ClientMessage::RequestUpdate { widget_id: widget.clone() }))
-                .collect(),
-            Input::RefreshAll => vec![],
+            Input::Report { action, detail } => {
+                self.is_live().then_some(Effect::Send(ClientMessage::Activity { action, detail })).into_iter().collect()
+            }
             Input::RetryDue => match self.status {
                 ConnectionStatus::Reconnecting { .. } => {
                     self.status = ConnectionStatus::Connecting;
@@ -362,7 +364,7 @@ mod tests {
 
     fn live_with(widget: &str) -> Session {
         let (mut s, _) = Session::start(SessionConfig::default());
-        s.handle(Input::Subscribe { widget: widget.into(), topic: "t".into() }, 0.5);
+        s.handle(Input::Subscribe { widget: widget.into(), topic: "t".into(), position: None }, 0.5);
         s.handle(Input::Opened, 0.5);
         s
     }
@@ -384,7 +386,7 @@ mod tests {
         let (mut s, effects) = Session::start(SessionConfig::default());
         assert_eq!(effects, vec![Effect::Open]);
         assert_eq!(s.status(), ConnectionStatus::Connecting);
-        assert!(s.handle(Input::Subscribe { widget: "w".into(), topic: "t".into() }, 0.5).is_empty());
+        assert!(s.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: None }, 0.5).is_empty());
         let sent = s.handle(Input::Opened, 0.5);
         assert_eq!(
             sent,
@@ -500,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_position_resumes_a_new_page_where_the_old_one_stopped() {
+        let (mut s, _) = Session::start(SessionConfig::default());
+        let position = Position { epoch: "e".into(), offset: 41, resume_token: "e.41".into() };
+        s.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: Some(position) }, 0.5);
+        let sent = s.handle(Input::Opened, 0.5);
+        assert_eq!(
+            sent,
+            vec![Effect::Send(ClientMessage::Subscribe {
+                widget_id: "w".into(),
+                topic: "t".into(),
+                resume_token: Some("e.41".into())
+            })]
+        );
+        assert!(delivered_offsets(&s.handle(update("w", "e", 41), 0.5)).is_empty(), "already shown before the refresh");
+        assert_eq!(delivered_offsets(&s.handle(update("w", "e", 42), 0.5)), vec![42]);
+    }
+
+    #[test]
     fn pausing_closes_and_resuming_reconnects() {
         let mut s = live_with("w");
         assert_eq!(s.handle(Input::SetLive(false), 0.5), vec![Effect::Close]);
@@ -524,13 +544,10 @@ mod tests {
             vec![Effect::Send(ClientMessage::RequestUpdate { widget_id: "w".into() })]
         );
         assert!(s.handle(Input::Refresh { widget: "nope".into() }, 0.5).is_empty());
-        s.handle(Input::Subscribe { widget: "v".into(), topic: "u".into() }, 0.5);
+        let report = Input::Report { action: ActivityAction::OpenDashboard, detail: "Ops".into() };
         assert_eq!(
-            s.handle(Input::RefreshAll, 0.5),
-            vec![
-                Effect::Send(ClientMessage::RequestUpdate { widget_id: "v".into() }),
-                Effect::Send(ClientMessage::RequestUpdate { widget_id: "w".into() }),
-            ]
+            s.handle(report.clone(), 0.5),
+            vec![Effect::Send(ClientMessage::Activity { action: ActivityAction::OpenDashboard, detail: "Ops".into() })]
         );
         assert_eq!(
             s.handle(Input::Unsubscribe { widget: "w".into() }, 0.5),

@@ -5,7 +5,7 @@
 //! to it, and every borrow ends before a widget's handler runs or an effect is performed, because
 //! either may feed the session again.
 
-use super::session::{Delivery, Effect, Input, Session, SessionConfig};
+use super::session::{Delivery, Effect, Input, Position, Session, SessionConfig};
 use super::status::ConnectionStatus;
 use crate::protocol::{ClientMessage, ControlMessage, ServerMessage};
 use leptos::prelude::*;
@@ -66,9 +66,20 @@ impl LiveClient {
         client
     }
 
-    pub(super) fn subscribe(&self, widget: &str, topic: &str, handler: Handler) {
+    pub(super) fn subscribe(&self, widget: &str, topic: &str, position: Option<Position>, handler: Handler) {
         self.0.borrow_mut().handlers.insert(widget.to_owned(), handler);
-        dispatch(&self.0, Input::Subscribe { widget: widget.to_owned(), topic: topic.to_owned() });
+        dispatch(&self.0, Input::Subscribe { widget: widget.to_owned(), topic: topic.to_owned(), position });
+    }
+
+    /// Where each subscription stands now (to save on page unload).
+    pub(super) fn positions(&self) -> BTreeMap<String, (String, Option<Position>)> {
+        let driver = self.0.borrow();
+        driver
+            .session
+            .subscriptions()
+            .iter()
+            .map(|(widget, sub)| (widget.clone(), (sub.topic.clone(), sub.position.clone())))
+            .collect()
     }
 
     pub(super) fn unsubscribe(&self, widget: &str) {
@@ -120,7 +131,10 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
                 };
                 count_down(Rc::downgrade(rc), generation, delay)
             }
-            Effect::SignIn => crate::http::go_to(crate::pages::LOGIN_PATH),
+            Effect::SignIn => {
+                super::forget_saved_session();
+                crate::http::go_to(crate::pages::LOGIN_PATH)
+            }
         }
     }
 }

@@ -20,7 +20,10 @@ pub fn LoginPage() -> AnyView {
             let body = serde_json::json!({"email": email.get_untracked(), "password": password.get_untracked()});
             leptos::task::spawn_local(async move {
                 match crate::http::call("POST", "/api/auth/login", Some(&body.to_string())).await {
-                    Ok((200, _)) => crate::http::go_to("/"),
+                    Ok((200, _)) => {
+                        crate::live::forget_saved_session();
+                        crate::http::go_to("/")
+                    }
                     Ok((401, _)) => error.set(Some("Wrong e-mail or password.".into())),
                     Ok((_, text)) => error.set(Some(format!("Could not sign in: {text}"))),
                     Err(e) => error.set(Some(e)),

@@ -10,10 +10,14 @@ export class OwnServer {
   readonly keys = new Map<string, string>();
   readonly database = path.join(os.tmpdir(), `livedash-e2e-own-${process.pid}-${Date.now()}.db`);
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly env: Record<string, string>,
+  ) {}
 
-  static async create(): Promise<OwnServer> {
-    return new OwnServer(await freePort());
+  /// `env` adds to or overrides the server's environment (e.g. smaller snapshots).
+  static async create(env: Record<string, string> = {}): Promise<OwnServer> {
+    return new OwnServer(await freePort(), env);
   }
 
   get url(): string {
@@ -29,6 +33,7 @@ export class OwnServer {
         LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
         LIVEDASH_DATABASE: this.database,
         RUST_LOG: 'warn',
+        ...this.env,
       },
       stdio: ['ignore', 'pipe', 'ignore'],
     });

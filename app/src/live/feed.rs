@@ -1,0 +1,280 @@
+//! The one API widgets use: [`use_topic`] follows a topic for a widget and returns signals — the
+//! widget's view of the data, what happened to it (updates applied, gaps, last offset, an error),
+//! and its mode — and unsubscribes when the widget unmounts.
+//!
+//! The mode decides what reaches the view and when (see [`ModeGate`](super::mode_gate::ModeGate)):
+//! Live applies at once, the interval modes stay subscribed and apply what arrived at each tick,
+//! Manual unsubscribes and fetches a fresh snapshot when refreshed.
+
+use super::topic_view::TopicView;
+use crate::dashboard::WidgetMode;
+use leptos::prelude::*;
+
+/// A widget's live data and its state. Cheap to copy; every field is a signal.
+pub struct TopicFeed<V: TopicView> {
+    /// What the widget draws.
+    pub data: RwSignal<V>,
+    pub state: FeedState,
+    #[cfg(feature = "hydrate")]
+    control: StoredValue<Option<std::rc::Rc<browser::Feed<V>>>, LocalStorage>,
+}
+
+/// What happened to a widget's feed, whatever its data: shown on the widget's frame.
+#[derive(Clone, Copy)]
+pub struct FeedState {
+    pub mode: RwSignal<WidgetMode>,
+    /// Live updates applied (snapshots not counted).
+    pub updates: RwSignal<u64>,
+    /// Times data was lost and the view resynced from a snapshot.
+    pub gaps: RwSignal<u64>,
+    /// Offset of the last applied message.
+    pub offset: RwSignal<Option<u64>>,
+    /// Deliveries waiting for the interval's next tick.
+    pub held: RwSignal<usize>,
+    /// When data was last applied (ms since the epoch).
+    pub last_update: RwSignal<Option<f64>>,
+    /// The server refused the subscription (e.g. a bad topic name).
+    pub error: RwSignal<Option<String>>,
+}
+
+impl<V: TopicView> Clone for TopicFeed<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V: TopicView> Copy for TopicFeed<V> {}
+
+/// Follows `topic` as `widget_id` (unique on the page) in `mode`, until the calling component
+/// unmounts. In the browser, a view the previous page saved comes back at once and the subscription
+/// resumes from where it stopped.
+pub fn use_topic<V: TopicView>(widget_id: &str, topic: &str, mode: WidgetMode) -> TopicFeed<V> {
+    let feed = TopicFeed {
+        data: RwSignal::new(V::default()),
+        state: FeedState {
+            mode: RwSignal::new(mode),
+            updates: RwSignal::new(0),
+            gaps: RwSignal::new(0),
+            offset: RwSignal::new(None),
+            held: RwSignal::new(0),
+            last_update: RwSignal::new(None),
+            error: RwSignal::new(None),
+        },
+        #[cfg(feature = "hydrate")]
+        control: StoredValue::new_local(None),
+    };
+    #[cfg(feature = "hydrate")]
+    feed.control.set_value(Some(browser::Feed::start(widget_id, topic, feed)));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (widget_id, topic);
+    feed
+}
+
+impl<V: TopicView> TopicFeed<V> {
+    /// Shows the latest now: releases what an interval held and asks for a fresh snapshot (in Manual
+    /// mode, subscribes just long enough to receive it).
+    pub fn refresh(&self) {
+        #[cfg(feature = "hydrate")]
+        self.control.with_value(|c| c.as_ref().map(|c| c.refresh()));
+    }
+
+    /// Changes the widget's mode (the caller saves the choice).
+    pub fn set_mode(&self, mode: WidgetMode) {
+        #[cfg(feature = "hydrate")]
+        self.control.with_value(|c| c.as_ref().map(|c| c.set_mode(mode)));
+        #[cfg(not(feature = "hydrate"))]
+        self.state.mode.set(mode);
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::TopicFeed;
+    use crate::dashboard::WidgetMode;
+    use crate::live::{Live, Position, mode_gate::ModeGate, session::Delivery, socket::Handler, topic_view::TopicView};
+    use leptos::prelude::*;
+    use std::{
+        cell::{Cell, RefCell},
+        rc::{Rc, Weak},
+        time::Duration,
+    };
+
+    /// What [`Live`] needs of every feed on the page: refresh it, and save it on unload.
+    pub trait FeedControl {
+        fn topic(&self) -> &str;
+        fn refresh(&self);
+        /// The view, with anything an interval held applied first (the saved position is past it).
+        fn saved_view(&self) -> Option<serde_json::Value>;
+    }
+
+    pub struct Feed<V: TopicView> {
+        widget: String,
+        topic: String,
+        live: Live,
+        /// The widget's signals (its `control` is not used from here).
+        signals: TopicFeed<V>,
+        gate: RefCell<ModeGate>,
+        /// Manual mode's refresh: unsubscribe again once the snapshot is in.
+        one_shot: Cell<bool>,
+        ticker: RefCell<Option<IntervalHandle>>,
+        handler: RefCell<Option<Handler>>,
+    }
+
+    impl<V: TopicView> Feed<V> {
+        pub fn start(widget: &str, topic: &str, signals: TopicFeed<V>) -> Rc<Self> {
+            let live = Live::expect();
+            let mode = signals.state.mode.get_untracked();
+            let feed = Rc::new(Self {
+                widget: widget.to_owned(),
+                topic: topic.to_owned(),
+                live,
+                signals,
+                gate: RefCell::new(ModeGate::new(mode)),
+                one_shot: Cell::new(false),
+                ticker: RefCell::new(None),
+                handler: RefCell::new(None),
+            });
+            let weak = Rc::downgrade(&feed);
+            let handler: Handler = Rc::new(move |delivery: &Delivery| {
+                if let Some(feed) = weak.upgrade() {
+                    feed.on_delivery(delivery);
+                }
+            });
+            *feed.handler.borrow_mut() = Some(handler);
+
+            let mut position = None;
+            if let Some(saved) = live.restore(widget, topic)
+                && let Ok(view) = serde_json::from_value::<V>(saved.view)
+            {
+                signals.data.set(view);
+                position = saved.position;
+            }
+            if mode.subscribed() {
+                feed.subscribe(position);
+            }
+            feed.start_ticker();
+            live.register(widget, feed.clone());
+
+            let weak = send_wrapper::SendWrapper::new(Rc::downgrade(&feed));
+            on_cleanup(move || {
+                if let Some(feed) = weak.take().upgrade() {
+                    feed.stop_ticker();
+                    let live = feed.live;
+                    live.unregister(&feed.widget);
+                    if feed.gate.borrow().mode().subscribed() || feed.one_shot.get() {
+                        live.unsubscribe(&feed.widget);
+                    }
+                }
+            });
+            feed
+        }
+
+        fn subscribe(&self, position: Option<Position>) {
+            let handler = self.handler.borrow().clone().expect("started");
+            self.live.subscribe(&self.widget, &self.topic, position, handler);
+        }
+
+        fn on_delivery(&self, delivery: &Delivery) {
+            let ready = self.gate.borrow_mut().offer(delivery.clone());
+            self.apply(ready);
+            if self.one_shot.get() && matches!(delivery, Delivery::Snapshot { .. }) {
+                self.one_shot.set(false);
+                self.live.unsubscribe(&self.widget);
+            }
+        }
+
+        fn apply(&self, deliveries: Vec<Delivery>) {
+            let (data, s) = (self.signals.data, self.signals.state);
+            for delivery in deliveries {
+                match &delivery {
+                    Delivery::Snapshot { meta, .. } | Delivery::Update { meta, .. } => {
+                        data.update(|view| view.apply(&delivery));
+                        s.offset.set(Some(meta.offset));
+                        s.last_update.set(Some(js_sys::Date::now()));
+                        s.error.set(None);
+                        if matches!(delivery, Delivery::Update { .. }) {
+                            s.updates.update(|n| *n += 1);
+                        }
+                    }
+                    Delivery::Gap => s.gaps.update(|n| *n += 1),
+                    Delivery::Error { message, .. } => s.error.set(Some(message.clone())),
+                }
+            }
+            s.held.set(self.gate.borrow().held());
+        }
+
+        fn release(&self) {
+            let held = self.gate.borrow_mut().release();
+            self.apply(held);
+        }
+
+        pub fn set_mode(self: &Rc<Self>, mode: WidgetMode) {
+            let before = self.gate.borrow().mode();
+            if before == mode {
+                return;
+            }
+            let released = self.gate.borrow_mut().set_mode(mode);
+            self.apply(released);
+            self.signals.state.mode.set(mode);
+            match (before.subscribed(), mode.subscribed()) {
+                (true, false) => self.live.unsubscribe(&self.widget),
+                (false, true) => {
+                    if self.one_shot.replace(false) {
+                        self.live.unsubscribe(&self.widget);
+                    }
+                    self.subscribe(None);
+                }
+                _ => {}
+            }
+            self.start_ticker();
+        }
+
+        pub fn refresh(&self) {
+            if self.gate.borrow().mode().subscribed() {
+                self.release();
+                self.live.refresh(&self.widget);
+            } else if !self.one_shot.replace(true) {
+                self.subscribe(None);
+            }
+        }
+
+        fn start_ticker(self: &Rc<Self>) {
+            self.stop_ticker();
+            let Some(secs) = self.gate.borrow().mode().interval_secs() else { return };
+            let weak = Rc::downgrade(self);
+            let handle = set_interval_with_handle(
+                move || {
+                    if let Some(feed) = Weak::upgrade(&weak) {
+                        feed.release();
+                    }
+                },
+                Duration::from_secs(u64::from(secs)),
+            );
+            *self.ticker.borrow_mut() = handle.ok();
+        }
+
+        fn stop_ticker(&self) {
+            if let Some(ticker) = self.ticker.borrow_mut().take() {
+                ticker.clear();
+            }
+        }
+    }
+
+    impl<V: TopicView> FeedControl for Feed<V> {
+        fn topic(&self) -> &str {
+            &self.topic
+        }
+
+        fn refresh(&self) {
+            Feed::refresh(self);
+        }
+
+        fn saved_view(&self) -> Option<serde_json::Value> {
+            self.release();
+            self.signals.data.with_untracked(|view| serde_json::to_value(view).ok())
+        }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+pub(super) use browser::FeedControl;

@@ -1,0 +1,74 @@
+//! The job panel: the latest jobs of an `events` topic with status, progress, summary, errors and
+//! the full log on demand.
+
+use super::frame::{Framed, WidgetFrame};
+use crate::dashboard::{WidgetDef, WidgetMode};
+use crate::live::{
+    documents::clock_time,
+    job_board::{Job, JobBoard, JobStatus},
+    use_topic,
+};
+use leptos::prelude::*;
+
+#[component]
+pub fn JobPanel(def: WidgetDef, mode: WidgetMode) -> AnyView {
+    let feed = use_topic::<JobBoard>(&def.dom_id(), &def.topic, mode);
+    let jobs = move || feed.data.with(|b| b.jobs().iter().map(|job| job_row(job.clone())).collect_view());
+    view! {
+        <WidgetFrame framed=Framed::new(&def, feed)>
+            <ul class="jobs">{jobs}</ul>
+            <Show when=move || feed.data.with(|b| b.jobs().is_empty())>
+                <p class="empty">"No jobs have run yet."</p>
+            </Show>
+        </WidgetFrame>
+    }
+    .into_any()
+}
+
+fn job_row(job: Job) -> impl IntoView {
+    let status = match job.status {
+        JobStatus::Running => "running",
+        JobStatus::Succeeded => "succeeded",
+        JobStatus::Failed => "failed",
+    };
+    let progress = job.progress.unwrap_or(0);
+    let errors: Vec<String> = job.errors().map(|l| l.text.clone()).collect();
+    view! {
+        <li class=format!("job job-{status}") data-job-id=job.id.clone() data-status=status>
+            <div class="job-head">
+                <strong>{job.name.clone()}</strong>
+                <span class=format!("job-status job-status-{status}")>{job.status.label()}</span>
+            </div>
+            <div
+                class="progress"
+                role="progressbar"
+                aria-label=format!("{} progress", job.name)
+                aria-valuemin="0"
+                aria-valuemax="100"
+                aria-valuenow=progress
+            >
+                <span style=format!("width: {progress}%")></span>
+            </div>
+            <p class="job-summary">{job.summary().to_owned()}</p>
+            {(!errors.is_empty()).then(|| view! { <p class="job-errors">{errors.join(" · ")}</p> })}
+            <details>
+                <summary>{format!("Log ({} lines)", job.log.len())}</summary>
+                <ol class="job-log">
+                    {job
+                        .log
+                        .iter()
+                        .map(|line| {
+                            view! {
+                                <li class=format!("level-{}", line.level.as_str())>
+                                    <time>{clock_time(line.ts)}</time>
+                                    " "
+                                    {line.text.clone()}
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ol>
+            </details>
+        </li>
+    }
+}

@@ -1,0 +1,117 @@
+//! Line and bar charts of a `series` topic, drawn by ECharts through charming.
+//!
+//! The chart is created once, when the widget mounts; every later change only merges the new data
+//! into it (`setOption` merges by default), so ECharts animates the new points in instead of
+//! drawing a new chart.
+
+use super::frame::{Framed, WidgetFrame};
+use crate::dashboard::{WidgetDef, WidgetKind, WidgetMode};
+use crate::live::{series_buffer::SeriesBuffer, use_topic};
+use leptos::prelude::*;
+
+/// Bars shown by a bar chart (a line shows the whole window).
+pub const BARS: usize = 30;
+
+#[component]
+pub fn SeriesChart(def: WidgetDef, mode: WidgetMode) -> AnyView {
+    let feed = use_topic::<SeriesBuffer>(&def.dom_id(), &def.topic, mode);
+    let chart_dom_id = format!("chart-{}", def.dom_id());
+    let kind = def.kind;
+    let shown = Signal::derive(move || feed.data.with(|b| shown(kind, b)));
+    let title = def.title.clone();
+
+    #[cfg(feature = "hydrate")]
+    browser::draw(kind, title.clone(), chart_dom_id.clone(), feed.data);
+
+    let label = format!("{title}, {}", if kind == WidgetKind::BarChart { "bar chart" } else { "line chart" });
+    view! {
+        <WidgetFrame framed=Framed::new(&def, feed) points=shown>
+            <div class="chart" id=chart_dom_id role="img" aria-label=label></div>
+        </WidgetFrame>
+    }
+    .into_any()
+}
+
+/// How many points the chart shows of what the buffer holds.
+fn shown(kind: WidgetKind, buffer: &SeriesBuffer) -> usize {
+    match kind {
+        WidgetKind::BarChart => buffer.len().min(BARS),
+        _ => buffer.len(),
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::shown;
+    use crate::dashboard::WidgetKind;
+    use crate::live::series_buffer::SeriesBuffer;
+    use charming::{
+        Chart, Echarts, WasmRenderer,
+        component::{Axis, Grid},
+        element::{AxisLabel, AxisType, Tooltip, Trigger},
+        series::{Bar, Line},
+        theme::Theme,
+    };
+    use leptos::prelude::*;
+
+    pub fn draw(kind: WidgetKind, title: String, dom_id: String, data: RwSignal<SeriesBuffer>) {
+        let chart = StoredValue::new_local(None::<Echarts>);
+        // Runs after the element is mounted, then again whenever the data changes.
+        Effect::new(move |_| {
+            data.with(|buffer| {
+                let option = data_only(kind, buffer);
+                chart.update_value(|c| match c {
+                    Some(existing) => WasmRenderer::update(existing, &option),
+                    None => {
+                        let renderer = WasmRenderer::new_opt(None, None).theme(system_theme());
+                        match renderer.render(&dom_id, &base_chart(kind, &title)) {
+                            Ok(created) => {
+                                WasmRenderer::update(&created, &option);
+                                *c = Some(created);
+                            }
+                            Err(e) => leptos::logging::error!("livedash: chart {dom_id}: {e:?}"),
+                        }
+                    }
+                });
+            });
+        });
+    }
+
+    /// ECharts' own dark theme when the system asks for dark, so axes and labels stay legible.
+    fn system_theme() -> Theme {
+        let dark =
+            window().match_media("(prefers-color-scheme: dark)").ok().flatten().is_some_and(|query| query.matches());
+        if dark { Theme::Dark } else { Theme::Default }
+    }
+
+    fn base_chart(kind: WidgetKind, title: &str) -> Chart {
+        let chart = Chart::new()
+            // The card behind the chart provides the background in both themes.
+            .background_color("transparent")
+            .grid(Grid::new().left(48).right(16).top(16).bottom(32))
+            .tooltip(Tooltip::new().trigger(Trigger::Axis))
+            .x_axis(
+                Axis::new()
+                    .type_(AxisType::Time)
+                    // Few, short labels: a narrow card must not print them on top of each other.
+                    .split_number(4)
+                    .axis_label(AxisLabel::new().formatter("{HH}:{mm}:{ss}")),
+            );
+        match kind {
+            WidgetKind::BarChart => chart.y_axis(Axis::new().type_(AxisType::Value)).series(Bar::new().name(title)),
+            _ => chart
+                .y_axis(Axis::new().type_(AxisType::Value).scale(true))
+                .series(Line::new().name(title).show_symbol(false).smooth(true)),
+        }
+    }
+
+    /// Only the data: merged into the existing option, it leaves axes and styling as they are.
+    fn data_only(kind: WidgetKind, buffer: &SeriesBuffer) -> Chart {
+        let skip = buffer.len() - shown(kind, buffer);
+        let data: Vec<Vec<f64>> = buffer.points().skip(skip).map(|p| vec![p.ts as f64, p.value]).collect();
+        match kind {
+            WidgetKind::BarChart => Chart::new().series(Bar::new().data(data)),
+            _ => Chart::new().series(Line::new().data(data)),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import { expect, test } from '@playwright/test';
+import { chartValues, createDashboard, widgetOf } from './support/dashboard';
+import { OwnServer } from './support/server';
+import { signIn } from './support/session';
+
+test('a page refresh resumes where the old page stopped: no point missing, none repeated', async ({ page }) => {
+  // Snapshots of 5 points: a new page that started over (instead of resuming from its saved
+  // position) could show only the last five, and this test would see the hole.
+  const server = await OwnServer.create({ LIVEDASH_SNAPSHOT_POINTS: '5' });
+  await server.start();
+  try {
+    await signIn(page, 'ops@acme.test', server.url);
+    const topic = 'test/sequence';
+    const id = await createDashboard(page, server.url, 'Sequence', [{ title: 'Sequence', kind: 'line_chart', topic }]);
+    let next = 1;
+    const publish = async (n: number) => {
+      for (let i = 0; i < n; i++, next++) {
+        expect(await server.publish('acme', topic, { points: [{ ts: next, value: next }] })).toBe(200);
+      }
+    };
+    await publish(3);
+    await page.goto(`${server.url}/d/${id}`);
+    const widget = widgetOf(page, topic);
+    await expect.poll(() => chartValues(page, topic)).toEqual([1, 2, 3]);
+    await publish(7); // seen by this page
+
+    for (let round = 0; round < 3; round++) {
+      await expect.poll(async () => (await chartValues(page, topic)).length).toBe(next - 1);
+      // The server keeps publishing while the page reloads.
+      const during = publish(12);
+      await page.reload();
+      await during;
+      await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+    }
+    await publish(4);
+    const expected = Array.from({ length: next - 1 }, (_, i) => i + 1);
+    await expect.poll(() => chartValues(page, topic)).toEqual(expected);
+    await expect(widget).toHaveAttribute('data-gaps', '0');
+  } finally {
+    await server.stop();
+  }
+});
