@@ -6,7 +6,7 @@
 //! Live applies at once, the interval modes stay subscribed and apply what arrived at each tick,
 //! Manual unsubscribes and fetches a fresh snapshot when refreshed.
 
-use super::topic_view::TopicView;
+use super::{status::ConnectionStatus, topic_view::TopicView};
 use crate::dashboard::WidgetMode;
 use leptos::prelude::*;
 
@@ -22,6 +22,8 @@ pub struct TopicFeed<V: TopicView> {
 /// What happened to a widget's feed, whatever its data: shown on the widget's frame.
 #[derive(Clone, Copy)]
 pub struct FeedState {
+    /// The page's connection status (shared by every widget).
+    pub status: RwSignal<ConnectionStatus>,
     pub mode: RwSignal<WidgetMode>,
     /// Live updates applied (snapshots not counted).
     pub updates: RwSignal<u64>,
@@ -52,6 +54,7 @@ pub fn use_topic<V: TopicView>(widget_id: &str, topic: &str, mode: WidgetMode) -
     let feed = TopicFeed {
         data: RwSignal::new(V::default()),
         state: FeedState {
+            status: super::Live::expect().status,
             mode: RwSignal::new(mode),
             updates: RwSignal::new(0),
             gaps: RwSignal::new(0),

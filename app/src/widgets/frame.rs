@@ -2,7 +2,7 @@
 //! its error, and data attributes that tell people and tests what it holds.
 
 use crate::dashboard::{WidgetDef, WidgetMode};
-use crate::live::{Live, TopicFeed, TopicView, feed::FeedState};
+use crate::live::{Live, TopicFeed, TopicView, feed::FeedState, status::ConnectionStatus};
 use crate::protocol::ActivityAction;
 use leptos::prelude::*;
 
@@ -69,6 +69,8 @@ pub fn WidgetFrame(
     view! {
         <section
             class=format!("widget widget-{}", def.kind.slug().replace('_', "-"))
+            // What is shown may be out of date while the connection is not live.
+            class:stale=move || state.status.get() != ConnectionStatus::Live
             data-widget-id=dom_id.clone()
             data-kind=def.kind.slug()
             data-topic=def.topic.clone()

@@ -32,7 +32,10 @@ fn job_row(job: Job) -> impl IntoView {
         JobStatus::Failed => "failed",
     };
     let progress = job.progress.unwrap_or(0);
-    let errors: Vec<String> = job.errors().map(|l| l.text.clone()).collect();
+    // The summary is the latest line; earlier errors are listed under it.
+    let summary = job.summary().to_owned();
+    let errors: Vec<String> = job.errors().map(|l| l.text.clone()).filter(|e| *e != summary).collect();
+    let summary_class = if job.status == JobStatus::Failed { "job-summary job-failed-summary" } else { "job-summary" };
     view! {
         <li class=format!("job job-{status}") data-job-id=job.id.clone() data-status=status>
             <div class="job-head">
@@ -49,7 +52,7 @@ fn job_row(job: Job) -> impl IntoView {
             >
                 <span style=format!("width: {progress}%")></span>
             </div>
-            <p class="job-summary">{job.summary().to_owned()}</p>
+            <p class=summary_class>{summary}</p>
             {(!errors.is_empty()).then(|| view! { <p class="job-errors">{errors.join(" · ")}</p> })}
             <details>
                 <summary>{format!("Log ({} lines)", job.log.len())}</summary>

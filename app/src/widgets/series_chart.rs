@@ -44,7 +44,7 @@ fn shown(kind: WidgetKind, buffer: &SeriesBuffer) -> usize {
 mod browser {
     use super::shown;
     use crate::dashboard::WidgetKind;
-    use crate::live::series_buffer::SeriesBuffer;
+    use crate::live::{documents::clock_time, series_buffer::SeriesBuffer};
     use charming::{
         Chart, Echarts, WasmRenderer,
         component::{Axis, Grid},
@@ -89,17 +89,21 @@ mod browser {
             // The card behind the chart provides the background in both themes.
             .background_color("transparent")
             .grid(Grid::new().left(48).right(16).top(16).bottom(32))
-            .tooltip(Tooltip::new().trigger(Trigger::Axis))
-            .x_axis(
-                Axis::new()
-                    .type_(AxisType::Time)
-                    // Few, short labels: a narrow card must not print them on top of each other.
-                    .split_number(4)
-                    .axis_label(AxisLabel::new().formatter("{HH}:{mm}:{ss}")),
-            );
+            .tooltip(Tooltip::new().trigger(Trigger::Axis));
         match kind {
-            WidgetKind::BarChart => chart.y_axis(Axis::new().type_(AxisType::Value)).series(Bar::new().name(title)),
+            // Bars sit on a category axis of their times: evenly spaced, however few there are.
+            WidgetKind::BarChart => chart
+                .x_axis(Axis::new().type_(AxisType::Category))
+                .y_axis(Axis::new().type_(AxisType::Value))
+                .series(Bar::new().name(title)),
             _ => chart
+                .x_axis(
+                    Axis::new()
+                        .type_(AxisType::Time)
+                        // Few, short labels: a narrow card must not print them on top of each other.
+                        .split_number(4)
+                        .axis_label(AxisLabel::new().formatter("{HH}:{mm}:{ss}")),
+                )
                 .y_axis(Axis::new().type_(AxisType::Value).scale(true))
                 .series(Line::new().name(title).show_symbol(false).smooth(true)),
         }
@@ -108,10 +112,13 @@ mod browser {
     /// Only the data: merged into the existing option, it leaves axes and styling as they are.
     fn data_only(kind: WidgetKind, buffer: &SeriesBuffer) -> Chart {
         let skip = buffer.len() - shown(kind, buffer);
-        let data: Vec<Vec<f64>> = buffer.points().skip(skip).map(|p| vec![p.ts as f64, p.value]).collect();
+        let points = buffer.points().skip(skip);
         match kind {
-            WidgetKind::BarChart => Chart::new().series(Bar::new().data(data)),
-            _ => Chart::new().series(Line::new().data(data)),
+            WidgetKind::BarChart => {
+                let (times, values): (Vec<String>, Vec<f64>) = points.map(|p| (clock_time(p.ts), p.value)).unzip();
+                Chart::new().x_axis(Axis::new().data(times)).series(Bar::new().data(values))
+            }
+            _ => Chart::new().series(Line::new().data(points.map(|p| vec![p.ts as f64, p.value]).collect())),
         }
     }
 }
