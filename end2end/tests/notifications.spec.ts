@@ -37,3 +37,37 @@ test('a warning event raises a toast and increments the unread count; the centre
     await server.stop();
   }
 });
+
+test('which levels raise a toast is each user’s own choice, kept on the server', async ({ page }) => {
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    await signIn(page, 'viewer@acme.test', server.url);
+    await page.goto(server.url);
+    await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+    await page.getByRole('button', { name: /^Notifications, \d+ unread$/ }).click();
+    const choices = page.getByRole('group', { name: 'Pop up for' });
+    await expect(choices.getByLabel('Warning')).toBeChecked();
+    await choices.getByLabel('Warning').uncheck();
+    await choices.getByLabel('Info').check();
+    await expect.poll(async () => (await page.request.get(`${server.url}/api/me/preferences`)).json()).toEqual({
+      toastLevels: ['info', 'error'],
+    });
+
+    const publish = (level: string, title: string) =>
+      server.publish('acme', 'ops/notifications', { events: [{ type: 'notification', level, title }] });
+    expect(await publish('warning', 'Quiet warning')).toBe(200);
+    expect(await publish('info', 'Loud info')).toBe(200);
+    await expect(page.getByRole('alert').filter({ hasText: 'Loud info' })).toBeVisible();
+    await expect(page.getByRole('alert').filter({ hasText: 'Quiet warning' })).toHaveCount(0);
+    await expect(page.getByRole('dialog', { name: 'Notifications' }).getByText('Quiet warning')).toBeVisible();
+
+    await page.reload();
+    await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live'); // hydrated
+    await page.getByRole('button', { name: /^Notifications, \d+ unread$/ }).click();
+    await expect(page.getByRole('group', { name: 'Pop up for' }).getByLabel('Warning')).not.toBeChecked();
+    await expect(page.getByRole('group', { name: 'Pop up for' }).getByLabel('Info')).toBeChecked();
+  } finally {
+    await server.stop();
+  }
+});

@@ -7,6 +7,9 @@ test('a page refresh resumes where the old page stopped: no point missing, none 
   // Snapshots of 5 points: a new page that started over (instead of resuming from its saved
   // position) could show only the last five, and this test would see the hole.
   const server = await OwnServer.create({ LIVEDASH_SNAPSHOT_POINTS: '5' });
+  // A restored view must not break hydration of the server-rendered page.
+  const crashes: string[] = [];
+  page.on('console', (m) => /panicked|hydration error/i.test(m.text()) && crashes.push(m.text()));
   await server.start();
   try {
     await signIn(page, 'ops@acme.test', server.url);
@@ -36,6 +39,7 @@ test('a page refresh resumes where the old page stopped: no point missing, none 
     const expected = Array.from({ length: next - 1 }, (_, i) => i + 1);
     await expect.poll(() => chartValues(page, topic)).toEqual(expected);
     await expect(widget).toHaveAttribute('data-gaps', '0');
+    expect(crashes).toEqual([]);
   } finally {
     await server.stop();
   }

@@ -145,16 +145,25 @@ mod browser {
             });
             *feed.handler.borrow_mut() = Some(handler);
 
-            let mut position = None;
-            if let Some(saved) = live.restore(widget, topic)
-                && let Ok(view) = serde_json::from_value::<V>(saved.view)
-            {
-                signals.data.set(view);
-                position = saved.position;
-            }
-            if mode.subscribed() {
-                feed.subscribe(position);
-            }
+            // After hydration: a restored view must not change what the server rendered, or the
+            // page would not hydrate. No message can arrive before this runs (the socket's events
+            // are tasks; effects run as soon as the current one ends).
+            let (weak, widget_id, topic_name) = (Rc::downgrade(&feed), widget.to_owned(), topic.to_owned());
+            Effect::new(move |_| {
+                untrack(|| {
+                    let Some(feed) = weak.upgrade() else { return };
+                    let mut position = None;
+                    if let Some(saved) = live.restore(&widget_id, &topic_name)
+                        && let Ok(view) = serde_json::from_value::<V>(saved.view)
+                    {
+                        signals.data.set(view);
+                        position = saved.position;
+                    }
+                    if mode.subscribed() {
+                        feed.subscribe(position);
+                    }
+                })
+            });
             feed.start_ticker();
             live.register(widget, feed.clone());
 

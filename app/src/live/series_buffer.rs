@@ -95,4 +95,26 @@ mod tests {
         b.replace(Vec::new());
         assert!(b.is_empty());
     }
+
+    #[test]
+    fn as_a_view_it_takes_points_from_snapshots_and_updates_and_ignores_the_rest() {
+        use crate::live::{session::Delivery, topic_view::TopicView};
+        use crate::protocol::{Item, Meta, TopicKind};
+        let meta = Meta {
+            topic: "t".into(),
+            kind: TopicKind::Series,
+            epoch: "e".into(),
+            offset: 1,
+            resume_token: "e.1".into(),
+        };
+        let items = |v: &[f64]| pts(v).into_iter().map(Item::Point).collect::<Vec<_>>();
+        let mut b = SeriesBuffer::default();
+        b.apply(&Delivery::Snapshot { series: items(&[1.0, 2.0]), meta: meta.clone() });
+        b.apply(&Delivery::Update { series: items(&[3.0]), meta, ts: 0 });
+        b.apply(&Delivery::Gap);
+        assert_eq!(values(&b), vec![1.0, 2.0, 3.0]);
+        assert_eq!(b.last().map(|p| p.value), Some(3.0));
+        let restored: SeriesBuffer = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        assert_eq!(restored, b, "kept across a page refresh as it was");
+    }
 }

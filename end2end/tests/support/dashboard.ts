@@ -24,6 +24,6 @@ export async function chartValues(page: Page, topic: string): Promise<number[]> 
     const chart = el && (window as any).echarts.getInstanceByDom(el);
     if (!chart) return [];
     // A line holds [time, value] pairs; bars hold values (their times are the category axis).
-    return (chart.getOption().series[0].data as ([number, number] | number)[]).map((d) => (typeof d === 'number' ? d : d[1]));
+    return ((chart.getOption().series[0].data ?? []) as ([number, number] | number)[]).map((d) => (typeof d === 'number' ? d : d[1]));
   }, topic);
 }
