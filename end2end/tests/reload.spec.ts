@@ -26,6 +26,11 @@ test('a page refresh resumes where the old page stopped: no point missing, none 
     const widget = widgetOf(page, topic);
     await expect.poll(() => chartValues(page, topic)).toEqual([1, 2, 3]);
     await publish(7); // seen by this page
+    // Unread notifications are part of what a refresh keeps (and the header is server-rendered:
+    // restoring them must not break hydration).
+    expect(await server.publish('acme', 'ops/notifications', { events: [{ type: 'notification', level: 'info', title: 'Before reload' }] })).toBe(200);
+    const unread = page.getByRole('button', { name: /^Notifications, [1-9]\d* unread$/ });
+    await expect(unread).toBeVisible();
 
     for (let round = 0; round < 3; round++) {
       await expect.poll(async () => (await chartValues(page, topic)).length).toBe(next - 1);
@@ -39,6 +44,7 @@ test('a page refresh resumes where the old page stopped: no point missing, none 
     const expected = Array.from({ length: next - 1 }, (_, i) => i + 1);
     await expect.poll(() => chartValues(page, topic)).toEqual(expected);
     await expect(widget).toHaveAttribute('data-gaps', '0');
+    await expect(unread, 'still unread after three refreshes').toBeVisible();
     expect(crashes).toEqual([]);
   } finally {
     await server.stop();
