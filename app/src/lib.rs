@@ -16,7 +16,7 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::{
     ParamSegment, StaticSegment,
-    components::{Route, Router, Routes},
+    components::{ParentRoute, Route, Router, Routes},
 };
 
 /// Path of the ECharts bundle in the site root; the build copies it there from the npm package.
@@ -53,8 +53,11 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/livedash.css"/>
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=StaticSegment("") view=pages::DashboardPage/>
-                <Route path=(StaticSegment("d"), ParamSegment("id")) view=pages::DashboardPage/>
+                // One parent for every live page: its connection survives moving between dashboards.
+                <ParentRoute path=StaticSegment("") view=pages::LiveShell>
+                    <Route path=StaticSegment("") view=pages::DashboardPage/>
+                    <Route path=(StaticSegment("d"), ParamSegment("id")) view=pages::DashboardPage/>
+                </ParentRoute>
                 <Route path=StaticSegment("login") view=pages::LoginPage/>
             </Routes>
         </Router>

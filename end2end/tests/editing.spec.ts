@@ -7,6 +7,8 @@ test('an admin creates a dashboard and adds, reorders and removes widgets', asyn
   await server.start();
   try {
     await signIn(page, 'ops@acme.test', server.url);
+    let sockets = 0;
+    page.on('websocket', () => sockets++);
     await page.goto(server.url);
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Operations');
     await page.getByLabel('New dashboard title').fill('Night shift');
@@ -44,6 +46,15 @@ test('an admin creates a dashboard and adds, reorders and removes widgets', asyn
     await expect(titles).toHaveText(['Open orders', 'Tickets']);
     await expect(page.locator('section[data-topic="orders/open"] tbody tr').first()).toBeVisible();
     await page.screenshot({ path: 'artifacts/editing.png', fullPage: true });
+
+    // Moving between dashboards keeps the page's one connection.
+    const tabs = page.getByRole('navigation', { name: 'Dashboards' });
+    await tabs.getByRole('link', { name: 'Operations' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Operations');
+    await tabs.getByRole('link', { name: 'Night shift' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Night shift');
+    await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+    expect(sockets, 'one WebSocket for the whole visit').toBe(1);
 
     await page.reload();
     await expect(titles, 'the server kept every change').toHaveText(['Open orders', 'Tickets']);

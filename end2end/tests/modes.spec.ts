@@ -38,6 +38,8 @@ test('Manual mode holds updates until the refresh click, and the mode survives a
     await elsewhere.goto(`${server.url}/d/${id}`);
     await expect(widgetOf(elsewhere, topic).locator('.mode-badge')).toHaveText('Manual');
     await expect(widgetOf(elsewhere, topic).getByLabel('Update mode of Manual chart')).toHaveValue('manual');
+    // A fresh page fetches a Manual widget's data once, then holds it.
+    await expect.poll(() => chartValues(elsewhere, topic)).toEqual([1, 2, 3, 4, 5]);
     // Another user's view of the same widget keeps the default.
     const viewer = await browser.newPage();
     await signIn(viewer, 'viewer@acme.test', server.url);

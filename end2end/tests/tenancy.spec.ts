@@ -25,6 +25,21 @@ test("a user of globex never sees acme's data", async ({ browser }) => {
     const acmeOrders = await acme.locator('[data-key="orders_today"] .kpi-value').textContent();
     const globexOrders = await globex.locator('[data-key="orders_today"] .kpi-value').textContent();
     expect(globexOrders).not.toBe(acmeOrders);
+
+    // The same tab, another user: what the tab saved for acme's admin must never show, not even
+    // for a moment before the first snapshot.
+    await acme.addInitScript(() => {
+      (window as any).__leaked = false;
+      new MutationObserver(() => {
+        if (document.querySelector('[data-key="acme_secret"]')) (window as any).__leaked = true;
+      }).observe(document, { subtree: true, childList: true });
+    });
+    await signIn(acme, 'ops@globex.test', server.url);
+    await acme.reload();
+    await expect(acme.locator('.user-tenant')).toHaveText('globex · admin');
+    await expect(acme.locator('[data-key="orders_today"]')).toBeVisible();
+    await acme.waitForTimeout(1_000);
+    expect(await acme.evaluate(() => (window as any).__leaked), "acme's saved view appeared for globex").toBe(false);
   } finally {
     await server.stop();
   }

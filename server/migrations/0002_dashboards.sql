@@ -1,7 +1,8 @@
 -- Stored dashboards and their widgets, each user's widget modes, and each user's preferences.
+-- Ids are never reused (AUTOINCREMENT): a browser may still hold a removed widget's saved view.
 
 CREATE TABLE dashboards (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id   TEXT NOT NULL REFERENCES tenants(id),
     title       TEXT NOT NULL,
     created_at  INTEGER NOT NULL
@@ -9,7 +10,7 @@ CREATE TABLE dashboards (
 CREATE INDEX dashboards_by_tenant ON dashboards(tenant_id);
 
 CREATE TABLE widgets (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     dashboard_id  INTEGER NOT NULL REFERENCES dashboards(id) ON DELETE CASCADE,
     position      INTEGER NOT NULL,
     title         TEXT NOT NULL,

@@ -9,7 +9,7 @@ use crate::{
     store::{Store, StoreError, accounts::Role},
 };
 use app::dashboard::{NewWidget, WidgetKind, WidgetMode};
-use app::pages::{DEMO_KPI_TOPIC, DEMO_NOTIFICATIONS_TOPIC, DEMO_ORDERS_TOPIC};
+use app::pages::{DEMO_KPI_TOPIC, DEMO_ORDERS_TOPIC, NOTIFICATIONS_TOPIC};
 
 /// Every demo user's password.
 pub const PASSWORD: &str = "livedash-demo";
@@ -30,7 +30,7 @@ const WIDGETS: [(&str, WidgetKind, &str); 7] = [
     ("Support tickets", WidgetKind::BarChart, TICKETS_TOPIC),
     ("Open orders", WidgetKind::DocumentTable, OPEN_ORDERS_TOPIC),
     ("Jobs", WidgetKind::JobPanel, JOBS_TOPIC),
-    ("Notifications", WidgetKind::NotificationFeed, DEMO_NOTIFICATIONS_TOPIC),
+    ("Notifications", WidgetKind::NotificationFeed, NOTIFICATIONS_TOPIC),
     ("Who's online", WidgetKind::ActiveUsers, ONLINE_TOPIC),
 ];
 

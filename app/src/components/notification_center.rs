@@ -21,15 +21,18 @@ pub fn NotificationCenter(
     let toasts = RwSignal::new(Vec::<(u64, Notification)>::new());
     let open = RwSignal::new(false);
     let toast_levels = RwSignal::new(Preferences::default().toast_levels);
+    // Set once the user changes a choice: the saved preferences loading late must not undo it.
+    let touched = RwSignal::new(false);
 
     #[cfg(feature = "hydrate")]
-    browser::attach(model, toasts, toast_levels);
+    browser::attach(model, toasts, toast_levels, touched);
 
     let unread = move || model.with(|m| m.unread());
     let level_choice = move |level: Level| {
         let on = move || toast_levels.with(|l| l.contains(&level));
         let toggle = move |ev: leptos::ev::Event| {
             let checked = event_target_checked(&ev);
+            touched.set(true);
             toast_levels.update(|l| {
                 l.retain(|x| *x != level);
                 if checked {
@@ -137,10 +140,12 @@ mod browser {
         model: RwSignal<Notifications>,
         toasts: RwSignal<Vec<(u64, Notification)>>,
         toast_levels: RwSignal<Vec<Level>>,
+        touched: RwSignal<bool>,
     ) {
         leptos::task::spawn_local(async move {
             if let Ok((200, body)) = crate::http::call("GET", "/api/me/preferences", None).await
                 && let Ok(preferences) = serde_json::from_str::<Preferences>(&body)
+                && touched.try_get_untracked() == Some(false)
             {
                 toast_levels.set(preferences.toast_levels);
             }

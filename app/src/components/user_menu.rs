@@ -1,35 +1,15 @@
+use crate::live::{Identity, Live};
 use leptos::prelude::*;
-use serde::Deserialize;
 
-/// Who is signed in, as `/api/auth/me` says (read in the browser only).
-#[cfg(feature = "hydrate")]
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Me {
-    user: MeUser,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct MeUser {
-    pub email: String,
-    pub tenant: String,
-    pub role: String,
-}
-
-/// The header's account corner: user, tenant and role, and Log out.
+/// The header's account corner: user, tenant and role (as the page's connection learned them from
+/// the server), and Log out.
 #[component]
 pub fn UserMenu() -> AnyView {
-    let me = RwSignal::new(None::<MeUser>);
-
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        leptos::task::spawn_local(async move {
-            if let Ok((200, body)) = crate::http::call("GET", "/api/auth/me", None).await
-                && let Ok(parsed) = serde_json::from_str::<Me>(&body)
-            {
-                me.set(Some(parsed.user));
-            }
-        });
-    });
+    let identity = Live::expect().identity;
+    let account = move || match identity.get() {
+        Identity::Known(account) => Some(account),
+        Identity::Pending | Identity::Unknown => None,
+    };
 
     let log_out = move |_| {
         #[cfg(feature = "hydrate")]
@@ -41,9 +21,9 @@ pub fn UserMenu() -> AnyView {
     };
 
     view! {
-        <Show when=move || me.get().is_some()>
+        <Show when=move || account().is_some()>
             {move || {
-                me.get()
+                account()
                     .map(|user| {
                         view! {
                             <span class="user" data-tenant=user.tenant.clone()>

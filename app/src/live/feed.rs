@@ -94,7 +94,9 @@ impl<V: TopicView> TopicFeed<V> {
 mod browser {
     use super::TopicFeed;
     use crate::dashboard::WidgetMode;
-    use crate::live::{Live, Position, mode_gate::ModeGate, session::Delivery, socket::Handler, topic_view::TopicView};
+    use crate::live::{
+        Identity, Live, Position, mode_gate::ModeGate, session::Delivery, socket::Handler, topic_view::TopicView,
+    };
     use leptos::prelude::*;
     use std::{
         cell::{Cell, RefCell},
@@ -145,22 +147,32 @@ mod browser {
             });
             *feed.handler.borrow_mut() = Some(handler);
 
-            // After hydration: a restored view must not change what the server rendered, or the
-            // page would not hydrate. No message can arrive before this runs (the socket's events
-            // are tasks; effects run as soon as the current one ends).
+            // Once the server has said who is signed in (a saved view is only ever restored to its
+            // own user), and after hydration: a restored view must not change what the server
+            // rendered. No message can arrive before this runs: nothing is subscribed yet.
             let (weak, widget_id, topic_name) = (Rc::downgrade(&feed), widget.to_owned(), topic.to_owned());
+            let mut started = false;
             Effect::new(move |_| {
+                let identity = live.identity.get();
+                if started || identity == Identity::Pending {
+                    return;
+                }
+                started = true;
                 untrack(|| {
                     let Some(feed) = weak.upgrade() else { return };
-                    let mut position = None;
-                    if let Some(saved) = live.restore(&widget_id, &topic_name)
+                    let mut restored = None;
+                    if let Identity::Known(account) = &identity
+                        && let Some(saved) = live.restore(&account.key(), &widget_id, &topic_name)
                         && let Ok(view) = serde_json::from_value::<V>(saved.view)
                     {
                         signals.data.set(view);
-                        position = saved.position;
+                        restored = Some(saved.position);
                     }
-                    if mode.subscribed() {
-                        feed.subscribe(position);
+                    match restored {
+                        _ if mode.subscribed() => feed.subscribe(restored.flatten()),
+                        // A Manual widget shows what it had, or fetches its first snapshot once.
+                        Some(_) => {}
+                        None => feed.refresh(),
                     }
                 })
             });
@@ -189,7 +201,8 @@ mod browser {
         fn on_delivery(&self, delivery: &Delivery) {
             let ready = self.gate.borrow_mut().offer(delivery.clone());
             self.apply(ready);
-            if self.one_shot.get() && matches!(delivery, Delivery::Snapshot { .. }) {
+            // Manual mode's refresh is over when its snapshot (or a refusal) arrives.
+            if self.one_shot.get() && matches!(delivery, Delivery::Snapshot { .. } | Delivery::Error { .. }) {
                 self.one_shot.set(false);
                 self.live.unsubscribe(&self.widget);
             }
@@ -243,7 +256,8 @@ mod browser {
 
         pub fn refresh(&self) {
             if self.gate.borrow().mode().subscribed() {
-                self.release();
+                let ready = self.gate.borrow_mut().refresh();
+                self.apply(ready);
                 self.live.refresh(&self.widget);
             } else if !self.one_shot.replace(true) {
                 self.subscribe(None);

@@ -28,7 +28,33 @@ pub use topic_view::TopicView;
 
 use crate::protocol::ActivityAction;
 use leptos::prelude::*;
+use serde::Deserialize;
 use status::ConnectionStatus;
+
+/// The signed-in user, as `/api/auth/me` tells.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    pub email: String,
+    pub tenant: String,
+    pub role: String,
+}
+
+impl Account {
+    /// What a saved session is keyed by.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.tenant, self.email)
+    }
+}
+
+/// Who the page belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Still asking the server.
+    Pending,
+    Known(Account),
+    /// The server could not say (then nothing saved is restored).
+    Unknown,
+}
 
 /// One live connection per page, shared by every widget on it (found through Leptos context).
 #[derive(Clone, Copy)]
@@ -36,20 +62,31 @@ pub struct Live {
     pub status: RwSignal<ConnectionStatus>,
     /// When data last arrived (ms since the Unix epoch), for "updated 3 s ago".
     pub last_update: RwSignal<Option<f64>>,
+    pub identity: RwSignal<Identity>,
     #[cfg(feature = "hydrate")]
     page: StoredValue<std::rc::Rc<browser::Page>, LocalStorage>,
 }
 
 impl Live {
-    /// Creates the page's connection (opening the socket in the browser) and provides it as context.
+    /// Creates the page's connection (opening the socket in the browser) and provides it as context;
+    /// closes it when the providing component unmounts.
     pub fn provide() -> Self {
         let status = RwSignal::new(ConnectionStatus::Connecting);
         let last_update = RwSignal::new(None);
+        let identity = RwSignal::new(Identity::Pending);
+        #[cfg(feature = "hydrate")]
+        let page = browser::Page::open(status, last_update, identity);
+        #[cfg(feature = "hydrate")]
+        {
+            let page = send_wrapper::SendWrapper::new(page.clone());
+            on_cleanup(move || page.take().close());
+        }
         let live = Self {
             status,
             last_update,
+            identity,
             #[cfg(feature = "hydrate")]
-            page: StoredValue::new_local(browser::Page::open(status, last_update)),
+            page: StoredValue::new_local(page),
         };
         provide_context(live);
         live
@@ -63,13 +100,13 @@ impl Live {
     /// Manual refresh of every widget on the page, whatever its mode.
     pub fn refresh_all(&self) {
         #[cfg(feature = "hydrate")]
-        self.page.with_value(|p| p.refresh_all());
+        self.page.try_with_value(|p| p.refresh_all());
     }
 
     /// The global live switch: off closes the connection (Paused), on reconnects.
     pub fn set_live(&self, on: bool) {
         #[cfg(feature = "hydrate")]
-        self.page.with_value(|p| p.client.input(session::Input::SetLive(on)));
+        self.page.try_with_value(|p| p.client.input(session::Input::SetLive(on)));
         #[cfg(not(feature = "hydrate"))]
         let _ = on;
     }
@@ -77,13 +114,13 @@ impl Live {
     /// The Retry button, when Offline or waiting to reconnect.
     pub fn retry(&self) {
         #[cfg(feature = "hydrate")]
-        self.page.with_value(|p| p.client.input(session::Input::RetryNow));
+        self.page.try_with_value(|p| p.client.input(session::Input::RetryNow));
     }
 
     /// Tells the server what the user is doing (for the tenant's active-users view).
     pub fn report(&self, action: ActivityAction, detail: String) {
         #[cfg(feature = "hydrate")]
-        self.page.with_value(|p| p.client.input(session::Input::Report { action, detail }));
+        self.page.try_with_value(|p| p.client.input(session::Input::Report { action, detail }));
         #[cfg(not(feature = "hydrate"))]
         let _ = (action, detail);
     }
@@ -99,7 +136,7 @@ pub fn forget_saved_session() {
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::{
-        Live, Position,
+        Account, Identity, Live, Position,
         feed::FeedControl,
         saved_session::{STORAGE_KEY, SavedSession, SavedWidget},
         session::Input,
@@ -113,9 +150,10 @@ mod browser {
     /// The page's connection, its widgets' feeds, and what the previous page saved.
     pub struct Page {
         pub client: LiveClient,
+        identity: RwSignal<Identity>,
         feeds: RefCell<BTreeMap<String, Rc<dyn FeedControl>>>,
         saved: RefCell<SavedSession>,
-        _on_pagehide: Option<Closure<dyn FnMut(web_sys::Event)>>,
+        on_pagehide: Option<Closure<dyn FnMut(web_sys::Event)>>,
     }
 
     fn storage() -> Option<web_sys::Storage> {
@@ -129,7 +167,22 @@ mod browser {
     }
 
     impl Page {
-        pub fn open(status: RwSignal<ConnectionStatus>, last_update: RwSignal<Option<f64>>) -> Rc<Self> {
+        pub fn open(
+            status: RwSignal<ConnectionStatus>,
+            last_update: RwSignal<Option<f64>>,
+            identity: RwSignal<Identity>,
+        ) -> Rc<Self> {
+            leptos::task::spawn_local(async move {
+                #[derive(serde::Deserialize)]
+                struct Me {
+                    user: Account,
+                }
+                let known = match crate::http::call("GET", "/api/auth/me", None).await {
+                    Ok((200, body)) => serde_json::from_str::<Me>(&body).ok().map(|me| me.user),
+                    _ => None,
+                };
+                identity.try_set(known.map_or(Identity::Unknown, Identity::Known));
+            });
             let saved = storage()
                 .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
                 .map(|json| SavedSession::parse(&json))
@@ -148,9 +201,10 @@ mod browser {
                     window().add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref()).is_ok();
                 Page {
                     client,
+                    identity,
                     feeds: RefCell::default(),
                     saved: RefCell::new(saved),
-                    _on_pagehide: listening.then_some(on_pagehide),
+                    on_pagehide: listening.then_some(on_pagehide),
                 }
             })
         }
@@ -162,10 +216,20 @@ mod browser {
             }
         }
 
-        /// Every widget's topic, position and view, for the next page in this tab.
+        /// Closes the connection and stops listening (the live part of the page went away).
+        pub fn close(&self) {
+            self.client.close();
+            if let Some(listener) = &self.on_pagehide {
+                let _ = window().remove_event_listener_with_callback("pagehide", listener.as_ref().unchecked_ref());
+            }
+        }
+
+        /// Every widget's topic, position and view, for the next page in this tab, under the
+        /// signed-in user's name (nothing is saved while it is not known).
         fn save(&self) {
+            let Some(Identity::Known(account)) = self.identity.try_get_untracked() else { return };
             let positions = self.client.positions();
-            let mut saved = SavedSession::default();
+            let mut saved = SavedSession { user: account.key(), ..SavedSession::default() };
             for (widget, feed) in self.feeds.borrow().iter() {
                 let Some(view) = feed.saved_view() else { continue };
                 let position =
@@ -179,28 +243,28 @@ mod browser {
     }
 
     impl Live {
-        pub(crate) fn restore(&self, widget: &str, topic: &str) -> Option<SavedWidget> {
-            self.page.with_value(|p| p.saved.borrow_mut().take(widget, topic))
+        pub(crate) fn restore(&self, user: &str, widget: &str, topic: &str) -> Option<SavedWidget> {
+            self.page.try_with_value(|p| p.saved.borrow_mut().take(user, widget, topic)).flatten()
         }
 
         pub(crate) fn register(&self, widget: &str, feed: Rc<dyn FeedControl>) {
-            self.page.with_value(|p| p.feeds.borrow_mut().insert(widget.to_owned(), feed));
+            self.page.try_with_value(|p| p.feeds.borrow_mut().insert(widget.to_owned(), feed));
         }
 
         pub(crate) fn unregister(&self, widget: &str) {
-            self.page.with_value(|p| p.feeds.borrow_mut().remove(widget));
+            self.page.try_with_value(|p| p.feeds.borrow_mut().remove(widget));
         }
 
         pub(crate) fn subscribe(&self, widget: &str, topic: &str, position: Option<Position>, handler: Handler) {
-            self.page.with_value(|p| p.client.subscribe(widget, topic, position, handler));
+            self.page.try_with_value(|p| p.client.subscribe(widget, topic, position, handler));
         }
 
         pub(crate) fn unsubscribe(&self, widget: &str) {
-            self.page.with_value(|p| p.client.unsubscribe(widget));
+            self.page.try_with_value(|p| p.client.unsubscribe(widget));
         }
 
         pub(crate) fn refresh(&self, widget: &str) {
-            self.page.with_value(|p| p.client.input(Input::Refresh { widget: widget.to_owned() }));
+            self.page.try_with_value(|p| p.client.input(Input::Refresh { widget: widget.to_owned() }));
         }
     }
 }

@@ -9,11 +9,13 @@ use crate::dashboard::WidgetMode;
 pub struct ModeGate {
     mode: WidgetMode,
     held: Vec<Delivery>,
+    /// A refresh asked for a snapshot: it is shown when it comes, not at the next tick.
+    snapshot_due: bool,
 }
 
 impl ModeGate {
     pub fn new(mode: WidgetMode) -> Self {
-        Self { mode, held: Vec::new() }
+        Self { mode, held: Vec::new(), snapshot_due: false }
     }
 
     pub fn mode(&self) -> WidgetMode {
@@ -28,9 +30,20 @@ impl ModeGate {
         if matches!(delivery, Delivery::Snapshot { .. }) {
             // It replaces the widget's state: what was held before it no longer matters.
             self.held.retain(|d| matches!(d, Delivery::Gap));
+            if std::mem::take(&mut self.snapshot_due) {
+                self.held.push(delivery);
+                return self.release();
+            }
         }
         self.held.push(delivery);
         Vec::new()
+    }
+
+    /// The user asked for the latest now: everything held, and the snapshot the caller requests
+    /// will be passed on as soon as it arrives.
+    pub fn refresh(&mut self) -> Vec<Delivery> {
+        self.snapshot_due = self.mode.interval_secs().is_some();
+        self.release()
     }
 
     /// The interval's tick, or a manual refresh: everything held, in arrival order.
@@ -97,6 +110,16 @@ mod tests {
         assert!(gate.release().is_empty());
         let error = Delivery::Error { code: crate::protocol::ErrorCode::BadTopic, message: "x".into() };
         assert_eq!(gate.offer(error.clone()), [error], "errors are shown at once");
+    }
+
+    #[test]
+    fn a_refresh_shows_the_snapshot_it_asked_for_at_once() {
+        let mut gate = ModeGate::new(WidgetMode::Every1min);
+        gate.offer(update(1));
+        assert_eq!(offsets(&gate.refresh()), [1]);
+        assert_eq!(offsets(&gate.offer(Delivery::Snapshot { series: vec![], meta: meta(5) })), [5]);
+        assert!(gate.offer(update(6)).is_empty(), "then the interval holds again");
+        assert!(gate.offer(Delivery::Snapshot { series: vec![], meta: meta(9) }).is_empty(), "only one snapshot");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct SavedWidget {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedSession {
+    /// Whose it is (`tenant/e-mail`): another user in the same tab never gets it.
+    pub user: String,
     pub widgets: BTreeMap<String, SavedWidget>,
 }
 
@@ -32,9 +34,13 @@ impl SavedSession {
         serde_json::to_string(self).expect("saved sessions serialise")
     }
 
-    /// Takes the saved state of `widget` if it followed the same topic (a widget whose topic an
-    /// admin changed starts afresh).
-    pub fn take(&mut self, widget: &str, topic: &str) -> Option<SavedWidget> {
+    /// Takes the saved state of `widget` if `user` saved it and it followed the same topic (a
+    /// widget whose topic changed starts afresh). Another user's session is dropped whole.
+    pub fn take(&mut self, user: &str, widget: &str, topic: &str) -> Option<SavedWidget> {
+        if self.user != user {
+            self.widgets.clear();
+            return None;
+        }
         self.widgets.remove(widget).filter(|w| w.topic == topic)
     }
 }
@@ -45,7 +51,7 @@ mod tests {
 
     #[test]
     fn a_saved_widget_comes_back_once_and_only_for_its_topic() {
-        let mut saved = SavedSession::default();
+        let mut saved = SavedSession { user: "acme/ada@acme.test".into(), ..Default::default() };
         let position = Position { epoch: "e".into(), offset: 4, resume_token: "e.4".into() };
         saved.widgets.insert(
             "w1".into(),
@@ -53,9 +59,14 @@ mod tests {
         );
         saved.widgets.insert("w2".into(), SavedWidget { topic: "a/b".into(), position: None, view: Value::Null });
         let mut restored = SavedSession::parse(&saved.to_json());
-        assert_eq!(restored.take("w1", "a/b").unwrap().position, Some(position));
-        assert!(restored.take("w1", "a/b").is_none(), "taken once");
-        assert!(restored.take("w2", "c/d").is_none(), "another topic starts afresh");
+        let ada = "acme/ada@acme.test";
+        assert_eq!(restored.take(ada, "w1", "a/b").unwrap().position, Some(position));
+        assert!(restored.take(ada, "w1", "a/b").is_none(), "taken once");
+        assert!(restored.take(ada, "w2", "c/d").is_none(), "another topic starts afresh");
+
+        let mut other = SavedSession::parse(&saved.to_json());
+        assert!(other.take("globex/bob@globex.test", "w2", "a/b").is_none(), "never another user's");
+        assert!(other.take(ada, "w2", "a/b").is_none(), "dropped whole once another user looked");
         assert_eq!(SavedSession::parse("{not json"), SavedSession::default());
     }
 }

@@ -82,7 +82,8 @@ pub enum Input {
     Refresh {
         widget: String,
     },
-    /// Tell the server what the user is doing (dropped while not live: it is only news).
+    /// Tell the server what the user is doing (while not live, the latest is kept for the next
+    /// connection).
     Report {
         action: ActivityAction,
         detail: String,
@@ -131,13 +132,20 @@ pub struct Session {
     status: ConnectionStatus,
     failed_attempts: u32,
     subscriptions: BTreeMap<String, Subscription>,
+    /// The latest activity reported while not live, sent once the socket opens.
+    pending_report: Option<(ActivityAction, String)>,
 }
 
 impl Session {
     /// A session that starts connecting at once (the caller performs the returned `Open`).
     pub fn start(config: SessionConfig) -> (Self, Vec<Effect>) {
-        let session =
-            Self { config, status: ConnectionStatus::Connecting, failed_attempts: 0, subscriptions: BTreeMap::new() };
+        let session = Self {
+            config,
+            status: ConnectionStatus::Connecting,
+            failed_attempts: 0,
+            subscriptions: BTreeMap::new(),
+            pending_report: None,
+        };
         (session, vec![Effect::Open])
     }
 
@@ -155,7 +163,12 @@ impl Session {
             Input::Opened => {
                 self.status = ConnectionStatus::Live;
                 self.failed_attempts = 0;
-                self.subscriptions.iter().map(|(widget, sub)| Effect::Send(subscribe(widget, sub))).collect()
+                let mut effects: Vec<Effect> =
+                    self.subscriptions.iter().map(|(widget, sub)| Effect::Send(subscribe(widget, sub))).collect();
+                if let Some((action, detail)) = self.pending_report.take() {
+                    effects.push(Effect::Send(ClientMessage::Activity { action, detail }));
+                }
+                effects
             }
             Input::Closed { code, .. } => self.on_closed(code, random),
             Input::Received(message) => self.on_message(message),
@@ -176,8 +189,13 @@ impl Session {
                 .then_some(Effect::Send(ClientMessage::RequestUpdate { widget_id: widget }))
                 .into_iter()
                 .collect(),
+            Input::Report { action, detail } if self.is_live() => {
+                vec![Effect::Send(ClientMessage::Activity { action, detail })]
+            }
             Input::Report { action, detail } => {
-                self.is_live().then_some(Effect::Send(ClientMessage::Activity { action, detail })).into_iter().collect()
+                // Only the latest matters: it says what the user is doing now.
+                self.pending_report = Some((action, detail));
+                vec![]
             }
             Input::RetryDue => match self.status {
                 ConnectionStatus::Reconnecting { .. } => {
@@ -499,6 +517,21 @@ mod tests {
         assert!(t.handle(closed(LIVE_OFF), 0.5).is_empty());
         assert_eq!(t.status(), ConnectionStatus::LiveOff);
         assert_eq!(t.handle(Input::RetryNow, 0.5), vec![Effect::Open], "the user may try again");
+    }
+
+    #[test]
+    fn activity_reported_before_the_socket_opens_is_sent_when_it_does() {
+        let (mut s, _) = Session::start(SessionConfig::default());
+        for detail in ["Ops", "Sales"] {
+            let report = Input::Report { action: ActivityAction::OpenDashboard, detail: detail.into() };
+            assert!(s.handle(report, 0.5).is_empty());
+        }
+        let sent = s.handle(Input::Opened, 0.5);
+        let only_the_latest =
+            Effect::Send(ClientMessage::Activity { action: ActivityAction::OpenDashboard, detail: "Sales".into() });
+        assert_eq!(sent, vec![only_the_latest]);
+        assert!(s.handle(closed(1006), 0.5).len() == 1 && s.handle(Input::RetryDue, 0.5) == vec![Effect::Open]);
+        assert!(s.handle(Input::Opened, 0.5).is_empty(), "sent once");
     }
 
     #[test]

@@ -90,6 +90,21 @@ impl LiveClient {
     pub(super) fn input(&self, input: Input) {
         dispatch(&self.0, input);
     }
+
+    /// Closes the socket for good: no handler runs, no retry or heartbeat fires after this.
+    pub(super) fn close(&self) {
+        let mut driver = self.0.borrow_mut();
+        driver.stop_heartbeat();
+        driver.retry_generation += 1; // stops a countdown in flight
+        driver.handlers.clear();
+        driver.callbacks = None;
+        if let Some(socket) = driver.socket.take() {
+            socket.set_onopen(None);
+            socket.set_onmessage(None);
+            socket.set_onclose(None);
+            let _ = socket.close();
+        }
+    }
 }
 
 /// Feeds the session and performs what it decides.

@@ -2,7 +2,7 @@
 //! connection and account, the tenant's dashboards as tabs, and the widgets on a responsive grid.
 //! Admins can create dashboards and add, remove and reorder widgets; viewers only watch.
 
-use crate::components::{LiveControls, NotificationCenter, StatusPill, UserMenu};
+use super::live_shell::PageHeading;
 use crate::dashboard::{DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 use crate::live::Live;
 use crate::widgets::widget_view;
@@ -15,7 +15,6 @@ mod editor;
 /// The topics the built-in demo feed publishes to.
 pub const DEMO_ORDERS_TOPIC: &str = "sales/orders";
 pub const DEMO_KPI_TOPIC: &str = "kpi/overview";
-pub const DEMO_NOTIFICATIONS_TOPIC: &str = "ops/notifications";
 
 /// Where the page stands with loading its dashboard.
 // The server only ever renders `Loading`; the browser fills the rest in.
@@ -31,7 +30,8 @@ enum Loaded {
 
 #[component]
 pub fn DashboardPage() -> AnyView {
-    let live = Live::provide();
+    let live = Live::expect();
+    let PageHeading(heading) = expect_context();
     let params = use_params_map();
     let wanted = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())));
     let list = RwSignal::new(Vec::<DashboardSummary>::new());
@@ -40,12 +40,16 @@ pub fn DashboardPage() -> AnyView {
 
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let wanted = wanted.get();
+        let asked = wanted.get();
+        loaded.set(Loaded::Loading);
         leptos::task::spawn_local(async move {
-            let outcome = load(wanted).await;
-            if let Ok((dashboards, Some(view))) = &outcome {
+            let outcome = load(asked).await;
+            // The user may have moved on (or left the page) while this was loading.
+            if wanted.try_get_untracked() != Some(asked) {
+                return;
+            }
+            if let Ok((_, Some(view))) = &outcome {
                 live.report(crate::protocol::ActivityAction::OpenDashboard, view.title.clone());
-                list.set(dashboards.clone());
             }
             loaded.set(match outcome {
                 Ok((dashboards, view)) => {
@@ -66,6 +70,7 @@ pub fn DashboardPage() -> AnyView {
     let can_edit = move || view_of().is_some_and(|v| v.can_edit);
     let title = move || view_of().map_or_else(|| "Dashboard".to_owned(), |v| v.title);
     let current = move || view_of().map(|v| v.id);
+    Effect::new(move |_| heading.set(title()));
 
     // Widgets with the mode each starts in, in display order; keyed by id so a reorder moves the
     // live widgets instead of re-creating them.
@@ -86,14 +91,6 @@ pub fn DashboardPage() -> AnyView {
 
     view! {
         <Title text=move || format!("{} — livedash", title())/>
-        <header class="app-header">
-            <span class="brand">"livedash"</span>
-            <h1 class="dashboard-title">{title}</h1>
-            <StatusPill/>
-            <LiveControls/>
-            <NotificationCenter topic=DEMO_NOTIFICATIONS_TOPIC/>
-            <UserMenu/>
-        </header>
         <nav class="dashboard-tabs" aria-label="Dashboards">
             {move || {
                 list.get()

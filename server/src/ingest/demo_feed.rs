@@ -11,7 +11,7 @@ use crate::{
     },
     shutdown::ShutdownSignal,
 };
-use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_NOTIFICATIONS_TOPIC as NOTIFICATIONS_TOPIC, DEMO_ORDERS_TOPIC};
+use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_ORDERS_TOPIC, NOTIFICATIONS_TOPIC};
 use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
 use serde_json::json;
 use std::{collections::VecDeque, sync::Arc, time::Duration};

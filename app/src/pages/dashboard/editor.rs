@@ -30,10 +30,12 @@ pub fn WidgetEditBar(widget: i64, loaded: RwSignal<Loaded>) -> AnyView {
             let body =
                 serde_json::to_string(&crate::dashboard::WidgetOrder { widget_ids: order.clone() }).expect("json");
             match crate::http::call("PUT", &format!("/api/dashboards/{}/order", view.id), Some(&body)).await {
-                Ok((204, _)) => loaded.update(|l| {
-                    if let Loaded::Ready(v) = l {
-                        v.widgets.sort_by_key(|w| order.iter().position(|id| *id == w.id));
+                Ok((204, _)) => loaded.update(|l| match l {
+                    // Only if the same dashboard is still shown.
+                    Loaded::Ready(v) if v.id == view.id => {
+                        v.widgets.sort_by_key(|w| order.iter().position(|id| *id == w.id))
                     }
+                    _ => {}
                 }),
                 outcome => error.set(Some(failure(outcome))),
             }
@@ -46,10 +48,9 @@ pub fn WidgetEditBar(widget: i64, loaded: RwSignal<Loaded>) -> AnyView {
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
             match crate::http::call("DELETE", &format!("/api/dashboards/{}/widgets/{widget}", view.id), None).await {
-                Ok((204, _)) => loaded.update(|l| {
-                    if let Loaded::Ready(v) = l {
-                        v.widgets.retain(|w| w.id != widget);
-                    }
+                Ok((204, _)) => loaded.update(|l| match l {
+                    Loaded::Ready(v) if v.id == view.id => v.widgets.retain(|w| w.id != widget),
+                    _ => {}
                 }),
                 outcome => error.set(Some(failure(outcome))),
             }
@@ -99,10 +100,9 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
                         error.set(None);
                         title.set(String::new());
                         topic.set(String::new());
-                        loaded.update(|l| {
-                            if let Loaded::Ready(v) = l {
-                                v.widgets.push(widget);
-                            }
+                        loaded.update(|l| match l {
+                            Loaded::Ready(v) if v.id == view.id => v.widgets.push(widget),
+                            _ => {}
                         });
                     }
                     Err(e) => error.set(Some(e.to_string())),
