@@ -33,6 +33,16 @@ test('a warning event raises a toast and increments the unread count; the centre
     await expect(toast).toHaveCount(0);
     await panel.getByRole('button', { name: 'Clear' }).click();
     await expect(panel.getByText('Disk 91 % full')).toHaveCount(0);
+
+    // A maintenance notice says when it is planned; a low-severity system error is only info.
+    const at = Date.now() + 3_600_000;
+    const notice = { type: 'maintenance', level: 'warning', title: 'Database upgrade', scheduledAt: at };
+    const minor = { type: 'system:error', level: 'error', severity: 'low', title: 'One slow query' };
+    expect(await server.publish('acme', 'ops/notifications', { events: [notice, minor] })).toBe(200);
+    const planned = page.getByRole('alert').filter({ hasText: 'Database upgrade' });
+    await expect(planned).toContainText('Scheduled for');
+    await expect(panel.locator('.notification.level-info', { hasText: 'One slow query' })).toBeVisible();
+    await expect(page.getByRole('alert').filter({ hasText: 'One slow query' })).toHaveCount(0);
   } finally {
     await server.stop();
   }

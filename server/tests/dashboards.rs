@@ -107,10 +107,19 @@ async fn admins_create_dashboards_and_add_reorder_and_remove_widgets() {
     assert_eq!(titles, ["Jobs", "Tickets"]);
     assert_eq!(view.widgets[0].default_mode.slug(), "30s");
 
-    let (_, audit) = admin.get("/api/admin/audit?limit=50").await;
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    for action in ["dashboard_create", "widget_add", "widget_reorder", "widget_remove"] {
-        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    // The audit trail is written in batches, off the request path: wait for it (bounded).
+    let wanted = ["dashboard_create", "widget_add", "widget_reorder", "widget_remove"];
+    let mut actions = Vec::new();
+    for _ in 0..50 {
+        let (_, audit) = admin.get("/api/admin/audit?limit=50").await;
+        actions = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str().map(str::to_owned)).collect();
+        if wanted.iter().all(|w| actions.iter().any(|a| a == w)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for action in wanted {
+        assert!(actions.iter().any(|a| a == action), "{action} audited: {actions:?}");
     }
     server.stop().await;
 }

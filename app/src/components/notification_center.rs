@@ -94,6 +94,7 @@ pub fn NotificationCenter(
                                 <div class=format!("toast level-{}", n.level.as_str()) role="alert">
                                     <strong>{n.event.title.clone()}</strong>
                                     <span>{n.event.body.clone().unwrap_or_default()}</span>
+                                    {scheduled(&n.event)}
                                     <button
                                         class="toast-close"
                                         type="button"
@@ -104,6 +105,7 @@ pub fn NotificationCenter(
                                     </button>
                                 </div>
                             }
+                            .into_any()
                         })
                         .collect_view()
                 }}
@@ -115,12 +117,21 @@ pub fn NotificationCenter(
 
 #[component]
 fn NotificationItem(n: Notification) -> impl IntoView {
+    let when = scheduled(&n.event);
     view! {
         <li class=format!("notification level-{}", n.level.as_str()) class:unread=!n.read>
             <strong>{n.event.title}</strong>
             <span>{n.event.body.unwrap_or_default()}</span>
+            {when}
         </li>
     }
+}
+
+/// A maintenance notice's planned time.
+fn scheduled(event: &crate::protocol::Event) -> Option<AnyView> {
+    let at = event.scheduled_at?;
+    let text = format!("Scheduled for {}", crate::live::documents::clock_time(at));
+    Some(view! { <span class="scheduled">{text}</span> }.into_any())
 }
 
 #[cfg(feature = "hydrate")]
