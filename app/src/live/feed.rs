@@ -121,6 +121,9 @@ mod browser {
         gate: RefCell<ModeGate>,
         /// Manual mode's refresh: unsubscribe again once the snapshot is in.
         one_shot: Cell<bool>,
+        /// The first subscription (or Manual fetch) was made; until then a mode change only
+        /// changes the mode.
+        started: Cell<bool>,
         ticker: RefCell<Option<IntervalHandle>>,
         handler: RefCell<Option<Handler>>,
     }
@@ -136,6 +139,7 @@ mod browser {
                 signals,
                 gate: RefCell::new(ModeGate::new(mode)),
                 one_shot: Cell::new(false),
+                started: Cell::new(false),
                 ticker: RefCell::new(None),
                 handler: RefCell::new(None),
             });
@@ -150,31 +154,15 @@ mod browser {
             // Once the server has said who is signed in (a saved view is only ever restored to its
             // own user), and after hydration: a restored view must not change what the server
             // rendered. No message can arrive before this runs: nothing is subscribed yet.
-            let (weak, widget_id, topic_name) = (Rc::downgrade(&feed), widget.to_owned(), topic.to_owned());
-            let mut started = false;
+            let weak = Rc::downgrade(&feed);
             Effect::new(move |_| {
                 let identity = live.identity.get();
-                if started || identity == Identity::Pending {
-                    return;
+                if identity != Identity::Pending
+                    && let Some(feed) = weak.upgrade()
+                    && !feed.started.replace(true)
+                {
+                    untrack(|| feed.begin(&identity));
                 }
-                started = true;
-                untrack(|| {
-                    let Some(feed) = weak.upgrade() else { return };
-                    let mut restored = None;
-                    if let Identity::Known(account) = &identity
-                        && let Some(saved) = live.restore(&account.key(), &widget_id, &topic_name)
-                        && let Ok(view) = serde_json::from_value::<V>(saved.view)
-                    {
-                        signals.data.set(view);
-                        restored = Some(saved.position);
-                    }
-                    match restored {
-                        _ if mode.subscribed() => feed.subscribe(restored.flatten()),
-                        // A Manual widget shows what it had, or fetches its first snapshot once.
-                        Some(_) => {}
-                        None => feed.refresh(),
-                    }
-                })
             });
             feed.start_ticker();
             live.register(widget, feed.clone());
@@ -191,6 +179,24 @@ mod browser {
                 }
             });
             feed
+        }
+
+        /// Shows what this user's previous page saved for the widget, then subscribes from there
+        /// (in Manual mode: fetches a first snapshot once, unless something was restored).
+        fn begin(&self, identity: &Identity) {
+            let mut restored = None;
+            if let Identity::Known(account) = identity
+                && let Some(saved) = self.live.restore(&account.key(), &self.widget, &self.topic)
+                && let Ok(view) = serde_json::from_value::<V>(saved.view)
+            {
+                self.signals.data.set(view);
+                restored = Some(saved.position);
+            }
+            if self.gate.borrow().mode().subscribed() {
+                self.subscribe(restored.flatten());
+            } else if restored.is_none() {
+                self.refresh();
+            }
         }
 
         fn subscribe(&self, position: Option<Position>) {
@@ -241,6 +247,10 @@ mod browser {
             let released = self.gate.borrow_mut().set_mode(mode);
             self.apply(released);
             self.signals.state.mode.set(mode);
+            self.start_ticker();
+            if !self.started.get() {
+                return; // `begin` subscribes as the mode then says
+            }
             match (before.subscribed(), mode.subscribed()) {
                 (true, false) => self.live.unsubscribe(&self.widget),
                 (false, true) => {
@@ -251,10 +261,12 @@ mod browser {
                 }
                 _ => {}
             }
-            self.start_ticker();
         }
 
         pub fn refresh(&self) {
+            if !self.started.get() {
+                return; // the first data is on its way
+            }
             if self.gate.borrow().mode().subscribed() {
                 let ready = self.gate.borrow_mut().refresh();
                 self.apply(ready);
