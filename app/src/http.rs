@@ -29,6 +29,20 @@ pub async fn call(method: &str, url: &str, json_body: Option<&str>) -> Result<(u
     Ok((response.status(), text))
 }
 
+/// Sends `body` (if any) as JSON and expects a 2xx answer: its body text, or why it failed in words
+/// (the server's own `message` where it sent one).
+pub async fn send_json(method: &str, url: &str, body: Option<&impl serde::Serialize>) -> Result<String, String> {
+    let json = body.map(|b| serde_json::to_string(b).expect("API bodies serialise"));
+    let (status, text) = call(method, url, json.as_deref()).await?;
+    if (200..300).contains(&status) {
+        return Ok(text);
+    }
+    Err(serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("the server answered {status}")))
+}
+
 /// Sends the browser to `path` (a full navigation: the new page starts a fresh session).
 pub fn go_to(path: &str) {
     if let Some(window) = web_sys::window() {

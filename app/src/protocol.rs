@@ -50,6 +50,11 @@ impl ActivityAction {
     }
 }
 
+/// The server-owned topics of every tenant that say who is online (a collection) and what users do
+/// (events); see docs/protocol.md. Publishers cannot write under `presence/`.
+pub const PRESENCE_ONLINE_TOPIC: &str = "presence/online";
+pub const PRESENCE_ACTIVITY_TOPIC: &str = "presence/activity";
+
 /// Longest `detail` of an `activity` message.
 pub const MAX_ACTIVITY_DETAIL: usize = 120;
 

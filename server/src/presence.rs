@@ -28,8 +28,7 @@ use std::{
     },
 };
 
-pub const ONLINE_TOPIC: &str = "presence/online";
-pub const ACTIVITY_TOPIC: &str = "presence/activity";
+pub use app::protocol::{PRESENCE_ACTIVITY_TOPIC as ACTIVITY_TOPIC, PRESENCE_ONLINE_TOPIC as ONLINE_TOPIC};
 const RESERVED_PREFIX: &str = "presence/";
 
 /// Whether `topic` belongs to the server (publishers are refused).

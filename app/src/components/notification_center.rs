@@ -183,11 +183,9 @@ mod browser {
 
     pub fn save(toast_levels: Vec<Level>) {
         leptos::task::spawn_local(async move {
-            let body = serde_json::to_string(&Preferences { toast_levels }).expect("serialises");
-            match crate::http::call("PUT", "/api/me/preferences", Some(&body)).await {
-                Ok((200, _)) => {}
-                Ok((status, text)) => leptos::logging::warn!("livedash: saving preferences failed ({status}): {text}"),
-                Err(e) => leptos::logging::warn!("livedash: saving preferences failed: {e}"),
+            let preferences = Preferences { toast_levels };
+            if let Err(e) = crate::http::send_json("PUT", "/api/me/preferences", Some(&preferences)).await {
+                leptos::logging::warn!("livedash: saving preferences failed: {e}");
             }
         });
     }

@@ -47,11 +47,6 @@ impl SeriesBuffer {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
-
-    /// The newest point.
-    pub fn last(&self) -> Option<&Point> {
-        self.points.back()
-    }
 }
 
 impl Default for SeriesBuffer {
@@ -113,7 +108,6 @@ mod tests {
         b.apply(&Delivery::Update { series: items(&[3.0]), meta, ts: 0 });
         b.apply(&Delivery::Gap);
         assert_eq!(values(&b), vec![1.0, 2.0, 3.0]);
-        assert_eq!(b.last().map(|p| p.value), Some(3.0));
         let restored: SeriesBuffer = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
         assert_eq!(restored, b, "kept across a page refresh as it was");
     }

@@ -8,17 +8,16 @@ use crate::live::{
     notifications::Notifications,
     use_topic,
 };
+use crate::protocol::PRESENCE_ACTIVITY_TOPIC;
 use leptos::prelude::*;
 
-/// The server's activity topic next to every online list.
-pub const ACTIVITY_TOPIC: &str = "presence/activity";
 /// Activity lines shown.
 const RECENT: usize = 6;
 
 #[component]
 pub fn ActiveUsers(def: WidgetDef, mode: WidgetMode) -> AnyView {
     let online = use_topic::<Documents>(&def.dom_id(), &def.topic, mode);
-    let activity = use_topic::<Notifications>(&format!("{}-activity", def.dom_id()), ACTIVITY_TOPIC, mode);
+    let activity = use_topic::<Notifications>(&format!("{}-activity", def.dom_id()), PRESENCE_ACTIVITY_TOPIC, mode);
     // The frame's mode and refresh drive both feeds.
     let mut framed = Framed::new(&def, online);
     let (set_online, refresh_online) = (framed.set_mode, framed.refresh);

@@ -37,12 +37,9 @@ impl Framed {
 fn save_mode(widget: i64, mode: WidgetMode) {
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async move {
-        let body = serde_json::to_string(&crate::dashboard::ModeChoice { mode }).expect("serialises");
         let url = format!("/api/me/widget-modes/{widget}");
-        match crate::http::call("PUT", &url, Some(&body)).await {
-            Ok((204, _)) => {}
-            Ok((status, text)) => leptos::logging::warn!("livedash: saving the mode failed ({status}): {text}"),
-            Err(e) => leptos::logging::warn!("livedash: saving the mode failed: {e}"),
+        if let Err(e) = crate::http::send_json("PUT", &url, Some(&crate::dashboard::ModeChoice { mode })).await {
+            leptos::logging::warn!("livedash: saving the mode failed: {e}");
         }
     });
     #[cfg(not(feature = "hydrate"))]

@@ -10,8 +10,6 @@ mod kpi_tiles;
 mod notification_feed;
 mod series_chart;
 
-pub use active_users::ACTIVITY_TOPIC;
-
 use crate::dashboard::{WidgetDef, WidgetKind, WidgetMode};
 use leptos::prelude::*;
 

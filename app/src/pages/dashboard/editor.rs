@@ -27,17 +27,16 @@ pub fn WidgetEditBar(widget: i64, loaded: RwSignal<Loaded>) -> AnyView {
         let Some(order) = moved(&ids, widget, step) else { return };
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            let body =
-                serde_json::to_string(&crate::dashboard::WidgetOrder { widget_ids: order.clone() }).expect("json");
-            match crate::http::call("PUT", &format!("/api/dashboards/{}/order", view.id), Some(&body)).await {
-                Ok((204, _)) => loaded.update(|l| match l {
+            let body = crate::dashboard::WidgetOrder { widget_ids: order.clone() };
+            match crate::http::send_json("PUT", &format!("/api/dashboards/{}/order", view.id), Some(&body)).await {
+                Ok(_) => loaded.update(|l| match l {
                     // Only if the same dashboard is still shown.
                     Loaded::Ready(v) if v.id == view.id => {
                         v.widgets.sort_by_key(|w| order.iter().position(|id| *id == w.id))
                     }
                     _ => {}
                 }),
-                outcome => error.set(Some(failure(outcome))),
+                Err(e) => error.set(Some(e)),
             }
         });
         #[cfg(not(feature = "hydrate"))]
@@ -47,12 +46,13 @@ pub fn WidgetEditBar(widget: i64, loaded: RwSignal<Loaded>) -> AnyView {
         let Loaded::Ready(view) = loaded.get_untracked() else { return };
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            match crate::http::call("DELETE", &format!("/api/dashboards/{}/widgets/{widget}", view.id), None).await {
-                Ok((204, _)) => loaded.update(|l| match l {
+            let url = format!("/api/dashboards/{}/widgets/{widget}", view.id);
+            match crate::http::send_json("DELETE", &url, None::<&()>).await {
+                Ok(_) => loaded.update(|l| match l {
                     Loaded::Ready(v) if v.id == view.id => v.widgets.retain(|w| w.id != widget),
                     _ => {}
                 }),
-                outcome => error.set(Some(failure(outcome))),
+                Err(e) => error.set(Some(e)),
             }
         });
         #[cfg(not(feature = "hydrate"))]
@@ -93,9 +93,8 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
         };
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            let body = serde_json::to_string(&new).expect("json");
-            match crate::http::call("POST", &format!("/api/dashboards/{}/widgets", view.id), Some(&body)).await {
-                Ok((201, body)) => match serde_json::from_str::<crate::dashboard::WidgetDef>(&body) {
+            match crate::http::send_json("POST", &format!("/api/dashboards/{}/widgets", view.id), Some(&new)).await {
+                Ok(body) => match serde_json::from_str::<crate::dashboard::WidgetDef>(&body) {
                     Ok(widget) => {
                         error.set(None);
                         title.set(String::new());
@@ -107,7 +106,7 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
                     }
                     Err(e) => error.set(Some(e.to_string())),
                 },
-                outcome => error.set(Some(failure(outcome))),
+                Err(e) => error.set(Some(e)),
             }
         });
         #[cfg(not(feature = "hydrate"))]
@@ -175,16 +174,15 @@ pub fn NewDashboardForm() -> AnyView {
         {
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
-                let body = serde_json::to_string(&new).expect("json");
-                match crate::http::call("POST", "/api/dashboards", Some(&body)).await {
-                    Ok((201, body)) => match serde_json::from_str::<crate::dashboard::DashboardSummary>(&body) {
+                match crate::http::send_json("POST", "/api/dashboards", Some(&new)).await {
+                    Ok(body) => match serde_json::from_str::<crate::dashboard::DashboardSummary>(&body) {
                         Ok(created) => {
                             title.set(String::new());
                             navigate(&format!("/d/{}", created.id), Default::default());
                         }
                         Err(e) => error.set(Some(e.to_string())),
                     },
-                    outcome => error.set(Some(failure(outcome))),
+                    Err(e) => error.set(Some(e)),
                 }
             });
         }
@@ -207,18 +205,6 @@ pub fn NewDashboardForm() -> AnyView {
         </form>
     }
     .into_any()
-}
-
-/// What went wrong with an API call, in words: the server's own message where it sent one.
-#[cfg(feature = "hydrate")]
-fn failure(outcome: Result<(u16, String), String>) -> String {
-    match outcome {
-        Ok((status, body)) => serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("the server answered {status}")),
-        Err(e) => e,
-    }
 }
 
 #[cfg(test)]
