@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$ROOT/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 # The cargo-leptos release this project is built and tested with.
 CARGO_LEPTOS_VERSION=0.3.11
@@ -36,19 +36,27 @@ ensure_wasm_target() {
   rustup target add wasm32-unknown-unknown
 }
 
-# cargo-leptos runs the `wasm-bindgen` on PATH; it must be the version Cargo.lock pins.
+# The site build (and cargo-leptos) run the `wasm-bindgen` on PATH; it must be the version Cargo.lock
+# pins, or the glue it writes does not fit the wasm.
+wasm_bindgen_wanted() {
+  awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+wasm_bindgen_matches() {
+  [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$(wasm_bindgen_wanted)" ]
+}
 ensure_wasm_bindgen() {
-  local want have
-  want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-  [ "$have" = "$want" ] && return
-  say "installing wasm-bindgen-cli $want to match Cargo.lock (about 3 minutes)"
-  # No --locked: its lockfile names a crate version the registry no longer has.
-  env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want" --force
+  wasm_bindgen_matches && return
+  local want
+  want=$(wasm_bindgen_wanted)
+  say "installing wasm-bindgen-cli $want to match Cargo.lock (about 3 minutes, once)"
+  # No --locked: its lockfile names a crate version the registry no longer has. No default
+  # features: they only add TLS for the test runner's downloads, which this project never uses.
+  env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want" --no-default-features --force
 }
 
-# Stable Rust cannot build cargo-leptos's locked dependencies; the nightly toolchain can. Only the
-# tool is built with nightly: livedash itself builds on stable.
+# For scripts/watch only (the README's two commands build without it). Stable Rust cannot build
+# cargo-leptos's locked dependencies; the nightly toolchain can. Only the tool is built with nightly:
+# livedash itself builds on stable.
 ensure_cargo_leptos() {
   local have
   have=$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)
@@ -57,7 +65,7 @@ ensure_cargo_leptos() {
     say "installing a minimal nightly toolchain to build cargo-leptos"
     rustup toolchain install nightly --profile minimal
   fi
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION with nightly, no downloads (about 21 minutes, once)"
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION with nightly, no downloads (about 25 minutes on 2 cores, once)"
   env -u CARGO_TARGET_DIR cargo +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
     --locked --features no_downloads --force
 }
@@ -87,11 +95,12 @@ vendor_assets() {
   fi
 }
 
+# What every build needs before cargo starts. wasm-bindgen-cli is installed by scripts/build-site,
+# beside the compile, and cargo-leptos only by scripts/watch: neither command needs it.
 ensure_build_tools() {
   command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup"
+  command -v node >/dev/null || die "node is missing: install Node.js 20 or newer"
   with_install_lock ensure_wasm_target
-  with_install_lock ensure_wasm_bindgen
-  with_install_lock ensure_cargo_leptos
   with_install_lock ensure_npm_packages
   vendor_assets
 }

@@ -1,8 +1,9 @@
 import { expect, test } from '@playwright/test';
+import { expectLiveAgain } from './support/pill';
 import { CuttableProxy } from './support/proxy';
 import { signIn } from './support/session';
 
-test('a network outage of a few seconds: Reconnecting, then Live within 5 s, and not a point lost or repeated', async ({
+test('a network outage of a few seconds: Reconnecting, then Live at the next retry, and not a point lost or repeated', async ({
   page,
   baseURL,
 }) => {
@@ -25,7 +26,10 @@ test('a network outage of a few seconds: Reconnecting, then Live within 5 s, and
   await page.waitForTimeout(2_500); // the server keeps publishing: these points must not be lost
   await proxy.restore();
   const back = Date.now();
-  await expect(pill).toHaveAttribute('data-status', 'live', { timeout: 5_000 });
+  // The client may be waiting out a backoff delay: it is Live at the retry it announces. At most the
+  // attempt already under way when the network returned may fail.
+  const failed = await expectLiveAgain(page);
+  expect(failed, 'attempts that failed after the network returned').toBeLessThanOrEqual(1);
   const reconnectMs = Date.now() - back;
 
   // The missed points are replayed from the resume token: every offset once, no gap announced.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod limits;
+pub mod pages;
 pub mod presence;
 pub mod shutdown;
 pub mod store;
@@ -166,12 +167,15 @@ impl Livedash {
         };
         let routes = generate_route_list(App);
         let options = state.leptos_options.clone();
+        let pages = Router::new()
+            .leptos_routes(&state, routes, move || shell(options.clone()))
+            .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_session));
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(move || std::future::ready(telemetry::handle().render())))
             .route("/api/ws", get(transport::ws::upgrade))
             .merge(api::routes())
-            .leptos_routes(&state, routes, move || shell(options.clone()))
+            .merge(pages)
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
             .with_state(state)
     }

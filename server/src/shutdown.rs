@@ -71,7 +71,7 @@ mod tests {
             signal.stopping().await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         });
-        assert!(shutdown.finish(Duration::from_secs(5)).await);
+        assert!(shutdown.finish(Duration::from_secs(60)).await);
         assert!(task.is_finished());
     }
 

@@ -155,7 +155,7 @@ async fn logging_out_closes_the_sessions_sockets_and_ends_the_cookie() {
 #[tokio::test]
 async fn a_session_that_expires_closes_its_sockets() {
     let server =
-        TestServer::start(Config { demo: false, session_ttl: std::time::Duration::from_secs(2), ..Config::default() })
+        TestServer::start(Config { demo: false, session_ttl: std::time::Duration::from_secs(4), ..Config::default() })
             .await;
     let mut client = server.connect().await;
     assert_eq!(client.close_code().await, 4401);
@@ -241,7 +241,7 @@ async fn logins_connects_subscribes_and_denials_are_audited() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(5), found).await.expect("audit entries written");
+    tokio::time::timeout(support::WAIT, found).await.expect("audit entries written");
     server.stop().await;
 }
 

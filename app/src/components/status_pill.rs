@@ -1,7 +1,9 @@
 use crate::live::Live;
 use leptos::prelude::*;
 
-/// The header's connection indicator: colour and text follow the live connection.
+/// The header's connection indicator: colour and text follow the live connection. While it waits to
+/// reconnect it also carries the retry number and its countdown as data attributes, so a test (or a
+/// monitoring script) can wait exactly as long as the client says it will.
 #[component]
 pub fn StatusPill() -> AnyView {
     let status = Live::expect().status;
@@ -9,6 +11,8 @@ pub fn StatusPill() -> AnyView {
         <span
             class=move || format!("status-pill status-{}", status.get().slug())
             data-status=move || status.get().slug()
+            data-attempt=move || status.get().pending_retry().map(|(attempt, _)| attempt)
+            data-retry-in=move || status.get().pending_retry().map(|(_, secs)| secs)
             role="status"
             aria-live="polite"
             aria-label=move || format!("Connection: {}", status.get())

@@ -33,6 +33,14 @@ impl ConnectionStatus {
             Self::SignedOut => "signed-out",
         }
     }
+
+    /// While reconnecting: which retry is next and how many seconds away it is, as the pill says.
+    pub fn pending_retry(&self) -> Option<(u32, u32)> {
+        match *self {
+            Self::Reconnecting { attempt, retry_in_secs } => Some((attempt, retry_in_secs)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ConnectionStatus {
@@ -64,5 +72,7 @@ mod tests {
         assert_eq!(now.to_string(), "Reconnecting");
         assert_eq!(ConnectionStatus::LiveOff.to_string(), "Live updates off");
         assert_eq!(ConnectionStatus::Offline.slug(), "offline");
+        assert_eq!(waiting.pending_retry(), Some((2, 4)));
+        assert_eq!(ConnectionStatus::Connecting.pending_retry(), None);
     }
 }

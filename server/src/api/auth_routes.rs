@@ -1,9 +1,9 @@
-//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
+//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`, `GET /api/auth/session`.
 
 use super::{error::ApiError, json_body, over_tls};
 use crate::{
     AppState,
-    auth::Session,
+    auth::{AuthError, COOKIE, Session},
     store::{
         accounts::User,
         audit::{AuditEntry, Outcome},
@@ -95,4 +95,18 @@ pub async fn logout(
 
 pub async fn me(session: Session) -> Json<Me> {
     Json(Me { user: session.user, expires_at: session.expires_at })
+}
+
+/// Whether anyone is signed in: `{"session": Me | null}`, always `200`. The sign-in page asks this
+/// (a browser logs every `401` in its console, and a signed-out visitor is no error).
+pub async fn session_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let me = match state.auth.session(jar.get(COOKIE).map(|c| c.value())).await {
+        Ok(session) => Some(Me { user: session.user, expires_at: session.expires_at }),
+        Err(AuthError::Store(e)) => return Err(ApiError::internal(e)),
+        Err(_) => None,
+    };
+    Ok(Json(serde_json::json!({ "session": me })))
 }

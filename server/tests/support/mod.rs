@@ -19,7 +19,10 @@ use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
-pub const WAIT: Duration = Duration::from_secs(5);
+/// How long a test waits for something the server promises (a message, a close) before it calls the
+/// promise broken. Only a failure waits this long, so it is generous: a loaded CI machine must never
+/// turn a slow answer into a failed test.
+pub const WAIT: Duration = Duration::from_secs(30);
 
 pub struct TestServer {
     pub addr: SocketAddr,
