@@ -6,22 +6,17 @@
 //! page goes on to where they were going. The socket's own `4401` still covers a session that ends
 //! while a page is open.
 
-use crate::{
-    AppState,
-    auth::{AuthError, COOKIE},
-};
+use crate::{AppState, auth::AuthError};
 use app::pages::{LOGIN_PATH, after_sign_in};
 use axum::{
     extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::CookieJar;
 
 /// Middleware for the routed pages.
 pub async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let jar = CookieJar::from_headers(request.headers());
-    let signed_in = match state.auth.session(jar.get(COOKIE).map(|c| c.value())).await {
+    let signed_in = match state.auth.session_of(request.headers()).await {
         Ok(_) => true,
         // The page renders; its socket reports the failure (1011) and retries.
         Err(AuthError::Store(_)) => return next.run(request).await,

@@ -3,7 +3,7 @@
 use super::{error::ApiError, json_body, over_tls};
 use crate::{
     AppState,
-    auth::{AuthError, COOKIE, Session},
+    auth::{AuthError, Session},
     store::{
         accounts::User,
         audit::{AuditEntry, Outcome},
@@ -101,9 +101,9 @@ pub async fn me(session: Session) -> Json<Me> {
 /// (a browser logs every `401` in its console, and a signed-out visitor is no error).
 pub async fn session_status(
     State(state): State<AppState>,
-    jar: CookieJar,
+    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let me = match state.auth.session(jar.get(COOKIE).map(|c| c.value())).await {
+    let me = match state.auth.session_of(&headers).await {
         Ok(session) => Some(Me { user: session.user, expires_at: session.expires_at }),
         Err(AuthError::Store(e)) => return Err(ApiError::internal(e)),
         Err(_) => None,

@@ -3,18 +3,16 @@
 use super::error::ApiError;
 use crate::{
     AppState,
-    auth::{AuthError, COOKIE, Session},
+    auth::{AuthError, Session},
     store::accounts::Role,
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
-use axum_extra::extract::CookieJar;
 
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        match state.auth.session(jar.get(COOKIE).map(|c| c.value())).await {
+        match state.auth.session_of(&parts.headers).await {
             Ok(session) => Ok(session),
             Err(AuthError::Store(e)) => Err(ApiError::internal(e)),
             Err(e) => Err(ApiError::unauthorized(e.to_string())),

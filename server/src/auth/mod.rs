@@ -72,6 +72,12 @@ impl Auth {
         Ok(Session { user, id: claims.sid, expires_at: claims.exp })
     }
 
+    /// The session the request's cookie proves (what every signed-in page and API call asks).
+    pub async fn session_of(&self, headers: &axum::http::HeaderMap) -> Result<Session, AuthError> {
+        let jar = axum_extra::extract::CookieJar::from_headers(headers);
+        self.session(jar.get(COOKIE).map(|c| c.value())).await
+    }
+
     pub async fn logout(&self, session: &Session) -> Result<(), StoreError> {
         self.store.revoke_session(&session.id).await
     }
