@@ -19,13 +19,27 @@ pub fn NotificationCenter(
     let model = feed.data;
     // Toasts on screen, each with a number so one can be dismissed without the others.
     let toasts = RwSignal::new(Vec::<(u64, Notification)>::new());
+    // Toasts being read (pointer on them, or focus in them): they stay until the reader leaves.
+    let held = RwSignal::new(Vec::<u64>::new());
+    let dismiss = move |id: u64| {
+        toasts.update(|t| t.retain(|(i, _)| *i != id));
+        held.update(|h| h.retain(|i| *i != id));
+    };
+    let hold = move |id: u64, on: bool| {
+        held.update(|h| {
+            h.retain(|i| *i != id);
+            if on {
+                h.push(id);
+            }
+        })
+    };
     let open = RwSignal::new(false);
     let toast_levels = RwSignal::new(Preferences::default().toast_levels);
     // Set once the user changes a choice: the saved preferences loading late must not undo it.
     let touched = RwSignal::new(false);
 
     #[cfg(feature = "hydrate")]
-    browser::attach(model, toasts, toast_levels, touched);
+    browser::attach(model, toasts, held, toast_levels, touched);
 
     let unread = move || model.with(|m| m.unread());
     let level_choice = move |level: Level| {
@@ -91,7 +105,14 @@ pub fn NotificationCenter(
                         .into_iter()
                         .map(|(id, n)| {
                             view! {
-                                <div class=format!("toast level-{}", n.level.as_str()) role="alert">
+                                <div
+                                    class=format!("toast level-{}", n.level.as_str())
+                                    role="alert"
+                                    on:mouseenter=move |_| hold(id, true)
+                                    on:mouseleave=move |_| hold(id, false)
+                                    on:focusin=move |_| hold(id, true)
+                                    on:focusout=move |_| hold(id, false)
+                                >
                                     <strong>{n.event.title.clone()}</strong>
                                     <span>{n.event.body.clone().unwrap_or_default()}</span>
                                     {scheduled(&n.event)}
@@ -99,7 +120,7 @@ pub fn NotificationCenter(
                                         class="toast-close"
                                         type="button"
                                         aria-label="Dismiss"
-                                        on:click=move |_| toasts.update(|t| t.retain(|(i, _)| *i != id))
+                                        on:click=move |_| dismiss(id)
                                     >
                                         "×"
                                     </button>
@@ -142,14 +163,30 @@ mod browser {
     use leptos::prelude::*;
     use std::{cell::Cell, rc::Rc, time::Duration};
 
-    /// How long a toast stays unless dismissed.
+    /// How long a toast stays unless dismissed or being read.
     const TOAST: Duration = Duration::from_secs(6);
+
+    /// Takes a toast away after [`TOAST`], unless someone is reading it (pointer on it, focus in
+    /// it): then it stays, and goes within [`TOAST`] after they leave. Nobody should lose a message
+    /// mid-sentence, least of all someone who reads slowly (WCAG 2.2.1, timing adjustable).
+    fn expire_later(toasts: RwSignal<Vec<(u64, Notification)>>, held: RwSignal<Vec<u64>>, id: u64) {
+        set_timeout(
+            move || {
+                if held.try_with_untracked(|h| h.contains(&id)) == Some(true) {
+                    return expire_later(toasts, held, id);
+                }
+                toasts.try_update(|t| t.retain(|(i, _)| *i != id));
+            },
+            TOAST,
+        );
+    }
 
     /// Loads the user's toast preferences, and turns the toasts the model raises into toasts on
     /// screen.
     pub fn attach(
         model: RwSignal<Notifications>,
         toasts: RwSignal<Vec<(u64, Notification)>>,
+        held: RwSignal<Vec<u64>>,
         toast_levels: RwSignal<Vec<Level>>,
         touched: RwSignal<bool>,
     ) {
@@ -176,7 +213,7 @@ mod browser {
                 let id = next_id.get();
                 next_id.set(id + 1);
                 toasts.update(|t| t.push((id, toast)));
-                set_timeout(move || toasts.update(|t| t.retain(|(i, _)| *i != id)), TOAST);
+                expire_later(toasts, held, id);
             }
         });
     }
