@@ -79,6 +79,11 @@ ensure_npm_packages() {
   npm ci --no-audit --no-fund --loglevel=error
 }
 
+# A TCP port on loopback that nothing listens on right now (for the end-to-end suite's server).
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
 ensure_chromium() {
   [ -x /usr/bin/chromium ] && return
   say "installing Debian's chromium for the end-to-end tests"
