@@ -33,7 +33,11 @@ test('a warning event raises a toast and increments the unread count; the centre
     const panel = page.getByRole('dialog', { name: 'Notifications' });
     await expect(panel.getByText('Disk 91 % full')).toBeVisible();
     await panel.getByRole('button', { name: 'Mark all as read' }).click();
-    await expect(page.getByRole('button', { name: 'Notifications, 0 unread' })).toBeVisible();
+    // The demo feed keeps publishing: what was there is read now, and only what came since counts.
+    await expect(panel.locator('.notification', { hasText: 'Disk 91 % full' })).not.toHaveClass(/\bunread\b/);
+    await expect
+      .poll(async () => (await unread()) === (await panel.locator('.notification.unread').count()))
+      .toBe(true);
     await panel.getByRole('button', { name: 'Clear' }).click();
     await expect(panel.getByText('Disk 91 % full')).toHaveCount(0);
 
