@@ -167,7 +167,32 @@ impl WidgetDef {
     pub fn dom_id(&self) -> String {
         format!("w{}", self.id)
     }
+
+    /// The id of the second feed an active-users widget follows (`presence/activity`).
+    pub fn activity_feed_id(&self) -> String {
+        format!("{}-activity", self.dom_id())
+    }
+
+    /// Every topic this widget follows, under the ids it follows them by.
+    pub fn feeds(&self) -> Vec<PageFeed> {
+        let mut feeds = vec![PageFeed { widget_id: self.dom_id(), topic: self.topic.clone() }];
+        if self.kind == WidgetKind::ActiveUsers {
+            let topic = crate::protocol::PRESENCE_ACTIVITY_TOPIC.to_owned();
+            feeds.push(PageFeed { widget_id: self.activity_feed_id(), topic });
+        }
+        feeds
+    }
 }
+
+/// One subscription of a dashboard page: the id its data is delivered under, and its topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageFeed {
+    pub widget_id: String,
+    pub topic: String,
+}
+
+/// The widget id of the header's notification centre, on every live page.
+pub const NOTIFICATION_CENTER_FEED: &str = "notification-center";
 
 /// A dashboard in the tenant's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +220,16 @@ impl DashboardView {
     /// The mode a widget starts in for this user: their choice, else the widget's default.
     pub fn mode_of(&self, widget: &WidgetDef) -> WidgetMode {
         self.modes.get(&widget.id).copied().unwrap_or(widget.default_mode)
+    }
+
+    /// Everything a page showing this dashboard follows: the header's notification centre and
+    /// every widget's feeds. The SSE and polling transports serve exactly this set.
+    pub fn page_feeds(&self) -> Vec<PageFeed> {
+        let header = PageFeed {
+            widget_id: NOTIFICATION_CENTER_FEED.to_owned(),
+            topic: crate::pages::NOTIFICATIONS_TOPIC.to_owned(),
+        };
+        std::iter::once(header).chain(self.widgets.iter().flat_map(WidgetDef::feeds)).collect()
     }
 }
 
@@ -274,6 +309,35 @@ mod tests {
         }
         assert_eq!(WidgetMode::Every30s.interval_secs(), Some(30));
         assert!(!WidgetMode::Manual.subscribed());
+    }
+
+    #[test]
+    fn a_page_follows_the_header_notifications_and_every_widgets_feeds() {
+        let widget = |id, kind| WidgetDef {
+            id,
+            title: "t".into(),
+            kind,
+            topic: format!("t/{id}"),
+            default_mode: WidgetMode::Live,
+        };
+        let view = DashboardView {
+            id: 1,
+            title: "d".into(),
+            widgets: vec![widget(3, WidgetKind::LineChart), widget(4, WidgetKind::ActiveUsers)],
+            can_edit: false,
+            modes: BTreeMap::new(),
+        };
+        let feeds: Vec<(String, String)> = view.page_feeds().into_iter().map(|f| (f.widget_id, f.topic)).collect();
+        let pair = |w: &str, t: &str| (w.to_owned(), t.to_owned());
+        assert_eq!(
+            feeds,
+            [
+                pair(NOTIFICATION_CENTER_FEED, crate::pages::NOTIFICATIONS_TOPIC),
+                pair("w3", "t/3"),
+                pair("w4", "t/4"),
+                pair("w4-activity", crate::protocol::PRESENCE_ACTIVITY_TOPIC),
+            ]
+        );
     }
 
     #[test]

@@ -313,6 +313,24 @@ impl ErrorCode {
     }
 }
 
+/// The answer of `GET /api/v1/dashboards/{id}/updates` (the polling transport): what changed for
+/// each widget since the request's position, and the cursor to ask from next time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollAnswer {
+    pub cursor: String,
+    /// Only the widgets that have something new.
+    pub widgets: Vec<PollWidget>,
+}
+
+/// One widget's part of a [`PollAnswer`]: the messages a WebSocket would have carried, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollWidget {
+    pub widget_id: String,
+    pub messages: Vec<ServerMessage>,
+}
+
 impl ServerMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialise")

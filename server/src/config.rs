@@ -68,6 +68,15 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// How long shutdown waits for sockets to close (`LIVEDASH_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: Duration,
+    /// Longest a write to a client may take before the client counts as gone
+    /// (`LIVEDASH_WRITE_TIMEOUT_SECS`): a reader that stopped reading is dropped, not buffered for.
+    pub write_timeout: Duration,
+    /// Interval of the SSE streams' `heartbeat` event (`LIVEDASH_SSE_HEARTBEAT_SECS`).
+    pub sse_heartbeat: Duration,
+    /// Polls one user may make per minute (`LIVEDASH_POLLS_PER_MIN`); bursts of that many pass.
+    pub polls_per_min: usize,
+    /// Streams of one job one user may have open (`LIVEDASH_MAX_JOB_STREAMS_PER_USER`).
+    pub max_job_streams_per_user: usize,
 }
 
 impl Default for Config {
@@ -98,6 +107,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_frame_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            sse_heartbeat: Duration::from_secs(30),
+            polls_per_min: 60,
+            max_job_streams_per_user: 5,
         }
     }
 }
@@ -179,6 +192,10 @@ impl Config {
             idle_timeout: secs("LIVEDASH_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
             max_frame_bytes: size("LIVEDASH_MAX_FRAME_BYTES", d.max_frame_bytes)?,
             shutdown_grace: secs("LIVEDASH_SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
+            write_timeout: secs("LIVEDASH_WRITE_TIMEOUT_SECS", d.write_timeout)?,
+            sse_heartbeat: secs("LIVEDASH_SSE_HEARTBEAT_SECS", d.sse_heartbeat)?,
+            polls_per_min: size("LIVEDASH_POLLS_PER_MIN", d.polls_per_min)?,
+            max_job_streams_per_user: size("LIVEDASH_MAX_JOB_STREAMS_PER_USER", d.max_job_streams_per_user)?,
         })
     }
 }

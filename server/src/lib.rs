@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod dashboard_edits;
 pub mod demo;
 pub mod ingest;
 pub mod limits;
@@ -22,9 +23,10 @@ pub mod transport;
 use anyhow::Context;
 use app::{App, shell};
 use auth::{Auth, api_key::ApiKey};
-use axum::{Router, extract::FromRef, routing::get};
+use axum::{Router, extract::FromRef, routing::get, serve::ListenerExt};
 use broker::{Broker, BrokerConfig, topic_name::TenantId, topic_state::StateLimits};
 use config::Config;
+use dashboard_edits::DashboardEdits;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use limits::KeyedLimiter;
@@ -38,7 +40,7 @@ use std::{
 };
 use store::{Store, audit::Auditor};
 use tokio::{net::TcpListener, task::JoinHandle};
-use transport::registry::Registry;
+use transport::{cursor::CursorKeys, job_stream::JobStreamCounts, registry::Registry};
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -52,6 +54,9 @@ pub struct AppState {
     pub sockets: Arc<Registry>,
     pub limiters: Arc<Limiters>,
     pub presence: Arc<Presence>,
+    pub edits: Arc<DashboardEdits>,
+    pub cursors: Arc<CursorKeys>,
+    pub job_streams: Arc<JobStreamCounts>,
     pub shutdown: ShutdownSignal,
 }
 
@@ -60,15 +65,18 @@ pub struct AppState {
 pub struct Limiters {
     pub connects_by_ip: KeyedLimiter<IpAddr>,
     pub publishes_by_key: KeyedLimiter<String>,
+    pub polls_by_user: KeyedLimiter<i64>,
 }
 
 impl Limiters {
     fn new(config: &Config) -> Self {
         let per_min = config.connect_attempts_per_min as f64;
         let per_sec = config.publishes_per_sec as f64;
+        let polls = config.polls_per_min as f64;
         Self {
             connects_by_ip: KeyedLimiter::new(per_min / 60.0, per_min),
             publishes_by_key: KeyedLimiter::new(per_sec, 2.0 * per_sec),
+            polls_by_user: KeyedLimiter::new(polls / 60.0, polls),
         }
     }
 }
@@ -90,6 +98,9 @@ pub struct Livedash {
     sockets: Arc<Registry>,
     limiters: Arc<Limiters>,
     presence: Arc<Presence>,
+    edits: Arc<DashboardEdits>,
+    cursors: Arc<CursorKeys>,
+    job_streams: Arc<JobStreamCounts>,
     shutdown: Shutdown,
     demo_keys: Vec<(TenantId, ApiKey)>,
 }
@@ -125,6 +136,9 @@ impl Livedash {
         let broker = Arc::new(broker);
         Ok(Self {
             auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl)),
+            cursors: Arc::new(CursorKeys::new(&secret)),
+            edits: Arc::default(),
+            job_streams: Arc::default(),
             config: Arc::new(config),
             leptos_options,
             presence: Arc::new(Presence::new(broker.clone())),
@@ -163,6 +177,9 @@ impl Livedash {
             sockets: self.sockets.clone(),
             limiters: self.limiters.clone(),
             presence: self.presence.clone(),
+            edits: self.edits.clone(),
+            cursors: self.cursors.clone(),
+            job_streams: self.job_streams.clone(),
             shutdown: self.shutdown.signal(),
         };
         let routes = generate_route_list(App);
@@ -174,6 +191,9 @@ impl Livedash {
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(move || std::future::ready(telemetry::handle().render())))
             .route("/api/ws", get(transport::ws::upgrade))
+            .route("/api/stream/dashboard/{id}", get(transport::sse::dashboard))
+            .route("/api/v1/realtime/jobs/{job}", get(transport::job_stream::job))
+            .route("/api/v1/dashboards/{id}/updates", get(transport::poll::updates))
             .merge(api::routes())
             .merge(pages)
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -189,6 +209,8 @@ impl Livedash {
         }
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let write_timeout = self.config.write_timeout;
+        let listener = listener.tap_io(move |tcp| tune_socket(tcp, write_timeout));
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
@@ -207,4 +229,19 @@ impl Livedash {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_writer).await;
         served.map_err(Into::into)
     }
+}
+
+/// Small frames go out at once (no Nagle delay), and the kernel drops a connection whose peer has
+/// not taken data for `write_timeout` (TCP_USER_TIMEOUT): a response the client stopped reading
+/// cannot hold its socket and buffers for ever.
+fn tune_socket(tcp: &mut tokio::net::TcpStream, write_timeout: Duration) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(write_timeout)) {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = write_timeout;
 }

@@ -16,6 +16,12 @@
 //! | `livedash_client_errors_total` | counter | `code` |
 //! | `livedash_activity_total` | counter | `action` (activity reported by clients) |
 //! | `livedash_users_online` | gauge | `tenant` |
+//! | `livedash_write_timeouts_total` | counter | `transport` (clients dropped for not reading) |
+//! | `livedash_sse_connections_active` | gauge | `stream`: `dashboard`, `job` |
+//! | `livedash_sse_updates_sent_total` | counter | `stream` (data events written) |
+//! | `livedash_sse_reconnections_total` | counter | `stream` (requests carrying `Last-Event-ID`) |
+//! | `livedash_sse_errors_total` | counter | `reason` |
+//! | `livedash_polls_total` | counter | `outcome`: `changes`, `unchanged` |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -34,6 +40,12 @@ pub const DENIALS: &str = "livedash_denials_total";
 pub const CLIENT_ERRORS: &str = "livedash_client_errors_total";
 pub const ACTIVITY: &str = "livedash_activity_total";
 pub const USERS_ONLINE: &str = "livedash_users_online";
+pub const WRITE_TIMEOUTS: &str = "livedash_write_timeouts_total";
+pub const SSE_ACTIVE: &str = "livedash_sse_connections_active";
+pub const SSE_UPDATES: &str = "livedash_sse_updates_sent_total";
+pub const SSE_RECONNECTIONS: &str = "livedash_sse_reconnections_total";
+pub const SSE_ERRORS: &str = "livedash_sse_errors_total";
+pub const POLLS: &str = "livedash_polls_total";
 
 /// The process-wide recorder, installed on first use (a process has one, however many servers the
 /// tests start in it).
@@ -62,4 +74,9 @@ pub fn handle() -> PrometheusHandle {
 /// Counts a refusal (a denied connection, publish or subscription) by reason.
 pub fn denied(reason: &'static str) {
     metrics::counter!(DENIALS, "reason" => reason).increment(1);
+}
+
+/// Counts a client dropped because a write to it did not finish in time.
+pub fn write_timed_out(transport: &'static str) {
+    metrics::counter!(WRITE_TIMEOUTS, "transport" => transport).increment(1);
 }

@@ -13,7 +13,7 @@ use app::live::{
 use app::protocol::{ControlMessage, Item, Point, ServerMessage, TopicKind};
 use proptest::prelude::*;
 use server::broker::{
-    Broker, BrokerConfig, Subscriber,
+    Broker, BrokerConfig, ReadFrom, Subscriber,
     topic_name::{TenantId, TopicKey, TopicName},
     topic_state::StateLimits,
 };
@@ -121,7 +121,7 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
         *next_id += 1;
         client.id = *next_id;
         client.outbox = Some(Arc::new(Outbox::new(capacity)));
-        broker.subscribe(&key, client.subscriber(), client.token().as_deref());
+        broker.subscribe(&key, client.subscriber(), ReadFrom::token(client.token().as_deref()));
     };
     let mut next_id = 0;
     let mut cs: Vec<Client> = (0..clients).map(|_| Client::new()).collect();
@@ -150,7 +150,11 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
     }
     // Everyone comes back and reads everything: all must agree with the topic.
     let probe = Arc::new(Outbox::new(1024));
-    broker.subscribe(&key, Subscriber { connection: u64::MAX, widget: "probe".into(), outbox: probe.clone() }, None);
+    broker.subscribe(
+        &key,
+        Subscriber { connection: u64::MAX, widget: "probe".into(), outbox: probe.clone() },
+        ReadFrom::Start,
+    );
     let truth = match serde_json::from_str::<ServerMessage>(&probe.take().frames.remove(0).into_text()).unwrap() {
         ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series,
         other => panic!("{other:?}"),

@@ -3,50 +3,10 @@
 
 mod support;
 
-use app::dashboard::{DashboardSummary, DashboardView, Preferences, WidgetDef};
+use app::dashboard::{DashboardSummary, Preferences, WidgetDef};
 use app::protocol::Level;
-use serde_json::{Value, json};
-use support::{ACME_ADMIN, ACME_VIEWER, GLOBEX_ADMIN, TestServer};
-
-/// A signed-in HTTP client of one user.
-struct As {
-    http: reqwest::Client,
-    cookie: String,
-    base: String,
-}
-
-impl As {
-    async fn user(server: &TestServer, email: &str) -> Self {
-        Self { http: reqwest::Client::new(), cookie: server.login(email).await, base: server.url("") }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("cookie", &self.cookie);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn dashboards(&self) -> Vec<DashboardSummary> {
-        let (status, body) = self.get("/api/dashboards").await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_value(body).unwrap()
-    }
-
-    async fn dashboard(&self, id: i64) -> DashboardView {
-        let (status, body) = self.get(&format!("/api/dashboards/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_value(body).unwrap()
-    }
-}
+use serde_json::json;
+use support::{ACME_ADMIN, ACME_VIEWER, As, GLOBEX_ADMIN, TestServer};
 
 #[tokio::test]
 async fn every_demo_tenant_starts_with_its_own_operations_dashboard() {

@@ -7,8 +7,7 @@ use crate::live::{notifications::Notification, notifications::Notifications, use
 use crate::protocol::Level;
 use leptos::prelude::*;
 
-/// The widget id of the centre's subscription.
-const WIDGET: &str = "notification-center";
+use crate::dashboard::NOTIFICATION_CENTER_FEED as WIDGET;
 
 #[component]
 pub fn NotificationCenter(

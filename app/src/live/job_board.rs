@@ -9,6 +9,18 @@ use super::{session::Delivery, topic_view::TopicView};
 use crate::protocol::{Event, Item, Level};
 use serde::{Deserialize, Serialize};
 
+/// The `events` topic a tenant's jobs are published to, unless a job panel names another.
+pub const JOBS_TOPIC: &str = "ops/jobs";
+
+/// Longest job id (ids are 1–64 characters of `A-Z a-z 0-9 - _ . :`).
+pub const MAX_JOB_ID_LEN: usize = 64;
+
+/// Whether `id` can name a job.
+pub fn valid_job_id(id: &str) -> bool {
+    (1..=MAX_JOB_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// Jobs kept, newest first.
 pub const JOBS_KEPT: usize = 8;
 /// Log lines kept per job.
@@ -23,7 +35,7 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
         match s {
             "succeeded" | "success" | "done" => JobStatus::Succeeded,
             "failed" | "error" => JobStatus::Failed,
@@ -37,6 +49,44 @@ impl JobStatus {
             JobStatus::Succeeded => "Succeeded",
             JobStatus::Failed => "Failed",
         }
+    }
+
+    /// The job has ended.
+    pub fn is_final(self) -> bool {
+        self != JobStatus::Running
+    }
+}
+
+/// What one `job` event says about its job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStep {
+    pub job_id: String,
+    pub name: String,
+    pub status: JobStatus,
+    /// 0–100, when the event says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<u8>,
+    /// The event's body, as a line of the job's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LogLine>,
+}
+
+impl JobStep {
+    /// `None` for events that are not about a job.
+    pub fn of(event: &Event) -> Option<Self> {
+        if event.event_type != "job" {
+            return None;
+        }
+        let data = event.data.as_ref();
+        let field = |name: &str| data.and_then(|d| d.get(name));
+        Some(Self {
+            job_id: field("jobId").and_then(|v| v.as_str()).unwrap_or(&event.title).to_owned(),
+            name: event.title.clone(),
+            status: JobStatus::parse(field("status").and_then(|v| v.as_str()).unwrap_or("running")),
+            progress: field("progress").and_then(|v| v.as_u64()).map(|p| p.min(100) as u8),
+            line: event.body.as_ref().map(|text| LogLine { ts: event.ts, level: event.level, text: text.clone() }),
+        })
     }
 }
 
@@ -96,44 +146,42 @@ impl JobBoard {
     fn add(&mut self, items: &[Item]) {
         for item in items {
             if let Item::Event(event) = item
-                && event.event_type == "job"
+                && let Some(step) = JobStep::of(event)
             {
-                self.record(event);
+                self.record(step, event.ts);
             }
         }
     }
 
-    fn record(&mut self, event: &Event) {
-        let data = event.data.as_ref();
-        let field = |name: &str| data.and_then(|d| d.get(name));
-        let id = field("jobId").and_then(|v| v.as_str()).unwrap_or(&event.title).to_owned();
-        let status = JobStatus::parse(field("status").and_then(|v| v.as_str()).unwrap_or("running"));
-        let progress = field("progress").and_then(|v| v.as_u64()).map(|p| p.min(100) as u8);
-        let index = match self.jobs.iter().position(|j| j.id == id) {
+    fn record(&mut self, step: JobStep, ts: i64) {
+        let index = match self.jobs.iter().position(|j| j.id == step.job_id) {
             Some(i) => i,
             None => {
-                let job = Job {
-                    id,
-                    name: event.title.clone(),
-                    status,
-                    progress: None,
-                    started: event.ts,
-                    updated: event.ts,
-                    log: Vec::new(),
-                };
-                self.jobs.insert(0, job);
+                self.jobs.insert(0, Job::new(&step, ts));
                 self.jobs.truncate(JOBS_KEPT);
                 0
             }
         };
-        let job = &mut self.jobs[index];
-        job.status = status;
-        job.progress = progress.or(job.progress);
-        job.updated = event.ts;
-        if let Some(text) = &event.body {
-            job.log.push(LogLine { ts: event.ts, level: event.level, text: text.clone() });
-            let excess = job.log.len().saturating_sub(LOG_KEPT);
-            job.log.drain(..excess);
+        self.jobs[index].record(step, ts);
+    }
+}
+
+impl Job {
+    /// A job as its first event shows it, before that event is recorded.
+    pub fn new(step: &JobStep, ts: i64) -> Self {
+        let (id, name) = (step.job_id.clone(), step.name.clone());
+        Job { id, name, status: step.status, progress: None, started: ts, updated: ts, log: Vec::new() }
+    }
+
+    /// Applies one step: status, progress, and its log line (the log keeps the latest [`LOG_KEPT`]).
+    pub fn record(&mut self, step: JobStep, ts: i64) {
+        self.status = step.status;
+        self.progress = step.progress.or(self.progress);
+        self.updated = ts;
+        if let Some(line) = step.line {
+            self.log.push(line);
+            let excess = self.log.len().saturating_sub(LOG_KEPT);
+            self.log.drain(..excess);
         }
     }
 }
@@ -181,6 +229,19 @@ mod tests {
         assert_eq!((a.status, a.progress, a.summary()), (JobStatus::Failed, Some(75), "Upstream 503"));
         assert_eq!(a.log.len(), 3);
         assert_eq!(a.errors().count(), 1);
+    }
+
+    #[test]
+    fn a_step_reads_its_job_status_progress_and_line_and_job_ids_are_checked() {
+        let Item::Event(event) = job("j-1", "succeeded", 140, Level::Success, "Done") else { panic!() };
+        let step = JobStep::of(&event).unwrap();
+        assert_eq!((step.job_id.as_str(), step.status, step.progress), ("j-1", JobStatus::Succeeded, Some(100)));
+        assert!(step.status.is_final() && !JobStatus::Running.is_final());
+        assert_eq!(step.line.map(|l| l.text), Some("Done".into()));
+        assert!(valid_job_id("job-12") && valid_job_id("a.b:c_d"));
+        for bad in ["", "job 1", "job/1", "jöb", &"j".repeat(65)] {
+            assert!(!valid_job_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

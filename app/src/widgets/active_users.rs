@@ -17,7 +17,7 @@ const RECENT: usize = 6;
 #[component]
 pub fn ActiveUsers(def: WidgetDef, mode: WidgetMode) -> AnyView {
     let online = use_topic::<Documents>(&def.dom_id(), &def.topic, mode);
-    let activity = use_topic::<Notifications>(&format!("{}-activity", def.dom_id()), PRESENCE_ACTIVITY_TOPIC, mode);
+    let activity = use_topic::<Notifications>(&def.activity_feed_id(), PRESENCE_ACTIVITY_TOPIC, mode);
     // The frame's mode and refresh drive both feeds.
     let mut framed = Framed::new(&def, online);
     let (set_online, refresh_online) = (framed.set_mode, framed.refresh);

@@ -62,6 +62,7 @@ pub async fn add_widget(
     let topic = TopicName::parse(&new.topic).map_err(|e| invalid("topic", &e.to_string()))?;
     new.topic = topic.to_string();
     let added = edited(state.store.add_widget(&session.user.tenant, dashboard, &new).await)?;
+    state.edits.edited(&session.user.tenant, dashboard);
     let detail = format!("{} on dashboard {dashboard}: {} {:?} on {}", added.id, new.kind.slug(), new.title, new.topic);
     audit(&state, &session, "widget_add", detail);
     Ok((StatusCode::CREATED, Json(added)))
@@ -73,6 +74,7 @@ pub async fn remove_widget(
     Path((dashboard, widget)): Path<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     edited(state.store.remove_widget(&session.user.tenant, dashboard, widget).await)?;
+    state.edits.edited(&session.user.tenant, dashboard);
     audit(&state, &session, "widget_remove", format!("{widget} from dashboard {dashboard}"));
     Ok(StatusCode::NO_CONTENT)
 }

@@ -98,6 +98,33 @@ pub enum Subscribed {
     Pending,
 }
 
+/// What a reader needs to catch up, and where it then stands.
+#[derive(Debug)]
+pub struct Read {
+    pub frames: Vec<Frame>,
+    pub position: Position,
+}
+
+/// Where a reader stands in a topic, to catch up from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom<'a> {
+    /// Nowhere yet: a snapshot.
+    Start,
+    /// A resume token (`epoch.offset`) from an earlier snapshot or update.
+    Token(&'a str),
+    /// Everything accepted after this time (ms since the Unix epoch).
+    Time(i64),
+    /// A position in a log the topic no longer has: a `gap`, then a snapshot.
+    Lost,
+}
+
+impl<'a> ReadFrom<'a> {
+    /// From a client's resume token, if it sent one.
+    pub fn token(resume_token: Option<&'a str>) -> Self {
+        resume_token.map_or(ReadFrom::Start, ReadFrom::Token)
+    }
+}
+
 impl Broker {
     pub fn new(config: BrokerConfig) -> Self {
         Self { config, topics: RwLock::default(), pending: Mutex::default() }
@@ -119,16 +146,16 @@ impl Broker {
         let entry = inner.log.append(ts, |position| encode::update_body(key.name.as_str(), kind, position, ts, &items));
         inner.state.apply(&items, &self.config.state);
         for live in &inner.subscribers {
-            let frame = update_frame(&live.subscriber.widget, &live.prefix, &entry, Some(published_at));
+            let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, Some(published_at));
             live.subscriber.outbox.push_update(frame);
         }
         metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
         Ok(entry.offset)
     }
 
-    /// Starts a subscription. Without `resume_token` (or with one the history cannot honour) the
-    /// subscriber first gets a snapshot; with a good one, exactly the messages it missed.
-    pub fn subscribe(&self, key: &TopicKey, subscriber: Subscriber, resume_token: Option<&str>) -> Subscribed {
+    /// Starts a subscription. From the start (or from a position the history cannot honour) the
+    /// subscriber first gets a snapshot; from a good position, exactly the messages it missed.
+    pub fn subscribe(&self, key: &TopicKey, subscriber: Subscriber, from: ReadFrom) -> Subscribed {
         // Under the topics lock: a topic cannot be created between this look-up and the pending
         // registration, so no subscriber is left waiting for a topic that already exists.
         let topics = self.topics.read().expect("topics lock");
@@ -139,29 +166,35 @@ impl Broker {
         drop(topics);
         let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
         let mut inner = topic.inner.lock().expect("topic lock");
-        let catchup = resume_token.map(|token| match Position::parse(token) {
-            Some(from) => inner.log.catch_up(&from, now_ms()),
-            None => Catchup::Gap,
-        });
-        let outbox = &subscriber.outbox;
-        match catchup {
-            Some(Catchup::Replay(entries)) => {
-                metrics::counter!(telemetry::RESUMES, "outcome" => "replayed").increment(1);
-                for entry in entries {
-                    outbox.push_update(update_frame(&subscriber.widget, &prefix, &entry, None));
-                }
+        for frame in catch_up(&topic, &inner, &subscriber.widget, &prefix, from, usize::MAX) {
+            match frame {
+                frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),
+                frame => subscriber.outbox.push(frame),
             }
-            Some(Catchup::Gap) => {
-                metrics::counter!(telemetry::RESUMES, "outcome" => "gap").increment(1);
-                metrics::counter!(telemetry::GAPS, "reason" => "history").increment(1);
-                outbox.push(gap_frame(&subscriber.widget, "resume position no longer in history"));
-                outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget));
-            }
-            None => outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget)),
         }
         inner.subscribers.retain(|l| !same(&l.subscriber, &subscriber));
         inner.subscribers.push(Live { subscriber, prefix });
         Subscribed::Live(topic.kind)
+    }
+
+    /// What a subscription of `widget` that stands at `from` needs now, without subscribing (for
+    /// polling): the missed updates, or a snapshot (after a `gap` when history cannot bridge it, or
+    /// when more than `max_updates` were missed and replaying them would cost more than it is
+    /// worth), and the position the reader then stands at. `None` while the topic does not exist:
+    /// there is nothing to catch up on.
+    pub fn read(&self, key: &TopicKey, widget: &Arc<str>, from: ReadFrom, max_updates: usize) -> Option<Read> {
+        let topic = self.topic(key).ok()?;
+        let inner = topic.inner.lock().expect("topic lock");
+        let prefix: Arc<str> = encode::widget_prefix(widget).into();
+        let frames = catch_up(&topic, &inner, widget, &prefix, from, max_updates);
+        Some(Read { frames, position: inner.log.position() })
+    }
+
+    /// The epoch of `key`'s log, if the topic exists.
+    pub fn epoch(&self, key: &TopicKey) -> Option<String> {
+        let topic = self.topic(key).ok()?;
+        let inner = topic.inner.lock().expect("topic lock");
+        Some(inner.log.position().epoch)
     }
 
     pub fn unsubscribe(&self, key: &TopicKey, connection: u64, widget: &str) {
@@ -258,15 +291,61 @@ impl Broker {
     }
 }
 
+/// The frames that bring a reader at `from` up to date, under the topic's lock.
+fn catch_up(
+    topic: &Topic,
+    inner: &TopicInner,
+    widget: &Arc<str>,
+    prefix: &Arc<str>,
+    from: ReadFrom,
+    max_updates: usize,
+) -> Vec<Frame> {
+    let catchup = match from {
+        ReadFrom::Start => return vec![snapshot_frame(topic, inner, widget)],
+        ReadFrom::Token(token) => match Position::parse(token) {
+            Some(position) => inner.log.catch_up(&position, now_ms()),
+            None => Catchup::Gap,
+        },
+        ReadFrom::Time(since) => inner.log.catch_up_since(since, now_ms()),
+        ReadFrom::Lost => Catchup::Gap,
+    };
+    match catchup {
+        Catchup::Replay(entries) if entries.len() <= max_updates => {
+            metrics::counter!(telemetry::RESUMES, "outcome" => "replayed").increment(1);
+            entries.iter().map(|entry| update_frame(widget, prefix, topic.kind, entry, None)).collect()
+        }
+        Catchup::Replay(_) => {
+            // Like a subscriber whose queue overflowed: the kinds that coalesce lose nothing.
+            let gap = matches!(topic.kind, TopicKind::Series | TopicKind::Events).then(|| {
+                metrics::counter!(telemetry::GAPS, "reason" => "slow_subscriber").increment(1);
+                gap_frame(widget, "more updates were missed than are replayed at once")
+            });
+            gap.into_iter().chain([snapshot_frame(topic, inner, widget)]).collect()
+        }
+        Catchup::Gap => {
+            metrics::counter!(telemetry::RESUMES, "outcome" => "gap").increment(1);
+            metrics::counter!(telemetry::GAPS, "reason" => "history").increment(1);
+            vec![gap_frame(widget, "resume position no longer in history"), snapshot_frame(topic, inner, widget)]
+        }
+    }
+}
+
 fn same(a: &Subscriber, b: &Subscriber) -> bool {
     a.connection == b.connection && a.widget == b.widget
 }
 
 /// One subscriber's frame of a logged message; `published_at` only for live (not replayed) ones.
-fn update_frame(widget: &Arc<str>, prefix: &Arc<str>, entry: &Entry, published_at: Option<Instant>) -> Frame {
+fn update_frame(
+    widget: &Arc<str>,
+    prefix: &Arc<str>,
+    kind: TopicKind,
+    entry: &Entry,
+    published_at: Option<Instant>,
+) -> Frame {
     Frame::Update {
         widget: widget.clone(),
         prefix: prefix.clone(),
+        kind,
         body: entry.body.clone(),
         published_at,
         position: entry.position.clone(),
@@ -282,13 +361,13 @@ fn snapshot_frame(topic: &Topic, inner: &TopicInner, widget: &Arc<str>) -> Frame
         series: inner.state.snapshot(),
         meta,
     });
-    Frame::Snapshot { widget: widget.clone(), text: message.to_json(), position }
+    Frame::Snapshot { widget: widget.clone(), kind: topic.kind, text: message.to_json(), position }
 }
 
-fn gap_frame(widget: &str, reason: &str) -> Frame {
+fn gap_frame(widget: &Arc<str>, reason: &str) -> Frame {
     let message =
-        ServerMessage::Control(ControlMessage::Gap { widget_id: widget.to_owned(), reason: reason.to_owned() });
-    Frame::Whole(message.to_json())
+        ServerMessage::Control(ControlMessage::Gap { widget_id: widget.to_string(), reason: reason.to_owned() });
+    Frame::Gap { widget: widget.clone(), text: message.to_json() }
 }
 
 /// A new random epoch: hex, so a resume token stays `epoch.offset`.
@@ -364,7 +443,7 @@ mod tests {
         let b = broker();
         publish(&b, 1.0);
         let sub = subscriber("w", 100);
-        b.subscribe(&t(), sub.clone(), None);
+        b.subscribe(&t(), sub.clone(), ReadFrom::Start);
         assert_eq!(b.publish(&t(), TopicKind::Series, point(2.0)), Ok(2));
         publish(&b, 3.0);
         let got = messages(&sub.outbox);
@@ -381,10 +460,10 @@ mod tests {
         let b = broker();
         let globex = key("globex", "t");
         let waiting = Subscriber { connection: 2, ..subscriber("w", 10) };
-        assert_eq!(b.subscribe(&globex, waiting.clone(), None), Subscribed::Pending);
+        assert_eq!(b.subscribe(&globex, waiting.clone(), ReadFrom::Start), Subscribed::Pending);
         b.publish(&globex, TopicKind::Series, point(9.0)).unwrap();
         let acme_sub = subscriber("w", 10);
-        b.subscribe(&t(), acme_sub.clone(), None);
+        b.subscribe(&t(), acme_sub.clone(), ReadFrom::Start);
         publish(&b, 1.0);
         let got = messages(&acme_sub.outbox);
         let ServerMessage::Control(ControlMessage::Snapshot { series, .. }) = &got[0] else { panic!() };
@@ -397,10 +476,10 @@ mod tests {
         let b = broker();
         let later = key("acme", "later");
         let sub = subscriber("w", 10);
-        assert_eq!(b.subscribe(&later, sub.clone(), None), Subscribed::Pending);
+        assert_eq!(b.subscribe(&later, sub.clone(), ReadFrom::Start), Subscribed::Pending);
         assert!(sub.outbox.take().frames.is_empty());
         let gone = Subscriber { connection: 9, ..subscriber("x", 10) };
-        b.subscribe(&later, gone.clone(), None);
+        b.subscribe(&later, gone.clone(), ReadFrom::Start);
         b.unsubscribe(&later, 9, "x");
         b.publish(&later, TopicKind::Series, point(1.0)).unwrap();
         let got = messages(&sub.outbox);
@@ -414,7 +493,7 @@ mod tests {
     fn resuming_replays_exactly_the_missed_messages() {
         let b = broker();
         let first = subscriber("w", 100);
-        b.subscribe(&t(), first.clone(), None);
+        b.subscribe(&t(), first.clone(), ReadFrom::Start);
         publish(&b, 1.0);
         let got = messages(&first.outbox);
         let ServerMessage::Update(last) = got.last().unwrap() else { panic!() };
@@ -424,7 +503,7 @@ mod tests {
             publish(&b, v as f64);
         }
         let again = subscriber("w", 100);
-        b.subscribe(&t(), again.clone(), Some(&token));
+        b.subscribe(&t(), again.clone(), ReadFrom::Token(&token));
         publish(&b, 7.0);
         let got = messages(&again.outbox);
         assert_eq!(update_offsets(&got), vec![2, 3, 4, 5, 6, 7]);
@@ -439,7 +518,7 @@ mod tests {
         }
         let sub = subscriber("w", 100);
         let epoch = b.topic(&t()).unwrap().inner.lock().unwrap().log.epoch().to_owned();
-        b.subscribe(&t(), sub.clone(), Some(&Position { epoch, offset: 1 }.token()));
+        b.subscribe(&t(), sub.clone(), ReadFrom::Token(&Position { epoch, offset: 1 }.token()));
         let got = messages(&sub.outbox);
         assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
         assert!(matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 5));
@@ -450,7 +529,7 @@ mod tests {
     fn a_forged_token_is_treated_as_a_gap() {
         let b = broker();
         let sub = subscriber("w", 10);
-        b.subscribe(&t(), sub.clone(), Some("not-a-token"));
+        b.subscribe(&t(), sub.clone(), ReadFrom::Token("not-a-token"));
         let got = messages(&sub.outbox);
         assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
     }
@@ -460,8 +539,8 @@ mod tests {
         let b = broker();
         let slow = subscriber("slow", 2);
         let fast = Subscriber { connection: 2, ..subscriber("fast", 100) };
-        b.subscribe(&t(), slow.clone(), None);
-        b.subscribe(&t(), fast.clone(), None);
+        b.subscribe(&t(), slow.clone(), ReadFrom::Start);
+        b.subscribe(&t(), fast.clone(), ReadFrom::Start);
         for v in 1..=10 {
             publish(&b, v as f64);
         }
@@ -482,7 +561,7 @@ mod tests {
         let kpis = key("acme", "kpis");
         let slow = subscriber("kpi", 2);
         b.declare(&kpis, TopicKind::Metrics).unwrap();
-        b.subscribe(&kpis, slow.clone(), None);
+        b.subscribe(&kpis, slow.clone(), ReadFrom::Start);
         for v in 1..=10 {
             let items = vec![Item::Metric(Metric { key: format!("k{}", v % 3), value: v as f64 })];
             b.publish(&kpis, TopicKind::Metrics, items).unwrap();
@@ -530,7 +609,7 @@ mod tests {
         let b = broker();
         publish(&b, 1.0);
         let sub = subscriber("w", 10);
-        b.subscribe(&t(), sub.clone(), None);
+        b.subscribe(&t(), sub.clone(), ReadFrom::Start);
         publish(&b, 2.0);
         b.refresh(&t(), &sub).unwrap();
         let got = messages(&sub.outbox);

@@ -42,11 +42,13 @@ pub struct TopicLog {
     last_offset: u64,
     entries: VecDeque<Arc<Entry>>,
     limits: HistoryLimits,
+    /// When the newest entry trimmed away was accepted: history before it is incomplete.
+    newest_trimmed_ts: Option<i64>,
 }
 
 impl TopicLog {
     pub fn new(epoch: String, limits: HistoryLimits) -> Self {
-        Self { epoch, last_offset: 0, entries: VecDeque::new(), limits }
+        Self { epoch, last_offset: 0, entries: VecDeque::new(), limits, newest_trimmed_ts: None }
     }
 
     #[cfg(test)]
@@ -85,6 +87,16 @@ impl TopicLog {
         }
     }
 
+    /// Every entry accepted after `since` (ms since the Unix epoch), as of time `now`; a gap when
+    /// history no longer holds all of them (an entry after `since` was trimmed or has aged out).
+    pub fn catch_up_since(&self, since: i64, now: i64) -> Catchup {
+        let aged_out = self.entries.iter().take_while(|e| self.too_old(e, now)).last().map(|e| e.ts);
+        if self.newest_trimmed_ts.max(aged_out).is_some_and(|ts| ts > since) {
+            return Catchup::Gap;
+        }
+        Catchup::Replay(self.entries.iter().filter(|e| e.ts > since).cloned().collect())
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -103,7 +115,9 @@ impl TopicLog {
         while self.entries.len() > self.limits.max_entries.max(1)
             || self.entries.front().is_some_and(|e| self.too_old(e, now))
         {
-            self.entries.pop_front();
+            if let Some(trimmed) = self.entries.pop_front() {
+                self.newest_trimmed_ts = Some(trimmed.ts);
+            }
         }
     }
 }
@@ -171,6 +185,18 @@ mod tests {
         // Time passes without publishes: what has aged out no longer counts.
         assert_eq!(offsets(log.catch_up(&at(6), 11_000)), None);
         assert_eq!(offsets(log.catch_up(&at(10), 60_000)), Some(vec![]), "up to date needs nothing");
+    }
+
+    #[test]
+    fn catching_up_from_a_time_replays_what_came_after_it_or_says_gap() {
+        let log = log_with(10, HistoryLimits { max_entries: 4, ..LIMITS }); // keeps 7..=10 (ts 7000..)
+        assert_eq!(offsets(log.catch_up_since(8_500, 10_000)), Some(vec![9, 10]));
+        assert_eq!(offsets(log.catch_up_since(6_000, 10_000)), Some(vec![7, 8, 9, 10]), "6 is no loss");
+        assert_eq!(offsets(log.catch_up_since(5_999, 10_000)), None, "entry 6 was trimmed");
+        assert_eq!(offsets(log.catch_up_since(20_000, 10_000)), Some(vec![]));
+        let aging = log_with(10, HistoryLimits { max_age_ms: 3_500, ..LIMITS });
+        assert_eq!(offsets(aging.catch_up_since(8_000, 11_000)), Some(vec![9, 10]));
+        assert_eq!(offsets(aging.catch_up_since(6_000, 11_000)), None, "entry 7 aged out by now");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 const SHOPS: [(&str, f64); 2] = [("acme", 1.0), ("globex", 2.5)];
 pub const OPEN_ORDERS_TOPIC: &str = "orders/open";
 pub const TICKETS_TOPIC: &str = "support/tickets";
-pub const JOBS_TOPIC: &str = "ops/jobs";
+pub use app::live::job_board::JOBS_TOPIC;
 /// Every demo topic and its kind.
 pub const TOPICS: [(&str, TopicKind); 6] = [
     (DEMO_ORDERS_TOPIC, TopicKind::Series),

@@ -1,5 +1,14 @@
-//! How updates reach browsers. One WebSocket endpoint today; SSE and polling join it later.
+//! How updates reach browsers: the WebSocket first, SSE and polling for networks that break it. All
+//! three admit clients the same way (`admission`) and drain the same bounded outbox.
 
+pub mod admission;
+pub mod cursor;
+pub mod dashboard_feeds;
+pub mod job_stream;
 pub mod outbox;
+pub mod poll;
 pub mod registry;
+pub mod sse;
+pub mod sse_format;
+pub mod sse_stream;
 pub mod ws;

@@ -7,6 +7,7 @@
 //! subscription a `gap` and a fresh snapshot. Control frames (snapshots, errors, pongs) are never
 //! dropped; there is at most a handful per subscription.
 
+use app::protocol::TopicKind;
 use std::time::Instant;
 use std::{
     collections::{HashSet, VecDeque},
@@ -16,21 +17,30 @@ use tokio::sync::Notify;
 
 #[derive(Debug, Clone)]
 pub enum Frame {
-    /// A complete message: welcome, snapshot, gap, error, pong.
+    /// A complete message: welcome, error, pong.
     Whole(String),
+    /// A subscription lost updates; its snapshot follows.
+    Gap { widget: Arc<str>, text: String },
     /// An update: the subscription's `{"widgetId":…,` prefix plus the body shared by all subscribers.
     /// `published_at` is when a live publish was accepted (for the push-latency metric); replayed
     /// history has none.
     /// `position` is its resume token.
-    Update { widget: Arc<str>, prefix: Arc<str>, body: Arc<str>, published_at: Option<Instant>, position: Arc<str> },
+    Update {
+        widget: Arc<str>,
+        prefix: Arc<str>,
+        kind: TopicKind,
+        body: Arc<str>,
+        published_at: Option<Instant>,
+        position: Arc<str>,
+    },
     /// A subscription's snapshot, and the position it stands at.
-    Snapshot { widget: Arc<str>, text: String, position: Arc<str> },
+    Snapshot { widget: Arc<str>, kind: TopicKind, text: String, position: Arc<str> },
 }
 
 impl Frame {
     pub fn into_text(self) -> String {
         match self {
-            Frame::Whole(text) | Frame::Snapshot { text, .. } => text,
+            Frame::Whole(text) | Frame::Gap { text, .. } | Frame::Snapshot { text, .. } => text,
             Frame::Update { prefix, body, .. } => {
                 let mut text = String::with_capacity(prefix.len() + body.len());
                 text.push_str(&prefix);
@@ -44,7 +54,7 @@ impl Frame {
     fn widget(&self) -> Option<&Arc<str>> {
         match self {
             Frame::Update { widget, .. } => Some(widget),
-            Frame::Whole(_) | Frame::Snapshot { .. } => None,
+            Frame::Whole(_) | Frame::Gap { .. } | Frame::Snapshot { .. } => None,
         }
     }
 
@@ -54,7 +64,7 @@ impl Frame {
             Frame::Update { widget, position, .. } | Frame::Snapshot { widget, position, .. } => {
                 Some((widget, position))
             }
-            Frame::Whole(_) => None,
+            Frame::Whole(_) | Frame::Gap { .. } => None,
         }
     }
 }
@@ -175,6 +185,7 @@ mod tests {
         Frame::Update {
             widget: widget.into(),
             prefix: format!("{widget}:").into(),
+            kind: TopicKind::Series,
             body: n.to_string().into(),
             published_at: None,
             position: n.to_string().into(),

@@ -5,14 +5,15 @@
 //! with one flush, pings the client, and closes the socket after `idle_timeout` of silence or with
 //! 1001 when the server shuts down.
 
+use super::admission::{self, GOING_AWAY, MESSAGE_TOO_BIG, NORMAL, OriginRule, SESSION_ENDED};
 use super::outbox::{Batch, Frame, Outbox};
 use super::registry::Registration;
 use crate::{
     AppState,
     api::error::ApiError,
-    auth::{Auth, AuthError, COOKIE, Session, origin, resume_token::Subscription as ResumeSubscription},
+    auth::{Auth, Session, resume_token::Subscription as ResumeSubscription},
     broker::{
-        Broker, Subscribed, Subscriber,
+        Broker, ReadFrom, Subscribed, Subscriber,
         topic_name::{TopicKey, TopicName},
     },
     limits::TokenBucket,
@@ -27,50 +28,20 @@ use axum::{
         ConnectInfo, State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
     },
-    http::{
-        HeaderMap, HeaderValue,
-        header::{HOST, ORIGIN},
-    },
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::CookieJar;
 use futures_util::SinkExt;
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 /// Longest widget id a client may use.
 const MAX_WIDGET_ID_LEN: usize = 128;
-/// Close codes (RFC 6455 §7.4.1, and livedash's own in the 4000s; see docs/protocol.md).
-const NORMAL: u16 = 1000;
-const GOING_AWAY: u16 = 1001;
-const MESSAGE_TOO_BIG: u16 = 1009;
-const SERVER_ERROR: u16 = 1011;
-const SESSION_ENDED: u16 = 4401;
-const LIVE_OFF: u16 = 4403;
-const LIMIT: u16 = 4429;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
 /// buffers dominate server memory.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
-
-static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A connection refused after the upgrade: the close code and reason the browser will see, and the
-/// reason label of the denial metric.
-struct Refusal {
-    code: u16,
-    reason: String,
-    metric: &'static str,
-}
 
 /// Checks the Origin (403 before the upgrade: such a request is not from our page), then the
 /// address's connection rate, the session and the tenant's live flag. Those refusals happen after the
@@ -82,24 +53,17 @@ pub async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    let origin = header(ORIGIN);
-    if !origin::allowed(origin, header(HOST), &state.config.allowed_origins) {
-        let refusal = Refusal { code: 403, reason: format!("origin {origin:?} not allowed"), metric: "origin" };
-        deny(&state, None, peer.ip().to_string(), &refusal);
+    if let Err(refusal) = admission::check_origin(&state, &headers, OriginRule::Required) {
+        admission::deny(&state, None, peer.ip(), &refusal);
         return ApiError::forbidden("this origin may not open live connections").into_response();
     }
-    let cookie = CookieJar::from_headers(&headers);
-    let verdict = admit(&state, peer, cookie.get(COOKIE).map(|c| c.value())).await;
+    let verdict = match admission::check_connect_rate(&state, peer.ip()) {
+        Ok(()) => admission::check_session(&state, &headers).await,
+        Err(refusal) => Err(refusal),
+    };
     match &verdict {
-        Ok(session) => state.auditor.record(AuditEntry {
-            tenant: Some(session.user.tenant.to_string()),
-            actor: Some(session.user.email.clone()),
-            action: "connect",
-            outcome: Outcome::Ok,
-            detail: Some(format!("from {}", peer.ip())),
-        }),
-        Err(refusal) => deny(&state, None, peer.ip().to_string(), refusal),
+        Ok(session) => admission::accepted(&state, session, format!("websocket from {}", peer.ip())),
+        Err(refusal) => admission::deny(&state, None, peer.ip(), refusal),
     }
     let max = state.config.max_frame_bytes;
     upgrade
@@ -112,54 +76,15 @@ pub async fn upgrade(
                 Ok(session) => session,
                 Err(refusal) => return close(&mut socket, refusal.code, refusal.reason).await,
             };
-            let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-            let limit = state.config.max_connections_per_user;
-            match state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, limit) {
-                Some(registration) => Connection::new(id, state, session, registration).run(socket).await,
-                None => {
-                    let reason = format!("at most {limit} live connections per user");
-                    let refusal = Refusal { code: LIMIT, reason, metric: "connections_per_user" };
-                    deny(&state, Some(&session), peer.ip().to_string(), &refusal);
+            let id = admission::next_connection_id();
+            match admission::register(&state, id, &session) {
+                Ok(registration) => Connection::new(id, state, session, registration).run(socket).await,
+                Err(refusal) => {
+                    admission::deny(&state, Some(&session), peer.ip(), &refusal);
                     close(&mut socket, refusal.code, refusal.reason).await
                 }
             }
         })
-}
-
-async fn admit(state: &AppState, peer: SocketAddr, token: Option<&str>) -> Result<Session, Refusal> {
-    if state.limiters.connects_by_ip.check(&peer.ip(), std::time::Instant::now()).is_err() {
-        let reason = format!("more than {} connection attempts a minute", state.config.connect_attempts_per_min);
-        return Err(Refusal { code: LIMIT, reason, metric: "connect_rate" });
-    }
-    let server_error = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "could not check a live connection");
-        Refusal { code: SERVER_ERROR, reason: "server error".into(), metric: "server_error" }
-    };
-    let session = match state.auth.session(token).await {
-        Ok(session) => session,
-        Err(AuthError::Store(e)) => return Err(server_error(&e)),
-        Err(e) => return Err(Refusal { code: SESSION_ENDED, reason: e.to_string(), metric: "session" }),
-    };
-    match state.store.tenant(&session.user.tenant).await {
-        Ok(Some(tenant)) if tenant.live_dashboards => Ok(session),
-        Ok(_) => {
-            let reason = "live dashboards are off for this tenant".into();
-            Err(Refusal { code: LIVE_OFF, reason, metric: "live_off" })
-        }
-        Err(e) => Err(server_error(&e)),
-    }
-}
-
-fn deny(state: &AppState, session: Option<&Session>, actor: String, refusal: &Refusal) {
-    tracing::info!(%actor, code = refusal.code, reason = %refusal.reason, "live connection refused");
-    telemetry::denied(refusal.metric);
-    state.auditor.record(AuditEntry {
-        tenant: session.map(|s| s.user.tenant.to_string()),
-        actor: Some(session.map_or(actor, |s| s.user.email.clone())),
-        action: "connect",
-        outcome: Outcome::Denied,
-        detail: Some(format!("{}: {}", refusal.code, refusal.reason)),
-    });
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: String) {
@@ -182,6 +107,7 @@ struct Connection {
     limits: Limits,
     heartbeat: Duration,
     idle_timeout: Duration,
+    write_timeout: Duration,
     shutdown: ShutdownSignal,
     registration: Registration,
     max_subscriptions: usize,
@@ -214,6 +140,7 @@ impl Connection {
             },
             heartbeat: state.config.heartbeat_interval,
             idle_timeout: state.config.idle_timeout,
+            write_timeout: state.config.write_timeout,
             shutdown: state.shutdown,
             registration,
             max_subscriptions: state.config.max_subscriptions,
@@ -278,15 +205,21 @@ impl Connection {
                 },
                 () = self.outbox.ready() => {
                     let batch = self.outbox.take();
-                    if self.write(socket, batch).await.is_err() {
-                        return Ending::ClientLeft;
+                    match tokio::time::timeout(self.write_timeout, self.write(socket, batch)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return Ending::ClientLeft,
+                        Err(_) => {
+                            telemetry::write_timed_out("websocket");
+                            return Ending::ClientLeft;
+                        }
                     }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= self.idle_timeout {
                         return Ending::Close(NORMAL, "idle timeout".into());
                     }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    let ping = socket.send(Message::Ping(Default::default()));
+                    if !matches!(tokio::time::timeout(self.write_timeout, ping).await, Ok(Ok(()))) {
                         return Ending::ClientLeft;
                     }
                 }
@@ -419,7 +352,7 @@ impl Connection {
         };
         let key = TopicKey::new(self.session.user.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
-        let subscribed = self.broker.subscribe(&key, self.subscriber(&widget), resume_token);
+        let subscribed = self.broker.subscribe(&key, self.subscriber(&widget), ReadFrom::token(resume_token));
         let pending = subscribed == Subscribed::Pending;
         tracing::debug!(connection = self.id, %widget, topic = %key, pending, "subscribed");
         let detail = pending.then(|| "waiting for the topic's first message".to_owned());

@@ -1,4 +1,5 @@
-//! A real livedash server on an ephemeral loopback port, and a WebSocket client that speaks JSON.
+//! A real livedash server on an ephemeral loopback port, a WebSocket client that speaks JSON, a
+//! signed-in HTTP client, and an SSE reader.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -192,4 +193,158 @@ impl Client {
             }
         }
     }
+}
+
+/// A signed-in HTTP client of one user.
+pub struct As {
+    pub http: reqwest::Client,
+    pub cookie: String,
+    pub base: String,
+}
+
+impl As {
+    pub async fn user(server: &TestServer, email: &str) -> Self {
+        Self { http: reqwest::Client::new(), cookie: server.login(email).await, base: server.url("") }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("cookie", &self.cookie);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn dashboards(&self) -> Vec<app::dashboard::DashboardSummary> {
+        let (status, body) = self.get("/api/dashboards").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    pub async fn dashboard(&self, id: i64) -> app::dashboard::DashboardView {
+        let (status, body) = self.get(&format!("/api/dashboards/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// Creates a dashboard with widgets of these kinds on these topics (an admin's call); returns
+    /// its id and each widget's id on the live connection (`w…`), in order.
+    pub async fn create_dashboard(&self, widgets: &[(&str, &str)]) -> (i64, Vec<String>) {
+        let (status, created) =
+            self.call(reqwest::Method::POST, "/api/dashboards", Some(serde_json::json!({"title": "Test"}))).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_i64().unwrap();
+        let mut ids = Vec::new();
+        for (kind, topic) in widgets {
+            ids.push(self.add_widget(id, kind, topic).await);
+        }
+        (id, ids)
+    }
+
+    /// Adds a widget; returns its id on the live connection.
+    pub async fn add_widget(&self, dashboard: i64, kind: &str, topic: &str) -> String {
+        let body = serde_json::json!({"title": topic, "kind": kind, "topic": topic});
+        let (status, widget) =
+            self.call(reqwest::Method::POST, &format!("/api/dashboards/{dashboard}/widgets"), Some(body)).await;
+        assert_eq!(status, 201, "{widget}");
+        format!("w{}", widget["id"])
+    }
+
+    /// A GET with the session cookie and these headers; the raw response.
+    pub async fn open(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// An SSE stream that must open.
+    pub async fn stream(&self, path: &str, headers: &[(&str, &str)]) -> Sse {
+        let response = self.open(path, headers).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Sse { response, buffer: String::new() }
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// `event:`; `message` when absent. A `retry:`-only block reads as `retry`.
+    pub name: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("{e}: {}", self.data))
+    }
+}
+
+/// An SSE response, read one event at a time.
+pub struct Sse {
+    pub response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    /// The next event (a `retry:` block included), or `None` once the stream has ended.
+    pub async fn next_or_end(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent { name: "message".into(), id: None, data: String::new() };
+                for line in block.lines() {
+                    match line.split_once(": ") {
+                        Some(("event", name)) => event.name = name.into(),
+                        Some(("id", id)) => event.id = Some(id.into()),
+                        Some(("data", data)) => event.data.push_str(data),
+                        Some(("retry", ms)) => {
+                            event.name = "retry".into();
+                            event.data = ms.into();
+                        }
+                        _ => {}
+                    }
+                }
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk()).await.expect("an event within the wait");
+            match chunk.expect("the stream reads") {
+                Some(bytes) => self.buffer.push_str(std::str::from_utf8(&bytes).unwrap()),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next event that is not a heartbeat or `retry:`.
+    pub async fn next(&mut self) -> SseEvent {
+        loop {
+            let event = self.next_or_end().await.expect("the stream goes on");
+            if event.name != "heartbeat" && event.name != "retry" {
+                return event;
+            }
+        }
+    }
+}
+
+/// The value of one metric line of `/metrics` (`name{labels}` exactly as exposed), 0 when absent.
+pub async fn metric(server: &TestServer, series: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
 }

@@ -1,0 +1,147 @@
+//! What every live transport checks before it serves anyone, in one place so that none forgets a
+//! check: the Origin, the address's connection rate, the session, the tenant's live flag and the
+//! per-user connection limit. A refusal is audited and counted the same way whichever transport
+//! refused it; the WebSocket tells it as a close code, the HTTP transports as a status.
+
+use super::registry::Registration;
+use crate::{
+    AppState,
+    api::error::ApiError,
+    auth::{AuthError, Session, origin},
+    store::audit::{AuditEntry, Outcome},
+    telemetry,
+};
+use axum::http::{
+    HeaderMap, StatusCode,
+    header::{HOST, ORIGIN},
+};
+use std::{
+    net::IpAddr,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+/// Close codes (RFC 6455 §7.4.1, and livedash's own in the 4000s; see docs/protocol.md). The SSE
+/// stream's `close` event uses the same ones.
+pub const NORMAL: u16 = 1000;
+pub const GOING_AWAY: u16 = 1001;
+pub const MESSAGE_TOO_BIG: u16 = 1009;
+pub const SERVER_ERROR: u16 = 1011;
+pub const SESSION_ENDED: u16 = 4401;
+pub const LIVE_OFF: u16 = 4403;
+pub const LIMIT: u16 = 4429;
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A new id for a live connection, unique in this process whatever its transport.
+pub fn next_connection_id() -> u64 {
+    NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A refused connection: its close code, the reason the client is told, the label of the denial
+/// metric, and for a limit its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: u16,
+    pub reason: String,
+    pub metric: &'static str,
+    pub max: Option<u64>,
+}
+
+impl Refusal {
+    pub fn new(code: u16, reason: impl Into<String>, metric: &'static str) -> Self {
+        Self { code, reason: reason.into(), metric, max: None }
+    }
+
+    /// The refusal as an HTTP answer, for the transports that can show one.
+    pub fn to_api_error(&self) -> ApiError {
+        match self.code {
+            SESSION_ENDED => ApiError::unauthorized(&self.reason),
+            LIVE_OFF => ApiError::new(StatusCode::FORBIDDEN, "live_dashboards_off", &self.reason),
+            LIMIT => ApiError::limit(self.metric, self.max.unwrap_or_default(), &self.reason),
+            403 => ApiError::forbidden(&self.reason),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", &self.reason),
+        }
+    }
+}
+
+/// Which Origin rule a transport follows (see `auth::origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginRule {
+    /// An allowed `Origin` is required (WebSocket upgrades always carry one).
+    Required,
+    /// An `Origin`, when sent, must be allowed; a cross-site request is refused.
+    IfPresent,
+}
+
+/// Refuses requests from pages that may not use this user's session.
+pub fn check_origin(state: &AppState, headers: &HeaderMap, rule: OriginRule) -> Result<(), Refusal> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = header(ORIGIN.as_str());
+    let allowed = &state.config.allowed_origins;
+    let ok = match rule {
+        OriginRule::Required => origin::allowed(origin, header(HOST.as_str()), allowed),
+        OriginRule::IfPresent => origin::http_allowed(origin, header("sec-fetch-site"), header(HOST.as_str()), allowed),
+    };
+    if ok { Ok(()) } else { Err(Refusal::new(403, format!("origin {origin:?} not allowed"), "origin")) }
+}
+
+/// Counts a connection attempt of `peer` against its per-minute limit.
+pub fn check_connect_rate(state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
+    if state.limiters.connects_by_ip.check(&peer, std::time::Instant::now()).is_ok() {
+        return Ok(());
+    }
+    let max = state.config.connect_attempts_per_min;
+    let refusal = Refusal::new(LIMIT, format!("more than {max} connection attempts a minute"), "connect_rate");
+    Err(Refusal { max: Some(max as u64), ..refusal })
+}
+
+/// The signed-in user of `headers`, if their tenant's live dashboards are on.
+pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Refusal> {
+    let server_error = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "could not check a live connection");
+        Refusal::new(SERVER_ERROR, "server error", "server_error")
+    };
+    let session = match state.auth.session_of(headers).await {
+        Ok(session) => session,
+        Err(AuthError::Store(e)) => return Err(server_error(&e)),
+        Err(e) => return Err(Refusal::new(SESSION_ENDED, e.to_string(), "session")),
+    };
+    match state.store.tenant(&session.user.tenant).await {
+        Ok(Some(tenant)) if tenant.live_dashboards => Ok(session),
+        Ok(_) => Err(Refusal::new(LIVE_OFF, "live dashboards are off for this tenant", "live_off")),
+        Err(e) => Err(server_error(&e)),
+    }
+}
+
+/// Registers a connection under the per-user limit, which WebSocket and SSE connections share.
+pub fn register(state: &AppState, id: u64, session: &Session) -> Result<Registration, Refusal> {
+    let limit = state.config.max_connections_per_user;
+    state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, limit).ok_or_else(|| Refusal {
+        max: Some(limit as u64),
+        ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
+    })
+}
+
+/// Audits an accepted connection.
+pub fn accepted(state: &AppState, session: &Session, detail: String) {
+    state.auditor.record(AuditEntry {
+        tenant: Some(session.user.tenant.to_string()),
+        actor: Some(session.user.email.clone()),
+        action: "connect",
+        outcome: Outcome::Ok,
+        detail: Some(detail),
+    });
+}
+
+/// Logs, counts and audits a refusal.
+pub fn deny(state: &AppState, session: Option<&Session>, peer: IpAddr, refusal: &Refusal) {
+    tracing::info!(%peer, code = refusal.code, reason = %refusal.reason, "live connection refused");
+    telemetry::denied(refusal.metric);
+    state.auditor.record(AuditEntry {
+        tenant: session.map(|s| s.user.tenant.to_string()),
+        actor: Some(session.map_or_else(|| peer.to_string(), |s| s.user.email.clone())),
+        action: "connect",
+        outcome: Outcome::Denied,
+        detail: Some(format!("{}: {}", refusal.code, refusal.reason)),
+    });
+}

@@ -1,0 +1,343 @@
+//! `GET /api/v1/realtime/jobs/{jobId}`: one job's run as Server-Sent Events, for a job panel's
+//! detail view: what it did so far, then its progress, log lines and errors as they happen, ending
+//! with its final status.
+//!
+//! A job is the run of `job` events sharing `data.jobId` in one of the tenant's `events` topics
+//! (`?topic=`, by default [`JOBS_TOPIC`]); see [`JobStep`]. The stream subscribes to that topic like
+//! a widget would and passes on only that job's steps. Admission is the dashboard stream's (the
+//! per-user connection limit included), and a user may have at most
+//! `LIVEDASH_MAX_JOB_STREAMS_PER_USER` streams of one job.
+//!
+//! Events: `snapshot` (the job so far), then per step `progress`, `log` (when the step has a line),
+//! `error` (when that line is an error), and finally `end`. Each carries the position of the step in
+//! the topic as its `id:`; `Last-Event-ID` resumes after it.
+
+use super::{
+    admission::{self, OriginRule, Refusal},
+    outbox::{Frame, Outbox},
+    registry::Registration,
+    sse_format,
+    sse_stream::{Ending, EventStream, Lifetime, Wake},
+};
+use crate::{
+    AppState,
+    api::error::ApiError,
+    auth::Session,
+    broker::{
+        ReadFrom, Subscriber,
+        topic_name::{TopicKey, TopicName},
+    },
+    telemetry,
+};
+use app::live::job_board::{JOBS_TOPIC, Job, JobStep, MAX_JOB_ID_LEN, valid_job_id};
+use app::protocol::{ControlMessage, Item, Level, ServerMessage};
+use axum::{
+    extract::{ConnectInfo, Path, Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+};
+
+/// The widget id the stream subscribes under.
+const WIDGET: &str = "job";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobParams {
+    /// The `events` topic the job runs in; [`JOBS_TOPIC`] when absent.
+    topic: Option<String>,
+    /// `Last-Event-ID` for clients that open a new `EventSource` (which cannot set headers).
+    last_event_id: Option<String>,
+}
+
+pub async fn job(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(job): Path<String>,
+    Query(params): Query<JobParams>,
+    headers: HeaderMap,
+) -> Response {
+    match open(state, peer.ip(), job, params, &headers).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn open(
+    state: AppState,
+    peer: IpAddr,
+    job: String,
+    params: JobParams,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    if !valid_job_id(&job) {
+        metrics::counter!(telemetry::SSE_ERRORS, "reason" => "bad_job_id").increment(1);
+        let message = format!("a job id is 1 to {MAX_JOB_ID_LEN} characters of A-Z a-z 0-9 - _ . :");
+        return Err(ApiError { field: Some("jobId".into()), ..ApiError::bad_request(message) });
+    }
+    let refused = |session: Option<&Session>, refusal: Refusal| {
+        admission::deny(&state, session, peer, &refusal);
+        metrics::counter!(telemetry::SSE_ERRORS, "reason" => refusal.metric).increment(1);
+        refusal.to_api_error()
+    };
+    admission::check_origin(&state, headers, OriginRule::IfPresent).map_err(|r| refused(None, r))?;
+    admission::check_connect_rate(&state, peer).map_err(|r| refused(None, r))?;
+    let session = admission::check_session(&state, headers).await.map_err(|r| refused(None, r))?;
+    let name = TopicName::parse(params.topic.as_deref().unwrap_or(JOBS_TOPIC))
+        .map_err(|e| ApiError { field: Some("topic".into()), ..ApiError::bad_request(e.to_string()) })?;
+    let topic = TopicKey::new(session.user.tenant.clone(), name);
+    if !job_exists(&state, &topic, &job) {
+        return Err(ApiError::not_found("no such job"));
+    }
+    let max = state.config.max_job_streams_per_user;
+    let Some(slot) = state.job_streams.take(session.user.id, &topic, &job, max) else {
+        let refusal = Refusal {
+            max: Some(max as u64),
+            ..Refusal::new(
+                admission::LIMIT,
+                format!("at most {max} streams of one job per user"),
+                "job_streams_per_user",
+            )
+        };
+        return Err(refused(Some(&session), refusal));
+    };
+    let connection = admission::next_connection_id();
+    let registration = admission::register(&state, connection, &session).map_err(|r| refused(Some(&session), r))?;
+    admission::accepted(&state, &session, format!("sse for job {job} of {} from {peer}", topic.name));
+    let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let resume = header.or(params.last_event_id.as_deref()).filter(|t| !t.is_empty()).map(str::to_owned);
+    if resume.is_some() {
+        metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "job").increment(1);
+    }
+    let (events, response) = EventStream::open(state.config.write_timeout, "job");
+    let stream = JobStream {
+        connection,
+        job,
+        topic,
+        outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
+        state,
+        session,
+        registration,
+        events,
+        progress: None,
+        _slot: slot,
+    };
+    tokio::spawn(stream.run(resume));
+    Ok(response)
+}
+
+/// Whether the topic's current state holds a step of `job`.
+fn job_exists(state: &AppState, topic: &TopicKey, job: &str) -> bool {
+    let Some(read) = state.broker.read(topic, &Arc::from(WIDGET), ReadFrom::Start, 0) else { return false };
+    read.frames.into_iter().any(|frame| match frame {
+        Frame::Snapshot { text, .. } => steps_of(snapshot_items(&text), job).next().is_some(),
+        _ => false,
+    })
+}
+
+struct JobStream {
+    connection: u64,
+    job: String,
+    topic: TopicKey,
+    outbox: Arc<Outbox>,
+    state: AppState,
+    session: Session,
+    registration: Registration,
+    events: EventStream,
+    /// The job as sent so far.
+    progress: Option<Job>,
+    _slot: JobStreamSlot,
+}
+
+impl JobStream {
+    async fn run(mut self, resume: Option<String>) {
+        let subscriber = Subscriber { connection: self.connection, widget: WIDGET.into(), outbox: self.outbox.clone() };
+        self.state.broker.subscribe(&self.topic, subscriber, ReadFrom::token(resume.as_deref()));
+        let ending = self.serve().await;
+        self.events.end(ending).await;
+        self.state.broker.unsubscribe(&self.topic, self.connection, WIDGET);
+    }
+
+    async fn serve(&mut self) -> Ending {
+        let mut lifetime = Lifetime::new(&self.state, &self.session, self.registration.kick.clone());
+        loop {
+            match lifetime.next(&self.events, &self.outbox).await {
+                Wake::Frames => {
+                    let batch = self.outbox.take();
+                    if let Err(ending) = self.write(batch.frames).await {
+                        return ending;
+                    }
+                    if !batch.lagging.is_empty() {
+                        let subscriber = Subscriber {
+                            connection: self.connection,
+                            widget: WIDGET.into(),
+                            outbox: self.outbox.clone(),
+                        };
+                        let _ = self.state.broker.resync(&self.topic, &subscriber);
+                    }
+                }
+                Wake::Beat => {}
+                Wake::Ended(ending) => return ending,
+            }
+        }
+    }
+
+    /// Writes the job's steps among `frames` as one chunk; ends the stream after the final one.
+    async fn write(&mut self, frames: Vec<Frame>) -> Result<(), Ending> {
+        let mut out = String::new();
+        let mut sent = 0;
+        for frame in frames {
+            if self.progress.as_ref().is_some_and(|job| job.status.is_final()) {
+                break;
+            }
+            match frame {
+                Frame::Snapshot { position, text, .. } => {
+                    // The job so far (again, after a gap).
+                    let mut job = None::<Job>;
+                    for (step, ts) in steps_of(snapshot_items(&text), &self.job) {
+                        job.get_or_insert_with(|| Job::new(&step, ts)).record(step, ts);
+                    }
+                    if let Some(job) = &job {
+                        sse_format::push_event(&mut out, "snapshot", Some(&position), &job_json(job));
+                        sent += 1;
+                    }
+                    self.progress = job;
+                }
+                frame @ Frame::Update { .. } => {
+                    let Frame::Update { position, .. } = &frame else { unreachable!() };
+                    let position = position.clone();
+                    let steps: Vec<_> = steps_of(update_items(&frame.into_text()), &self.job).collect();
+                    for (step, ts) in steps {
+                        sent += self.step(&mut out, &position, step, ts);
+                    }
+                }
+                Frame::Gap { .. } | Frame::Whole(_) => {} // the snapshot that follows says it all
+            }
+        }
+        let finished = self.progress.as_ref().filter(|job| job.status.is_final());
+        if let Some(job) = finished {
+            let end = json!({ "jobId": job.id, "status": job.status, "summary": job.summary() });
+            sse_format::push_event(&mut out, "end", None, &end.to_string());
+        }
+        let finished = finished.is_some();
+        if !out.is_empty() {
+            self.events.send(out).await?;
+            self.events.count_sent(sent);
+        }
+        if finished { Err(Ending::Finished) } else { Ok(()) }
+    }
+
+    /// Writes one step's events; returns how many.
+    fn step(&mut self, out: &mut String, position: &str, step: JobStep, ts: i64) -> u64 {
+        let line = step.line.clone();
+        let job = self.progress.get_or_insert_with(|| Job::new(&step, ts));
+        job.record(step, ts);
+        let progress = json!({
+            "jobId": job.id, "status": job.status, "progress": job.progress, "summary": job.summary(),
+        });
+        sse_format::push_event(out, "progress", Some(position), &progress.to_string());
+        let Some(line) = line else { return 1 };
+        let log = json!({ "ts": line.ts, "level": line.level, "text": line.text });
+        sse_format::push_event(out, "log", Some(position), &log.to_string());
+        if line.level != Level::Error {
+            return 2;
+        }
+        let error = json!({ "ts": line.ts, "text": line.text });
+        sse_format::push_event(out, "error", Some(position), &error.to_string());
+        3
+    }
+}
+
+fn job_json(job: &Job) -> String {
+    json!({
+        "jobId": job.id, "name": job.name, "status": job.status, "progress": job.progress,
+        "summary": job.summary(), "started": job.started, "updated": job.updated, "log": job.log,
+    })
+    .to_string()
+}
+
+fn snapshot_items(text: &str) -> Vec<Item> {
+    match serde_json::from_str(text) {
+        Ok(ServerMessage::Control(ControlMessage::Snapshot { series, .. })) => series,
+        _ => Vec::new(),
+    }
+}
+
+fn update_items(text: &str) -> Vec<Item> {
+    match serde_json::from_str(text) {
+        Ok(ServerMessage::Update(update)) => update.series,
+        _ => Vec::new(),
+    }
+}
+
+/// The steps of `job` among `items`, with their times.
+fn steps_of(items: Vec<Item>, job: &str) -> impl Iterator<Item = (JobStep, i64)> + '_ {
+    items.into_iter().filter_map(move |item| match item {
+        Item::Event(event) => JobStep::of(&event).filter(|s| s.job_id == job).map(|s| (s, event.ts)),
+        _ => None,
+    })
+}
+
+/// Open streams per user and job, to cap them.
+#[derive(Debug, Default)]
+pub struct JobStreamCounts {
+    open: Mutex<HashMap<(i64, TopicKey, String), usize>>,
+}
+
+/// One open job stream; frees its place when dropped.
+pub struct JobStreamSlot {
+    counts: Arc<JobStreamCounts>,
+    key: (i64, TopicKey, String),
+}
+
+impl JobStreamCounts {
+    /// A place for one more stream of `job` for `user`, unless they have `max` open.
+    pub fn take(self: &Arc<Self>, user: i64, topic: &TopicKey, job: &str, max: usize) -> Option<JobStreamSlot> {
+        let key = (user, topic.clone(), job.to_owned());
+        let mut open = self.open.lock().expect("job streams lock");
+        let count = open.entry(key.clone()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(JobStreamSlot { counts: self.clone(), key })
+    }
+}
+
+impl Drop for JobStreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().expect("job streams lock");
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::topic_name::TenantId;
+
+    #[test]
+    fn job_streams_are_capped_per_user_and_job_and_freed_on_drop() {
+        let counts = Arc::new(JobStreamCounts::default());
+        let topic = TopicKey::new(TenantId::parse("acme").unwrap(), TopicName::parse("ops/jobs").unwrap());
+        let first = counts.take(1, &topic, "job-1", 2).unwrap();
+        let _second = counts.take(1, &topic, "job-1", 2).unwrap();
+        assert!(counts.take(1, &topic, "job-1", 2).is_none());
+        assert!(counts.take(1, &topic, "job-2", 2).is_some(), "another job");
+        assert!(counts.take(2, &topic, "job-1", 2).is_some(), "another user");
+        drop(first);
+        assert!(counts.take(1, &topic, "job-1", 2).is_some());
+        assert_eq!(counts.open.lock().unwrap().len(), 1, "only job-1 of user 1 is still open");
+    }
+}

@@ -1,0 +1,299 @@
+//! `GET /api/stream/dashboard/{id}`: every feed of one stored dashboard as Server-Sent Events, for
+//! browsers whose network breaks WebSockets.
+//!
+//! The stream is a connection like a WebSocket: admitted by the same checks (and counted in the
+//! same per-user limit), fed by the broker through the same bounded [`Outbox`], so the queueing, gap
+//! and memory rules are the WebSocket's. One task per stream drains the outbox and writes each
+//! batch, framed as events, as one chunk ([`sse_stream`](super::sse_stream)). Every data event's
+//! `id:` is a signed cursor of the positions of every feed ([`cursor`](super::cursor)), so
+//! `Last-Event-ID` resumes exactly; a dashboard edited while it streams is followed as it changes.
+
+use super::{
+    admission::{self, NORMAL, OriginRule, Refusal},
+    dashboard_feeds::{self, Feed, Starts},
+    outbox::{Batch, Frame, Outbox},
+    registry::Registration,
+    sse_format::{self, MetricChanges},
+    sse_stream::{Ending, EventStream, Lifetime, Wake},
+};
+use crate::{
+    AppState,
+    api::error::ApiError,
+    auth::Session,
+    broker::{ReadFrom, Subscriber, position::Position},
+    dashboard_edits::Edit,
+    telemetry,
+};
+use app::protocol::{ControlMessage, ServerMessage, TopicKind, Update};
+use axum::{
+    extract::{ConnectInfo, Path, Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
+use tokio::sync::broadcast;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamParams {
+    /// `Last-Event-ID` for clients that open a new `EventSource` (which cannot set headers).
+    last_event_id: Option<String>,
+    /// Per-widget resume tokens (`w1:epoch.offset,…`), to carry positions over from the WebSocket.
+    positions: Option<String>,
+}
+
+pub async fn dashboard(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+    Query(params): Query<StreamParams>,
+    headers: HeaderMap,
+) -> Response {
+    match open(state, peer.ip(), id, params, &headers).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn open(
+    state: AppState,
+    peer: IpAddr,
+    id: i64,
+    params: StreamParams,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let refused = |session: Option<&Session>, refusal: Refusal| {
+        admission::deny(&state, session, peer, &refusal);
+        metrics::counter!(telemetry::SSE_ERRORS, "reason" => refusal.metric).increment(1);
+        refusal.to_api_error()
+    };
+    admission::check_origin(&state, headers, OriginRule::IfPresent).map_err(|r| refused(None, r))?;
+    admission::check_connect_rate(&state, peer).map_err(|r| refused(None, r))?;
+    let session = admission::check_session(&state, headers).await.map_err(|r| refused(None, r))?;
+    let feeds = dashboard_feeds::load(&state, &session, id).await?;
+    let starts = starts(&state, id, headers, &params)?;
+    let connection = admission::next_connection_id();
+    let registration = admission::register(&state, connection, &session).map_err(|r| refused(Some(&session), r))?;
+    admission::accepted(&state, &session, format!("sse for dashboard {id} from {peer}"));
+    if starts.is_return() {
+        metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
+    }
+
+    let (events, response) = EventStream::open(state.config.write_timeout, "dashboard");
+    let stream = DashboardStream::new(connection, id, state, session, registration, events);
+    tokio::spawn(stream.run(feeds, starts));
+    Ok(response)
+}
+
+/// Where the reader starts: `Last-Event-ID` (header, else the query's `lastEventId`), else the
+/// query's `positions`, else nowhere.
+fn starts(state: &AppState, id: i64, headers: &HeaderMap, params: &StreamParams) -> Result<Starts, ApiError> {
+    let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    if let Some(cursor) = header.or(params.last_event_id.as_deref()).filter(|c| !c.is_empty()) {
+        return Ok(Starts::from_cursor(&state.cursors, id, cursor));
+    }
+    match &params.positions {
+        Some(list) => Starts::from_tokens(list).map_err(ApiError::bad_request),
+        None => Ok(Starts::Fresh),
+    }
+}
+
+struct DashboardStream {
+    connection: u64,
+    dashboard: i64,
+    state: AppState,
+    session: Session,
+    registration: Registration,
+    events: EventStream,
+    outbox: Arc<Outbox>,
+    /// widget id → topic
+    feeds: HashMap<Arc<str>, Feed>,
+    /// widget id → the position of the last snapshot or update sent
+    positions: BTreeMap<Arc<str>, Position>,
+    metric_changes: MetricChanges,
+}
+
+impl DashboardStream {
+    fn new(
+        connection: u64,
+        dashboard: i64,
+        state: AppState,
+        session: Session,
+        registration: Registration,
+        events: EventStream,
+    ) -> Self {
+        Self {
+            connection,
+            dashboard,
+            outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
+            state,
+            session,
+            registration,
+            events,
+            feeds: HashMap::new(),
+            positions: BTreeMap::new(),
+            metric_changes: MetricChanges::default(),
+        }
+    }
+
+    async fn run(mut self, feeds: Vec<Feed>, starts: Starts) {
+        tracing::info!(connection = self.connection, dashboard = self.dashboard, user = %self.session.user.email, "sse stream opened");
+        self.state.presence.connected(&self.session.user);
+        for feed in feeds {
+            let start = starts.of(&feed, &self.state.broker);
+            self.follow(feed, start.read_from());
+        }
+        let ending = self.serve().await;
+        self.events.end(ending).await;
+        for (widget, feed) in self.feeds.drain() {
+            self.state.broker.unsubscribe(&feed.topic, self.connection, &widget);
+        }
+        self.state.presence.disconnected(&self.session.user);
+        tracing::info!(connection = self.connection, "sse stream closed");
+    }
+
+    async fn serve(&mut self) -> Ending {
+        let mut lifetime = Lifetime::new(&self.state, &self.session, self.registration.kick.clone());
+        let mut edits = self.state.edits.watch();
+        loop {
+            let next = tokio::select! {
+                wake = lifetime.next(&self.events, &self.outbox) => match wake {
+                    Wake::Frames => {
+                        let batch = self.outbox.take();
+                        self.write(batch).await
+                    }
+                    Wake::Beat => Ok(()),
+                    Wake::Ended(ending) => Err(ending),
+                },
+                edit = edits.recv() => match edit {
+                    Ok(Edit { tenant, dashboard })
+                        if tenant != self.session.user.tenant || dashboard != self.dashboard => Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => Ok(()),
+                    // This dashboard changed, or edits were missed: read it again.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.reload().await,
+                },
+            };
+            if let Err(ending) = next {
+                return ending;
+            }
+        }
+    }
+
+    /// Subscribes one feed, starting where the reader stood.
+    fn follow(&mut self, feed: Feed, from: ReadFrom) {
+        let subscriber = self.subscriber(&feed.widget);
+        self.state.broker.subscribe(&feed.topic, subscriber, from);
+        self.feeds.insert(feed.widget.clone(), feed);
+    }
+
+    /// Follows the dashboard's feeds as they are now: new widgets start with a snapshot, removed
+    /// ones stop.
+    async fn reload(&mut self) -> Result<(), Ending> {
+        let feeds = match dashboard_feeds::load(&self.state, &self.session, self.dashboard).await {
+            Ok(feeds) => feeds,
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+                return Err(Ending::Close(NORMAL, "the dashboard was removed".into()));
+            }
+            Err(_) => return Ok(()), // logged; the stream goes on with what it has
+        };
+        let wanted: HashMap<Arc<str>, Feed> = feeds.into_iter().map(|f| (f.widget.clone(), f)).collect();
+        let gone: Vec<Arc<str>> =
+            self.feeds.iter().filter(|(w, f)| wanted.get(*w) != Some(f)).map(|(w, _)| w.clone()).collect();
+        for widget in gone {
+            if let Some(feed) = self.feeds.remove(&widget) {
+                self.state.broker.unsubscribe(&feed.topic, self.connection, &widget);
+            }
+            self.outbox.forget(&widget);
+            self.positions.remove(&widget);
+            self.metric_changes.forget(&widget);
+        }
+        for (widget, feed) in wanted {
+            if !self.feeds.contains_key(&widget) {
+                self.follow(feed, ReadFrom::Start);
+            }
+        }
+        Ok(())
+    }
+
+    /// Frames a batch as events, sends it as one chunk, then resyncs feeds that lagged.
+    async fn write(&mut self, batch: Batch) -> Result<(), Ending> {
+        let mut text = String::new();
+        let mut sent = 0u64;
+        for frame in batch.frames {
+            if let Some((name, data)) = self.event_of(frame) {
+                let id = self.state.cursors.encode(self.dashboard, self.positions.iter().map(|(w, p)| (&**w, p)));
+                sse_format::push_event(&mut text, name, Some(&id), &data);
+                sent += 1;
+            }
+        }
+        if !text.is_empty() {
+            self.events.send(text).await?;
+            self.events.count_sent(sent);
+        }
+        for widget in batch.lagging {
+            if let Some(feed) = self.feeds.get(&widget) {
+                let _ = self.state.broker.resync(&feed.topic, &self.subscriber(&widget));
+            }
+        }
+        Ok(())
+    }
+
+    /// The event name and data of a frame, moving the widget's position; `None` for a frame of a
+    /// feed this stream no longer follows.
+    fn event_of(&mut self, frame: Frame) -> Option<(&'static str, String)> {
+        match frame {
+            Frame::Gap { widget, text } => self.feeds.contains_key(&widget).then_some(("gap", text)),
+            Frame::Snapshot { widget, kind, text, position } => {
+                self.feeds.contains_key(&widget).then_some(())?;
+                self.moved(&widget, &position);
+                if kind == TopicKind::Metrics
+                    && let Ok(ServerMessage::Control(ControlMessage::Snapshot { series, .. })) =
+                        serde_json::from_str(&text)
+                {
+                    self.metric_changes.reset(&widget, &series);
+                }
+                Some(("snapshot", text))
+            }
+            frame @ Frame::Update { .. } => {
+                let Frame::Update { widget, kind, position, .. } = &frame else { unreachable!() };
+                let (widget, kind, position) = (widget.clone(), *kind, position.clone());
+                self.feeds.contains_key(&widget).then_some(())?;
+                self.moved(&widget, &position);
+                let text = frame.into_text();
+                Some(match kind {
+                    TopicKind::Series => ("series_update", text),
+                    TopicKind::Events => ("events_update", text),
+                    TopicKind::Collection => ("collection_update", text),
+                    TopicKind::Metrics => ("metric_update", self.changed_metrics(&widget, text)),
+                })
+            }
+            Frame::Whole(_) => None, // a stream has no replies of its own
+        }
+    }
+
+    /// A metrics update with only the keys whose value changed for this widget.
+    fn changed_metrics(&mut self, widget: &Arc<str>, text: String) -> String {
+        match serde_json::from_str::<ServerMessage>(&text) {
+            Ok(ServerMessage::Update(Update { widget_id, ts, series, meta })) => {
+                let series = self.metric_changes.changed(widget, series);
+                ServerMessage::Update(Update { widget_id, ts, series, meta }).to_json()
+            }
+            _ => text,
+        }
+    }
+
+    fn moved(&mut self, widget: &Arc<str>, token: &str) {
+        if let Some(position) = Position::parse(token) {
+            self.positions.insert(widget.clone(), position);
+        }
+    }
+
+    fn subscriber(&self, widget: &Arc<str>) -> Subscriber {
+        Subscriber { connection: self.connection, widget: widget.clone(), outbox: self.outbox.clone() }
+    }
+}

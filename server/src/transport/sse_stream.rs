@@ -1,0 +1,152 @@
+//! What every SSE stream shares: the response whose body a task feeds, the write that gives up on a
+//! client that stops reading, and the things that end a stream (the client leaving, shutdown, a
+//! kick, the session's expiry) next to its heartbeat.
+//!
+//! The task hands chunks to the body through a channel of two: a client that stops reading fills
+//! it, and a chunk that cannot be handed over within the write timeout ends the stream, so a stalled
+//! reader costs two chunks and its outbox, never more.
+
+use super::{
+    admission::{GOING_AWAY, SESSION_ENDED},
+    outbox::Outbox,
+    registry::Kick,
+    sse_format,
+};
+use crate::{AppState, auth::Session, shutdown::ShutdownSignal, telemetry};
+use axum::{
+    body::{Body, Bytes},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use std::{convert::Infallible, pin::Pin, sync::Arc, time::Duration};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, Interval, Sleep},
+};
+
+/// Chunks waiting for the response body.
+const BODY_CHUNKS: usize = 2;
+/// What a stream asks an `EventSource` to wait before reconnecting by itself.
+pub const RETRY_MS: u64 = 1000;
+
+/// Why a stream ended.
+#[derive(Debug)]
+pub enum Ending {
+    ClientLeft,
+    /// Tell the client with a `close` event carrying one of the WebSocket's close codes.
+    Close(u16, String),
+    /// The stream said all it had to say.
+    Finished,
+}
+
+/// The writing end of one stream's response.
+pub struct EventStream {
+    chunks: mpsc::Sender<Bytes>,
+    write_timeout: Duration,
+    /// `dashboard` or `job`, for the metrics.
+    pub kind: &'static str,
+}
+
+impl EventStream {
+    /// A stream and the `text/event-stream` response whose body it writes; the first chunk asks
+    /// for a 1 s reconnection delay.
+    pub fn open(write_timeout: Duration, kind: &'static str) -> (Self, Response) {
+        let (chunks, mut body) = mpsc::channel::<Bytes>(BODY_CHUNKS);
+        let mut opening = String::new();
+        sse_format::retry(&mut opening, RETRY_MS);
+        chunks.try_send(Bytes::from(opening)).expect("a new channel has room");
+        let body = futures_util::stream::poll_fn(move |cx| body.poll_recv(cx).map(|c| c.map(Ok::<_, Infallible>)));
+        let mut response = Body::from_stream(body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+        // Proxies that buffer responses (nginx) must pass events on at once.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        metrics::gauge!(telemetry::SSE_ACTIVE, "stream" => kind).increment(1.0);
+        (Self { chunks, write_timeout, kind }, response)
+    }
+
+    /// Hands a chunk to the response body, or gives up on a client that does not read.
+    pub async fn send(&self, text: String) -> Result<(), Ending> {
+        match tokio::time::timeout(self.write_timeout, self.chunks.send(Bytes::from(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Ending::ClientLeft),
+            Err(_) => {
+                telemetry::write_timed_out("sse");
+                metrics::counter!(telemetry::SSE_ERRORS, "reason" => "write_timeout").increment(1);
+                Err(Ending::ClientLeft)
+            }
+        }
+    }
+
+    /// Data events were written.
+    pub fn count_sent(&self, events: u64) {
+        metrics::counter!(telemetry::SSE_UPDATES, "stream" => self.kind).increment(events);
+    }
+
+    /// Tells the client why the stream ends, when there is something to tell.
+    pub async fn end(&self, ending: Ending) {
+        if let Ending::Close(code, reason) = ending {
+            let mut text = String::new();
+            let data = serde_json::json!({ "code": code, "reason": reason }).to_string();
+            sse_format::push_event(&mut text, "close", None, &data);
+            let _ = self.send(text).await;
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        metrics::gauge!(telemetry::SSE_ACTIVE, "stream" => self.kind).decrement(1.0);
+    }
+}
+
+/// What a stream's task must act on next.
+pub enum Wake {
+    /// Its outbox has frames.
+    Frames,
+    /// Time for a `heartbeat` event (written by [`Lifetime::next`] already).
+    Beat,
+    Ended(Ending),
+}
+
+/// Everything besides its data that a stream waits for.
+pub struct Lifetime {
+    beat: Interval,
+    shutdown: ShutdownSignal,
+    kick: Arc<Kick>,
+    session_end: Pin<Box<Sleep>>,
+}
+
+impl Lifetime {
+    pub fn new(state: &AppState, session: &Session, kick: Arc<Kick>) -> Self {
+        let every = state.config.sse_heartbeat;
+        let left = Duration::from_secs((session.expires_at - crate::store::now_secs()).max(0) as u64);
+        Self {
+            beat: tokio::time::interval_at(Instant::now() + every, every),
+            shutdown: state.shutdown.clone(),
+            kick,
+            session_end: Box::pin(tokio::time::sleep(left)),
+        }
+    }
+
+    /// Waits for frames in `outbox`, the heartbeat (which it writes), or the end of the stream.
+    pub async fn next(&mut self, stream: &EventStream, outbox: &Outbox) -> Wake {
+        tokio::select! {
+            () = outbox.ready() => Wake::Frames,
+            _ = self.beat.tick() => {
+                let mut text = String::new();
+                let data = serde_json::json!({ "ts": crate::broker::now_ms() }).to_string();
+                sse_format::push_event(&mut text, "heartbeat", None, &data);
+                match stream.send(text).await {
+                    Ok(()) => Wake::Beat,
+                    Err(ending) => Wake::Ended(ending),
+                }
+            }
+            () = stream.chunks.closed() => Wake::Ended(Ending::ClientLeft),
+            () = self.shutdown.stopping() => Wake::Ended(Ending::Close(GOING_AWAY, "server shutting down".into())),
+            (code, reason) = self.kick.received() => Wake::Ended(Ending::Close(code, reason.into())),
+            () = &mut self.session_end => Wake::Ended(Ending::Close(SESSION_ENDED, "session expired".into())),
+        }
+    }
+}
