@@ -39,7 +39,7 @@ pub fn LiveControls() -> AnyView {
             class="button-quiet"
             type="button"
             aria-label="Refresh all widgets now"
-            disabled=move || status.get() != ConnectionStatus::Live
+            disabled=move || !status.get().is_receiving()
             on:click=refresh
         >
             "Refresh"

@@ -3,7 +3,8 @@ use leptos::prelude::*;
 
 /// The header's connection indicator: colour and text follow the live connection. While it waits to
 /// reconnect it also carries the retry number and its countdown as data attributes, so a test (or a
-/// monitoring script) can wait exactly as long as the client says it will.
+/// monitoring script) can wait exactly as long as the client says it will. On a fallback transport
+/// its tooltip says why.
 #[component]
 pub fn StatusPill() -> AnyView {
     let status = Live::expect().status;
@@ -16,6 +17,7 @@ pub fn StatusPill() -> AnyView {
             role="status"
             aria-live="polite"
             aria-label=move || format!("Connection: {}", status.get())
+            title=move || status.get().explanation()
         >
             <span class="status-dot" aria-hidden="true"></span>
             {move || status.get().to_string()}

@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod documents;
+pub mod fallback;
 pub mod feed;
 pub mod job_board;
 pub mod kpi_values;

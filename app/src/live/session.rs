@@ -1,24 +1,39 @@
 //! The live session as a state machine: inputs in, effects out, no I/O.
 //!
-//! Every decision about the connection lives here — when to (re)connect and how long to wait, what
-//! to resubscribe with, which messages to pass on to widgets and which to drop — so the host tests
-//! cover it without a browser or a socket. The browser driver (`socket.rs`) only performs the
-//! effects and feeds back what happened.
+//! Every decision about the connection lives here — which transport to use, when to (re)connect
+//! and how long to wait, what to resubscribe with, which messages to pass on to widgets and which to
+//! drop — so the host tests cover it without a browser or a socket. The browser driver
+//! (`socket.rs`) only performs the effects and feeds back what happened.
 //!
 //! Delivery rules, per subscription: the first message is a snapshot; an update is passed on only if
 //! it is the next offset of the same epoch; an older offset is a duplicate and dropped; a later one,
 //! or another epoch, means something was lost, so the session asks for a fresh snapshot itself; after
 //! a `gap` nothing is passed on until the snapshot that follows.
+//!
+//! Transports: every attempt starts with the WebSocket. When it cannot open (a proxy refusing the
+//! upgrade), or drops twice in a row before delivering anything (a middlebox cutting long frames),
+//! the same attempt tries the dashboard's SSE stream, and when that cannot open either, polling. Only
+//! when all three fail does the attempt count as failed and wait out the backoff. While on a
+//! fallback, the session probes the faster transports in the background (5 s, then doubling up to 3
+//! min) and climbs back as soon as one opens. Positions carry over in every switch: the WebSocket
+//! resubscribes with each widget's resume token, the stream and the polls start from the same
+//! tokens (or from the server's cursor while they keep going), and duplicates fall to the offset
+//! rule.
 
-use super::{backoff::Backoff, status::ConnectionStatus};
-use crate::protocol::{ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, Meta, ServerMessage};
+use super::{backoff::Backoff, fallback, status::ConnectionStatus};
+use crate::protocol::{
+    ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, Meta, PollAnswer, ServerMessage,
+};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, time::Duration};
 
-/// Close codes the session treats specially (see docs/protocol.md).
+/// Close codes the session treats specially (see docs/protocol.md). The SSE stream's `close`
+/// event and the polling statuses map onto them.
 pub const GOING_AWAY: u16 = 1001;
 pub const SESSION_ENDED: u16 = 4401;
 pub const LIVE_OFF: u16 = 4403;
+/// A WebSocket that closed before it opened, or a stream that failed: the browser gives no reason.
+pub const ABNORMAL: u16 = 1006;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SessionConfig {
@@ -27,12 +42,37 @@ pub struct SessionConfig {
     pub max_attempts: u32,
     /// Longest random wait before reconnecting after 1001 "going away".
     pub going_away_spread: Duration,
+    /// Waits between tries of a faster transport while on a fallback.
+    pub probe_backoff: Backoff,
+    /// How often to poll when no widget's interval asks for sooner.
+    pub poll_every: Duration,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { backoff: Backoff::default(), max_attempts: 10, going_away_spread: Duration::from_secs(1) }
+        Self {
+            backoff: Backoff::default(),
+            max_attempts: 10,
+            going_away_spread: Duration::from_secs(1),
+            probe_backoff: Backoff {
+                initial: Duration::from_secs(5),
+                max: Duration::from_secs(180),
+                factor: 2.0,
+                jitter: 0.2,
+            },
+            poll_every: Duration::from_secs(30),
+        }
     }
+}
+
+/// How the session reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    WebSocket,
+    /// `GET /api/stream/dashboard/{id}`
+    Sse,
+    /// `GET /api/v1/dashboards/{id}/updates`
+    Polling,
 }
 
 /// Where a subscription stands: the last snapshot or update applied.
@@ -57,16 +97,53 @@ pub struct Subscription {
     /// A gap was announced or detected; updates wait for the snapshot.
     #[serde(skip)]
     awaiting_snapshot: bool,
+    /// The widget's interval, which polling honours when it is shorter than the default.
+    #[serde(skip)]
+    interval_secs: Option<u32>,
+}
+
+/// Why a poll was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollPurpose {
+    /// The polling transport's regular poll: its answer moves the cursor.
+    Regular,
+    /// Snapshots (or the missed updates) of these widgets only, on a fallback transport: a new
+    /// subscription, a manual refresh, a hole to heal.
+    Widgets(Vec<String>),
+}
+
+/// A poll that did not answer 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollFailure {
+    /// The HTTP status; `None` when the request did not get an answer at all.
+    pub status: Option<u16>,
+    /// The API's error code (`live_dashboards_off`, `limit_exceeded`, …).
+    pub code: Option<String>,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// The socket opened.
+    /// The WebSocket opened.
     Opened,
-    /// The socket closed with this code (1006 when it just dropped).
+    /// The WebSocket closed with this code (1006 when it just dropped or never opened).
     Closed {
         code: u16,
         reason: String,
+    },
+    /// The SSE stream opened.
+    StreamOpened,
+    /// The SSE stream failed (1006) or the server closed it with this code (its `close` event).
+    StreamClosed {
+        code: u16,
+    },
+    /// The stream cursor of the latest SSE data event (its `id:`).
+    StreamCursor(String),
+    /// A poll answered.
+    Polled {
+        purpose: PollPurpose,
+        answer: Result<PollAnswer, PollFailure>,
     },
     Received(ServerMessage),
     /// Follow `topic` for `widget`, from `position` when a saved page left one.
@@ -78,6 +155,13 @@ pub enum Input {
     Unsubscribe {
         widget: String,
     },
+    /// The widget's interval (its mode's), which polling honours.
+    SetInterval {
+        widget: String,
+        secs: Option<u32>,
+    },
+    /// The page shows this stored dashboard: the fallback transports serve its feeds.
+    SetDashboard(Option<i64>),
     /// Manual refresh of one widget.
     Refresh {
         widget: String,
@@ -90,6 +174,10 @@ pub enum Input {
     },
     /// The retry scheduled by [`Effect::RetryIn`] is due.
     RetryDue,
+    /// The poll scheduled by [`Effect::PollIn`] is due.
+    PollDue,
+    /// The probe scheduled by [`Effect::ProbeIn`] is due.
+    ProbeDue,
     /// The user pressed Retry.
     RetryNow,
     /// The global live switch.
@@ -100,9 +188,27 @@ pub enum Input {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Open the WebSocket (as the transport, or as a probe while on a fallback).
     Open,
     Close,
     Send(ClientMessage),
+    /// Open the dashboard's SSE stream with these query parameters.
+    OpenStream {
+        dashboard: i64,
+        query: Vec<(String, String)>,
+    },
+    CloseStream,
+    /// Ask `GET /api/v1/dashboards/{dashboard}/updates` with these query parameters, and feed the
+    /// answer back as [`Input::Polled`] with this purpose.
+    Poll {
+        dashboard: i64,
+        query: Vec<(String, String)>,
+        purpose: PollPurpose,
+    },
+    /// Feed [`Input::PollDue`] after this long.
+    PollIn(Duration),
+    /// Feed [`Input::ProbeDue`] after this long.
+    ProbeIn(Duration),
     Deliver {
         widget: String,
         delivery: Delivery,
@@ -134,6 +240,19 @@ pub struct Session {
     subscriptions: BTreeMap<String, Subscription>,
     /// The latest activity reported while not live, sent once the socket opens.
     pending_report: Option<(ActivityAction, String)>,
+    /// The transport in use, or being tried in the current attempt.
+    transport: Transport,
+    dashboard: Option<i64>,
+    /// The server's cursor for the dashboard, from the stream or the polls, while on a fallback.
+    cursor: Option<String>,
+    /// The WebSocket in use delivered a snapshot or update.
+    socket_delivered: bool,
+    /// WebSockets in a row that dropped before delivering anything.
+    quiet_drops: u32,
+    /// A faster transport being tried while on a fallback.
+    probing: Option<Transport>,
+    probe_scheduled: bool,
+    failed_probes: u32,
 }
 
 impl Session {
@@ -145,12 +264,24 @@ impl Session {
             failed_attempts: 0,
             subscriptions: BTreeMap::new(),
             pending_report: None,
+            transport: Transport::WebSocket,
+            dashboard: None,
+            cursor: None,
+            socket_delivered: false,
+            quiet_drops: 0,
+            probing: None,
+            probe_scheduled: false,
+            failed_probes: 0,
         };
         (session, vec![Effect::Open])
     }
 
     pub fn status(&self) -> ConnectionStatus {
         self.status
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     pub fn subscriptions(&self) -> &BTreeMap<String, Subscription> {
@@ -160,23 +291,30 @@ impl Session {
     /// `random` is uniform in `[0, 1)`; it spreads reconnects.
     pub fn handle(&mut self, input: Input, random: f64) -> Vec<Effect> {
         match input {
-            Input::Opened => {
-                self.status = ConnectionStatus::Live;
-                self.failed_attempts = 0;
-                let mut effects: Vec<Effect> =
-                    self.subscriptions.iter().map(|(widget, sub)| Effect::Send(subscribe(widget, sub))).collect();
-                if let Some((action, detail)) = self.pending_report.take() {
-                    effects.push(Effect::Send(ClientMessage::Activity { action, detail }));
+            Input::Opened => self.on_socket_opened(),
+            Input::Closed { code, .. } => self.on_socket_closed(code, random),
+            Input::StreamOpened => self.on_stream_opened(),
+            Input::StreamClosed { code } => self.on_stream_closed(code, random),
+            Input::StreamCursor(cursor) => {
+                if self.transport == Transport::Sse {
+                    self.cursor = Some(cursor);
                 }
-                effects
+                vec![]
             }
-            Input::Closed { code, .. } => self.on_closed(code, random),
+            Input::Polled { purpose, answer } => self.on_polled(purpose, answer, random),
             Input::Received(message) => self.on_message(message),
             Input::Subscribe { widget, topic, position } => {
-                let sub = Subscription { topic, position, awaiting_snapshot: false };
-                let effect = self.is_live().then(|| Effect::Send(subscribe(&widget, &sub)));
+                let awaiting_snapshot = self.on_fallback() && position.is_none();
+                let sub = Subscription { topic, position, awaiting_snapshot, interval_secs: None };
+                let effects = if self.is_live() {
+                    vec![Effect::Send(subscribe(&widget, &sub))]
+                } else if self.on_fallback() {
+                    self.fetch(vec![widget.clone()], Some(&sub))
+                } else {
+                    vec![]
+                };
                 self.subscriptions.insert(widget, sub);
-                effect.into_iter().collect()
+                effects
             }
             Input::Unsubscribe { widget } => {
                 let existed = self.subscriptions.remove(&widget).is_some();
@@ -185,10 +323,20 @@ impl Session {
                     .into_iter()
                     .collect()
             }
-            Input::Refresh { widget } => (self.is_live() && self.subscriptions.contains_key(&widget))
-                .then_some(Effect::Send(ClientMessage::RequestUpdate { widget_id: widget }))
-                .into_iter()
-                .collect(),
+            Input::SetInterval { widget, secs } => {
+                if let Some(sub) = self.subscriptions.get_mut(&widget) {
+                    sub.interval_secs = secs;
+                }
+                vec![]
+            }
+            Input::SetDashboard(dashboard) => self.on_dashboard(dashboard),
+            Input::Refresh { widget } if self.is_live() && self.subscriptions.contains_key(&widget) => {
+                vec![Effect::Send(ClientMessage::RequestUpdate { widget_id: widget })]
+            }
+            Input::Refresh { widget } if self.on_fallback() && self.subscriptions.contains_key(&widget) => {
+                self.fetch(vec![widget], None)
+            }
+            Input::Refresh { .. } => vec![],
             Input::Report { action, detail } if self.is_live() => {
                 vec![Effect::Send(ClientMessage::Activity { action, detail })]
             }
@@ -198,36 +346,41 @@ impl Session {
                 vec![]
             }
             Input::RetryDue => match self.status {
-                ConnectionStatus::Reconnecting { .. } => {
-                    self.status = ConnectionStatus::Connecting;
-                    vec![Effect::Open]
-                }
+                ConnectionStatus::Reconnecting { .. } => self.begin_attempt(),
                 _ => vec![],
             },
+            Input::PollDue => match self.status {
+                ConnectionStatus::Polling { .. } => self.regular_poll(),
+                _ => vec![],
+            },
+            Input::ProbeDue => {
+                self.probe_scheduled = false;
+                if self.on_fallback() && self.probing.is_none() {
+                    self.probing = Some(Transport::WebSocket);
+                    vec![Effect::Open]
+                } else {
+                    vec![]
+                }
+            }
             Input::RetryNow => match self.status {
                 ConnectionStatus::Offline | ConnectionStatus::LiveOff | ConnectionStatus::Reconnecting { .. } => {
                     self.failed_attempts = 0;
-                    self.status = ConnectionStatus::Connecting;
-                    vec![Effect::Open]
+                    self.begin_attempt()
                 }
                 _ => vec![],
             },
             Input::SetLive(false) => match self.status {
                 ConnectionStatus::Paused | ConnectionStatus::SignedOut => vec![],
-                ConnectionStatus::Live | ConnectionStatus::Connecting => {
-                    self.status = ConnectionStatus::Paused;
-                    vec![Effect::Close]
-                }
                 _ => {
+                    let effects = self.stop_transport();
                     self.status = ConnectionStatus::Paused;
-                    vec![]
+                    effects
                 }
             },
             Input::SetLive(true) => match self.status {
                 ConnectionStatus::Paused => {
                     self.failed_attempts = 0;
-                    self.status = ConnectionStatus::Connecting;
-                    vec![Effect::Open]
+                    self.begin_attempt()
                 }
                 _ => vec![],
             },
@@ -245,33 +398,296 @@ impl Session {
         self.status == ConnectionStatus::Live
     }
 
-    fn on_closed(&mut self, code: u16, random: f64) -> Vec<Effect> {
+    fn on_fallback(&self) -> bool {
+        matches!(self.status, ConnectionStatus::LiveSse | ConnectionStatus::Polling { .. })
+    }
+
+    /// A new attempt, from the top of the ladder: the WebSocket.
+    fn begin_attempt(&mut self) -> Vec<Effect> {
+        self.status = ConnectionStatus::Connecting;
+        self.transport = Transport::WebSocket;
+        self.probing = None;
+        vec![Effect::Open]
+    }
+
+    /// Closes whatever is open or being tried (the live switch went off).
+    fn stop_transport(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let socket_open = self.is_live() || self.probing == Some(Transport::WebSocket);
+        if socket_open || (self.status == ConnectionStatus::Connecting && self.transport == Transport::WebSocket) {
+            effects.push(Effect::Close);
+        }
+        if self.status == ConnectionStatus::LiveSse
+            || self.probing == Some(Transport::Sse)
+            || (self.status == ConnectionStatus::Connecting && self.transport == Transport::Sse)
+        {
+            effects.push(Effect::CloseStream);
+        }
+        self.probing = None;
+        effects
+    }
+
+    fn on_socket_opened(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.on_fallback() {
+            // A probe got through: leave the fallback.
+            if self.status == ConnectionStatus::LiveSse {
+                effects.push(Effect::CloseStream);
+            }
+        } else if self.status != ConnectionStatus::Connecting || self.transport != Transport::WebSocket {
+            return effects; // a socket we no longer want (the driver closes it with the next Open)
+        }
+        self.status = ConnectionStatus::Live;
+        self.transport = Transport::WebSocket;
+        self.failed_attempts = 0;
+        self.failed_probes = 0;
+        self.probing = None;
+        self.cursor = None;
+        self.socket_delivered = false;
+        effects.extend(self.subscriptions.iter().map(|(widget, sub)| Effect::Send(subscribe(widget, sub))));
+        if let Some((action, detail)) = self.pending_report.take() {
+            effects.push(Effect::Send(ClientMessage::Activity { action, detail }));
+        }
+        effects
+    }
+
+    fn on_socket_closed(&mut self, code: u16, random: f64) -> Vec<Effect> {
+        if self.probing == Some(Transport::WebSocket) {
+            // The faster transport still does not get through; on polling, try the stream next.
+            if matches!(self.status, ConnectionStatus::Polling { .. })
+                && let Some(dashboard) = self.dashboard
+            {
+                self.probing = Some(Transport::Sse);
+                return vec![Effect::OpenStream { dashboard, query: self.stream_query() }];
+            }
+            return self.probe_failed(random);
+        }
+        if self.transport != Transport::WebSocket {
+            return vec![]; // a socket of an earlier attempt
+        }
+        let was_open = self.is_live();
+        if was_open && !self.socket_delivered && !matches!(code, GOING_AWAY | SESSION_ENDED | LIVE_OFF) {
+            self.quiet_drops += 1;
+        } else if was_open {
+            self.quiet_drops = 0;
+        }
         match (self.status, code) {
             // We closed it ourselves, or nothing more is to be done.
             (ConnectionStatus::Paused | ConnectionStatus::SignedOut | ConnectionStatus::Offline, _) => vec![],
-            (_, SESSION_ENDED) => {
-                self.status = ConnectionStatus::SignedOut;
-                vec![Effect::SignIn]
-            }
+            (_, SESSION_ENDED) => self.signed_out(),
             (_, LIVE_OFF) => {
                 self.status = ConnectionStatus::LiveOff;
                 vec![]
             }
-            (_, GOING_AWAY) => {
-                // Prompt, but spread: thousands of clients must not return in the same millisecond.
-                let delay = self.config.going_away_spread.mul_f64(random.clamp(0.0, 1.0));
-                self.retry(1, delay)
+            (_, GOING_AWAY) => self.going_away(random),
+            _ if (!was_open || self.quiet_drops >= 2) && self.dashboard.is_some() => {
+                // The WebSocket does not get through: the same attempt tries the stream.
+                self.quiet_drops = 0;
+                self.try_stream()
             }
-            _ => {
-                self.failed_attempts += 1;
-                if self.failed_attempts > self.config.max_attempts {
-                    self.status = ConnectionStatus::Offline;
-                    return vec![];
-                }
-                let delay = self.config.backoff.delay(self.failed_attempts, random);
-                self.retry(self.failed_attempts, delay)
+            _ => self.attempt_failed(random),
+        }
+    }
+
+    fn try_stream(&mut self) -> Vec<Effect> {
+        let Some(dashboard) = self.dashboard else { return vec![] };
+        self.status = ConnectionStatus::Connecting;
+        self.transport = Transport::Sse;
+        vec![Effect::OpenStream { dashboard, query: self.stream_query() }]
+    }
+
+    fn on_stream_opened(&mut self) -> Vec<Effect> {
+        let switching = self.probing == Some(Transport::Sse);
+        let connecting = self.status == ConnectionStatus::Connecting && self.transport == Transport::Sse;
+        if !switching && !connecting {
+            return vec![];
+        }
+        self.probing = None;
+        self.transport = Transport::Sse;
+        self.status = ConnectionStatus::LiveSse;
+        self.failed_attempts = 0;
+        if switching {
+            self.failed_probes = 0;
+        }
+        self.schedule_probe()
+    }
+
+    fn on_stream_closed(&mut self, code: u16, random: f64) -> Vec<Effect> {
+        if self.probing == Some(Transport::Sse) {
+            return self.probe_failed(random);
+        }
+        if self.transport != Transport::Sse {
+            return vec![];
+        }
+        let was_open = self.status == ConnectionStatus::LiveSse;
+        match (self.status, code) {
+            (ConnectionStatus::Paused | ConnectionStatus::SignedOut | ConnectionStatus::Offline, _) => vec![],
+            (_, SESSION_ENDED) => self.signed_out(),
+            (_, LIVE_OFF) => {
+                self.status = ConnectionStatus::LiveOff;
+                vec![]
+            }
+            (_, GOING_AWAY) => self.going_away(random),
+            _ if !was_open => {
+                // Nor does the stream: poll.
+                self.transport = Transport::Polling;
+                self.regular_poll()
+            }
+            _ => self.attempt_failed(random),
+        }
+    }
+
+    fn on_polled(&mut self, purpose: PollPurpose, answer: Result<PollAnswer, PollFailure>, random: f64) -> Vec<Effect> {
+        let regular = purpose == PollPurpose::Regular;
+        if regular && self.transport != Transport::Polling {
+            return vec![]; // a poll of a transport we left
+        }
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(failure) if !regular => {
+                // A widget's fetch failed: the next regular poll or a later refresh heals it.
+                let _ = failure;
+                return vec![];
+            }
+            Err(failure) => return self.poll_failed(failure, random),
+        };
+        let mut effects = Vec::new();
+        if regular {
+            if !matches!(self.status, ConnectionStatus::Polling { .. } | ConnectionStatus::Connecting) {
+                return vec![];
+            }
+            let first = self.status == ConnectionStatus::Connecting;
+            self.status = ConnectionStatus::Polling { every_secs: self.poll_interval().as_secs() as u32 };
+            self.failed_attempts = 0;
+            self.cursor = Some(answer.cursor);
+            if first {
+                effects.extend(self.schedule_probe());
+            }
+            effects.push(Effect::PollIn(self.poll_interval()));
+        }
+        for widget in answer.widgets {
+            for message in widget.messages {
+                effects.extend(self.on_message(message));
             }
         }
+        effects
+    }
+
+    fn poll_failed(&mut self, failure: PollFailure, random: f64) -> Vec<Effect> {
+        match (failure.status, failure.code.as_deref()) {
+            (Some(401), _) => self.signed_out(),
+            (Some(403), Some("live_dashboards_off")) => {
+                self.status = ConnectionStatus::LiveOff;
+                vec![]
+            }
+            (Some(429), _) if matches!(self.status, ConnectionStatus::Polling { .. }) => {
+                let wait = Duration::from_secs(u64::from(failure.retry_after.unwrap_or(1)));
+                vec![Effect::PollIn(wait.max(self.poll_interval()))]
+            }
+            _ => self.attempt_failed(random),
+        }
+    }
+
+    fn regular_poll(&mut self) -> Vec<Effect> {
+        let Some(dashboard) = self.dashboard else { return vec![] };
+        vec![Effect::Poll { dashboard, query: self.poll_query(), purpose: PollPurpose::Regular }]
+    }
+
+    /// Snapshots (or the missed updates, from the given subscription's position) of `widgets`.
+    fn fetch(&self, widgets: Vec<String>, sub: Option<&Subscription>) -> Vec<Effect> {
+        let Some(dashboard) = self.dashboard else { return vec![] };
+        let position = sub.and_then(|s| s.position.as_ref()).map(|p| (widgets[0].as_str(), p.resume_token.as_str()));
+        let query = fallback::widget_query(&widgets, position);
+        vec![Effect::Poll { dashboard, query, purpose: PollPurpose::Widgets(widgets) }]
+    }
+
+    fn stream_query(&self) -> Vec<(String, String)> {
+        match &self.cursor {
+            Some(cursor) => vec![("lastEventId".into(), cursor.clone())],
+            None => fallback::positions_query(self.tokens()),
+        }
+    }
+
+    fn poll_query(&self) -> Vec<(String, String)> {
+        match &self.cursor {
+            Some(cursor) => vec![("since".into(), cursor.clone())],
+            None => fallback::positions_query(self.tokens()),
+        }
+    }
+
+    fn tokens(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.subscriptions
+            .iter()
+            .filter_map(|(widget, sub)| sub.position.as_ref().map(|p| (widget.as_str(), p.resume_token.as_str())))
+    }
+
+    fn poll_interval(&self) -> Duration {
+        fallback::poll_interval(self.config.poll_every, self.subscriptions.values().filter_map(|s| s.interval_secs))
+    }
+
+    fn schedule_probe(&mut self) -> Vec<Effect> {
+        if self.probe_scheduled {
+            return vec![];
+        }
+        self.probe_scheduled = true;
+        vec![Effect::ProbeIn(self.config.probe_backoff.delay(self.failed_probes + 1, 0.5))]
+    }
+
+    fn probe_failed(&mut self, random: f64) -> Vec<Effect> {
+        self.probing = None;
+        self.failed_probes += 1;
+        if self.probe_scheduled || !self.on_fallback() {
+            return vec![];
+        }
+        self.probe_scheduled = true;
+        vec![Effect::ProbeIn(self.config.probe_backoff.delay(self.failed_probes + 1, random))]
+    }
+
+    fn on_dashboard(&mut self, dashboard: Option<i64>) -> Vec<Effect> {
+        if dashboard == self.dashboard || dashboard.is_none() {
+            self.dashboard = self.dashboard.or(dashboard);
+            return vec![];
+        }
+        self.dashboard = dashboard;
+        self.cursor = None;
+        match self.status {
+            ConnectionStatus::LiveSse => {
+                let mut effects = vec![Effect::CloseStream];
+                effects.extend(self.try_stream());
+                effects
+            }
+            ConnectionStatus::Polling { .. } => self.regular_poll(),
+            _ => vec![],
+        }
+    }
+
+    /// The transport that said so has closed already; only a probe may still be open.
+    fn signed_out(&mut self) -> Vec<Effect> {
+        let mut effects = match self.probing.take() {
+            Some(Transport::WebSocket) => vec![Effect::Close],
+            Some(Transport::Sse) => vec![Effect::CloseStream],
+            _ => vec![],
+        };
+        self.status = ConnectionStatus::SignedOut;
+        effects.push(Effect::SignIn);
+        effects
+    }
+
+    fn going_away(&mut self, random: f64) -> Vec<Effect> {
+        // Prompt, but spread: thousands of clients must not return in the same millisecond.
+        let delay = self.config.going_away_spread.mul_f64(random.clamp(0.0, 1.0));
+        self.retry(1, delay)
+    }
+
+    /// Every transport of the attempt failed: wait out the backoff (or give up).
+    fn attempt_failed(&mut self, random: f64) -> Vec<Effect> {
+        self.failed_attempts += 1;
+        if self.failed_attempts > self.config.max_attempts {
+            self.status = ConnectionStatus::Offline;
+            return vec![];
+        }
+        let delay = self.config.backoff.delay(self.failed_attempts, random);
+        self.retry(self.failed_attempts, delay)
     }
 
     fn retry(&mut self, attempt: u32, delay: Duration) -> Vec<Effect> {
@@ -287,6 +703,7 @@ impl Session {
                 let Some(sub) = self.subscriptions.get_mut(&widget_id) else { return vec![] };
                 sub.position = Some(Position::from(&meta));
                 sub.awaiting_snapshot = false;
+                self.socket_delivered = true;
                 deliver(widget_id, Delivery::Snapshot { series, meta })
             }
             ServerMessage::Control(ControlMessage::Gap { widget_id, .. }) => {
@@ -301,6 +718,7 @@ impl Session {
                 deliver(widget_id, Delivery::Error { code, message })
             }
             ServerMessage::Update(update) => {
+                let on_fallback = self.on_fallback();
                 let Some(sub) = self.subscriptions.get_mut(&update.widget_id) else { return vec![] };
                 if sub.awaiting_snapshot {
                     return vec![];
@@ -310,6 +728,7 @@ impl Session {
                     Some(next) if update.meta.offset < next => vec![], // a duplicate
                     Some(next) if update.meta.offset == next => {
                         sub.position = Some(Position::from(&update.meta));
+                        self.socket_delivered = true;
                         let delivery = Delivery::Update { series: update.series, meta: update.meta, ts: update.ts };
                         deliver(update.widget_id, delivery)
                     }
@@ -318,10 +737,14 @@ impl Session {
                     _ => {
                         sub.awaiting_snapshot = true;
                         sub.position = None;
-                        let resubscribe = subscribe(&update.widget_id, sub);
-                        let unsubscribe = ClientMessage::Unsubscribe { widget_id: update.widget_id.clone() };
-                        let mut effects = deliver(update.widget_id, Delivery::Gap);
-                        effects.extend([Effect::Send(unsubscribe), Effect::Send(resubscribe)]);
+                        let mut effects = deliver(update.widget_id.clone(), Delivery::Gap);
+                        if on_fallback {
+                            effects.extend(self.fetch(vec![update.widget_id], None));
+                        } else {
+                            let resubscribe = subscribe(&update.widget_id, sub);
+                            let unsubscribe = ClientMessage::Unsubscribe { widget_id: update.widget_id.clone() };
+                            effects.extend([Effect::Send(unsubscribe), Effect::Send(resubscribe)]);
+                        }
                         effects
                     }
                 }
@@ -587,5 +1010,205 @@ mod tests {
             vec![Effect::Send(ClientMessage::Unsubscribe { widget_id: "w".into() })]
         );
         assert!(delivered_offsets(&s.handle(snapshot("w", "e", 1), 0.5)).is_empty(), "forgotten widget");
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// A session on dashboard 7 with `w` subscribed at `e.41`, whose WebSocket never opened.
+    fn refused_websocket() -> (Session, Vec<Effect>) {
+        let (mut s, _) = Session::start(SessionConfig::default());
+        s.handle(Input::SetDashboard(Some(7)), 0.5);
+        let position = Position { epoch: "e".into(), offset: 41, resume_token: "e.41".into() };
+        s.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: Some(position) }, 0.5);
+        let effects = s.handle(closed(ABNORMAL), 0.5);
+        (s, effects)
+    }
+
+    fn answer(cursor: &str, messages: Vec<ServerMessage>) -> Result<PollAnswer, PollFailure> {
+        let widgets = vec![crate::protocol::PollWidget { widget_id: "w".into(), messages }];
+        Ok(PollAnswer { cursor: cursor.into(), widgets })
+    }
+
+    fn message(input: Input) -> ServerMessage {
+        match input {
+            Input::Received(message) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn failure(status: Option<u16>, code: Option<&str>) -> PollFailure {
+        PollFailure { status, code: code.map(Into::into), retry_after: Some(12) }
+    }
+
+    #[test]
+    fn a_refused_websocket_falls_back_to_sse_from_the_same_positions_and_climbs_back() {
+        let (mut s, effects) = refused_websocket();
+        assert_eq!(effects, vec![Effect::OpenStream { dashboard: 7, query: q(&[("positions", "w:e.41")]) }]);
+        assert_eq!(s.status(), ConnectionStatus::Connecting, "still the same attempt");
+        assert_eq!(s.handle(Input::StreamOpened, 0.5), vec![Effect::ProbeIn(Duration::from_secs(5))]);
+        assert_eq!(s.status(), ConnectionStatus::LiveSse);
+        assert_eq!(delivered_offsets(&s.handle(update("w", "e", 42), 0.5)), vec![42]);
+        s.handle(Input::StreamCursor("c42".into()), 0.5);
+
+        assert_eq!(s.handle(Input::ProbeDue, 0.5), vec![Effect::Open], "the WebSocket is tried in the background");
+        assert_eq!(s.handle(closed(ABNORMAL), 0.5), vec![Effect::ProbeIn(Duration::from_secs(10))]);
+        assert_eq!(s.status(), ConnectionStatus::LiveSse, "a failed probe changes nothing");
+        assert_eq!(s.handle(Input::ProbeDue, 0.5), vec![Effect::Open]);
+        let switched = s.handle(Input::Opened, 0.5);
+        assert_eq!(
+            switched,
+            vec![
+                Effect::CloseStream,
+                Effect::Send(ClientMessage::Subscribe {
+                    widget_id: "w".into(),
+                    topic: "t".into(),
+                    resume_token: Some("e.42".into())
+                })
+            ]
+        );
+        assert_eq!(s.status(), ConnectionStatus::Live);
+        assert!(delivered_offsets(&s.handle(update("w", "e", 42), 0.5)).is_empty(), "a replayed duplicate");
+        assert_eq!(delivered_offsets(&s.handle(update("w", "e", 43), 0.5)), vec![43]);
+    }
+
+    #[test]
+    fn when_the_stream_fails_too_it_polls_from_the_same_positions_and_climbs_back_through_the_stream() {
+        let (mut s, _) = refused_websocket();
+        let poll = s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+        let first = Effect::Poll { dashboard: 7, query: q(&[("positions", "w:e.41")]), purpose: PollPurpose::Regular };
+        assert_eq!(poll, vec![first]);
+        let polled = s.handle(
+            Input::Polled { purpose: PollPurpose::Regular, answer: answer("c1", vec![message(update("w", "e", 42))]) },
+            0.5,
+        );
+        assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30 });
+        assert!(polled.contains(&Effect::ProbeIn(Duration::from_secs(5))));
+        assert!(polled.contains(&Effect::PollIn(Duration::from_secs(30))));
+        assert_eq!(delivered_offsets(&polled), vec![42]);
+        let next = Effect::Poll { dashboard: 7, query: q(&[("since", "c1")]), purpose: PollPurpose::Regular };
+        assert_eq!(s.handle(Input::PollDue, 0.5), vec![next], "the server's cursor from then on");
+
+        assert_eq!(s.handle(Input::ProbeDue, 0.5), vec![Effect::Open]);
+        let stream = s.handle(closed(ABNORMAL), 0.5);
+        assert_eq!(stream, vec![Effect::OpenStream { dashboard: 7, query: q(&[("lastEventId", "c1")]) }]);
+        assert_eq!(s.handle(Input::StreamOpened, 0.5), vec![Effect::ProbeIn(Duration::from_secs(5))]);
+        assert_eq!(s.status(), ConnectionStatus::LiveSse);
+        let late = Input::Polled { purpose: PollPurpose::Regular, answer: answer("c2", vec![]) };
+        assert!(s.handle(late, 0.5).is_empty(), "a poll of the transport it left is ignored");
+        assert!(s.handle(Input::PollDue, 0.5).is_empty());
+    }
+
+    #[test]
+    fn only_when_every_transport_fails_does_the_attempt_fail_and_the_next_starts_with_the_websocket() {
+        let (mut s, _) = refused_websocket();
+        s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+        let failed = Input::Polled { purpose: PollPurpose::Regular, answer: Err(failure(None, None)) };
+        assert_eq!(s.handle(failed, 0.5), vec![Effect::RetryIn(Duration::from_secs(1))]);
+        assert_eq!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, retry_in_secs: 1 });
+        assert_eq!(s.handle(Input::RetryDue, 0.5), vec![Effect::Open]);
+        assert_eq!(s.transport(), Transport::WebSocket);
+    }
+
+    #[test]
+    fn a_websocket_that_drops_twice_before_delivering_anything_counts_as_blocked() {
+        let (mut s, _) = Session::start(SessionConfig::default());
+        s.handle(Input::SetDashboard(Some(7)), 0.5);
+        s.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: None }, 0.5);
+        s.handle(Input::Opened, 0.5);
+        assert!(matches!(s.handle(closed(ABNORMAL), 0.5)[..], [Effect::RetryIn(_)]), "once may be bad luck");
+        s.handle(Input::RetryDue, 0.5);
+        s.handle(Input::Opened, 0.5);
+        assert!(matches!(s.handle(closed(ABNORMAL), 0.5)[..], [Effect::OpenStream { dashboard: 7, .. }]));
+
+        let mut healthy = live_with("w");
+        healthy.handle(Input::SetDashboard(Some(7)), 0.5);
+        healthy.handle(snapshot("w", "e", 1), 0.5);
+        assert!(matches!(healthy.handle(closed(ABNORMAL), 0.5)[..], [Effect::RetryIn(_)]));
+        healthy.handle(Input::RetryDue, 0.5);
+        healthy.handle(Input::Opened, 0.5);
+        healthy.handle(update("w", "e", 2), 0.5);
+        assert!(matches!(healthy.handle(closed(ABNORMAL), 0.5)[..], [Effect::RetryIn(_)]), "it delivered");
+    }
+
+    #[test]
+    fn on_a_fallback_subscriptions_refreshes_and_holes_fetch_their_widgets_and_reports_wait() {
+        let (mut s, _) = refused_websocket();
+        s.handle(Input::StreamOpened, 0.5);
+        let fetch = |widgets: &[&str], query: &[(&str, &str)]| Effect::Poll {
+            dashboard: 7,
+            query: q(query),
+            purpose: PollPurpose::Widgets(widgets.iter().map(|w| (*w).to_owned()).collect()),
+        };
+        let new = s.handle(Input::Subscribe { widget: "x".into(), topic: "u".into(), position: None }, 0.5);
+        assert_eq!(new, vec![fetch(&["x"], &[("widgets", "x")])]);
+        assert!(delivered_offsets(&s.handle(update("x", "e", 5), 0.5)).is_empty(), "held until its snapshot");
+        let got = Input::Polled { purpose: PollPurpose::Widgets(vec!["x".into()]), answer: answer("c", vec![]) };
+        assert!(s.handle(got, 0.5).is_empty());
+        assert_eq!(s.handle(Input::Refresh { widget: "w".into() }, 0.5), vec![fetch(&["w"], &[("widgets", "w")])]);
+        let hole = s.handle(update("w", "e", 50), 0.5);
+        assert_eq!(
+            hole,
+            vec![Effect::Deliver { widget: "w".into(), delivery: Delivery::Gap }, fetch(&["w"], &[("widgets", "w")])]
+        );
+        let report = Input::Report { action: ActivityAction::OpenDashboard, detail: "Ops".into() };
+        assert!(s.handle(report, 0.5).is_empty(), "kept for the WebSocket");
+        assert!(s.handle(Input::Unsubscribe { widget: "x".into() }, 0.5).is_empty());
+    }
+
+    #[test]
+    fn polling_follows_widget_intervals_and_the_answers_status() {
+        let (mut s, _) = refused_websocket();
+        s.handle(Input::SetInterval { widget: "w".into(), secs: Some(5) }, 0.5);
+        s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+        let polled = s.handle(Input::Polled { purpose: PollPurpose::Regular, answer: answer("c1", vec![]) }, 0.5);
+        assert!(polled.contains(&Effect::PollIn(Duration::from_secs(5))));
+        assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 5 });
+        let limited =
+            Input::Polled { purpose: PollPurpose::Regular, answer: Err(failure(Some(429), Some("limit_exceeded"))) };
+        assert_eq!(s.handle(limited, 0.5), vec![Effect::PollIn(Duration::from_secs(12))], "waits as told");
+        let off = Input::Polled {
+            purpose: PollPurpose::Regular,
+            answer: Err(failure(Some(403), Some("live_dashboards_off"))),
+        };
+        assert!(s.handle(off, 0.5).is_empty());
+        assert_eq!(s.status(), ConnectionStatus::LiveOff);
+
+        let (mut t, _) = refused_websocket();
+        t.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+        let signed_out = Input::Polled { purpose: PollPurpose::Regular, answer: Err(failure(Some(401), None)) };
+        assert_eq!(t.handle(signed_out, 0.5), vec![Effect::SignIn]);
+    }
+
+    #[test]
+    fn the_streams_close_event_means_what_the_websockets_close_code_means() {
+        let (mut s, _) = refused_websocket();
+        s.handle(Input::StreamOpened, 0.5);
+        let [Effect::RetryIn(delay)] = s.handle(Input::StreamClosed { code: GOING_AWAY }, 0.3)[..] else { panic!() };
+        assert!(delay <= Duration::from_secs(1));
+        assert_eq!(s.handle(Input::RetryDue, 0.5), vec![Effect::Open]);
+        s.handle(closed(ABNORMAL), 0.5);
+        s.handle(Input::StreamOpened, 0.5);
+        assert_eq!(s.handle(Input::StreamClosed { code: SESSION_ENDED }, 0.5), vec![Effect::SignIn]);
+        assert_eq!(s.status(), ConnectionStatus::SignedOut);
+    }
+
+    #[test]
+    fn another_dashboard_on_a_fallback_reopens_the_stream_and_pausing_closes_it() {
+        let (mut s, _) = refused_websocket();
+        s.handle(Input::StreamOpened, 0.5);
+        s.handle(Input::StreamCursor("c7".into()), 0.5);
+        let moved = s.handle(Input::SetDashboard(Some(8)), 0.5);
+        assert_eq!(
+            moved,
+            vec![Effect::CloseStream, Effect::OpenStream { dashboard: 8, query: q(&[("positions", "w:e.41")]) }],
+            "the old dashboard's cursor means nothing here"
+        );
+        s.handle(Input::StreamOpened, 0.5);
+        assert_eq!(s.handle(Input::SetLive(false), 0.5), vec![Effect::CloseStream]);
+        assert_eq!(s.status(), ConnectionStatus::Paused);
+        assert!(s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5).is_empty(), "its own close");
+        assert_eq!(s.handle(Input::SetLive(true), 0.5), vec![Effect::Open], "the WebSocket first again");
     }
 }

@@ -8,6 +8,10 @@ pub enum ConnectionStatus {
     Connecting,
     /// Open socket, subscriptions flowing.
     Live,
+    /// WebSockets do not get through: updates arrive over Server-Sent Events.
+    LiveSse,
+    /// Neither WebSockets nor SSE get through: the page asks for updates every `every_secs`.
+    Polling { every_secs: u32 },
     /// Lost the socket; retry `attempt` is due in `retry_in_secs`.
     Reconnecting { attempt: u32, retry_in_secs: u32 },
     /// The user switched live updates off.
@@ -26,11 +30,34 @@ impl ConnectionStatus {
         match self {
             Self::Connecting => "connecting",
             Self::Live => "live",
+            Self::LiveSse => "live-sse",
+            Self::Polling { .. } => "polling",
             Self::Reconnecting { .. } => "reconnecting",
             Self::Paused => "paused",
             Self::Offline => "offline",
             Self::LiveOff => "live-off",
             Self::SignedOut => "signed-out",
+        }
+    }
+
+    /// Updates are arriving, over whichever transport.
+    pub fn is_receiving(&self) -> bool {
+        matches!(self, Self::Live | Self::LiveSse | Self::Polling { .. })
+    }
+
+    /// Why the pill says what it says, for its tooltip; `None` when the label says it all.
+    pub fn explanation(&self) -> Option<String> {
+        match self {
+            Self::LiveSse => Some(
+                "WebSocket connections do not get through this network, so updates arrive as Server-Sent \
+                 Events. WebSockets are tried again in the background."
+                    .into(),
+            ),
+            Self::Polling { every_secs } => Some(format!(
+                "Neither WebSockets nor Server-Sent Events get through this network, so the page asks for \
+                 updates every {every_secs} s. The faster ways are tried again in the background."
+            )),
+            _ => None,
         }
     }
 
@@ -48,6 +75,8 @@ impl fmt::Display for ConnectionStatus {
         match self {
             Self::Connecting => f.write_str("Connecting"),
             Self::Live => f.write_str("Live"),
+            Self::LiveSse => f.write_str("Live (SSE)"),
+            Self::Polling { .. } => f.write_str("Polling"),
             Self::Reconnecting { retry_in_secs: 0, .. } => f.write_str("Reconnecting"),
             Self::Reconnecting { retry_in_secs, .. } => write!(f, "Reconnecting in {retry_in_secs} s"),
             Self::Paused => f.write_str("Paused"),
@@ -74,5 +103,11 @@ mod tests {
         assert_eq!(ConnectionStatus::Offline.slug(), "offline");
         assert_eq!(waiting.pending_retry(), Some((2, 4)));
         assert_eq!(ConnectionStatus::Connecting.pending_retry(), None);
+        assert_eq!(ConnectionStatus::LiveSse.to_string(), "Live (SSE)");
+        let polling = ConnectionStatus::Polling { every_secs: 30 };
+        assert_eq!((polling.to_string().as_str(), polling.slug()), ("Polling", "polling"));
+        assert!(polling.explanation().unwrap().contains("every 30 s"));
+        assert!(polling.is_receiving() && ConnectionStatus::Live.is_receiving());
+        assert!(!ConnectionStatus::Offline.is_receiving() && ConnectionStatus::Live.explanation().is_none());
     }
 }

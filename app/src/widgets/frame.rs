@@ -2,7 +2,7 @@
 //! its error, and data attributes that tell people and tests what it holds.
 
 use crate::dashboard::{WidgetDef, WidgetMode};
-use crate::live::{Live, TopicFeed, TopicView, feed::FeedState, status::ConnectionStatus};
+use crate::live::{Live, TopicFeed, TopicView, feed::FeedState};
 use crate::protocol::ActivityAction;
 use leptos::prelude::*;
 
@@ -67,7 +67,7 @@ pub fn WidgetFrame(
         <section
             class=format!("widget widget-{}", def.kind.slug().replace('_', "-"))
             // What is shown may be out of date while the connection is not live.
-            class:stale=move || state.status.get() != ConnectionStatus::Live
+            class:stale=move || !state.status.get().is_receiving()
             data-widget-id=dom_id.clone()
             data-kind=def.kind.slug()
             data-topic=def.topic.clone()
