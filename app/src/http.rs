@@ -4,8 +4,21 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestCredentials, RequestInit, Response};
 
+/// What the server answered.
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u32>,
+}
+
 /// Status and body text of an API call; `Err` when the request could not be made at all.
 pub async fn call(method: &str, url: &str, json_body: Option<&str>) -> Result<(u16, String), String> {
+    fetch(method, url, json_body).await.map(|reply| (reply.status, reply.text))
+}
+
+/// An API call's whole reply; `Err` when the request could not be made at all.
+pub async fn fetch(method: &str, url: &str, json_body: Option<&str>) -> Result<Reply, String> {
     let init = RequestInit::new();
     init.set_method(method);
     init.set_credentials(RequestCredentials::SameOrigin);
@@ -26,7 +39,8 @@ pub async fn call(method: &str, url: &str, json_body: Option<&str>) -> Result<(u
         .map_err(|e| format!("{e:?}"))?
         .as_string()
         .unwrap_or_default();
-    Ok((response.status(), text))
+    let retry_after = response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
+    Ok(Reply { status: response.status(), text, retry_after })
 }
 
 /// Sends `body` (if any) as JSON and expects a 2xx answer: its body text, or why it failed in words

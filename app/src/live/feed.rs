@@ -95,7 +95,7 @@ mod browser {
     use super::TopicFeed;
     use crate::dashboard::WidgetMode;
     use crate::live::{
-        Identity, Live, Position, mode_gate::ModeGate, session::Delivery, socket::Handler, topic_view::TopicView,
+        Identity, Live, Position, driver::Handler, mode_gate::ModeGate, session::Delivery, topic_view::TopicView,
     };
     use leptos::prelude::*;
     use std::{
@@ -202,6 +202,7 @@ mod browser {
         fn subscribe(&self, position: Option<Position>) {
             let handler = self.handler.borrow().clone().expect("started");
             self.live.subscribe(&self.widget, &self.topic, position, handler);
+            self.live.set_interval(&self.widget, self.gate.borrow().mode().interval_secs());
         }
 
         fn on_delivery(&self, delivery: &Delivery) {
@@ -247,6 +248,7 @@ mod browser {
             let released = self.gate.borrow_mut().set_mode(mode);
             self.apply(released);
             self.signals.state.mode.set(mode);
+            self.live.set_interval(&self.widget, mode.interval_secs());
             self.start_ticker();
             if !self.started.get() {
                 return; // `begin` subscribes as the mode then says

@@ -1,7 +1,8 @@
 //! The live-client library: what a Leptos component uses to receive a topic.
 //!
 //! Widgets call [`use_topic`] and draw its signals. Underneath, one [`Live`] connection per page
-//! runs the pure session state machine (`session`) through the browser driver (`socket`). The pure
+//! runs the pure session state machine (`session`) through the browser driver (`driver`, with
+//! `stream` for SSE). The pure
 //! parts — session, backoff, mode gate, saved session and every [`TopicView`] — compile everywhere
 //! and are tested on the host; the browser parts exist only in the hydrate build. On the server the
 //! same components render their initial HTML with the status `Connecting`.
@@ -11,6 +12,7 @@ pub mod documents;
 pub mod fallback;
 pub mod feed;
 pub mod job_board;
+pub mod job_detail;
 pub mod kpi_values;
 pub mod mode_gate;
 pub mod notifications;
@@ -21,7 +23,9 @@ pub mod status;
 pub mod topic_view;
 
 #[cfg(feature = "hydrate")]
-mod socket;
+mod driver;
+#[cfg(feature = "hydrate")]
+mod stream;
 
 pub use feed::{TopicFeed, use_topic};
 pub use session::Position;
@@ -63,6 +67,8 @@ pub struct Live {
     pub status: RwSignal<ConnectionStatus>,
     /// When data last arrived (ms since the Unix epoch), for "updated 3 s ago".
     pub last_update: RwSignal<Option<f64>>,
+    /// On a fallback transport: when the next try of a faster one is due (ms since the Unix epoch).
+    pub next_probe: RwSignal<Option<f64>>,
     pub identity: RwSignal<Identity>,
     #[cfg(feature = "hydrate")]
     page: StoredValue<std::rc::Rc<browser::Page>, LocalStorage>,
@@ -74,9 +80,10 @@ impl Live {
     pub fn provide() -> Self {
         let status = RwSignal::new(ConnectionStatus::Connecting);
         let last_update = RwSignal::new(None);
+        let next_probe = RwSignal::new(None);
         let identity = RwSignal::new(Identity::Pending);
         #[cfg(feature = "hydrate")]
-        let page = browser::Page::open(status, last_update, identity);
+        let page = browser::Page::open(status, last_update, next_probe, identity);
         #[cfg(feature = "hydrate")]
         {
             let page = send_wrapper::SendWrapper::new(page.clone());
@@ -85,6 +92,7 @@ impl Live {
         let live = Self {
             status,
             last_update,
+            next_probe,
             identity,
             #[cfg(feature = "hydrate")]
             page: StoredValue::new_local(page),
@@ -118,6 +126,14 @@ impl Live {
         self.page.try_with_value(|p| p.client.input(session::Input::RetryNow));
     }
 
+    /// The page now shows this stored dashboard: the fallback transports serve its feeds.
+    pub fn show_dashboard(&self, id: i64) {
+        #[cfg(feature = "hydrate")]
+        self.page.try_with_value(|p| p.client.input(session::Input::SetDashboard(Some(id))));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = id;
+    }
+
     /// Tells the server what the user is doing (for the tenant's active-users view).
     pub fn report(&self, action: ActivityAction, detail: String) {
         #[cfg(feature = "hydrate")]
@@ -138,10 +154,10 @@ pub fn forget_saved_session() {
 mod browser {
     use super::{
         Account, Identity, Live, Position,
+        driver::{Handler, LiveClient},
         feed::FeedControl,
         saved_session::{STORAGE_KEY, SavedSession, SavedWidget},
         session::Input,
-        socket::{Handler, LiveClient},
         status::ConnectionStatus,
     };
     use leptos::prelude::*;
@@ -171,6 +187,7 @@ mod browser {
         pub fn open(
             status: RwSignal<ConnectionStatus>,
             last_update: RwSignal<Option<f64>>,
+            next_probe: RwSignal<Option<f64>>,
             identity: RwSignal<Identity>,
         ) -> Rc<Self> {
             leptos::task::spawn_local(async move {
@@ -190,7 +207,7 @@ mod browser {
                 .unwrap_or_default();
             // Read once: a later page saves afresh.
             forget_saved();
-            let client = LiveClient::connect(status, last_update);
+            let client = LiveClient::connect(status, last_update, next_probe);
             Rc::new_cyclic(|weak: &std::rc::Weak<Page>| {
                 let weak = weak.clone();
                 let on_pagehide = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
@@ -266,6 +283,11 @@ mod browser {
 
         pub(crate) fn refresh(&self, widget: &str) {
             self.page.try_with_value(|p| p.client.input(Input::Refresh { widget: widget.to_owned() }));
+        }
+
+        /// The widget's interval, which polling honours.
+        pub(crate) fn set_interval(&self, widget: &str, secs: Option<u32>) {
+            self.page.try_with_value(|p| p.client.input(Input::SetInterval { widget: widget.to_owned(), secs }));
         }
     }
 }

@@ -49,6 +49,7 @@ pub fn DashboardPage() -> AnyView {
                 return;
             }
             if let Ok((_, Some(view))) = &outcome {
+                live.show_dashboard(view.id);
                 live.report(crate::protocol::ActivityAction::OpenDashboard, view.title.clone());
             }
             loaded.set(match outcome {

@@ -1,7 +1,8 @@
 //! The job panel: the latest jobs of an `events` topic with status, progress, summary, errors and
-//! the full log on demand.
+//! the full log on demand, and a detail view that follows one job's run live.
 
 use super::frame::{Framed, WidgetFrame};
+use super::job_detail::JobDetailView;
 use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{
     documents::clock_time,
@@ -13,9 +14,19 @@ use leptos::prelude::*;
 #[component]
 pub fn JobPanel(def: WidgetDef, mode: WidgetMode) -> AnyView {
     let feed = use_topic::<JobBoard>(&def.dom_id(), &def.topic, mode);
-    let jobs = move || feed.data.with(|b| b.jobs().iter().map(|job| job_row(job.clone())).collect_view());
+    // The job whose detail view is open.
+    let open = RwSignal::new(None::<String>);
+    let jobs = move || feed.data.with(|b| b.jobs().iter().map(|job| job_row(job.clone(), open)).collect_view());
+    let topic = def.topic.clone();
+    let detail = move || {
+        open.get().map(|job_id| {
+            let on_close = Callback::new(move |()| open.set(None));
+            view! { <JobDetailView job_id topic=topic.clone() on_close/> }
+        })
+    };
     view! {
         <WidgetFrame framed=Framed::new(&def, feed)>
+            {detail}
             <ul class="jobs">{jobs}</ul>
             <Show when=move || feed.data.with(|b| b.jobs().is_empty())>
                 <p class="empty">"No jobs have run yet."</p>
@@ -25,7 +36,7 @@ pub fn JobPanel(def: WidgetDef, mode: WidgetMode) -> AnyView {
     .into_any()
 }
 
-fn job_row(job: Job) -> impl IntoView {
+fn job_row(job: Job, open: RwSignal<Option<String>>) -> impl IntoView {
     let status = match job.status {
         JobStatus::Running => "running",
         JobStatus::Succeeded => "succeeded",
@@ -41,6 +52,17 @@ fn job_row(job: Job) -> impl IntoView {
             <div class="job-head">
                 <strong>{job.name.clone()}</strong>
                 <span class=format!("job-status job-status-{status}")>{job.status.label()}</span>
+                <button
+                    class="button-quiet job-follow"
+                    type="button"
+                    aria-label=format!("Follow {} live", job.name)
+                    on:click={
+                        let id = job.id.clone();
+                        move |_| open.set(Some(id.clone()))
+                    }
+                >
+                    "Follow"
+                </button>
             </div>
             <div
                 class="progress"

@@ -5,6 +5,7 @@ mod active_users;
 mod document_table;
 mod flash;
 pub mod frame;
+mod job_detail;
 mod job_panel;
 mod kpi_tiles;
 mod notification_feed;

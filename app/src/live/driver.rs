@@ -1,13 +1,15 @@
 //! The browser driver of the live session: it performs the [`Session`]'s effects with a real
-//! WebSocket and timers, and feeds back what happens. No decisions are made here.
+//! WebSocket, SSE stream (`stream.rs`), `fetch` polls and timers, and feeds back what happens. No
+//! decisions are made here.
 //!
 //! Browser callbacks run on one thread, so the state is `Rc<RefCell<_>>`. Callbacks hold a `Weak`
 //! to it, and every borrow ends before a widget's handler runs or an effect is performed, because
 //! either may feed the session again.
 
-use super::session::{Delivery, Effect, Input, Position, Session, SessionConfig};
+use super::session::{ABNORMAL, Delivery, Effect, Input, PollFailure, PollPurpose, Position, Session, SessionConfig};
 use super::status::ConnectionStatus;
-use crate::protocol::{ClientMessage, ControlMessage, ServerMessage};
+use super::stream::EventStream;
+use crate::protocol::{ClientMessage, ControlMessage, PollAnswer, ServerMessage};
 use leptos::prelude::*;
 use std::{
     cell::RefCell,
@@ -23,6 +25,8 @@ pub type Handler = Rc<dyn Fn(&Delivery)>;
 
 /// How long a `pong` may take before the connection counts as dead.
 const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a WebSocket may take to open: an upgrade a middlebox holds open counts as refused.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// JS callbacks of the current socket; dropping a `Closure` would detach it.
 struct Callbacks {
@@ -31,10 +35,11 @@ struct Callbacks {
     _close: Closure<dyn FnMut(CloseEvent)>,
 }
 
-struct Driver {
+pub(super) struct Driver {
     session: Session,
     status: RwSignal<ConnectionStatus>,
     last_update: RwSignal<Option<f64>>,
+    next_probe: RwSignal<Option<f64>>,
     socket: Option<WebSocket>,
     callbacks: Option<Callbacks>,
     heartbeat: Option<IntervalHandle>,
@@ -42,24 +47,40 @@ struct Driver {
     handlers: BTreeMap<String, Handler>,
     /// Counts scheduled retries, so a countdown left over from an earlier one stops by itself.
     retry_generation: u64,
+    open_deadline: Option<TimeoutHandle>,
+    stream: Option<EventStream>,
+    poll_timer: Option<TimeoutHandle>,
+    probe_timer: Option<TimeoutHandle>,
+    /// Set when the page closes the client: answers of polls in flight are dropped.
+    closed: bool,
 }
 
 #[derive(Clone)]
 pub(super) struct LiveClient(Rc<RefCell<Driver>>);
 
 impl LiveClient {
-    pub(super) fn connect(status: RwSignal<ConnectionStatus>, last_update: RwSignal<Option<f64>>) -> Self {
+    pub(super) fn connect(
+        status: RwSignal<ConnectionStatus>,
+        last_update: RwSignal<Option<f64>>,
+        next_probe: RwSignal<Option<f64>>,
+    ) -> Self {
         let (session, effects) = Session::start(SessionConfig::default());
         let driver = Driver {
             session,
             status,
             last_update,
+            next_probe,
             socket: None,
             callbacks: None,
             heartbeat: None,
             pong_deadline: None,
             handlers: BTreeMap::new(),
             retry_generation: 0,
+            open_deadline: None,
+            stream: None,
+            poll_timer: None,
+            probe_timer: None,
+            closed: false,
         };
         let client = Self(Rc::new(RefCell::new(driver)));
         perform(&client.0, effects);
@@ -94,23 +115,25 @@ impl LiveClient {
     /// Closes the socket for good: no handler runs, no retry or heartbeat fires after this.
     pub(super) fn close(&self) {
         let mut driver = self.0.borrow_mut();
+        driver.closed = true;
         driver.stop_heartbeat();
         driver.retry_generation += 1; // stops a countdown in flight
         driver.handlers.clear();
-        driver.callbacks = None;
-        if let Some(socket) = driver.socket.take() {
-            socket.set_onopen(None);
-            socket.set_onmessage(None);
-            socket.set_onclose(None);
-            let _ = socket.close();
+        driver.drop_socket();
+        driver.stream = None;
+        for timer in [driver.poll_timer.take(), driver.probe_timer.take()].into_iter().flatten() {
+            timer.clear();
         }
     }
 }
 
 /// Feeds the session and performs what it decides.
-fn dispatch(rc: &Rc<RefCell<Driver>>, input: Input) {
+pub(super) fn dispatch(rc: &Rc<RefCell<Driver>>, input: Input) {
     let effects = {
         let mut driver = rc.borrow_mut();
+        if driver.closed {
+            return;
+        }
         let effects = driver.session.handle(input, js_sys::Math::random());
         let status = driver.session.status();
         driver.status.set(status);
@@ -126,6 +149,54 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
             Effect::Close => {
                 if let Some(socket) = &rc.borrow().socket {
                     let _ = socket.close();
+                }
+            }
+            Effect::OpenStream { dashboard, query } => {
+                let url = format!("/api/stream/dashboard/{dashboard}{}", query_string(&query));
+                let stream = EventStream::open(Rc::downgrade(rc), &url);
+                // Replacing the old one (if any) closes it without a word to the session.
+                rc.borrow_mut().stream = stream;
+                if rc.borrow().stream.is_none() {
+                    dispatch(rc, Input::StreamClosed { code: ABNORMAL });
+                }
+            }
+            Effect::CloseStream => rc.borrow_mut().stream = None,
+            Effect::Poll { dashboard, query, purpose } => {
+                let url = format!("/api/v1/dashboards/{dashboard}/updates{}", query_string(&query));
+                poll(Rc::downgrade(rc), url, purpose);
+            }
+            Effect::PollIn(delay) => {
+                let weak = Rc::downgrade(rc);
+                let timer = set_timeout_with_handle(
+                    move || {
+                        if let Some(rc) = weak.upgrade() {
+                            rc.borrow_mut().poll_timer = None;
+                            dispatch(&rc, Input::PollDue);
+                        }
+                    },
+                    delay,
+                )
+                .ok();
+                if let Some(old) = std::mem::replace(&mut rc.borrow_mut().poll_timer, timer) {
+                    old.clear();
+                }
+            }
+            Effect::ProbeIn(delay) => {
+                let weak = Rc::downgrade(rc);
+                let timer = set_timeout_with_handle(
+                    move || {
+                        if let Some(rc) = weak.upgrade() {
+                            rc.borrow_mut().probe_timer = None;
+                            rc.borrow().next_probe.set(None);
+                            dispatch(&rc, Input::ProbeDue);
+                        }
+                    },
+                    delay,
+                )
+                .ok();
+                rc.borrow().next_probe.set(Some(js_sys::Date::now() + delay.as_millis() as f64));
+                if let Some(old) = std::mem::replace(&mut rc.borrow_mut().probe_timer, timer) {
+                    old.clear();
                 }
             }
             Effect::Send(message) => rc.borrow().send(&message),
@@ -162,6 +233,24 @@ impl Driver {
         }
     }
 
+    pub(super) fn take_stream(&mut self) -> Option<EventStream> {
+        self.stream.take()
+    }
+
+    /// Forgets the socket without a word to the session (it has moved on, or the page closed).
+    fn drop_socket(&mut self) {
+        self.callbacks = None;
+        if let Some(deadline) = self.open_deadline.take() {
+            deadline.clear();
+        }
+        if let Some(socket) = self.socket.take() {
+            socket.set_onopen(None);
+            socket.set_onmessage(None);
+            socket.set_onclose(None);
+            let _ = socket.close();
+        }
+    }
+
     fn stop_heartbeat(&mut self) {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.clear();
@@ -183,6 +272,7 @@ fn socket_url() -> String {
 }
 
 fn open(rc: &Rc<RefCell<Driver>>) {
+    rc.borrow_mut().drop_socket();
     let socket = match WebSocket::new(&socket_url()) {
         Ok(socket) => socket,
         Err(_) => return dispatch(rc, Input::Closed { code: 1006, reason: "could not open a socket".into() }),
@@ -192,6 +282,9 @@ fn open(rc: &Rc<RefCell<Driver>>) {
         let weak = weak.clone();
         move |_| {
             if let Some(rc) = weak.upgrade() {
+                if let Some(deadline) = rc.borrow_mut().open_deadline.take() {
+                    deadline.clear();
+                }
                 dispatch(&rc, Input::Opened);
             }
         }
@@ -211,6 +304,9 @@ fn open(rc: &Rc<RefCell<Driver>>) {
                 driver.socket = None;
                 driver.callbacks = None;
                 driver.stop_heartbeat();
+                if let Some(deadline) = driver.open_deadline.take() {
+                    deadline.clear();
+                }
             }
             dispatch(&rc, Input::Closed { code: event.code(), reason: event.reason() });
         }
@@ -218,12 +314,57 @@ fn open(rc: &Rc<RefCell<Driver>>) {
     socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    // An upgrade that hangs counts as refused: closing a connecting socket fires its close event.
+    let deadline = set_timeout_with_handle(
+        {
+            let socket = socket.clone();
+            move || {
+                if socket.ready_state() == WebSocket::CONNECTING {
+                    let _ = socket.close();
+                }
+            }
+        },
+        OPEN_TIMEOUT,
+    )
+    .ok();
     let mut driver = rc.borrow_mut();
     driver.socket = Some(socket);
     driver.callbacks = Some(Callbacks { _open: on_open, _message: on_message, _close: on_close });
+    driver.open_deadline = deadline;
 }
 
-fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
+/// `?a=1&b=2`, encoded; empty for no parameters.
+fn query_string(query: &[(String, String)]) -> String {
+    let Ok(params) = web_sys::UrlSearchParams::new() else { return String::new() };
+    for (name, value) in query {
+        params.append(name, value);
+    }
+    let text: String = params.to_string().into();
+    if text.is_empty() { text } else { format!("?{text}") }
+}
+
+/// Performs one poll and feeds its answer back.
+fn poll(weak: Weak<RefCell<Driver>>, url: String, purpose: PollPurpose) {
+    leptos::task::spawn_local(async move {
+        let answer = match crate::http::fetch("GET", &url, None).await {
+            Ok(reply) if reply.status == 200 => serde_json::from_str::<PollAnswer>(&reply.text)
+                .map_err(|_| PollFailure { status: Some(200), code: None, retry_after: None }),
+            Ok(reply) => Err(PollFailure {
+                status: Some(reply.status),
+                code: serde_json::from_str::<serde_json::Value>(&reply.text)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned)),
+                retry_after: reply.retry_after,
+            }),
+            Err(_) => Err(PollFailure { status: None, code: None, retry_after: None }),
+        };
+        if let Some(rc) = weak.upgrade() {
+            dispatch(&rc, Input::Polled { purpose, answer });
+        }
+    });
+}
+
+pub(super) fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
     let Ok(message) = serde_json::from_str::<ServerMessage>(text) else {
         leptos::logging::warn!("livedash: ignoring an undecodable server message");
         return;
