@@ -136,7 +136,10 @@ pub(super) fn dispatch(rc: &Rc<RefCell<Driver>>, input: Input) {
         }
         let effects = driver.session.handle(input, js_sys::Math::random());
         let status = driver.session.status();
-        driver.status.set(status);
+        // Most inputs are messages that leave the status as it is: only a change re-renders.
+        if driver.status.get_untracked() != status {
+            driver.status.set(status);
+        }
         effects
     };
     perform(rc, effects);

@@ -64,6 +64,9 @@ export class FilteringProxy {
   allowSse = true;
   /// Upgrades refused so far, for tests that check the client really tried.
   refusedUpgrades = 0;
+  /// Bytes of the browser's connections that have closed (open ones are read live).
+  private closedBytes = { toBrowser: 0, fromBrowser: 0 };
+  private browserSockets = new Set<net.Socket>();
 
   private constructor(private readonly target: number) {}
 
@@ -72,7 +75,15 @@ export class FilteringProxy {
     proxy.allowWebSocket = options.webSocket ?? true;
     proxy.allowSse = options.sse ?? true;
     proxy.server = http.createServer((req, res) => proxy.forward(req, res));
-    proxy.server.on('connection', (socket) => proxy.track(socket));
+    proxy.server.on('connection', (socket) => {
+      proxy.track(socket);
+      proxy.browserSockets.add(socket);
+      socket.on('close', () => {
+        proxy.browserSockets.delete(socket);
+        proxy.closedBytes.toBrowser += socket.bytesWritten;
+        proxy.closedBytes.fromBrowser += socket.bytesRead;
+      });
+    });
     proxy.server.on('upgrade', (req, socket, head) => proxy.upgrade(req, socket as net.Socket, head));
     await new Promise<void>((r) => proxy.server!.listen(0, '127.0.0.1', () => r()));
     return proxy;
@@ -80,6 +91,16 @@ export class FilteringProxy {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as net.AddressInfo).port}`;
+  }
+
+  /// Bytes that crossed between the browser and the proxy so far, each way (TCP payload).
+  bytes(): { toBrowser: number; fromBrowser: number } {
+    let { toBrowser, fromBrowser } = this.closedBytes;
+    for (const s of this.browserSockets) {
+      toBrowser += s.bytesWritten;
+      fromBrowser += s.bytesRead;
+    }
+    return { toBrowser, fromBrowser };
   }
 
   /// Refuses new SSE streams and drops the open ones (no `close` event reaches anyone).
@@ -99,6 +120,7 @@ export class FilteringProxy {
   }
 
   private track(socket: net.Socket): void {
+    if (this.sockets.has(socket)) return; // a kept-alive connection, reused
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
   }

@@ -24,6 +24,16 @@ export class OwnServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /// CPU time the server process has used so far (user + system), in ms, from /proc.
+  async cpuMs(): Promise<number> {
+    const { readFile } = await import('node:fs/promises');
+    const stat = await readFile(`/proc/${this.child!.pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / 100; // Linux reports clock ticks of 1/100 s (USER_HZ)
+  }
+
   /// Starts the binary the suite was built with, on the same port and database every time.
   async start(): Promise<void> {
     this.child = spawn(process.env.LIVEDASH_BIN ?? '../target/debug/livedash', [], {
