@@ -2,7 +2,8 @@
 //! (`/api/v1/realtime/jobs/{jobId}`), until it ends. The browser's `EventSource` reconnects by
 //! itself after a drop and resumes from `Last-Event-ID`, which the stream honours.
 
-use crate::live::{documents::clock_time, job_board::JobStatus, job_detail::JobDetail};
+use super::job_panel::log_line;
+use crate::live::{job_board::JobStatus, job_detail::JobDetail};
 use leptos::prelude::*;
 
 /// How the view's stream stands.
@@ -50,23 +51,7 @@ pub fn JobDetailView(job_id: String, topic: String, on_close: Callback<()>) -> i
             JobStatus::Failed => "failed",
         })
     };
-    let log = move || {
-        detail.with(|d| {
-            d.job
-                .iter()
-                .flat_map(|j| j.log.iter())
-                .map(|line| {
-                    view! {
-                        <li class=format!("level-{}", line.level.as_str())>
-                            <time>{clock_time(line.ts)}</time>
-                            " "
-                            {line.text.clone()}
-                        </li>
-                    }
-                })
-                .collect_view()
-        })
-    };
+    let log = move || detail.with(|d| d.job.iter().flat_map(|j| j.log.iter()).map(log_line).collect_view());
     let errors = move || detail.with(|d| d.errors.clone());
     view! {
         <section class="job-detail" aria-label=format!("Job {job_id}") data-job-id=job_id.clone() data-link=move || format!("{:?}", link.get()).to_lowercase()>

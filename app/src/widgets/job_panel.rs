@@ -6,7 +6,7 @@ use super::job_detail::JobDetailView;
 use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{
     documents::clock_time,
-    job_board::{Job, JobBoard, JobStatus},
+    job_board::{Job, JobBoard, JobStatus, LogLine},
     use_topic,
 };
 use leptos::prelude::*;
@@ -79,21 +79,20 @@ fn job_row(job: Job, open: RwSignal<Option<String>>) -> impl IntoView {
             <details>
                 <summary>{format!("Log ({} lines)", job.log.len())}</summary>
                 <ol class="job-log">
-                    {job
-                        .log
-                        .iter()
-                        .map(|line| {
-                            view! {
-                                <li class=format!("level-{}", line.level.as_str())>
-                                    <time>{clock_time(line.ts)}</time>
-                                    " "
-                                    {line.text.clone()}
-                                </li>
-                            }
-                        })
-                        .collect_view()}
+                    {job.log.iter().map(log_line).collect_view()}
                 </ol>
             </details>
+        </li>
+    }
+}
+
+/// One line of a job's log.
+pub fn log_line(line: &LogLine) -> impl IntoView + use<> {
+    view! {
+        <li class=format!("level-{}", line.level.as_str())>
+            <time>{clock_time(line.ts)}</time>
+            " "
+            {line.text.clone()}
         </li>
     }
 }

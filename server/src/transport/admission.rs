@@ -145,3 +145,21 @@ pub fn deny(state: &AppState, session: Option<&Session>, peer: IpAddr, refusal: 
         detail: Some(format!("{}: {}", refusal.code, refusal.reason)),
     });
 }
+
+/// What an SSE stream checks before it opens: the Origin (when sent), the address's connection
+/// rate, the session and the live flag. A refusal is logged, audited and counted (also as an SSE
+/// error) and comes back as the HTTP answer to give.
+pub async fn admit_stream(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> Result<Session, ApiError> {
+    let checked = match check_origin(state, headers, OriginRule::IfPresent).and(check_connect_rate(state, peer)) {
+        Ok(()) => check_session(state, headers).await,
+        Err(refusal) => Err(refusal),
+    };
+    checked.map_err(|refusal| refuse_stream(state, None, peer, &refusal))
+}
+
+/// Denies a stream (see [`admit_stream`]) and gives the HTTP answer.
+pub fn refuse_stream(state: &AppState, session: Option<&Session>, peer: IpAddr, refusal: &Refusal) -> ApiError {
+    deny(state, session, peer, refusal);
+    metrics::counter!(telemetry::SSE_ERRORS, "reason" => refusal.metric).increment(1);
+    refusal.to_api_error()
+}

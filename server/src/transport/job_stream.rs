@@ -13,7 +13,7 @@
 //! the topic as its `id:`; `Last-Event-ID` resumes after it.
 
 use super::{
-    admission::{self, OriginRule, Refusal},
+    admission::{self, Refusal},
     outbox::{Frame, Outbox},
     registry::Registration,
     sse_format,
@@ -81,14 +81,7 @@ async fn open(
         let message = format!("a job id is 1 to {MAX_JOB_ID_LEN} characters of A-Z a-z 0-9 - _ . :");
         return Err(ApiError { field: Some("jobId".into()), ..ApiError::bad_request(message) });
     }
-    let refused = |session: Option<&Session>, refusal: Refusal| {
-        admission::deny(&state, session, peer, &refusal);
-        metrics::counter!(telemetry::SSE_ERRORS, "reason" => refusal.metric).increment(1);
-        refusal.to_api_error()
-    };
-    admission::check_origin(&state, headers, OriginRule::IfPresent).map_err(|r| refused(None, r))?;
-    admission::check_connect_rate(&state, peer).map_err(|r| refused(None, r))?;
-    let session = admission::check_session(&state, headers).await.map_err(|r| refused(None, r))?;
+    let session = admission::admit_stream(&state, peer, headers).await?;
     let name = TopicName::parse(params.topic.as_deref().unwrap_or(JOBS_TOPIC))
         .map_err(|e| ApiError { field: Some("topic".into()), ..ApiError::bad_request(e.to_string()) })?;
     let topic = TopicKey::new(session.user.tenant.clone(), name);
@@ -105,10 +98,11 @@ async fn open(
                 "job_streams_per_user",
             )
         };
-        return Err(refused(Some(&session), refusal));
+        return Err(admission::refuse_stream(&state, Some(&session), peer, &refusal));
     };
     let connection = admission::next_connection_id();
-    let registration = admission::register(&state, connection, &session).map_err(|r| refused(Some(&session), r))?;
+    let registration = admission::register(&state, connection, &session)
+        .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     admission::accepted(&state, &session, format!("sse for job {job} of {} from {peer}", topic.name));
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let resume = header.or(params.last_event_id.as_deref()).filter(|t| !t.is_empty()).map(str::to_owned);

@@ -9,7 +9,7 @@
 //! `Last-Event-ID` resumes exactly; a dashboard edited while it streams is followed as it changes.
 
 use super::{
-    admission::{self, NORMAL, OriginRule, Refusal},
+    admission::{self, NORMAL},
     dashboard_feeds::{self, Feed, Starts},
     outbox::{Batch, Frame, Outbox},
     registry::Registration,
@@ -67,25 +67,30 @@ async fn open(
     params: StreamParams,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let refused = |session: Option<&Session>, refusal: Refusal| {
-        admission::deny(&state, session, peer, &refusal);
-        metrics::counter!(telemetry::SSE_ERRORS, "reason" => refusal.metric).increment(1);
-        refusal.to_api_error()
-    };
-    admission::check_origin(&state, headers, OriginRule::IfPresent).map_err(|r| refused(None, r))?;
-    admission::check_connect_rate(&state, peer).map_err(|r| refused(None, r))?;
-    let session = admission::check_session(&state, headers).await.map_err(|r| refused(None, r))?;
+    let session = admission::admit_stream(&state, peer, headers).await?;
     let feeds = dashboard_feeds::load(&state, &session, id).await?;
     let starts = starts(&state, id, headers, &params)?;
     let connection = admission::next_connection_id();
-    let registration = admission::register(&state, connection, &session).map_err(|r| refused(Some(&session), r))?;
+    let registration = admission::register(&state, connection, &session)
+        .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     admission::accepted(&state, &session, format!("sse for dashboard {id} from {peer}"));
     if starts.is_return() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
 
     let (events, response) = EventStream::open(state.config.write_timeout, "dashboard");
-    let stream = DashboardStream::new(connection, id, state, session, registration, events);
+    let stream = DashboardStream {
+        connection,
+        dashboard: id,
+        outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
+        state,
+        session,
+        registration,
+        events,
+        feeds: HashMap::new(),
+        positions: BTreeMap::new(),
+        metric_changes: MetricChanges::default(),
+    };
     tokio::spawn(stream.run(feeds, starts));
     Ok(response)
 }
@@ -119,28 +124,6 @@ struct DashboardStream {
 }
 
 impl DashboardStream {
-    fn new(
-        connection: u64,
-        dashboard: i64,
-        state: AppState,
-        session: Session,
-        registration: Registration,
-        events: EventStream,
-    ) -> Self {
-        Self {
-            connection,
-            dashboard,
-            outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
-            state,
-            session,
-            registration,
-            events,
-            feeds: HashMap::new(),
-            positions: BTreeMap::new(),
-            metric_changes: MetricChanges::default(),
-        }
-    }
-
     async fn run(mut self, feeds: Vec<Feed>, starts: Starts) {
         tracing::info!(connection = self.connection, dashboard = self.dashboard, user = %self.session.user.email, "sse stream opened");
         self.state.presence.connected(&self.session.user);
