@@ -1,32 +1,47 @@
 import { expect, test } from '@playwright/test';
+import { createDashboard } from './support/dashboard';
+import { OwnServer } from './support/server';
 import { signIn } from './support/session';
 
 test('a job followed from the job panel shows its run live over its own stream and ends with its final status', async ({
   page,
 }) => {
-  await signIn(page);
-  await page.goto('/');
-  const panel = page.locator('section[data-topic="ops/jobs"]');
-  // The demo feed starts a job every 15 s and logs a step a second until it ends.
-  const running = panel.locator('li.job[data-status="running"]').first();
-  await expect(running).toBeVisible({ timeout: 30_000 });
-  const jobId = await running.getAttribute('data-job-id');
-  const streamed = page.waitForResponse((r) => r.url().includes(`/api/v1/realtime/jobs/${jobId}`));
-  await running.getByRole('button', { name: /^Follow / }).click();
-  expect((await streamed).headers()['content-type']).toBe('text/event-stream');
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    const topic = 'test/jobs';
+    const step = (status: string, progress: number, level: string, body: string) =>
+      server.publish('acme', topic, {
+        events: [{ type: 'job', level, title: 'Nightly export', body, data: { jobId: 'e2e-1', status, progress } }],
+      });
+    await signIn(page, 'ops@acme.test', server.url);
+    const id = await createDashboard(page, server.url, 'Jobs', [{ title: 'Jobs', kind: 'job_panel', topic }]);
+    expect(await step('running', 0, 'info', 'Started')).toBe(200);
+    await page.goto(`${server.url}/d/${id}`);
+    const panel = page.locator(`section[data-topic="${topic}"]`);
+    const row = panel.locator('li.job[data-job-id="e2e-1"]');
+    await expect(row).toHaveAttribute('data-status', 'running');
 
-  const detail = panel.locator(`.job-detail[data-job-id="${jobId}"]`);
-  await expect(detail).toBeVisible();
-  await expect(detail).toHaveAttribute('data-link', 'following');
-  const lines = detail.locator('.job-log li');
-  const first = await lines.count();
-  // Steps arrive as they happen, then the stream ends with the job.
-  await expect.poll(() => lines.count(), { timeout: 30_000 }).toBeGreaterThan(first);
-  await expect(detail.locator('.job-detail-link')).toHaveText(/^Finished: (Succeeded|Failed)$/, { timeout: 30_000 });
-  await expect(detail).toHaveAttribute('data-link', 'ended');
-  const status = await detail.locator('.job-status').textContent();
-  await expect(panel.locator(`li.job[data-job-id="${jobId}"] .job-status`)).toHaveText(status!);
+    const streamed = page.waitForResponse((r) => r.url().includes('/api/v1/realtime/jobs/e2e-1'));
+    await row.getByRole('button', { name: 'Follow Nightly export live' }).click();
+    expect((await streamed).headers()['content-type']).toBe('text/event-stream');
+    const detail = panel.locator('.job-detail[data-job-id="e2e-1"]');
+    await expect(detail).toHaveAttribute('data-link', 'following');
+    await expect(detail.locator('.job-log li')).toHaveCount(1);
 
-  await detail.getByRole('button', { name: 'Close job details' }).click();
-  await expect(detail).toHaveCount(0);
+    // Each step shows as it happens; the last one ends the stream with the job's final status.
+    expect(await step('running', 50, 'info', 'Exporting')).toBe(200);
+    await expect(detail.locator('.job-log li')).toHaveCount(2);
+    await expect(detail.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '50');
+    expect(await step('failed', 70, 'error', 'Upstream 503')).toBe(200);
+    await expect(detail.locator('.job-detail-link')).toHaveText('Finished: Failed');
+    await expect(detail).toHaveAttribute('data-link', 'ended');
+    await expect(detail.locator('.job-errors')).toHaveText('Upstream 503');
+    await expect(row.locator('.job-status')).toHaveText('Failed');
+
+    await detail.getByRole('button', { name: 'Close job details' }).click();
+    await expect(detail).toHaveCount(0);
+  } finally {
+    await server.stop();
+  }
 });

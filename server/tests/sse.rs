@@ -102,6 +102,7 @@ async fn a_dashboard_streams_each_feed_as_named_events_with_the_websockets_meta(
     assert_eq!(sse.next().await.name, "collection_update");
     server.broker.publish(&acme("ops/notifications"), TopicKind::Events, event("n2")).unwrap();
     let update = sse.next().await;
+    assert!(metric(&server, "livedash_sse_updates_sent_total{stream=\"dashboard\"}").await >= 8.0, "counted");
     assert_eq!(
         (update.name.as_str(), update.json()["widgetId"].as_str()),
         ("events_update", Some(NOTIFICATION_CENTER_FEED))

@@ -120,9 +120,9 @@ impl Starts {
         }
     }
 
-    /// Whether the reader came back with a position (a reconnection, for the metrics).
-    pub fn is_return(&self) -> bool {
-        !matches!(self, Starts::Fresh)
+    /// Whether the reader came back with a stream cursor (`Last-Event-ID`): an SSE reconnection.
+    pub fn is_last_event_id(&self) -> bool {
+        matches!(self, Starts::Cursor(_) | Starts::Forged)
     }
 }
 

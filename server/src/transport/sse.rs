@@ -74,7 +74,7 @@ async fn open(
     let registration = admission::register(&state, connection, &session)
         .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     admission::accepted(&state, &session, format!("sse for dashboard {id} from {peer}"));
-    if starts.is_return() {
+    if starts.is_last_event_id() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
 
