@@ -5,7 +5,7 @@ mod support;
 
 use app::protocol::{Event, Item, Level, TopicKind};
 use serde_json::json;
-use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme};
+use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, metric};
 
 fn step(job: &str, status: &str, progress: u64, level: Level, line: &str) -> Vec<Item> {
     vec![Item::Event(Event {
@@ -59,12 +59,18 @@ async fn a_job_streams_its_run_and_ends_with_its_final_status() {
     assert!(sse.next_or_end().await.is_none(), "the stream ends with the job");
 
     // Coming back after the "Exporting" line: only what came after it.
+    let returns = metric(&server, "livedash_sse_reconnections_total{stream=\"job\"}").await;
     let mut again = admin.stream("/api/v1/realtime/jobs/job-1", &[("last-event-id", &resume_from)]).await;
     let names: Vec<String> = [again.next().await, again.next().await, again.next().await, again.next().await]
         .iter()
         .map(|e| e.name.clone())
         .collect();
     assert_eq!(names, ["progress", "log", "error", "end"]);
+    assert!(metric(&server, "livedash_sse_reconnections_total{stream=\"job\"}").await > returns);
+    assert!(
+        metric(&server, "livedash_sse_updates_sent_total{stream=\"job\"}").await >= 9.0,
+        "snapshot, 2 + 3 step events, then 3 again"
+    );
     server.stop().await;
 }
 

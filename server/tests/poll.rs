@@ -7,7 +7,7 @@ mod support;
 use app::dashboard::NOTIFICATION_CENTER_FEED;
 use app::protocol::{ControlMessage, PollAnswer, ServerMessage};
 use server::config::Config;
-use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, publish_point};
+use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, metric, publish_point};
 
 async fn poll(user: &As, dashboard: i64, query: &str) -> PollAnswer {
     let (status, body) = user.get(&format!("/api/v1/dashboards/{dashboard}/updates{query}")).await;
@@ -47,8 +47,10 @@ async fn polls_return_the_full_state_then_exactly_the_changes_and_nothing_when_n
 
     let first = poll(&admin, dashboard, "").await;
     assert_eq!(summary(&first), [(ids[0].clone(), "snapshot", 1)], "topics without messages say nothing yet");
+    let quiet_polls = metric(&server, "livedash_polls_total{outcome=\"unchanged\"}").await;
     let unchanged = poll(&admin, dashboard, &cursor(&first)).await;
     assert!(unchanged.widgets.is_empty());
+    assert!(metric(&server, "livedash_polls_total{outcome=\"unchanged\"}").await > quiet_polls, "counted");
     assert_eq!(unchanged.cursor, first.cursor, "nothing moved");
 
     publish_point(&server.broker, &orders, 2.0);

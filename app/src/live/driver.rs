@@ -168,39 +168,10 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
                 let url = format!("/api/v1/dashboards/{dashboard}/updates{}", query_string(&query));
                 poll(Rc::downgrade(rc), url, purpose);
             }
-            Effect::PollIn(delay) => {
-                let weak = Rc::downgrade(rc);
-                let timer = set_timeout_with_handle(
-                    move || {
-                        if let Some(rc) = weak.upgrade() {
-                            rc.borrow_mut().poll_timer = None;
-                            dispatch(&rc, Input::PollDue);
-                        }
-                    },
-                    delay,
-                )
-                .ok();
-                if let Some(old) = std::mem::replace(&mut rc.borrow_mut().poll_timer, timer) {
-                    old.clear();
-                }
-            }
+            Effect::PollIn(delay) => feed_after(rc, Timer::Poll, delay, Input::PollDue),
             Effect::ProbeIn(delay) => {
-                let weak = Rc::downgrade(rc);
-                let timer = set_timeout_with_handle(
-                    move || {
-                        if let Some(rc) = weak.upgrade() {
-                            rc.borrow_mut().probe_timer = None;
-                            rc.borrow().next_probe.set(None);
-                            dispatch(&rc, Input::ProbeDue);
-                        }
-                    },
-                    delay,
-                )
-                .ok();
                 rc.borrow().next_probe.set(Some(js_sys::Date::now() + delay.as_millis() as f64));
-                if let Some(old) = std::mem::replace(&mut rc.borrow_mut().probe_timer, timer) {
-                    old.clear();
-                }
+                feed_after(rc, Timer::Probe, delay, Input::ProbeDue);
             }
             Effect::Send(message) => rc.borrow().send(&message),
             Effect::Deliver { widget, delivery } => {
@@ -389,6 +360,46 @@ pub(super) fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
     dispatch(rc, Input::Received(message));
 }
 
+/// The driver's one-shot timers, each of which feeds the session an input when it fires.
+#[derive(Clone, Copy)]
+enum Timer {
+    Poll,
+    Probe,
+    /// A ping's answer is overdue.
+    Pong,
+}
+
+impl Driver {
+    fn timer(&mut self, timer: Timer) -> &mut Option<TimeoutHandle> {
+        match timer {
+            Timer::Poll => &mut self.poll_timer,
+            Timer::Probe => &mut self.probe_timer,
+            Timer::Pong => &mut self.pong_deadline,
+        }
+    }
+}
+
+/// Feeds `input` after `delay`, replacing the pending timer of the same kind.
+fn feed_after(rc: &Rc<RefCell<Driver>>, timer: Timer, delay: Duration, input: Input) {
+    let weak = Rc::downgrade(rc);
+    let handle = set_timeout_with_handle(
+        move || {
+            if let Some(rc) = weak.upgrade() {
+                *rc.borrow_mut().timer(timer) = None;
+                if matches!(timer, Timer::Probe) {
+                    rc.borrow().next_probe.set(None);
+                }
+                dispatch(&rc, input);
+            }
+        },
+        delay,
+    )
+    .ok();
+    if let Some(old) = std::mem::replace(rc.borrow_mut().timer(timer), handle) {
+        old.clear();
+    }
+}
+
 /// Pings every `every`; a ping unanswered for [`PONG_TIMEOUT`] means the connection is dead.
 fn start_heartbeat(rc: &Rc<RefCell<Driver>>, every: Duration) {
     let weak = Rc::downgrade(rc);
@@ -396,20 +407,7 @@ fn start_heartbeat(rc: &Rc<RefCell<Driver>>, every: Duration) {
         move || {
             let Some(rc) = weak.upgrade() else { return };
             rc.borrow().send(&ClientMessage::Ping);
-            let weak = Rc::downgrade(&rc);
-            let deadline = set_timeout_with_handle(
-                move || {
-                    if let Some(rc) = weak.upgrade() {
-                        rc.borrow_mut().pong_deadline = None;
-                        dispatch(&rc, Input::HeartbeatLost);
-                    }
-                },
-                PONG_TIMEOUT,
-            )
-            .ok();
-            if let Some(old) = std::mem::replace(&mut rc.borrow_mut().pong_deadline, deadline) {
-                old.clear();
-            }
+            feed_after(&rc, Timer::Pong, PONG_TIMEOUT, Input::HeartbeatLost);
         },
         every,
     )
