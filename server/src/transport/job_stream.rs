@@ -14,7 +14,7 @@
 
 use super::{
     admission::{self, Refusal},
-    outbox::{Frame, Outbox},
+    outbox::{Frame, Outbox, update_text},
     registry::Registration,
     sse_format,
     sse_stream::{Ending, EventStream, Lifetime, Wake},
@@ -203,10 +203,8 @@ impl JobStream {
                     }
                     self.progress = job;
                 }
-                frame @ Frame::Update { .. } => {
-                    let Frame::Update { position, .. } = &frame else { unreachable!() };
-                    let position = position.clone();
-                    let steps: Vec<_> = steps_of(update_items(&frame.into_text()), &self.job).collect();
+                Frame::Update { prefix, body, position, .. } => {
+                    let steps: Vec<_> = steps_of(update_items(&update_text(&prefix, &body)), &self.job).collect();
                     for (step, ts) in steps {
                         sent += self.step(&mut out, &position, step, ts);
                     }

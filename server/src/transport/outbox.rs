@@ -41,12 +41,7 @@ impl Frame {
     pub fn into_text(self) -> String {
         match self {
             Frame::Whole(text) | Frame::Gap { text, .. } | Frame::Snapshot { text, .. } => text,
-            Frame::Update { prefix, body, .. } => {
-                let mut text = String::with_capacity(prefix.len() + body.len());
-                text.push_str(&prefix);
-                text.push_str(&body);
-                text
-            }
+            Frame::Update { prefix, body, .. } => update_text(&prefix, &body),
         }
     }
 
@@ -67,6 +62,14 @@ impl Frame {
             Frame::Whole(_) | Frame::Gap { .. } => None,
         }
     }
+}
+
+/// An update's message: the subscription's prefix and the shared body, glued.
+pub fn update_text(prefix: &str, body: &str) -> String {
+    let mut text = String::with_capacity(prefix.len() + body.len());
+    text.push_str(prefix);
+    text.push_str(body);
+    text
 }
 
 /// What the writer takes out in one go.

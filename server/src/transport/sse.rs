@@ -11,7 +11,7 @@
 use super::{
     admission::{self, NORMAL},
     dashboard_feeds::{self, Feed, Starts},
-    outbox::{Batch, Frame, Outbox},
+    outbox::{Batch, Frame, Outbox, update_text},
     registry::Registration,
     sse_format::{self, MetricChanges},
     sse_stream::{Ending, EventStream, Lifetime, Wake},
@@ -242,12 +242,10 @@ impl DashboardStream {
                 }
                 Some(("snapshot", text))
             }
-            frame @ Frame::Update { .. } => {
-                let Frame::Update { widget, kind, position, .. } = &frame else { unreachable!() };
-                let (widget, kind, position) = (widget.clone(), *kind, position.clone());
+            Frame::Update { widget, prefix, kind, body, position, .. } => {
                 self.feeds.contains_key(&widget).then_some(())?;
                 self.moved(&widget, &position);
-                let text = frame.into_text();
+                let text = update_text(&prefix, &body);
                 Some(match kind {
                     TopicKind::Series => ("series_update", text),
                     TopicKind::Events => ("events_update", text),
