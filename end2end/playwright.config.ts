@@ -47,6 +47,8 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       // A database of its own, so a run never touches (or depends on) a developer's livedash.db.
       LIVEDASH_DATABASE: path.join(os.tmpdir(), `livedash-e2e-${process.pid}.db`),
+      // The demo tenants, users and feed the tests sign in with and watch.
+      LIVEDASH_DEMO: 'on',
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     },
   },

@@ -9,7 +9,8 @@ pub const DEFAULT_FILE: &str = "livedash.toml";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Demo mode (`LIVEDASH_DEMO`, default on): demo tenants, users and API keys, and the demo feed.
+    /// Demo mode (`LIVEDASH_DEMO`, default off; `scripts/run` turns it on): demo tenants, users with
+    /// a public password, API keys, and the demo feed.
     pub demo: bool,
     /// The SQLite file (`LIVEDASH_DATABASE`).
     pub database: String,
@@ -77,12 +78,57 @@ pub struct Config {
     pub polls_per_min: usize,
     /// Streams of one job one user may have open (`LIVEDASH_MAX_JOB_STREAMS_PER_USER`).
     pub max_job_streams_per_user: usize,
+    /// Bytes of history one topic may keep (`LIVEDASH_HISTORY_MAX_BYTES`).
+    pub history_max_bytes: usize,
+    /// Bytes of history all of one tenant's topics may keep (`LIVEDASH_TENANT_HISTORY_MAX_BYTES`).
+    pub tenant_history_max_bytes: usize,
+    /// Bytes of state (what snapshots are made of) one topic may hold (`LIVEDASH_MAX_TOPIC_STATE_BYTES`).
+    pub max_topic_state_bytes: usize,
+    /// Bytes of state all of one tenant's topics may hold (`LIVEDASH_TENANT_STATE_MAX_BYTES`).
+    pub tenant_state_max_bytes: usize,
+    /// Subscriptions to topics that do not exist yet one tenant may have waiting
+    /// (`LIVEDASH_MAX_WAITING_SUBSCRIPTIONS_PER_TENANT`).
+    pub max_waiting_per_tenant: usize,
+    /// A topic nobody has published to or followed for this long is retired (`LIVEDASH_TOPIC_IDLE_SECS`).
+    pub topic_idle: Duration,
+    /// How often the broker ages out history and retires idle topics (`LIVEDASH_SWEEP_INTERVAL_SECS`).
+    pub sweep_interval: Duration,
+    /// Manual refreshes (`request_update`) one connection may ask for per minute
+    /// (`LIVEDASH_REFRESHES_PER_MIN`); bursts of that many pass.
+    pub refreshes_per_min: usize,
+    /// Activity reports one user may make per minute (`LIVEDASH_ACTIVITY_PER_MIN`); bursts of that many pass.
+    pub activity_per_min: usize,
+    /// Longest a client may take to send a request's headers (`LIVEDASH_HEADER_READ_TIMEOUT_SECS`).
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request's body (`LIVEDASH_BODY_READ_TIMEOUT_SECS`).
+    pub body_read_timeout: Duration,
+    /// TCP connections served at once (`LIVEDASH_MAX_HTTP_CONNECTIONS`); more are answered 503.
+    pub max_http_connections: usize,
+    /// Sign-in attempts one address may make per minute (`LIVEDASH_LOGINS_PER_MIN_PER_ADDRESS`).
+    pub logins_per_min_per_address: usize,
+    /// Sign-in attempts for one account per minute (`LIVEDASH_LOGINS_PER_MIN_PER_ACCOUNT`).
+    pub logins_per_min_per_account: usize,
+    /// Password checks running at once (`LIVEDASH_MAX_PASSWORD_CHECKS`); more sign-ins wait, briefly.
+    pub max_password_checks: usize,
+    /// Denials from one address written to the audit log per minute (`LIVEDASH_AUDIT_DENIALS_PER_MIN`);
+    /// the rest are counted and written as one summary line.
+    pub audit_denials_per_min: usize,
+    /// Days the audit log keeps an entry (`LIVEDASH_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (`LIVEDASH_TRUSTED_PROXIES`,
+    /// comma-separated addresses or CIDR ranges); empty means it is never believed.
+    pub trusted_proxies: Vec<String>,
+    /// Bearer token `/metrics` requires (`LIVEDASH_METRICS_TOKEN`); unset means no token.
+    pub metrics_token: Option<String>,
+    /// A separate address to serve `/metrics` on (`LIVEDASH_METRICS_ADDR`, e.g. `127.0.0.1:9100`);
+    /// when set, the main listener does not serve it.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            demo: true,
+            demo: false,
             database: "livedash.db".into(),
             session_ttl: Duration::from_secs(8 * 3600),
             session_secret: None,
@@ -111,6 +157,26 @@ impl Default for Config {
             sse_heartbeat: Duration::from_secs(30),
             polls_per_min: 60,
             max_job_streams_per_user: 5,
+            history_max_bytes: 4 << 20,
+            tenant_history_max_bytes: 64 << 20,
+            max_topic_state_bytes: 4 << 20,
+            tenant_state_max_bytes: 256 << 20,
+            max_waiting_per_tenant: 10_000,
+            topic_idle: Duration::from_secs(24 * 3600),
+            sweep_interval: Duration::from_secs(30),
+            refreshes_per_min: 60,
+            activity_per_min: 30,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_http_connections: 10_000,
+            logins_per_min_per_address: 20,
+            logins_per_min_per_account: 10,
+            max_password_checks: 4,
+            audit_denials_per_min: 10,
+            audit_retention_days: 90,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
+            metrics_addr: None,
         }
     }
 }
@@ -196,6 +262,26 @@ impl Config {
             sse_heartbeat: secs("LIVEDASH_SSE_HEARTBEAT_SECS", d.sse_heartbeat)?,
             polls_per_min: size("LIVEDASH_POLLS_PER_MIN", d.polls_per_min)?,
             max_job_streams_per_user: size("LIVEDASH_MAX_JOB_STREAMS_PER_USER", d.max_job_streams_per_user)?,
+            history_max_bytes: size("LIVEDASH_HISTORY_MAX_BYTES", d.history_max_bytes)?,
+            tenant_history_max_bytes: size("LIVEDASH_TENANT_HISTORY_MAX_BYTES", d.tenant_history_max_bytes)?,
+            max_topic_state_bytes: size("LIVEDASH_MAX_TOPIC_STATE_BYTES", d.max_topic_state_bytes)?,
+            tenant_state_max_bytes: size("LIVEDASH_TENANT_STATE_MAX_BYTES", d.tenant_state_max_bytes)?,
+            max_waiting_per_tenant: size("LIVEDASH_MAX_WAITING_SUBSCRIPTIONS_PER_TENANT", d.max_waiting_per_tenant)?,
+            topic_idle: secs("LIVEDASH_TOPIC_IDLE_SECS", d.topic_idle)?,
+            sweep_interval: secs("LIVEDASH_SWEEP_INTERVAL_SECS", d.sweep_interval)?,
+            refreshes_per_min: size("LIVEDASH_REFRESHES_PER_MIN", d.refreshes_per_min)?,
+            activity_per_min: size("LIVEDASH_ACTIVITY_PER_MIN", d.activity_per_min)?,
+            header_read_timeout: secs("LIVEDASH_HEADER_READ_TIMEOUT_SECS", d.header_read_timeout)?,
+            body_read_timeout: secs("LIVEDASH_BODY_READ_TIMEOUT_SECS", d.body_read_timeout)?,
+            max_http_connections: size("LIVEDASH_MAX_HTTP_CONNECTIONS", d.max_http_connections)?,
+            logins_per_min_per_address: size("LIVEDASH_LOGINS_PER_MIN_PER_ADDRESS", d.logins_per_min_per_address)?,
+            logins_per_min_per_account: size("LIVEDASH_LOGINS_PER_MIN_PER_ACCOUNT", d.logins_per_min_per_account)?,
+            max_password_checks: size("LIVEDASH_MAX_PASSWORD_CHECKS", d.max_password_checks)?,
+            audit_denials_per_min: size("LIVEDASH_AUDIT_DENIALS_PER_MIN", d.audit_denials_per_min)?,
+            audit_retention_days: number("LIVEDASH_AUDIT_RETENTION_DAYS", d.audit_retention_days)?,
+            trusted_proxies: list(get("LIVEDASH_TRUSTED_PROXIES")),
+            metrics_token: get("LIVEDASH_METRICS_TOKEN"),
+            metrics_addr: get("LIVEDASH_METRICS_ADDR"),
         })
     }
 }
@@ -258,12 +344,12 @@ mod tests {
     #[test]
     fn values_override_defaults() {
         let c = from(&[
-            ("LIVEDASH_DEMO", "off"),
+            ("LIVEDASH_DEMO", "on"),
             ("LIVEDASH_IDLE_TIMEOUT_SECS", " 90 "),
             ("LIVEDASH_ALLOWED_ORIGINS", "https://a.test, https://b.test,"),
         ])
         .unwrap();
-        assert!(!c.demo);
+        assert!(c.demo);
         assert_eq!(c.idle_timeout, Duration::from_secs(90));
         assert_eq!(c.allowed_origins, vec!["https://a.test".to_owned(), "https://b.test".to_owned()]);
     }

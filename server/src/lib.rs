@@ -8,11 +8,13 @@
 pub mod api;
 pub mod auth;
 pub mod broker;
+pub mod client_addr;
 pub mod config;
 pub mod dashboard_edits;
 pub mod demo;
 pub mod ingest;
 pub mod limits;
+pub mod listener;
 pub mod pages;
 pub mod presence;
 pub mod shutdown;
@@ -23,13 +25,15 @@ pub mod transport;
 use anyhow::Context;
 use app::{App, shell};
 use auth::{Auth, api_key::ApiKey};
-use axum::{Router, extract::FromRef, routing::get, serve::ListenerExt};
+use axum::{Router, extract::FromRef, routing::get};
 use broker::{Broker, BrokerConfig, topic_name::TenantId, topic_state::StateLimits};
+use client_addr::TrustedProxies;
 use config::Config;
 use dashboard_edits::DashboardEdits;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use limits::KeyedLimiter;
+use listener::ListenerLimits;
 use presence::Presence;
 use shutdown::{Shutdown, ShutdownSignal};
 use std::{
@@ -38,7 +42,10 @@ use std::{
     sync::Arc,
     time::Duration,
 };
-use store::{Store, audit::Auditor};
+use store::{
+    Store,
+    audit::{AuditSettings, Auditor},
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 use transport::{cursor::CursorKeys, job_stream::JobStreamCounts, registry::Registry};
 
@@ -57,6 +64,7 @@ pub struct AppState {
     pub edits: Arc<DashboardEdits>,
     pub cursors: Arc<CursorKeys>,
     pub job_streams: Arc<JobStreamCounts>,
+    pub proxies: Arc<TrustedProxies>,
     pub shutdown: ShutdownSignal,
 }
 
@@ -66,19 +74,27 @@ pub struct Limiters {
     pub connects_by_ip: KeyedLimiter<IpAddr>,
     pub publishes_by_key: KeyedLimiter<String>,
     pub polls_by_user: KeyedLimiter<i64>,
+    pub logins_by_ip: KeyedLimiter<IpAddr>,
+    /// Failed sign-ins per account (lower-cased e-mail).
+    pub login_failures_by_account: KeyedLimiter<String>,
 }
 
 impl Limiters {
     fn new(config: &Config) -> Self {
-        let per_min = config.connect_attempts_per_min as f64;
         let per_sec = config.publishes_per_sec as f64;
-        let polls = config.polls_per_min as f64;
         Self {
-            connects_by_ip: KeyedLimiter::new(per_min / 60.0, per_min),
+            connects_by_ip: per_minute(config.connect_attempts_per_min),
             publishes_by_key: KeyedLimiter::new(per_sec, 2.0 * per_sec),
-            polls_by_user: KeyedLimiter::new(polls / 60.0, polls),
+            polls_by_user: per_minute(config.polls_per_min),
+            logins_by_ip: per_minute(config.logins_per_min_per_address),
+            login_failures_by_account: per_minute(config.logins_per_min_per_account),
         }
     }
+}
+
+/// `n` a minute, in bursts of up to `n`.
+fn per_minute<K: Eq + std::hash::Hash + Clone>(n: usize) -> KeyedLimiter<K> {
+    KeyedLimiter::new(n as f64 / 60.0, n as f64)
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -101,8 +117,11 @@ pub struct Livedash {
     edits: Arc<DashboardEdits>,
     cursors: Arc<CursorKeys>,
     job_streams: Arc<JobStreamCounts>,
+    proxies: Arc<TrustedProxies>,
     shutdown: Shutdown,
     demo_keys: Vec<(TenantId, ApiKey)>,
+    /// `/metrics` on a listener of its own (`LIVEDASH_METRICS_ADDR`).
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Livedash {
@@ -120,28 +139,32 @@ impl Livedash {
             let tenant = TenantId::parse(tenant).context("LIVEDASH_LIVE_DASHBOARDS_OFF")?;
             store.set_live_dashboards(&tenant, false).await?;
         }
-        let broker = Broker::new(BrokerConfig {
-            history_len: config.history_len,
-            history_max_age: config.history_max_age,
-            state: StateLimits {
-                series_points: config.snapshot_points,
-                events: config.snapshot_events,
-                metric_keys: config.max_metric_keys,
-                documents: config.max_documents,
-            },
-            max_topics_per_tenant: config.max_topics_per_tenant,
-        });
-        let (auditor, audit_writer) = Auditor::start(store.clone());
+        let broker = Broker::new(broker_config(&config));
+        let proxies = TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("LIVEDASH_TRUSTED_PROXIES")?;
+        let metrics_listener = match &config.metrics_addr {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding LIVEDASH_METRICS_ADDR {addr}"))?)
+            }
+            None => None,
+        };
+        let audit = AuditSettings {
+            denials_per_min: config.audit_denials_per_min,
+            retention: Duration::from_secs(config.audit_retention_days * 24 * 3600),
+        };
+        let (auditor, audit_writer) = Auditor::start(store.clone(), audit);
         let limiters = Arc::new(Limiters::new(&config));
         let broker = Arc::new(broker);
         Ok(Self {
-            auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl)),
+            auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, config.max_password_checks)),
             cursors: Arc::new(CursorKeys::new(&secret)),
             edits: Arc::default(),
             job_streams: Arc::default(),
+            proxies: Arc::new(proxies),
+            presence: Arc::new(Presence::new(broker.clone(), config.activity_per_min)),
             config: Arc::new(config),
             leptos_options,
-            presence: Arc::new(Presence::new(broker.clone())),
             broker,
             store,
             auditor,
@@ -150,6 +173,7 @@ impl Livedash {
             limiters,
             shutdown: Shutdown::new(),
             demo_keys,
+            metrics_listener,
         })
     }
 
@@ -159,6 +183,11 @@ impl Livedash {
 
     pub fn store(&self) -> Store {
         self.store.clone()
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The API keys demo mode issued at start-up, one per demo tenant.
@@ -180,6 +209,7 @@ impl Livedash {
             edits: self.edits.clone(),
             cursors: self.cursors.clone(),
             job_streams: self.job_streams.clone(),
+            proxies: self.proxies.clone(),
             shutdown: self.shutdown.signal(),
         };
         let routes = generate_route_list(App);
@@ -187,9 +217,13 @@ impl Livedash {
         let pages = Router::new()
             .leptos_routes(&state, routes, move || shell(options.clone()))
             .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_session));
+        let metrics = match self.metrics_listener {
+            Some(_) => Router::new(),
+            None => telemetry::router(self.config.metrics_token.clone()),
+        };
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .route("/metrics", get(move || std::future::ready(telemetry::handle().render())))
+            .merge(metrics)
             .route("/api/ws", get(transport::ws::upgrade))
             .route("/api/stream/dashboard/{id}", get(transport::sse::dashboard))
             .route("/api/v1/realtime/jobs/{job}", get(transport::job_stream::job))
@@ -197,33 +231,49 @@ impl Livedash {
             .merge(api::routes())
             .merge(pages)
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(self.config.body_read_timeout))
             .with_state(state)
     }
 
-    /// Serves until `stop` completes, then closes every socket with 1001 and waits (bounded) for
-    /// sockets, feeds, in-flight requests and the audit writer to finish.
-    pub async fn serve(self, listener: TcpListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Serves until `stop` completes, then closes every socket with 1001 and waits, at most
+    /// `LIVEDASH_SHUTDOWN_GRACE_SECS` whatever clients do, for sockets, feeds and requests in flight
+    /// to finish, and then for the audit writer.
+    pub async fn serve(mut self, listener: TcpListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         if self.config.demo {
             let feed = ingest::demo_feed::run(self.broker.clone(), Duration::from_secs(1), self.shutdown.signal());
             tokio::spawn(feed);
         }
-        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        let write_timeout = self.config.write_timeout;
-        let listener = listener.tap_io(move |tcp| tune_socket(tcp, write_timeout));
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
+        let keep = |key: &broker::topic_name::TopicKey| presence::is_reserved(&key.name);
+        let sweeper = broker::sweep::run(self.broker.clone(), self.config.sweep_interval, keep, self.shutdown.signal());
+        tokio::spawn(sweeper);
+        let limits = ListenerLimits {
+            header_read_timeout: self.config.header_read_timeout,
+            max_connections: self.config.max_http_connections,
+            write_timeout: self.config.write_timeout,
+            shutdown_grace: self.config.shutdown_grace,
+        };
+        let (stop_listening, stopped) = tokio::sync::watch::channel(false);
+        let metrics = self.metrics_listener.take().map(|metrics_listener| {
+            let router = telemetry::router::<()>(self.config.metrics_token.clone());
+            tokio::spawn(listener::serve(metrics_listener, router, limits, stopped.clone()))
         });
-        let server = tokio::spawn(server.into_future());
+        let main = tokio::spawn(listener::serve(listener, self.router(), limits, stopped));
         stop.await;
         tracing::info!("shutting down");
-        // Sockets hear of it through their signal; axum only tracks plain HTTP requests.
+        // Sockets hear of it through their signal; the listeners stop accepting and finish requests.
         self.shutdown.begin();
-        let _ = stop_accepting.send(());
-        if !self.shutdown.finish(self.config.shutdown_grace).await {
+        stop_listening.send_replace(true);
+        let listeners = async {
+            main.await?;
+            if let Some(metrics) = metrics {
+                metrics.await?;
+            }
+            Ok::<_, tokio::task::JoinError>(())
+        };
+        let (all_closed, served) = tokio::join!(self.shutdown.finish(self.config.shutdown_grace), listeners);
+        if !all_closed {
             tracing::warn!("some connections did not close within the grace period");
         }
-        let served = server.await?;
         // The writer drains what is queued once the last auditor handle (ours) is gone.
         drop(self.auditor);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_writer).await;
@@ -231,17 +281,23 @@ impl Livedash {
     }
 }
 
-/// Small frames go out at once (no Nagle delay), and the kernel drops a connection whose peer has
-/// not taken data for `write_timeout` (TCP_USER_TIMEOUT): a response the client stopped reading
-/// cannot hold its socket and buffers for ever.
-fn tune_socket(tcp: &mut tokio::net::TcpStream, write_timeout: Duration) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+/// The broker's settings out of the server's.
+pub fn broker_config(config: &Config) -> BrokerConfig {
+    BrokerConfig {
+        history_len: config.history_len,
+        history_max_age: config.history_max_age,
+        history_max_bytes: config.history_max_bytes,
+        tenant_history_max_bytes: config.tenant_history_max_bytes,
+        tenant_state_max_bytes: config.tenant_state_max_bytes,
+        state: StateLimits {
+            series_points: config.snapshot_points,
+            events: config.snapshot_events,
+            metric_keys: config.max_metric_keys,
+            documents: config.max_documents,
+            max_bytes: config.max_topic_state_bytes,
+        },
+        max_topics_per_tenant: config.max_topics_per_tenant,
+        max_waiting_per_tenant: config.max_waiting_per_tenant,
+        topic_idle: config.topic_idle,
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(e) = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(write_timeout)) {
-        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = write_timeout;
 }

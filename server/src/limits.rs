@@ -47,30 +47,69 @@ impl TokenBucket {
 }
 
 /// One bucket per key. Keys whose bucket has refilled completely are forgotten when the map grows,
-/// so a flood of distinct keys cannot grow it without bound.
+/// and past a hard cap (a flood of distinct keys faster than buckets refill) arbitrary ones are
+/// too, so the map stays bounded whatever the keys; a forgotten key merely starts with a full
+/// bucket again.
 #[derive(Debug)]
 pub struct KeyedLimiter<K> {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<K, TokenBucket>>,
+    buckets: Mutex<Buckets<K>>,
+}
+
+#[derive(Debug)]
+struct Buckets<K> {
+    map: HashMap<K, TokenBucket>,
+    /// Size at which the next prune happens: it doubles with what a prune could not remove, so
+    /// pruning costs O(1) per new key however the keys come.
+    prune_at: usize,
 }
 
 /// Buckets kept before idle ones are pruned.
 const PRUNE_AT: usize = 10_000;
+/// Buckets kept at most; past it, arbitrary ones go until half are left.
+const HARD_CAP: usize = 4 * PRUNE_AT;
 
 impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
     pub fn new(per_second: f64, burst: f64) -> Self {
-        Self { per_second, burst, buckets: Mutex::default() }
+        Self { per_second, burst, buckets: Mutex::new(Buckets { map: HashMap::new(), prune_at: PRUNE_AT }) }
     }
 
     /// `Ok` if `key` may go ahead now; otherwise `Err` with the seconds to wait.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), f64> {
         let mut buckets = self.buckets.lock().expect("limiter lock");
-        if buckets.len() >= PRUNE_AT && !buckets.contains_key(key) {
-            buckets.retain(|_, bucket| !bucket.is_full(now));
+        if buckets.map.len() >= buckets.prune_at && !buckets.map.contains_key(key) {
+            buckets.prune(now);
         }
-        let bucket = buckets.entry(key.clone()).or_insert_with(|| TokenBucket::new(self.per_second, self.burst, now));
+        let bucket =
+            buckets.map.entry(key.clone()).or_insert_with(|| TokenBucket::new(self.per_second, self.burst, now));
         if bucket.try_take(now) { Ok(()) } else { Err(bucket.wait_secs()) }
+    }
+
+    /// `Some(seconds to wait)` if `key` has no token left now; takes nothing.
+    pub fn blocked(&self, key: &K, now: Instant) -> Option<f64> {
+        let mut buckets = self.buckets.lock().expect("limiter lock");
+        let bucket = buckets.map.get_mut(key)?;
+        bucket.refill(now);
+        (bucket.tokens < 1.0).then(|| bucket.wait_secs())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buckets.lock().expect("limiter lock").map.len()
+    }
+}
+
+impl<K: Eq + Hash + Clone> Buckets<K> {
+    fn prune(&mut self, now: Instant) {
+        self.map.retain(|_, bucket| !bucket.is_full(now));
+        if self.map.len() >= HARD_CAP {
+            let excess: Vec<K> = self.map.keys().take(self.map.len() - HARD_CAP / 2).cloned().collect();
+            for key in excess {
+                self.map.remove(&key);
+            }
+        }
+        self.prune_at = (2 * self.map.len()).clamp(PRUNE_AT, HARD_CAP);
     }
 }
 
@@ -110,6 +149,27 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(5);
         limiter.check(&usize::MAX, later).unwrap();
-        assert_eq!(limiter.buckets.lock().unwrap().len(), 1, "every refilled bucket went");
+        assert_eq!(limiter.len(), 1, "every refilled bucket went");
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_cannot_grow_the_map_past_its_cap() {
+        let t0 = Instant::now();
+        let limiter = KeyedLimiter::new(0.001, 1.0); // nothing refills during the test
+        for i in 0..3 * HARD_CAP {
+            limiter.check(&i, t0).unwrap();
+        }
+        assert!(limiter.len() <= HARD_CAP, "{}", limiter.len());
+    }
+
+    #[test]
+    fn blocked_tells_without_taking() {
+        let t0 = Instant::now();
+        let limiter = KeyedLimiter::new(1.0, 1.0);
+        assert_eq!(limiter.blocked(&"a", t0), None, "unknown keys are not blocked");
+        limiter.check(&"a", t0).unwrap();
+        assert!(limiter.blocked(&"a", t0).is_some_and(|wait| wait > 0.9));
+        assert_eq!(limiter.blocked(&"a", t0 + Duration::from_secs(1)), None);
+        assert!(limiter.check(&"a", t0 + Duration::from_secs(1)).is_ok(), "blocked() took nothing");
     }
 }

@@ -21,6 +21,12 @@ async fn main() -> anyhow::Result<()> {
     println!("livedash is running at {url}  (Ctrl-C stops it)");
     if demo {
         print_demo_access(&url, &livedash);
+        if !addr.ip().is_loopback() {
+            let warning = "demo mode is on and livedash listens beyond this machine: the demo passwords are public, \
+                           so anyone who can reach it can sign in (LIVEDASH_DEMO=off turns demo mode off)";
+            tracing::warn!(%addr, "{warning}");
+            eprintln!("\nWARNING: {warning}\n");
+        }
     }
     livedash.serve(listener, stop_requested()).await
 }

@@ -15,6 +15,7 @@ use crate::{
         Broker,
         topic_name::{TenantId, TopicKey, TopicName},
     },
+    limits::KeyedLimiter,
     store::accounts::User,
     telemetry,
 };
@@ -82,10 +83,11 @@ pub struct Publication {
     pub activity: Option<(Level, String)>,
 }
 
-/// Open connections per user, and what each user last did. No I/O.
+/// Open connections per user, and what each user last did, tenant by tenant (so a change in one
+/// tenant never walks another's users). No I/O.
 #[derive(Debug, Default)]
 pub struct PresenceBook {
-    users: HashMap<(TenantId, i64), Online>,
+    tenants: HashMap<TenantId, HashMap<i64, Online>>,
 }
 
 fn doc_id(user: &User) -> String {
@@ -95,7 +97,8 @@ fn doc_id(user: &User) -> String {
 impl PresenceBook {
     /// A connection of `user` opened; their first one brings them online.
     pub fn connected(&mut self, user: &User, now: i64) -> Publication {
-        let entry = self.users.entry((user.tenant.clone(), user.id)).or_insert_with(|| Online {
+        let users = self.tenants.entry(user.tenant.clone()).or_default();
+        let entry = users.entry(user.id).or_insert_with(|| Online {
             email: user.email.clone(),
             role: user.role.as_str(),
             connections: 0,
@@ -113,14 +116,17 @@ impl PresenceBook {
 
     /// A connection of `user` closed; their last one takes them offline.
     pub fn disconnected(&mut self, user: &User) -> Option<Publication> {
-        let key = (user.tenant.clone(), user.id);
-        let entry = self.users.get_mut(&key)?;
+        let users = self.tenants.get_mut(&user.tenant)?;
+        let entry = users.get_mut(&user.id)?;
         entry.connections -= 1;
         if entry.connections > 0 {
             let online = Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) };
             return Some(Publication { tenant: user.tenant.clone(), online: Some(online), activity: None });
         }
-        self.users.remove(&key);
+        users.remove(&user.id);
+        if users.is_empty() {
+            self.tenants.remove(&user.tenant);
+        }
         Some(Publication {
             tenant: user.tenant.clone(),
             online: Some(Change { op: ChangeOp::Delete, id: doc_id(user), doc: None }),
@@ -130,7 +136,7 @@ impl PresenceBook {
 
     /// Something `user` did: recorded on their document while they are online, and told as activity.
     pub fn activity(&mut self, user: &User, what: String, now: i64) -> Publication {
-        let online = self.users.get_mut(&(user.tenant.clone(), user.id)).map(|entry| {
+        let online = self.tenants.get_mut(&user.tenant).and_then(|users| users.get_mut(&user.id)).map(|entry| {
             entry.activity = Some((what.clone(), now));
             Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) }
         });
@@ -142,21 +148,46 @@ impl PresenceBook {
     }
 
     pub fn online_count(&self, tenant: &TenantId) -> usize {
-        self.users.keys().filter(|(t, _)| t == tenant).count()
+        self.tenants.get(tenant).map_or(0, HashMap::len)
+    }
+
+    /// Users online in every tenant (for tests: nothing stays behind once they leave).
+    pub fn entries(&self) -> usize {
+        self.tenants.values().map(HashMap::len).sum::<usize>() + self.tenants.len()
     }
 }
 
-/// The server's presence: the book, and the broker it publishes to.
+/// The server's presence: the book, the broker it publishes to, and the limit on how often one
+/// user's reports reach everyone's activity feed.
 #[derive(Debug)]
 pub struct Presence {
     broker: Arc<Broker>,
     book: Mutex<PresenceBook>,
     next_event: AtomicU64,
+    reports: KeyedLimiter<i64>,
+    reports_per_min: usize,
 }
 
+/// A report refused because its user sent too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("at most {0} activity reports a minute; this one was not shown")]
+pub struct TooManyReports(pub usize);
+
 impl Presence {
-    pub fn new(broker: Arc<Broker>) -> Self {
-        Self { broker, book: Mutex::new(PresenceBook::default()), next_event: AtomicU64::new(1) }
+    pub fn new(broker: Arc<Broker>, reports_per_min: usize) -> Self {
+        let per_min = reports_per_min as f64;
+        Self {
+            broker,
+            book: Mutex::new(PresenceBook::default()),
+            next_event: AtomicU64::new(1),
+            reports: KeyedLimiter::new(per_min / 60.0, per_min),
+            reports_per_min,
+        }
+    }
+
+    /// How many entries the book holds (see [`PresenceBook::entries`]).
+    pub fn entries(&self) -> usize {
+        self.book.lock().expect("presence lock").entries()
     }
 
     pub fn connected(&self, user: &User) {
@@ -167,10 +198,16 @@ impl Presence {
         self.change(|book, _| book.disconnected(user));
     }
 
-    /// Activity the client reported; `detail` was checked with [`check_detail`].
-    pub fn reported(&self, user: &User, action: ActivityAction, detail: &str) {
+    /// Activity the client reported; `detail` was checked with [`check_detail`]. Refused, and
+    /// counted, past the user's limit.
+    pub fn reported(&self, user: &User, action: ActivityAction, detail: &str) -> Result<(), TooManyReports> {
+        if self.reports.check(&user.id, std::time::Instant::now()).is_err() {
+            telemetry::denied("activity_rate");
+            return Err(TooManyReports(self.reports_per_min));
+        }
         metrics::counter!(telemetry::ACTIVITY, "action" => action_label(action)).increment(1);
         self.change(|book, now| Some(book.activity(user, format!("{} {detail}", action.verb()), now)));
+        Ok(())
     }
 
     pub fn signed_in(&self, user: &User) {
@@ -249,6 +286,7 @@ mod tests {
         assert_eq!(last.online.unwrap().op, ChangeOp::Delete);
         assert_eq!(last.activity.unwrap().1, "u1@acme.test went offline");
         assert!(book.disconnected(&ada).is_none(), "no connection left to close");
+        assert_eq!(book.entries(), 0, "nothing stays behind");
     }
 
     #[test]

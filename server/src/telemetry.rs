@@ -22,6 +22,13 @@
 //! | `livedash_sse_reconnections_total` | counter | `stream` (requests carrying `Last-Event-ID`) |
 //! | `livedash_sse_errors_total` | counter | `reason` |
 //! | `livedash_polls_total` | counter | `outcome`: `changes`, `unchanged` |
+//! | `livedash_topics` | gauge | `tenant` (set by the broker's sweep) |
+//! | `livedash_history_bytes` | gauge | `tenant` (history kept for resume) |
+//! | `livedash_state_bytes` | gauge | `tenant` (what snapshots are made of) |
+//! | `livedash_waiting_subscriptions` | gauge | `tenant` (subscriptions to topics not created yet) |
+//! | `livedash_history_trimmed_total` | counter | `reason`: `age`, `tenant_bytes` |
+//! | `livedash_topics_retired_total` | counter | (idle topics removed by the sweep) |
+//! | `livedash_http_connections_open` | gauge | (TCP connections being served) |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -46,6 +53,13 @@ pub const SSE_UPDATES: &str = "livedash_sse_updates_sent_total";
 pub const SSE_RECONNECTIONS: &str = "livedash_sse_reconnections_total";
 pub const SSE_ERRORS: &str = "livedash_sse_errors_total";
 pub const POLLS: &str = "livedash_polls_total";
+pub const TOPICS: &str = "livedash_topics";
+pub const HISTORY_BYTES: &str = "livedash_history_bytes";
+pub const STATE_BYTES: &str = "livedash_state_bytes";
+pub const WAITING_SUBSCRIPTIONS: &str = "livedash_waiting_subscriptions";
+pub const HISTORY_TRIMMED: &str = "livedash_history_trimmed_total";
+pub const TOPICS_RETIRED: &str = "livedash_topics_retired_total";
+pub const HTTP_CONNECTIONS_OPEN: &str = "livedash_http_connections_open";
 
 /// The process-wide recorder, installed on first use (a process has one, however many servers the
 /// tests start in it).
@@ -79,4 +93,33 @@ pub fn denied(reason: &'static str) {
 /// Counts a client dropped because a write to it did not finish in time.
 pub fn write_timed_out(transport: &'static str) {
     metrics::counter!(WRITE_TIMEOUTS, "transport" => transport).increment(1);
+}
+
+/// `GET /metrics`, behind a bearer token when one is configured (`LIVEDASH_METRICS_TOKEN`). Served
+/// by the main listener, or by a listener of its own (`LIVEDASH_METRICS_ADDR`) that can be kept off
+/// the public network.
+pub fn router<S: Clone + Send + Sync + 'static>(token: Option<String>) -> axum::Router<S> {
+    use axum::{
+        http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+        response::IntoResponse,
+    };
+    use subtle::ConstantTimeEq;
+    let token: Option<std::sync::Arc<str>> = token.map(Into::into);
+    let metrics = move |headers: HeaderMap| {
+        let token = token.clone();
+        async move {
+            if let Some(token) = token {
+                let sent =
+                    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+                if !sent.is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(token.as_bytes()))) {
+                    denied("metrics_token");
+                    let message = "send the metrics token as `Authorization: Bearer …`";
+                    return crate::api::error::ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+                        .into_response();
+                }
+            }
+            handle().render().into_response()
+        }
+    };
+    axum::Router::new().route("/metrics", axum::routing::get(metrics))
 }

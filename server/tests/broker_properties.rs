@@ -112,8 +112,9 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
     let broker = Broker::new(BrokerConfig {
         history_len: history,
         history_max_age: Duration::from_secs(3600),
-        state: StateLimits { series_points: WINDOW, events: WINDOW, metric_keys: 8, documents: 8 },
+        state: StateLimits { series_points: WINDOW, events: WINDOW, metric_keys: 8, documents: 8, max_bytes: 1 << 20 },
         max_topics_per_tenant: 4,
+        ..server::broker_config(&server::config::Config::default())
     });
     let key = TopicKey::new(TenantId::parse("acme").unwrap(), TopicName::parse("t").unwrap());
     broker.declare(&key, TopicKind::Series).unwrap();
@@ -121,7 +122,7 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
         *next_id += 1;
         client.id = *next_id;
         client.outbox = Some(Arc::new(Outbox::new(capacity)));
-        broker.subscribe(&key, client.subscriber(), ReadFrom::token(client.token().as_deref()));
+        broker.subscribe(&key, client.subscriber(), ReadFrom::token(client.token().as_deref())).unwrap();
     };
     let mut next_id = 0;
     let mut cs: Vec<Client> = (0..clients).map(|_| Client::new()).collect();
@@ -150,11 +151,13 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
     }
     // Everyone comes back and reads everything: all must agree with the topic.
     let probe = Arc::new(Outbox::new(1024));
-    broker.subscribe(
-        &key,
-        Subscriber { connection: u64::MAX, widget: "probe".into(), outbox: probe.clone() },
-        ReadFrom::Start,
-    );
+    broker
+        .subscribe(
+            &key,
+            Subscriber { connection: u64::MAX, widget: "probe".into(), outbox: probe.clone() },
+            ReadFrom::Start,
+        )
+        .unwrap();
     let truth = match serde_json::from_str::<ServerMessage>(&probe.take().frames.remove(0).into_text()).unwrap() {
         ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series,
         other => panic!("{other:?}"),

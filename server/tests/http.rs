@@ -112,7 +112,7 @@ async fn unknown_pages_are_404() {
 
 #[tokio::test]
 async fn the_demo_feed_publishes_a_point_per_second() {
-    let server = TestServer::start(Config::default()).await;
+    let server = TestServer::start(Config { demo: true, ..Config::default() }).await;
     let mut client = server.connect().await;
     client.subscribe("orders", DEMO_ORDERS_TOPIC, None).await;
     let snapshot = client.next_json().await;

@@ -42,6 +42,7 @@ export class OwnServer {
         LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? '../target/site',
         LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
         LIVEDASH_DATABASE: this.database,
+        LIVEDASH_DEMO: 'on',
         RUST_LOG: 'warn',
         ...this.env,
       },

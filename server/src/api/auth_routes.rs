@@ -4,20 +4,22 @@ use super::{error::ApiError, json_body, over_tls};
 use crate::{
     AppState,
     auth::{AuthError, Session},
+    client_addr::ClientAddr,
     store::{
         accounts::User,
         audit::{AuditEntry, Outcome},
     },
+    telemetry,
 };
 use axum::{
     Json,
     body::Bytes,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::{net::IpAddr, time::Instant};
 
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_PASSWORD_LEN: usize = 1024;
@@ -41,21 +43,44 @@ pub struct Me {
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
+    let now = Instant::now();
+    if let Err(wait) = state.limiters.logins_by_ip.check(&peer, now) {
+        let max = state.config.logins_per_min_per_address;
+        let message = format!("more than {max} sign-in attempts a minute from this address");
+        return Err(throttled(&state, peer, "logins_per_address", max, wait, message));
+    }
     let credentials: Credentials = json_body(&body)?;
     if credentials.email.len() > MAX_EMAIL_LEN || credentials.password.len() > MAX_PASSWORD_LEN {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "e-mail or password too long"));
     }
-    let Some((session, token)) =
-        state.auth.login(&credentials.email, &credentials.password).await.map_err(ApiError::internal)?
-    else {
+    let account = credentials.email.to_lowercase();
+    if let Some(wait) = state.limiters.login_failures_by_account.blocked(&account, now) {
+        let max = state.config.logins_per_min_per_account;
+        let message = "too many failed sign-ins for this account; try again shortly".to_owned();
+        return Err(throttled(&state, peer, "login_failures_per_account", max, wait, message));
+    }
+    let signed_in = match state.auth.login(&credentials.email, &credentials.password).await {
+        Ok(signed_in) => signed_in,
+        Err(AuthError::Busy) => {
+            telemetry::denied("password_checks");
+            let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", AuthError::Busy.to_string());
+            return Err(ApiError { retry_after: Some(1), ..error });
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let Some((session, token)) = signed_in else {
+        // Only failures count against the account: its owner can still sign in while someone
+        // else guesses (until the guesses use up its allowance).
+        let _ = state.limiters.login_failures_by_account.check(&account, now);
+        telemetry::denied("invalid_credentials");
         state.auditor.record(AuditEntry {
             tenant: None,
-            actor: Some(peer.ip().to_string()),
+            actor: Some(peer.to_string()),
             action: "login",
             outcome: Outcome::Denied,
             detail: Some(format!("wrong e-mail or password for {:?}", credentials.email)),
@@ -67,12 +92,25 @@ pub async fn login(
         actor: Some(session.user.email.clone()),
         action: "login",
         outcome: Outcome::Ok,
-        detail: Some(format!("from {}", peer.ip())),
+        detail: Some(format!("from {}", peer)),
     });
     state.presence.signed_in(&session.user);
     let secure = state.config.secure_cookies || over_tls(&headers);
     let jar = jar.add(state.auth.cookie(token, secure));
     Ok((jar, Json(Me { user: session.user, expires_at: session.expires_at })))
+}
+
+/// A throttled sign-in: 429 with `Retry-After`, counted and audited.
+fn throttled(state: &AppState, peer: IpAddr, limit: &'static str, max: usize, wait: f64, message: String) -> ApiError {
+    telemetry::denied(limit);
+    state.auditor.record(AuditEntry {
+        tenant: None,
+        actor: Some(peer.to_string()),
+        action: "login",
+        outcome: Outcome::Denied,
+        detail: Some(message.clone()),
+    });
+    ApiError { retry_after: Some(wait.ceil().max(1.0) as u64), ..ApiError::limit(limit, max as u64, message) }
 }
 
 pub async fn logout(

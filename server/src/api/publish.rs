@@ -66,11 +66,6 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
     let key = bearer_key(headers).ok_or_else(|| {
         Refusal::new("api_key", ApiError::unauthorized("send an API key as `Authorization: Bearer ld_…`"))
     })?;
-    if let Err(wait) = state.limiters.publishes_by_key.check(&key.id, Instant::now()) {
-        let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
-        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-        return Err(Refusal { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });
-    }
     let tenant =
         state.store.api_key_tenant(&key).await.map_err(|e| Refusal::new("server_error", ApiError::internal(e)))?;
     let Some(tenant) = tenant else {
@@ -83,6 +78,12 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
         });
         return Err(Refusal::new("api_key", ApiError::unauthorized("unknown or revoked API key")));
     };
+    // Charged only once the key is known to be real: wrong secrets must not spend its allowance.
+    if let Err(wait) = state.limiters.publishes_by_key.check(&key.id, Instant::now()) {
+        let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
+        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        return Err(Refusal { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });
+    }
     let name = TopicName::parse(topic).map_err(|e| {
         let error = ApiError::new(StatusCode::BAD_REQUEST, "bad_topic", e.to_string());
         Refusal::new("bad_topic", ApiError { field: Some("topic".into()), ..error })
@@ -92,10 +93,22 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
         return Err(Refusal::new("reserved_topic", ApiError { field: Some("topic".into()), ..error }));
     }
     let limit = state.config.max_publish_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        let message = format!("the body must be at most {limit} bytes");
-        Refusal::new("payload_size", ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message))
-    })?;
+    let timeout = state.config.body_read_timeout;
+    let too_slow = || {
+        let message = format!("the body must arrive within {} s", timeout.as_secs());
+        Refusal::new("body_timeout", ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message))
+    };
+    // The router's body timeout catches a body that stalls; this one, a body that trickles.
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if stalled(&e) => return Err(too_slow()),
+        Err(_) => return Err(too_slow()),
+        Ok(Err(_)) => {
+            let message = format!("the body must be at most {limit} bytes");
+            let error = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message);
+            return Err(Refusal::new("payload_size", error));
+        }
+    };
     let publish = publish_body::parse(&bytes, now_ms(), || format!("{:016x}", rand::random::<u64>())).map_err(|e| {
         let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.message);
         Refusal::new("invalid_payload", ApiError { field: Some(e.field), ..error })
@@ -106,12 +119,27 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
             Refusal::new("kind_mismatch", ApiError::new(StatusCode::CONFLICT, "kind_mismatch", e.to_string()))
         }
         BrokerError::UnknownTopic(_) => Refusal::new("server_error", ApiError::internal(e)),
-        BrokerError::TooManyTopics(_) | BrokerError::State(_) => Refusal::new(
-            "topic_limit",
+        BrokerError::TooManyTopics(_)
+        | BrokerError::TooManyWaiting(_)
+        | BrokerError::TenantFull(_)
+        | BrokerError::State(_) => Refusal::new(
+            e.limit_label().unwrap_or("topic_limit"),
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string()),
         ),
     })?;
     Ok(Json(Published { topic: key.name.to_string(), kind: publish.kind, offset }))
+}
+
+/// Whether reading a body failed because the client stopped sending it.
+fn stalled(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn bearer_key(headers: &HeaderMap) -> Option<ApiKey> {

@@ -33,9 +33,14 @@ pub enum AuthError {
     Token(#[from] TokenError),
     #[error("the session has ended")]
     Ended,
+    #[error("too many sign-ins are being checked at once; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// How long a sign-in waits for a password check to be free before it is told to come back.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_millis(750);
 
 #[derive(Debug)]
 pub struct Auth {
@@ -43,15 +48,29 @@ pub struct Auth {
     keys: TokenKeys,
     pub resume: ResumeKeys,
     ttl: Duration,
+    /// Password hashing is slow and takes memory by design (Argon2id): a login flood must queue
+    /// here, not fill the blocking pool.
+    password_checks: tokio::sync::Semaphore,
 }
 
 impl Auth {
-    pub fn new(store: Store, secret: &[u8], ttl: Duration) -> Self {
-        Self { store, keys: TokenKeys::new(secret), resume: ResumeKeys::new(secret), ttl }
+    pub fn new(store: Store, secret: &[u8], ttl: Duration, max_password_checks: usize) -> Self {
+        Self {
+            store,
+            keys: TokenKeys::new(secret),
+            resume: ResumeKeys::new(secret),
+            ttl,
+            password_checks: tokio::sync::Semaphore::new(max_password_checks),
+        }
     }
 
-    /// Checks the password and opens a session; returns it with its token.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Option<(Session, String)>, StoreError> {
+    /// Checks the password and opens a session; returns it with its token. [`AuthError::Busy`] when
+    /// no password check is free soon enough.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Option<(Session, String)>, AuthError> {
+        let permit = tokio::time::timeout(PASSWORD_CHECK_WAIT, self.password_checks.acquire()).await;
+        let Ok(Ok(_permit)) = permit else {
+            return Err(AuthError::Busy);
+        };
         let Some(user) = self.store.check_login(email, password).await? else {
             return Ok(None);
         };

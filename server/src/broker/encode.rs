@@ -40,10 +40,17 @@ pub fn widget_prefix(widget_id: &str) -> String {
     format!("{{\"widgetId\":{id},")
 }
 
+/// `{"type":"snapshot","widgetId":"…",` — what turns a body of the topic's state into one
+/// subscriber's snapshot.
+pub fn snapshot_prefix(widget_id: &str) -> String {
+    let id = serde_json::to_string(widget_id).expect("strings always serialise");
+    format!("{{\"type\":\"snapshot\",\"widgetId\":{id},")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{Point, ServerMessage, Update};
+    use app::protocol::{ControlMessage, Point, ServerMessage, Update};
 
     #[test]
     fn prefix_plus_body_is_exactly_the_update_message() {
@@ -59,6 +66,23 @@ mod tests {
                 ts: 9,
                 series: points.to_vec(),
                 meta: meta("sales/orders", TopicKind::Series, &position),
+            })
+        );
+    }
+
+    #[test]
+    fn snapshot_prefix_plus_body_is_exactly_the_snapshot_message() {
+        let position = Position { epoch: "ab".into(), offset: 3 };
+        let points = [Item::Point(Point { ts: 9, value: 1.5 })];
+        let frame = snapshot_prefix("w\n") + &update_body("t", TopicKind::Series, &position, 7, &points);
+        let decoded: ServerMessage = serde_json::from_str(&frame).unwrap();
+        assert_eq!(
+            decoded,
+            ServerMessage::Control(ControlMessage::Snapshot {
+                widget_id: "w\n".into(),
+                ts: 7,
+                series: points.to_vec(),
+                meta: meta("t", TopicKind::Series, &position),
             })
         );
     }

@@ -5,18 +5,30 @@
 //! each subscriber's outbox, all without waiting on any socket. Taking the snapshot and registering a
 //! subscriber happen under the same lock, so between the snapshot and the first delta nothing is lost
 //! and nothing is repeated.
+//!
+//! Memory is bounded whatever publishers and viewers do: a topic's history by count, bytes and age,
+//! its state by count and bytes, a tenant's topics by number and their history and state by bytes
+//! (see [`usage`]), and subscriptions waiting for topics that do not exist yet per tenant (see
+//! [`waiting`]). A periodic [`Broker::sweep`] ages history out of quiet topics and retires topics
+//! nobody has published to or followed for `topic_idle`; their epoch ends with them, so a later
+//! subscriber that held a position gets a `gap` and a snapshot.
+//!
+//! Lock order: the topics map, then the waiting list, then one topic.
 
 mod encode;
 pub mod position;
+pub mod sweep;
 pub mod topic_log;
 pub mod topic_name;
 pub mod topic_state;
+pub mod usage;
+pub mod waiting;
 
 use crate::{
     telemetry,
     transport::outbox::{Frame, Outbox},
 };
-use app::protocol::{ControlMessage, Item, ServerMessage, TopicKind};
+use app::protocol::{Item, TopicKind};
 use position::Position;
 use std::{
     collections::HashMap,
@@ -24,8 +36,10 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use topic_log::{Catchup, Entry, HistoryLimits, TopicLog};
-use topic_name::TopicKey;
+use topic_name::{TenantId, TopicKey};
 use topic_state::{StateError, StateLimits, TopicState};
+use usage::{TenantUsage, Usage};
+use waiting::{Waiting, WaitingList};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerConfig {
@@ -33,10 +47,22 @@ pub struct BrokerConfig {
     pub history_len: usize,
     /// Age after which a message is no longer kept for resuming subscribers.
     pub history_max_age: Duration,
+    /// Bytes of history one topic may keep.
+    pub history_max_bytes: usize,
+    /// Bytes of history all of one tenant's topics may keep; past it, the topic being written to
+    /// forgets its oldest messages.
+    pub tenant_history_max_bytes: usize,
+    /// Bytes of state (snapshots) all of one tenant's topics may hold; a publish that would grow it
+    /// past this is refused.
+    pub tenant_state_max_bytes: usize,
     /// Bounds on what a topic's state (its snapshot) may hold.
     pub state: StateLimits,
     /// Topics one tenant may have.
     pub max_topics_per_tenant: usize,
+    /// Subscriptions to not-yet-existing topics one tenant may have waiting.
+    pub max_waiting_per_tenant: usize,
+    /// A topic without subscribers that nobody has published to for this long is retired.
+    pub topic_idle: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,8 +73,25 @@ pub enum BrokerError {
     KindMismatch { topic: String, existing: TopicKind, given: TopicKind },
     #[error("the tenant already has the most topics allowed ({0})")]
     TooManyTopics(usize),
+    #[error("the tenant already has the most subscriptions waiting for topics that do not exist yet ({0})")]
+    TooManyWaiting(usize),
+    #[error("the tenant's topics would hold more than {0} bytes")]
+    TenantFull(usize),
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl BrokerError {
+    /// The label of the denial metric for errors that are limits.
+    pub fn limit_label(&self) -> Option<&'static str> {
+        match self {
+            BrokerError::TooManyTopics(_) => Some("topics_per_tenant"),
+            BrokerError::TooManyWaiting(_) => Some("waiting_subscriptions_per_tenant"),
+            BrokerError::TenantFull(_) => Some("tenant_state_bytes"),
+            BrokerError::State(StateError::Full { .. }) => Some("topic_state"),
+            _ => None,
+        }
+    }
 }
 
 /// One subscription of one connection.
@@ -63,6 +106,7 @@ pub struct Subscriber {
 struct Topic {
     key: TopicKey,
     kind: TopicKind,
+    usage: Arc<TenantUsage>,
     inner: Mutex<TopicInner>,
 }
 
@@ -71,6 +115,19 @@ struct TopicInner {
     log: TopicLog,
     state: TopicState,
     subscribers: Vec<Live>,
+    /// When it was last published to, subscribed to, left or read (ms since the Unix epoch).
+    last_active: i64,
+    /// Set when the sweep removed the topic: a publisher that found it just before must look again.
+    retired: bool,
+    /// The snapshot body (see `encode::update_body`) at one offset: a refresh flood or many
+    /// subscribers joining at once encode a large state once per position, not once each.
+    snapshot: Option<(u64, Arc<str>)>,
+}
+
+impl TopicInner {
+    fn is_idle(&self, now: i64, idle_ms: i64) -> bool {
+        self.subscribers.is_empty() && now.saturating_sub(self.last_active) >= idle_ms
+    }
 }
 
 #[derive(Debug)]
@@ -83,10 +140,8 @@ struct Live {
 pub struct Broker {
     config: BrokerConfig,
     topics: RwLock<HashMap<TopicKey, Arc<Topic>>>,
-    /// Subscriptions to topics that do not exist yet: a dashboard may be set up before its data
-    /// flows. They join the topic, with a snapshot, when it is created. Bounded by the connections'
-    /// own subscription limits.
-    pending: Mutex<HashMap<TopicKey, Vec<Subscriber>>>,
+    tenants: Mutex<HashMap<TenantId, Arc<TenantUsage>>>,
+    waiting: Mutex<WaitingList>,
 }
 
 /// How a subscription started.
@@ -125,9 +180,18 @@ impl<'a> ReadFrom<'a> {
     }
 }
 
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// History entries that aged out.
+    pub expired: usize,
+    /// Topics retired for being idle.
+    pub retired: usize,
+}
+
 impl Broker {
     pub fn new(config: BrokerConfig) -> Self {
-        Self { config, topics: RwLock::default(), pending: Mutex::default() }
+        Self { config, topics: RwLock::default(), tenants: Mutex::default(), waiting: Mutex::default() }
     }
 
     /// Creates `key` as a `kind` topic if it does not exist yet.
@@ -139,12 +203,38 @@ impl Broker {
     /// subscriber; returns its offset.
     pub fn publish(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<u64, BrokerError> {
         let published_at = Instant::now();
-        let topic = self.topic_or_create(key, kind)?;
-        let mut inner = topic.inner.lock().expect("topic lock");
-        inner.state.check(&items, &self.config.state)?;
+        loop {
+            let topic = self.topic_or_create(key, kind)?;
+            let mut inner = topic.inner.lock().expect("topic lock");
+            if inner.retired {
+                continue;
+            }
+            return self.publish_into(&topic, &mut inner, &items, published_at);
+        }
+    }
+
+    fn publish_into(
+        &self,
+        topic: &Topic,
+        inner: &mut TopicInner,
+        items: &[Item],
+        published_at: Instant,
+    ) -> Result<u64, BrokerError> {
+        let (history_before, state_before) = (inner.log.bytes(), inner.state.bytes());
+        let state_after = inner.state.check(items, &self.config.state)?;
+        let growth = state_after.saturating_sub(state_before);
+        if growth > 0 && topic.usage.state_bytes() + growth > self.config.tenant_state_max_bytes {
+            return Err(BrokerError::TenantFull(self.config.tenant_state_max_bytes));
+        }
         let ts = now_ms();
-        let entry = inner.log.append(ts, |position| encode::update_body(key.name.as_str(), kind, position, ts, &items));
-        inner.state.apply(&items, &self.config.state);
+        let (name, kind) = (topic.key.name.as_str(), topic.kind);
+        let entry = inner.log.append(ts, |position| encode::update_body(name, kind, position, ts, items));
+        inner.state.apply(items, &self.config.state);
+        inner.last_active = ts;
+        inner.snapshot = None;
+        topic.usage.history_resized(history_before, inner.log.bytes());
+        topic.usage.state_resized(state_before, inner.state.bytes());
+        self.hold_tenant_history(topic, inner);
         for live in &inner.subscribers {
             let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, Some(published_at));
             live.subscriber.outbox.push_update(frame);
@@ -153,20 +243,41 @@ impl Broker {
         Ok(entry.offset)
     }
 
+    /// A tenant over its history budget: the topic being written to forgets its oldest messages
+    /// (possibly all of them; its state, and so every snapshot, is untouched).
+    fn hold_tenant_history(&self, topic: &Topic, inner: &mut TopicInner) {
+        let max = self.config.tenant_history_max_bytes;
+        let mut dropped = 0u64;
+        while topic.usage.history_bytes() > max {
+            let before = inner.log.bytes();
+            if !inner.log.drop_oldest() {
+                break;
+            }
+            topic.usage.history_resized(before, inner.log.bytes());
+            dropped += 1;
+        }
+        if dropped > 0 {
+            metrics::counter!(telemetry::HISTORY_TRIMMED, "reason" => "tenant_bytes").increment(dropped);
+        }
+    }
+
     /// Starts a subscription. From the start (or from a position the history cannot honour) the
     /// subscriber first gets a snapshot; from a good position, exactly the messages it missed.
-    pub fn subscribe(&self, key: &TopicKey, subscriber: Subscriber, from: ReadFrom) -> Subscribed {
-        // Under the topics lock: a topic cannot be created between this look-up and the pending
-        // registration, so no subscriber is left waiting for a topic that already exists.
+    pub fn subscribe(&self, key: &TopicKey, subscriber: Subscriber, from: ReadFrom) -> Result<Subscribed, BrokerError> {
+        // Under the topics lock: a topic cannot be created between this look-up and the waiting
+        // registration, so no subscriber is left waiting for a topic that already exists; nor can
+        // it be retired before this subscriber is in it.
         let topics = self.topics.read().expect("topics lock");
         let Some(topic) = topics.get(key).cloned() else {
-            self.pending.lock().expect("pending lock").entry(key.clone()).or_default().push(subscriber);
-            return Subscribed::Pending;
+            let max = self.config.max_waiting_per_tenant;
+            let waiting = Waiting { subscriber, resumed: from != ReadFrom::Start };
+            let added = self.waiting.lock().expect("waiting lock").add(key, waiting, max);
+            return if added { Ok(Subscribed::Pending) } else { Err(BrokerError::TooManyWaiting(max)) };
         };
+        let mut inner = topic.inner.lock().expect("topic lock");
         drop(topics);
         let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
-        let mut inner = topic.inner.lock().expect("topic lock");
-        for frame in catch_up(&topic, &inner, &subscriber.widget, &prefix, from, usize::MAX) {
+        for frame in catch_up(&topic, &mut inner, &subscriber.widget, &prefix, from, usize::MAX) {
             match frame {
                 frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),
                 frame => subscriber.outbox.push(frame),
@@ -174,7 +285,8 @@ impl Broker {
         }
         inner.subscribers.retain(|l| !same(&l.subscriber, &subscriber));
         inner.subscribers.push(Live { subscriber, prefix });
-        Subscribed::Live(topic.kind)
+        inner.last_active = now_ms();
+        Ok(Subscribed::Live(topic.kind))
     }
 
     /// What a subscription of `widget` that stands at `from` needs now, without subscribing (for
@@ -184,9 +296,10 @@ impl Broker {
     /// there is nothing to catch up on.
     pub fn read(&self, key: &TopicKey, widget: &Arc<str>, from: ReadFrom, max_updates: usize) -> Option<Read> {
         let topic = self.topic(key).ok()?;
-        let inner = topic.inner.lock().expect("topic lock");
+        let mut inner = topic.inner.lock().expect("topic lock");
         let prefix: Arc<str> = encode::widget_prefix(widget).into();
-        let frames = catch_up(&topic, &inner, widget, &prefix, from, max_updates);
+        let frames = catch_up(&topic, &mut inner, widget, &prefix, from, max_updates);
+        inner.last_active = now_ms();
         Some(Read { frames, position: inner.log.position() })
     }
 
@@ -197,14 +310,13 @@ impl Broker {
         Some(inner.log.position().epoch)
     }
 
+    /// Ends a subscription, live or waiting; what it held goes with it.
     pub fn unsubscribe(&self, key: &TopicKey, connection: u64, widget: &str) {
-        let gone = |s: &Subscriber| s.connection == connection && &*s.widget == widget;
-        if let Some(waiting) = self.pending.lock().expect("pending lock").get_mut(key) {
-            waiting.retain(|s| !gone(s));
-        }
+        self.waiting.lock().expect("waiting lock").remove(key, connection, widget);
         if let Ok(topic) = self.topic(key) {
             let mut inner = topic.inner.lock().expect("topic lock");
             inner.subscribers.retain(|l| !(l.subscriber.connection == connection && &*l.subscriber.widget == widget));
+            inner.last_active = now_ms();
         }
     }
 
@@ -213,12 +325,12 @@ impl Broker {
     /// value per key or document), so nothing was lost and no gap is announced.
     pub fn resync(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
         let topic = self.topic(key)?;
-        let inner = topic.inner.lock().expect("topic lock");
+        let mut inner = topic.inner.lock().expect("topic lock");
         let gap = matches!(topic.kind, TopicKind::Series | TopicKind::Events).then(|| {
             metrics::counter!(telemetry::GAPS, "reason" => "slow_subscriber").increment(1);
             gap_frame(&subscriber.widget, "updates were dropped because the client read too slowly")
         });
-        let snapshot = snapshot_frame(&topic, &inner, &subscriber.widget);
+        let snapshot = snapshot_frame(&topic, &mut inner, &subscriber.widget);
         subscriber.outbox.end_lag(&subscriber.widget, gap.into_iter().chain([snapshot]));
         Ok(())
     }
@@ -226,15 +338,68 @@ impl Broker {
     /// A fresh snapshot for one subscription (a manual refresh): it replaces the client's state.
     pub fn refresh(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
         let topic = self.topic(key)?;
-        let inner = topic.inner.lock().expect("topic lock");
-        subscriber.outbox.push(snapshot_frame(&topic, &inner, &subscriber.widget));
+        let mut inner = topic.inner.lock().expect("topic lock");
+        subscriber.outbox.push(snapshot_frame(&topic, &mut inner, &subscriber.widget));
         Ok(())
     }
 
-    /// Number of topics a tenant has.
-    #[cfg(test)]
-    fn topic_count(&self, tenant: &topic_name::TenantId) -> usize {
-        self.topics.read().expect("topics lock").keys().filter(|k| &k.tenant == tenant).count()
+    /// Ages history out of every topic and retires the idle ones (those `keep` does not name) as of
+    /// time `now`, then updates the usage gauges.
+    pub fn sweep(&self, now: i64, keep: impl Fn(&TopicKey) -> bool) -> Swept {
+        let idle_ms = self.config.topic_idle.as_millis() as i64;
+        let mut swept = Swept::default();
+        let mut idle = Vec::new();
+        for topic in self.topics.read().expect("topics lock").values() {
+            let mut inner = topic.inner.lock().expect("topic lock");
+            let before = inner.log.bytes();
+            swept.expired += inner.log.expire(now);
+            topic.usage.history_resized(before, inner.log.bytes());
+            if inner.is_idle(now, idle_ms) && !keep(&topic.key) {
+                idle.push(topic.key.clone());
+            }
+        }
+        if !idle.is_empty() {
+            let mut topics = self.topics.write().expect("topics lock");
+            for key in idle {
+                let Some(topic) = topics.get(&key).cloned() else { continue };
+                let mut inner = topic.inner.lock().expect("topic lock");
+                if !inner.is_idle(now, idle_ms) {
+                    continue;
+                }
+                inner.retired = true;
+                topic.usage.topic_removed(inner.log.bytes(), inner.state.bytes());
+                topics.remove(&key);
+                swept.retired += 1;
+            }
+        }
+        metrics::counter!(telemetry::HISTORY_TRIMMED, "reason" => "age").increment(swept.expired as u64);
+        metrics::counter!(telemetry::TOPICS_RETIRED).increment(swept.retired as u64);
+        self.record_usage();
+        swept
+    }
+
+    /// What `tenant`'s topics cost now.
+    pub fn usage(&self, tenant: &TenantId) -> Usage {
+        let waiting = self.waiting.lock().expect("waiting lock").count(tenant);
+        let tenants = self.tenants.lock().expect("tenants lock");
+        tenants.get(tenant).map_or(Usage { waiting, ..Usage::default() }, |usage| usage.snapshot(waiting))
+    }
+
+    /// Topics anyone waits for, whatever the tenant.
+    pub fn waiting_topics(&self) -> usize {
+        self.waiting.lock().expect("waiting lock").topics()
+    }
+
+    fn record_usage(&self) {
+        let tenants: Vec<TenantId> = self.tenants.lock().expect("tenants lock").keys().cloned().collect();
+        for tenant in tenants {
+            let usage = self.usage(&tenant);
+            let label = tenant.to_string();
+            metrics::gauge!(telemetry::TOPICS, "tenant" => label.clone()).set(usage.topics as f64);
+            metrics::gauge!(telemetry::HISTORY_BYTES, "tenant" => label.clone()).set(usage.history_bytes as f64);
+            metrics::gauge!(telemetry::STATE_BYTES, "tenant" => label.clone()).set(usage.state_bytes as f64);
+            metrics::gauge!(telemetry::WAITING_SUBSCRIPTIONS, "tenant" => label).set(usage.waiting as f64);
+        }
     }
 
     fn topic(&self, key: &TopicKey) -> Result<Arc<Topic>, BrokerError> {
@@ -248,15 +413,20 @@ impl Broker {
             Some(topic) => topic,
             None => {
                 let mut topics = self.topics.write().expect("topics lock");
-                if !topics.contains_key(key) {
-                    let count = topics.keys().filter(|k| k.tenant == key.tenant).count();
-                    if count >= self.config.max_topics_per_tenant {
-                        return Err(BrokerError::TooManyTopics(self.config.max_topics_per_tenant));
+                match topics.get(key) {
+                    Some(topic) => topic.clone(),
+                    None => {
+                        let usage = self.tenant_usage(&key.tenant);
+                        if usage.topics() >= self.config.max_topics_per_tenant {
+                            return Err(BrokerError::TooManyTopics(self.config.max_topics_per_tenant));
+                        }
+                        usage.topic_added();
+                        let topic = Arc::new(self.new_topic(key, kind, usage));
+                        topics.insert(key.clone(), topic.clone());
+                        self.admit_waiting(&topic);
+                        topic
                     }
                 }
-                let topic = topics.entry(key.clone()).or_insert_with(|| Arc::new(self.new_topic(key, kind))).clone();
-                self.admit_pending(&topic);
-                topic
             }
         };
         if topic.kind != kind {
@@ -265,36 +435,52 @@ impl Broker {
         Ok(topic)
     }
 
+    fn tenant_usage(&self, tenant: &TenantId) -> Arc<TenantUsage> {
+        self.tenants.lock().expect("tenants lock").entry(tenant.clone()).or_default().clone()
+    }
+
     /// Moves the subscribers waiting for a just-created topic into it, each with its (empty)
-    /// snapshot. Called under the topics write lock, like `subscribe`'s pending registration.
-    fn admit_pending(&self, topic: &Topic) {
-        let Some(waiting) = self.pending.lock().expect("pending lock").remove(&topic.key) else { return };
+    /// snapshot, after a `gap` for those that stood in an earlier life of the topic. Called under
+    /// the topics write lock, like `subscribe`'s waiting registration.
+    fn admit_waiting(&self, topic: &Topic) {
+        let waiting = self.waiting.lock().expect("waiting lock").take(&topic.key);
+        if waiting.is_empty() {
+            return;
+        }
         let mut inner = topic.inner.lock().expect("topic lock");
-        for subscriber in waiting {
-            subscriber.outbox.push(snapshot_frame(topic, &inner, &subscriber.widget));
+        for Waiting { subscriber, resumed } in waiting {
+            if resumed {
+                metrics::counter!(telemetry::GAPS, "reason" => "history").increment(1);
+                subscriber.outbox.push(gap_frame(&subscriber.widget, "the topic started again"));
+            }
+            subscriber.outbox.push(snapshot_frame(topic, &mut inner, &subscriber.widget));
             let prefix = encode::widget_prefix(&subscriber.widget).into();
             inner.subscribers.push(Live { subscriber, prefix });
         }
     }
 
-    fn new_topic(&self, key: &TopicKey, kind: TopicKind) -> Topic {
+    fn new_topic(&self, key: &TopicKey, kind: TopicKind, usage: Arc<TenantUsage>) -> Topic {
         let limits = HistoryLimits {
             max_entries: self.config.history_len,
             max_age_ms: self.config.history_max_age.as_millis() as i64,
+            max_bytes: self.config.history_max_bytes,
         };
         let inner = TopicInner {
             log: TopicLog::new(new_epoch(), limits),
             state: TopicState::new(kind),
             subscribers: Vec::new(),
+            last_active: now_ms(),
+            retired: false,
+            snapshot: None,
         };
-        Topic { key: key.clone(), kind, inner: Mutex::new(inner) }
+        Topic { key: key.clone(), kind, usage, inner: Mutex::new(inner) }
     }
 }
 
 /// The frames that bring a reader at `from` up to date, under the topic's lock.
 fn catch_up(
     topic: &Topic,
-    inner: &TopicInner,
+    inner: &mut TopicInner,
     widget: &Arc<str>,
     prefix: &Arc<str>,
     from: ReadFrom,
@@ -352,21 +538,29 @@ fn update_frame(
     }
 }
 
-fn snapshot_frame(topic: &Topic, inner: &TopicInner, widget: &Arc<str>) -> Frame {
-    let meta = encode::meta(topic.key.name.as_str(), topic.kind, &inner.log.position());
-    let position = meta.resume_token.as_str().into();
-    let message = ServerMessage::Control(ControlMessage::Snapshot {
-        widget_id: widget.to_string(),
-        ts: now_ms(),
-        series: inner.state.snapshot(),
-        meta,
-    });
-    Frame::Snapshot { widget: widget.clone(), kind: topic.kind, text: message.to_json(), position }
+/// One subscriber's snapshot: its prefix and the topic's snapshot body, encoded at most once per
+/// position.
+fn snapshot_frame(topic: &Topic, inner: &mut TopicInner, widget: &Arc<str>) -> Frame {
+    let position = inner.log.position();
+    let body = match &inner.snapshot {
+        Some((offset, body)) if *offset == position.offset => body.clone(),
+        _ => {
+            let items = inner.state.snapshot();
+            let body: Arc<str> =
+                encode::update_body(topic.key.name.as_str(), topic.kind, &position, now_ms(), &items).into();
+            inner.snapshot = Some((position.offset, body.clone()));
+            body
+        }
+    };
+    let text = encode::snapshot_prefix(widget) + &body;
+    Frame::Snapshot { widget: widget.clone(), kind: topic.kind, text, position: position.token().into() }
 }
 
 fn gap_frame(widget: &Arc<str>, reason: &str) -> Frame {
-    let message =
-        ServerMessage::Control(ControlMessage::Gap { widget_id: widget.to_string(), reason: reason.to_owned() });
+    let message = app::protocol::ServerMessage::Control(app::protocol::ControlMessage::Gap {
+        widget_id: widget.to_string(),
+        reason: reason.to_owned(),
+    });
     Frame::Gap { widget: widget.clone(), text: message.to_json() }
 }
 
@@ -382,15 +576,20 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{Metric, Point, Update};
-    use topic_name::{TenantId, TopicName};
+    use app::protocol::{ControlMessage, Metric, Point, ServerMessage, Update};
+    use topic_name::TopicName;
 
     fn config() -> BrokerConfig {
         BrokerConfig {
             history_len: 100,
             history_max_age: Duration::from_secs(3600),
-            state: StateLimits { series_points: 50, events: 50, metric_keys: 50, documents: 50 },
+            history_max_bytes: 1 << 20,
+            tenant_history_max_bytes: 1 << 22,
+            tenant_state_max_bytes: 1 << 22,
+            state: StateLimits { series_points: 50, events: 50, metric_keys: 50, documents: 50, max_bytes: 1 << 20 },
             max_topics_per_tenant: 3,
+            max_waiting_per_tenant: 100,
+            topic_idle: Duration::from_secs(600),
         }
     }
 
@@ -443,7 +642,7 @@ mod tests {
         let b = broker();
         publish(&b, 1.0);
         let sub = subscriber("w", 100);
-        b.subscribe(&t(), sub.clone(), ReadFrom::Start);
+        b.subscribe(&t(), sub.clone(), ReadFrom::Start).unwrap();
         assert_eq!(b.publish(&t(), TopicKind::Series, point(2.0)), Ok(2));
         publish(&b, 3.0);
         let got = messages(&sub.outbox);
@@ -460,10 +659,10 @@ mod tests {
         let b = broker();
         let globex = key("globex", "t");
         let waiting = Subscriber { connection: 2, ..subscriber("w", 10) };
-        assert_eq!(b.subscribe(&globex, waiting.clone(), ReadFrom::Start), Subscribed::Pending);
+        assert_eq!(b.subscribe(&globex, waiting.clone(), ReadFrom::Start), Ok(Subscribed::Pending));
         b.publish(&globex, TopicKind::Series, point(9.0)).unwrap();
         let acme_sub = subscriber("w", 10);
-        b.subscribe(&t(), acme_sub.clone(), ReadFrom::Start);
+        b.subscribe(&t(), acme_sub.clone(), ReadFrom::Start).unwrap();
         publish(&b, 1.0);
         let got = messages(&acme_sub.outbox);
         let ServerMessage::Control(ControlMessage::Snapshot { series, .. }) = &got[0] else { panic!() };
@@ -476,10 +675,10 @@ mod tests {
         let b = broker();
         let later = key("acme", "later");
         let sub = subscriber("w", 10);
-        assert_eq!(b.subscribe(&later, sub.clone(), ReadFrom::Start), Subscribed::Pending);
+        assert_eq!(b.subscribe(&later, sub.clone(), ReadFrom::Start), Ok(Subscribed::Pending));
         assert!(sub.outbox.take().frames.is_empty());
         let gone = Subscriber { connection: 9, ..subscriber("x", 10) };
-        b.subscribe(&later, gone.clone(), ReadFrom::Start);
+        b.subscribe(&later, gone.clone(), ReadFrom::Start).unwrap();
         b.unsubscribe(&later, 9, "x");
         b.publish(&later, TopicKind::Series, point(1.0)).unwrap();
         let got = messages(&sub.outbox);
@@ -493,7 +692,7 @@ mod tests {
     fn resuming_replays_exactly_the_missed_messages() {
         let b = broker();
         let first = subscriber("w", 100);
-        b.subscribe(&t(), first.clone(), ReadFrom::Start);
+        b.subscribe(&t(), first.clone(), ReadFrom::Start).unwrap();
         publish(&b, 1.0);
         let got = messages(&first.outbox);
         let ServerMessage::Update(last) = got.last().unwrap() else { panic!() };
@@ -503,7 +702,7 @@ mod tests {
             publish(&b, v as f64);
         }
         let again = subscriber("w", 100);
-        b.subscribe(&t(), again.clone(), ReadFrom::Token(&token));
+        b.subscribe(&t(), again.clone(), ReadFrom::Token(&token)).unwrap();
         publish(&b, 7.0);
         let got = messages(&again.outbox);
         assert_eq!(update_offsets(&got), vec![2, 3, 4, 5, 6, 7]);
@@ -518,7 +717,7 @@ mod tests {
         }
         let sub = subscriber("w", 100);
         let epoch = b.topic(&t()).unwrap().inner.lock().unwrap().log.epoch().to_owned();
-        b.subscribe(&t(), sub.clone(), ReadFrom::Token(&Position { epoch, offset: 1 }.token()));
+        b.subscribe(&t(), sub.clone(), ReadFrom::Token(&Position { epoch, offset: 1 }.token())).unwrap();
         let got = messages(&sub.outbox);
         assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
         assert!(matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) if meta.offset == 5));
@@ -529,7 +728,7 @@ mod tests {
     fn a_forged_token_is_treated_as_a_gap() {
         let b = broker();
         let sub = subscriber("w", 10);
-        b.subscribe(&t(), sub.clone(), ReadFrom::Token("not-a-token"));
+        b.subscribe(&t(), sub.clone(), ReadFrom::Token("not-a-token")).unwrap();
         let got = messages(&sub.outbox);
         assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })));
     }
@@ -539,8 +738,8 @@ mod tests {
         let b = broker();
         let slow = subscriber("slow", 2);
         let fast = Subscriber { connection: 2, ..subscriber("fast", 100) };
-        b.subscribe(&t(), slow.clone(), ReadFrom::Start);
-        b.subscribe(&t(), fast.clone(), ReadFrom::Start);
+        b.subscribe(&t(), slow.clone(), ReadFrom::Start).unwrap();
+        b.subscribe(&t(), fast.clone(), ReadFrom::Start).unwrap();
         for v in 1..=10 {
             publish(&b, v as f64);
         }
@@ -561,7 +760,7 @@ mod tests {
         let kpis = key("acme", "kpis");
         let slow = subscriber("kpi", 2);
         b.declare(&kpis, TopicKind::Metrics).unwrap();
-        b.subscribe(&kpis, slow.clone(), ReadFrom::Start);
+        b.subscribe(&kpis, slow.clone(), ReadFrom::Start).unwrap();
         for v in 1..=10 {
             let items = vec![Item::Metric(Metric { key: format!("k{}", v % 3), value: v as f64 })];
             b.publish(&kpis, TopicKind::Metrics, items).unwrap();
@@ -593,7 +792,7 @@ mod tests {
         b.declare(&key("acme", "c"), TopicKind::Series).unwrap();
         assert_eq!(b.declare(&key("acme", "d"), TopicKind::Series), Err(BrokerError::TooManyTopics(3)));
         assert!(b.declare(&key("globex", "d"), TopicKind::Series).is_ok(), "the quota is per tenant");
-        assert_eq!(b.topic_count(&TenantId::parse("acme").unwrap()), 3);
+        assert_eq!(b.usage(&TenantId::parse("acme").unwrap()).topics, 3);
     }
 
     #[test]
@@ -609,11 +808,149 @@ mod tests {
         let b = broker();
         publish(&b, 1.0);
         let sub = subscriber("w", 10);
-        b.subscribe(&t(), sub.clone(), ReadFrom::Start);
+        b.subscribe(&t(), sub.clone(), ReadFrom::Start).unwrap();
         publish(&b, 2.0);
         b.refresh(&t(), &sub).unwrap();
         let got = messages(&sub.outbox);
         assert!(matches!(&got[2], ServerMessage::Control(ControlMessage::Snapshot { meta, series, .. })
             if meta.offset == 2 && series.len() == 2));
+    }
+
+    fn acme_tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn blob(v: usize, bytes: usize) -> Vec<Item> {
+        let event = app::protocol::Event {
+            id: v.to_string(),
+            ts: 1,
+            event_type: "notification".into(),
+            level: app::protocol::Level::Info,
+            title: "x".repeat(bytes),
+            body: None,
+            severity: None,
+            scheduled_at: None,
+            data: None,
+        };
+        vec![Item::Event(event)]
+    }
+
+    #[test]
+    fn a_tenants_history_is_bounded_by_bytes_across_its_topics() {
+        let b = Broker::new(BrokerConfig {
+            tenant_history_max_bytes: 100_000,
+            history_max_bytes: 60_000,
+            max_topics_per_tenant: 10,
+            ..config()
+        });
+        for i in 0..400 {
+            let topic = key("acme", &format!("log/{}", i % 5));
+            b.publish(&topic, TopicKind::Events, blob(i, 2_000)).unwrap();
+        }
+        let usage = b.usage(&acme_tenant());
+        assert!(usage.history_bytes <= 100_000, "{usage:?}");
+        assert!(usage.history_bytes > 50_000, "only what was over the budget went: {usage:?}");
+        let kept: usize =
+            (0..5).map(|i| b.topic(&key("acme", &format!("log/{i}"))).unwrap().inner.lock().unwrap().log.bytes()).sum();
+        assert_eq!(kept, usage.history_bytes, "the counters match the logs");
+    }
+
+    #[test]
+    fn a_tenants_state_is_bounded_by_bytes_across_its_topics() {
+        let b = Broker::new(BrokerConfig { tenant_state_max_bytes: 30_000, max_topics_per_tenant: 10, ..config() });
+        let mut refused = 0;
+        for i in 0..40 {
+            let topic = key("acme", &format!("log/{}", i % 8));
+            if let Err(e) = b.publish(&topic, TopicKind::Events, blob(i, 2_000)) {
+                assert_eq!(e, BrokerError::TenantFull(30_000));
+                assert_eq!(e.limit_label(), Some("tenant_state_bytes"));
+                refused += 1;
+            }
+        }
+        assert!(refused > 0);
+        assert!(b.usage(&acme_tenant()).state_bytes <= 30_000);
+        assert!(b.publish(&key("globex", "log/0"), TopicKind::Events, blob(1, 2_000)).is_ok(), "per tenant");
+    }
+
+    #[test]
+    fn the_sweep_ages_out_history_of_quiet_topics() {
+        let b = broker_with(BrokerConfig { history_max_age: Duration::from_secs(60), ..config() });
+        for v in 1..=5 {
+            publish(&b, v as f64);
+        }
+        assert!(b.usage(&acme_tenant()).history_bytes > 0);
+        let swept = b.sweep(now_ms() + 61_000, |_| false);
+        assert_eq!(swept, Swept { expired: 5, retired: 0 });
+        assert_eq!(b.usage(&acme_tenant()).history_bytes, 0, "the memory is back");
+        assert!(b.usage(&acme_tenant()).state_bytes > 0, "the state stays: a snapshot still shows the chart");
+    }
+
+    #[test]
+    fn idle_topics_are_retired_and_a_later_subscriber_gets_gap_and_snapshot() {
+        let b = broker();
+        let followed = key("acme", "followed");
+        let kept = key("acme", "presence/online");
+        for topic in [&followed, &kept] {
+            b.declare(topic, TopicKind::Series).unwrap();
+        }
+        let sub = subscriber("w", 10);
+        b.subscribe(&followed, sub.clone(), ReadFrom::Start).unwrap();
+        publish(&b, 1.0);
+        let token = b.topic(&t()).unwrap().inner.lock().unwrap().log.position().token();
+        let later = now_ms() + 601_000;
+        let swept = b.sweep(later, |k| k.name.as_str().starts_with("presence/"));
+        assert_eq!(swept.retired, 1, "only `t`: `followed` has a subscriber, presence is kept");
+        assert_eq!(b.usage(&acme_tenant()).topics, 2);
+        assert!(b.topic(&t()).is_err());
+
+        let back = Subscriber { connection: 7, ..subscriber("w", 10) };
+        assert_eq!(b.subscribe(&t(), back.clone(), ReadFrom::Token(&token)), Ok(Subscribed::Pending));
+        publish(&b, 2.0);
+        let got = messages(&back.outbox);
+        assert!(matches!(got[0], ServerMessage::Control(ControlMessage::Gap { .. })), "{got:?}");
+        assert!(matches!(&got[1], ServerMessage::Control(ControlMessage::Snapshot { meta, series, .. })
+            if meta.offset == 0 && series.is_empty()));
+        assert_eq!(update_offsets(&got), vec![1]);
+        assert_ne!(Position::parse(&token).unwrap().epoch, b.epoch(&t()).unwrap(), "a new epoch");
+
+        b.unsubscribe(&followed, 1, "w");
+        assert_eq!(b.sweep(now_ms(), |_| false).retired, 0, "just left: idle only after `topic_idle`");
+        assert_eq!(b.sweep(now_ms() + 601_000, |k| k == &kept).retired, 1, "`t` is followed again");
+    }
+
+    #[test]
+    fn waiting_subscriptions_are_freed_and_limited_per_tenant() {
+        let b = Broker::new(BrokerConfig { max_waiting_per_tenant: 50, ..config() });
+        let made_up = |i: usize| key("acme", &format!("made-up/{i}"));
+        for i in 0..50 {
+            let sub = Subscriber { connection: 1, ..subscriber(&format!("w{i}"), 10) };
+            assert_eq!(b.subscribe(&made_up(i), sub, ReadFrom::Start), Ok(Subscribed::Pending));
+        }
+        let one_more = b.subscribe(&made_up(50), subscriber("w50", 10), ReadFrom::Start);
+        assert_eq!(one_more, Err(BrokerError::TooManyWaiting(50)));
+        assert_eq!(b.usage(&acme_tenant()).waiting, 50);
+        for i in 0..50 {
+            b.unsubscribe(&made_up(i), 1, &format!("w{i}"));
+        }
+        assert_eq!((b.usage(&acme_tenant()).waiting, b.waiting_topics()), (0, 0), "nothing is left behind");
+    }
+
+    #[test]
+    fn snapshots_are_encoded_once_per_position() {
+        let b = broker();
+        publish(&b, 1.0);
+        let (one, two) = (subscriber("a", 10), Subscriber { connection: 2, ..subscriber("b", 10) });
+        b.subscribe(&t(), one.clone(), ReadFrom::Start).unwrap();
+        let cached = b.topic(&t()).unwrap().inner.lock().unwrap().snapshot.clone().unwrap();
+        b.refresh(&t(), &one).unwrap();
+        b.subscribe(&t(), two.clone(), ReadFrom::Start).unwrap();
+        let again = b.topic(&t()).unwrap().inner.lock().unwrap().snapshot.clone().unwrap();
+        assert!(Arc::ptr_eq(&cached.1, &again.1), "the same encoding served all three");
+        publish(&b, 2.0);
+        assert!(b.topic(&t()).unwrap().inner.lock().unwrap().snapshot.is_none(), "a publish drops it");
+        let got = messages(&two.outbox);
+        assert!(
+            matches!(&got[0], ServerMessage::Control(ControlMessage::Snapshot { widget_id, .. }) if widget_id == "b")
+        );
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! Pure data structure, no locks and no I/O: the broker wraps it. Every entry keeps its update
 //! already encoded, so a message is serialised once, whether it goes to a thousand live subscribers
-//! or is replayed later to a client that resumes. History is bounded by count and by age.
+//! or is replayed later to a client that resumes. History is bounded by count, by bytes and by age;
+//! the broker can trim further ([`TopicLog::drop_oldest`]) when the tenant as a whole holds too much,
+//! and age is also enforced by a periodic sweep ([`TopicLog::expire`]) so that a topic that went
+//! quiet gives its memory back.
 
 use super::position::Position;
 use std::{collections::VecDeque, sync::Arc};
@@ -33,6 +36,18 @@ pub struct HistoryLimits {
     pub max_entries: usize,
     /// Entries older than this are forgotten, in ms.
     pub max_age_ms: i64,
+    /// Most bytes the entries may hold together (see [`Entry::bytes`]).
+    pub max_bytes: usize,
+}
+
+/// What an entry costs beyond its two strings: the `Arc`, the offset and the queue slot.
+const ENTRY_OVERHEAD: usize = 96;
+
+impl Entry {
+    /// What keeping this entry costs, about.
+    pub fn bytes(&self) -> usize {
+        self.body.len() + self.position.len() + ENTRY_OVERHEAD
+    }
 }
 
 #[derive(Debug)]
@@ -42,13 +57,20 @@ pub struct TopicLog {
     last_offset: u64,
     entries: VecDeque<Arc<Entry>>,
     limits: HistoryLimits,
+    /// What the entries cost together.
+    bytes: usize,
     /// When the newest entry trimmed away was accepted: history before it is incomplete.
     newest_trimmed_ts: Option<i64>,
 }
 
 impl TopicLog {
     pub fn new(epoch: String, limits: HistoryLimits) -> Self {
-        Self { epoch, last_offset: 0, entries: VecDeque::new(), limits, newest_trimmed_ts: None }
+        Self { epoch, last_offset: 0, entries: VecDeque::new(), limits, bytes: 0, newest_trimmed_ts: None }
+    }
+
+    /// What the history costs now, about.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     #[cfg(test)]
@@ -67,9 +89,33 @@ impl TopicLog {
         let position = self.position();
         let body = encode(&position).into();
         let entry = Arc::new(Entry { offset: self.last_offset, ts, body, position: position.token().into() });
+        self.bytes += entry.bytes();
         self.entries.push_back(entry.clone());
-        self.trim(ts);
+        while self.entries.len() > self.limits.max_entries.max(1)
+            || (self.bytes > self.limits.max_bytes && self.entries.len() > 1)
+        {
+            self.drop_oldest();
+        }
+        self.expire(ts);
         entry
+    }
+
+    /// Forgets the oldest entry, if there is one.
+    pub fn drop_oldest(&mut self) -> bool {
+        let Some(trimmed) = self.entries.pop_front() else { return false };
+        self.bytes -= trimmed.bytes();
+        self.newest_trimmed_ts = Some(trimmed.ts);
+        true
+    }
+
+    /// Forgets the entries that are too old at time `now`; returns how many.
+    pub fn expire(&mut self, now: i64) -> usize {
+        let mut expired = 0;
+        while self.entries.front().is_some_and(|e| self.too_old(e, now)) {
+            self.drop_oldest();
+            expired += 1;
+        }
+        expired
     }
 
     /// What a subscriber at `from` missed, as of time `now`.
@@ -110,23 +156,13 @@ impl TopicLog {
     fn too_old(&self, entry: &Entry, now: i64) -> bool {
         entry.ts < now.saturating_sub(self.limits.max_age_ms)
     }
-
-    fn trim(&mut self, now: i64) {
-        while self.entries.len() > self.limits.max_entries.max(1)
-            || self.entries.front().is_some_and(|e| self.too_old(e, now))
-        {
-            if let Some(trimmed) = self.entries.pop_front() {
-                self.newest_trimmed_ts = Some(trimmed.ts);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LIMITS: HistoryLimits = HistoryLimits { max_entries: 100, max_age_ms: 60_000 };
+    const LIMITS: HistoryLimits = HistoryLimits { max_entries: 100, max_age_ms: 60_000, max_bytes: 1 << 20 };
 
     fn log_with(n: u64, limits: HistoryLimits) -> TopicLog {
         let mut log = TopicLog::new("ab".into(), limits);
@@ -197,6 +233,32 @@ mod tests {
         let aging = log_with(10, HistoryLimits { max_age_ms: 3_500, ..LIMITS });
         assert_eq!(offsets(aging.catch_up_since(8_000, 11_000)), Some(vec![9, 10]));
         assert_eq!(offsets(aging.catch_up_since(6_000, 11_000)), None, "entry 7 aged out by now");
+    }
+
+    #[test]
+    fn history_is_bounded_by_bytes() {
+        let mut log = TopicLog::new("ab".into(), HistoryLimits { max_bytes: 2_000, ..LIMITS });
+        for i in 1..=50 {
+            log.append(i, |_| "x".repeat(300));
+        }
+        assert!(log.bytes() <= 2_000, "{}", log.bytes());
+        assert_eq!(log.len(), 4, "entries of 401 bytes");
+        assert_eq!(log.bytes(), log.entries.iter().map(|e| e.bytes()).sum::<usize>());
+        assert_eq!(offsets(log.catch_up(&at(40), 50)), None, "what was trimmed is a gap");
+        log.append(51, |_| "y".repeat(5_000));
+        assert_eq!(log.len(), 1, "one entry over the budget is kept alone: the newest is never refused");
+    }
+
+    #[test]
+    fn expiring_gives_the_memory_of_a_quiet_topic_back() {
+        let mut log = log_with(10, HistoryLimits { max_age_ms: 5_000, ..LIMITS }); // keeps 5..=10
+        assert_eq!(log.expire(12_000), 2, "5 and 6 are older than 5 s at t=12 s");
+        assert_eq!(log.expire(12_000), 0);
+        assert_eq!(log.expire(100_000), 4);
+        assert!(log.is_empty());
+        assert_eq!(log.bytes(), 0);
+        assert_eq!(offsets(log.catch_up(&at(10), 100_000)), Some(vec![]), "up to date still needs nothing");
+        assert_eq!(offsets(log.catch_up(&at(9), 100_000)), None);
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! that resume, and is trimmed by count and age; the state is what a new subscriber sees, and a quiet
 //! topic must not lose it just because its last message is old.
 
-use app::protocol::{ChangeOp, Event, Item, Metric, Point, TopicKind};
+use app::protocol::{Change, ChangeOp, Event, Item, Metric, Point, TopicKind};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateLimits {
@@ -18,6 +18,9 @@ pub struct StateLimits {
     pub metric_keys: usize,
     /// Documents a `collection` topic may hold.
     pub documents: usize,
+    /// Bytes (as JSON) the state may hold: `events` forget their oldest to stay under it, `metrics`
+    /// and `collection` refuse what would go over it.
+    pub max_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,119 +31,204 @@ pub enum StateError {
     Full { what: &'static str, limit: usize },
 }
 
+/// The state, and its size as JSON: what it costs the server, whatever the publisher sent.
 #[derive(Debug, Clone)]
-pub enum TopicState {
+pub struct TopicState {
+    data: Data,
+    bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Data {
     Series(VecDeque<Point>),
     Metrics(BTreeMap<String, f64>),
-    Events(VecDeque<Event>),
-    Collection(BTreeMap<String, Map<String, Value>>),
+    /// Each event with its size.
+    Events(VecDeque<(Event, usize)>),
+    /// Each document with its size.
+    Collection(BTreeMap<String, (Map<String, Value>, usize)>),
 }
+
+/// What one point or one metric costs, roughly: `{"ts":…,"value":…}` / `"key":value`.
+const POINT_BYTES: usize = 40;
+const METRIC_BYTES: usize = 24;
 
 impl TopicState {
     pub fn new(kind: TopicKind) -> Self {
-        match kind {
-            TopicKind::Series => Self::Series(VecDeque::new()),
-            TopicKind::Metrics => Self::Metrics(BTreeMap::new()),
-            TopicKind::Events => Self::Events(VecDeque::new()),
-            TopicKind::Collection => Self::Collection(BTreeMap::new()),
-        }
+        let data = match kind {
+            TopicKind::Series => Data::Series(VecDeque::new()),
+            TopicKind::Metrics => Data::Metrics(BTreeMap::new()),
+            TopicKind::Events => Data::Events(VecDeque::new()),
+            TopicKind::Collection => Data::Collection(BTreeMap::new()),
+        };
+        Self { data, bytes: 0 }
     }
 
     pub fn kind(&self) -> TopicKind {
-        match self {
-            Self::Series(_) => TopicKind::Series,
-            Self::Metrics(_) => TopicKind::Metrics,
-            Self::Events(_) => TopicKind::Events,
-            Self::Collection(_) => TopicKind::Collection,
+        match self.data {
+            Data::Series(_) => TopicKind::Series,
+            Data::Metrics(_) => TopicKind::Metrics,
+            Data::Events(_) => TopicKind::Events,
+            Data::Collection(_) => TopicKind::Collection,
         }
     }
 
+    /// The state's size as JSON, about.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Whether `items` may be applied: the right shape for this kind, within the limits. Checked
-    /// before a message is logged, so a refused publish leaves no trace.
-    pub fn check(&self, items: &[Item], limits: &StateLimits) -> Result<(), StateError> {
+    /// before a message is logged, so a refused publish leaves no trace. Returns the most the state
+    /// can weigh once they are applied.
+    pub fn check(&self, items: &[Item], limits: &StateLimits) -> Result<usize, StateError> {
         let kind = self.kind().as_str();
         let shape_ok = items.iter().all(|item| {
             matches!(
-                (self, item),
-                (Self::Series(_), Item::Point(_))
-                    | (Self::Metrics(_), Item::Metric(_))
-                    | (Self::Events(_), Item::Event(_))
-                    | (Self::Collection(_), Item::Change(_))
+                (&self.data, item),
+                (Data::Series(_), Item::Point(_))
+                    | (Data::Metrics(_), Item::Metric(_))
+                    | (Data::Events(_), Item::Event(_))
+                    | (Data::Collection(_), Item::Change(_))
             )
         });
         if !shape_ok {
             return Err(StateError::WrongItem(kind));
         }
-        match self {
-            Self::Metrics(values) => {
-                let new_keys = items.iter().filter(|i| matches!(i, Item::Metric(m) if !values.contains_key(&m.key)));
-                if values.len() + new_keys.count() > limits.metric_keys {
+        let too_big = || StateError::Full { what: "bytes", limit: limits.max_bytes };
+        match &self.data {
+            Data::Series(points) => Ok((points.len() + items.len()).min(limits.series_points.max(1)) * POINT_BYTES),
+            Data::Events(_) => {
+                let mut added = 0;
+                for item in items {
+                    let size = json_bytes(item);
+                    if size > limits.max_bytes {
+                        return Err(too_big());
+                    }
+                    added += size;
+                }
+                Ok((self.bytes + added).min(limits.max_bytes))
+            }
+            Data::Metrics(values) => {
+                let new_keys: HashSet<&str> = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Metric(m) if !values.contains_key(&m.key) => Some(m.key.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                if values.len() + new_keys.len() > limits.metric_keys {
                     return Err(StateError::Full { what: "metric keys", limit: limits.metric_keys });
                 }
+                let bytes = self.bytes + new_keys.iter().map(|k| metric_bytes(k)).sum::<usize>();
+                if bytes > limits.max_bytes { Err(too_big()) } else { Ok(bytes) }
             }
-            Self::Collection(docs) => {
-                let mut count = docs.len() as i64;
-                let mut seen = std::collections::HashSet::new();
+            Data::Collection(docs) => {
+                // A batch is judged by its net effect: only the last change of each id counts.
+                let mut last: HashMap<&str, &Change> = HashMap::new();
                 for item in items {
-                    let Item::Change(change) = item else { continue };
-                    let exists = docs.contains_key(&change.id);
-                    // Counting each id once keeps repeated upserts of one new document from
-                    // being counted twice.
-                    if seen.insert(change.id.as_str()) {
-                        match (change.op, exists) {
-                            (ChangeOp::Upsert, false) => count += 1,
-                            (ChangeOp::Delete, true) => count -= 1,
-                            _ => {}
-                        }
+                    if let Item::Change(change) = item {
+                        last.insert(change.id.as_str(), change);
                     }
                 }
-                if count > limits.documents as i64 {
+                let (mut count, mut bytes) = (docs.len(), self.bytes);
+                for (id, change) in last {
+                    if let Some((_, size)) = docs.get(id) {
+                        count -= 1;
+                        bytes -= size;
+                    }
+                    if let (ChangeOp::Upsert, Some(doc)) = (change.op, &change.doc) {
+                        count += 1;
+                        bytes += doc_bytes(id, doc);
+                    }
+                }
+                if count > limits.documents {
                     return Err(StateError::Full { what: "documents", limit: limits.documents });
                 }
+                if bytes > limits.max_bytes { Err(too_big()) } else { Ok(bytes) }
             }
-            Self::Series(_) | Self::Events(_) => {}
         }
-        Ok(())
     }
 
     /// Applies a message that passed [`TopicState::check`].
     pub fn apply(&mut self, items: &[Item], limits: &StateLimits) {
         for item in items {
-            match (&mut *self, item) {
-                (Self::Series(points), Item::Point(p)) => push_bounded(points, *p, limits.series_points),
-                (Self::Metrics(values), Item::Metric(m)) => {
-                    values.insert(m.key.clone(), m.value);
+            match (&mut self.data, item) {
+                (Data::Series(points), Item::Point(p)) => push_bounded(points, *p, limits.series_points),
+                (Data::Metrics(values), Item::Metric(m)) => {
+                    if values.insert(m.key.clone(), m.value).is_none() {
+                        self.bytes += metric_bytes(&m.key);
+                    }
                 }
-                (Self::Events(events), Item::Event(e)) => push_bounded(events, e.clone(), limits.events),
-                (Self::Collection(docs), Item::Change(c)) => match (c.op, &c.doc) {
-                    (ChangeOp::Upsert, Some(doc)) => {
-                        docs.insert(c.id.clone(), doc.clone());
+                (Data::Events(events), Item::Event(e)) => {
+                    let size = json_bytes(item);
+                    events.push_back((e.clone(), size));
+                    self.bytes += size;
+                    while events.len() > limits.events.max(1) || self.bytes > limits.max_bytes {
+                        let Some((_, gone)) = events.pop_front() else { break };
+                        self.bytes -= gone;
                     }
-                    _ => {
-                        docs.remove(&c.id);
+                }
+                (Data::Collection(docs), Item::Change(c)) => {
+                    let replaced = match (c.op, &c.doc) {
+                        (ChangeOp::Upsert, Some(doc)) => {
+                            let size = doc_bytes(&c.id, doc);
+                            self.bytes += size;
+                            docs.insert(c.id.clone(), (doc.clone(), size))
+                        }
+                        _ => docs.remove(&c.id),
+                    };
+                    if let Some((_, size)) = replaced {
+                        self.bytes -= size;
                     }
-                },
+                }
                 _ => debug_assert!(false, "apply() after a failed check()"),
             }
+        }
+        if let Data::Series(points) = &self.data {
+            self.bytes = points.len() * POINT_BYTES;
         }
     }
 
     /// Everything a new subscriber needs, as `series` items.
     pub fn snapshot(&self) -> Vec<Item> {
-        match self {
-            Self::Series(points) => points.iter().copied().map(Item::Point).collect(),
-            Self::Metrics(values) => {
+        match &self.data {
+            Data::Series(points) => points.iter().copied().map(Item::Point).collect(),
+            Data::Metrics(values) => {
                 values.iter().map(|(key, &value)| Item::Metric(Metric { key: key.clone(), value })).collect()
             }
-            Self::Events(events) => events.iter().cloned().map(Item::Event).collect(),
-            Self::Collection(docs) => docs
+            Data::Events(events) => events.iter().map(|(e, _)| Item::Event(e.clone())).collect(),
+            Data::Collection(docs) => docs
                 .iter()
-                .map(|(id, doc)| {
-                    Item::Change(app::protocol::Change { op: ChangeOp::Upsert, id: id.clone(), doc: Some(doc.clone()) })
+                .map(|(id, (doc, _))| {
+                    Item::Change(Change { op: ChangeOp::Upsert, id: id.clone(), doc: Some(doc.clone()) })
                 })
                 .collect(),
         }
     }
+}
+
+fn metric_bytes(key: &str) -> usize {
+    key.len() + METRIC_BYTES
+}
+
+fn doc_bytes(id: &str, doc: &Map<String, Value>) -> usize {
+    id.len() + json_bytes(doc)
+}
+
+/// The length of `value` as JSON, counted without building the string.
+fn json_bytes(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, keep: usize) {
@@ -153,10 +241,11 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{Change, Level};
+    use app::protocol::Level;
     use serde_json::json;
 
-    const LIMITS: StateLimits = StateLimits { series_points: 3, events: 2, metric_keys: 2, documents: 2 };
+    const LIMITS: StateLimits =
+        StateLimits { series_points: 3, events: 2, metric_keys: 2, documents: 2, max_bytes: 4096 };
 
     fn metric(key: &str, value: f64) -> Item {
         Item::Metric(Metric { key: key.into(), value })
@@ -239,5 +328,42 @@ mod tests {
         assert!(matches!(docs.check(&[upsert("c", 1)], &LIMITS), Err(StateError::Full { .. })));
         assert!(docs.check(&[delete("a"), upsert("c", 1)], &LIMITS).is_ok(), "a delete makes room");
         assert!(docs.check(&[upsert("a", 3), upsert("a", 4)], &LIMITS).is_ok());
+    }
+
+    #[test]
+    fn a_batch_counts_by_its_net_effect() {
+        let docs = applied(TopicKind::Collection, &[vec![upsert("a", 1), upsert("b", 1)]]);
+        let sneaky = [delete("a"), upsert("a", 2), upsert("c", 1)];
+        assert!(
+            matches!(docs.check(&sneaky, &LIMITS), Err(StateError::Full { what: "documents", .. })),
+            "deleting and re-adding `a` makes no room for `c`"
+        );
+        assert!(docs.check(&[upsert("a", 2), delete("a"), upsert("c", 1)], &LIMITS).is_ok(), "`a` ends deleted");
+        assert!(docs.check(&[upsert("c", 1), delete("c")], &LIMITS).is_ok(), "`c` ends deleted");
+    }
+
+    #[test]
+    fn the_state_is_bounded_by_bytes() {
+        let big = |id: &str| {
+            let doc = json!({ "blob": "x".repeat(1500) }).as_object().unwrap().clone();
+            Item::Change(Change { op: ChangeOp::Upsert, id: id.into(), doc: Some(doc) })
+        };
+        let docs = applied(TopicKind::Collection, &[vec![big("a"), big("b")]]);
+        assert!(docs.bytes() > 3000 && docs.bytes() < 3100, "{}", docs.bytes());
+        let limits = StateLimits { documents: 10, ..LIMITS };
+        assert!(matches!(docs.check(&[big("c")], &limits), Err(StateError::Full { what: "bytes", .. })));
+        assert!(docs.check(&[delete("a"), big("c")], &limits).is_ok(), "a delete frees its bytes");
+
+        let many = StateLimits { events: 100, ..LIMITS };
+        let mut events = TopicState::new(TopicKind::Events);
+        for i in 0..100 {
+            let e = event(&format!("{i}{}", "y".repeat(300)));
+            events.check(std::slice::from_ref(&e), &many).unwrap();
+            events.apply(&[e], &many);
+        }
+        assert!(events.bytes() <= many.max_bytes, "the oldest events went: {}", events.bytes());
+        assert!(events.snapshot().len() < 100);
+        let huge = event(&"z".repeat(5000));
+        assert!(events.check(&[huge], &many).is_err(), "one event over the whole budget is refused");
     }
 }

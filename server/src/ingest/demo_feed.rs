@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn every_published_item_passes_the_topic_state_rules() {
         use crate::broker::topic_state::{StateLimits, TopicState};
-        let limits = StateLimits { series_points: 10, events: 10, metric_keys: 10, documents: 10 };
+        let limits = StateLimits { series_points: 10, events: 10, metric_keys: 10, documents: 10, max_bytes: 1 << 20 };
         let mut states = std::collections::HashMap::new();
         let mut s = shop();
         for t in 0..100 {

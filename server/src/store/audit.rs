@@ -2,10 +2,16 @@
 //!
 //! Recording must never slow the request that causes it, so entries go through a bounded channel to
 //! one writer task that inserts them in batches, each batch in one transaction. When the channel is
-//! full an entry is dropped and logged rather than making a socket wait.
+//! full an entry is dropped and logged rather than making a socket wait. Denials pass through a
+//! [`DenialDigest`] first, so one address hammering the server writes a few lines and a summary,
+//! not one line per attempt; and the writer deletes entries older than the retention period.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, audit_digest::DenialDigest};
 use serde::Serialize;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 /// Entries waiting to be written before new ones are dropped.
@@ -48,33 +54,90 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+/// How often the writer ends digest windows and deletes expired entries.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+pub struct AuditSettings {
+    /// Denials of one source written one by one per minute.
+    pub denials_per_min: usize,
+    /// How long an entry is kept.
+    pub retention: Duration,
+}
+
 /// Hands entries to the writer task. Cheap to clone; the writer stops once every clone is gone.
 #[derive(Clone, Debug)]
 pub struct Auditor {
     tx: mpsc::Sender<(i64, AuditEntry)>,
+    digest: Arc<Mutex<DenialDigest>>,
 }
 
 impl Auditor {
-    pub fn start(store: Store) -> (Self, JoinHandle<()>) {
+    pub fn start(store: Store, settings: AuditSettings) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx }, tokio::spawn(write_all(store, rx)))
+        let window_ms = HOUSEKEEPING.as_millis() as i64;
+        let digest = Arc::new(Mutex::new(DenialDigest::new(settings.denials_per_min, window_ms)));
+        let writer = tokio::spawn(write_all(store, rx, digest.clone(), settings.retention));
+        (Self { tx, digest }, writer)
     }
 
     pub fn record(&self, entry: AuditEntry) {
-        if let Err(e) = self.tx.try_send((crate::broker::now_ms(), entry)) {
+        let now = crate::broker::now_ms();
+        if entry.outcome == Outcome::Denied && !self.digest.lock().expect("digest lock").admit(&entry, now) {
+            metrics::counter!(crate::telemetry::DROPS, "reason" => "audit_digest").increment(1);
+            return;
+        }
+        self.send(now, entry);
+    }
+
+    fn send(&self, now: i64, entry: AuditEntry) {
+        if let Err(e) = self.tx.try_send((now, entry)) {
             metrics::counter!(crate::telemetry::DROPS, "reason" => "audit_queue_full").increment(1);
             tracing::warn!(error = %e, "audit queue full; entry dropped");
         }
     }
 }
 
-async fn write_all(store: Store, mut rx: mpsc::Receiver<(i64, AuditEntry)>) {
+async fn write_all(
+    store: Store,
+    mut rx: mpsc::Receiver<(i64, AuditEntry)>,
+    digest: Arc<Mutex<DenialDigest>>,
+    retention: Duration,
+) {
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut batch, BATCH) => {
+                if received == 0 {
+                    break;
+                }
+            }
+            _ = housekeeping.tick() => {
+                let now = crate::broker::now_ms();
+                batch.extend(digest.lock().expect("digest lock").summaries(now).into_iter().map(|e| (now, e)));
+                match store.prune_audit(now - retention.as_millis() as i64).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "expired audit entries deleted"),
+                    Err(e) => tracing::error!(error = %e, "could not delete expired audit entries"),
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
         if let Err(e) = store.insert_audit(&batch).await {
             tracing::error!(error = %e, entries = batch.len(), "could not write audit entries");
         }
         batch.clear();
+    }
+    let now = crate::broker::now_ms();
+    let summaries: Vec<_> =
+        digest.lock().expect("digest lock").summaries(i64::MAX).into_iter().map(|e| (now, e)).collect();
+    if !summaries.is_empty()
+        && let Err(e) = store.insert_audit(&summaries).await
+    {
+        tracing::error!(error = %e, "could not write the last audit summaries");
     }
 }
 
@@ -96,6 +159,22 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the entries written before `before` (ms since the Unix epoch); returns how many.
+    pub async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE ts < ?").bind(before).execute(self.pool()).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Entries whose actor is `actor`, whatever the tenant (for tests and investigations).
+    pub async fn audit_by_actor(&self, actor: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let records =
+            sqlx::query_as("SELECT ts, actor, action, outcome, detail FROM audit WHERE actor = ? ORDER BY id DESC")
+                .bind(actor)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(records)
+    }
+
     /// The newest `limit` entries of one tenant, newest first.
     pub async fn audit_log(&self, tenant: &str, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         let records = sqlx::query_as(
@@ -114,10 +193,12 @@ mod tests {
     use super::*;
     use crate::store::testing::store;
 
+    const SETTINGS: AuditSettings = AuditSettings { denials_per_min: 3, retention: Duration::from_secs(3600) };
+
     #[tokio::test]
     async fn entries_are_written_in_order_and_kept_per_tenant() {
         let (store, _dir) = store().await;
-        let (auditor, writer) = Auditor::start(store.clone());
+        let (auditor, writer) = Auditor::start(store.clone(), SETTINGS);
         for (tenant, action) in [("acme", "login"), ("globex", "login"), ("acme", "subscribe")] {
             auditor.record(AuditEntry {
                 tenant: Some(tenant.into()),
@@ -132,5 +213,27 @@ mod tests {
         let acme: Vec<String> = store.audit_log("acme", 10).await.unwrap().into_iter().map(|r| r.action).collect();
         assert_eq!(acme, vec!["subscribe", "login"]);
         assert_eq!(store.audit_log("globex", 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn denials_from_one_source_are_digested_and_old_entries_expire() {
+        let (store, _dir) = store().await;
+        let (auditor, writer) = Auditor::start(store.clone(), SETTINGS);
+        for _ in 0..500 {
+            auditor.record(AuditEntry {
+                tenant: None,
+                actor: Some("6.6.6.6".into()),
+                action: "connect",
+                outcome: Outcome::Denied,
+                detail: Some("4429: too many".into()),
+            });
+        }
+        drop(auditor);
+        writer.await.unwrap();
+        let rows = store.audit_by_actor("6.6.6.6").await.unwrap();
+        assert_eq!(rows.len(), 4, "three lines and the summary written at the end: {rows:?}");
+        assert_eq!(rows[0].detail.as_deref(), Some("497 more denials in 60 s not recorded one by one"));
+        assert_eq!(store.prune_audit(crate::broker::now_ms() + 1).await.unwrap(), 4);
+        assert!(store.audit_by_actor("6.6.6.6").await.unwrap().is_empty());
     }
 }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_digest;
 pub mod dashboards;
 pub mod sessions;
 pub mod settings;

@@ -113,13 +113,26 @@ pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Sess
     }
 }
 
-/// Registers a connection under the per-user limit, which WebSocket and SSE connections share.
-pub fn register(state: &AppState, id: u64, session: &Session) -> Result<Registration, Refusal> {
+/// Registers a connection under the per-user limit, which WebSocket and SSE connections share, then
+/// checks the session again: a logout or a live flag turned off between the first check and the
+/// registration would otherwise miss this connection (it was not registered yet to be closed), so
+/// it is refused now instead with the same 4401/4403.
+pub async fn register(
+    state: &AppState,
+    id: u64,
+    session: &Session,
+    headers: &HeaderMap,
+) -> Result<Registration, Refusal> {
     let limit = state.config.max_connections_per_user;
-    state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, limit).ok_or_else(|| Refusal {
-        max: Some(limit as u64),
-        ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
-    })
+    let registration = state
+        .sockets
+        .register(id, session.user.id, &session.id, &session.user.tenant, limit)
+        .ok_or_else(|| Refusal {
+            max: Some(limit as u64),
+            ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
+        })?;
+    check_session(state, headers).await?;
+    Ok(registration)
 }
 
 /// Audits an accepted connection.

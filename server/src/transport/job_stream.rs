@@ -27,12 +27,13 @@ use crate::{
         ReadFrom, Subscriber,
         topic_name::{TopicKey, TopicName},
     },
+    client_addr::ClientAddr,
     telemetry,
 };
 use app::live::job_board::{JOBS_TOPIC, Job, JobStep, MAX_JOB_ID_LEN, valid_job_id};
 use app::protocol::{ControlMessage, Item, Level, ServerMessage};
 use axum::{
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{Path, Query, State},
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
@@ -40,7 +41,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
@@ -58,12 +59,12 @@ pub struct JobParams {
 
 pub async fn job(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     Path(job): Path<String>,
     Query(params): Query<JobParams>,
     headers: HeaderMap,
 ) -> Response {
-    match open(state, peer.ip(), job, params, &headers).await {
+    match open(state, peer, job, params, &headers).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -101,7 +102,8 @@ async fn open(
         return Err(admission::refuse_stream(&state, Some(&session), peer, &refusal));
     };
     let connection = admission::next_connection_id();
-    let registration = admission::register(&state, connection, &session)
+    let registration = admission::register(&state, connection, &session, headers)
+        .await
         .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     admission::accepted(&state, &session, format!("sse for job {job} of {} from {peer}", topic.name));
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
@@ -152,8 +154,13 @@ struct JobStream {
 impl JobStream {
     async fn run(mut self, resume: Option<String>) {
         let subscriber = Subscriber { connection: self.connection, widget: WIDGET.into(), outbox: self.outbox.clone() };
-        self.state.broker.subscribe(&self.topic, subscriber, ReadFrom::token(resume.as_deref()));
-        let ending = self.serve().await;
+        let ending = match self.state.broker.subscribe(&self.topic, subscriber, ReadFrom::token(resume.as_deref())) {
+            Ok(_) => self.serve().await,
+            Err(e) => {
+                telemetry::denied(e.limit_label().unwrap_or("subscribe"));
+                Ending::Close(admission::LIMIT, e.to_string())
+            }
+        };
         self.events.end(ending).await;
         self.state.broker.unsubscribe(&self.topic, self.connection, WIDGET);
     }

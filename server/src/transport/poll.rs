@@ -13,14 +13,14 @@ use super::{
     dashboard_feeds::{self, Start, Starts},
     outbox::Frame,
 };
-use crate::{AppState, api::error::ApiError, broker::position::Position, telemetry};
+use crate::{AppState, api::error::ApiError, broker::position::Position, client_addr::ClientAddr, telemetry};
 use axum::{
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PollParams {
@@ -35,13 +35,13 @@ pub struct PollParams {
 
 pub async fn updates(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     Path(id): Path<i64>,
     Query(params): Query<PollParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let refused = |refusal: admission::Refusal| {
-        admission::deny(&state, None, peer.ip(), &refusal);
+        admission::deny(&state, None, peer, &refusal);
         refusal.to_api_error()
     };
     admission::check_origin(&state, &headers, OriginRule::IfPresent).map_err(refused)?;

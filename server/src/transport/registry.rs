@@ -42,7 +42,15 @@ struct Entry {
 
 #[derive(Debug, Default)]
 pub struct Registry {
-    sockets: Mutex<HashMap<u64, Entry>>,
+    sockets: Mutex<Sockets>,
+}
+
+#[derive(Debug, Default)]
+struct Sockets {
+    by_id: HashMap<u64, Entry>,
+    /// Open sockets per user, so that admitting one does not walk them all (a reconnect storm
+    /// admits thousands at once).
+    per_user: HashMap<i64, usize>,
 }
 
 /// Removes its socket from the registry when the connection ends, however it ends.
@@ -54,7 +62,14 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.sockets.lock().expect("registry lock").remove(&self.connection);
+        let mut sockets = self.registry.sockets.lock().expect("registry lock");
+        let Some(entry) = sockets.by_id.remove(&self.connection) else { return };
+        if let Some(count) = sockets.per_user.get_mut(&entry.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                sockets.per_user.remove(&entry.user_id);
+            }
+        }
     }
 }
 
@@ -69,12 +84,14 @@ impl Registry {
         max_per_user: usize,
     ) -> Option<Registration> {
         let mut sockets = self.sockets.lock().expect("registry lock");
-        if sockets.values().filter(|e| e.user_id == user_id).count() >= max_per_user {
+        let count = sockets.per_user.entry(user_id).or_default();
+        if *count >= max_per_user {
             return None;
         }
+        *count += 1;
         let kick = Arc::new(Kick::default());
         let entry = Entry { user_id, session_id: session_id.to_owned(), tenant: tenant.clone(), kick: kick.clone() };
-        sockets.insert(connection, entry);
+        sockets.by_id.insert(connection, entry);
         Some(Registration { registry: self.clone(), connection, kick })
     }
 
@@ -88,14 +105,15 @@ impl Registry {
         self.kick_where(|e| &e.tenant == tenant, code, reason)
     }
 
-    #[cfg(test)]
-    fn open_sockets(&self) -> usize {
-        self.sockets.lock().expect("registry lock").len()
+    /// Sockets open now, and users with at least one (nothing stays behind a closed socket).
+    pub fn open(&self) -> (usize, usize) {
+        let sockets = self.sockets.lock().expect("registry lock");
+        (sockets.by_id.len(), sockets.per_user.len())
     }
 
     fn kick_where(&self, pick: impl Fn(&Entry) -> bool, code: u16, reason: &'static str) -> usize {
         let sockets = self.sockets.lock().expect("registry lock");
-        sockets.values().filter(|e| pick(e)).map(|e| e.kick.send(code, reason)).count()
+        sockets.by_id.values().filter(|e| pick(e)).map(|e| e.kick.send(code, reason)).count()
     }
 }
 
@@ -131,6 +149,8 @@ mod tests {
         drop(first);
         let third = r.register(5, 10, "s", &acme(), 2);
         assert!(third.is_some());
-        assert_eq!(r.open_sockets(), 2);
+        assert_eq!(r.open(), (2, 1), "user 11's socket closed at once");
+        drop(third);
+        assert_eq!(r.open(), (1, 1));
     }
 }

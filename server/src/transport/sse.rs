@@ -21,19 +21,20 @@ use crate::{
     api::error::ApiError,
     auth::Session,
     broker::{ReadFrom, Subscriber, position::Position},
+    client_addr::ClientAddr,
     dashboard_edits::Edit,
     telemetry,
 };
 use app::protocol::{ControlMessage, ServerMessage, TopicKind, Update};
 use axum::{
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{Path, Query, State},
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use std::{
     collections::{BTreeMap, HashMap},
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::Arc,
 };
 use tokio::sync::broadcast;
@@ -49,12 +50,12 @@ pub struct StreamParams {
 
 pub async fn dashboard(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     Path(id): Path<i64>,
     Query(params): Query<StreamParams>,
     headers: HeaderMap,
 ) -> Response {
-    match open(state, peer.ip(), id, params, &headers).await {
+    match open(state, peer, id, params, &headers).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -71,7 +72,8 @@ async fn open(
     let feeds = dashboard_feeds::load(&state, &session, id).await?;
     let starts = starts(&state, id, headers, &params)?;
     let connection = admission::next_connection_id();
-    let registration = admission::register(&state, connection, &session)
+    let registration = admission::register(&state, connection, &session, headers)
+        .await
         .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     admission::accepted(&state, &session, format!("sse for dashboard {id} from {peer}"));
     if starts.is_last_event_id() {
@@ -170,7 +172,13 @@ impl DashboardStream {
     /// Subscribes one feed, starting where the reader stood.
     fn follow(&mut self, feed: Feed, from: ReadFrom) {
         let subscriber = self.subscriber(&feed.widget);
-        self.state.broker.subscribe(&feed.topic, subscriber, from);
+        if let Err(e) = self.state.broker.subscribe(&feed.topic, subscriber, from) {
+            // The dashboard's own feeds: only a tenant-wide limit refuses one. The stream goes on
+            // with the others, and the refusal is counted.
+            tracing::warn!(connection = self.connection, topic = %feed.topic, error = %e, "feed not followed");
+            telemetry::denied(e.limit_label().unwrap_or("subscribe"));
+            return;
+        }
         self.feeds.insert(feed.widget.clone(), feed);
     }
 

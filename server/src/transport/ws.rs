@@ -16,6 +16,7 @@ use crate::{
         Broker, ReadFrom, Subscribed, Subscriber,
         topic_name::{TopicKey, TopicName},
     },
+    client_addr::ClientAddr,
     limits::TokenBucket,
     presence::{self, Presence},
     shutdown::ShutdownSignal,
@@ -25,14 +26,14 @@ use crate::{
 use app::protocol::{ClientMessage, ControlMessage, ErrorCode, Limits, ServerMessage};
 use axum::{
     extract::{
-        ConnectInfo, State,
+        State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
     },
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use futures_util::SinkExt;
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 /// Longest widget id a client may use.
@@ -50,20 +51,20 @@ const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 pub async fn upgrade(
     upgrade: WebSocketUpgrade,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
     if let Err(refusal) = admission::check_origin(&state, &headers, OriginRule::Required) {
-        admission::deny(&state, None, peer.ip(), &refusal);
+        admission::deny(&state, None, peer, &refusal);
         return ApiError::forbidden("this origin may not open live connections").into_response();
     }
-    let verdict = match admission::check_connect_rate(&state, peer.ip()) {
+    let verdict = match admission::check_connect_rate(&state, peer) {
         Ok(()) => admission::check_session(&state, &headers).await,
         Err(refusal) => Err(refusal),
     };
     match &verdict {
-        Ok(session) => admission::accepted(&state, session, format!("websocket from {}", peer.ip())),
-        Err(refusal) => admission::deny(&state, None, peer.ip(), refusal),
+        Ok(session) => admission::accepted(&state, session, format!("websocket from {}", peer)),
+        Err(refusal) => admission::deny(&state, None, peer, refusal),
     }
     let max = state.config.max_frame_bytes;
     upgrade
@@ -77,10 +78,10 @@ pub async fn upgrade(
                 Err(refusal) => return close(&mut socket, refusal.code, refusal.reason).await,
             };
             let id = admission::next_connection_id();
-            match admission::register(&state, id, &session) {
+            match admission::register(&state, id, &session, &headers).await {
                 Ok(registration) => Connection::new(id, state, session, registration).run(socket).await,
                 Err(refusal) => {
-                    admission::deny(&state, Some(&session), peer.ip(), &refusal);
+                    admission::deny(&state, Some(&session), peer, &refusal);
                     close(&mut socket, refusal.code, refusal.reason).await
                 }
             }
@@ -113,6 +114,9 @@ struct Connection {
     max_subscriptions: usize,
     /// The client's message rate limit.
     inbound: TokenBucket,
+    /// Its manual refreshes: each costs a snapshot, so they have a limit of their own.
+    refreshes: TokenBucket,
+    refreshes_per_min: usize,
 }
 
 /// Why the connection loop ended, and what to tell the client.
@@ -149,6 +153,12 @@ impl Connection {
                 2.0 * state.config.client_messages_per_sec as f64,
                 std::time::Instant::now(),
             ),
+            refreshes: TokenBucket::new(
+                state.config.refreshes_per_min as f64 / 60.0,
+                state.config.refreshes_per_min as f64,
+                std::time::Instant::now(),
+            ),
+            refreshes_per_min: state.config.refreshes_per_min,
         }
     }
 
@@ -316,14 +326,24 @@ impl Connection {
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
             },
             ClientMessage::RequestUpdate { widget_id } => match self.subscriptions.get_key_value(widget_id.as_str()) {
+                Some(_) if !self.refreshes.try_take(std::time::Instant::now()) => {
+                    telemetry::denied("refresh_rate");
+                    let message = format!("at most {} refreshes a minute; the view stays live", self.refreshes_per_min);
+                    self.error(ErrorCode::RateLimited, message, Some(widget_id))
+                }
                 Some((widget, topic)) => {
-                    // The topic exists while we are subscribed to it: topics are never removed.
+                    // A topic is never retired while it has subscribers; one still waiting to be
+                    // created has no snapshot to refresh.
                     let _ = self.broker.refresh(topic, &self.subscriber(widget));
                 }
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
             },
             ClientMessage::Activity { action, detail } => match presence::check_detail(&detail) {
-                Ok(detail) => self.presence.reported(&self.session.user, action, detail),
+                Ok(detail) => {
+                    if let Err(limited) = self.presence.reported(&self.session.user, action, detail) {
+                        self.error(ErrorCode::RateLimited, limited.to_string(), None)
+                    }
+                }
                 Err(message) => self.error(ErrorCode::BadMessage, message, None),
             },
         }
@@ -352,7 +372,14 @@ impl Connection {
         };
         let key = TopicKey::new(self.session.user.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
-        let subscribed = self.broker.subscribe(&key, self.subscriber(&widget), ReadFrom::token(resume_token));
+        let subscribed = match self.broker.subscribe(&key, self.subscriber(&widget), ReadFrom::token(resume_token)) {
+            Ok(subscribed) => subscribed,
+            Err(e) => {
+                telemetry::denied(e.limit_label().unwrap_or("subscribe"));
+                self.audit_subscribe(&key.name, Outcome::Denied, Some(e.to_string()));
+                return self.error(ErrorCode::LimitExceeded, e.to_string(), Some(widget.to_string()));
+            }
+        };
         let pending = subscribed == Subscribed::Pending;
         tracing::debug!(connection = self.id, %widget, topic = %key, pending, "subscribed");
         let detail = pending.then(|| "waiting for the topic's first message".to_owned());
