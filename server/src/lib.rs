@@ -195,8 +195,9 @@ impl Livedash {
         &self.demo_keys
     }
 
-    pub fn router(&self) -> Router {
-        let state = AppState {
+    /// What every request handler reaches (tests use it to look inside: sockets, presence).
+    pub fn state(&self) -> AppState {
+        AppState {
             leptos_options: self.leptos_options.clone(),
             config: self.config.clone(),
             broker: self.broker.clone(),
@@ -211,13 +212,17 @@ impl Livedash {
             job_streams: self.job_streams.clone(),
             proxies: self.proxies.clone(),
             shutdown: self.shutdown.signal(),
-        };
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let state = self.state();
         let routes = generate_route_list(App);
         let options = state.leptos_options.clone();
         let pages = Router::new()
             .leptos_routes(&state, routes, move || shell(options.clone()))
             .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_session));
-        let metrics = match self.metrics_listener {
+        let metrics = match self.config.metrics_addr {
             Some(_) => Router::new(),
             None => telemetry::router(self.config.metrics_token.clone()),
         };

@@ -29,6 +29,13 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub broker: Arc<Broker>,
     pub store: Store,
+    /// The sockets, presence and limits the handlers see (no shutdown signal: a test must not hold
+    /// the server's shutdown open).
+    pub sockets: Arc<server::transport::registry::Registry>,
+    pub presence: Arc<server::presence::Presence>,
+    /// `/metrics`'s own listener, when the config asks for one.
+    pub metrics_addr: Option<SocketAddr>,
+    livedash_state: Option<server::AppState>,
     /// Each tenant's API key (demo mode issues one per tenant).
     pub keys: Vec<(TenantId, ApiKey)>,
     stop: Option<oneshot::Sender<()>>,
@@ -50,6 +57,10 @@ impl TestServer {
         let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
         let livedash = Livedash::start(Config { database, ..config }, options).await.unwrap();
         let (broker, store) = (livedash.broker(), livedash.store());
+        let state = livedash.state();
+        let (sockets, presence) = (state.sockets.clone(), state.presence.clone());
+        let metrics_addr = livedash.metrics_addr();
+        let livedash_state = server::AppState { shutdown: server::shutdown::Shutdown::new().signal(), ..state };
         let keys = match livedash.demo_keys() {
             [] => server::demo::seed(&store).await.unwrap(),
             keys => keys.to_vec(),
@@ -60,12 +71,30 @@ impl TestServer {
         let task = tokio::spawn(livedash.serve(listener, async {
             let _ = stopped.await;
         }));
-        Self { addr, broker, store, keys, stop: Some(stop), task: Some(task), _dir: dir }
+        Self {
+            addr,
+            broker,
+            store,
+            sockets,
+            presence,
+            metrics_addr,
+            livedash_state: Some(livedash_state),
+            keys,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
     }
 
     /// A server whose demo feed is off, so tests publish exactly what they expect.
     pub async fn quiet() -> Self {
         Self::start(Config { demo: false, ..Config::default() }).await
+    }
+
+    /// The state the handlers see, with a shutdown signal of its own (one of the server's would
+    /// hold its shutdown open).
+    pub fn state(&self) -> server::AppState {
+        self.livedash_state.clone().expect("the server is running")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -125,12 +154,24 @@ impl TestServer {
 
     /// Stops the server the way Ctrl-C does and waits until it has finished.
     pub async fn stop(mut self) {
+        // Our handle on the auditor would keep its writer, and so the shutdown, waiting.
+        self.livedash_state = None;
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
             .await
             .expect("server stops within 10 s")
             .unwrap()
             .unwrap();
+    }
+}
+
+/// Waits until `done` holds: for a state the server promises to reach (a structure emptied, a
+/// count back to zero), checked every few milliseconds; fails after [`WAIT`].
+pub async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
