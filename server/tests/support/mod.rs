@@ -40,7 +40,8 @@ pub struct TestServer {
     pub keys: Vec<(TenantId, ApiKey)>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    config: Config,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The demo accounts every test server has.
@@ -52,10 +53,22 @@ impl TestServer {
     /// A server with the demo accounts, on a fresh database. With `demo` off the demo feed does not
     /// run, so tests see exactly what they publish.
     pub async fn start(config: Config) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(config, tempfile::tempdir().unwrap(), "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Stops the server and starts it again on the same address and database, the way an operator
+    /// restarts a node: sessions survive, the in-memory broker does not.
+    pub async fn restart(mut self) -> Self {
+        let (config, addr, dir) = (self.config.clone(), self.addr, self._dir.take().unwrap());
+        self.stop().await;
+        Self::start_in(config, dir, addr).await
+    }
+
+    async fn start_in(config: Config, dir: tempfile::TempDir, addr: SocketAddr) -> Self {
         let database = dir.path().join("livedash.db").to_str().unwrap().to_owned();
         let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
-        let livedash = Livedash::start(Config { database, ..config }, options).await.unwrap();
+        let config = Config { database, ..config };
+        let livedash = Livedash::start(config.clone(), options).await.unwrap();
         let (broker, store) = (livedash.broker(), livedash.store());
         let state = livedash.state();
         let (sockets, presence) = (state.sockets.clone(), state.presence.clone());
@@ -65,7 +78,7 @@ impl TestServer {
             [] => server::demo::seed(&store).await.unwrap(),
             keys => keys.to_vec(),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(livedash.serve(listener, async {
@@ -82,7 +95,8 @@ impl TestServer {
             keys,
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            config,
+            _dir: Some(dir),
         }
     }
 
