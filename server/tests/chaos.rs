@@ -230,7 +230,9 @@ async fn client(addr: SocketAddr, cookie: String, streams: Streams, mut commands
 fn publish_all(server: &TestServer, n: u64) {
     use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, TopicKind};
     let broker = &server.broker;
-    broker.publish(&acme("chaos/series"), TopicKind::Series, vec![Item::Point(Point { ts: n as i64, value: n as f64 })]).unwrap();
+    broker
+        .publish(&acme("chaos/series"), TopicKind::Series, vec![Item::Point(Point { ts: n as i64, value: n as f64 })])
+        .unwrap();
     let metric = Item::Metric(Metric { key: "n".into(), value: n as f64 });
     broker.publish(&acme("chaos/metrics"), TopicKind::Metrics, vec![metric]).unwrap();
     let event = Event {

@@ -36,7 +36,7 @@ pub async fn set_live_dashboards(
 ) -> Result<Json<LiveDashboards>, ApiError> {
     let wanted: LiveDashboards = json_body(&body)?;
     let tenant = &session.user.tenant;
-    state.store.set_live_dashboards(tenant, wanted.enabled).await.map_err(ApiError::internal)?;
+    state.auth.set_live_dashboards(tenant, wanted.enabled).await.map_err(ApiError::internal)?;
     let closed =
         if wanted.enabled { 0 } else { state.sockets.kick_tenant(tenant, LIVE_OFF, "live dashboards are off") };
     state.auditor.record(AuditEntry {

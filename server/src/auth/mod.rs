@@ -2,15 +2,20 @@
 //! publishers' API keys.
 
 pub mod api_key;
+pub mod lookup_cache;
 pub mod origin;
 pub mod password;
 pub mod resume_token;
 pub mod token;
 
-use crate::store::{Store, StoreError, accounts::User, now_secs};
+use crate::{
+    broker::topic_name::TenantId,
+    store::{Store, StoreError, accounts::User, now_secs},
+};
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use lookup_cache::LookupCache;
 use resume_token::ResumeKeys;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use token::{Claims, TokenError, TokenKeys};
 
 /// The session cookie's name.
@@ -51,7 +56,13 @@ pub struct Auth {
     /// Password hashing is slow and takes memory by design (Argon2id): a login flood must queue
     /// here, not fill the blocking pool.
     password_checks: tokio::sync::Semaphore,
+    /// session id → its user; tenant → its live flag.
+    sessions: LookupCache<String, User>,
+    live_flags: LookupCache<TenantId, bool>,
 }
+
+/// How long a session's or a tenant's state read from the store is trusted (see [`lookup_cache`]).
+const LOOKUP_TTL: Duration = Duration::from_secs(1);
 
 impl Auth {
     pub fn new(store: Store, secret: &[u8], ttl: Duration, max_password_checks: usize) -> Self {
@@ -61,6 +72,8 @@ impl Auth {
             resume: ResumeKeys::new(secret),
             ttl,
             password_checks: tokio::sync::Semaphore::new(max_password_checks),
+            sessions: LookupCache::new(LOOKUP_TTL),
+            live_flags: LookupCache::new(LOOKUP_TTL),
         }
     }
 
@@ -84,7 +97,14 @@ impl Auth {
     /// The session a cookie value proves: a valid signature, not expired, not logged out.
     pub async fn session(&self, token: Option<&str>) -> Result<Session, AuthError> {
         let claims = self.keys.verify(token.ok_or(AuthError::Missing)?)?;
-        let user = self.store.session_user(&claims.sid).await?.ok_or(AuthError::Ended)?;
+        let user = match self.sessions.get(&claims.sid, Instant::now()) {
+            Ok(user) => user,
+            Err(began) => {
+                let user = self.store.session_user(&claims.sid).await?.ok_or(AuthError::Ended)?;
+                self.sessions.put(claims.sid.clone(), user.clone(), began, Instant::now());
+                user
+            }
+        };
         if user.id.to_string() != claims.sub {
             return Err(TokenError::Invalid.into());
         }
@@ -98,7 +118,27 @@ impl Auth {
     }
 
     pub async fn logout(&self, session: &Session) -> Result<(), StoreError> {
-        self.store.revoke_session(&session.id).await
+        self.store.revoke_session(&session.id).await?;
+        self.sessions.changed(&session.id);
+        Ok(())
+    }
+
+    /// Whether `tenant`'s live dashboards are on; `None` for an unknown tenant.
+    pub async fn live_dashboards(&self, tenant: &TenantId) -> Result<Option<bool>, StoreError> {
+        let began = match self.live_flags.get(tenant, Instant::now()) {
+            Ok(live) => return Ok(Some(live)),
+            Err(began) => began,
+        };
+        let Some(found) = self.store.tenant(tenant).await? else { return Ok(None) };
+        self.live_flags.put(tenant.clone(), found.live_dashboards, began, Instant::now());
+        Ok(Some(found.live_dashboards))
+    }
+
+    /// Turns `tenant`'s live dashboards on or off (the caller closes its sockets).
+    pub async fn set_live_dashboards(&self, tenant: &TenantId, enabled: bool) -> Result<(), StoreError> {
+        self.store.set_live_dashboards(tenant, enabled).await?;
+        self.live_flags.changed(tenant);
+        Ok(())
     }
 
     /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS.

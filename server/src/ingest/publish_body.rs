@@ -86,12 +86,16 @@ pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Resu
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(invalid("body", "must be a JSON object"));
     }
-    let body: Body =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { "body".to_owned() } else { path };
-            InvalidBody { field, message: e.inner().to_string() }
-        })?;
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let body: Body = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        // The body itself, or an unknown key that is empty: either way the field is the body.
+        let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+        InvalidBody { field, message: e.inner().to_string() }
+    })?;
+    // One object and nothing after it: a second body or trailing bytes would otherwise be dropped
+    // without a word.
+    json.end().map_err(|e| invalid("body", format!("nothing may follow the object: {e}")))?;
     let present = [body.points.is_some(), body.values.is_some(), body.events.is_some(), body.changes.is_some()];
     if present.iter().filter(|p| **p).count() != 1 {
         return Err(invalid("body", "give exactly one of points, values, events, changes"));
@@ -256,6 +260,9 @@ mod tests {
         assert_eq!(field_of(json!({"points": [{"value": 1}], "values": {"a": 1}})), "body");
         assert_eq!(field_of(json!({})), "body");
         assert_eq!(field_of(json!([1, 2])), "body");
+        assert_eq!(field_of(json!({"": null})), "body", "an empty unknown key");
+        let trailing = parse(br#"{"points": [{"value": 1}]} {"points": [{"value": 2}]}"#, 0, || "x".into());
+        assert_eq!(trailing.unwrap_err().field, "body", "a second body is refused, not dropped");
     }
 
     #[test]

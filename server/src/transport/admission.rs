@@ -106,8 +106,8 @@ pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Sess
         Err(AuthError::Store(e)) => return Err(server_error(&e)),
         Err(e) => return Err(Refusal::new(SESSION_ENDED, e.to_string(), "session")),
     };
-    match state.store.tenant(&session.user.tenant).await {
-        Ok(Some(tenant)) if tenant.live_dashboards => Ok(session),
+    match state.auth.live_dashboards(&session.user.tenant).await {
+        Ok(Some(true)) => Ok(session),
         Ok(_) => Err(Refusal::new(LIVE_OFF, "live dashboards are off for this tenant", "live_off")),
         Err(e) => Err(server_error(&e)),
     }

@@ -1,0 +1,45 @@
+//! `loadgen`: drives a real livedash server from outside and prints figures (it never passes or
+//! fails on them). It starts the server binary itself, in demo mode on a free loopback port, so the
+//! server's CPU and memory can be read apart from its own.
+//!
+//! ```text
+//! loadgen storm   [--clients 5000]                        reconnect storm
+//! loadgen hostile [--clients 200] [--rate 20] [--secs 10] hostile clients beside a normal load
+//!         common: [--bin target/debug/livedash]
+//! ```
+
+mod client;
+mod hostile;
+mod server;
+mod stats;
+mod storm;
+
+use anyhow::{Context, bail};
+
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn number<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
+    option(args, name).map_or(Ok(default), |v| v.parse().map_err(|_| anyhow::anyhow!("{name} {v:?}: not a number")))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let bin = option(&args, "--bin").unwrap_or_else(|| format!("{target}/debug/livedash"));
+    match args.first().map(String::as_str) {
+        Some("storm") => {
+            let clients = number(&args, "--clients", 5000)?;
+            let server = server::Server::start(&bin, &storm::settings(clients)).await.context("the server")?;
+            storm::run(&server, clients).await
+        }
+        Some("hostile") => {
+            let clients = number(&args, "--clients", 200)?;
+            let server = server::Server::start(&bin, &hostile::settings(clients)).await.context("the server")?;
+            hostile::run(&server, clients, number(&args, "--rate", 20)?, number(&args, "--secs", 10)?).await
+        }
+        _ => bail!("usage: loadgen storm [--clients N] | hostile [--clients N] [--rate R] [--secs S]  [--bin PATH]"),
+    }
+}
