@@ -123,6 +123,12 @@ pub struct Config {
     /// A separate address to serve `/metrics` on (`LIVEDASH_METRICS_ADDR`, e.g. `127.0.0.1:9100`);
     /// when set, the main listener does not serve it.
     pub metrics_addr: Option<String>,
+    /// Redis shared by several nodes (`LIVEDASH_REDIS_URL`, `redis://host:port/db`); unset, one
+    /// node keeps everything in memory.
+    pub redis_url: Option<String>,
+    /// What every livedash key and channel in Redis starts with (`LIVEDASH_REDIS_PREFIX`), so that
+    /// deployments can share one Redis.
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -177,6 +183,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             metrics_addr: None,
+            redis_url: None,
+            redis_prefix: "livedash:".into(),
         }
     }
 }
@@ -282,6 +290,8 @@ impl Config {
             trusted_proxies: list(get("LIVEDASH_TRUSTED_PROXIES")),
             metrics_token: get("LIVEDASH_METRICS_TOKEN"),
             metrics_addr: get("LIVEDASH_METRICS_ADDR"),
+            redis_url: get("LIVEDASH_REDIS_URL"),
+            redis_prefix: get("LIVEDASH_REDIS_PREFIX").unwrap_or(d.redis_prefix),
         })
     }
 }

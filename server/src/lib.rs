@@ -26,7 +26,13 @@ use anyhow::Context;
 use app::{App, shell};
 use auth::{Auth, api_key::ApiKey};
 use axum::{Router, extract::FromRef, routing::get};
-use broker::{Broker, BrokerConfig, topic_name::TenantId, topic_state::StateLimits};
+use broker::{
+    Broker, BrokerConfig,
+    engine::{Engine, InOrder, MemoryEngine},
+    redis::RedisEngine,
+    topic_name::TenantId,
+    topic_state::StateLimits,
+};
 use client_addr::TrustedProxies;
 use config::Config;
 use dashboard_edits::DashboardEdits;
@@ -55,6 +61,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub broker: Arc<Broker>,
+    /// Where every publish goes: this node (memory) or Redis.
+    pub engine: Arc<dyn Engine>,
     pub store: Store,
     pub auth: Arc<Auth>,
     pub auditor: Auditor,
@@ -107,6 +115,7 @@ pub struct Livedash {
     config: Arc<Config>,
     leptos_options: LeptosOptions,
     broker: Arc<Broker>,
+    engine: Arc<dyn Engine>,
     store: Store,
     auth: Arc<Auth>,
     auditor: Auditor,
@@ -139,7 +148,20 @@ impl Livedash {
             let tenant = TenantId::parse(tenant).context("LIVEDASH_LIVE_DASHBOARDS_OFF")?;
             store.set_live_dashboards(&tenant, false).await?;
         }
-        let broker = Broker::new(broker_config(&config));
+        let broker = Arc::new(Broker::new(broker_config(&config)));
+        let shutdown = Shutdown::new();
+        let engine: Arc<dyn Engine> = match &config.redis_url {
+            Some(url) => {
+                let signal = shutdown.signal();
+                let engine =
+                    RedisEngine::connect(url, &config.redis_prefix, broker.clone(), broker_config(&config), signal)
+                        .await
+                        .context("LIVEDASH_REDIS_URL")?;
+                tracing::info!("topics are kept in Redis, shared with every node that uses it");
+                engine
+            }
+            None => Arc::new(MemoryEngine::new(broker.clone())),
+        };
         let proxies = TrustedProxies::parse(&config.trusted_proxies)
             .map_err(anyhow::Error::msg)
             .context("LIVEDASH_TRUSTED_PROXIES")?;
@@ -155,23 +177,23 @@ impl Livedash {
         };
         let (auditor, audit_writer) = Auditor::start(store.clone(), audit);
         let limiters = Arc::new(Limiters::new(&config));
-        let broker = Arc::new(broker);
         Ok(Self {
             auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, config.max_password_checks)),
             cursors: Arc::new(CursorKeys::new(&secret)),
             edits: Arc::default(),
             job_streams: Arc::default(),
             proxies: Arc::new(proxies),
-            presence: Arc::new(Presence::new(broker.clone(), config.activity_per_min)),
+            presence: Arc::new(Presence::new(InOrder::start(engine.clone()), config.activity_per_min)),
             config: Arc::new(config),
             leptos_options,
             broker,
+            engine,
             store,
             auditor,
             audit_writer,
             sockets: Arc::new(Registry::default()),
             limiters,
-            shutdown: Shutdown::new(),
+            shutdown,
             demo_keys,
             metrics_listener,
         })
@@ -179,6 +201,10 @@ impl Livedash {
 
     pub fn broker(&self) -> Arc<Broker> {
         self.broker.clone()
+    }
+
+    pub fn engine(&self) -> Arc<dyn Engine> {
+        self.engine.clone()
     }
 
     pub fn store(&self) -> Store {
@@ -201,6 +227,7 @@ impl Livedash {
             leptos_options: self.leptos_options.clone(),
             config: self.config.clone(),
             broker: self.broker.clone(),
+            engine: self.engine.clone(),
             store: self.store.clone(),
             auth: self.auth.clone(),
             auditor: self.auditor.clone(),
@@ -228,6 +255,7 @@ impl Livedash {
         };
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readiness))
             .merge(metrics)
             .route("/api/ws", get(transport::ws::upgrade))
             .route("/api/stream/dashboard/{id}", get(transport::sse::dashboard))
@@ -245,7 +273,7 @@ impl Livedash {
     /// to finish, and then for the audit writer.
     pub async fn serve(mut self, listener: TcpListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         if self.config.demo {
-            let feed = ingest::demo_feed::run(self.broker.clone(), Duration::from_secs(1), self.shutdown.signal());
+            let feed = ingest::demo_feed::run(self.engine.clone(), Duration::from_secs(1), self.shutdown.signal());
             tokio::spawn(feed);
         }
         let keep = |key: &broker::topic_name::TopicKey| presence::is_reserved(&key.name);
@@ -284,6 +312,25 @@ impl Livedash {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_writer).await;
         served.map_err(Into::into)
     }
+}
+
+/// `/readyz`: whether a load balancer should send this node new clients. Not ready while its engine
+/// cannot take publishes (Redis unreachable) or once it is shutting down; `/healthz` stays the
+/// liveness check (the process answers), so a node that lost Redis is not restarted for it.
+async fn readiness(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let engine = state.engine.name();
+    let problem = if state.shutdown.is_stopping() {
+        Some("shutting down")
+    } else if !state.engine.ready() {
+        Some("the engine is unreachable")
+    } else {
+        None
+    };
+    let body = serde_json::json!({ "ready": problem.is_none(), "engine": engine, "problem": problem });
+    let status =
+        if problem.is_none() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 /// The broker's settings out of the server's.

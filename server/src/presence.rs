@@ -12,7 +12,7 @@
 
 use crate::{
     broker::{
-        Broker,
+        engine::InOrder,
         topic_name::{TenantId, TopicKey, TopicName},
     },
     limits::KeyedLimiter,
@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -157,11 +157,11 @@ impl PresenceBook {
     }
 }
 
-/// The server's presence: the book, the broker it publishes to, and the limit on how often one
+/// The server's presence: the book, where it publishes (in order), and the limit on how often one
 /// user's reports reach everyone's activity feed.
 #[derive(Debug)]
 pub struct Presence {
-    broker: Arc<Broker>,
+    publisher: InOrder,
     book: Mutex<PresenceBook>,
     next_event: AtomicU64,
     reports: KeyedLimiter<i64>,
@@ -174,10 +174,10 @@ pub struct Presence {
 pub struct TooManyReports(pub usize);
 
 impl Presence {
-    pub fn new(broker: Arc<Broker>, reports_per_min: usize) -> Self {
+    pub fn new(publisher: InOrder, reports_per_min: usize) -> Self {
         let per_min = reports_per_min as f64;
         Self {
-            broker,
+            publisher,
             book: Mutex::new(PresenceBook::default()),
             next_event: AtomicU64::new(1),
             reports: KeyedLimiter::new(per_min / 60.0, per_min),
@@ -246,9 +246,7 @@ impl Presence {
     }
 
     fn publish(&self, tenant: &TenantId, topic: &str, kind: TopicKind, item: Item) {
-        if let Err(e) = self.broker.publish(&key(tenant, topic), kind, vec![item]) {
-            tracing::error!(error = %e, %tenant, topic, "could not publish presence");
-        }
+        self.publisher.send(key(tenant, topic), kind, vec![item]);
     }
 }
 

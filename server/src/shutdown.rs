@@ -52,6 +52,11 @@ impl Default for Shutdown {
 }
 
 impl ShutdownSignal {
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
     /// Completes once shutdown has begun (at once if it already has).
     pub async fn stopping(&mut self) {
         // An error means the `Shutdown` is gone, which is a shutdown too.

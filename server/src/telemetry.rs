@@ -10,7 +10,7 @@
 //! | `livedash_outbox_backlog` | histogram | (updates queued for a connection when its writer wakes) |
 //! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_queue_full` |
 //! | `livedash_resumes_total` | counter | `outcome`: `replayed`, `gap` |
-//! | `livedash_gaps_total` | counter | `reason`: `history`, `slow_subscriber` |
+//! | `livedash_gaps_total` | counter | `reason`: `history`, `slow_subscriber`, `engine` |
 //! | `livedash_push_latency_seconds` | histogram | (publish accepted → frame flushed to the socket) |
 //! | `livedash_denials_total` | counter | `reason` |
 //! | `livedash_client_errors_total` | counter | `code` |
@@ -29,6 +29,8 @@
 //! | `livedash_history_trimmed_total` | counter | `reason`: `age`, `tenant_bytes` |
 //! | `livedash_topics_retired_total` | counter | (idle topics removed by the sweep) |
 //! | `livedash_http_connections_open` | gauge | (TCP connections being served) |
+//! | `livedash_engine_reloads_total` | counter | `reason`: `out_of_step`, `relinked` (topics a node reloaded from Redis) |
+//! | `livedash_engine_link_lost_total` | counter | (times a node's pub/sub link to Redis dropped) |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -60,6 +62,8 @@ pub const WAITING_SUBSCRIPTIONS: &str = "livedash_waiting_subscriptions";
 pub const HISTORY_TRIMMED: &str = "livedash_history_trimmed_total";
 pub const TOPICS_RETIRED: &str = "livedash_topics_retired_total";
 pub const HTTP_CONNECTIONS_OPEN: &str = "livedash_http_connections_open";
+pub const ENGINE_RELOADS: &str = "livedash_engine_reloads_total";
+pub const ENGINE_LINK_LOST: &str = "livedash_engine_link_lost_total";
 
 /// The process-wide recorder, installed on first use (a process has one, however many servers the
 /// tests start in it).

@@ -114,7 +114,7 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
         Refusal::new("invalid_payload", ApiError { field: Some(e.field), ..error })
     })?;
     let key = TopicKey::new(tenant, name);
-    let offset = state.broker.publish(&key, publish.kind, publish.items).map_err(|e| match e {
+    let offset = state.engine.publish(key.clone(), publish.kind, publish.items).await.map_err(|e| match e {
         BrokerError::KindMismatch { .. } => {
             Refusal::new("kind_mismatch", ApiError::new(StatusCode::CONFLICT, "kind_mismatch", e.to_string()))
         }
@@ -126,6 +126,11 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
             e.limit_label().unwrap_or("topic_limit"),
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string()),
         ),
+        BrokerError::Unavailable(_) => {
+            tracing::warn!(error = %e, "a publish found the engine unavailable");
+            let message = "the server cannot take messages right now; retry shortly";
+            Refusal::new("engine_unavailable", ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message))
+        }
     })?;
     Ok(Json(Published { topic: key.name.to_string(), kind: publish.kind, offset }))
 }

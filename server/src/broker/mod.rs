@@ -16,7 +16,10 @@
 //! Lock order: the topics map, then the waiting list, then one topic.
 
 mod encode;
+pub mod engine;
 pub mod position;
+pub mod redis;
+pub mod replica;
 pub mod sweep;
 pub mod topic_log;
 pub mod topic_name;
@@ -32,14 +35,14 @@ use app::protocol::{Item, TopicKind};
 use position::Position;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex, OnceLock, RwLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use topic_log::{Catchup, Entry, HistoryLimits, TopicLog};
 use topic_name::{TenantId, TopicKey};
 use topic_state::{StateError, StateLimits, TopicState};
 use usage::{TenantUsage, Usage};
-use waiting::{Waiting, WaitingList};
+use waiting::{StartAt, Waiting, WaitingList};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerConfig {
@@ -79,6 +82,8 @@ pub enum BrokerError {
     TenantFull(usize),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("messages cannot be taken now: {0}")]
+    Unavailable(String),
 }
 
 impl BrokerError {
@@ -142,6 +147,17 @@ pub struct Broker {
     topics: RwLock<HashMap<TopicKey, Arc<Topic>>>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantUsage>>>,
     waiting: Mutex<WaitingList>,
+    /// Set when an engine elsewhere orders the messages (see [`Broker::share`]): how to ask it for
+    /// a topic this node does not hold.
+    loader: OnceLock<Loader>,
+}
+
+struct Loader(Box<dyn Fn(&TopicKey) + Send + Sync>);
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Loader")
+    }
 }
 
 /// How a subscription started.
@@ -191,7 +207,13 @@ pub struct Swept {
 
 impl Broker {
     pub fn new(config: BrokerConfig) -> Self {
-        Self { config, topics: RwLock::default(), tenants: Mutex::default(), waiting: Mutex::default() }
+        Self {
+            config,
+            topics: RwLock::default(),
+            tenants: Mutex::default(),
+            waiting: Mutex::default(),
+            loader: OnceLock::new(),
+        }
     }
 
     /// Creates `key` as a `kind` topic if it does not exist yet.
@@ -200,8 +222,14 @@ impl Broker {
     }
 
     /// Appends `items` as one message (creating the topic on first use) and hands it to every
-    /// subscriber; returns its offset.
+    /// subscriber; returns its offset. This is what [`engine::MemoryEngine`] does; a broker that
+    /// is a copy of another engine refuses it, since the message would reach this node only.
     pub fn publish(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<u64, BrokerError> {
+        if self.loader.get().is_some() {
+            return Err(BrokerError::Unavailable(
+                "this node's topics are kept by the engine: publish through it".into(),
+            ));
+        }
         let published_at = Instant::now();
         loop {
             let topic = self.topic_or_create(key, kind)?;
@@ -220,27 +248,41 @@ impl Broker {
         items: &[Item],
         published_at: Instant,
     ) -> Result<u64, BrokerError> {
-        let (history_before, state_before) = (inner.log.bytes(), inner.state.bytes());
+        let state_before = inner.state.bytes();
         let state_after = inner.state.check(items, &self.config.state)?;
         let growth = state_after.saturating_sub(state_before);
         if growth > 0 && topic.usage.state_bytes() + growth > self.config.tenant_state_max_bytes {
             return Err(BrokerError::TenantFull(self.config.tenant_state_max_bytes));
         }
-        let ts = now_ms();
+        let offset = self.append(topic, inner, now_ms(), items, Some(published_at));
+        metrics::counter!(telemetry::PUBLISHES, "kind" => topic.kind.as_str()).increment(1);
+        Ok(offset)
+    }
+
+    /// Logs a message that passed the checks at the next offset, applies it to the state and hands
+    /// it to every subscriber; `published_at` only for live messages, for the latency metric.
+    fn append(
+        &self,
+        topic: &Topic,
+        inner: &mut TopicInner,
+        ts: i64,
+        items: &[Item],
+        published_at: Option<Instant>,
+    ) -> u64 {
+        let (history_before, state_before) = (inner.log.bytes(), inner.state.bytes());
         let (name, kind) = (topic.key.name.as_str(), topic.kind);
         let entry = inner.log.append(ts, |position| encode::update_body(name, kind, position, ts, items));
         inner.state.apply(items, &self.config.state);
-        inner.last_active = ts;
+        inner.last_active = now_ms();
         inner.snapshot = None;
         topic.usage.history_resized(history_before, inner.log.bytes());
         topic.usage.state_resized(state_before, inner.state.bytes());
         self.hold_tenant_history(topic, inner);
         for live in &inner.subscribers {
-            let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, Some(published_at));
+            let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, published_at);
             live.subscriber.outbox.push_update(frame);
         }
-        metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
-        Ok(entry.offset)
+        entry.offset
     }
 
     /// A tenant over its history budget: the topic being written to forgets its oldest messages
@@ -270,9 +312,17 @@ impl Broker {
         let topics = self.topics.read().expect("topics lock");
         let Some(topic) = topics.get(key).cloned() else {
             let max = self.config.max_waiting_per_tenant;
-            let waiting = Waiting { subscriber, resumed: from != ReadFrom::Start };
+            let waiting = Waiting { subscriber, from: StartAt::from(from) };
             let added = self.waiting.lock().expect("waiting lock").add(key, waiting, max);
-            return if added { Ok(Subscribed::Pending) } else { Err(BrokerError::TooManyWaiting(max)) };
+            drop(topics);
+            if !added {
+                return Err(BrokerError::TooManyWaiting(max));
+            }
+            // Outside the locks: the engine takes its own, then ours, when the topic arrives.
+            if let Some(loader) = self.loader.get() {
+                (loader.0)(key);
+            }
+            return Ok(Subscribed::Pending);
         };
         let mut inner = topic.inner.lock().expect("topic lock");
         drop(topics);
@@ -390,6 +440,16 @@ impl Broker {
         self.waiting.lock().expect("waiting lock").topics()
     }
 
+    /// The topics subscriptions wait for.
+    pub fn awaited_topics(&self) -> Vec<TopicKey> {
+        self.waiting.lock().expect("waiting lock").keys()
+    }
+
+    /// Whether this node holds `key`.
+    pub fn holds(&self, key: &TopicKey) -> bool {
+        self.topics.read().expect("topics lock").contains_key(key)
+    }
+
     fn record_usage(&self) {
         let tenants: Vec<TenantId> = self.tenants.lock().expect("tenants lock").keys().cloned().collect();
         for tenant in tenants {
@@ -439,34 +499,39 @@ impl Broker {
         self.tenants.lock().expect("tenants lock").entry(tenant.clone()).or_default().clone()
     }
 
-    /// Moves the subscribers waiting for a just-created topic into it, each with its (empty)
-    /// snapshot, after a `gap` for those that stood in an earlier life of the topic. Called under
-    /// the topics write lock, like `subscribe`'s waiting registration.
+    /// Moves the subscribers waiting for a topic that just appeared into it, each caught up from
+    /// where it stood: a snapshot from the start, a `gap` and a snapshot from a position in an
+    /// earlier life of the topic, the missed messages from a position in a topic another node
+    /// created. Called under the topics write lock, like `subscribe`'s waiting registration.
     fn admit_waiting(&self, topic: &Topic) {
         let waiting = self.waiting.lock().expect("waiting lock").take(&topic.key);
         if waiting.is_empty() {
             return;
         }
         let mut inner = topic.inner.lock().expect("topic lock");
-        for Waiting { subscriber, resumed } in waiting {
-            if resumed {
-                metrics::counter!(telemetry::GAPS, "reason" => "history").increment(1);
-                subscriber.outbox.push(gap_frame(&subscriber.widget, "the topic started again"));
+        for Waiting { subscriber, from } in waiting {
+            let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
+            for frame in catch_up(topic, &mut inner, &subscriber.widget, &prefix, from.as_read_from(), usize::MAX) {
+                match frame {
+                    frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),
+                    frame => subscriber.outbox.push(frame),
+                }
             }
-            subscriber.outbox.push(snapshot_frame(topic, &mut inner, &subscriber.widget));
-            let prefix = encode::widget_prefix(&subscriber.widget).into();
             inner.subscribers.push(Live { subscriber, prefix });
         }
     }
 
-    fn new_topic(&self, key: &TopicKey, kind: TopicKind, usage: Arc<TenantUsage>) -> Topic {
-        let limits = HistoryLimits {
+    fn history_limits(&self) -> HistoryLimits {
+        HistoryLimits {
             max_entries: self.config.history_len,
             max_age_ms: self.config.history_max_age.as_millis() as i64,
             max_bytes: self.config.history_max_bytes,
-        };
+        }
+    }
+
+    fn new_topic(&self, key: &TopicKey, kind: TopicKind, usage: Arc<TenantUsage>) -> Topic {
         let inner = TopicInner {
-            log: TopicLog::new(new_epoch(), limits),
+            log: TopicLog::new(new_epoch(), self.history_limits()),
             state: TopicState::new(kind),
             subscribers: Vec::new(),
             last_active: now_ms(),

@@ -68,6 +68,14 @@ impl TopicLog {
         Self { epoch, last_offset: 0, entries: VecDeque::new(), limits, bytes: 0, newest_trimmed_ts: None }
     }
 
+    /// A log that continues a history kept elsewhere: its first entry will be `offset + 1`, and
+    /// what came before, accepted up to `trimmed_ts`, is not here.
+    pub fn starting_after(mut self, offset: u64, trimmed_ts: Option<i64>) -> Self {
+        self.last_offset = offset;
+        self.newest_trimmed_ts = trimmed_ts;
+        self
+    }
+
     /// What the history costs now, about.
     pub fn bytes(&self) -> usize {
         self.bytes

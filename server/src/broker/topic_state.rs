@@ -49,7 +49,7 @@ enum Data {
 }
 
 /// What one point or one metric costs, roughly: `{"ts":…,"value":…}` / `"key":value`.
-const POINT_BYTES: usize = 40;
+pub(crate) const POINT_BYTES: usize = 40;
 const METRIC_BYTES: usize = 24;
 
 impl TopicState {
@@ -207,11 +207,11 @@ impl TopicState {
     }
 }
 
-fn metric_bytes(key: &str) -> usize {
+pub(crate) fn metric_bytes(key: &str) -> usize {
     key.len() + METRIC_BYTES
 }
 
-fn doc_bytes(id: &str, doc: &Map<String, Value>) -> usize {
+pub(crate) fn doc_bytes(id: &str, doc: &Map<String, Value>) -> usize {
     id.len() + json_bytes(doc)
 }
 

@@ -7,7 +7,7 @@
 //! empty entry behind. Pure bookkeeping: the broker calls it under its lock.
 
 use super::{
-    Subscriber,
+    ReadFrom, Subscriber,
     topic_name::{TenantId, TopicKey},
 };
 use std::collections::HashMap;
@@ -15,9 +15,40 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct Waiting {
     pub subscriber: Subscriber,
-    /// The subscriber came with a position (a resume token or a time): it stood in an earlier life
-    /// of the topic, so it gets a `gap` before the snapshot.
-    pub resumed: bool,
+    /// Where the subscriber stood: it catches up from there when the topic appears.
+    pub from: StartAt,
+}
+
+/// A [`ReadFrom`] kept while the subscription waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    Start,
+    /// A position: replayed from, when the topic that appears is the one it was taken in (another
+    /// node created it, or this node is loading it); otherwise a `gap` and the snapshot.
+    Token(String),
+    /// A time, or a position already known to be lost: a `gap` and the snapshot, since what a
+    /// reader holds from a topic that did not exist here cannot be trusted to match it.
+    Lost,
+}
+
+impl From<ReadFrom<'_>> for StartAt {
+    fn from(from: ReadFrom<'_>) -> Self {
+        match from {
+            ReadFrom::Start => StartAt::Start,
+            ReadFrom::Token(token) => StartAt::Token(token.to_owned()),
+            ReadFrom::Time(_) | ReadFrom::Lost => StartAt::Lost,
+        }
+    }
+}
+
+impl StartAt {
+    pub fn as_read_from(&self) -> ReadFrom<'_> {
+        match self {
+            StartAt::Start => ReadFrom::Start,
+            StartAt::Token(token) => ReadFrom::Token(token),
+            StartAt::Lost => ReadFrom::Lost,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +100,16 @@ impl WaitingList {
         list
     }
 
+    /// Whether anyone waits for `key`.
+    pub fn has(&self, key: &TopicKey) -> bool {
+        self.by_topic.contains_key(key)
+    }
+
+    /// Every topic someone waits for.
+    pub fn keys(&self) -> Vec<TopicKey> {
+        self.by_topic.keys().cloned().collect()
+    }
+
     pub fn count(&self, tenant: &TenantId) -> usize {
         self.per_tenant.get(tenant).copied().unwrap_or(0)
     }
@@ -103,7 +144,7 @@ mod tests {
 
     fn waiting(connection: u64, widget: &str) -> Waiting {
         let subscriber = Subscriber { connection, widget: widget.into(), outbox: Arc::new(Outbox::new(4)) };
-        Waiting { subscriber, resumed: false }
+        Waiting { subscriber, from: StartAt::Start }
     }
 
     #[test]

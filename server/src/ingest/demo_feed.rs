@@ -6,7 +6,7 @@
 
 use crate::{
     broker::{
-        Broker,
+        engine::Engine,
         topic_name::{TenantId, TopicKey, TopicName},
     },
     shutdown::ShutdownSignal,
@@ -59,14 +59,14 @@ pub fn tenants() -> Vec<TenantId> {
 }
 
 /// Publishes every demo shop's tick each `every`, until shutdown.
-pub async fn run(broker: Arc<Broker>, every: Duration, mut shutdown: ShutdownSignal) {
+pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: ShutdownSignal) {
     let mut shops: Vec<DemoShop> =
         tenants().into_iter().zip(SHOPS).map(|(t, (_, size))| DemoShop::new(t, size)).collect();
     // Declared up front, so dashboards can subscribe before the first (rare) event of a kind.
     for shop in &shops {
         for (topic, kind) in TOPICS {
             let key = TopicKey::new(shop.tenant.clone(), TopicName::parse(topic).expect("demo topics are valid"));
-            if let Err(e) = broker.declare(&key, kind) {
+            if let Err(e) = engine.declare(key.clone(), kind).await {
                 tracing::error!(error = %e, topic = %key, "demo feed could not declare its topic");
             }
         }
@@ -81,7 +81,7 @@ pub async fn run(broker: Arc<Broker>, every: Duration, mut shutdown: ShutdownSig
         for shop in &mut shops {
             for (topic, kind, items) in shop.tick(now, &mut rand::random::<f64>) {
                 let key = TopicKey::new(shop.tenant.clone(), TopicName::parse(topic).expect("demo topics are valid"));
-                if let Err(e) = broker.publish(&key, kind, items) {
+                if let Err(e) = engine.publish(key.clone(), kind, items).await {
                     tracing::error!(error = %e, topic = %key, "demo feed could not publish");
                 }
             }

@@ -25,7 +25,8 @@ pub struct Feed {
     pub topic: TopicKey,
 }
 
-/// The feeds of `session`'s tenant's dashboard `id`; 404 when the tenant has no such dashboard.
+/// The feeds of `session`'s tenant's dashboard `id`, each topic ready to be read; 404 when the
+/// tenant has no such dashboard.
 pub async fn load(state: &AppState, session: &Session, id: i64) -> Result<Vec<Feed>, ApiError> {
     let view = state.store.dashboard(&session.user.tenant, id, session.user.id).await.map_err(ApiError::internal)?;
     let view = view.ok_or_else(|| ApiError::not_found("no such dashboard"))?;
@@ -40,7 +41,11 @@ pub async fn load(state: &AppState, session: &Session, id: i64) -> Result<Vec<Fe
             None
         }
     });
-    Ok(feeds.collect())
+    let feeds: Vec<Feed> = feeds.collect();
+    // Positions are judged against the topics as they stand: on a node that does not hold one yet
+    // (another node served this reader before), it is loaded first.
+    futures_util::future::join_all(feeds.iter().map(|feed| state.engine.prepare(feed.topic.clone()))).await;
+    Ok(feeds)
 }
 
 /// Where a reader says it stands, in one of the forms the transports accept.

@@ -86,6 +86,7 @@ async fn open(
     let name = TopicName::parse(params.topic.as_deref().unwrap_or(JOBS_TOPIC))
         .map_err(|e| ApiError { field: Some("topic".into()), ..ApiError::bad_request(e.to_string()) })?;
     let topic = TopicKey::new(session.user.tenant.clone(), name);
+    state.engine.prepare(topic.clone()).await;
     if !job_exists(&state, &topic, &job) {
         return Err(ApiError::not_found("no such job"));
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod redis;
+
 use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
 use futures_util::{SinkExt, StreamExt};
 use server::{
@@ -10,6 +12,7 @@ use server::{
     auth::api_key::ApiKey,
     broker::{
         Broker,
+        engine::Engine,
         topic_name::{TenantId, TopicKey, TopicName},
     },
     config::Config,
@@ -28,6 +31,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub broker: Arc<Broker>,
+    /// Where publishes go: this node, or the Redis it shares with others.
+    pub engine: Arc<dyn Engine>,
     pub store: Store,
     /// The sockets, presence and limits the handlers see (no shutdown signal: a test must not hold
     /// the server's shutdown open).
@@ -41,6 +46,7 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     config: Config,
+    /// The database's directory, unless the test owns the database (several nodes share one).
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -53,23 +59,28 @@ impl TestServer {
     /// A server with the demo accounts, on a fresh database. With `demo` off the demo feed does not
     /// run, so tests see exactly what they publish.
     pub async fn start(config: Config) -> Self {
-        Self::start_in(config, tempfile::tempdir().unwrap(), "127.0.0.1:0".parse().unwrap()).await
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("livedash.db").to_str().unwrap().to_owned();
+        Self::start_in(Config { database, ..config }, Some(dir), "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// One node of a deployment: `config` names the database and Redis it shares with the others.
+    pub async fn node(config: Config) -> Self {
+        Self::start_in(config, None, "127.0.0.1:0".parse().unwrap()).await
     }
 
     /// Stops the server and starts it again on the same address and database, the way an operator
     /// restarts a node: sessions survive, the in-memory broker does not.
     pub async fn restart(mut self) -> Self {
-        let (config, addr, dir) = (self.config.clone(), self.addr, self._dir.take().unwrap());
+        let (config, addr, dir) = (self.config.clone(), self.addr, self._dir.take());
         self.stop().await;
         Self::start_in(config, dir, addr).await
     }
 
-    async fn start_in(config: Config, dir: tempfile::TempDir, addr: SocketAddr) -> Self {
-        let database = dir.path().join("livedash.db").to_str().unwrap().to_owned();
+    async fn start_in(config: Config, dir: Option<tempfile::TempDir>, addr: SocketAddr) -> Self {
         let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
-        let config = Config { database, ..config };
         let livedash = Livedash::start(config.clone(), options).await.unwrap();
-        let (broker, store) = (livedash.broker(), livedash.store());
+        let (broker, engine, store) = (livedash.broker(), livedash.engine(), livedash.store());
         let state = livedash.state();
         let (sockets, presence) = (state.sockets.clone(), state.presence.clone());
         let metrics_addr = livedash.metrics_addr();
@@ -87,6 +98,7 @@ impl TestServer {
         Self {
             addr,
             broker,
+            engine,
             store,
             sockets,
             presence,
@@ -96,7 +108,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             config,
-            _dir: Some(dir),
+            _dir: dir,
         }
     }
 
@@ -109,6 +121,12 @@ impl TestServer {
     /// hold its shutdown open).
     pub fn state(&self) -> server::AppState {
         self.livedash_state.clone().expect("the server is running")
+    }
+
+    /// Whether `/readyz` says this node should get new clients.
+    pub async fn ready(&self) -> bool {
+        let response = reqwest::get(self.url("/readyz")).await.unwrap();
+        response.status() == 200
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -184,6 +202,15 @@ impl TestServer {
 pub async fn eventually(what: &str, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Like [`eventually`], for a state that takes a request to see.
+pub async fn eventually_async<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done().await {
         assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -1,0 +1,101 @@
+//! Where messages are ordered and kept: the [`Engine`] behind the broker.
+//!
+//! The broker on each node holds the topics its viewers follow and fans every message out to them;
+//! the engine decides each message's place in its topic. With [`MemoryEngine`] (one node, the
+//! default) that place is decided right here. With the Redis engine (several nodes, see
+//! [`super::redis`]) it is decided in Redis and every node's broker keeps a copy of the topics it
+//! serves, so a viewer can resume on any node. Transports never see the difference: they subscribe
+//! and read through [`super::Broker`], and everything that publishes goes through an `Engine`.
+
+use super::{Broker, BrokerError, topic_name::TopicKey};
+use app::protocol::{Item, TopicKind};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+pub trait Engine: Send + Sync + 'static {
+    /// Appends `items` as one message to `key` (creating the topic on first use) and hands it to
+    /// every subscriber on every node; resolves to its offset.
+    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>>;
+
+    /// Creates `key` as a `kind` topic if it does not exist yet.
+    fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>>;
+
+    /// Makes sure this node's broker holds `key` as it stands now, before a read that does not
+    /// subscribe (polling). Nothing to do when this node orders the messages itself.
+    fn prepare(&self, key: TopicKey) -> BoxFuture<'_, ()>;
+
+    /// Whether the engine can take publishes and serve new topics now (`/readyz`).
+    fn ready(&self) -> bool;
+
+    /// `memory` or `redis`, for logs and `/readyz`.
+    fn name(&self) -> &'static str;
+}
+
+/// One node, nothing shared: the broker orders every message itself, at once.
+pub struct MemoryEngine {
+    broker: Arc<Broker>,
+}
+
+impl MemoryEngine {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker }
+    }
+}
+
+impl Engine for MemoryEngine {
+    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
+        // Done before the future is returned: a caller that does not wait still publishes in order.
+        let published = self.broker.publish(&key, kind, items);
+        Box::pin(std::future::ready(published))
+    }
+
+    fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(std::future::ready(self.broker.declare(&key, kind)))
+    }
+
+    fn prepare(&self, _key: TopicKey) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    fn ready(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// Publishes from code that cannot wait (presence changes, made while a socket opens or closes),
+/// one message after another in the order they were sent, so a user's "online" never overtakes
+/// their "offline". Bounded: when the engine falls this far behind, new messages are dropped and
+/// counted rather than held without limit.
+#[derive(Debug, Clone)]
+pub struct InOrder {
+    queue: mpsc::Sender<(TopicKey, TopicKind, Vec<Item>)>,
+}
+
+/// Messages `InOrder` holds while the engine is busy.
+const IN_ORDER_QUEUE: usize = 4096;
+
+impl InOrder {
+    pub fn start(engine: Arc<dyn Engine>) -> Self {
+        let (queue, mut queued) = mpsc::channel::<(TopicKey, TopicKind, Vec<Item>)>(IN_ORDER_QUEUE);
+        tokio::spawn(async move {
+            while let Some((key, kind, items)) = queued.recv().await {
+                if let Err(e) = engine.publish(key.clone(), kind, items).await {
+                    tracing::warn!(error = %e, topic = %key, "could not publish");
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    pub fn send(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) {
+        if self.queue.try_send((key, kind, items)).is_err() {
+            metrics::counter!(crate::telemetry::DENIALS, "reason" => "publish_queue_full").increment(1);
+            tracing::warn!("publishing falls behind: a message was dropped");
+        }
+    }
+}

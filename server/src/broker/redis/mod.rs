@@ -1,0 +1,417 @@
+//! The Redis engine: several nodes, one consistent stream.
+//!
+//! Redis holds every topic (see [`keys`]): its epoch, offset and sizes in a hash, its history in a
+//! stream, its state in a list or hash. One Lua script (`publish.lua`) checks and appends a message
+//! and announces it on the topic's shard channel in a single atomic step, so offsets are dense and
+//! every node sees the same order. Each node listens to every shard channel on one pub/sub link and
+//! applies what it hears to its copies of the topics its viewers follow ([`super::replica`]);
+//! a copy is loaded whole (`load.lua`) the first time a viewer here follows the topic, while
+//! messages that arrive meanwhile are held and applied after it.
+//!
+//! Nothing is lost silently. A message that does not follow on from a copy makes the node reload the
+//! topic: the missed messages are replayed from the Redis stream, or, when Redis no longer has
+//! them, every subscriber gets a `gap` and a snapshot. When the link drops (Redis restarting, a
+//! failover, the network), nodes keep their sockets, report not ready, reconnect with backoff, and
+//! on the way back reload every topic they hold; a Redis that came back empty gives a new epoch to
+//! each topic as it is next published, and its subscribers a `gap` and the new snapshot.
+
+mod keys;
+mod wire;
+
+use super::{
+    Broker, BrokerConfig, BrokerError,
+    engine::Engine,
+    new_epoch,
+    replica::{Applied, Remote},
+    topic_name::TopicKey,
+};
+use crate::{shutdown::ShutdownSignal, telemetry};
+use app::{
+    live::backoff::Backoff,
+    protocol::{Item, TopicKind},
+};
+use futures_util::{StreamExt, future::BoxFuture};
+use keys::TopicKeys;
+use redis::{
+    Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// How long one command may take before Redis counts as unreachable for it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the pub/sub link is checked, and how long a check may take: a link that went dead
+/// without closing (a network partition) is found within about twice this.
+const LINK_CHECK: Duration = Duration::from_secs(3);
+/// Messages held for one topic while it loads; past this the rest are left out, and the first
+/// message after the load finds the copy out of step and loads it again.
+const MAX_HELD: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisEngineError {
+    #[error("LIVEDASH_REDIS_URL is not a Redis address: {0}")]
+    Url(redis::RedisError),
+    #[error("cannot reach Redis at {url}: {source}")]
+    Unreachable { url: String, source: redis::RedisError },
+    #[error("Redis at {0} did not take the subscription to its channels in time")]
+    NotLinked(String),
+}
+
+pub struct RedisEngine {
+    broker: Arc<Broker>,
+    config: BrokerConfig,
+    client: redis::Client,
+    connection: ConnectionManager,
+    prefix: String,
+    publish_script: Script,
+    load_script: Script,
+    touch_script: Script,
+    /// Topics being loaded, with the messages heard for them meanwhile.
+    loading: Mutex<HashMap<TopicKey, Vec<Remote>>>,
+    /// The pub/sub link is up and subscribed to every channel.
+    linked: AtomicBool,
+    /// This engine, for the tasks it starts.
+    me: Weak<RedisEngine>,
+}
+
+impl RedisEngine {
+    /// Connects, links this node to every channel and makes `broker` a copy of Redis. Fails when
+    /// Redis cannot be reached now: a node that starts without its Redis would serve nothing.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        broker: Arc<Broker>,
+        config: BrokerConfig,
+        shutdown: ShutdownSignal,
+    ) -> Result<Arc<Self>, RedisEngineError> {
+        let client = redis::Client::open(url).map_err(RedisEngineError::Url)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let connection = client
+            .get_connection_manager_with_config(manager)
+            .await
+            .map_err(|source| RedisEngineError::Unreachable { url: redacted(url), source })?;
+        let engine = Arc::new_cyclic(|me| Self {
+            broker: broker.clone(),
+            config,
+            client,
+            connection,
+            prefix: prefix.to_owned(),
+            publish_script: Script::new(include_str!("publish.lua")),
+            load_script: Script::new(include_str!("load.lua")),
+            touch_script: Script::new(include_str!("touch.lua")),
+            loading: Mutex::default(),
+            linked: AtomicBool::new(false),
+            me: me.clone(),
+        });
+        let weak: Weak<Self> = Arc::downgrade(&engine);
+        broker.share(move |key| {
+            if let Some(engine) = weak.upgrade() {
+                engine.load(key.clone());
+            }
+        });
+        tokio::spawn(engine.clone().listen(shutdown.clone()));
+        tokio::spawn(engine.clone().keep_alive(shutdown));
+        // Publishes made from now on must reach this node: wait for the link.
+        let linked = async {
+            while !engine.linked.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(4 * COMMAND_TIMEOUT, linked)
+            .await
+            .map_err(|_| RedisEngineError::NotLinked(redacted(url)))?;
+        Ok(engine)
+    }
+
+    async fn publish_items(
+        &self,
+        key: &TopicKey,
+        kind: TopicKind,
+        items: Option<Vec<Item>>,
+    ) -> Result<u64, BrokerError> {
+        let (json, ops) = match &items {
+            Some(items) => (
+                serde_json::to_string(items).expect("items always serialise"),
+                wire::state_ops(kind, items, &self.config.state)?,
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        let keys = TopicKeys::new(&self.prefix, key);
+        let limits = &self.config.state;
+        let mut invocation = self.publish_script.key(&keys.meta);
+        invocation
+            .key(&keys.log)
+            .key(&keys.state)
+            .key(&keys.tenant_topics)
+            .arg(kind.as_str())
+            .arg(new_epoch())
+            .arg(key.name.as_str())
+            .arg(key.to_string())
+            .arg(keys::channel_of(&self.prefix, key))
+            .arg(json)
+            .arg(self.config.history_len.max(1))
+            .arg(self.config.history_max_bytes)
+            .arg(self.config.history_max_age.as_millis() as u64)
+            .arg(self.idle_ms())
+            .arg(self.config.max_topics_per_tenant)
+            .arg(limits.series_points.max(1))
+            .arg(limits.events.max(1))
+            .arg(limits.metric_keys)
+            .arg(limits.documents)
+            .arg(limits.max_bytes)
+            .arg(ops.len());
+        for op in &ops {
+            for part in op {
+                invocation.arg(part);
+            }
+        }
+        let reply: Vec<String> = invocation.invoke_async(&mut self.connection.clone()).await.map_err(unavailable)?;
+        let accepted = wire::accepted(&reply, key.name.as_str(), kind)?;
+        if items.is_some() {
+            metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
+        }
+        Ok(accepted.offset)
+    }
+
+    fn idle_ms(&self) -> u64 {
+        (self.config.topic_idle.as_millis() as u64).max(1000)
+    }
+
+    /// Starts loading `key` unless it is loading already.
+    fn load(&self, key: TopicKey) {
+        let mut loading = self.loading.lock().expect("loading lock");
+        self.load_locked(&mut loading, key, Vec::new());
+    }
+
+    fn load_locked(&self, loading: &mut HashMap<TopicKey, Vec<Remote>>, key: TopicKey, held: Vec<Remote>) {
+        let Some(me) = self.me.upgrade() else { return };
+        if loading.contains_key(&key) {
+            return;
+        }
+        loading.insert(key.clone(), held);
+        tokio::spawn(me.load_until_in_step(key));
+    }
+
+    async fn load_until_in_step(self: Arc<Self>, key: TopicKey) {
+        let keys = TopicKeys::new(&self.prefix, &key);
+        loop {
+            let loaded: Result<Option<wire::Loaded>, _> = self
+                .load_script
+                .key(&keys.meta)
+                .key(&keys.log)
+                .key(&keys.state)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            let mut loading = self.loading.lock().expect("loading lock");
+            let held = loading.remove(&key).unwrap_or_default();
+            let image = match loaded {
+                Ok(loaded) => loaded.map(wire::image),
+                Err(e) => {
+                    // The link's return reloads every topic held or awaited.
+                    tracing::warn!(error = %e, topic = %key, "could not load a topic from Redis");
+                    return;
+                }
+            };
+            let image = match image {
+                Some(None) => {
+                    tracing::error!(topic = %key, "Redis holds a topic this node cannot read; leaving it");
+                    return;
+                }
+                Some(Some(image)) => Some(image),
+                None => None,
+            };
+            if self.broker.install(&key, image, &held) {
+                return;
+            }
+            loading.insert(key.clone(), Vec::new());
+        }
+    }
+
+    /// What the link hears.
+    fn heard(&self, payload: &[u8]) {
+        let Some(remote) = std::str::from_utf8(payload).ok().and_then(wire::message) else {
+            metrics::counter!(telemetry::DENIALS, "reason" => "bad_engine_message").increment(1);
+            tracing::warn!("ignored a message on a livedash channel that is not one of ours");
+            return;
+        };
+        let mut loading = self.loading.lock().expect("loading lock");
+        if let Some(held) = loading.get_mut(&remote.key) {
+            if held.len() < MAX_HELD {
+                held.push(remote);
+            }
+            return;
+        }
+        match self.broker.apply_remote(&remote, Instant::now()) {
+            Applied::Done | Applied::Duplicate => {}
+            Applied::NotHeld if self.broker.awaited(&remote.key) => {
+                self.load_locked(&mut loading, remote.key.clone(), Vec::new());
+            }
+            Applied::NotHeld => {}
+            Applied::OutOfStep => {
+                metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "out_of_step").increment(1);
+                let key = remote.key.clone();
+                self.load_locked(&mut loading, key, vec![remote]);
+            }
+        }
+    }
+
+    /// Keeps the pub/sub link up, until shutdown.
+    async fn listen(self: Arc<Self>, mut shutdown: ShutdownSignal) {
+        let backoff =
+            Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(5), factor: 2.0, jitter: 0.2 };
+        let mut attempt = 0u32;
+        loop {
+            match tokio::time::timeout(COMMAND_TIMEOUT, self.link()).await {
+                Ok(Ok(pubsub)) => {
+                    attempt = 0;
+                    self.linked.store(true, Ordering::Release);
+                    tracing::info!("linked to Redis");
+                    // Whatever was published while unlinked is in Redis, not in the copies.
+                    self.reload_everything();
+                    let (mut sink, mut stream) = pubsub.split();
+                    let mut check = tokio::time::interval(LINK_CHECK);
+                    loop {
+                        tokio::select! {
+                            message = stream.next() => match message {
+                                Some(message) => self.heard(message.get_payload_bytes()),
+                                None => break,
+                            },
+                            _ = check.tick() => {
+                                let pong = tokio::time::timeout(LINK_CHECK, sink.ping::<redis::Value>()).await;
+                                if !matches!(pong, Ok(Ok(_))) {
+                                    break;
+                                }
+                            }
+                            _ = shutdown.stopping() => return,
+                        }
+                    }
+                    self.linked.store(false, Ordering::Release);
+                    metrics::counter!(telemetry::ENGINE_LINK_LOST).increment(1);
+                    tracing::warn!("lost the link to Redis; serving what this node holds and reconnecting");
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot link to Redis"),
+                Err(_) => tracing::warn!("linking to Redis timed out"),
+            }
+            attempt += 1;
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.delay(attempt, rand::random())) => {}
+                _ = shutdown.stopping() => return,
+            }
+        }
+    }
+
+    async fn link(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(keys::channels(&self.prefix)).await?;
+        Ok(pubsub)
+    }
+
+    fn reload_everything(&self) {
+        let mut keys: Vec<TopicKey> = self.broker.held().into_iter().map(|(key, _)| key).collect();
+        keys.extend(self.broker.awaited_topics());
+        if !keys.is_empty() {
+            metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "relinked").increment(keys.len() as u64);
+        }
+        let mut loading = self.loading.lock().expect("loading lock");
+        for key in keys {
+            self.load_locked(&mut loading, key, Vec::new());
+        }
+    }
+
+    /// Topics viewers here follow must not expire in Redis while nobody publishes to them.
+    async fn keep_alive(self: Arc<Self>, mut shutdown: ShutdownSignal) {
+        let every = (self.config.topic_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.stopping() => return,
+            }
+            for (key, followed) in self.broker.held() {
+                if !followed {
+                    continue;
+                }
+                let keys = TopicKeys::new(&self.prefix, &key);
+                let touched: redis::RedisResult<i64> = self
+                    .touch_script
+                    .key(&keys.meta)
+                    .key(&keys.log)
+                    .key(&keys.state)
+                    .key(&keys.tenant_topics)
+                    .arg(key.name.as_str())
+                    .arg(self.idle_ms())
+                    .invoke_async(&mut self.connection.clone())
+                    .await;
+                if let Err(e) = touched {
+                    tracing::debug!(error = %e, "could not keep a topic alive in Redis");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Engine for RedisEngine {
+    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
+        Box::pin(async move { self.publish_items(&key, kind, Some(items)).await })
+    }
+
+    fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async move { self.publish_items(&key, kind, None).await.map(drop) })
+    }
+
+    fn prepare(&self, key: TopicKey) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.broker.holds(&key) {
+                return;
+            }
+            self.load(key.clone());
+            let loaded = async {
+                while self.loading.lock().expect("loading lock").contains_key(&key) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            let _ = tokio::time::timeout(COMMAND_TIMEOUT, loaded).await;
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.linked.load(Ordering::Acquire)
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> BrokerError {
+    BrokerError::Unavailable(format!("Redis: {e}"))
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(super::redacted("redis://:secret@10.0.0.5:6379/0"), "redis://…@10.0.0.5:6379/0");
+        assert_eq!(super::redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

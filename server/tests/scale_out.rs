@@ -1,0 +1,202 @@
+//! Several nodes over one Redis, driven over real sockets: what is published on one node reaches
+//! viewers on every node in order; a viewer that moves to another node resumes with nothing lost or
+//! repeated; limits and state are the deployment's, not a node's; Redis going away and coming back
+//! empty gives every affected subscription a `gap` and a snapshot, then live data again.
+
+mod support;
+
+use app::protocol::{ControlMessage, Item, Metric, Point, ServerMessage, TopicKind};
+use server::{broker::BrokerError, config::Config};
+use support::{TestServer, acme, redis::RedisServer};
+
+const TOPIC: &str = "sales/orders";
+
+fn point(v: f64) -> Vec<Item> {
+    vec![Item::Point(Point { ts: v as i64, value: v })]
+}
+
+/// Two nodes sharing `redis`, a database and a session secret, the demo feed off.
+async fn two_nodes(redis: &RedisServer, tweak: impl Fn(&mut Config)) -> (TestServer, TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        demo: false,
+        redis_url: Some(redis.url()),
+        database: dir.path().join("livedash.db").to_str().unwrap().to_owned(),
+        session_secret: Some("a secret both nodes share, long enough".into()),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let a = TestServer::node(config.clone()).await;
+    let b = TestServer::node(config).await;
+    (a, b, dir)
+}
+
+async fn publish(node: &TestServer, topic: &str, v: f64) -> u64 {
+    node.engine.publish(acme(topic), TopicKind::Series, point(v)).await.unwrap()
+}
+
+fn snapshot(message: ServerMessage) -> (Vec<Item>, app::protocol::Meta) {
+    match message {
+        ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) => (series, meta),
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_on_one_node_gets_what_another_node_publishes_in_order() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    for v in 1..=3 {
+        publish(&a, TOPIC, v as f64).await;
+    }
+    let mut viewer = b.connect().await;
+    viewer.subscribe("w", TOPIC, None).await;
+    let (series, meta) = snapshot(viewer.next_message().await);
+    assert_eq!(series, [point(1.0), point(2.0), point(3.0)].concat(), "the snapshot is the deployment's");
+    assert_eq!(meta.offset, 3);
+
+    for v in 4..=60 {
+        // Alternating nodes: one order for the topic whoever publishes.
+        let node = if v % 2 == 0 { &a } else { &b };
+        assert_eq!(publish(node, TOPIC, v as f64).await, v);
+    }
+    for expected in 4..=60u64 {
+        let update = viewer.next_json().await;
+        assert_eq!(update["meta"]["offset"], expected, "{update}");
+        assert_eq!(update["series"][0]["value"], expected as f64);
+        assert_eq!(update["meta"]["epoch"], meta.epoch.as_str());
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_moves_to_another_node_resumes_without_loss_or_repeat() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    publish(&a, TOPIC, 1.0).await;
+    let mut on_a = a.connect().await;
+    on_a.subscribe("w", TOPIC, None).await;
+    let (_, meta) = snapshot(on_a.next_message().await);
+    let mut token = meta.resume_token;
+    for v in 2..=10 {
+        publish(&a, TOPIC, v as f64).await;
+    }
+    for _ in 2..=5 {
+        token = on_a.next_json().await["meta"]["resumeToken"].as_str().unwrap().to_owned();
+    }
+    drop(on_a);
+    for v in 11..=15 {
+        publish(&b, TOPIC, v as f64).await;
+    }
+    // Node B never had this topic until now: it loads it from Redis and replays from the token.
+    let mut on_b = b.connect().await;
+    on_b.subscribe("w", TOPIC, Some(token)).await;
+    for expected in 6..=15u64 {
+        let update = on_b.next_json().await;
+        assert!(update.get("type").is_none(), "a replay, not a gap or snapshot: {update}");
+        assert_eq!(update["meta"]["offset"], expected);
+    }
+    publish(&a, TOPIC, 16.0).await;
+    assert_eq!(on_b.next_json().await["meta"]["offset"], 16, "then live, nothing repeated");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_kinds_belong_to_the_deployment() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |c| {
+        c.max_topics_per_tenant = 2;
+        c.max_metric_keys = 2;
+    })
+    .await;
+    let metric = |key: &str| vec![Item::Metric(Metric { key: key.into(), value: 1.0 })];
+    a.engine.publish(acme("kpis"), TopicKind::Metrics, metric("x")).await.unwrap();
+    b.engine.publish(acme("kpis"), TopicKind::Metrics, metric("y")).await.unwrap();
+    let third = a.engine.publish(acme("kpis"), TopicKind::Metrics, metric("z")).await;
+    assert!(matches!(third, Err(BrokerError::State(_))), "two keys across both nodes: {third:?}");
+    let kind = b.engine.publish(acme("kpis"), TopicKind::Series, point(1.0)).await;
+    assert!(matches!(kind, Err(BrokerError::KindMismatch { .. })), "{kind:?}");
+    publish(&b, "second", 1.0).await;
+    let third_topic = a.engine.publish(acme("third"), TopicKind::Series, point(1.0)).await;
+    assert_eq!(third_topic, Err(BrokerError::TooManyTopics(2)));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarting_empty_gives_every_subscription_a_gap_and_a_snapshot_then_live_data() {
+    let mut redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    publish(&a, TOPIC, 1.0).await;
+    publish(&a, "other", 1.0).await;
+    let mut viewers = Vec::new();
+    for node in [&a, &b] {
+        let mut viewer = node.connect().await;
+        viewer.subscribe("w1", TOPIC, None).await;
+        viewer.subscribe("w2", "other", None).await;
+        snapshot(viewer.next_message().await);
+        snapshot(viewer.next_message().await);
+        viewers.push(viewer);
+    }
+    assert!(a.ready().await && b.ready().await);
+
+    redis.restart();
+    // Both nodes notice, keep their sockets, and say they are not ready until they are linked again.
+    support::eventually_async("both nodes relinked", || async { a.ready().await && b.ready().await }).await;
+    publish(&b, TOPIC, 2.0).await;
+    publish(&b, "other", 2.0).await;
+    for viewer in &mut viewers {
+        // Each subscription: a gap, then the snapshot of what Redis holds now, nothing else.
+        let mut gapped = std::collections::HashSet::new();
+        let mut healed = std::collections::HashSet::new();
+        while healed.len() < 2 {
+            let message = viewer.next_json().await;
+            let widget = message["widgetId"].as_str().unwrap().to_owned();
+            match message["type"].as_str() {
+                Some("gap") => assert!(gapped.insert(widget), "one gap per subscription: {message}"),
+                Some("snapshot") if gapped.contains(&widget) => {
+                    assert_eq!(message["series"], serde_json::json!([{"ts": 2, "value": 2.0}]), "{message}");
+                    healed.insert(widget);
+                }
+                _ => panic!("nothing but a gap and then a snapshot until healed: {message}"),
+            }
+        }
+    }
+    publish(&a, TOPIC, 3.0).await;
+    for viewer in &mut viewers {
+        let update = viewer.next_json().await;
+        assert_eq!(update["series"][0]["value"], 3.0, "live again: {update}");
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_missed_while_unlinked_are_replayed_not_lost() {
+    // A node whose link drops while Redis keeps running (a network blip) misses announcements but
+    // not data: on relinking it replays them from the Redis stream, with no gap.
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    publish(&a, TOPIC, 1.0).await;
+    let mut viewer = b.connect().await;
+    viewer.subscribe("w", TOPIC, None).await;
+    snapshot(viewer.next_message().await);
+    // Redis closes the nodes' pub/sub links (as a proxy or a network blip would) but keeps its data.
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 =
+        ::redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut connection).await.unwrap();
+    assert_eq!(killed, 2, "one link per node");
+    for v in 2..=5 {
+        publish(&a, TOPIC, v as f64).await;
+    }
+    for expected in 2..=5u64 {
+        let update = viewer.next_json().await;
+        assert!(update.get("type").is_none(), "replayed, not a gap: {update}");
+        assert_eq!(update["meta"]["offset"], expected);
+    }
+    a.stop().await;
+    b.stop().await;
+}
