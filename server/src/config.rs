@@ -129,6 +129,9 @@ pub struct Config {
     /// What every livedash key and channel in Redis starts with (`LIVEDASH_REDIS_PREFIX`), so that
     /// deployments can share one Redis.
     pub redis_prefix: String,
+    /// How long a node's connections keep counting after its last heartbeat to Redis
+    /// (`LIVEDASH_NODE_EXPIRY_SECS`): a node that died stops counting its users within this.
+    pub node_expiry: Duration,
 }
 
 impl Default for Config {
@@ -185,6 +188,7 @@ impl Default for Config {
             metrics_addr: None,
             redis_url: None,
             redis_prefix: "livedash:".into(),
+            node_expiry: Duration::from_secs(15),
         }
     }
 }
@@ -292,6 +296,7 @@ impl Config {
             metrics_addr: get("LIVEDASH_METRICS_ADDR"),
             redis_url: get("LIVEDASH_REDIS_URL"),
             redis_prefix: get("LIVEDASH_REDIS_PREFIX").unwrap_or(d.redis_prefix),
+            node_expiry: secs("LIVEDASH_NODE_EXPIRY_SECS", d.node_expiry)?,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod listener;
 pub mod pages;
 pub mod presence;
+pub mod roster;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
@@ -41,6 +42,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use limits::KeyedLimiter;
 use listener::ListenerLimits;
 use presence::Presence;
+use roster::{MemoryRoster, Roster, redis::RedisRoster};
 use shutdown::{Shutdown, ShutdownSignal};
 use std::{
     future::Future,
@@ -67,6 +69,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub auditor: Auditor,
     pub sockets: Arc<Registry>,
+    /// Connections per user in the whole deployment.
+    pub roster: Arc<dyn Roster>,
     pub limiters: Arc<Limiters>,
     pub presence: Arc<Presence>,
     pub edits: Arc<DashboardEdits>,
@@ -121,6 +125,7 @@ pub struct Livedash {
     auditor: Auditor,
     audit_writer: JoinHandle<()>,
     sockets: Arc<Registry>,
+    roster: Arc<dyn Roster>,
     limiters: Arc<Limiters>,
     presence: Arc<Presence>,
     edits: Arc<DashboardEdits>,
@@ -162,6 +167,19 @@ impl Livedash {
             }
             None => Arc::new(MemoryEngine::new(broker.clone())),
         };
+        let presence = Arc::new(Presence::new(InOrder::start(engine.clone()), config.activity_per_min));
+        let roster: Arc<dyn Roster> = match &config.redis_url {
+            Some(url) => {
+                let roster = RedisRoster::connect(url, &config.redis_prefix, config.node_expiry)
+                    .await
+                    .context("LIVEDASH_REDIS_URL (connection counts)")?;
+                let presence = presence.clone();
+                let gone = move |gone: roster::redis::Gone| presence.gone(&gone.user);
+                tokio::spawn(roster.clone().run(gone, shutdown.signal()));
+                roster
+            }
+            None => Arc::new(MemoryRoster::default()),
+        };
         let proxies = TrustedProxies::parse(&config.trusted_proxies)
             .map_err(anyhow::Error::msg)
             .context("LIVEDASH_TRUSTED_PROXIES")?;
@@ -183,7 +201,8 @@ impl Livedash {
             edits: Arc::default(),
             job_streams: Arc::default(),
             proxies: Arc::new(proxies),
-            presence: Arc::new(Presence::new(InOrder::start(engine.clone()), config.activity_per_min)),
+            presence,
+            roster,
             config: Arc::new(config),
             leptos_options,
             broker,
@@ -232,6 +251,7 @@ impl Livedash {
             auth: self.auth.clone(),
             auditor: self.auditor.clone(),
             sockets: self.sockets.clone(),
+            roster: self.roster.clone(),
             limiters: self.limiters.clone(),
             presence: self.presence.clone(),
             edits: self.edits.clone(),

@@ -53,7 +53,10 @@ pub fn check_detail(detail: &str) -> Result<&str, String> {
 struct Online {
     email: String,
     role: &'static str,
+    /// Connections to this node.
     connections: usize,
+    /// Connections in the whole deployment, as last counted.
+    everywhere: usize,
     /// ms since the Unix epoch
     since: i64,
     activity: Option<(String, i64)>,
@@ -65,7 +68,7 @@ impl Online {
             "email": self.email,
             "role": self.role,
             "since": self.since,
-            "connections": self.connections,
+            "connections": self.everywhere,
         });
         if let Some((what, at)) = &self.activity {
             doc["activity"] = json!(what);
@@ -84,7 +87,9 @@ pub struct Publication {
 }
 
 /// Open connections per user, and what each user last did, tenant by tenant (so a change in one
-/// tenant never walks another's users). No I/O.
+/// tenant never walks another's users). No I/O. Who comes online and goes offline is decided by
+/// the user's connections in the whole deployment (the roster's count, given with each change),
+/// not by this node's alone.
 #[derive(Debug, Default)]
 pub struct PresenceBook {
     tenants: HashMap<TenantId, HashMap<i64, Online>>,
@@ -95,18 +100,21 @@ fn doc_id(user: &User) -> String {
 }
 
 impl PresenceBook {
-    /// A connection of `user` opened; their first one brings them online.
-    pub fn connected(&mut self, user: &User, now: i64) -> Publication {
+    /// A connection of `user` opened, making `everywhere` in the deployment; their first one
+    /// brings them online.
+    pub fn connected(&mut self, user: &User, now: i64, everywhere: usize) -> Publication {
         let users = self.tenants.entry(user.tenant.clone()).or_default();
         let entry = users.entry(user.id).or_insert_with(|| Online {
             email: user.email.clone(),
             role: user.role.as_str(),
             connections: 0,
+            everywhere: 0,
             since: now,
             activity: None,
         });
         entry.connections += 1;
-        let first = entry.connections == 1;
+        entry.everywhere = everywhere.max(entry.connections);
+        let first = everywhere <= 1;
         Publication {
             tenant: user.tenant.clone(),
             online: Some(Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) }),
@@ -114,24 +122,44 @@ impl PresenceBook {
         }
     }
 
-    /// A connection of `user` closed; their last one takes them offline.
-    pub fn disconnected(&mut self, user: &User) -> Option<Publication> {
+    /// A connection of `user` closed, leaving `everywhere` in the deployment; their last one takes
+    /// them offline.
+    pub fn disconnected(&mut self, user: &User, everywhere: usize) -> Option<Publication> {
         let users = self.tenants.get_mut(&user.tenant)?;
         let entry = users.get_mut(&user.id)?;
         entry.connections -= 1;
-        if entry.connections > 0 {
-            let online = Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) };
+        entry.everywhere = everywhere;
+        let doc = entry.doc();
+        if entry.connections == 0 {
+            users.remove(&user.id);
+            if users.is_empty() {
+                self.tenants.remove(&user.tenant);
+            }
+        }
+        if everywhere > 0 {
+            let online = Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(doc) };
             return Some(Publication { tenant: user.tenant.clone(), online: Some(online), activity: None });
         }
-        users.remove(&user.id);
-        if users.is_empty() {
-            self.tenants.remove(&user.tenant);
+        Some(Self::offline(user))
+    }
+
+    /// `user` has no connection left anywhere (the node that held their last one died).
+    pub fn gone(&mut self, user: &User) -> Publication {
+        if let Some(users) = self.tenants.get_mut(&user.tenant) {
+            users.remove(&user.id);
+            if users.is_empty() {
+                self.tenants.remove(&user.tenant);
+            }
         }
-        Some(Publication {
+        Self::offline(user)
+    }
+
+    fn offline(user: &User) -> Publication {
+        Publication {
             tenant: user.tenant.clone(),
             online: Some(Change { op: ChangeOp::Delete, id: doc_id(user), doc: None }),
             activity: Some((Level::Info, format!("{} went offline", user.email))),
-        })
+        }
     }
 
     /// Something `user` did: recorded on their document while they are online, and told as activity.
@@ -190,12 +218,19 @@ impl Presence {
         self.book.lock().expect("presence lock").entries()
     }
 
-    pub fn connected(&self, user: &User) {
-        self.change(|book, now| Some(book.connected(user, now)));
+    /// A connection of `user` opened, making `everywhere` in the deployment.
+    pub fn connected(&self, user: &User, everywhere: usize) {
+        self.change(|book, now| Some(book.connected(user, now, everywhere)));
     }
 
-    pub fn disconnected(&self, user: &User) {
-        self.change(|book, _| book.disconnected(user));
+    /// A connection of `user` closed, leaving `everywhere` in the deployment.
+    pub fn disconnected(&self, user: &User, everywhere: usize) {
+        self.change(|book, _| book.disconnected(user, everywhere));
+    }
+
+    /// `user`'s last connections were on a node that died.
+    pub fn gone(&self, user: &User) {
+        self.change(|book, _| Some(book.gone(user)));
     }
 
     /// Activity the client reported; `detail` was checked with [`check_detail`]. Refused, and
@@ -274,25 +309,42 @@ mod tests {
     fn the_first_connection_brings_a_user_online_and_the_last_takes_them_offline() {
         let mut book = PresenceBook::default();
         let ada = user(1, "acme");
-        let first = book.connected(&ada, 10);
+        let first = book.connected(&ada, 10, 1);
         assert_eq!(first.activity, Some((Level::Success, "u1@acme.test came online".into())));
-        let second = book.connected(&ada, 20);
+        let second = book.connected(&ada, 20, 2);
         assert_eq!(second.activity, None, "a second tab is no news");
         assert_eq!(second.online.unwrap().doc.unwrap()["connections"], 2);
-        assert_eq!(book.disconnected(&ada).unwrap().activity, None);
-        let last = book.disconnected(&ada).unwrap();
+        assert_eq!(book.disconnected(&ada, 1).unwrap().activity, None);
+        let last = book.disconnected(&ada, 0).unwrap();
         assert_eq!(last.online.unwrap().op, ChangeOp::Delete);
         assert_eq!(last.activity.unwrap().1, "u1@acme.test went offline");
-        assert!(book.disconnected(&ada).is_none(), "no connection left to close");
+        assert!(book.disconnected(&ada, 0).is_none(), "no connection left to close");
         assert_eq!(book.entries(), 0, "nothing stays behind");
+    }
+
+    #[test]
+    fn online_and_offline_follow_the_whole_deployment() {
+        let mut book = PresenceBook::default();
+        let ada = user(1, "acme");
+        // Ada already has a tab open on another node: this one is no news.
+        let here = book.connected(&ada, 10, 2);
+        assert_eq!(here.activity, None);
+        assert_eq!(here.online.unwrap().doc.unwrap()["connections"], 2);
+        // Closing it leaves her online, through the other node.
+        let closed = book.disconnected(&ada, 1).unwrap();
+        assert_eq!(closed.online.unwrap().op, ChangeOp::Upsert);
+        assert_eq!(closed.activity, None);
+        assert_eq!(book.entries(), 0, "this node holds nothing for her any more");
+        // The other node dies: she is gone.
+        assert_eq!(book.gone(&ada).online.unwrap().op, ChangeOp::Delete);
     }
 
     #[test]
     fn activity_lands_on_the_users_document_and_tenants_stay_apart() {
         let mut book = PresenceBook::default();
         let (ada, bob) = (user(1, "acme"), user(2, "globex"));
-        book.connected(&ada, 1);
-        book.connected(&bob, 1);
+        book.connected(&ada, 1, 1);
+        book.connected(&bob, 1, 1);
         let p = book.activity(&ada, "opened Operations".into(), 5);
         assert_eq!(p.tenant.as_str(), "acme");
         let doc = p.online.unwrap().doc.unwrap();

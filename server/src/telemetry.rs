@@ -31,6 +31,7 @@
 //! | `livedash_http_connections_open` | gauge | (TCP connections being served) |
 //! | `livedash_engine_reloads_total` | counter | `reason`: `out_of_step`, `relinked` (topics a node reloaded from Redis) |
 //! | `livedash_engine_link_lost_total` | counter | (times a node's pub/sub link to Redis dropped) |
+//! | `livedash_nodes_swept_total` | counter | (dead nodes whose connections this node took out of the counts) |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -64,6 +65,7 @@ pub const TOPICS_RETIRED: &str = "livedash_topics_retired_total";
 pub const HTTP_CONNECTIONS_OPEN: &str = "livedash_http_connections_open";
 pub const ENGINE_RELOADS: &str = "livedash_engine_reloads_total";
 pub const ENGINE_LINK_LOST: &str = "livedash_engine_link_lost_total";
+pub const NODES_SWEPT: &str = "livedash_nodes_swept_total";
 
 /// The process-wide recorder, installed on first use (a process has one, however many servers the
 /// tests start in it).

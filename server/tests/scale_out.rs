@@ -7,9 +7,11 @@ mod support;
 
 use app::protocol::{ControlMessage, Item, Metric, Point, ServerMessage, TopicKind};
 use server::{broker::BrokerError, config::Config};
-use support::{TestServer, acme, redis::RedisServer};
+use std::{collections::HashMap, time::Duration};
+use support::{TestServer, acme, node_process::NodeProcess, redis::RedisServer};
 
 const TOPIC: &str = "sales/orders";
+const SECRET: &str = "a secret both nodes share, long enough";
 
 fn point(v: f64) -> Vec<Item> {
     vec![Item::Point(Point { ts: v as i64, value: v })]
@@ -22,7 +24,7 @@ async fn two_nodes(redis: &RedisServer, tweak: impl Fn(&mut Config)) -> (TestSer
         demo: false,
         redis_url: Some(redis.url()),
         database: dir.path().join("livedash.db").to_str().unwrap().to_owned(),
-        session_secret: Some("a secret both nodes share, long enough".into()),
+        session_secret: Some(SECRET.into()),
         ..Config::default()
     };
     tweak(&mut config);
@@ -199,4 +201,84 @@ async fn messages_missed_while_unlinked_are_replayed_not_lost() {
     }
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_connections_on_every_node_are_limited_together() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |c| c.max_connections_per_user = 2).await;
+    let _on_a = a.connect().await;
+    let mut on_b = b.connect().await;
+    let cookie = b.login(support::ACME_ADMIN).await;
+    for node in [&a, &b] {
+        let mut third = node.open_ws(Some(&cookie), Some(&node.origin())).await.unwrap();
+        assert_eq!(third.close_code().await, 4429, "two connections across both nodes are the most");
+    }
+    // A closed connection gives its slot back to the whole deployment.
+    on_b.close().await;
+    support::eventually("node B let the connection go", || b.sockets.open().0 == 0).await;
+    let mut again = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
+    assert_eq!(again.next_json().await["type"], "welcome");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_with_sigkill_stops_counting_its_users_within_the_heartbeat_expiry() {
+    let redis = RedisServer::start();
+    let expiry = Duration::from_secs(2);
+    let (a, b, dir) = two_nodes(&redis, |c| {
+        c.max_connections_per_user = 2;
+        c.node_expiry = expiry;
+    })
+    .await;
+    b.stop().await;
+    let env = HashMap::from([
+        ("LIVEDASH_REDIS_URL", redis.url()),
+        ("LIVEDASH_DATABASE", dir.path().join("livedash.db").to_str().unwrap().to_owned()),
+        ("LIVEDASH_SESSION_SECRET", SECRET.to_owned()),
+        ("LIVEDASH_MAX_CONNECTIONS_PER_USER", "2".to_owned()),
+        ("LIVEDASH_NODE_EXPIRY_SECS", expiry.as_secs().to_string()),
+    ]);
+    let mut doomed = NodeProcess::start(&env).await;
+
+    // An admin on node A watches who is online.
+    let mut watcher = a.connect().await;
+    watcher.subscribe("online", "presence/online", None).await;
+    // The viewer opens both their connections on the node that will die.
+    let cookie = support::login_at(doomed.addr, support::ACME_VIEWER).await;
+    let origin = format!("http://{}", doomed.addr);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut socket = support::open_ws_at(doomed.addr, Some(&cookie), Some(&origin)).await.unwrap();
+        assert_eq!(socket.next_json().await["type"], "welcome");
+        held.push(socket);
+    }
+    // The viewer's document in `presence/online`, once it says they are online: its id.
+    let viewer_doc = loop {
+        let message = watcher.next_json().await;
+        let items = message["series"].as_array().cloned().unwrap_or_default();
+        if let Some(doc) = items.iter().find(|i| i["op"] == "upsert" && i["doc"]["email"] == support::ACME_VIEWER) {
+            break doc["id"].clone();
+        }
+    };
+    let mut refused = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
+    assert_eq!(refused.close_code().await, 4429, "both slots are held on the other node");
+
+    let killed_at = std::time::Instant::now();
+    doomed.kill();
+    // Node A sweeps the dead node: the viewer goes offline and gets their slots back.
+    loop {
+        let message = watcher.next_json().await;
+        let items = message["series"].as_array().cloned().unwrap_or_default();
+        if message["type"].is_null() && items.iter().any(|i| i["op"] == "delete" && i["id"] == viewer_doc) {
+            break;
+        }
+    }
+    let offline_after = killed_at.elapsed();
+    let mut again = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
+    assert_eq!(again.next_json().await["type"], "welcome");
+    println!("a killed node's users went offline {offline_after:?} after the kill (expiry {expiry:?})");
+    drop(held);
+    a.stop().await;
 }

@@ -8,6 +8,7 @@ use crate::{
     AppState,
     api::error::ApiError,
     auth::{AuthError, Session, origin},
+    roster::Seat,
     store::audit::{AuditEntry, Outcome},
     telemetry,
 };
@@ -113,7 +114,8 @@ pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Sess
     }
 }
 
-/// Registers a connection under the per-user limit, which WebSocket and SSE connections share, then
+/// Registers a connection under the per-user limit, which WebSocket and SSE connections on every node
+/// share, then
 /// checks the session again: a logout or a live flag turned off between the first check and the
 /// registration would otherwise miss this connection (it was not registered yet to be closed), so
 /// it is refused now instead with the same 4401/4403.
@@ -124,13 +126,11 @@ pub async fn register(
     headers: &HeaderMap,
 ) -> Result<Registration, Refusal> {
     let limit = state.config.max_connections_per_user;
-    let registration = state
-        .sockets
-        .register(id, session.user.id, &session.id, &session.user.tenant, limit)
-        .ok_or_else(|| Refusal {
-            max: Some(limit as u64),
-            ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
-        })?;
+    let seat = Seat::take(state.roster.clone(), &session.user, limit).await.ok_or_else(|| Refusal {
+        max: Some(limit as u64),
+        ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
+    })?;
+    let registration = state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, seat);
     check_session(state, headers).await?;
     Ok(registration)
 }

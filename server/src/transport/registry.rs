@@ -1,7 +1,8 @@
 //! Every open socket, so the server can close the right ones when something changes elsewhere: a
-//! logout (4401), a tenant's live flag turned off (4403). Also what counts connections per user.
+//! logout (4401), a tenant's live flag turned off (4403). Each registration holds its user's
+//! [`Seat`] in the deployment-wide count (the per-user limit is the roster's).
 
-use crate::broker::topic_name::TenantId;
+use crate::{broker::topic_name::TenantId, roster::Seat};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -48,8 +49,7 @@ pub struct Registry {
 #[derive(Debug, Default)]
 struct Sockets {
     by_id: HashMap<u64, Entry>,
-    /// Open sockets per user, so that admitting one does not walk them all (a reconnect storm
-    /// admits thousands at once).
+    /// Open sockets per user on this node.
     per_user: HashMap<i64, usize>,
 }
 
@@ -58,6 +58,19 @@ pub struct Registration {
     registry: Arc<Registry>,
     connection: u64,
     pub kick: Arc<Kick>,
+    seat: Seat,
+}
+
+impl Registration {
+    /// The user's connections in the deployment when this one opened.
+    pub fn joined_as(&self) -> usize {
+        self.seat.joined_as
+    }
+
+    /// Gives the user's seat back as the connection ends: their connections left in the deployment.
+    pub async fn leave(&mut self) -> usize {
+        self.seat.leave().await
+    }
 }
 
 impl Drop for Registration {
@@ -74,25 +87,21 @@ impl Drop for Registration {
 }
 
 impl Registry {
-    /// Adds a socket unless its user already has `max_per_user` open; `None` then.
+    /// Adds a socket whose user holds `seat`.
     pub fn register(
         self: &Arc<Self>,
         connection: u64,
         user_id: i64,
         session_id: &str,
         tenant: &TenantId,
-        max_per_user: usize,
-    ) -> Option<Registration> {
+        seat: Seat,
+    ) -> Registration {
         let mut sockets = self.sockets.lock().expect("registry lock");
-        let count = sockets.per_user.entry(user_id).or_default();
-        if *count >= max_per_user {
-            return None;
-        }
-        *count += 1;
+        *sockets.per_user.entry(user_id).or_default() += 1;
         let kick = Arc::new(Kick::default());
         let entry = Entry { user_id, session_id: session_id.to_owned(), tenant: tenant.clone(), kick: kick.clone() };
         sockets.by_id.insert(connection, entry);
-        Some(Registration { registry: self.clone(), connection, kick })
+        Registration { registry: self.clone(), connection, kick, seat }
     }
 
     /// Closes every socket of a session; returns how many.
@@ -120,18 +129,28 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        roster::{MemoryRoster, Roster},
+        store::accounts::{Role, User},
+    };
 
     fn acme() -> TenantId {
         TenantId::parse("acme").unwrap()
     }
 
+    async fn seat(user_id: i64) -> Seat {
+        let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::default());
+        let user = User { id: user_id, email: "u@acme.test".into(), tenant: acme(), role: Role::Viewer };
+        Seat::take(roster, &user, 10).await.unwrap()
+    }
+
     #[tokio::test]
     async fn kicks_reach_exactly_the_chosen_sockets() {
         let r = Arc::new(Registry::default());
-        let a = r.register(1, 10, "s1", &acme(), 5).unwrap();
-        let b = r.register(2, 10, "s2", &acme(), 5).unwrap();
+        let a = r.register(1, 10, "s1", &acme(), seat(10).await);
+        let b = r.register(2, 10, "s2", &acme(), seat(10).await);
         let other = TenantId::parse("globex").unwrap();
-        let c = r.register(3, 20, "s3", &other, 5).unwrap();
+        let c = r.register(3, 20, "s3", &other, seat(20).await);
         assert_eq!(r.kick_session("s1", 4401, "logged out"), 1);
         assert_eq!(a.kick.received().await, (4401, "logged out"));
         assert_eq!(r.kick_tenant(&acme(), 4403, "live updates are off"), 2);
@@ -139,18 +158,15 @@ mod tests {
         assert!(c.kick.reason.lock().unwrap().is_none());
     }
 
-    #[test]
-    fn connections_per_user_are_capped_and_freed_on_drop() {
+    #[tokio::test]
+    async fn a_closed_socket_leaves_nothing_behind() {
         let r = Arc::new(Registry::default());
-        let first = r.register(1, 10, "s", &acme(), 2).unwrap();
-        let _second = r.register(2, 10, "s", &acme(), 2).unwrap();
-        assert!(r.register(3, 10, "s", &acme(), 2).is_none());
-        assert!(r.register(4, 11, "s", &acme(), 2).is_some(), "another user is not affected");
+        let first = r.register(1, 10, "s", &acme(), seat(10).await);
+        let second = r.register(2, 11, "s", &acme(), seat(11).await);
+        assert_eq!(r.open(), (2, 2));
         drop(first);
-        let third = r.register(5, 10, "s", &acme(), 2);
-        assert!(third.is_some());
-        assert_eq!(r.open(), (2, 1), "user 11's socket closed at once");
-        drop(third);
-        assert_eq!(r.open(), (1, 1));
+        assert_eq!(r.open(), (1, 1), "user 10's socket closed at once");
+        drop(second);
+        assert_eq!(r.open(), (0, 0));
     }
 }

@@ -173,7 +173,7 @@ impl Connection {
             heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
             idle_timeout_ms: self.idle_timeout.as_millis() as u64,
         });
-        self.presence.connected(&self.session.user);
+        self.presence.connected(&self.session.user, self.registration.joined_as());
         let ending = self.serve(&mut socket).await;
         if let Ending::Close(code, reason) = ending {
             close(&mut socket, code, reason).await;
@@ -181,7 +181,8 @@ impl Connection {
         for (widget, topic) in self.subscriptions.drain() {
             self.broker.unsubscribe(&topic, self.id, &widget);
         }
-        self.presence.disconnected(&self.session.user);
+        let left = self.registration.leave().await;
+        self.presence.disconnected(&self.session.user, left);
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
         tracing::info!(connection = self.id, "disconnected");
     }

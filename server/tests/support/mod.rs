@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod node_process;
 pub mod redis;
 
 use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
@@ -143,15 +144,7 @@ impl TestServer {
 
     /// Signs in and returns the session cookie (`livedash_session=…`).
     pub async fn login(&self, email: &str) -> String {
-        let response = reqwest::Client::new()
-            .post(self.url("/api/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": "livedash-demo"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "login as {email}");
-        let cookie = response.headers()["set-cookie"].to_str().unwrap();
-        cookie.split(';').next().unwrap().to_owned()
+        login_at(self.addr, email).await
     }
 
     /// Opens a WebSocket with these headers; the raw result, for tests of refusals.
@@ -160,14 +153,7 @@ impl TestServer {
         cookie: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
-        let mut request = format!("ws://{}/api/ws", self.addr).into_client_request().unwrap();
-        if let Some(cookie) = cookie {
-            request.headers_mut().insert("cookie", cookie.parse().unwrap());
-        }
-        if let Some(origin) = origin {
-            request.headers_mut().insert("origin", origin.parse().unwrap());
-        }
-        tokio_tungstenite::connect_async(request).await.map(|(socket, _)| Client { socket })
+        open_ws_at(self.addr, cookie, origin).await
     }
 
     /// A signed-in socket of `email`, past its `welcome`.
@@ -195,6 +181,35 @@ impl TestServer {
             .unwrap()
             .unwrap();
     }
+}
+
+/// Signs in to the server at `addr` and returns the session cookie (`livedash_session=…`).
+pub async fn login_at(addr: SocketAddr, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": "livedash-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login as {email}");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Opens a WebSocket to the server at `addr` with these headers; the raw result.
+pub async fn open_ws_at(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{addr}/api/ws").into_client_request().unwrap();
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    }
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request).await.map(|(socket, _)| Client { socket })
 }
 
 /// Waits until `done` holds: for a state the server promises to reach (a structure emptied, a
@@ -274,6 +289,12 @@ impl Client {
                 Some(Err(e)) => panic!("socket error before close: {e}"),
             }
         }
+    }
+
+    /// Closes the socket the way a browser tab does, and waits for the server's answer.
+    pub async fn close(&mut self) {
+        let _ = self.socket.close(None).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.socket.next()).await {}
     }
 }
 

@@ -1,0 +1,211 @@
+//! The roster in Redis, for several nodes.
+//!
+//! Each user has a hash of connections per node; each node renews its heartbeat in one sorted set
+//! (score: when it expires) every third of [`RedisRoster::expiry`]. Counting ignores, and clears,
+//! the shares of nodes whose heartbeat has expired, and every node sweeps dead nodes: the first to
+//! claim one takes its connections out of every count and tells presence who is now offline, so a
+//! crashed node's users neither stay "online" nor hold connection slots.
+//!
+//! When Redis cannot be reached, joining is allowed (counted on nothing) rather than refused: the
+//! limit guards against abuse, and a Redis outage must not lock every viewer out.
+
+use super::Roster;
+use crate::{broker::topic_name::TenantId, shutdown::ShutdownSignal, store::accounts::User, telemetry};
+use futures_util::future::BoxFuture;
+use redis::{
+    Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use std::{sync::Arc, time::Duration};
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a user's counts live in Redis without a change (a bound, not a rule: they are
+/// cleaned as nodes die).
+const COUNTS_TTL: Duration = Duration::from_secs(24 * 3600);
+const HEARTBEAT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1";
+
+pub struct RedisRoster {
+    connection: ConnectionManager,
+    prefix: String,
+    node: String,
+    expiry: Duration,
+    join: Script,
+    leave: Script,
+    sweep: Script,
+    heartbeat: Script,
+}
+
+/// A user who was connected only through a node that died.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gone {
+    pub user: User,
+}
+
+impl RedisRoster {
+    /// Connects and beats once, so that this node's connections count from the first.
+    pub async fn connect(url: &str, prefix: &str, expiry: Duration) -> redis::RedisResult<Arc<Self>> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1);
+        let connection = client.get_connection_manager_with_config(config).await?;
+        let roster = Arc::new(Self {
+            connection,
+            prefix: prefix.to_owned(),
+            node: format!("{:016x}", rand::random::<u64>()),
+            expiry,
+            join: Script::new(include_str!("join.lua")),
+            leave: Script::new(include_str!("leave.lua")),
+            sweep: Script::new(include_str!("sweep.lua")),
+            heartbeat: Script::new(HEARTBEAT),
+        });
+        roster.beat().await?;
+        Ok(roster)
+    }
+
+    /// This node's id in Redis.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Renews the heartbeat and sweeps dead nodes every third of the expiry, until shutdown;
+    /// `gone` hears of every user a dead node leaves with no connection.
+    pub async fn run(self: Arc<Self>, gone: impl Fn(Gone), mut shutdown: ShutdownSignal) {
+        let mut ticker = tokio::time::interval(self.expiry / 3);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.stopping() => break,
+            }
+            if let Err(e) = self.beat().await {
+                tracing::warn!(error = %e, "could not renew this node's heartbeat in Redis");
+                continue;
+            }
+            for user in self.sweep_dead().await {
+                gone(user);
+            }
+        }
+        // Leaving cleanly: this node's connections have closed; its heartbeat goes now.
+        let _: redis::RedisResult<i64> =
+            redis::cmd("ZREM").arg(self.nodes_key()).arg(&self.node).query_async(&mut self.connection.clone()).await;
+    }
+
+    async fn beat(&self) -> redis::RedisResult<()> {
+        let expiry = self.expiry.as_millis() as u64;
+        let _: i64 = self
+            .heartbeat
+            .key(self.nodes_key())
+            .arg(&self.node)
+            .arg(expiry)
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep_dead(&self) -> Vec<Gone> {
+        let mut gone = Vec::new();
+        loop {
+            let swept: redis::RedisResult<Vec<String>> =
+                self.sweep.key(self.nodes_key()).arg(&self.prefix).invoke_async(&mut self.connection.clone()).await;
+            match swept {
+                Ok(swept) if swept.is_empty() => return gone,
+                Ok(swept) => {
+                    tracing::warn!(node = %swept[0], users = swept.len() - 1, "a node's heartbeat expired: its connections no longer count");
+                    metrics::counter!(telemetry::NODES_SWEPT).increment(1);
+                    gone.extend(swept[1..].iter().filter_map(|member| parse_member(member)).map(|user| Gone { user }));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not sweep dead nodes");
+                    return gone;
+                }
+            }
+        }
+    }
+
+    fn nodes_key(&self) -> String {
+        format!("{}nodes", self.prefix)
+    }
+
+    fn conns_key(&self, user: &User) -> String {
+        format!("{}user:{}:conns", self.prefix, user.id)
+    }
+
+    fn node_users_key(&self) -> String {
+        format!("{}node:{}:users", self.prefix, self.node)
+    }
+}
+
+impl Roster for RedisRoster {
+    fn join<'a>(&'a self, user: &'a User, max: usize) -> BoxFuture<'a, Option<usize>> {
+        Box::pin(async move {
+            let joined: redis::RedisResult<i64> = self
+                .join
+                .key(self.conns_key(user))
+                .key(self.nodes_key())
+                .key(self.node_users_key())
+                .arg(&self.node)
+                .arg(max)
+                .arg(member(user))
+                .arg(COUNTS_TTL.as_millis() as u64)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            match joined {
+                Ok(-1) => None,
+                Ok(count) => Some(count.max(1) as usize),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis unreachable: a connection is let in uncounted");
+                    metrics::counter!(telemetry::DENIALS, "reason" => "roster_unavailable").increment(1);
+                    Some(1)
+                }
+            }
+        })
+    }
+
+    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, usize> {
+        Box::pin(async move {
+            let left: redis::RedisResult<i64> = self
+                .leave
+                .key(self.conns_key(user))
+                .key(self.nodes_key())
+                .key(self.node_users_key())
+                .arg(&self.node)
+                .arg(member(user))
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            left.map_or(0, |n| n.max(0) as usize)
+        })
+    }
+}
+
+/// How a node's users set names a user: what presence needs to say they went offline.
+fn member(user: &User) -> String {
+    format!("{}\t{}\t{}\t{}", user.id, user.tenant, user.role.as_str(), user.email)
+}
+
+fn parse_member(member: &str) -> Option<User> {
+    let mut parts = member.splitn(4, '\t');
+    let id = parts.next()?.parse().ok()?;
+    let tenant = TenantId::parse(parts.next()?).ok()?;
+    let role = crate::store::accounts::Role::parse(parts.next()?)?;
+    let email = parts.next()?.to_owned();
+    Some(User { id, email, tenant, role })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::accounts::Role;
+
+    #[test]
+    fn a_member_names_the_whole_user() {
+        let user =
+            User { id: 7, email: "ops@acme.test".into(), tenant: TenantId::parse("acme").unwrap(), role: Role::Admin };
+        assert_eq!(parse_member(&member(&user)), Some(user));
+        assert_eq!(parse_member("x\tacme\tadmin\ta@b"), None);
+    }
+}
