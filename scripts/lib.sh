@@ -91,6 +91,14 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium
 }
 
+# The scale-out tests start redis-servers of their own (never the machine's Redis).
+ensure_redis_server() {
+  command -v redis-server >/dev/null && return
+  say "installing Debian's redis-server for the scale-out tests"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server
+}
+
 # ECharts comes from its npm package; the build copies it into the site (public/ is the assets dir).
 vendor_assets() {
   mkdir -p public/vendor

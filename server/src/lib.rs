@@ -167,6 +167,17 @@ impl Livedash {
             }
             None => Arc::new(MemoryEngine::new(broker.clone())),
         };
+        let sockets = Arc::new(Registry::default());
+        let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, config.max_password_checks));
+        engine.on_notice(Box::new({
+            let (sockets, auth) = (sockets.clone(), auth.clone());
+            move |notice| {
+                // Forgotten first: a socket being admitted now reads the store, and one admitted
+                // a moment ago is registered and closed.
+                auth.forget(&notice);
+                sockets.apply(&notice);
+            }
+        }));
         let presence = Arc::new(Presence::new(InOrder::start(engine.clone()), config.activity_per_min));
         let roster: Arc<dyn Roster> = match &config.redis_url {
             Some(url) => {
@@ -196,7 +207,7 @@ impl Livedash {
         let (auditor, audit_writer) = Auditor::start(store.clone(), audit);
         let limiters = Arc::new(Limiters::new(&config));
         Ok(Self {
-            auth: Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, config.max_password_checks)),
+            auth,
             cursors: Arc::new(CursorKeys::new(&secret)),
             edits: Arc::default(),
             job_streams: Arc::default(),
@@ -210,7 +221,7 @@ impl Livedash {
             store,
             auditor,
             audit_writer,
-            sockets: Arc::new(Registry::default()),
+            sockets,
             limiters,
             shutdown,
             demo_keys,

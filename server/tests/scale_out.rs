@@ -282,3 +282,33 @@ async fn a_node_killed_with_sigkill_stops_counting_its_users_within_the_heartbea
     drop(held);
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_or_live_off_on_one_node_closes_the_sockets_on_every_node() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    // The session is made on node A and checked by node B.
+    let cookie = a.login(support::ACME_VIEWER).await;
+    let mut on_b = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(on_b.next_json().await["type"], "welcome");
+    let http = reqwest::Client::new();
+    let logout = http.post(a.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(on_b.close_code().await, 4401, "logged out on A, closed on B");
+    let mut refused = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(refused.close_code().await, 4401, "and the session is gone for B too");
+
+    let mut watcher = a.connect().await;
+    let admin = b.login(support::ACME_ADMIN).await;
+    let off = http
+        .put(b.url("/api/admin/live-dashboards"))
+        .header("cookie", &admin)
+        .json(&serde_json::json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    assert_eq!(watcher.close_code().await, 4403, "live turned off on B, closed on A");
+    a.stop().await;
+    b.stop().await;
+}

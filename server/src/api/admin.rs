@@ -3,6 +3,7 @@
 use super::{AdminSession, error::ApiError, json_body};
 use crate::{
     AppState,
+    broker::engine::Notice,
     store::audit::{AuditEntry, AuditRecord, Outcome},
 };
 use axum::{
@@ -13,7 +14,6 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 /// Close code for sockets of a tenant whose live dashboards were turned off.
-pub const LIVE_OFF: u16 = 4403;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,8 +37,14 @@ pub async fn set_live_dashboards(
     let wanted: LiveDashboards = json_body(&body)?;
     let tenant = &session.user.tenant;
     state.auth.set_live_dashboards(tenant, wanted.enabled).await.map_err(ApiError::internal)?;
-    let closed =
-        if wanted.enabled { 0 } else { state.sockets.kick_tenant(tenant, LIVE_OFF, "live dashboards are off") };
+    let closed = if wanted.enabled {
+        0
+    } else {
+        let notice = Notice::LiveOff(tenant.clone());
+        let closed = state.sockets.apply(&notice);
+        state.engine.announce(notice).await;
+        closed
+    };
     state.auditor.record(AuditEntry {
         tenant: Some(tenant.to_string()),
         actor: Some(session.user.email.clone()),

@@ -4,6 +4,7 @@ use super::{error::ApiError, json_body, over_tls};
 use crate::{
     AppState,
     auth::{AuthError, Session},
+    broker::engine::Notice,
     client_addr::ClientAddr,
     store::{
         accounts::User,
@@ -24,7 +25,6 @@ use std::{net::IpAddr, time::Instant};
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_PASSWORD_LEN: usize = 1024;
 /// Close code for a socket whose session ended.
-pub const SESSION_ENDED: u16 = 4401;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +119,9 @@ pub async fn logout(
     jar: CookieJar,
 ) -> Result<(CookieJar, StatusCode), ApiError> {
     state.auth.logout(&session).await.map_err(ApiError::internal)?;
-    let closed = state.sockets.kick_session(&session.id, SESSION_ENDED, "logged out");
+    let notice = Notice::SessionEnded(session.id.clone());
+    let closed = state.sockets.apply(&notice);
+    state.engine.announce(notice).await;
     state.presence.signed_out(&session.user);
     state.auditor.record(AuditEntry {
         tenant: Some(session.user.tenant.to_string()),

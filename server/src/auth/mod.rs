@@ -8,6 +8,7 @@ pub mod password;
 pub mod resume_token;
 pub mod token;
 
+use crate::broker::engine::Notice;
 use crate::{
     broker::topic_name::TenantId,
     store::{Store, StoreError, accounts::User, now_secs},
@@ -139,6 +140,14 @@ impl Auth {
         self.store.set_live_dashboards(tenant, enabled).await?;
         self.live_flags.changed(tenant);
         Ok(())
+    }
+
+    /// Another node changed what `notice` names: what this node remembers of it is stale.
+    pub fn forget(&self, notice: &Notice) {
+        match notice {
+            Notice::SessionEnded(session) => self.sessions.changed(session),
+            Notice::LiveOff(tenant) => self.live_flags.changed(tenant),
+        }
     }
 
     /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS.

@@ -7,7 +7,10 @@
 //! serves, so a viewer can resume on any node. Transports never see the difference: they subscribe
 //! and read through [`super::Broker`], and everything that publishes goes through an `Engine`.
 
-use super::{Broker, BrokerError, topic_name::TopicKey};
+use super::{
+    Broker, BrokerError,
+    topic_name::{TenantId, TopicKey},
+};
 use app::protocol::{Item, TopicKind};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -30,6 +33,39 @@ pub trait Engine: Send + Sync + 'static {
 
     /// `memory` or `redis`, for logs and `/readyz`.
     fn name(&self) -> &'static str;
+
+    /// Tells every other node of the deployment (this one has acted on it already).
+    fn announce(&self, notice: Notice) -> BoxFuture<'_, ()>;
+
+    /// What to do with the notices other nodes announce.
+    fn on_notice(&self, handle: Box<dyn Fn(Notice) + Send + Sync>);
+}
+
+/// What a node tells the others about connections only they can close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A session ended (a logout): its sockets close with 4401 wherever they are.
+    SessionEnded(String),
+    /// A tenant's live dashboards were turned off: its sockets close with 4403.
+    LiveOff(TenantId),
+}
+
+impl Notice {
+    /// One line, for a channel: `session <id>` or `live_off <tenant>`.
+    pub fn to_line(&self) -> String {
+        match self {
+            Notice::SessionEnded(session) => format!("session {session}"),
+            Notice::LiveOff(tenant) => format!("live_off {tenant}"),
+        }
+    }
+
+    pub fn from_line(line: &str) -> Option<Self> {
+        match line.split_once(' ')? {
+            ("session", session) if !session.is_empty() => Some(Notice::SessionEnded(session.to_owned())),
+            ("live_off", tenant) => TenantId::parse(tenant).ok().map(Notice::LiveOff),
+            _ => None,
+        }
+    }
 }
 
 /// One node, nothing shared: the broker orders every message itself, at once.
@@ -65,6 +101,13 @@ impl Engine for MemoryEngine {
     fn name(&self) -> &'static str {
         "memory"
     }
+
+    fn announce(&self, _notice: Notice) -> BoxFuture<'_, ()> {
+        // No other node to tell.
+        Box::pin(std::future::ready(()))
+    }
+
+    fn on_notice(&self, _handle: Box<dyn Fn(Notice) + Send + Sync>) {}
 }
 
 /// Publishes from code that cannot wait (presence changes, made while a socket opens or closes),
@@ -97,5 +140,20 @@ impl InOrder {
             metrics::counter!(crate::telemetry::DENIALS, "reason" => "publish_queue_full").increment(1);
             tracing::warn!("publishing falls behind: a message was dropped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_round_trip_through_one_line() {
+        for notice in [Notice::SessionEnded("abc123".into()), Notice::LiveOff(TenantId::parse("acme").unwrap())] {
+            assert_eq!(Notice::from_line(&notice.to_line()), Some(notice));
+        }
+        assert_eq!(Notice::from_line("live_off ../x"), None);
+        assert_eq!(Notice::from_line("session "), None);
+        assert_eq!(Notice::from_line("reboot now"), None);
     }
 }

@@ -2,7 +2,11 @@
 //! logout (4401), a tenant's live flag turned off (4403). Each registration holds its user's
 //! [`Seat`] in the deployment-wide count (the per-user limit is the roster's).
 
-use crate::{broker::topic_name::TenantId, roster::Seat};
+use super::admission::{LIVE_OFF, SESSION_ENDED};
+use crate::{
+    broker::{engine::Notice, topic_name::TenantId},
+    roster::Seat,
+};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -102,6 +106,14 @@ impl Registry {
         let entry = Entry { user_id, session_id: session_id.to_owned(), tenant: tenant.clone(), kick: kick.clone() };
         sockets.by_id.insert(connection, entry);
         Registration { registry: self.clone(), connection, kick, seat }
+    }
+
+    /// Closes the sockets a notice is about (a logout here or on another node); returns how many.
+    pub fn apply(&self, notice: &Notice) -> usize {
+        match notice {
+            Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),
+            Notice::LiveOff(tenant) => self.kick_tenant(tenant, LIVE_OFF, "live dashboards are off"),
+        }
     }
 
     /// Closes every socket of a session; returns how many.

@@ -43,7 +43,12 @@ pub fn channel(prefix: &str, shard: u32) -> String {
     format!("{prefix}messages:{shard}")
 }
 
-/// Every channel a node listens to.
+/// The channel nodes tell each other about connections on (see `engine::Notice`).
+pub fn notices_channel(prefix: &str) -> String {
+    format!("{prefix}notices")
+}
+
+/// Every channel messages are announced on.
 pub fn channels(prefix: &str) -> Vec<String> {
     (0..SHARDS).map(|shard| channel(prefix, shard)).collect()
 }

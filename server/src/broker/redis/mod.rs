@@ -20,7 +20,7 @@ mod wire;
 
 use super::{
     Broker, BrokerConfig, BrokerError,
-    engine::Engine,
+    engine::{Engine, Notice},
     new_epoch,
     replica::{Applied, Remote},
     topic_name::TopicKey,
@@ -39,7 +39,7 @@ use redis::{
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, Weak,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -79,6 +79,9 @@ pub struct RedisEngine {
     linked: AtomicBool,
     /// This engine, for the tasks it starts.
     me: Weak<RedisEngine>,
+    /// This node, so that it skips its own notices.
+    node: String,
+    notices: OnceLock<Box<dyn Fn(Notice) + Send + Sync>>,
 }
 
 impl RedisEngine {
@@ -113,6 +116,8 @@ impl RedisEngine {
             loading: Mutex::default(),
             linked: AtomicBool::new(false),
             me: me.clone(),
+            node: format!("{:016x}", rand::random::<u64>()),
+            notices: OnceLock::new(),
         });
         let weak: Weak<Self> = Arc::downgrade(&engine);
         broker.share(move |key| {
@@ -271,6 +276,7 @@ impl RedisEngine {
         let backoff =
             Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(5), factor: 2.0, jitter: 0.2 };
         let mut attempt = 0u32;
+        let notices = keys::notices_channel(&self.prefix);
         loop {
             match tokio::time::timeout(COMMAND_TIMEOUT, self.link()).await {
                 Ok(Ok(pubsub)) => {
@@ -284,6 +290,9 @@ impl RedisEngine {
                     loop {
                         tokio::select! {
                             message = stream.next() => match message {
+                                Some(message) if message.get_channel_name() == notices => {
+                                    self.heard_notice(message.get_payload_bytes());
+                                }
                                 Some(message) => self.heard(message.get_payload_bytes()),
                                 None => break,
                             },
@@ -314,7 +323,21 @@ impl RedisEngine {
     async fn link(&self) -> redis::RedisResult<redis::aio::PubSub> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(keys::channels(&self.prefix)).await?;
+        pubsub.subscribe(keys::notices_channel(&self.prefix)).await?;
         Ok(pubsub)
+    }
+
+    /// A notice another node announced: `<node> <notice>`.
+    fn heard_notice(&self, payload: &[u8]) {
+        let Some((node, line)) = std::str::from_utf8(payload).ok().and_then(|p| p.split_once(' ')) else { return };
+        if node == self.node {
+            return;
+        }
+        match (Notice::from_line(line), self.notices.get()) {
+            (Some(notice), Some(handle)) => handle(notice),
+            (None, _) => tracing::warn!("ignored a notice that is not one of ours"),
+            (Some(_), None) => {}
+        }
     }
 
     fn reload_everything(&self) {
@@ -392,6 +415,26 @@ impl Engine for RedisEngine {
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+
+    fn announce(&self, notice: Notice) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let payload = format!("{} {}", self.node, notice.to_line());
+            let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(keys::notices_channel(&self.prefix))
+                .arg(payload)
+                .query_async(&mut self.connection.clone())
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, ?notice, "could not tell the other nodes");
+            }
+        })
+    }
+
+    fn on_notice(&self, handle: Box<dyn Fn(Notice) + Send + Sync>) {
+        if self.notices.set(handle).is_err() {
+            tracing::warn!("notices already have a handler");
+        }
     }
 }
 
