@@ -84,7 +84,6 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct Limiters {
     pub connects_by_ip: KeyedLimiter<IpAddr>,
-    pub publishes_by_key: KeyedLimiter<String>,
     pub polls_by_user: KeyedLimiter<i64>,
     pub logins_by_ip: KeyedLimiter<IpAddr>,
     /// Failed sign-ins per account (lower-cased e-mail).
@@ -93,10 +92,8 @@ pub struct Limiters {
 
 impl Limiters {
     fn new(config: &Config) -> Self {
-        let per_sec = config.publishes_per_sec as f64;
         Self {
             connects_by_ip: per_minute(config.connect_attempts_per_min),
-            publishes_by_key: KeyedLimiter::new(per_sec, 2.0 * per_sec),
             polls_by_user: per_minute(config.polls_per_min),
             logins_by_ip: per_minute(config.logins_per_min_per_address),
             login_failures_by_account: per_minute(config.logins_per_min_per_account),
@@ -165,7 +162,7 @@ impl Livedash {
                 tracing::info!("topics are kept in Redis, shared with every node that uses it");
                 engine
             }
-            None => Arc::new(MemoryEngine::new(broker.clone())),
+            None => Arc::new(MemoryEngine::new(broker.clone(), config.publishes_per_sec as f64)),
         };
         let sockets = Arc::new(Registry::default());
         let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, config.max_password_checks));

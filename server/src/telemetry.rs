@@ -29,7 +29,7 @@
 //! | `livedash_history_trimmed_total` | counter | `reason`: `age`, `tenant_bytes` |
 //! | `livedash_topics_retired_total` | counter | (idle topics removed by the sweep) |
 //! | `livedash_http_connections_open` | gauge | (TCP connections being served) |
-//! | `livedash_engine_reloads_total` | counter | `reason`: `out_of_step`, `relinked` (topics a node reloaded from Redis) |
+//! | `livedash_engine_reloads_total` | counter | `reason`: `out_of_step`, `relinked`, `went_back` (topics a node reloaded from Redis, or gave a new epoch) |
 //! | `livedash_engine_link_lost_total` | counter | (times a node's pub/sub link to Redis dropped) |
 //! | `livedash_nodes_swept_total` | counter | (dead nodes whose connections this node took out of the counts) |
 

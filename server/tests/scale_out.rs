@@ -312,3 +312,90 @@ async fn a_logout_or_live_off_on_one_node_closes_the_sockets_on_every_node() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_that_go_back_under_one_epoch_start_a_new_epoch_instead_of_being_dropped() {
+    // A Redis failover to a replica that missed the last writes: the topic's offset goes back while
+    // its epoch stays, and new messages reuse offsets that viewers already hold. Simulated here by
+    // rewinding the topic in Redis by hand, from offset 5 to 2.
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    for v in 1..=5 {
+        publish(&a, TOPIC, v as f64).await;
+    }
+    let mut viewer = b.connect().await;
+    viewer.subscribe("w", TOPIC, None).await;
+    let (_, before) = snapshot(viewer.next_message().await);
+    assert_eq!(before.offset, 5);
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    // What a replica that never received offsets 3 to 5 holds: the stream rebuilt from its first two
+    // entries (a stream remembers the last id it handed out, so deleting entries would not do).
+    let topic = format!("livedash:topic:acme/{TOPIC}");
+    let log = format!("{topic}:log");
+    let kept: Vec<(String, Vec<(String, String)>)> =
+        ::redis::cmd("XRANGE").arg(&log).arg("0-1").arg("0-2").query_async(&mut connection).await.unwrap();
+    assert_eq!(kept.len(), 2);
+    let mut rewind = ::redis::pipe();
+    rewind.atomic().cmd("DEL").arg(&log).ignore();
+    for (id, fields) in &kept {
+        let add = rewind.cmd("XADD").arg(&log).arg(id);
+        for (field, value) in fields {
+            add.arg(field).arg(value);
+        }
+        add.ignore();
+    }
+    rewind.cmd("HSET").arg(format!("{topic}:meta")).arg("offset").arg(2).ignore();
+    rewind.cmd("LTRIM").arg(format!("{topic}:state")).arg(0).arg(1).ignore();
+    let () = rewind.query_async(&mut connection).await.unwrap();
+
+    assert_eq!(publish(&a, TOPIC, 60.0).await, 3, "offset 3 again, with other content");
+    // The viewer is not left believing it has offset 3 already: a gap, then the new epoch's snapshot.
+    let gap = viewer.next_json().await;
+    assert_eq!(gap["type"], "gap", "{gap}");
+    let snapshot_after = viewer.next_json().await;
+    assert_eq!(snapshot_after["type"], "snapshot", "{snapshot_after}");
+    let values: Vec<f64> =
+        snapshot_after["series"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect();
+    assert_eq!(values, [1.0, 2.0, 60.0]);
+    assert_ne!(snapshot_after["meta"]["epoch"], before.epoch.as_str(), "a new epoch");
+    // A client that was away, holding offset 5 of the old epoch, is told it lost track.
+    let mut away = a.connect().await;
+    away.subscribe("w", TOPIC, Some(before.resume_token)).await;
+    assert_eq!(away.next_json().await["type"], "gap");
+    assert_eq!(away.next_json().await["series"].as_array().unwrap().len(), 3);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_keys_publish_rate_is_shared_by_every_node() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |c| c.publishes_per_sec = 1).await;
+    // The second node's demo seed issued the keys both nodes know now.
+    let key = b.key("acme");
+    let http = reqwest::Client::new();
+    let publish = |node: &TestServer| {
+        http.post(node.url("/api/v1/publish/sales/orders"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"points": [{"ts": 1, "value": 1.0}]}))
+            .send()
+    };
+    // One a second, in bursts of two, whichever node takes them: of six publishes in a row, only
+    // two plus one per second elapsed pass; on one node's allowance each node would pass four.
+    let started = std::time::Instant::now();
+    let mut passed = 0;
+    for node in [&a, &b, &a, &b, &a, &b] {
+        let response = publish(node).await.unwrap();
+        match response.status().as_u16() {
+            200 => passed += 1,
+            429 => assert!(response.headers().contains_key("retry-after")),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let allowed = 2 + started.elapsed().as_secs_f64().ceil() as usize;
+    assert!(passed <= allowed, "{passed} passed, the deployment allows {allowed}");
+    assert!(passed < 6, "the allowance is the deployment's, not a node's");
+    a.stop().await;
+    b.stop().await;
+}

@@ -11,6 +11,7 @@ use super::{
     Broker, BrokerError,
     topic_name::{TenantId, TopicKey},
 };
+use crate::limits::KeyedLimiter;
 use app::protocol::{Item, TopicKind};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub trait Engine: Send + Sync + 'static {
 
     /// `memory` or `redis`, for logs and `/readyz`.
     fn name(&self) -> &'static str;
+
+    /// Takes one publish from `api_key`'s allowance (`per_sec`, in bursts of twice that) across
+    /// the deployment; `Err` with the seconds to wait when it is spent.
+    fn allow_publish<'a>(&'a self, api_key: &'a str, per_sec: f64) -> BoxFuture<'a, Result<(), f64>>;
 
     /// Tells every other node of the deployment (this one has acted on it already).
     fn announce(&self, notice: Notice) -> BoxFuture<'_, ()>;
@@ -71,11 +76,13 @@ impl Notice {
 /// One node, nothing shared: the broker orders every message itself, at once.
 pub struct MemoryEngine {
     broker: Arc<Broker>,
+    publishes: KeyedLimiter<String>,
 }
 
 impl MemoryEngine {
-    pub fn new(broker: Arc<Broker>) -> Self {
-        Self { broker }
+    /// `publishes_per_sec`: each API key's allowance (see [`Engine::allow_publish`]).
+    pub fn new(broker: Arc<Broker>, publishes_per_sec: f64) -> Self {
+        Self { broker, publishes: KeyedLimiter::new(publishes_per_sec, 2.0 * publishes_per_sec) }
     }
 }
 
@@ -100,6 +107,10 @@ impl Engine for MemoryEngine {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn allow_publish<'a>(&'a self, api_key: &'a str, _per_sec: f64) -> BoxFuture<'a, Result<(), f64>> {
+        Box::pin(std::future::ready(self.publishes.check(&api_key.to_owned(), std::time::Instant::now())))
     }
 
     fn announce(&self, _notice: Notice) -> BoxFuture<'_, ()> {

@@ -6,6 +6,12 @@
 //! that changed) is reported as [`Applied::OutOfStep`], and the engine reloads the topic: the
 //! missed messages are then replayed to subscribers when Redis still has them, and otherwise every
 //! subscriber gets a `gap` and a fresh snapshot. A copy never goes silently wrong.
+//!
+//! One failure keeps the epoch while offsets go back: Redis failing over to a replica that had not
+//! received the last writes. New messages then reuse offsets clients already hold, and would be
+//! dropped as duplicates. A copy that hears a message at an offset it has, with other content, or
+//! loads an image behind it, reports [`Applied::WentBack`]; the engine gives the topic a new epoch
+//! in Redis, so that every position taken before is known to be lost.
 
 use super::{
     Broker, Topic, TopicInner, encode, gap_frame, snapshot_frame,
@@ -61,6 +67,8 @@ pub enum Applied {
     NotHeld,
     /// Not the next message of the copy: the copy must be reloaded.
     OutOfStep,
+    /// The engine's offsets went back under the same epoch: the topic needs a new epoch.
+    WentBack,
 }
 
 impl Broker {
@@ -89,7 +97,18 @@ impl Broker {
             return Applied::OutOfStep;
         }
         if remote.logged.offset <= position.offset {
-            return Applied::Duplicate;
+            // A late copy of a message the load already brought, unless its content differs.
+            let name = topic.key.name.as_str();
+            let at = super::position::Position { epoch: remote.epoch.clone(), offset: remote.logged.offset };
+            return match inner.log.entry_at(remote.logged.offset) {
+                Some(entry)
+                    if *entry.body
+                        != *encode::update_body(name, topic.kind, &at, remote.logged.ts, &remote.logged.items) =>
+                {
+                    Applied::WentBack
+                }
+                _ => Applied::Duplicate,
+            };
         }
         if remote.logged.offset != position.offset + 1 {
             return Applied::OutOfStep;
@@ -115,15 +134,16 @@ impl Broker {
     /// Brings this node's copy of `key` to `image` (`None`: the engine no longer has the topic),
     /// then applies what arrived while it loaded. Subscribers get exactly what they missed when the
     /// copy's history still bridges to the image, and a `gap` and a snapshot when it does not.
-    /// Returns false when `buffered` did not follow on from the image: load again.
-    pub fn install(&self, key: &TopicKey, image: Option<Image>, buffered: &[Remote]) -> bool {
+    /// Says whether the copy is now in step, or must be loaded again (`buffered` did not follow on
+    /// from the image), or went back (see the module's docs: the copy is left as it was).
+    pub fn install(&self, key: &TopicKey, image: Option<Image>, buffered: &[Remote]) -> Applied {
         let mut topics = self.topics.write().expect("topics lock");
         let existing = topics.get(key).cloned();
         let topic = match (existing, image) {
-            (None, None) => return true,
+            (None, None) => return Applied::Done,
             (Some(topic), None) => {
                 self.forget(&mut topics, &topic);
-                return true;
+                return Applied::Done;
             }
             (Some(topic), Some(image)) if topic.kind != image.kind => {
                 self.forget(&mut topics, &topic);
@@ -132,6 +152,9 @@ impl Broker {
             (None, Some(image)) => self.install_new(&mut topics, key, image),
             (Some(topic), Some(image)) => {
                 let mut inner = topic.inner.lock().expect("topic lock");
+                if went_back(&topic, &inner, &image) {
+                    return Applied::WentBack;
+                }
                 self.catch_up_copy(&topic, &mut inner, image);
                 drop(inner);
                 topic
@@ -140,7 +163,13 @@ impl Broker {
         drop(topics);
         let mut inner = topic.inner.lock().expect("topic lock");
         let received_at = Instant::now();
-        buffered.iter().all(|remote| self.apply_in(&topic, &mut inner, remote, received_at) != Applied::OutOfStep)
+        for remote in buffered {
+            match self.apply_in(&topic, &mut inner, remote, received_at) {
+                Applied::Done | Applied::Duplicate | Applied::NotHeld => {}
+                other => return other,
+            }
+        }
+        Applied::Done
     }
 
     fn install_new(
@@ -228,4 +257,24 @@ impl Broker {
         inner.snapshot = None;
         inner.last_active = super::now_ms();
     }
+}
+
+/// Whether `image` is behind the copy in the copy's own epoch, or disagrees with what the copy
+/// holds at an offset both have.
+fn went_back(topic: &Topic, inner: &TopicInner, image: &Image) -> bool {
+    let local = inner.log.position();
+    if image.epoch != local.epoch {
+        return false;
+    }
+    if image.offset < local.offset {
+        return true;
+    }
+    let name = topic.key.name.as_str();
+    image.entries.iter().filter(|logged| logged.offset <= local.offset).any(|logged| {
+        let at = super::position::Position { epoch: image.epoch.clone(), offset: logged.offset };
+        inner
+            .log
+            .entry_at(logged.offset)
+            .is_some_and(|entry| *entry.body != *encode::update_body(name, topic.kind, &at, logged.ts, &logged.items))
+    })
 }

@@ -108,6 +108,12 @@ impl TopicLog {
         entry
     }
 
+    /// The entry at `offset`, while history still holds it.
+    pub fn entry_at(&self, offset: u64) -> Option<&Arc<Entry>> {
+        let first = self.entries.front()?.offset;
+        self.entries.get(usize::try_from(offset.checked_sub(first)?).ok()?)
+    }
+
     /// Forgets the oldest entry, if there is one.
     pub fn drop_oldest(&mut self) -> bool {
         let Some(trimmed) = self.entries.pop_front() else { return false };

@@ -45,6 +45,27 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Gives a topic a new epoch if it still has the one that went back (another node may have done it).
+const NEW_EPOCH: &str = r"
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+  return 1
+end
+return 0";
+
+/// Takes one unit of a rate (GCRA): ARGV the interval between units and the burst tolerance, in ms.
+/// Returns 0, or the ms to wait.
+const RATE: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait > 0 then return math.ceil(wait) end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil(tat + interval - now) + 1000)
+return 0";
+
 /// How long one command may take before Redis counts as unreachable for it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the pub/sub link is checked, and how long a check may take: a link that went dead
@@ -73,6 +94,8 @@ pub struct RedisEngine {
     publish_script: Script,
     load_script: Script,
     touch_script: Script,
+    new_epoch_script: Script,
+    rate_script: Script,
     /// Topics being loaded, with the messages heard for them meanwhile.
     loading: Mutex<HashMap<TopicKey, Vec<Remote>>>,
     /// The pub/sub link is up and subscribed to every channel.
@@ -113,6 +136,8 @@ impl RedisEngine {
             publish_script: Script::new(include_str!("publish.lua")),
             load_script: Script::new(include_str!("load.lua")),
             touch_script: Script::new(include_str!("touch.lua")),
+            new_epoch_script: Script::new(NEW_EPOCH),
+            rate_script: Script::new(RATE),
             loading: Mutex::default(),
             linked: AtomicBool::new(false),
             me: me.clone(),
@@ -200,17 +225,31 @@ impl RedisEngine {
     }
 
     fn load_locked(&self, loading: &mut HashMap<TopicKey, Vec<Remote>>, key: TopicKey, held: Vec<Remote>) {
+        self.load_locked_after(loading, key, held, None);
+    }
+
+    /// Like `load_locked`, first giving the topic a new epoch in Redis if it still has `went_back`.
+    fn load_locked_after(
+        &self,
+        loading: &mut HashMap<TopicKey, Vec<Remote>>,
+        key: TopicKey,
+        held: Vec<Remote>,
+        went_back: Option<String>,
+    ) {
         let Some(me) = self.me.upgrade() else { return };
         if loading.contains_key(&key) {
             return;
         }
         loading.insert(key.clone(), held);
-        tokio::spawn(me.load_until_in_step(key));
+        tokio::spawn(me.load_until_in_step(key, went_back));
     }
 
-    async fn load_until_in_step(self: Arc<Self>, key: TopicKey) {
+    async fn load_until_in_step(self: Arc<Self>, key: TopicKey, mut went_back: Option<String>) {
         let keys = TopicKeys::new(&self.prefix, &key);
         loop {
+            if let Some(epoch) = went_back.take() {
+                self.start_new_epoch(&key, &keys, &epoch).await;
+            }
             let loaded: Result<Option<wire::Loaded>, _> = self
                 .load_script
                 .key(&keys.meta)
@@ -236,10 +275,34 @@ impl RedisEngine {
                 Some(Some(image)) => Some(image),
                 None => None,
             };
-            if self.broker.install(&key, image, &held) {
-                return;
+            let epoch = image.as_ref().map(|image| image.epoch.clone());
+            match self.broker.install(&key, image, &held) {
+                Applied::Done | Applied::Duplicate | Applied::NotHeld => return,
+                Applied::OutOfStep => {}
+                Applied::WentBack => went_back = epoch,
             }
             loading.insert(key.clone(), Vec::new());
+        }
+    }
+
+    /// Redis's offsets for `key` went back under `epoch` (a failover lost writes): positions taken
+    /// in that epoch can no longer be trusted, so the topic gets a new one. Every node then finds
+    /// its copy out of step and every subscriber gets a `gap` and a snapshot; a client that comes
+    /// back holding an old position is told it was lost.
+    async fn start_new_epoch(&self, key: &TopicKey, keys: &TopicKeys, epoch: &str) {
+        let started: redis::RedisResult<i64> = self
+            .new_epoch_script
+            .key(&keys.meta)
+            .arg(epoch)
+            .arg(new_epoch())
+            .invoke_async(&mut self.connection.clone())
+            .await;
+        match started {
+            Ok(_) => {
+                metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "went_back").increment(1);
+                tracing::warn!(topic = %key, "the topic's offsets went back in Redis (a failover?): it starts a new epoch");
+            }
+            Err(e) => tracing::warn!(error = %e, topic = %key, "could not give the topic a new epoch"),
         }
     }
 
@@ -267,6 +330,10 @@ impl RedisEngine {
                 metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "out_of_step").increment(1);
                 let key = remote.key.clone();
                 self.load_locked(&mut loading, key, vec![remote]);
+            }
+            Applied::WentBack => {
+                let (key, epoch) = (remote.key.clone(), remote.epoch.clone());
+                self.load_locked_after(&mut loading, key, Vec::new(), Some(epoch));
             }
         }
     }
@@ -415,6 +482,27 @@ impl Engine for RedisEngine {
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+
+    fn allow_publish<'a>(&'a self, api_key: &'a str, per_sec: f64) -> BoxFuture<'a, Result<(), f64>> {
+        Box::pin(async move {
+            // GCRA: one key per API key holding the theoretical arrival time; bursts of twice the rate.
+            let interval = 1000.0 / per_sec.max(0.001);
+            let tolerance = interval * (2.0 * per_sec - 1.0).max(0.0);
+            let wait: redis::RedisResult<i64> = self
+                .rate_script
+                .key(format!("{}rate:{api_key}", self.prefix))
+                .arg(interval)
+                .arg(tolerance)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            match wait {
+                Ok(ms) if ms > 0 => Err(ms as f64 / 1000.0),
+                Ok(_) => Ok(()),
+                // The publish itself will find Redis unreachable and say so.
+                Err(_) => Ok(()),
+            }
+        })
     }
 
     fn announce(&self, notice: Notice) -> BoxFuture<'_, ()> {
