@@ -17,7 +17,7 @@ use std::{
 };
 use tokio::sync::watch;
 
-const TOPIC: &str = "bench/hot";
+pub const TOPIC: &str = "bench/hot";
 
 /// Settings: the defaults, but room for the viewers (one user) and publishes at the bench's rate.
 pub fn settings(clients: usize) -> Vec<(&'static str, String)> {
@@ -34,13 +34,7 @@ pub async fn run(server: &Server, clients: usize, rate: u32, secs: u64) -> anyho
     let epoch = Instant::now();
     let samples = Arc::new(Mutex::new(Vec::new()));
     let (stop, stopped) = watch::channel(false);
-    let mut viewers = Vec::new();
-    for n in 0..clients {
-        let mut socket = client::open(&server.addr, &cookie, client::source(n)).await?;
-        client::next_json(&mut socket).await;
-        client::send(&mut socket, &client::subscribe("w", TOPIC, None)).await?;
-        viewers.push(tokio::spawn(viewer(socket, epoch, samples.clone(), stopped.clone())));
-    }
+    let viewers = follow(&server.addr, &cookie, clients, epoch, &samples, &stopped).await?;
     let publisher = tokio::spawn(publish(
         server.url(&format!("/api/v1/publish/{TOPIC}")),
         server.api_key.clone(),
@@ -99,6 +93,26 @@ pub async fn run(server: &Server, clients: usize, rate: u32, secs: u64) -> anyho
     Ok(())
 }
 
+/// `clients` viewers of the bench topic on the server at `addr`, each from a loopback address of its
+/// own, their latencies collected into `samples`.
+pub async fn follow(
+    addr: &str,
+    cookie: &str,
+    clients: usize,
+    epoch: Instant,
+    samples: &Arc<Mutex<Vec<Duration>>>,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut viewers = Vec::new();
+    for n in 0..clients {
+        let mut socket = client::open(addr, cookie, client::source(n)).await?;
+        client::next_json(&mut socket).await;
+        client::send(&mut socket, &client::subscribe("w", TOPIC, None)).await?;
+        viewers.push(tokio::spawn(viewer(socket, epoch, samples.clone(), stopped.clone())));
+    }
+    Ok(viewers)
+}
+
 /// A viewer: every update carries its send time (µs since `epoch`) as its value.
 async fn viewer(mut socket: Socket, epoch: Instant, samples: Arc<Mutex<Vec<Duration>>>, stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
@@ -115,7 +129,7 @@ async fn viewer(mut socket: Socket, epoch: Instant, samples: Arc<Mutex<Vec<Durat
     }
 }
 
-async fn publish(url: String, key: String, rate: u32, epoch: Instant, stop: watch::Receiver<bool>) {
+pub async fn publish(url: String, key: String, rate: u32, epoch: Instant, stop: watch::Receiver<bool>) {
     let http = reqwest::Client::new();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     while !*stop.borrow() {

@@ -5,11 +5,13 @@
 //! ```text
 //! loadgen storm   [--clients 5000]                        reconnect storm
 //! loadgen hostile [--clients 200] [--rate 20] [--secs 10] hostile clients beside a normal load
+//! loadgen nodes   [--clients 1000] [--rate 20] [--secs 10] two nodes over Redis against one
 //!         common: [--bin target/debug/livedash]
 //! ```
 
 mod client;
 mod hostile;
+mod nodes;
 mod server;
 mod stats;
 mod storm;
@@ -40,6 +42,13 @@ async fn main() -> anyhow::Result<()> {
             let server = server::Server::start(&bin, &hostile::settings(clients)).await.context("the server")?;
             hostile::run(&server, clients, number(&args, "--rate", 20)?, number(&args, "--secs", 10)?).await
         }
-        _ => bail!("usage: loadgen storm [--clients N] | hostile [--clients N] [--rate R] [--secs S]  [--bin PATH]"),
+        Some("nodes") => {
+            let (clients, rate, secs) =
+                (number(&args, "--clients", 1000)?, number(&args, "--rate", 20)?, number(&args, "--secs", 10)?);
+            nodes::run(&bin, clients, rate, secs).await
+        }
+        _ => bail!(
+            "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S]  [--bin PATH]"
+        ),
     }
 }

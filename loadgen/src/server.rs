@@ -15,8 +15,10 @@ use tokio::{
 pub struct Server {
     child: Child,
     pub addr: String,
-    /// acme's API key, as the demo start-up printed it.
+    /// acme's API key, as the demo start-up printed it (empty when demo mode is off).
     pub api_key: String,
+    /// Its database (another node may share it).
+    pub database: PathBuf,
     _dir: TempDir,
 }
 
@@ -38,8 +40,10 @@ pub struct Usage {
 }
 
 impl Server {
-    /// Starts `bin` in demo mode with `settings` (`LIVEDASH_*` variables) on top.
+    /// Starts `bin` in demo mode with `settings` (`LIVEDASH_*` variables) on top; they may turn demo
+    /// mode off (a second node) or name another node's database.
     pub async fn start(bin: &str, settings: &[(&str, String)]) -> anyhow::Result<Self> {
+        let demo = !settings.iter().any(|(k, v)| *k == "LIVEDASH_DEMO" && v == "off");
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = std::env::temp_dir().join(format!("livedash-loadgen-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -59,20 +63,28 @@ impl Server {
         let mut child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let started = Instant::now();
-        let api_key = loop {
-            let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await?? else {
-                bail!("{} exited before printing its demo API keys", bin.display());
-            };
-            if let Some(key) = line.trim().strip_prefix("acme").map(str::trim).filter(|k| k.starts_with("ld_")) {
-                break key.to_owned();
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("no demo API key printed within 60 s");
+        let api_key = if !demo {
+            String::new()
+        } else {
+            loop {
+                let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await?? else {
+                    bail!("{} exited before printing its demo API keys", bin.display());
+                };
+                if let Some(key) = line.trim().strip_prefix("acme").map(str::trim).filter(|k| k.starts_with("ld_")) {
+                    break key.to_owned();
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("no demo API key printed within 60 s");
+                }
             }
         };
         // Keep draining its output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let server = Self { child, addr, api_key, _dir: TempDir(dir) };
+        let database = settings
+            .iter()
+            .find(|(k, _)| *k == "LIVEDASH_DATABASE")
+            .map_or_else(|| dir.join("livedash.db"), |(_, v)| PathBuf::from(v));
+        let server = Self { child, addr, api_key, database, _dir: TempDir(dir) };
         server.wait_healthy().await?;
         Ok(server)
     }

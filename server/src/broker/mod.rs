@@ -216,20 +216,27 @@ impl Broker {
         }
     }
 
-    /// Creates `key` as a `kind` topic if it does not exist yet.
+    /// Creates `key` as a `kind` topic if it does not exist yet (refused, like `publish`, when the
+    /// broker is a copy of another engine).
     pub fn declare(&self, key: &TopicKey, kind: TopicKind) -> Result<(), BrokerError> {
+        self.refuse_if_shared()?;
         self.topic_or_create(key, kind).map(drop)
+    }
+
+    fn refuse_if_shared(&self) -> Result<(), BrokerError> {
+        match self.loader.get() {
+            Some(_) => {
+                Err(BrokerError::Unavailable("this node's topics are kept by the engine: publish through it".into()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Appends `items` as one message (creating the topic on first use) and hands it to every
     /// subscriber; returns its offset. This is what [`engine::MemoryEngine`] does; a broker that
     /// is a copy of another engine refuses it, since the message would reach this node only.
     pub fn publish(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<u64, BrokerError> {
-        if self.loader.get().is_some() {
-            return Err(BrokerError::Unavailable(
-                "this node's topics are kept by the engine: publish through it".into(),
-            ));
-        }
+        self.refuse_if_shared()?;
         let published_at = Instant::now();
         loop {
             let topic = self.topic_or_create(key, kind)?;

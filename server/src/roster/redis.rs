@@ -59,9 +59,9 @@ impl RedisRoster {
             prefix: prefix.to_owned(),
             node: format!("{:016x}", rand::random::<u64>()),
             expiry,
-            join: Script::new(include_str!("join.lua")),
-            leave: Script::new(include_str!("leave.lua")),
-            sweep: Script::new(include_str!("sweep.lua")),
+            join: with_live_count(include_str!("join.lua")),
+            leave: with_live_count(include_str!("leave.lua")),
+            sweep: with_live_count(include_str!("sweep.lua")),
             heartbeat: Script::new(HEARTBEAT),
         });
         roster.beat().await?;
@@ -180,6 +180,11 @@ impl Roster for RedisRoster {
             left.map_or(0, |n| n.max(0) as usize)
         })
     }
+}
+
+/// A roster script, with the functions they share in front (a script cannot call another's).
+fn with_live_count(script: &str) -> Script {
+    Script::new(&format!("{}{script}", include_str!("live_count.lua")))
 }
 
 /// How a node's users set names a user: what presence needs to say they went offline.

@@ -5,8 +5,7 @@
 -- Returns {} when no node is dead, else {dead node, user, user, ...}: the users (as the dead node's
 -- users set names them) left with no connection anywhere.
 local nodes, prefix = KEYS[1], ARGV[1]
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', nodes, '-inf', now - 1, 'LIMIT', 0, 1)[1]
 if not dead then
   return {}
@@ -18,15 +17,7 @@ for _, member in ipairs(redis.call('SMEMBERS', node_users)) do
   local user = string.sub(member, 1, string.find(member, '\t') - 1)
   local conns = prefix .. 'user:' .. user .. ':conns'
   redis.call('HDEL', conns, dead)
-  local total = 0
-  local fields = redis.call('HGETALL', conns)
-  for i = 1, #fields, 2 do
-    local expiry = redis.call('ZSCORE', nodes, fields[i])
-    if expiry and tonumber(expiry) >= now then
-      total = total + tonumber(fields[i + 1])
-    end
-  end
-  if total == 0 then
+  if live_count(conns, nodes, now, false) == 0 then
     gone[#gone + 1] = member
   end
 end
