@@ -155,10 +155,17 @@ impl Livedash {
         let engine: Arc<dyn Engine> = match &config.redis_url {
             Some(url) => {
                 let signal = shutdown.signal();
-                let engine =
-                    RedisEngine::connect(url, &config.redis_prefix, broker.clone(), broker_config(&config), signal)
-                        .await
-                        .context("LIVEDASH_REDIS_URL")?;
+                let per_sec = config.publishes_per_sec as f64;
+                let engine = RedisEngine::connect(
+                    url,
+                    &config.redis_prefix,
+                    broker.clone(),
+                    broker_config(&config),
+                    per_sec,
+                    signal,
+                )
+                .await
+                .context("LIVEDASH_REDIS_URL")?;
                 tracing::info!("topics are kept in Redis, shared with every node that uses it");
                 engine
             }

@@ -78,8 +78,7 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
         return Err(Refusal::new("api_key", ApiError::unauthorized("unknown or revoked API key")));
     };
     // Charged only once the key is known to be real: wrong secrets must not spend its allowance.
-    let per_sec = state.config.publishes_per_sec as f64;
-    if let Err(wait) = state.engine.allow_publish(&key.id, per_sec).await {
+    if let Err(wait) = state.engine.allow_publish(&key.id).await {
         let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
         let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
         return Err(Refusal { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });

@@ -35,9 +35,9 @@ pub trait Engine: Send + Sync + 'static {
     /// `memory` or `redis`, for logs and `/readyz`.
     fn name(&self) -> &'static str;
 
-    /// Takes one publish from `api_key`'s allowance (`per_sec`, in bursts of twice that) across
-    /// the deployment; `Err` with the seconds to wait when it is spent.
-    fn allow_publish<'a>(&'a self, api_key: &'a str, per_sec: f64) -> BoxFuture<'a, Result<(), f64>>;
+    /// Takes one publish from `api_key`'s allowance (the rate the engine was made with, in bursts
+    /// of twice that) across the deployment; `Err` with the seconds to wait when it is spent.
+    fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>>;
 
     /// Tells every other node of the deployment (this one has acted on it already).
     fn announce(&self, notice: Notice) -> BoxFuture<'_, ()>;
@@ -109,7 +109,7 @@ impl Engine for MemoryEngine {
         "memory"
     }
 
-    fn allow_publish<'a>(&'a self, api_key: &'a str, _per_sec: f64) -> BoxFuture<'a, Result<(), f64>> {
+    fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>> {
         Box::pin(std::future::ready(self.publishes.check(&api_key.to_owned(), std::time::Instant::now())))
     }
 

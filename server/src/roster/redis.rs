@@ -12,13 +12,9 @@
 use super::Roster;
 use crate::{broker::topic_name::TenantId, shutdown::ShutdownSignal, store::accounts::User, telemetry};
 use futures_util::future::BoxFuture;
-use redis::{
-    Script,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::{Script, aio::ConnectionManager};
 use std::{sync::Arc, time::Duration};
 
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a user's counts live in Redis without a change (a bound, not a rule: they are
 /// cleaned as nodes die).
 const COUNTS_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -49,11 +45,7 @@ impl RedisRoster {
     /// Connects and beats once, so that this node's connections count from the first.
     pub async fn connect(url: &str, prefix: &str, expiry: Duration) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1);
-        let connection = client.get_connection_manager_with_config(config).await?;
+        let connection = crate::broker::redis::command_connection(&client).await?;
         let roster = Arc::new(Self {
             connection,
             prefix: prefix.to_owned(),

@@ -67,7 +67,7 @@ redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil(tat + inter
 return 0";
 
 /// How long one command may take before Redis counts as unreachable for it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the pub/sub link is checked, and how long a check may take: a link that went dead
 /// without closing (a network partition) is found within about twice this.
 const LINK_CHECK: Duration = Duration::from_secs(3);
@@ -96,6 +96,8 @@ pub struct RedisEngine {
     touch_script: Script,
     new_epoch_script: Script,
     rate_script: Script,
+    /// Each API key's publish allowance (see [`Engine::allow_publish`]).
+    publishes_per_sec: f64,
     /// Topics being loaded, with the messages heard for them meanwhile.
     loading: Mutex<HashMap<TopicKey, Vec<Remote>>>,
     /// The pub/sub link is up and subscribed to every channel.
@@ -115,16 +117,11 @@ impl RedisEngine {
         prefix: &str,
         broker: Arc<Broker>,
         config: BrokerConfig,
+        publishes_per_sec: f64,
         shutdown: ShutdownSignal,
     ) -> Result<Arc<Self>, RedisEngineError> {
         let client = redis::Client::open(url).map_err(RedisEngineError::Url)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let connection = client
-            .get_connection_manager_with_config(manager)
+        let connection = command_connection(&client)
             .await
             .map_err(|source| RedisEngineError::Unreachable { url: redacted(url), source })?;
         let engine = Arc::new_cyclic(|me| Self {
@@ -138,6 +135,7 @@ impl RedisEngine {
             touch_script: Script::new(include_str!("touch.lua")),
             new_epoch_script: Script::new(NEW_EPOCH),
             rate_script: Script::new(RATE),
+            publishes_per_sec,
             loading: Mutex::default(),
             linked: AtomicBool::new(false),
             me: me.clone(),
@@ -260,20 +258,19 @@ impl RedisEngine {
             let mut loading = self.loading.lock().expect("loading lock");
             let held = loading.remove(&key).unwrap_or_default();
             let image = match loaded {
-                Ok(loaded) => loaded.map(wire::image),
+                Ok(None) => None,
+                Ok(Some(loaded)) => match wire::image(loaded) {
+                    Some(image) => Some(image),
+                    None => {
+                        tracing::error!(topic = %key, "Redis holds a topic this node cannot read; leaving it");
+                        return;
+                    }
+                },
                 Err(e) => {
                     // The link's return reloads every topic held or awaited.
                     tracing::warn!(error = %e, topic = %key, "could not load a topic from Redis");
                     return;
                 }
-            };
-            let image = match image {
-                Some(None) => {
-                    tracing::error!(topic = %key, "Redis holds a topic this node cannot read; leaving it");
-                    return;
-                }
-                Some(Some(image)) => Some(image),
-                None => None,
             };
             let epoch = image.as_ref().map(|image| image.epoch.clone());
             match self.broker.install(&key, image, &held) {
@@ -484,7 +481,8 @@ impl Engine for RedisEngine {
         "redis"
     }
 
-    fn allow_publish<'a>(&'a self, api_key: &'a str, per_sec: f64) -> BoxFuture<'a, Result<(), f64>> {
+    fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>> {
+        let per_sec = self.publishes_per_sec;
         Box::pin(async move {
             // GCRA: one key per API key holding the theoretical arrival time; bursts of twice the rate.
             let interval = 1000.0 / per_sec.max(0.001);
@@ -524,6 +522,17 @@ impl Engine for RedisEngine {
             tracing::warn!("notices already have a handler");
         }
     }
+}
+
+/// A command connection that reconnects by itself, with every command bounded by
+/// [`COMMAND_TIMEOUT`]: what the engine and the roster talk to Redis through.
+pub(crate) async fn command_connection(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(COMMAND_TIMEOUT))
+        .set_response_timeout(Some(COMMAND_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(2));
+    client.get_connection_manager_with_config(config).await
 }
 
 fn unavailable(e: redis::RedisError) -> BrokerError {

@@ -19,7 +19,6 @@ pub type StateOp = [String; 4];
 /// be); the limits that depend on the state are the script's to check.
 pub fn state_ops(kind: TopicKind, items: &[Item], limits: &StateLimits) -> Result<Vec<StateOp>, BrokerError> {
     TopicState::new(kind).check(items, limits)?;
-    let json = |value: &dyn erased::Json| value.json();
     let ops = match kind {
         TopicKind::Series => items.iter().map(|item| op("push", "", json(item), topic_state::POINT_BYTES)).collect(),
         TopicKind::Events => items
@@ -79,16 +78,8 @@ fn op(name: &str, field: &str, value: String, size: usize) -> StateOp {
     [name.to_owned(), field.to_owned(), value, size.to_string()]
 }
 
-/// Serialising through a trait object keeps `state_ops` to one closure for every kind of value.
-mod erased {
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).expect("items always serialise")
-        }
-    }
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("items always serialise")
 }
 
 /// Where an accepted message stands.
