@@ -99,6 +99,16 @@ ensure_redis_server() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server
 }
 
+# The store's tests and the scale-out tests start PostgreSQL servers of their own (initdb into a
+# temporary directory), never the machine's.
+ensure_postgres_server() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return
+  command -v initdb >/dev/null && return
+  say "installing Debian's postgresql for the store's tests"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql
+}
+
 # ECharts comes from its npm package; the build copies it into the site (public/ is the assets dir).
 vendor_assets() {
   mkdir -p public/vendor

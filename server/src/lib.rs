@@ -139,7 +139,9 @@ impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
     pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
         telemetry::handle();
-        let store = Store::open(&config.database).await.with_context(|| format!("opening {}", config.database))?;
+        let store = Store::open(&config.database)
+            .await
+            .with_context(|| format!("opening {}", store::redacted(&config.database)))?;
         let secret = match &config.session_secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => store.setting_or_init("session_secret", || rand::random::<[u8; 32]>().to_vec()).await?,

@@ -1,14 +1,15 @@
 //! Several nodes over one Redis, driven over real sockets: what is published on one node reaches
 //! viewers on every node in order; a viewer that moves to another node resumes with nothing lost or
 //! repeated; limits and state are the deployment's, not a node's; Redis going away and coming back
-//! empty gives every affected subscription a `gap` and a snapshot, then live data again.
+//! empty gives every affected subscription a `gap` and a snapshot, then live data again. The nodes
+//! share a PostgreSQL store, so a login made on one is checked and revoked on the others.
 
 mod support;
 
 use app::protocol::{ControlMessage, Item, Metric, Point, ServerMessage, TopicKind};
 use server::{broker::BrokerError, config::Config};
 use std::{collections::HashMap, time::Duration};
-use support::{TestServer, acme, node_process::NodeProcess, redis::RedisServer};
+use support::{TestServer, acme, node_process::NodeProcess, postgres, redis::RedisServer};
 
 const TOPIC: &str = "sales/orders";
 const SECRET: &str = "a secret both nodes share, long enough";
@@ -17,20 +18,21 @@ fn point(v: f64) -> Vec<Item> {
     vec![Item::Point(Point { ts: v as i64, value: v })]
 }
 
-/// Two nodes sharing `redis`, a database and a session secret, the demo feed off.
-async fn two_nodes(redis: &RedisServer, tweak: impl Fn(&mut Config)) -> (TestServer, TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+/// Two nodes sharing `redis`, a fresh PostgreSQL database (its URL is returned) and a session
+/// secret, the demo feed off: a deployment as operators run one.
+async fn two_nodes(redis: &RedisServer, tweak: impl Fn(&mut Config)) -> (TestServer, TestServer, String) {
+    let database = tokio::task::spawn_blocking(postgres::fresh_database).await.unwrap();
     let mut config = Config {
         demo: false,
         redis_url: Some(redis.url()),
-        database: dir.path().join("livedash.db").to_str().unwrap().to_owned(),
+        database: database.clone(),
         session_secret: Some(SECRET.into()),
         ..Config::default()
     };
     tweak(&mut config);
     let a = TestServer::node(config.clone()).await;
     let b = TestServer::node(config).await;
-    (a, b, dir)
+    (a, b, database)
 }
 
 async fn publish(node: &TestServer, topic: &str, v: f64) -> u64 {
@@ -227,7 +229,7 @@ async fn a_users_connections_on_every_node_are_limited_together() {
 async fn a_node_killed_with_sigkill_stops_counting_its_users_within_the_heartbeat_expiry() {
     let redis = RedisServer::start();
     let expiry = Duration::from_secs(2);
-    let (a, b, dir) = two_nodes(&redis, |c| {
+    let (a, b, database) = two_nodes(&redis, |c| {
         c.max_connections_per_user = 2;
         c.node_expiry = expiry;
     })
@@ -235,7 +237,7 @@ async fn a_node_killed_with_sigkill_stops_counting_its_users_within_the_heartbea
     b.stop().await;
     let env = HashMap::from([
         ("LIVEDASH_REDIS_URL", redis.url()),
-        ("LIVEDASH_DATABASE", dir.path().join("livedash.db").to_str().unwrap().to_owned()),
+        ("LIVEDASH_DATABASE", database),
         ("LIVEDASH_SESSION_SECRET", SECRET.to_owned()),
         ("LIVEDASH_MAX_CONNECTIONS_PER_USER", "2".to_owned()),
         ("LIVEDASH_NODE_EXPIRY_SECS", expiry.as_secs().to_string()),

@@ -58,13 +58,14 @@ export class OwnServer {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       try {
-        if ((await fetch(`${this.url}/healthz`)).ok) return;
+        // Ready, not only alive: a node of a deployment is linked to its Redis by then.
+        if ((await fetch(`${this.url}/readyz`)).ok) return;
       } catch {
         // not up yet
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error('the server did not become healthy within 30 s');
+    throw new Error('the server did not become ready within 30 s');
   }
 
   /// Publishes `body` to `topic` with `tenant`'s API key (waiting until the server has printed it);
@@ -93,7 +94,7 @@ export class OwnServer {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1', () => {

@@ -1,6 +1,6 @@
 //! Tenants and their users.
 
-use super::{Store, StoreError, now_secs};
+use super::{Store, StoreError, now_secs, on_backend};
 use crate::{auth::password, broker::topic_name::TenantId};
 use serde::Serialize;
 
@@ -62,32 +62,44 @@ pub(super) fn user_from(row: UserRow) -> Result<User, StoreError> {
     })
 }
 
+/// E-mails are kept and looked up lower-cased, so `Ops@Acme.test` and `ops@acme.test` are one
+/// account on either backend.
+fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 impl Store {
     /// Creates the tenant if it does not exist (its live flag starts on).
     pub async fn ensure_tenant(&self, id: &TenantId, name: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
-            .bind(id.as_str())
-            .bind(name)
-            .bind(now_secs())
-            .execute(self.pool())
-            .await?;
+        on_backend!(self, pool => {
+            sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                .bind(id.as_str())
+                .bind(name)
+                .bind(now_secs())
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let row: Option<(String, bool)> = sqlx::query_as("SELECT name, live_dashboards FROM tenants WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<(String, bool)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT name, live_dashboards FROM tenants WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(row.map(|(name, live_dashboards)| Tenant { id: id.clone(), name, live_dashboards }))
     }
 
     pub async fn set_live_dashboards(&self, id: &TenantId, on: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE tenants SET live_dashboards = ? WHERE id = ?")
-            .bind(on)
-            .bind(id.as_str())
-            .execute(self.pool())
-            .await?;
+        on_backend!(self, pool => {
+            sqlx::query("UPDATE tenants SET live_dashboards = $1 WHERE id = $2")
+                .bind(on)
+                .bind(id.as_str())
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -104,31 +116,33 @@ impl Store {
             .await
             .map_err(|e| StoreError::Hash(e.to_string()))?
             .map_err(StoreError::Hash)?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO users (email, password_hash, tenant_id, role, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash,
-                 tenant_id = excluded.tenant_id, role = excluded.role
-             RETURNING id",
-        )
-        .bind(email)
-        .bind(hash)
-        .bind(tenant.as_str())
-        .bind(role.as_str())
-        .bind(now_secs())
-        .fetch_one(self.pool())
-        .await?;
+        let (id,): (i64,) = on_backend!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO users (email, password_hash, tenant_id, role, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash,
+                     tenant_id = excluded.tenant_id, role = excluded.role
+                 RETURNING id",
+            )
+            .bind(email_key(email))
+            .bind(&hash)
+            .bind(tenant.as_str())
+            .bind(role.as_str())
+            .bind(now_secs())
+            .fetch_one(pool)
+            .await?
+        });
         Ok(id)
     }
 
     /// The user with this e-mail and password, or `None`. Takes as long for an unknown e-mail as
     /// for a wrong password, so timing does not tell which e-mails exist.
     pub async fn check_login(&self, email: &str, password: &str) -> Result<Option<User>, StoreError> {
-        let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
-            "SELECT id, email, tenant_id, role, password_hash FROM users WHERE email = ? COLLATE NOCASE",
-        )
-        .bind(email)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<(i64, String, String, String, String)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT id, email, tenant_id, role, password_hash FROM users WHERE email = $1")
+                .bind(email_key(email))
+                .fetch_optional(pool)
+                .await?
+        });
         let hash = row.as_ref().map_or_else(|| password::decoy_hash().to_owned(), |r| r.4.clone());
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &password))
@@ -141,10 +155,12 @@ impl Store {
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as("SELECT id, email, tenant_id, role FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<UserRow> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT id, email, tenant_id, role FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
         row.map(user_from).transpose()
     }
 }
@@ -152,14 +168,16 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::store;
+    use crate::store::testing::on_each_backend;
 
-    #[tokio::test]
-    async fn users_log_in_with_their_password_only() {
-        let (store, _dir) = store().await;
+    on_each_backend!(users_log_in_with_their_password_only, the_live_flag_starts_on_and_can_be_turned_off);
+
+    async fn users_log_in_with_their_password_only(store: Store) {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
-        store.upsert_user("ops@acme.test", "s3cret", &acme, Role::Admin).await.unwrap();
+        let id = store.upsert_user("Ops@Acme.test", "first", &acme, Role::Viewer).await.unwrap();
+        let again = store.upsert_user("ops@acme.test", "s3cret", &acme, Role::Admin).await.unwrap();
+        assert_eq!(id, again, "one account whatever the case of its e-mail");
         let user = store.check_login("OPS@acme.test", "s3cret").await.unwrap().expect("e-mail is case-insensitive");
         assert_eq!((user.email.as_str(), user.role, user.tenant.as_str()), ("ops@acme.test", Role::Admin, "acme"));
         assert_eq!(store.check_login("ops@acme.test", "wrong").await.unwrap(), None);
@@ -167,9 +185,7 @@ mod tests {
         assert_eq!(store.user(user.id).await.unwrap(), Some(user));
     }
 
-    #[tokio::test]
-    async fn the_live_flag_starts_on_and_can_be_turned_off() {
-        let (store, _dir) = store().await;
+    async fn the_live_flag_starts_on_and_can_be_turned_off(store: Store) {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         assert!(store.tenant(&acme).await.unwrap().unwrap().live_dashboards);

@@ -6,7 +6,7 @@
 //! [`DenialDigest`] first, so one address hammering the server writes a few lines and a summary,
 //! not one line per attempt; and the writer deletes entries older than the retention period.
 
-use super::{Store, StoreError, audit_digest::DenialDigest};
+use super::{Store, StoreError, audit_digest::DenialDigest, on_backend};
 use serde::Serialize;
 use std::{
     sync::{Arc, Mutex},
@@ -143,9 +143,12 @@ async fn write_all(
 
 impl Store {
     async fn insert_audit(&self, entries: &[(i64, AuditEntry)]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        for (ts, e) in entries {
-            sqlx::query("INSERT INTO audit (ts, tenant_id, actor, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (ts, e) in entries {
+                sqlx::query(
+                    "INSERT INTO audit (ts, tenant_id, actor, action, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
                 .bind(ts)
                 .bind(&e.tenant)
                 .bind(&e.actor)
@@ -154,36 +157,39 @@ impl Store {
                 .bind(&e.detail)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
-    /// Deletes the entries written before `before` (ms since the Unix epoch); returns how many.
     pub async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM audit WHERE ts < ?").bind(before).execute(self.pool()).await?;
-        Ok(done.rows_affected())
+        let deleted = on_backend!(self, pool => {
+            sqlx::query("DELETE FROM audit WHERE ts < $1").bind(before).execute(pool).await?.rows_affected()
+        });
+        Ok(deleted)
     }
 
-    /// Entries whose actor is `actor`, whatever the tenant (for tests and investigations).
     pub async fn audit_by_actor(&self, actor: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        let records =
-            sqlx::query_as("SELECT ts, actor, action, outcome, detail FROM audit WHERE actor = ? ORDER BY id DESC")
+        let records = on_backend!(self, pool => {
+            sqlx::query_as("SELECT ts, actor, action, outcome, detail FROM audit WHERE actor = $1 ORDER BY id DESC")
                 .bind(actor)
-                .fetch_all(self.pool())
-                .await?;
+                .fetch_all(pool)
+                .await?
+        });
         Ok(records)
     }
 
-    /// The newest `limit` entries of one tenant, newest first.
     pub async fn audit_log(&self, tenant: &str, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let records = sqlx::query_as(
-            "SELECT ts, actor, action, outcome, detail FROM audit WHERE tenant_id = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(tenant)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let records = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT ts, actor, action, outcome, detail FROM audit WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(tenant)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
         Ok(records)
     }
 }
@@ -191,13 +197,16 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::store;
+    use crate::store::testing::on_each_backend;
 
     const SETTINGS: AuditSettings = AuditSettings { denials_per_min: 3, retention: Duration::from_secs(3600) };
 
-    #[tokio::test]
-    async fn entries_are_written_in_order_and_kept_per_tenant() {
-        let (store, _dir) = store().await;
+    on_each_backend!(
+        entries_are_written_in_order_and_kept_per_tenant,
+        denials_from_one_source_are_digested_and_old_entries_expire
+    );
+
+    async fn entries_are_written_in_order_and_kept_per_tenant(store: Store) {
         let (auditor, writer) = Auditor::start(store.clone(), SETTINGS);
         for (tenant, action) in [("acme", "login"), ("globex", "login"), ("acme", "subscribe")] {
             auditor.record(AuditEntry {
@@ -215,9 +224,7 @@ mod tests {
         assert_eq!(store.audit_log("globex", 10).await.unwrap().len(), 1);
     }
 
-    #[tokio::test]
-    async fn denials_from_one_source_are_digested_and_old_entries_expire() {
-        let (store, _dir) = store().await;
+    async fn denials_from_one_source_are_digested_and_old_entries_expire(store: Store) {
         let (auditor, writer) = Auditor::start(store.clone(), SETTINGS);
         for _ in 0..500 {
             auditor.record(AuditEntry {

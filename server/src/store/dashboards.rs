@@ -3,7 +3,7 @@
 //! Every query names the tenant: a dashboard or widget id from another tenant behaves exactly like
 //! one that does not exist, so ids leak nothing.
 
-use super::{Store, StoreError, now_secs};
+use super::{Dialect, Store, StoreError, lock_row, now_secs, on_backend};
 use crate::broker::topic_name::TenantId;
 use app::dashboard::{
     DashboardSummary, DashboardView, MAX_WIDGETS, NewWidget, Preferences, WidgetDef, WidgetKind, WidgetMode,
@@ -22,6 +22,10 @@ pub enum EditError {
 }
 
 type WidgetRow = (i64, String, String, String, String);
+/// A user's mode for one widget: (widget id, mode slug).
+type ModeRow = (i64, String);
+/// A dashboard's title, widgets and the user's modes, as read.
+type DashboardRows = (String, Vec<WidgetRow>, Vec<ModeRow>);
 
 fn widget_from((id, title, kind, topic, mode): WidgetRow) -> Result<WidgetDef, StoreError> {
     let kind = WidgetKind::parse(&kind).ok_or_else(|| StoreError::Invalid(format!("widget kind {kind:?}")))?;
@@ -29,25 +33,38 @@ fn widget_from((id, title, kind, topic, mode): WidgetRow) -> Result<WidgetDef, S
     Ok(WidgetDef { id, title, kind, topic, default_mode })
 }
 
+/// Locks the tenant's dashboard `$id` for the rest of the transaction `$tx` on `$pool`; `false`
+/// when the tenant has no such dashboard.
+macro_rules! lock_dashboard {
+    ($pool:ident, $tx:ident, $tenant:expr, $id:expr) => {{
+        let sql = format!("SELECT id FROM dashboards WHERE id = $1 AND tenant_id = $2{}", lock_row($pool));
+        let owned: Option<(i64,)> =
+            sqlx::query_as(&sql).bind($id).bind($tenant.as_str()).fetch_optional(&mut *$tx).await?;
+        owned.is_some()
+    }};
+}
+
 impl Store {
     /// The tenant's dashboards, oldest first.
     pub async fn dashboards(&self, tenant: &TenantId) -> Result<Vec<DashboardSummary>, StoreError> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, title FROM dashboards WHERE tenant_id = ? ORDER BY id")
+        let rows: Vec<(i64, String)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT id, title FROM dashboards WHERE tenant_id = $1 ORDER BY id")
                 .bind(tenant.as_str())
-                .fetch_all(self.pool())
-                .await?;
+                .fetch_all(pool)
+                .await?
+        });
         Ok(rows.into_iter().map(|(id, title)| DashboardSummary { id, title }).collect())
     }
 
     pub async fn create_dashboard(&self, tenant: &TenantId, title: &str) -> Result<DashboardSummary, StoreError> {
-        let (id,): (i64,) =
-            sqlx::query_as("INSERT INTO dashboards (tenant_id, title, created_at) VALUES (?, ?, ?) RETURNING id")
+        let (id,): (i64,) = on_backend!(self, pool => {
+            sqlx::query_as("INSERT INTO dashboards (tenant_id, title, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(tenant.as_str())
                 .bind(title)
                 .bind(now_secs())
-                .fetch_one(self.pool())
-                .await?;
+                .fetch_one(pool)
+                .await?
+        });
         Ok(DashboardSummary { id, title: title.to_owned() })
     }
 
@@ -59,27 +76,36 @@ impl Store {
         id: i64,
         user_id: i64,
     ) -> Result<Option<DashboardView>, StoreError> {
-        let title: Option<(String,)> = sqlx::query_as("SELECT title FROM dashboards WHERE id = ? AND tenant_id = ?")
-            .bind(id)
-            .bind(tenant.as_str())
-            .fetch_optional(self.pool())
-            .await?;
-        let Some((title,)) = title else { return Ok(None) };
-        let rows: Vec<WidgetRow> = sqlx::query_as(
-            "SELECT id, title, kind, topic, default_mode FROM widgets WHERE dashboard_id = ? ORDER BY position, id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
+        let found: Option<DashboardRows> = on_backend!(self, pool => {
+            let title: Option<(String,)> = sqlx::query_as("SELECT title FROM dashboards WHERE id = $1 AND tenant_id = $2")
+                .bind(id)
+                .bind(tenant.as_str())
+                .fetch_optional(pool)
+                .await?;
+            match title {
+                None => None,
+                Some((title,)) => {
+                    let widgets = sqlx::query_as(
+                        "SELECT id, title, kind, topic, default_mode FROM widgets WHERE dashboard_id = $1
+                         ORDER BY position, id",
+                    )
+                    .bind(id)
+                    .fetch_all(pool)
+                    .await?;
+                    let modes = sqlx::query_as(
+                        "SELECT m.widget_id, m.mode FROM widget_modes m JOIN widgets w ON w.id = m.widget_id
+                         WHERE m.user_id = $1 AND w.dashboard_id = $2",
+                    )
+                    .bind(user_id)
+                    .bind(id)
+                    .fetch_all(pool)
+                    .await?;
+                    Some((title, widgets, modes))
+                }
+            }
+        });
+        let Some((title, rows, modes)) = found else { return Ok(None) };
         let widgets = rows.into_iter().map(widget_from).collect::<Result<Vec<_>, _>>()?;
-        let modes: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT m.widget_id, m.mode FROM widget_modes m JOIN widgets w ON w.id = m.widget_id
-             WHERE m.user_id = ? AND w.dashboard_id = ?",
-        )
-        .bind(user_id)
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
         let modes: BTreeMap<i64, WidgetMode> =
             modes.into_iter().filter_map(|(widget, mode)| Some((widget, WidgetMode::parse(&mode)?))).collect();
         Ok(Some(DashboardView { id, title, widgets, can_edit: false, modes }))
@@ -92,31 +118,39 @@ impl Store {
         dashboard: i64,
         widget: &NewWidget,
     ) -> Result<Result<WidgetDef, EditError>, StoreError> {
-        let added: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO widgets (dashboard_id, position, title, kind, topic, default_mode)
-             SELECT d.id, COALESCE((SELECT MAX(position) + 1 FROM widgets WHERE dashboard_id = d.id), 0), ?, ?, ?, ?
-             FROM dashboards d
-             WHERE d.id = ? AND d.tenant_id = ? AND (SELECT COUNT(*) FROM widgets WHERE dashboard_id = d.id) < ?
-             RETURNING id",
-        )
-        .bind(&widget.title)
-        .bind(widget.kind.slug())
-        .bind(&widget.topic)
-        .bind(widget.default_mode.slug())
-        .bind(dashboard)
-        .bind(tenant.as_str())
-        .bind(MAX_WIDGETS as i64)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some((id,)) = added else {
-            let exists = sqlx::query("SELECT 1 FROM dashboards WHERE id = ? AND tenant_id = ?")
-                .bind(dashboard)
-                .bind(tenant.as_str())
-                .fetch_optional(self.pool())
-                .await?;
-            return Ok(Err(if exists.is_some() { EditError::TooManyWidgets } else { EditError::NotFound }));
-        };
-        Ok(Ok(WidgetDef {
+        let added: Result<i64, EditError> = on_backend!(self, pool => {
+            // Counted and appended under the dashboard's lock, so two editors adding at once can
+            // neither pass the limit together nor take the same position.
+            let mut tx = Dialect::begin_write(pool).await?;
+            if !lock_dashboard!(pool, tx, tenant, dashboard) {
+                Err(EditError::NotFound)
+            } else {
+                let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM widgets WHERE dashboard_id = $1")
+                    .bind(dashboard)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if count >= MAX_WIDGETS as i64 {
+                    Err(EditError::TooManyWidgets)
+                } else {
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO widgets (dashboard_id, position, title, kind, topic, default_mode)
+                         VALUES ($1, COALESCE((SELECT MAX(position) + 1 FROM widgets WHERE dashboard_id = $1), 0),
+                                 $2, $3, $4, $5)
+                         RETURNING id",
+                    )
+                    .bind(dashboard)
+                    .bind(&widget.title)
+                    .bind(widget.kind.slug())
+                    .bind(&widget.topic)
+                    .bind(widget.default_mode.slug())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(id)
+                }
+            }
+        });
+        Ok(added.map(|id| WidgetDef {
             id,
             title: widget.title.clone(),
             kind: widget.kind,
@@ -131,16 +165,19 @@ impl Store {
         dashboard: i64,
         widget: i64,
     ) -> Result<Result<(), EditError>, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM widgets WHERE id = ? AND dashboard_id =
-               (SELECT id FROM dashboards WHERE id = ? AND tenant_id = ?)",
-        )
-        .bind(widget)
-        .bind(dashboard)
-        .bind(tenant.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(if done.rows_affected() == 1 { Ok(()) } else { Err(EditError::NotFound) })
+        let removed = on_backend!(self, pool => {
+            sqlx::query(
+                "DELETE FROM widgets WHERE id = $1 AND dashboard_id =
+                   (SELECT id FROM dashboards WHERE id = $2 AND tenant_id = $3)",
+            )
+            .bind(widget)
+            .bind(dashboard)
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(if removed == 1 { Ok(()) } else { Err(EditError::NotFound) })
     }
 
     /// Puts the widgets in the order of `ids`, which must name each of them once.
@@ -150,34 +187,33 @@ impl Store {
         dashboard: i64,
         ids: &[i64],
     ) -> Result<Result<(), EditError>, StoreError> {
-        // IMMEDIATE: a deferred transaction that reads first fails when it tries to write after another
-        // connection (the audit writer) has written in between.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let owned: Option<(i64,)> = sqlx::query_as("SELECT id FROM dashboards WHERE id = ? AND tenant_id = ?")
-            .bind(dashboard)
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if owned.is_none() {
-            return Ok(Err(EditError::NotFound));
-        }
-        let mut current: Vec<(i64,)> =
-            sqlx::query_as("SELECT id FROM widgets WHERE dashboard_id = ?").bind(dashboard).fetch_all(&mut *tx).await?;
-        current.sort_unstable();
         let mut wanted = ids.to_vec();
         wanted.sort_unstable();
-        if current.into_iter().map(|(id,)| id).collect::<Vec<_>>() != wanted {
-            return Ok(Err(EditError::BadOrder));
-        }
-        for (position, id) in ids.iter().enumerate() {
-            sqlx::query("UPDATE widgets SET position = ? WHERE id = ?")
-                .bind(position as i64)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Ok(()))
+        let reordered = on_backend!(self, pool => {
+            let mut tx = Dialect::begin_write(pool).await?;
+            if !lock_dashboard!(pool, tx, tenant, dashboard) {
+                Err(EditError::NotFound)
+            } else {
+                let current: Vec<(i64,)> = sqlx::query_as("SELECT id FROM widgets WHERE dashboard_id = $1 ORDER BY id")
+                    .bind(dashboard)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if current.into_iter().map(|(id,)| id).ne(wanted.iter().copied()) {
+                    Err(EditError::BadOrder)
+                } else {
+                    for (position, id) in ids.iter().enumerate() {
+                        sqlx::query("UPDATE widgets SET position = $1 WHERE id = $2")
+                            .bind(position as i64)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+            }
+        });
+        Ok(reordered)
     }
 
     /// Saves `user_id`'s mode for a widget of their tenant.
@@ -188,40 +224,47 @@ impl Store {
         widget: i64,
         mode: WidgetMode,
     ) -> Result<Result<(), EditError>, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO widget_modes (user_id, widget_id, mode)
-             SELECT ?, w.id, ? FROM widgets w JOIN dashboards d ON d.id = w.dashboard_id
-             WHERE w.id = ? AND d.tenant_id = ?
-             ON CONFLICT (user_id, widget_id) DO UPDATE SET mode = excluded.mode",
-        )
-        .bind(user_id)
-        .bind(mode.slug())
-        .bind(widget)
-        .bind(tenant.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(if done.rows_affected() == 1 { Ok(()) } else { Err(EditError::NotFound) })
+        let saved = on_backend!(self, pool => {
+            sqlx::query(
+                "INSERT INTO widget_modes (user_id, widget_id, mode)
+                 SELECT $1, w.id, $2 FROM widgets w JOIN dashboards d ON d.id = w.dashboard_id
+                 WHERE w.id = $3 AND d.tenant_id = $4
+                 ON CONFLICT (user_id, widget_id) DO UPDATE SET mode = excluded.mode",
+            )
+            .bind(user_id)
+            .bind(mode.slug())
+            .bind(widget)
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(if saved == 1 { Ok(()) } else { Err(EditError::NotFound) })
     }
 
     /// The user's preferences, or the defaults when they never saved any.
     pub async fn preferences(&self, user_id: i64) -> Result<Preferences, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM preferences WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<(String,)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT value FROM preferences WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(row.and_then(|(json,)| serde_json::from_str(&json).ok()).unwrap_or_default())
     }
 
     pub async fn set_preferences(&self, user_id: i64, preferences: &Preferences) -> Result<(), StoreError> {
         let json = serde_json::to_string(preferences).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO preferences (user_id, value) VALUES (?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET value = excluded.value",
-        )
-        .bind(user_id)
-        .bind(json)
-        .execute(self.pool())
-        .await?;
+        on_backend!(self, pool => {
+            sqlx::query(
+                "INSERT INTO preferences (user_id, value) VALUES ($1, $2)
+                 ON CONFLICT (user_id) DO UPDATE SET value = excluded.value",
+            )
+            .bind(user_id)
+            .bind(&json)
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 }
@@ -230,10 +273,17 @@ impl Store {
 mod tests {
     use crate::{
         broker::topic_name::TenantId,
-        store::{accounts::Role, dashboards::EditError, testing::store},
+        store::{Store, accounts::Role, dashboards::EditError, testing::on_each_backend},
     };
     use app::dashboard::{NewWidget, Preferences, WidgetKind, WidgetMode};
     use app::protocol::Level;
+
+    on_each_backend!(
+        widgets_are_added_reordered_removed_and_scoped_to_their_tenant,
+        a_dashboard_holds_a_bounded_number_of_widgets,
+        editors_adding_at_once_stay_within_the_limit,
+        preferences_default_until_saved,
+    );
 
     fn widget(title: &str) -> NewWidget {
         NewWidget {
@@ -244,9 +294,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn widgets_are_added_reordered_removed_and_scoped_to_their_tenant() {
-        let (store, _dir) = store().await;
+    async fn widgets_are_added_reordered_removed_and_scoped_to_their_tenant(store: Store) {
         let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         store.ensure_tenant(&globex, "Globex").await.unwrap();
@@ -277,9 +325,7 @@ mod tests {
         assert!(store.dashboards(&globex).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn a_dashboard_holds_a_bounded_number_of_widgets() {
-        let (store, _dir) = store().await;
+    async fn a_dashboard_holds_a_bounded_number_of_widgets(store: Store) {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         let d = store.create_dashboard(&acme, "Ops").await.unwrap();
@@ -292,9 +338,23 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn preferences_default_until_saved() {
-        let (store, _dir) = store().await;
+    async fn editors_adding_at_once_stay_within_the_limit(store: Store) {
+        let acme = TenantId::parse("acme").unwrap();
+        store.ensure_tenant(&acme, "Acme").await.unwrap();
+        let d = store.create_dashboard(&acme, "Ops").await.unwrap();
+        let adds = (0..app::dashboard::MAX_WIDGETS + 8).map(|i| {
+            let (store, acme) = (store.clone(), acme.clone());
+            tokio::spawn(async move { store.add_widget(&acme, d.id, &widget(&i.to_string())).await.unwrap() })
+        });
+        let results: Vec<_> = futures_util::future::join_all(adds).await.into_iter().map(Result::unwrap).collect();
+        let added = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(added, app::dashboard::MAX_WIDGETS, "{results:?}");
+        assert!(results.iter().all(|r| r.is_ok() || *r == Err(EditError::TooManyWidgets)));
+        let view = store.dashboard(&acme, d.id, 0).await.unwrap().unwrap();
+        assert_eq!(view.widgets.len(), app::dashboard::MAX_WIDGETS);
+    }
+
+    async fn preferences_default_until_saved(store: Store) {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         let user = store.upsert_user("u@acme.test", "pw-long-enough", &acme, Role::Viewer).await.unwrap();

@@ -1,7 +1,9 @@
-//! Durable state in SQLite (sqlx): tenants, users, sessions, API keys, the audit trail, settings.
+//! Durable state (sqlx): tenants, users, sessions, API keys, the audit trail, dashboards, settings.
 //!
-//! One file, created and migrated on start, is all a single node needs. Every query here is plain
-//! SQL checked by the tests against a real database file.
+//! A SQLite file, created and migrated on start, is all a single node needs. Several nodes share
+//! one PostgreSQL instead, so a login made on one node is checked, and revoked, on every other.
+//! Both run the same query text (`$1` placeholders, which SQLite also reads); the few places where
+//! the two must differ are in [`backend::Dialect`]. Every test of this module runs against both.
 
 pub mod accounts;
 pub mod api_keys;
@@ -11,8 +13,10 @@ pub mod dashboards;
 pub mod sessions;
 pub mod settings;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use std::{str::FromStr, time::Duration};
+mod backend;
+
+pub use backend::redacted;
+pub(crate) use backend::{Backend, Dialect, lock_row, on_backend};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,26 +30,26 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// The durable state, on SQLite or PostgreSQL. Cloning shares the connection pool.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    backend: Backend,
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to date.
-    pub async fn open(path: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+    /// Opens the database `location` names, creating it when missing and bringing its schema up
+    /// to date: a `postgres://` URL, or else a SQLite file path (`sqlite://` optional).
+    pub async fn open(location: &str) -> Result<Self, StoreError> {
+        Ok(Self { backend: Backend::open(location).await? })
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// `"sqlite"` or `"postgres"`, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
     }
 }
 
@@ -55,13 +59,4 @@ pub fn now_secs() -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    use super::Store;
-
-    /// A store in a fresh temporary file; the directory lives as long as the returned guard.
-    pub async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("test.db");
-        (Store::open(path.to_str().unwrap()).await.unwrap(), dir)
-    }
-}
+pub(crate) mod testing;

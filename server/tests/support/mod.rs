@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod node_process;
+pub mod postgres;
 pub mod redis;
 
 use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};

@@ -1,0 +1,83 @@
+import { expect, test } from '@playwright/test';
+import os from 'node:os';
+import path from 'node:path';
+import { RoundRobin } from './support/balancer';
+import { expectLiveAgain } from './support/pill';
+import { OwnRedis } from './support/redis';
+import { OwnServer } from './support/server';
+import { signIn } from './support/session';
+
+const WS = 'GET /api/ws';
+
+test('behind a round-robin balancer, a node that stops hands its viewer to another node: not a point lost or repeated', async ({
+  page,
+}) => {
+  const redis = await OwnRedis.start();
+  // One deployment: a Redis, a store and a session secret for every node. The demo feed runs on a
+  // node of its own, outside the balancer, so stopping either viewer's node leaves it publishing.
+  const shared = {
+    LIVEDASH_REDIS_URL: redis.url,
+    LIVEDASH_SESSION_SECRET: 'the secret every node of this e2e deployment shares',
+    LIVEDASH_DATABASE: path.join(os.tmpdir(), `livedash-e2e-nodes-${process.pid}-${Date.now()}.db`),
+  };
+  const feed = await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'on' });
+  const nodes = [await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'off' }), await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'off' })];
+  let balancer: RoundRobin | undefined;
+  try {
+    await feed.start(); // first: it makes the demo accounts the others read
+    for (const node of nodes) await node.start();
+    balancer = await RoundRobin.create(nodes.map((n) => n.port));
+
+    // Signing in, the page and the socket each go to whichever node is next.
+    await signIn(page, 'ops@acme.test', balancer.url);
+    await page.goto(balancer.url);
+    const pill = page.getByRole('status');
+    const widget = page.locator('[data-topic="sales/orders"]');
+    await expect(pill).toHaveAttribute('data-status', 'live');
+    await expect(widget).toHaveAttribute('data-offset', /^\d+$/);
+    const before = balancer.backendOf(WS)!;
+    const doomed = nodes.find((n) => n.port === before)!;
+
+    await page.evaluate(() => {
+      const seen: string[] = ((window as any).__statuses = []);
+      const pill = document.querySelector('[data-status]')!;
+      new MutationObserver(() => seen.push(pill.getAttribute('data-status')!)).observe(pill, { attributes: true });
+    });
+    const { startOffset, startPoints, startUpdates } = await page.evaluate(() => {
+      const w = document.querySelector('[data-topic="sales/orders"]')!;
+      const n = (name: string) => Number(w.getAttribute(name));
+      return { startOffset: n('data-offset'), startPoints: n('data-points'), startUpdates: n('data-updates') };
+    });
+
+    await doomed.stop(); // SIGTERM, as on a deploy: its sockets close with 1001
+    await expect.poll(() => page.evaluate(() => (window as any).__statuses as string[])).toContain('reconnecting');
+    await expectLiveAgain(page);
+    const after = balancer.backendOf(WS);
+    expect(after, 'the socket is on the other node now').not.toBe(before);
+
+    // The points published while it moved are replayed from Redis by the new node: every offset
+    // once, no gap announced.
+    await expect.poll(async () => Number(await widget.getAttribute('data-offset'))).toBeGreaterThan(startOffset + 4);
+    const state = await page.evaluate(() => {
+      const widget = document.querySelector('[data-topic="sales/orders"]')!;
+      const chart = (window as any).echarts.getInstanceByDom(document.querySelector('[data-topic="sales/orders"] .chart'));
+      return {
+        offset: Number(widget.getAttribute('data-offset')),
+        updates: Number(widget.getAttribute('data-updates')),
+        gaps: Number(widget.getAttribute('data-gaps')),
+        times: (chart.getOption().series[0].data as [number, number][]).map(([ts]) => ts),
+      };
+    });
+    expect(state.gaps, 'nothing was lost, so no gap').toBe(0);
+    expect(state.updates - startUpdates, 'one applied update per offset').toBe(state.offset - startOffset);
+    expect(state.times.length).toBe(Math.min(120, startPoints + state.updates - startUpdates));
+    expect(state.times.every((t, i) => i === 0 || t > state.times[i - 1]), 'no repeated point').toBe(true);
+    await page.screenshot({ path: 'artifacts/failover.png' });
+    console.log(`failover: socket moved from :${before} to :${after}, ${state.offset - startOffset} offsets since, none lost`);
+  } finally {
+    await balancer?.close();
+    for (const node of nodes) await node.stop();
+    await feed.stop();
+    await redis.stop();
+  }
+});
