@@ -184,19 +184,24 @@ impl Livedash {
                 sockets.apply(&notice);
             }
         }));
-        let presence = Arc::new(Presence::new(InOrder::start(engine.clone()), config.activity_per_min));
-        let roster: Arc<dyn Roster> = match &config.redis_url {
-            Some(url) => {
-                let roster = RedisRoster::connect(url, &config.redis_prefix, config.node_expiry)
+        let redis_roster = match &config.redis_url {
+            Some(url) => Some(
+                RedisRoster::connect(url, &config.redis_prefix, config.node_expiry)
                     .await
-                    .context("LIVEDASH_REDIS_URL (connection counts)")?;
-                let presence = presence.clone();
-                let gone = move |gone: roster::redis::Gone| presence.gone(&gone.user);
-                tokio::spawn(roster.clone().run(gone, shutdown.signal()));
-                roster
-            }
+                    .context("LIVEDASH_REDIS_URL (connection counts)")?,
+            ),
+            None => None,
+        };
+        let roster: Arc<dyn Roster> = match &redis_roster {
+            Some(roster) => roster.clone(),
             None => Arc::new(MemoryRoster::default()),
         };
+        let presence = Arc::new(Presence::new(InOrder::start(engine.clone()), roster.clone(), config.activity_per_min));
+        if let Some(redis_roster) = redis_roster {
+            let presence = presence.clone();
+            let gone = move |gone: roster::redis::Gone| presence.gone(&gone.user);
+            tokio::spawn(redis_roster.run(gone, shutdown.signal()));
+        }
         let proxies = TrustedProxies::parse(&config.trusted_proxies)
             .map_err(anyhow::Error::msg)
             .context("LIVEDASH_TRUSTED_PROXIES")?;

@@ -16,6 +16,7 @@ use crate::{
         topic_name::{TenantId, TopicKey, TopicName},
     },
     limits::KeyedLimiter,
+    roster::{Roster, Standing},
     store::accounts::User,
     telemetry,
 };
@@ -24,7 +25,7 @@ use serde_json::{Map, Value, json};
 use std::{
     collections::HashMap,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -63,6 +64,21 @@ struct Online {
 }
 
 impl Online {
+    /// Takes the deployment's word for the user's connections, since when they are online and what
+    /// they last did, so every node publishes the same document. The later activity wins: this
+    /// node's own may be newer than what the roster answered.
+    fn learn(&mut self, standing: &Standing) {
+        self.everywhere = standing.connections.max(self.connections);
+        if standing.since > 0 {
+            self.since = standing.since;
+        }
+        if let Some((what, at)) = &standing.activity
+            && self.activity.as_ref().is_none_or(|(_, mine)| mine < at)
+        {
+            self.activity = Some((what.clone(), *at));
+        }
+    }
+
     fn doc(&self) -> Map<String, Value> {
         let mut doc = json!({
             "email": self.email,
@@ -100,21 +116,21 @@ fn doc_id(user: &User) -> String {
 }
 
 impl PresenceBook {
-    /// A connection of `user` opened, making `everywhere` in the deployment; their first one
+    /// A connection of `user` opened, leaving them `standing` in the deployment; their first one
     /// brings them online.
-    pub fn connected(&mut self, user: &User, now: i64, everywhere: usize) -> Publication {
+    pub fn connected(&mut self, user: &User, standing: &Standing) -> Publication {
         let users = self.tenants.entry(user.tenant.clone()).or_default();
         let entry = users.entry(user.id).or_insert_with(|| Online {
             email: user.email.clone(),
             role: user.role.as_str(),
             connections: 0,
             everywhere: 0,
-            since: now,
+            since: standing.since,
             activity: None,
         });
         entry.connections += 1;
-        entry.everywhere = everywhere.max(entry.connections);
-        let first = everywhere <= 1;
+        entry.learn(standing);
+        let first = standing.connections <= 1;
         Publication {
             tenant: user.tenant.clone(),
             online: Some(Change { op: ChangeOp::Upsert, id: doc_id(user), doc: Some(entry.doc()) }),
@@ -122,13 +138,14 @@ impl PresenceBook {
         }
     }
 
-    /// A connection of `user` closed, leaving `everywhere` in the deployment; their last one takes
-    /// them offline.
-    pub fn disconnected(&mut self, user: &User, everywhere: usize) -> Option<Publication> {
+    /// A connection of `user` closed, leaving them `standing` in the deployment; their last one
+    /// takes them offline.
+    pub fn disconnected(&mut self, user: &User, standing: &Standing) -> Option<Publication> {
         let users = self.tenants.get_mut(&user.tenant)?;
         let entry = users.get_mut(&user.id)?;
         entry.connections -= 1;
-        entry.everywhere = everywhere;
+        entry.learn(standing);
+        let everywhere = standing.connections;
         let doc = entry.doc();
         if entry.connections == 0 {
             users.remove(&user.id);
@@ -187,13 +204,20 @@ impl PresenceBook {
 
 /// The server's presence: the book, where it publishes (in order), and the limit on how often one
 /// user's reports reach everyone's activity feed.
-#[derive(Debug)]
 pub struct Presence {
     publisher: InOrder,
+    /// Where what users do is recorded for every node (see [`Standing`]).
+    roster: Arc<dyn Roster>,
     book: Mutex<PresenceBook>,
     next_event: AtomicU64,
     reports: KeyedLimiter<i64>,
     reports_per_min: usize,
+}
+
+impl std::fmt::Debug for Presence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presence").field("entries", &self.entries()).finish_non_exhaustive()
+    }
 }
 
 /// A report refused because its user sent too many.
@@ -202,10 +226,11 @@ pub struct Presence {
 pub struct TooManyReports(pub usize);
 
 impl Presence {
-    pub fn new(publisher: InOrder, reports_per_min: usize) -> Self {
+    pub fn new(publisher: InOrder, roster: Arc<dyn Roster>, reports_per_min: usize) -> Self {
         let per_min = reports_per_min as f64;
         Self {
             publisher,
+            roster,
             book: Mutex::new(PresenceBook::default()),
             next_event: AtomicU64::new(1),
             reports: KeyedLimiter::new(per_min / 60.0, per_min),
@@ -218,14 +243,14 @@ impl Presence {
         self.book.lock().expect("presence lock").entries()
     }
 
-    /// A connection of `user` opened, making `everywhere` in the deployment.
-    pub fn connected(&self, user: &User, everywhere: usize) {
-        self.change(|book, now| Some(book.connected(user, now, everywhere)));
+    /// A connection of `user` opened, leaving them `standing` in the deployment.
+    pub fn connected(&self, user: &User, standing: &Standing) {
+        self.change(|book, _| Some(book.connected(user, standing)));
     }
 
-    /// A connection of `user` closed, leaving `everywhere` in the deployment.
-    pub fn disconnected(&self, user: &User, everywhere: usize) {
-        self.change(|book, _| book.disconnected(user, everywhere));
+    /// A connection of `user` closed, leaving them `standing` in the deployment.
+    pub fn disconnected(&self, user: &User, standing: &Standing) {
+        self.change(|book, _| book.disconnected(user, standing));
     }
 
     /// `user`'s last connections were on a node that died.
@@ -241,16 +266,25 @@ impl Presence {
             return Err(TooManyReports(self.reports_per_min));
         }
         metrics::counter!(telemetry::ACTIVITY, "action" => action_label(action)).increment(1);
-        self.change(|book, now| Some(book.activity(user, format!("{} {detail}", action.verb()), now)));
+        self.did(user, format!("{} {detail}", action.verb()));
         Ok(())
     }
 
     pub fn signed_in(&self, user: &User) {
-        self.change(|book, now| Some(book.activity(user, "signed in".into(), now)));
+        self.did(user, "signed in".into());
     }
 
     pub fn signed_out(&self, user: &User) {
-        self.change(|book, now| Some(book.activity(user, "signed out".into(), now)));
+        self.did(user, "signed out".into());
+    }
+
+    /// Publishes what `user` did, and records it for the other nodes, whose next document for the
+    /// user then carries it too.
+    fn did(&self, user: &User, what: String) {
+        let at = crate::broker::now_ms();
+        let (roster, noted_by, noted) = (self.roster.clone(), user.clone(), what.clone());
+        tokio::spawn(async move { roster.note_activity(&noted_by, &noted, at).await });
+        self.change(|book, _| Some(book.activity(user, what, at)));
     }
 
     /// Decides and publishes under one lock, so the topics see changes in the order they happened.
@@ -301,6 +335,11 @@ mod tests {
     use super::*;
     use crate::store::accounts::Role;
 
+    /// `connections` in the deployment, online since `since`, nothing done yet.
+    fn standing(connections: usize, since: i64) -> Standing {
+        Standing { connections, since, activity: None }
+    }
+
     fn user(id: i64, tenant: &str) -> User {
         User { id, email: format!("u{id}@{tenant}.test"), tenant: TenantId::parse(tenant).unwrap(), role: Role::Viewer }
     }
@@ -309,16 +348,16 @@ mod tests {
     fn the_first_connection_brings_a_user_online_and_the_last_takes_them_offline() {
         let mut book = PresenceBook::default();
         let ada = user(1, "acme");
-        let first = book.connected(&ada, 10, 1);
+        let first = book.connected(&ada, &standing(1, 10));
         assert_eq!(first.activity, Some((Level::Success, "u1@acme.test came online".into())));
-        let second = book.connected(&ada, 20, 2);
+        let second = book.connected(&ada, &standing(2, 10));
         assert_eq!(second.activity, None, "a second tab is no news");
         assert_eq!(second.online.unwrap().doc.unwrap()["connections"], 2);
-        assert_eq!(book.disconnected(&ada, 1).unwrap().activity, None);
-        let last = book.disconnected(&ada, 0).unwrap();
+        assert_eq!(book.disconnected(&ada, &standing(1, 10)).unwrap().activity, None);
+        let last = book.disconnected(&ada, &Standing::default()).unwrap();
         assert_eq!(last.online.unwrap().op, ChangeOp::Delete);
         assert_eq!(last.activity.unwrap().1, "u1@acme.test went offline");
-        assert!(book.disconnected(&ada, 0).is_none(), "no connection left to close");
+        assert!(book.disconnected(&ada, &Standing::default()).is_none(), "no connection left to close");
         assert_eq!(book.entries(), 0, "nothing stays behind");
     }
 
@@ -327,11 +366,11 @@ mod tests {
         let mut book = PresenceBook::default();
         let ada = user(1, "acme");
         // Ada already has a tab open on another node: this one is no news.
-        let here = book.connected(&ada, 10, 2);
+        let here = book.connected(&ada, &standing(2, 10));
         assert_eq!(here.activity, None);
         assert_eq!(here.online.unwrap().doc.unwrap()["connections"], 2);
         // Closing it leaves her online, through the other node.
-        let closed = book.disconnected(&ada, 1).unwrap();
+        let closed = book.disconnected(&ada, &standing(1, 10)).unwrap();
         assert_eq!(closed.online.unwrap().op, ChangeOp::Upsert);
         assert_eq!(closed.activity, None);
         assert_eq!(book.entries(), 0, "this node holds nothing for her any more");
@@ -343,8 +382,8 @@ mod tests {
     fn activity_lands_on_the_users_document_and_tenants_stay_apart() {
         let mut book = PresenceBook::default();
         let (ada, bob) = (user(1, "acme"), user(2, "globex"));
-        book.connected(&ada, 1, 1);
-        book.connected(&bob, 1, 1);
+        book.connected(&ada, &standing(1, 1));
+        book.connected(&bob, &standing(1, 1));
         let p = book.activity(&ada, "opened Operations".into(), 5);
         assert_eq!(p.tenant.as_str(), "acme");
         let doc = p.online.unwrap().doc.unwrap();
@@ -352,6 +391,25 @@ mod tests {
         assert_eq!(book.online_count(&ada.tenant), 1);
         let offline = book.activity(&user(3, "acme"), "signed in".into(), 6);
         assert!(offline.online.is_none(), "not online: only the activity line");
+    }
+
+    #[test]
+    fn every_node_publishes_the_deployments_since_and_latest_activity() {
+        let ada = user(1, "acme");
+        // Node A: online since 10, opened a dashboard at 20.
+        let mut a = PresenceBook::default();
+        a.connected(&ada, &standing(1, 10));
+        a.activity(&ada, "opened Ops".into(), 20);
+        // Node B: her second tab opens at 30; the roster answers what A recorded.
+        let mut b = PresenceBook::default();
+        let told = Standing { connections: 2, since: 10, activity: Some(("opened Ops".into(), 20)) };
+        let doc = b.connected(&ada, &told).online.unwrap().doc.unwrap();
+        assert_eq!((doc["since"].as_i64(), doc["connections"].as_i64()), (Some(10), Some(2)));
+        assert_eq!((doc["activity"].as_str(), doc["activeAt"].as_i64()), (Some("opened Ops"), Some(20)));
+        // What B did itself since is newer than an older answer, and is kept.
+        b.activity(&ada, "set Orders to Manual".into(), 40);
+        let doc = b.disconnected(&ada, &told).unwrap().online.unwrap().doc.unwrap();
+        assert_eq!(doc["activity"].as_str(), Some("set Orders to Manual"));
     }
 
     #[test]

@@ -7,7 +7,13 @@
 mod support;
 
 use app::protocol::{ControlMessage, Item, Metric, Point, ServerMessage, TopicKind};
-use server::{broker::BrokerError, config::Config};
+use server::{
+    broker::{
+        BrokerError,
+        topic_name::{TenantId, TopicKey, TopicName},
+    },
+    config::Config,
+};
 use std::{collections::HashMap, time::Duration};
 use support::{TestServer, acme, node_process::NodeProcess, postgres, redis::RedisServer};
 
@@ -398,6 +404,134 @@ async fn an_api_keys_publish_rate_is_shared_by_every_node() {
     let allowed = 2 + started.elapsed().as_secs_f64().ceil() as usize;
     assert!(passed <= allowed, "{passed} passed, the deployment allows {allowed}");
     assert!(passed < 6, "the allowance is the deployment's, not a node's");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// An event of about `bytes` bytes.
+fn blob(id: usize, bytes: usize) -> Vec<Item> {
+    vec![Item::Event(app::protocol::Event {
+        id: id.to_string(),
+        ts: 1,
+        event_type: "notification".into(),
+        level: app::protocol::Level::Info,
+        title: "x".repeat(bytes),
+        body: None,
+        severity: None,
+        scheduled_at: None,
+        data: None,
+    })]
+}
+
+/// The tenant's byte totals as Redis keeps them: `s` (state) or `h` (history).
+async fn tenant_usage(redis: &RedisServer, tenant: &str, total: &str) -> usize {
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("livedash:tenant:{tenant}:usage");
+    let value: Option<usize> = ::redis::cmd("HGET").arg(key).arg(total).query_async(&mut connection).await.unwrap();
+    value.unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_state_budget_holds_for_the_deployment_not_per_node() {
+    let redis = RedisServer::start();
+    let state_max = 30_000;
+    let (a, b, _db) = two_nodes(&redis, |c| c.tenant_state_max_bytes = state_max).await;
+    // 2,000-byte events to eight topics through either node in turn: each node alone would take
+    // them all (it holds only its own share), the deployment refuses what is over the budget.
+    let mut refused = 0;
+    for i in 0..40 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        if let Err(e) = node.engine.publish(acme(&format!("log/{}", i % 8)), TopicKind::Events, blob(i, 2_000)).await {
+            assert_eq!(e, BrokerError::TenantFull(state_max));
+            assert_eq!(e.limit_label(), Some("tenant_state_bytes"));
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the tenant's state budget was reached");
+    let held = tenant_usage(&redis, "acme", "s").await;
+    assert!(held <= state_max && held > state_max - 4_000, "state bytes held: {held}");
+    let globex = TopicKey::new(TenantId::parse("globex").unwrap(), TopicName::parse("log/0").unwrap());
+    assert!(a.engine.publish(globex, TopicKind::Events, blob(1, 2_000)).await.is_ok(), "another tenant is not held");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_history_budget_holds_for_the_deployment_and_its_total_is_exact() {
+    let redis = RedisServer::start();
+    let history_max = 40_000;
+    let (a, b, _db) = two_nodes(&redis, |c| c.tenant_history_max_bytes = history_max).await;
+    // Over the budget the topic being written to forgets its oldest messages, whichever node
+    // writes: 120 messages of 1 kB would hold 120 kB.
+    for i in 0..120 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.engine.publish(acme(&format!("log/{}", i % 6)), TopicKind::Events, blob(i, 1_000)).await.unwrap();
+    }
+    let history = tenant_usage(&redis, "acme", "h").await;
+    assert!(history <= history_max && history > history_max - 2_000, "history bytes held: {history}");
+    // The total is the sum of what each topic says it holds.
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let metas: Vec<String> =
+        ::redis::cmd("KEYS").arg("livedash:topic:acme/*:meta").query_async(&mut connection).await.unwrap();
+    assert_eq!(metas.len(), 6);
+    let mut sum = 0;
+    for meta in metas {
+        let hbytes: usize = ::redis::cmd("HGET").arg(&meta).arg("hbytes").query_async(&mut connection).await.unwrap();
+        sum += hbytes;
+    }
+    assert_eq!(history, sum, "the tenant's total is its topics' sum");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The first upsert of `email`'s document in `presence/online` that `accept` takes.
+async fn online_doc(
+    watcher: &mut support::Client,
+    email: &str,
+    accept: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let message = watcher.next_json().await;
+        let items = message["series"].as_array().cloned().unwrap_or_default();
+        if let Some(doc) = items.iter().find(|i| i["op"] == "upsert" && i["doc"]["email"] == email && accept(&i["doc"]))
+        {
+            return doc["doc"].clone();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_shows_the_same_online_since_and_latest_activity_of_a_user() {
+    let redis = RedisServer::start();
+    let (a, b, _db) = two_nodes(&redis, |_| {}).await;
+    let mut watcher = b.connect().await;
+    watcher.subscribe("online", "presence/online", None).await;
+    // The viewer comes online on node A and opens a dashboard there.
+    let cookie = a.login(support::ACME_VIEWER).await;
+    let mut on_a = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
+    assert_eq!(on_a.next_json().await["type"], "welcome");
+    let first = online_doc(&mut watcher, support::ACME_VIEWER, |_| true).await;
+    on_a.send(&app::protocol::ClientMessage::Activity {
+        action: app::protocol::ActivityAction::OpenDashboard,
+        detail: "Operations".into(),
+    })
+    .await;
+    let active = online_doc(&mut watcher, support::ACME_VIEWER, |d| d["activity"].is_string()).await;
+    assert_eq!(active["activity"], "opened Operations");
+
+    // A second tab opens on node B: B's document keeps when she came online and what she did on A.
+    let mut on_b = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(on_b.next_json().await["type"], "welcome");
+    let second = online_doc(&mut watcher, support::ACME_VIEWER, |d| d["connections"] == 2).await;
+    assert_eq!(second["since"], first["since"], "online since her first connection, on A");
+    assert_eq!((&second["activity"], &second["activeAt"]), (&active["activity"], &active["activeAt"]));
+    // The tab on A closes: A's document, from the deployment's standing, still says the same.
+    on_a.close().await;
+    let left = online_doc(&mut watcher, support::ACME_VIEWER, |d| d["connections"] == 1).await;
+    assert_eq!((&left["since"], &left["activity"]), (&first["since"], &active["activity"]));
+    on_b.close().await;
     a.stop().await;
     b.stop().await;
 }

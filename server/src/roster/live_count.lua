@@ -1,5 +1,5 @@
--- Shared by the roster's scripts (prepended to each): the time, and a user's connections on the
--- nodes whose heartbeat has not expired.
+-- Shared by the roster's scripts (prepended to each): the time, a user's connections on the nodes
+-- whose heartbeat has not expired, and a user's standing as the scripts answer it.
 local function now_ms()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -20,3 +20,9 @@ local function live_count(conns, nodes, now, forget)
   return total
 end
 
+
+-- {connections, since, activity, its time}, every value a string ('' where there is none).
+local function standing_of(standing, connections)
+  local held = redis.call('HMGET', standing, 'since', 'activity', 'at')
+  return {tostring(connections), held[1] or '0', held[2] or '', held[3] or '0'}
+end

@@ -12,48 +12,70 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-pub trait Roster: Send + Sync + 'static {
-    /// Counts one more connection of `user` unless they already have `max` open in the whole
-    /// deployment: the count with it, or `None` when full.
-    fn join<'a>(&'a self, user: &'a User, max: usize) -> BoxFuture<'a, Option<usize>>;
+/// What the deployment knows of one user's connections, as of a join or a leave: what presence
+/// shows of them, the same whichever node tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Their connections open in the whole deployment.
+    pub connections: usize,
+    /// When the first of those opened, ms since the Unix epoch (0 once none is open).
+    pub since: i64,
+    /// What they last did while online, and when (ms since the Unix epoch).
+    pub activity: Option<(String, i64)>,
+}
 
-    /// Counts one connection of `user` less: the count left.
-    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, usize>;
+pub trait Roster: Send + Sync + 'static {
+    /// Counts one more connection of `user`, opened at `now`, unless they already have `max` open
+    /// in the whole deployment: their standing with it, or `None` when full.
+    fn join<'a>(&'a self, user: &'a User, max: usize, now: i64) -> BoxFuture<'a, Option<Standing>>;
+
+    /// Counts one connection of `user` less: their standing without it.
+    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Standing>;
+
+    /// Records what `user` did at `at`, while they are online anywhere.
+    fn note_activity<'a>(&'a self, user: &'a User, what: &'a str, at: i64) -> BoxFuture<'a, ()>;
 }
 
 /// One node: the deployment is this process.
 #[derive(Debug, Default)]
 pub struct MemoryRoster {
-    per_user: Mutex<HashMap<i64, usize>>,
+    per_user: Mutex<HashMap<i64, Standing>>,
 }
 
 impl Roster for MemoryRoster {
-    fn join<'a>(&'a self, user: &'a User, max: usize) -> BoxFuture<'a, Option<usize>> {
+    fn join<'a>(&'a self, user: &'a User, max: usize, now: i64) -> BoxFuture<'a, Option<Standing>> {
         let mut per_user = self.per_user.lock().expect("roster lock");
-        let count = per_user.entry(user.id).or_default();
-        let joined = (*count < max).then(|| {
-            *count += 1;
-            *count
+        let standing = per_user.entry(user.id).or_insert_with(|| Standing { since: now, ..Standing::default() });
+        let joined = (standing.connections < max).then(|| {
+            standing.connections += 1;
+            standing.clone()
         });
-        if *count == 0 {
+        if standing.connections == 0 {
             per_user.remove(&user.id);
         }
         Box::pin(std::future::ready(joined))
     }
 
-    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, usize> {
+    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Standing> {
         let mut per_user = self.per_user.lock().expect("roster lock");
         let left = match per_user.get_mut(&user.id) {
-            Some(count) => {
-                *count = count.saturating_sub(1);
-                *count
+            Some(standing) => {
+                standing.connections = standing.connections.saturating_sub(1);
+                standing.clone()
             }
-            None => 0,
+            None => Standing::default(),
         };
-        if left == 0 {
+        if left.connections == 0 {
             per_user.remove(&user.id);
         }
         Box::pin(std::future::ready(left))
+    }
+
+    fn note_activity<'a>(&'a self, user: &'a User, what: &'a str, at: i64) -> BoxFuture<'a, ()> {
+        if let Some(standing) = self.per_user.lock().expect("roster lock").get_mut(&user.id) {
+            standing.activity = Some((what.to_owned(), at));
+        }
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -62,22 +84,22 @@ impl Roster for MemoryRoster {
 pub struct Seat {
     roster: Arc<dyn Roster>,
     user: User,
-    /// The user's connections in the deployment when this one joined.
-    pub joined_as: usize,
+    /// The user's standing in the deployment when this connection joined.
+    pub joined: Standing,
     left: bool,
 }
 
 impl Seat {
     /// Takes a seat for `user` if they have fewer than `max`.
     pub async fn take(roster: Arc<dyn Roster>, user: &User, max: usize) -> Option<Seat> {
-        let joined_as = roster.join(user, max).await?;
-        Some(Seat { roster, user: user.clone(), joined_as, left: false })
+        let joined = roster.join(user, max, crate::broker::now_ms()).await?;
+        Some(Seat { roster, user: user.clone(), joined, left: false })
     }
 
-    /// Gives the seat back; the user's connections left in the deployment.
-    pub async fn leave(&mut self) -> usize {
+    /// Gives the seat back: the user's standing without it (nothing, if it was given back before).
+    pub async fn leave(&mut self) -> Standing {
         if self.left {
-            return 0;
+            return Standing::default();
         }
         self.left = true;
         self.roster.leave(&self.user).await
@@ -100,7 +122,7 @@ impl Drop for Seat {
 
 impl std::fmt::Debug for Seat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Seat").field("user", &self.user.id).field("joined_as", &self.joined_as).finish()
+        f.debug_struct("Seat").field("user", &self.user.id).field("joined", &self.joined).finish()
     }
 }
 
@@ -118,13 +140,30 @@ mod tests {
         let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::default());
         let mut first = Seat::take(roster.clone(), &user(1), 2).await.unwrap();
         let second = Seat::take(roster.clone(), &user(1), 2).await.unwrap();
-        assert_eq!((first.joined_as, second.joined_as), (1, 2));
+        assert_eq!((first.joined.connections, second.joined.connections), (1, 2));
         assert!(Seat::take(roster.clone(), &user(1), 2).await.is_none());
         assert!(Seat::take(roster.clone(), &user(2), 2).await.is_some(), "another user is not affected");
-        assert_eq!(first.leave().await, 1);
-        assert_eq!(first.leave().await, 0, "leaving twice gives back one seat");
+        assert_eq!(first.leave().await.connections, 1);
+        assert_eq!(first.leave().await.connections, 0, "leaving twice gives back one seat");
         drop(second);
         tokio::task::yield_now().await;
-        assert_eq!(Seat::take(roster, &user(1), 2).await.unwrap().joined_as, 1, "a dropped seat is given back");
+        let again = Seat::take(roster, &user(1), 2).await.unwrap();
+        assert_eq!(again.joined.connections, 1, "a dropped seat is given back");
+    }
+
+    #[tokio::test]
+    async fn a_standing_keeps_the_first_connections_time_and_the_latest_activity_until_the_last_leaves() {
+        let roster = MemoryRoster::default();
+        let ada = user(1);
+        assert_eq!(roster.join(&ada, 5, 100).await.unwrap().since, 100);
+        roster.note_activity(&ada, "opened Ops", 150).await;
+        let second = roster.join(&ada, 5, 200).await.unwrap();
+        assert_eq!((second.since, second.activity), (100, Some(("opened Ops".into(), 150))));
+        assert_eq!(roster.leave(&ada).await.since, 100);
+        assert_eq!(roster.leave(&ada).await.connections, 0);
+        let fresh = roster.join(&ada, 5, 300).await.unwrap();
+        assert_eq!((fresh.since, fresh.activity), (300, None), "a new stay online starts afresh");
+        roster.note_activity(&user(2), "not online", 1).await;
+        assert!(roster.per_user.lock().unwrap().get(&2).is_none(), "nothing kept for someone offline");
     }
 }

@@ -9,7 +9,7 @@
 //! When Redis cannot be reached, joining is allowed (counted on nothing) rather than refused: the
 //! limit guards against abuse, and a Redis outage must not lock every viewer out.
 
-use super::Roster;
+use super::{Roster, Standing};
 use crate::{broker::topic_name::TenantId, shutdown::ShutdownSignal, store::accounts::User, telemetry};
 use futures_util::future::BoxFuture;
 use redis::{Script, aio::ConnectionManager};
@@ -23,6 +23,12 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1";
+/// Records a user's activity on their standing, if they have one (are online somewhere).
+const NOTE_ACTIVITY: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'activity', ARGV[1], 'at', ARGV[2])
+end
+return 1";
 
 pub struct RedisRoster {
     connection: ConnectionManager,
@@ -33,6 +39,7 @@ pub struct RedisRoster {
     leave: Script,
     sweep: Script,
     heartbeat: Script,
+    note_activity: Script,
 }
 
 /// A user who was connected only through a node that died.
@@ -55,6 +62,7 @@ impl RedisRoster {
             leave: with_live_count(include_str!("leave.lua")),
             sweep: with_live_count(include_str!("sweep.lua")),
             heartbeat: Script::new(HEARTBEAT),
+            note_activity: Script::new(NOTE_ACTIVITY),
         });
         roster.beat().await?;
         Ok(roster)
@@ -127,51 +135,81 @@ impl RedisRoster {
         format!("{}user:{}:conns", self.prefix, user.id)
     }
 
+    /// The sweep script names it too: keep the two in step.
+    fn standing_key(&self, user: &User) -> String {
+        format!("{}user:{}:standing", self.prefix, user.id)
+    }
+
     fn node_users_key(&self) -> String {
         format!("{}node:{}:users", self.prefix, self.node)
     }
 }
 
 impl Roster for RedisRoster {
-    fn join<'a>(&'a self, user: &'a User, max: usize) -> BoxFuture<'a, Option<usize>> {
+    fn join<'a>(&'a self, user: &'a User, max: usize, now: i64) -> BoxFuture<'a, Option<Standing>> {
         Box::pin(async move {
-            let joined: redis::RedisResult<i64> = self
+            let joined: redis::RedisResult<Vec<String>> = self
                 .join
                 .key(self.conns_key(user))
                 .key(self.nodes_key())
                 .key(self.node_users_key())
+                .key(self.standing_key(user))
                 .arg(&self.node)
                 .arg(max)
                 .arg(member(user))
                 .arg(COUNTS_TTL.as_millis() as u64)
+                .arg(now)
                 .invoke_async(&mut self.connection.clone())
                 .await;
             match joined {
-                Ok(-1) => None,
-                Ok(count) => Some(count.max(1) as usize),
+                Ok(reply) if reply.first().is_some_and(|n| n == "-1") => None,
+                Ok(reply) => Some(standing_from(&reply)),
                 Err(e) => {
                     tracing::warn!(error = %e, "Redis unreachable: a connection is let in uncounted");
                     metrics::counter!(telemetry::DENIALS, "reason" => "roster_unavailable").increment(1);
-                    Some(1)
+                    Some(Standing { connections: 1, since: now, activity: None })
                 }
             }
         })
     }
 
-    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, usize> {
+    fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Standing> {
         Box::pin(async move {
-            let left: redis::RedisResult<i64> = self
+            let left: redis::RedisResult<Vec<String>> = self
                 .leave
                 .key(self.conns_key(user))
                 .key(self.nodes_key())
                 .key(self.node_users_key())
+                .key(self.standing_key(user))
                 .arg(&self.node)
                 .arg(member(user))
                 .invoke_async(&mut self.connection.clone())
                 .await;
-            left.map_or(0, |n| n.max(0) as usize)
+            left.map(|reply| standing_from(&reply)).unwrap_or_default()
         })
     }
+
+    fn note_activity<'a>(&'a self, user: &'a User, what: &'a str, at: i64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let noted: redis::RedisResult<i64> = self
+                .note_activity
+                .key(self.standing_key(user))
+                .arg(what)
+                .arg(at)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            if let Err(e) = noted {
+                tracing::debug!(error = %e, "could not record activity in Redis");
+            }
+        })
+    }
+}
+
+/// A standing as the join and leave scripts answer it: connections, since, activity, its time.
+fn standing_from(reply: &[String]) -> Standing {
+    let number = |i: usize| reply.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let activity = reply.get(2).filter(|what| !what.is_empty()).map(|what| (what.clone(), number(3)));
+    Standing { connections: number(0).max(0) as usize, since: number(1), activity }
 }
 
 /// A roster script, with the functions they share in front (a script cannot call another's).
@@ -197,6 +235,17 @@ fn parse_member(member: &str) -> Option<User> {
 mod tests {
     use super::*;
     use crate::store::accounts::Role;
+
+    #[test]
+    fn a_standing_reads_from_the_scripts_answer() {
+        let reply = |parts: &[&str]| parts.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            standing_from(&reply(&["2", "100", "opened Ops", "150"])),
+            Standing { connections: 2, since: 100, activity: Some(("opened Ops".into(), 150)) }
+        );
+        assert_eq!(standing_from(&reply(&["1", "100", "", "0"])).activity, None);
+        assert_eq!(standing_from(&[]), Standing::default());
+    }
 
     #[test]
     fn a_member_names_the_whole_user() {

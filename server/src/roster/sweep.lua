@@ -18,6 +18,7 @@ for _, member in ipairs(redis.call('SMEMBERS', node_users)) do
   local conns = prefix .. 'user:' .. user .. ':conns'
   redis.call('HDEL', conns, dead)
   if live_count(conns, nodes, now, false) == 0 then
+    redis.call('DEL', prefix .. 'user:' .. user .. ':standing')
     gone[#gone + 1] = member
   end
 end

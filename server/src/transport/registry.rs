@@ -5,7 +5,7 @@
 use super::admission::{LIVE_OFF, SESSION_ENDED};
 use crate::{
     broker::{engine::Notice, topic_name::TenantId},
-    roster::Seat,
+    roster::{Seat, Standing},
 };
 use std::{
     collections::HashMap,
@@ -66,13 +66,13 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// The user's connections in the deployment when this one opened.
-    pub fn joined_as(&self) -> usize {
-        self.seat.joined_as
+    /// The user's standing in the deployment when this connection opened.
+    pub fn joined(&self) -> &Standing {
+        &self.seat.joined
     }
 
-    /// Gives the user's seat back as the connection ends: their connections left in the deployment.
-    pub async fn leave(&mut self) -> usize {
+    /// Gives the user's seat back as the connection ends: their standing without it.
+    pub async fn leave(&mut self) -> Standing {
         self.seat.leave().await
     }
 }

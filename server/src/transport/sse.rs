@@ -128,7 +128,7 @@ struct DashboardStream {
 impl DashboardStream {
     async fn run(mut self, feeds: Vec<Feed>, starts: Starts) {
         tracing::info!(connection = self.connection, dashboard = self.dashboard, user = %self.session.user.email, "sse stream opened");
-        self.state.presence.connected(&self.session.user, self.registration.joined_as());
+        self.state.presence.connected(&self.session.user, self.registration.joined());
         for feed in feeds {
             let start = starts.of(&feed, &self.state.broker);
             self.follow(feed, start.read_from());
@@ -139,7 +139,7 @@ impl DashboardStream {
             self.state.broker.unsubscribe(&feed.topic, self.connection, &widget);
         }
         let left = self.registration.leave().await;
-        self.state.presence.disconnected(&self.session.user, left);
+        self.state.presence.disconnected(&self.session.user, &left);
         tracing::info!(connection = self.connection, "sse stream closed");
     }
 

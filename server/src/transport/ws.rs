@@ -173,7 +173,7 @@ impl Connection {
             heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
             idle_timeout_ms: self.idle_timeout.as_millis() as u64,
         });
-        self.presence.connected(&self.session.user, self.registration.joined_as());
+        self.presence.connected(&self.session.user, self.registration.joined());
         let ending = self.serve(&mut socket).await;
         if let Ending::Close(code, reason) = ending {
             close(&mut socket, code, reason).await;
@@ -182,7 +182,7 @@ impl Connection {
             self.broker.unsubscribe(&topic, self.id, &widget);
         }
         let left = self.registration.leave().await;
-        self.presence.disconnected(&self.session.user, left);
+        self.presence.disconnected(&self.session.user, &left);
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
         tracing::info!(connection = self.id, "disconnected");
     }

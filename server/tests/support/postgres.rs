@@ -98,12 +98,13 @@ pub fn fresh_database() -> String {
     server.url(&format!("test_{}", NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// Waits for its stdin to close, then stops the cluster in `data` and deletes `dir`.
+/// Waits for its stdin to close, then stops the cluster in `data` and deletes `dir`. It ignores the
+/// signals a Ctrl-C or a killed process group sends, so it outlives the test process to clean up.
 fn watchdog(bin: &Path, data: &Path, dir: &Path) -> Child {
     let mut stop = as_postgres(&bin.join("pg_ctl"));
     stop.args(["-m", "immediate", "-D"]).arg(data).arg("stop");
     Command::new("sh")
-        .args(["-c", r#"read _; dir=$1; shift; "$@" >/dev/null 2>&1; rm -rf "$dir""#, "watchdog"])
+        .args(["-c", r#"trap '' INT TERM HUP; read _; dir=$1; shift; "$@" >/dev/null 2>&1; rm -rf "$dir""#, "watchdog"])
         .arg(dir)
         .arg(stop.get_program())
         .args(stop.get_args())

@@ -20,6 +20,9 @@ pub struct TopicKeys {
     pub state: String,
     /// Sorted set of the tenant's topics by last use: what the topics-per-tenant limit counts.
     pub tenant_topics: String,
+    /// Hash of the bytes the tenant's topics hold, in total and per topic: what the tenant's byte
+    /// budgets count.
+    pub tenant_usage: String,
 }
 
 impl TopicKeys {
@@ -30,6 +33,7 @@ impl TopicKeys {
             log: format!("{topic}:log"),
             state: format!("{topic}:state"),
             tenant_topics: format!("{prefix}tenant:{}:topics", key.tenant),
+            tenant_usage: format!("{prefix}tenant:{}:usage", key.tenant),
         }
     }
 }
@@ -98,5 +102,6 @@ mod tests {
         let keys = TopicKeys::new("ld:", &key("acme/sales/orders"));
         assert_eq!(keys.meta, "ld:topic:acme/sales/orders:meta");
         assert_eq!(keys.tenant_topics, "ld:tenant:acme:topics");
+        assert_eq!(keys.tenant_usage, "ld:tenant:acme:usage");
     }
 }

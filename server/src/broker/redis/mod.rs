@@ -182,6 +182,7 @@ impl RedisEngine {
             .key(&keys.log)
             .key(&keys.state)
             .key(&keys.tenant_topics)
+            .key(&keys.tenant_usage)
             .arg(kind.as_str())
             .arg(new_epoch())
             .arg(key.name.as_str())
@@ -198,6 +199,8 @@ impl RedisEngine {
             .arg(limits.metric_keys)
             .arg(limits.documents)
             .arg(limits.max_bytes)
+            .arg(self.config.tenant_history_max_bytes)
+            .arg(self.config.tenant_state_max_bytes)
             .arg(ops.len());
         for op in &ops {
             for part in op {
@@ -436,6 +439,7 @@ impl RedisEngine {
                     .key(&keys.log)
                     .key(&keys.state)
                     .key(&keys.tenant_topics)
+                    .key(&keys.tenant_usage)
                     .arg(key.name.as_str())
                     .arg(self.idle_ms())
                     .invoke_async(&mut self.connection.clone())

@@ -1,39 +1,67 @@
 -- Declares a topic, or appends one message to it, atomically: the kind check, the tenant's topic
--- count, the state limits, the state change, the log entry, its trimming and the fan-out to every
--- node all happen in one step, so no node ever sees a message another node did not.
+-- count, the state limits, the tenant's byte budgets, the state change, the log entry, its trimming
+-- and the fan-out to every node all happen in one step, so no node ever sees a message another node
+-- did not, and the budgets hold for the whole deployment, not per node.
 --
--- KEYS: meta (hash), log (stream), state (list or hash), the tenant's topics (sorted set)
+-- KEYS: meta (hash), log (stream), state (list or hash), the tenant's topics (sorted set), the
+--       tenant's usage (hash: totals 's' and 'h', and each topic's share as 's:<name>', 'h:<name>')
 -- ARGV: kind, a new epoch (used if the topic is new), topic name, tenant/topic, channel,
 --       items as one JSON array ('' only declares), history length, history bytes, history age ms,
 --       idle ms, topics per tenant, series points, events, metric keys, documents, state bytes,
+--       tenant history bytes, tenant state bytes,
 --       n, then n state operations of four values each: op, field, value, size
 -- Returns {'ok', epoch, offset, ts} or {'kind', existing} or {'topics', limit} or
--- {'full', what, limit}; every value a string.
-local meta, log, state, topics = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- {'full', what, limit} or {'tenant_full', limit}; every value a string.
+local meta, log, state, topics, usage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kind, new_epoch, name, key, channel, items = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local history_len, history_bytes_max = tonumber(ARGV[7]), tonumber(ARGV[8])
 local max_age, idle, max_topics = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local series_points, max_events = tonumber(ARGV[12]), tonumber(ARGV[13])
 local metric_keys, documents, state_max = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
-local n = tonumber(ARGV[17])
+local tenant_history_max, tenant_state_max = tonumber(ARGV[17]), tonumber(ARGV[18])
+local n = tonumber(ARGV[19])
+local FIRST_OP = 19
 -- What an entry costs beyond its items, as the node's own log counts it.
 local ENTRY_OVERHEAD = 64
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
+-- Adds `delta` bytes to one of the tenant's totals. Formatted by hand: Lua's -0 would reach Redis
+-- as "-0", which HINCRBY refuses.
+local function add_usage(total, delta)
+  if delta ~= 0 then
+    redis.call('HINCRBY', usage, total, string.format('%d', delta))
+  end
+end
+
+-- Takes a topic's share out of the tenant's totals.
+local function forget_usage(topic)
+  add_usage('s', -tonumber(redis.call('HGET', usage, 's:' .. topic) or '0'))
+  add_usage('h', -tonumber(redis.call('HGET', usage, 'h:' .. topic) or '0'))
+  redis.call('HDEL', usage, 's:' .. topic, 'h:' .. topic)
+end
+
+-- Topics nobody touched for `idle` no longer count: their keys have expired.
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', topics, '-inf', now - idle)) do
+  forget_usage(gone)
+end
+redis.call('ZREMRANGEBYSCORE', topics, '-inf', now - idle)
+
 local existing = redis.call('HGET', meta, 'kind')
 if existing and existing ~= kind then
   return {'kind', existing}
 end
 if not existing then
-  -- Topics nobody touched for `idle` no longer count: their keys have expired.
-  redis.call('ZREMRANGEBYSCORE', topics, '-inf', now - idle)
   if redis.call('ZSCORE', topics, name) == false and redis.call('ZCARD', topics) >= max_topics then
     return {'topics', tostring(max_topics)}
   end
+  -- Whatever an expired earlier topic of this name still counted goes with it.
+  forget_usage(name)
   redis.call('DEL', log, state)
   redis.call('HSET', meta, 'kind', kind, 'epoch', new_epoch, 'offset', 0, 'sbytes', 0, 'hbytes', 0, 'lts', 0)
+  -- Expiring from the start: a first message refused below must not leave a key that never goes.
+  redis.call('PEXPIRE', meta, idle)
 end
 
 local function touch()
@@ -42,6 +70,7 @@ local function touch()
   redis.call('PEXPIRE', state, idle)
   redis.call('ZADD', topics, now, name)
   redis.call('PEXPIRE', topics, idle)
+  redis.call('PEXPIRE', usage, idle)
 end
 
 if items == '' then
@@ -50,30 +79,56 @@ if items == '' then
 end
 
 local function op(i)
-  local base = 17 + (i - 1) * 4
+  local base = FIRST_OP + (i - 1) * 4
   return ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], tonumber(ARGV[base + 4])
 end
 
-local sbytes = tonumber(redis.call('HGET', meta, 'sbytes'))
+-- First what the state would become (refusing what breaks a limit), then, only if the tenant's
+-- budget allows it, the change itself: a refused message changes nothing.
+local old_sbytes = tonumber(redis.call('HGET', meta, 'sbytes'))
+local sbytes, apply
 if kind == 'series' then
   local size = 0
   for i = 1, n do
-    local _, _, value, s = op(i)
-    redis.call('RPUSH', state, value)
+    local _, _, _, s = op(i)
     size = s
   end
-  redis.call('LTRIM', state, -series_points, -1)
-  sbytes = redis.call('LLEN', state) * size
+  sbytes = math.min(redis.call('LLEN', state) + n, series_points) * size
+  apply = function()
+    for i = 1, n do
+      local _, _, value = op(i)
+      redis.call('RPUSH', state, value)
+    end
+    redis.call('LTRIM', state, -series_points, -1)
+  end
 elseif kind == 'events' then
+  -- The oldest events leave while there are too many or they hold too many bytes.
+  local held = redis.call('LLEN', state)
+  local count, dropped = held + n, 0
+  sbytes = old_sbytes
   for i = 1, n do
-    local _, _, value, s = op(i)
-    redis.call('RPUSH', state, value)
+    local _, _, _, s = op(i)
     sbytes = sbytes + s
   end
-  while redis.call('LLEN', state) > max_events or sbytes > state_max do
-    local gone = redis.call('LPOP', state)
-    if not gone then break end
+  while count - dropped > 0 and (count - dropped > max_events or sbytes > state_max) do
+    local gone
+    if dropped < held then
+      gone = redis.call('LINDEX', state, dropped)
+    else
+      local _, _, value = op(dropped - held + 1)
+      gone = value
+    end
     sbytes = sbytes - string.len(gone)
+    dropped = dropped + 1
+  end
+  apply = function()
+    for i = 1, n do
+      local _, _, value = op(i)
+      redis.call('RPUSH', state, value)
+    end
+    if dropped > 0 then
+      redis.call('LTRIM', state, dropped, -1)
+    end
   end
 elseif kind == 'metrics' then
   local new_keys, added = 0, 0
@@ -87,17 +142,19 @@ elseif kind == 'metrics' then
   if redis.call('HLEN', state) + new_keys > metric_keys then
     return {'full', 'metric keys', tostring(metric_keys)}
   end
-  if sbytes + added > state_max then
+  if old_sbytes + added > state_max then
     return {'full', 'bytes', tostring(state_max)}
   end
-  for i = 1, n do
-    local _, field, value = op(i)
-    redis.call('HSET', state, field, value)
+  sbytes = old_sbytes + added
+  apply = function()
+    for i = 1, n do
+      local _, field, value = op(i)
+      redis.call('HSET', state, field, value)
+    end
   end
-  sbytes = sbytes + added
 else
   -- collection: the operations are the batch's net effect, one per document id.
-  local count, bytes = redis.call('HLEN', state), sbytes
+  local count, bytes = redis.call('HLEN', state), old_sbytes
   for i = 1, n do
     local o, field, _, s = op(i)
     local old = redis.call('HGET', state, field)
@@ -116,28 +173,44 @@ else
   if bytes > state_max then
     return {'full', 'bytes', tostring(state_max)}
   end
-  for i = 1, n do
-    local o, field, value = op(i)
-    if o == 'set' then
-      redis.call('HSET', state, field, value)
-    else
-      redis.call('HDEL', state, field)
+  sbytes = bytes
+  apply = function()
+    for i = 1, n do
+      local o, field, value = op(i)
+      if o == 'set' then
+        redis.call('HSET', state, field, value)
+      else
+        redis.call('HDEL', state, field)
+      end
     end
   end
-  sbytes = bytes
 end
+
+local tenant_state = tonumber(redis.call('HGET', usage, 's') or '0')
+local growth = sbytes - old_sbytes
+if growth > 0 and tenant_state + growth > tenant_state_max then
+  return {'tenant_full', tostring(tenant_state_max)}
+end
+apply()
+add_usage('s', growth)
+redis.call('HSET', usage, 's:' .. name, sbytes)
 
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
 local epoch = redis.call('HGET', meta, 'epoch')
 -- The entry's id carries its offset, so a node that missed messages reads exactly those.
 redis.call('XADD', log, '0-' .. offset, 't', now, 'i', items)
-local hbytes = tonumber(redis.call('HGET', meta, 'hbytes')) + string.len(items) + ENTRY_OVERHEAD
+local old_hbytes = tonumber(redis.call('HGET', meta, 'hbytes'))
+local hbytes = old_hbytes + string.len(items) + ENTRY_OVERHEAD
+-- The tenant's history without this topic: over the tenant's budget, the topic being written to
+-- forgets its oldest messages, as a node's own broker does.
+local others = tonumber(redis.call('HGET', usage, 'h') or '0') - old_hbytes
 while true do
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
   if not first then break end
   local len = redis.call('XLEN', log)
   local first_ts, first_items = tonumber(first[2][2]), first[2][4]
-  if len > history_len or (hbytes > history_bytes_max and len > 1) or first_ts < now - max_age then
+  local over_budget = hbytes > history_bytes_max or others + hbytes > tenant_history_max
+  if len > history_len or (over_budget and len > 1) or first_ts < now - max_age then
     redis.call('XDEL', log, first[1])
     hbytes = hbytes - string.len(first_items) - ENTRY_OVERHEAD
   else
@@ -145,6 +218,8 @@ while true do
   end
 end
 redis.call('HSET', meta, 'sbytes', sbytes, 'hbytes', hbytes, 'lts', now)
+add_usage('h', hbytes - old_hbytes)
+redis.call('HSET', usage, 'h:' .. name, hbytes)
 touch()
 redis.call('PUBLISH', channel, key .. '\n' .. kind .. '\n' .. epoch .. '\n' .. offset .. '\n' .. now .. '\n' .. items)
 return {'ok', epoch, tostring(offset), tostring(now)}

@@ -1,8 +1,8 @@
 -- Keeps a followed topic alive: a topic that viewers watch must not expire just because nobody
 -- published to it for a while.
 --
--- KEYS: meta, log, state, the tenant's topics; ARGV: topic name, idle ms
-local meta, log, state, topics = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- KEYS: meta, log, state, the tenant's topics, the tenant's usage; ARGV: topic name, idle ms
+local meta, log, state, topics, usage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local name, idle = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', meta) == 0 then
   return 0
@@ -14,4 +14,5 @@ redis.call('PEXPIRE', log, idle)
 redis.call('PEXPIRE', state, idle)
 redis.call('ZADD', topics, now, name)
 redis.call('PEXPIRE', topics, idle)
+redis.call('PEXPIRE', usage, idle)
 return 1

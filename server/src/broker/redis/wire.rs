@@ -101,6 +101,7 @@ pub fn accepted(reply: &[String], topic: &str, given: TopicKind) -> Result<Accep
             None => Err(BrokerError::Unavailable(format!("Redis holds {topic:?} as an unknown kind"))),
         },
         "topics" => Err(BrokerError::TooManyTopics(number(1) as usize)),
+        "tenant_full" => Err(BrokerError::TenantFull(number(1) as usize)),
         "full" => Err(BrokerError::State(StateError::Full { what: full_what(field(1)), limit: number(2) as usize })),
         other => Err(BrokerError::Unavailable(format!("unexpected answer from Redis: {other:?}"))),
     }
