@@ -29,7 +29,7 @@ use auth::{Auth, api_key::ApiKey};
 use axum::{Router, extract::FromRef, routing::get};
 use broker::{
     Broker, BrokerConfig,
-    engine::{Engine, InOrder, MemoryEngine},
+    engine::{Engine, InOrder, MemoryEngine, Notice},
     redis::RedisEngine,
     topic_name::TenantId,
     topic_state::StateLimits,
@@ -142,6 +142,7 @@ impl Livedash {
         let store = Store::open(&config.database)
             .await
             .with_context(|| format!("opening {}", store::redacted(&config.database)))?;
+        tracing::info!(backend = store.backend_name(), database = %store::redacted(&config.database), "store open");
         let secret = match &config.session_secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => store.setting_or_init("session_secret", || rand::random::<[u8; 32]>().to_vec()).await?,
@@ -182,6 +183,13 @@ impl Livedash {
                 // a moment ago is registered and closed.
                 auth.forget(&notice);
                 sockets.apply(&notice);
+                if notice == Notice::Missed {
+                    let (sockets, auth) = (sockets.clone(), auth.clone());
+                    tokio::spawn(async move {
+                        let closed = sockets.recheck(&auth).await;
+                        tracing::info!(closed, "open sockets checked again after the link to the other nodes was back");
+                    });
+                }
             }
         }));
         let redis_roster = match &config.redis_url {
@@ -356,9 +364,13 @@ impl Livedash {
     }
 }
 
+/// How long `/readyz` waits for the store: less than a balancer's health-check timeout.
+const READY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// `/readyz`: whether a load balancer should send this node new clients. Not ready while its engine
-/// cannot take publishes (Redis unreachable) or once it is shutting down; `/healthz` stays the
-/// liveness check (the process answers), so a node that lost Redis is not restarted for it.
+/// cannot take publishes (Redis unreachable), while its store does not answer (no sign-in or new
+/// connection could be checked), or once it is shutting down; `/healthz` stays the liveness check
+/// (the process answers), so a node that lost Redis or its database is not restarted for it.
 async fn readiness(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let engine = state.engine.name();
@@ -366,10 +378,18 @@ async fn readiness(axum::extract::State(state): axum::extract::State<AppState>) 
         Some("shutting down")
     } else if !state.engine.ready() {
         Some("the engine is unreachable")
+    } else if !matches!(tokio::time::timeout(READY_STORE_TIMEOUT, state.store.ping()).await, Ok(Ok(()))) {
+        tracing::warn!("the store does not answer");
+        Some("the store is unreachable")
     } else {
         None
     };
-    let body = serde_json::json!({ "ready": problem.is_none(), "engine": engine, "problem": problem });
+    let body = serde_json::json!({
+        "ready": problem.is_none(),
+        "engine": engine,
+        "store": state.store.backend_name(),
+        "problem": problem,
+    });
     let status =
         if problem.is_none() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

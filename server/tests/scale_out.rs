@@ -535,3 +535,91 @@ async fn every_node_shows_the_same_online_since_and_latest_activity_of_a_user() 
     a.stop().await;
     b.stop().await;
 }
+
+/// Messages a node process has published so far, from its `/metrics`.
+async fn published_by(node: &NodeProcess) -> u64 {
+    let text = reqwest::get(format!("http://{}/metrics", node.addr)).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("livedash_publishes_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_demo_mode_on_every_node_one_runs_the_feed_and_another_takes_it_over_when_it_dies() {
+    let redis = RedisServer::start();
+    let database = tokio::task::spawn_blocking(postgres::fresh_database).await.unwrap();
+    let env = HashMap::from([
+        ("LIVEDASH_REDIS_URL", redis.url()),
+        ("LIVEDASH_DATABASE", database),
+        ("LIVEDASH_SESSION_SECRET", SECRET.to_owned()),
+        ("LIVEDASH_DEMO", "on".to_owned()),
+    ]);
+    let first = NodeProcess::start(&env).await;
+    let second = NodeProcess::start(&env).await;
+    // Each tick publishes to several topics of every demo shop: a few ticks make dozens.
+    support::eventually_async("the feed has published a few ticks", || async {
+        published_by(&first).await + published_by(&second).await >= 30
+    })
+    .await;
+    let (by_first, by_second) = (published_by(&first).await, published_by(&second).await);
+    assert!(by_first == 0 || by_second == 0, "one node publishes the ticks: {by_first} and {by_second}");
+    let (mut leader, standby) = if by_first > 0 { (first, second) } else { (second, first) };
+    leader.kill();
+    support::eventually_async("the other node took the feed over", || async { published_by(&standby).await > 0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_database_is_gone_says_it_is_not_ready() {
+    let mut database = tokio::task::spawn_blocking(postgres::PostgresServer::start).await.unwrap();
+    let node = TestServer::node(Config { demo: false, database: database.url("livedash"), ..Config::default() }).await;
+    let readyz = || async { reqwest::get(node.url("/readyz")).await.unwrap() };
+    let ready = readyz().await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["store"], "postgres");
+    tokio::task::spawn_blocking(move || database.stop()).await.unwrap();
+    let gone = readyz().await;
+    assert_eq!(gone.status(), 503);
+    assert_eq!(gone.json::<serde_json::Value>().await.unwrap()["problem"], "the store is unreachable");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_while_redis_is_down_closes_the_sessions_sockets_on_every_node_once_it_is_back() {
+    let mut redis = RedisServer::start();
+    let (a, b, _db) = two_nodes(&redis, |_| {}).await;
+    let cookie = a.login(support::ACME_VIEWER).await;
+    let mut on_b = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(on_b.next_json().await["type"], "welcome");
+
+    redis.kill();
+    support::eventually_async("both nodes lost Redis", || async { !a.ready().await && !b.ready().await }).await;
+    // Node A cannot tell node B now; the store (PostgreSQL) still takes the logout.
+    let logout = reqwest::Client::new().post(a.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    redis.restart();
+    assert_eq!(on_b.close_code().await, 4401, "closed on B once the nodes are linked again");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_notices_checks_its_sockets_again() {
+    let redis = RedisServer::start();
+    let (a, b, _db) = two_nodes(&redis, |_| {}).await;
+    let cookie = a.login(support::ACME_VIEWER).await;
+    let mut on_b = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(on_b.next_json().await["type"], "welcome");
+    let mut globex_on_b = b.connect_as(support::GLOBEX_ADMIN).await;
+    // A logout and a live-off whose notices never reached B: made in the store behind its back.
+    let token = cookie.strip_prefix("livedash_session=").unwrap();
+    let session = b.state().auth.session(Some(token)).await.unwrap();
+    a.store.revoke_session(&session.id).await.unwrap();
+    a.store.set_live_dashboards(&TenantId::parse("globex").unwrap(), false).await.unwrap();
+    b.state().auth.forget(&server::broker::engine::Notice::Missed);
+    assert_eq!(b.sockets.recheck(&b.state().auth).await, 2);
+    assert_eq!(on_b.close_code().await, 4401);
+    assert_eq!(globex_on_b.close_code().await, 4403);
+    a.stop().await;
+    b.stop().await;
+}

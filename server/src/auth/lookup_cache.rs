@@ -65,6 +65,13 @@ impl<K: Eq + Hash + Clone, V: Clone> LookupCache<K, V> {
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.remove(key);
     }
+
+    /// Anything may have changed: forget everything, as [`LookupCache::changed`] does one key.
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
+    }
 }
 
 #[cfg(test)]

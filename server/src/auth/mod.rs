@@ -147,7 +147,16 @@ impl Auth {
         match notice {
             Notice::SessionEnded(session) => self.sessions.changed(session),
             Notice::LiveOff(tenant) => self.live_flags.changed(tenant),
+            Notice::Missed => {
+                self.sessions.clear();
+                self.live_flags.clear();
+            }
         }
+    }
+
+    /// Whether the session still stands in the store (not logged out, not expired), asked afresh.
+    pub async fn session_stands(&self, session_id: &str) -> Result<bool, StoreError> {
+        Ok(self.store.session_user(session_id).await?.is_some())
     }
 
     /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS.

@@ -14,7 +14,7 @@ use super::{
 use crate::limits::KeyedLimiter;
 use app::protocol::{Item, TopicKind};
 use futures_util::future::BoxFuture;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 
 pub trait Engine: Send + Sync + 'static {
@@ -44,6 +44,14 @@ pub trait Engine: Send + Sync + 'static {
 
     /// What to do with the notices other nodes announce.
     fn on_notice(&self, handle: Box<dyn Fn(Notice) + Send + Sync>);
+
+    /// Claims, or keeps, a duty that one node of the deployment does (the demo feed) for `ttl`:
+    /// `true` while this node holds it. Alone, a node always does; several hand it over when its
+    /// holder stops renewing it (it stopped, died, or lost Redis).
+    fn hold_duty<'a>(&'a self, duty: &'a str, ttl: Duration) -> BoxFuture<'a, bool>;
+
+    /// Gives the duty up (at shutdown), so that another node takes it at its next claim.
+    fn release_duty<'a>(&'a self, duty: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// What a node tells the others about connections only they can close.
@@ -53,14 +61,18 @@ pub enum Notice {
     SessionEnded(String),
     /// A tenant's live dashboards were turned off: its sockets close with 4403.
     LiveOff(TenantId),
+    /// Never announced: this node's link to the others was down, so it may have missed notices.
+    /// Whatever it remembers may be stale, and every open socket must be checked again.
+    Missed,
 }
 
 impl Notice {
-    /// One line, for a channel: `session <id>` or `live_off <tenant>`.
+    /// One line, for a channel: `session <id>`, `live_off <tenant>` (or `missed -`).
     pub fn to_line(&self) -> String {
         match self {
             Notice::SessionEnded(session) => format!("session {session}"),
             Notice::LiveOff(tenant) => format!("live_off {tenant}"),
+            Notice::Missed => "missed -".to_owned(),
         }
     }
 
@@ -68,6 +80,7 @@ impl Notice {
         match line.split_once(' ')? {
             ("session", session) if !session.is_empty() => Some(Notice::SessionEnded(session.to_owned())),
             ("live_off", tenant) => TenantId::parse(tenant).ok().map(Notice::LiveOff),
+            ("missed", "-") => Some(Notice::Missed),
             _ => None,
         }
     }
@@ -119,6 +132,14 @@ impl Engine for MemoryEngine {
     }
 
     fn on_notice(&self, _handle: Box<dyn Fn(Notice) + Send + Sync>) {}
+
+    fn hold_duty<'a>(&'a self, _duty: &'a str, _ttl: Duration) -> BoxFuture<'a, bool> {
+        Box::pin(std::future::ready(true))
+    }
+
+    fn release_duty<'a>(&'a self, _duty: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Publishes from code that cannot wait (presence changes, made while a socket opens or closes),

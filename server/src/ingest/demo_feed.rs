@@ -58,7 +58,14 @@ pub fn tenants() -> Vec<TenantId> {
     SHOPS.iter().map(|(t, _)| TenantId::parse(t).expect("demo tenant ids are valid")).collect()
 }
 
-/// Publishes every demo shop's tick each `every`, until shutdown.
+/// The engine duty the demo feed runs under: one node of a deployment publishes the ticks.
+const DUTY: &str = "demo-feed";
+/// How long a node holds the duty without renewing it: a node that stops or dies hands the feed
+/// over this long after its last tick, at most.
+const DUTY_TTL: Duration = Duration::from_secs(5);
+
+/// Publishes every demo shop's tick each `every`, until shutdown, on the one node of the
+/// deployment that holds the feed's duty (with several nodes in demo mode, the others stand by).
 pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: ShutdownSignal) {
     let mut shops: Vec<DemoShop> =
         tenants().into_iter().zip(SHOPS).map(|(t, (_, size))| DemoShop::new(t, size)).collect();
@@ -72,10 +79,23 @@ pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: Shutdow
         }
     }
     let mut ticker = tokio::time::interval(every);
+    let mut leading = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = shutdown.stopping() => return,
+            _ = shutdown.stopping() => break,
+        }
+        let holds = engine.hold_duty(DUTY, DUTY_TTL.max(every * 3)).await;
+        if leading != Some(holds) {
+            leading = Some(holds);
+            tracing::info!(
+                publishing = holds,
+                "the demo feed {} on this node",
+                if holds { "runs" } else { "stands by" }
+            );
+        }
+        if !holds {
+            continue;
         }
         let now = crate::broker::now_ms();
         for shop in &mut shops {
@@ -86,6 +106,9 @@ pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: Shutdow
                 }
             }
         }
+    }
+    if leading == Some(true) {
+        engine.release_duty(DUTY).await;
     }
 }
 

@@ -48,6 +48,14 @@ impl Store {
         self.backend.name()
     }
 
+    /// Answers when the database does, within the store's query timeout (`/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }

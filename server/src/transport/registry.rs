@@ -4,11 +4,12 @@
 
 use super::admission::{LIVE_OFF, SESSION_ENDED};
 use crate::{
+    auth::Auth,
     broker::{engine::Notice, topic_name::TenantId},
     roster::{Seat, Standing},
 };
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 use tokio::sync::Notify;
@@ -109,11 +110,36 @@ impl Registry {
     }
 
     /// Closes the sockets a notice is about (a logout here or on another node); returns how many.
+    /// [`Notice::Missed`] closes none here: see [`Registry::recheck`].
     pub fn apply(&self, notice: &Notice) -> usize {
         match notice {
             Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),
             Notice::LiveOff(tenant) => self.kick_tenant(tenant, LIVE_OFF, "live dashboards are off"),
+            Notice::Missed => 0,
         }
+    }
+
+    /// Asks the store again about every open socket's session and tenant, and closes the sockets
+    /// whose session ended or whose tenant's live dashboards are off: what notices missed while
+    /// the node was cut off from the others would have closed. Returns how many it closed; a
+    /// question the store cannot answer now closes nothing.
+    pub async fn recheck(&self, auth: &Auth) -> usize {
+        let (sessions, tenants): (HashSet<String>, HashSet<TenantId>) = {
+            let sockets = self.sockets.lock().expect("registry lock");
+            sockets.by_id.values().map(|e| (e.session_id.clone(), e.tenant.clone())).unzip()
+        };
+        let mut closed = 0;
+        for session in sessions {
+            if let Ok(false) = auth.session_stands(&session).await {
+                closed += self.kick_session(&session, SESSION_ENDED, "logged out");
+            }
+        }
+        for tenant in tenants {
+            if let Ok(Some(false)) = auth.live_dashboards(&tenant).await {
+                closed += self.kick_tenant(&tenant, LIVE_OFF, "live dashboards are off");
+            }
+        }
+        closed
     }
 
     /// Closes every socket of a session; returns how many.

@@ -52,6 +52,11 @@ pub fn notices_channel(prefix: &str) -> String {
     format!("{prefix}notices")
 }
 
+/// The key that says which node does `duty` (see `Engine::hold_duty`).
+pub fn duty(prefix: &str, duty: &str) -> String {
+    format!("{prefix}duty:{duty}")
+}
+
 /// Every channel messages are announced on.
 pub fn channels(prefix: &str) -> Vec<String> {
     (0..SHARDS).map(|shard| channel(prefix, shard)).collect()

@@ -37,7 +37,7 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicBool, Ordering},
@@ -64,6 +64,20 @@ if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait > 0 then return math.ceil(wait) end
 redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil(tat + interval - now) + 1000)
+return 0";
+
+/// Claims a duty for ARGV[1] for ARGV[2] ms, or renews it if ARGV[1] holds it: 1 if it does now.
+const HOLD_DUTY: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0";
+
+/// Gives a duty up if ARGV[1] holds it.
+const RELEASE_DUTY: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
 /// How long one command may take before Redis counts as unreachable for it.
@@ -96,6 +110,8 @@ pub struct RedisEngine {
     touch_script: Script,
     new_epoch_script: Script,
     rate_script: Script,
+    hold_duty_script: Script,
+    release_duty_script: Script,
     /// Each API key's publish allowance (see [`Engine::allow_publish`]).
     publishes_per_sec: f64,
     /// Topics being loaded, with the messages heard for them meanwhile.
@@ -107,7 +123,12 @@ pub struct RedisEngine {
     /// This node, so that it skips its own notices.
     node: String,
     notices: OnceLock<Box<dyn Fn(Notice) + Send + Sync>>,
+    /// Notices announced while Redis was unreachable, sent once it is back.
+    unsent: Mutex<VecDeque<Notice>>,
 }
+
+/// Notices kept for resending while Redis is unreachable.
+const MAX_UNSENT_NOTICES: usize = 1024;
 
 impl RedisEngine {
     /// Connects, links this node to every channel and makes `broker` a copy of Redis. Fails when
@@ -134,6 +155,8 @@ impl RedisEngine {
             load_script: Script::new(include_str!("load.lua")),
             touch_script: Script::new(include_str!("touch.lua")),
             new_epoch_script: Script::new(NEW_EPOCH),
+            hold_duty_script: Script::new(HOLD_DUTY),
+            release_duty_script: Script::new(RELEASE_DUTY),
             rate_script: Script::new(RATE),
             publishes_per_sec,
             loading: Mutex::default(),
@@ -141,6 +164,7 @@ impl RedisEngine {
             me: me.clone(),
             node: format!("{:016x}", rand::random::<u64>()),
             notices: OnceLock::new(),
+            unsent: Mutex::new(VecDeque::new()),
         });
         let weak: Weak<Self> = Arc::downgrade(&engine);
         broker.share(move |key| {
@@ -352,6 +376,12 @@ impl RedisEngine {
                     tracing::info!("linked to Redis");
                     // Whatever was published while unlinked is in Redis, not in the copies.
                     self.reload_everything();
+                    // And whatever the others announced meanwhile is lost: this node checks its
+                    // sockets again, and tells them what it could not.
+                    if let Some(handle) = self.notices.get() {
+                        handle(Notice::Missed);
+                    }
+                    self.resend_unsent().await;
                     let (mut sink, mut stream) = pubsub.split();
                     let mut check = tokio::time::interval(LINK_CHECK);
                     loop {
@@ -404,6 +434,14 @@ impl RedisEngine {
             (Some(notice), Some(handle)) => handle(notice),
             (None, _) => tracing::warn!("ignored a notice that is not one of ours"),
             (Some(_), None) => {}
+        }
+    }
+
+    /// Announces the notices that could not be sent while Redis was unreachable, oldest first.
+    async fn resend_unsent(&self) {
+        let unsent: Vec<Notice> = self.unsent.lock().expect("unsent lock").drain(..).collect();
+        for notice in unsent {
+            self.announce(notice).await;
         }
     }
 
@@ -507,6 +545,31 @@ impl Engine for RedisEngine {
         })
     }
 
+    fn hold_duty<'a>(&'a self, duty: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let held: redis::RedisResult<i64> = self
+                .hold_duty_script
+                .key(keys::duty(&self.prefix, duty))
+                .arg(&self.node)
+                .arg(ttl.as_millis() as u64)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            // Unreachable, it cannot know that no other node holds the duty: it does not.
+            held.is_ok_and(|held| held == 1)
+        })
+    }
+
+    fn release_duty<'a>(&'a self, duty: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let _: redis::RedisResult<i64> = self
+                .release_duty_script
+                .key(keys::duty(&self.prefix, duty))
+                .arg(&self.node)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+        })
+    }
+
     fn announce(&self, notice: Notice) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let payload = format!("{} {}", self.node, notice.to_line());
@@ -516,7 +579,14 @@ impl Engine for RedisEngine {
                 .query_async(&mut self.connection.clone())
                 .await;
             if let Err(e) = sent {
-                tracing::warn!(error = %e, ?notice, "could not tell the other nodes");
+                tracing::warn!(error = %e, ?notice, "could not tell the other nodes; told when Redis is back");
+                let mut unsent = self.unsent.lock().expect("unsent lock");
+                if unsent.len() == MAX_UNSENT_NOTICES {
+                    // The other nodes check every socket again when they relink anyway.
+                    unsent.pop_front();
+                    metrics::counter!(telemetry::DROPS, "reason" => "unsent_notice").increment(1);
+                }
+                unsent.push_back(notice);
             }
         })
     }
