@@ -5,7 +5,8 @@
 //! ```text
 //! loadgen storm   [--clients 5000]                        reconnect storm
 //! loadgen hostile [--clients 200] [--rate 20] [--secs 10] hostile clients beside a normal load
-//! loadgen nodes   [--clients 1000] [--rate 20] [--secs 10] two nodes over Redis against one
+//! loadgen nodes   [--clients 1000] [--rate 20] [--secs 10] [--rounds 5]
+//!                                                          two nodes over Redis against one
 //!         common: [--bin target/debug/livedash]
 //! ```
 
@@ -45,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         Some("nodes") => {
             let (clients, rate, secs) =
                 (number(&args, "--clients", 1000)?, number(&args, "--rate", 20)?, number(&args, "--secs", 10)?);
-            nodes::run(&bin, clients, rate, secs).await
+            nodes::run(&bin, clients, rate, secs, number(&args, "--rounds", 5)?).await
         }
         _ => bail!(
             "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S]  [--bin PATH]"

@@ -1,8 +1,8 @@
 //! Two nodes over one Redis against one node alone. N viewers follow one topic published at R
-//! messages a second through the HTTP API: first on one node (the in-memory engine, the default),
-//! then with the publisher on node A and every viewer on node B, both over a Redis of their own on
-//! a free loopback port. Prints each run's publish→receive latency, the nodes' CPU, and the ratio of
-//! the p99s.
+//! messages a second through the HTTP API: on one node (the in-memory engine, the default), and
+//! with the publisher on node A and every viewer on node B, both over a Redis of their own on a free
+//! loopback port. The two take turns for a number of rounds. Prints each run's publish→receive p99
+//! and the nodes' CPU, the latencies over all rounds, and the ratio of the p99s.
 
 use crate::{
     client,
@@ -19,13 +19,8 @@ use std::{
 };
 use tokio::{process::Command, sync::watch};
 
-pub async fn run(bin: &str, clients: usize, rate: u32, secs: u64) -> anyhow::Result<()> {
+pub async fn run(bin: &str, clients: usize, rate: u32, secs: u64, rounds: usize) -> anyhow::Result<()> {
     let one = Server::start(bin, &hostile::settings(clients)).await.context("the single node")?;
-    let (alone, cpu) = measure(&one, &one, clients, rate, secs).await?;
-    println!("one node, {clients} viewers × {rate} msg/s for {secs} s: {}", alone.summary());
-    println!("  server CPU {:.2} s", cpu[0].as_secs_f64());
-    drop(one);
-
     let redis = RedisProcess::start().await?;
     let secret = format!("{:032x}", rand::random::<u128>());
     let mut shared = hostile::settings(clients);
@@ -36,12 +31,50 @@ pub async fn run(bin: &str, clients: usize, rate: u32, secs: u64) -> anyhow::Res
     second.push(("LIVEDASH_DEMO", "off".into()));
     second.push(("LIVEDASH_DATABASE", a.database.to_string_lossy().into_owned()));
     let b = Server::start(bin, &second).await.context("node B")?;
-    let (across, cpu) = measure(&a, &b, clients, rate, secs).await?;
-    println!("two nodes over Redis, published on A, viewed on B: {}", across.summary());
-    println!("  CPU: node A {:.2} s, node B {:.2} s", cpu[0].as_secs_f64(), cpu[1].as_secs_f64());
-    let ratio = across.percentile(99.0).as_secs_f64() / alone.percentile(99.0).as_secs_f64().max(1e-9);
-    println!("p99 across two nodes / p99 on one node: {ratio:.2}");
+
+    // The two set-ups take turns, each round in the other order, so a change in what else the
+    // machine does falls on both alike; the ratio is then read per round and over all of them.
+    println!(
+        "{clients} viewers × {rate} msg/s, {secs} s a run, {rounds} rounds (one node alone; two nodes over Redis, published on A, viewed on B)"
+    );
+    let (mut alone_runs, mut across_runs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let (alone, across) = if round % 2 == 1 {
+            let alone = measure(&one, &one, clients, rate, secs).await?;
+            (alone, measure(&a, &b, clients, rate, secs).await?)
+        } else {
+            let across = measure(&a, &b, clients, rate, secs).await?;
+            (measure(&one, &one, clients, rate, secs).await?, across)
+        };
+        let ratio = p99_ms(&across.0) / p99_ms(&alone.0).max(1e-6);
+        println!(
+            "round {round}: one node p99 {:.1} ms (CPU {:.2} s) | two nodes p99 {:.1} ms (CPU A {:.2} s, B {:.2} s) | ratio {ratio:.2}",
+            p99_ms(&alone.0),
+            alone.1[0].as_secs_f64(),
+            p99_ms(&across.0),
+            across.1[0].as_secs_f64(),
+            across.1[1].as_secs_f64(),
+        );
+        ratios.push(ratio);
+        alone_runs.push(alone.0);
+        across_runs.push(across.0);
+    }
+    let (alone, across) = (Samples::pooled(alone_runs), Samples::pooled(across_runs));
+    println!("one node, all rounds: {}", alone.summary());
+    println!("two nodes, all rounds: {}", across.summary());
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "p99 ratio (two nodes / one): median of rounds {:.2} (range {:.2} to {:.2}), over all samples {:.2}",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1],
+        p99_ms(&across) / p99_ms(&alone).max(1e-6),
+    );
     Ok(())
+}
+
+fn p99_ms(samples: &Samples) -> f64 {
+    samples.percentile(99.0).as_secs_f64() * 1000.0
 }
 
 /// Viewers on `viewed`, the publisher on `published`; the latencies of the measured `secs` and the

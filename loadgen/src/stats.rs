@@ -12,6 +12,11 @@ impl Samples {
         Self(samples)
     }
 
+    /// Several runs' samples as one.
+    pub fn pooled(runs: Vec<Samples>) -> Self {
+        Self::new(runs.into_iter().flat_map(|run| run.0).collect())
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
