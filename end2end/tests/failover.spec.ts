@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RoundRobin } from './support/balancer';
@@ -20,13 +21,18 @@ test('behind a round-robin balancer, a node that stops hands its viewer to anoth
     LIVEDASH_SESSION_SECRET: 'the secret every node of this e2e deployment shares',
     LIVEDASH_DATABASE: path.join(os.tmpdir(), `livedash-e2e-nodes-${process.pid}-${Date.now()}.db`),
   };
-  const feed = await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'on' });
-  const nodes = [await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'off' }), await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'off' })];
+  const nodes: OwnServer[] = [];
   let balancer: RoundRobin | undefined;
   try {
+    const feed = await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'on' });
+    nodes.push(feed);
+    const viewers = [await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'off' }), await OwnServer.create({ ...shared, LIVEDASH_DEMO: 'off' })];
     await feed.start(); // first: it makes the demo accounts the others read
-    for (const node of nodes) await node.start();
-    balancer = await RoundRobin.create(nodes.map((n) => n.port));
+    for (const node of viewers) {
+      nodes.push(node);
+      await node.start();
+    }
+    balancer = await RoundRobin.create(viewers.map((n) => n.port));
 
     // Signing in, the page and the socket each go to whichever node is next.
     await signIn(page, 'ops@acme.test', balancer.url);
@@ -36,7 +42,7 @@ test('behind a round-robin balancer, a node that stops hands its viewer to anoth
     await expect(pill).toHaveAttribute('data-status', 'live');
     await expect(widget).toHaveAttribute('data-offset', /^\d+$/);
     const before = balancer.backendOf(WS)!;
-    const doomed = nodes.find((n) => n.port === before)!;
+    const doomed = viewers.find((n) => n.port === before)!;
 
     await page.evaluate(() => {
       const seen: string[] = ((window as any).__statuses = []);
@@ -77,7 +83,7 @@ test('behind a round-robin balancer, a node that stops hands its viewer to anoth
   } finally {
     await balancer?.close();
     for (const node of nodes) await node.stop();
-    await feed.stop();
     await redis.stop();
+    for (const suffix of ['', '-wal', '-shm']) await rm(shared.LIVEDASH_DATABASE + suffix, { force: true });
   }
 });

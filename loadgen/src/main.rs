@@ -46,7 +46,9 @@ async fn main() -> anyhow::Result<()> {
         Some("nodes") => {
             let (clients, rate, secs) =
                 (number(&args, "--clients", 1000)?, number(&args, "--rate", 20)?, number(&args, "--secs", 10)?);
-            nodes::run(&bin, clients, rate, secs, number(&args, "--rounds", 5)?).await
+            let rounds = number(&args, "--rounds", 5)?;
+            anyhow::ensure!(rounds > 0, "--rounds must be at least 1");
+            nodes::run(&bin, clients, rate, secs, rounds).await
         }
         _ => bail!(
             "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S]  [--bin PATH]"

@@ -36,7 +36,8 @@ const WIDGETS: [(&str, WidgetKind, &str); 7] = [
 
 /// Creates the demo tenants and users (resetting their passwords), and issues a fresh API key per
 /// tenant, revoking the previous demo keys: only a hash is stored, so a key can only be shown when it
-/// is made.
+/// is made (with several nodes in demo mode, the keys the last one printed are the ones that work).
+/// The demo dashboards are made once for the deployment, by the first node to claim them.
 pub async fn seed(store: &Store) -> Result<Vec<(TenantId, ApiKey)>, StoreError> {
     let mut keys = Vec::new();
     for tenant in demo_feed::tenants() {
@@ -45,7 +46,7 @@ pub async fn seed(store: &Store) -> Result<Vec<(TenantId, ApiKey)>, StoreError> 
         store.revoke_api_keys(&tenant, KEY_LABEL).await?;
         keys.push((tenant.clone(), store.create_api_key(&tenant, KEY_LABEL).await?));
         // Only on first start: what admins changed since stays as they left it.
-        if store.dashboards(&tenant).await?.is_empty() {
+        if store.dashboards(&tenant).await?.is_empty() && store.claim_once(&format!("demo dashboard {tenant}")).await? {
             let dashboard = store.create_dashboard(&tenant, DASHBOARD).await?;
             for (title, kind, topic) in WIDGETS {
                 let widget =

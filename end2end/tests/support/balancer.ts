@@ -53,7 +53,10 @@ export class RoundRobin {
     // Read the request line first only to record where each request went; routing ignores it.
     client.once('readable', () => {
       const head: Buffer | null = client.read();
-      if (head === null) return;
+      if (head === null) {
+        client.destroy(); // closed before it said anything
+        return;
+      }
       const request = head.toString('latin1').split('\r\n', 1)[0];
       this.connect(client, head, request, this.backends.length);
     });

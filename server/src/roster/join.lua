@@ -17,6 +17,10 @@ if total == 0 then
   -- The first connection anywhere: a new stay online, whatever an earlier one left behind.
   redis.call('DEL', standing)
   redis.call('HSET', standing, 'since', opened)
+else
+  -- Online already, but the standing may have gone (it expired, or a node that did not keep
+  -- one counted the connections): from now on, then.
+  redis.call('HSETNX', standing, 'since', opened)
 end
 redis.call('HINCRBY', conns, node, 1)
 redis.call('PEXPIRE', conns, ttl)

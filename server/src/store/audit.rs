@@ -163,11 +163,25 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the entries older than `before`, a batch at a time, so that a long backlog never
+    /// turns into one statement past the database's timeout; returns how many.
     pub async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
-        let deleted = on_backend!(self, pool => {
-            sqlx::query("DELETE FROM audit WHERE ts < $1").bind(before).execute(pool).await?.rows_affected()
-        });
-        Ok(deleted)
+        const BATCH: i64 = 10_000;
+        let mut deleted = 0;
+        loop {
+            let batch = on_backend!(self, pool => {
+                sqlx::query("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < $1 LIMIT $2)")
+                    .bind(before)
+                    .bind(BATCH)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+            deleted += batch;
+            if batch < BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     pub async fn audit_by_actor(&self, actor: &str) -> Result<Vec<AuditRecord>, StoreError> {

@@ -6,7 +6,7 @@
 
 use super::StoreError;
 use sqlx::{
-    Database, Pool, Postgres, Sqlite, Transaction,
+    ConnectOptions, Connection, Database, Pool, Postgres, Sqlite, Transaction,
     migrate::MigrateDatabase,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions},
@@ -100,8 +100,12 @@ async fn open_postgres(url: &str) -> Result<Backend, StoreError> {
         }
         connected => connected?,
     };
-    // sqlx takes an advisory lock around migrations, so nodes starting together migrate once.
-    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    // On a connection of its own without the statement timeout: a migration may take longer, and
+    // sqlx's advisory lock (so that nodes starting together migrate once) may wait for another
+    // node's.
+    let mut migrating = PgConnectOptions::from_str(url)?.application_name("livedash migrations").connect().await?;
+    sqlx::migrate!("./migrations/postgres").run(&mut migrating).await?;
+    migrating.close().await?;
     Ok(Backend::Postgres(pool))
 }
 
@@ -128,17 +132,31 @@ async fn create_postgres_database(url: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is. The body is
-/// compiled once per backend.
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is, within
+/// [`ANSWER_TIMEOUT`]. The body is compiled once per backend; `?` in it returns a `StoreError`.
 macro_rules! on_backend {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store.backend() {
-            $crate::store::Backend::Sqlite($pool) => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => {
+                $crate::store::backend::in_time(async { Ok::<_, $crate::store::StoreError>($body) }).await?
+            }
+            $crate::store::Backend::Postgres($pool) => {
+                $crate::store::backend::in_time(async { Ok::<_, $crate::store::StoreError>($body) }).await?
+            }
         }
     };
 }
 pub(crate) use on_backend;
+
+/// How long the server waits for the database to answer one store call (its queries together),
+/// whatever the database does: the server-side timeouts cannot end a wait on a database host
+/// that went silent (a partition, a frozen machine), which would otherwise hold the request for
+/// as long as TCP takes to give up.
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn in_time<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(ANSWER_TIMEOUT, call).await.map_err(|_| StoreError::TimedOut(ANSWER_TIMEOUT))?
+}
 
 /// Where the backends' SQL differs.
 pub(crate) trait Dialect: Database {

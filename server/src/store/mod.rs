@@ -28,6 +28,8 @@ pub enum StoreError {
     Hash(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 /// The durable state, on SQLite or PostgreSQL. Cloning shares the connection pool.

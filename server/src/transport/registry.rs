@@ -11,8 +11,12 @@ use crate::{
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 use tokio::sync::Notify;
+
+/// How long [`Registry::recheck`] keeps asking a store that does not answer.
+const RECHECK_FOR: Duration = Duration::from_secs(300);
 
 /// A request to close one socket, with the close code and reason to send.
 #[derive(Debug, Default)]
@@ -121,25 +125,43 @@ impl Registry {
 
     /// Asks the store again about every open socket's session and tenant, and closes the sockets
     /// whose session ended or whose tenant's live dashboards are off: what notices missed while
-    /// the node was cut off from the others would have closed. Returns how many it closed; a
-    /// question the store cannot answer now closes nothing.
+    /// the node was cut off from the others would have closed. What the store cannot answer now
+    /// (it may be coming back too) is asked again, with backoff, for up to [`RECHECK_FOR`].
+    /// Returns how many sockets it closed.
     pub async fn recheck(&self, auth: &Auth) -> usize {
-        let (sessions, tenants): (HashSet<String>, HashSet<TenantId>) = {
+        let (mut sessions, mut tenants): (HashSet<String>, HashSet<TenantId>) = {
             let sockets = self.sockets.lock().expect("registry lock");
             sockets.by_id.values().map(|e| (e.session_id.clone(), e.tenant.clone())).unzip()
         };
-        let mut closed = 0;
-        for session in sessions {
-            if let Ok(false) = auth.session_stands(&session).await {
-                closed += self.kick_session(&session, SESSION_ENDED, "logged out");
+        let (mut closed, mut pause, give_up) = (0, Duration::from_millis(250), Instant::now() + RECHECK_FOR);
+        loop {
+            let mut unanswered = HashSet::new();
+            for session in sessions {
+                match auth.session_stands(&session).await {
+                    Ok(true) => {}
+                    Ok(false) => closed += self.kick_session(&session, SESSION_ENDED, "logged out"),
+                    Err(_) => {
+                        unanswered.insert(session);
+                    }
+                }
             }
-        }
-        for tenant in tenants {
-            if let Ok(Some(false)) = auth.live_dashboards(&tenant).await {
-                closed += self.kick_tenant(&tenant, LIVE_OFF, "live dashboards are off");
+            let mut unanswered_tenants = HashSet::new();
+            for tenant in tenants {
+                match auth.live_dashboards(&tenant).await {
+                    Ok(Some(false)) => closed += self.kick_tenant(&tenant, LIVE_OFF, "live dashboards are off"),
+                    Ok(_) => {}
+                    Err(_) => {
+                        unanswered_tenants.insert(tenant);
+                    }
+                }
             }
+            if (unanswered.is_empty() && unanswered_tenants.is_empty()) || Instant::now() >= give_up {
+                return closed;
+            }
+            (sessions, tenants) = (unanswered, unanswered_tenants);
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
         }
-        closed
     }
 
     /// Closes every socket of a session; returns how many.

@@ -29,19 +29,19 @@ impl PostgresServer {
         install();
         let bin = bin_dir();
         let dir = tempfile::Builder::new().prefix("livedash-pg-").tempdir().expect("a temporary directory").keep();
+        let data = dir.join("data");
+        // From here on, dropping `server` (a panic included) stops the cluster and deletes it.
+        let mut server = Self { port: 0, watchdog: Some(watchdog(&bin, &data, &dir)) };
         if running_as_root() {
             // initdb refuses to run as root: the cluster belongs to Debian's `postgres` user.
             run(Command::new("chown").arg("postgres:").arg(&dir), "chown the cluster's directory");
         }
-        let data = dir.join("data");
         run(
             as_postgres(&bin.join("initdb"))
                 .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync", "-D"])
                 .arg(&data),
             "initdb",
         );
-        // From here on, dropping `server` (a panic included) stops the cluster and deletes it.
-        let mut server = Self { port: 0, watchdog: Some(watchdog(&bin, &data, &dir)) };
         let mut last_error = String::new();
         // A free port can be taken between asking and binding: a few tries, each on a new port.
         for _ in 0..3 {

@@ -123,8 +123,17 @@ pub struct RedisEngine {
     /// This node, so that it skips its own notices.
     node: String,
     notices: OnceLock<Box<dyn Fn(Notice) + Send + Sync>>,
-    /// Notices announced while Redis was unreachable, sent once it is back.
-    unsent: Mutex<VecDeque<Notice>>,
+    /// Notices announced while Redis was unreachable, sent once it answers again.
+    unsent: Mutex<Unsent>,
+    /// A task is sending the unsent notices.
+    flushing: AtomicBool,
+}
+
+/// Notices waiting to be sent, and whether some had to be dropped.
+#[derive(Debug, Default)]
+struct Unsent {
+    queue: VecDeque<Notice>,
+    overflowed: bool,
 }
 
 /// Notices kept for resending while Redis is unreachable.
@@ -164,7 +173,8 @@ impl RedisEngine {
             me: me.clone(),
             node: format!("{:016x}", rand::random::<u64>()),
             notices: OnceLock::new(),
-            unsent: Mutex::new(VecDeque::new()),
+            unsent: Mutex::default(),
+            flushing: AtomicBool::new(false),
         });
         let weak: Weak<Self> = Arc::downgrade(&engine);
         broker.share(move |key| {
@@ -381,7 +391,7 @@ impl RedisEngine {
                     if let Some(handle) = self.notices.get() {
                         handle(Notice::Missed);
                     }
-                    self.resend_unsent().await;
+                    self.flush_unsent();
                     let (mut sink, mut stream) = pubsub.split();
                     let mut check = tokio::time::interval(LINK_CHECK);
                     loop {
@@ -398,6 +408,8 @@ impl RedisEngine {
                                 if !matches!(pong, Ok(Ok(_))) {
                                     break;
                                 }
+                                // The link may have stayed up while commands failed.
+                                self.flush_unsent();
                             }
                             _ = shutdown.stopping() => return,
                         }
@@ -437,12 +449,44 @@ impl RedisEngine {
         }
     }
 
-    /// Announces the notices that could not be sent while Redis was unreachable, oldest first.
-    async fn resend_unsent(&self) {
-        let unsent: Vec<Notice> = self.unsent.lock().expect("unsent lock").drain(..).collect();
-        for notice in unsent {
-            self.announce(notice).await;
+    /// Sends the notices that could not be sent, oldest first, in a task of its own (one at a
+    /// time), until one fails again. When some had to be dropped, the others are first told they
+    /// missed notices, so they check every socket again.
+    fn flush_unsent(&self) {
+        let nothing_waits = {
+            let unsent = self.unsent.lock().expect("unsent lock");
+            unsent.queue.is_empty() && !unsent.overflowed
+        };
+        if nothing_waits || self.flushing.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let Some(me) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            loop {
+                let next = {
+                    let mut unsent = me.unsent.lock().expect("unsent lock");
+                    if std::mem::take(&mut unsent.overflowed) { Some(Notice::Missed) } else { unsent.queue.pop_front() }
+                };
+                let Some(notice) = next else { break };
+                if me.send_notice(&notice).await.is_err() {
+                    let mut unsent = me.unsent.lock().expect("unsent lock");
+                    match notice {
+                        Notice::Missed => unsent.overflowed = true,
+                        notice => unsent.queue.push_front(notice),
+                    }
+                    break;
+                }
+            }
+            me.flushing.store(false, Ordering::Release);
+        });
+    }
+
+    async fn send_notice(&self, notice: &Notice) -> redis::RedisResult<i64> {
+        redis::cmd("PUBLISH")
+            .arg(keys::notices_channel(&self.prefix))
+            .arg(format!("{} {}", self.node, notice.to_line()))
+            .query_async(&mut self.connection.clone())
+            .await
     }
 
     fn reload_everything(&self) {
@@ -572,22 +616,25 @@ impl Engine for RedisEngine {
 
     fn announce(&self, notice: Notice) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let payload = format!("{} {}", self.node, notice.to_line());
-            let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                .arg(keys::notices_channel(&self.prefix))
-                .arg(payload)
-                .query_async(&mut self.connection.clone())
-                .await;
-            if let Err(e) = sent {
-                tracing::warn!(error = %e, ?notice, "could not tell the other nodes; told when Redis is back");
-                let mut unsent = self.unsent.lock().expect("unsent lock");
-                if unsent.len() == MAX_UNSENT_NOTICES {
-                    // The other nodes check every socket again when they relink anyway.
-                    unsent.pop_front();
-                    metrics::counter!(telemetry::DROPS, "reason" => "unsent_notice").increment(1);
+            // Behind the ones still waiting, if any, so the others hear them in order.
+            let others_wait = !self.unsent.lock().expect("unsent lock").queue.is_empty();
+            if !others_wait {
+                match self.send_notice(&notice).await {
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, ?notice, "could not tell the other nodes; told when Redis answers")
+                    }
                 }
-                unsent.push_back(notice);
             }
+            let mut unsent = self.unsent.lock().expect("unsent lock");
+            if unsent.queue.len() == MAX_UNSENT_NOTICES {
+                unsent.queue.pop_front();
+                unsent.overflowed = true;
+                metrics::counter!(telemetry::DROPS, "reason" => "unsent_notice").increment(1);
+            }
+            unsent.queue.push_back(notice);
+            drop(unsent);
+            self.flush_unsent();
         })
     }
 

@@ -42,11 +42,13 @@ local function forget_usage(topic)
   redis.call('HDEL', usage, 's:' .. topic, 'h:' .. topic)
 end
 
--- Topics nobody touched for `idle` no longer count: their keys have expired.
-for _, gone in ipairs(redis.call('ZRANGEBYSCORE', topics, '-inf', now - idle)) do
+-- Topics nobody touched for `idle` no longer count: their keys have expired (Redis expires a key
+-- once the time is past its deadline, hence the open bound).
+local expired = '(' .. (now - idle)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', topics, '-inf', expired)) do
   forget_usage(gone)
 end
-redis.call('ZREMRANGEBYSCORE', topics, '-inf', now - idle)
+redis.call('ZREMRANGEBYSCORE', topics, '-inf', expired)
 
 local existing = redis.call('HGET', meta, 'kind')
 if existing and existing ~= kind then
@@ -60,8 +62,15 @@ if not existing then
   forget_usage(name)
   redis.call('DEL', log, state)
   redis.call('HSET', meta, 'kind', kind, 'epoch', new_epoch, 'offset', 0, 'sbytes', 0, 'hbytes', 0, 'lts', 0)
-  -- Expiring from the start: a first message refused below must not leave a key that never goes.
-  redis.call('PEXPIRE', meta, idle)
+end
+
+-- A refused message changes nothing: a topic it would have created is not left behind (it would
+-- hold its name and kind without counting against the tenant's topics).
+local function refuse(reply)
+  if not existing then
+    redis.call('DEL', meta)
+  end
+  return reply
 end
 
 local function touch()
@@ -140,10 +149,10 @@ elseif kind == 'metrics' then
     end
   end
   if redis.call('HLEN', state) + new_keys > metric_keys then
-    return {'full', 'metric keys', tostring(metric_keys)}
+    return refuse({'full', 'metric keys', tostring(metric_keys)})
   end
   if old_sbytes + added > state_max then
-    return {'full', 'bytes', tostring(state_max)}
+    return refuse({'full', 'bytes', tostring(state_max)})
   end
   sbytes = old_sbytes + added
   apply = function()
@@ -168,10 +177,10 @@ else
     end
   end
   if count > documents then
-    return {'full', 'documents', tostring(documents)}
+    return refuse({'full', 'documents', tostring(documents)})
   end
   if bytes > state_max then
-    return {'full', 'bytes', tostring(state_max)}
+    return refuse({'full', 'bytes', tostring(state_max)})
   end
   sbytes = bytes
   apply = function()
@@ -186,10 +195,12 @@ else
   end
 end
 
+-- The tenant's totals move by the difference to the topic's recorded share, not to its meta: so
+-- a share that is missing or stale (a topic from before the budgets were kept here) heals.
 local tenant_state = tonumber(redis.call('HGET', usage, 's') or '0')
-local growth = sbytes - old_sbytes
+local growth = sbytes - tonumber(redis.call('HGET', usage, 's:' .. name) or '0')
 if growth > 0 and tenant_state + growth > tenant_state_max then
-  return {'tenant_full', tostring(tenant_state_max)}
+  return refuse({'tenant_full', tostring(tenant_state_max)})
 end
 apply()
 add_usage('s', growth)
@@ -202,15 +213,16 @@ redis.call('XADD', log, '0-' .. offset, 't', now, 'i', items)
 local old_hbytes = tonumber(redis.call('HGET', meta, 'hbytes'))
 local hbytes = old_hbytes + string.len(items) + ENTRY_OVERHEAD
 -- The tenant's history without this topic: over the tenant's budget, the topic being written to
--- forgets its oldest messages, as a node's own broker does.
-local others = tonumber(redis.call('HGET', usage, 'h') or '0') - old_hbytes
+-- forgets its oldest messages, possibly all of them, as a node's own broker does.
+local share_h = tonumber(redis.call('HGET', usage, 'h:' .. name) or '0')
+local others = tonumber(redis.call('HGET', usage, 'h') or '0') - share_h
 while true do
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
   if not first then break end
   local len = redis.call('XLEN', log)
   local first_ts, first_items = tonumber(first[2][2]), first[2][4]
-  local over_budget = hbytes > history_bytes_max or others + hbytes > tenant_history_max
-  if len > history_len or (over_budget and len > 1) or first_ts < now - max_age then
+  local over_topic_budget = hbytes > history_bytes_max and len > 1
+  if len > history_len or over_topic_budget or others + hbytes > tenant_history_max or first_ts < now - max_age then
     redis.call('XDEL', log, first[1])
     hbytes = hbytes - string.len(first_items) - ENTRY_OVERHEAD
   else
@@ -218,7 +230,7 @@ while true do
   end
 end
 redis.call('HSET', meta, 'sbytes', sbytes, 'hbytes', hbytes, 'lts', now)
-add_usage('h', hbytes - old_hbytes)
+add_usage('h', hbytes - share_h)
 redis.call('HSET', usage, 'h:' .. name, hbytes)
 touch()
 redis.call('PUBLISH', channel, key .. '\n' .. kind .. '\n' .. epoch .. '\n' .. offset .. '\n' .. now .. '\n' .. items)
