@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bridge;
 pub mod broker;
 pub mod client_addr;
 pub mod config;
