@@ -623,3 +623,22 @@ async fn a_node_that_missed_notices_checks_its_sockets_again() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_from_an_outside_stream_is_published_once_whichever_node_gets_it_again() {
+    use server::broker::engine::Source;
+    let redis = RedisServer::start();
+    let (a, b, _db) = two_nodes(&redis, |_| {}).await;
+    let from = |position| Source { stream: "kafka:livedash-bridge:orders:0".into(), position };
+    let key = acme(TOPIC);
+    assert_eq!(a.engine.publish_from(key.clone(), TopicKind::Series, point(1.0), from(7)).await, Ok(Some(1)));
+    // Kafka hands the partition to the bridge on node B after a rebalance, from an older commit.
+    assert_eq!(b.engine.publish_from(key.clone(), TopicKind::Series, point(1.0), from(7)).await, Ok(None));
+    assert_eq!(b.engine.publish_from(key.clone(), TopicKind::Series, point(2.0), from(8)).await, Ok(Some(2)));
+    let mut viewer = a.connect().await;
+    viewer.subscribe("w", TOPIC, None).await;
+    let (series, meta) = snapshot(viewer.next_message().await);
+    assert_eq!((series.len(), meta.offset), (2, 2), "each message once");
+    a.stop().await;
+    b.stop().await;
+}

@@ -14,13 +14,30 @@ use super::{
 use crate::limits::KeyedLimiter;
 use app::protocol::{Item, TopicKind};
 use futures_util::future::BoxFuture;
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::sync::mpsc;
 
 pub trait Engine: Send + Sync + 'static {
     /// Appends `items` as one message to `key` (creating the topic on first use) and hands it to
     /// every subscriber on every node; resolves to its offset.
     fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>>;
+
+    /// Like [`Engine::publish`], once per position of an ordered outside stream (a Kafka
+    /// partition): a message at or before the last position published from `source.stream` is
+    /// dropped as a duplicate (`Ok(None)`). So a feed that delivers at least once (Kafka, after a
+    /// crash or a rebalance) shows each message once. The positions are kept where the topics are
+    /// (this node, or Redis), in the same step as the message.
+    fn publish_from(
+        &self,
+        key: TopicKey,
+        kind: TopicKind,
+        items: Vec<Item>,
+        source: Source,
+    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>>;
 
     /// Creates `key` as a `kind` topic if it does not exist yet.
     fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>>;
@@ -53,6 +70,18 @@ pub trait Engine: Send + Sync + 'static {
     /// Gives the duty up (at shutdown), so that another node takes it at its next claim.
     fn release_duty<'a>(&'a self, duty: &'a str) -> BoxFuture<'a, ()>;
 }
+
+/// A message's place in an ordered outside stream, for [`Engine::publish_from`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Names the stream, e.g. `kafka:<group>:<topic>:<partition>`.
+    pub stream: String,
+    pub position: i64,
+}
+
+/// Streams whose last position a [`MemoryEngine`] keeps; past it the oldest entries are forgotten
+/// (one per Kafka partition is the use: far fewer).
+const MAX_SOURCES: usize = 65_536;
 
 /// What a node tells the others about connections only they can close.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,12 +119,18 @@ impl Notice {
 pub struct MemoryEngine {
     broker: Arc<Broker>,
     publishes: KeyedLimiter<String>,
+    /// The last position published from each outside stream (see [`Engine::publish_from`]).
+    sources: Mutex<HashMap<String, i64>>,
 }
 
 impl MemoryEngine {
     /// `publishes_per_sec`: each API key's allowance (see [`Engine::allow_publish`]).
     pub fn new(broker: Arc<Broker>, publishes_per_sec: f64) -> Self {
-        Self { broker, publishes: KeyedLimiter::new(publishes_per_sec, 2.0 * publishes_per_sec) }
+        Self {
+            broker,
+            publishes: KeyedLimiter::new(publishes_per_sec, 2.0 * publishes_per_sec),
+            sources: Mutex::default(),
+        }
     }
 }
 
@@ -103,6 +138,30 @@ impl Engine for MemoryEngine {
     fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
         // Done before the future is returned: a caller that does not wait still publishes in order.
         let published = self.broker.publish(&key, kind, items);
+        Box::pin(std::future::ready(published))
+    }
+
+    fn publish_from(
+        &self,
+        key: TopicKey,
+        kind: TopicKind,
+        items: Vec<Item>,
+        source: Source,
+    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>> {
+        // Checked, published and recorded under one lock: two deliveries of one message racing
+        // each other publish it once.
+        let mut sources = self.sources.lock().expect("sources lock");
+        let published = if sources.get(&source.stream).is_some_and(|last| source.position <= *last) {
+            Ok(None)
+        } else {
+            self.broker.publish(&key, kind, items).map(|offset| {
+                if sources.len() >= MAX_SOURCES && !sources.contains_key(&source.stream) {
+                    sources.clear();
+                }
+                sources.insert(source.stream, source.position);
+                Some(offset)
+            })
+        };
         Box::pin(std::future::ready(published))
     }
 
@@ -181,11 +240,29 @@ mod tests {
 
     #[test]
     fn notices_round_trip_through_one_line() {
-        for notice in [Notice::SessionEnded("abc123".into()), Notice::LiveOff(TenantId::parse("acme").unwrap())] {
+        for notice in
+            [Notice::SessionEnded("abc123".into()), Notice::LiveOff(TenantId::parse("acme").unwrap()), Notice::Missed]
+        {
             assert_eq!(Notice::from_line(&notice.to_line()), Some(notice));
         }
         assert_eq!(Notice::from_line("live_off ../x"), None);
         assert_eq!(Notice::from_line("session "), None);
         assert_eq!(Notice::from_line("reboot now"), None);
+    }
+
+    #[tokio::test]
+    async fn a_message_from_an_outside_stream_is_published_once_per_position() {
+        let broker = Arc::new(Broker::new(crate::broker_config(&crate::config::Config::default())));
+        let engine = MemoryEngine::new(broker.clone(), 10.0);
+        let key =
+            TopicKey::new(TenantId::parse("acme").unwrap(), crate::broker::topic_name::TopicName::parse("k").unwrap());
+        let point = |v: f64| vec![Item::Point(app::protocol::Point { ts: v as i64, value: v })];
+        let from = |stream: &str, position| Source { stream: stream.into(), position };
+        let publish = |v: f64, source| engine.publish_from(key.clone(), TopicKind::Series, point(v), source);
+        assert_eq!(publish(1.0, from("p0", 10)).await, Ok(Some(1)));
+        assert_eq!(publish(1.0, from("p0", 10)).await, Ok(None), "delivered again");
+        assert_eq!(publish(0.5, from("p0", 9)).await, Ok(None), "an older one");
+        assert_eq!(publish(2.0, from("p0", 11)).await, Ok(Some(2)));
+        assert_eq!(publish(3.0, from("p1", 0)).await, Ok(Some(3)), "each stream counts on its own");
     }
 }

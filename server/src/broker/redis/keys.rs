@@ -52,6 +52,11 @@ pub fn notices_channel(prefix: &str) -> String {
     format!("{prefix}notices")
 }
 
+/// The key that holds the last position published from an outside stream (a Kafka partition).
+pub fn source(prefix: &str, stream: &str) -> String {
+    format!("{prefix}source:{stream}")
+}
+
 /// The key that says which node does `duty` (see `Engine::hold_duty`).
 pub fn duty(prefix: &str, duty: &str) -> String {
     format!("{prefix}duty:{duty}")

@@ -20,7 +20,7 @@ mod wire;
 
 use super::{
     Broker, BrokerConfig, BrokerError,
-    engine::{Engine, Notice},
+    engine::{Engine, Notice, Source},
     new_epoch,
     replica::{Applied, Remote},
     topic_name::TopicKey,
@@ -196,12 +196,15 @@ impl RedisEngine {
         Ok(engine)
     }
 
+    /// Declares `key` (no `items`), or publishes `items` to it, once per `source` position when
+    /// one is given: `None` for a duplicate.
     async fn publish_items(
         &self,
         key: &TopicKey,
         kind: TopicKind,
         items: Option<Vec<Item>>,
-    ) -> Result<u64, BrokerError> {
+        source: Option<&Source>,
+    ) -> Result<Option<u64>, BrokerError> {
         let (json, ops) = match &items {
             Some(items) => (
                 serde_json::to_string(items).expect("items always serialise"),
@@ -217,6 +220,7 @@ impl RedisEngine {
             .key(&keys.state)
             .key(&keys.tenant_topics)
             .key(&keys.tenant_usage)
+            .key(keys::source(&self.prefix, source.map_or("-", |s| s.stream.as_str())))
             .arg(kind.as_str())
             .arg(new_epoch())
             .arg(key.name.as_str())
@@ -235,6 +239,7 @@ impl RedisEngine {
             .arg(limits.max_bytes)
             .arg(self.config.tenant_history_max_bytes)
             .arg(self.config.tenant_state_max_bytes)
+            .arg(source.map_or_else(String::new, |s| s.position.to_string()))
             .arg(ops.len());
         for op in &ops {
             for part in op {
@@ -242,11 +247,11 @@ impl RedisEngine {
             }
         }
         let reply: Vec<String> = invocation.invoke_async(&mut self.connection.clone()).await.map_err(unavailable)?;
-        let accepted = wire::accepted(&reply, key.name.as_str(), kind)?;
+        let Some(accepted) = wire::accepted(&reply, key.name.as_str(), kind)? else { return Ok(None) };
         if items.is_some() {
             metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
         }
-        Ok(accepted.offset)
+        Ok(Some(accepted.offset))
     }
 
     fn idle_ms(&self) -> u64 {
@@ -537,11 +542,25 @@ impl RedisEngine {
 
 impl Engine for RedisEngine {
     fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
-        Box::pin(async move { self.publish_items(&key, kind, Some(items)).await })
+        Box::pin(async move {
+            let published = self.publish_items(&key, kind, Some(items), None).await?;
+            published
+                .ok_or_else(|| BrokerError::Unavailable("Redis took a message without a source for a duplicate".into()))
+        })
+    }
+
+    fn publish_from(
+        &self,
+        key: TopicKey,
+        kind: TopicKind,
+        items: Vec<Item>,
+        source: Source,
+    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>> {
+        Box::pin(async move { self.publish_items(&key, kind, Some(items), Some(&source)).await })
     }
 
     fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>> {
-        Box::pin(async move { self.publish_items(&key, kind, None).await.map(drop) })
+        Box::pin(async move { self.publish_items(&key, kind, None, None).await.map(drop) })
     }
 
     fn prepare(&self, key: TopicKey) -> BoxFuture<'_, ()> {

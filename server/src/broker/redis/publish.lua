@@ -4,28 +4,41 @@
 -- did not, and the budgets hold for the whole deployment, not per node.
 --
 -- KEYS: meta (hash), log (stream), state (list or hash), the tenant's topics (sorted set), the
---       tenant's usage (hash: totals 's' and 'h', and each topic's share as 's:<name>', 'h:<name>')
+--       tenant's usage (hash: totals 's' and 'h', and each topic's share as 's:<name>', 'h:<name>'),
+--       the outside stream the message comes from (string: the last position published from it)
 -- ARGV: kind, a new epoch (used if the topic is new), topic name, tenant/topic, channel,
 --       items as one JSON array ('' only declares), history length, history bytes, history age ms,
 --       idle ms, topics per tenant, series points, events, metric keys, documents, state bytes,
---       tenant history bytes, tenant state bytes,
---       n, then n state operations of four values each: op, field, value, size
--- Returns {'ok', epoch, offset, ts} or {'kind', existing} or {'topics', limit} or
+--       tenant history bytes, tenant state bytes, the message's position in its outside stream
+--       ('' when it has none), n, then n state operations of four values each: op, field, value, size
+-- Returns {'ok', epoch, offset, ts} or {'duplicate'} or {'kind', existing} or {'topics', limit} or
 -- {'full', what, limit} or {'tenant_full', limit}; every value a string.
-local meta, log, state, topics, usage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, log, state, topics, usage, source = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local kind, new_epoch, name, key, channel, items = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local history_len, history_bytes_max = tonumber(ARGV[7]), tonumber(ARGV[8])
 local max_age, idle, max_topics = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local series_points, max_events = tonumber(ARGV[12]), tonumber(ARGV[13])
 local metric_keys, documents, state_max = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
 local tenant_history_max, tenant_state_max = tonumber(ARGV[17]), tonumber(ARGV[18])
-local n = tonumber(ARGV[19])
-local FIRST_OP = 19
+local position = ARGV[19]
+local n = tonumber(ARGV[20])
+local FIRST_OP = 20
+-- How long the last position of an outside stream is kept without a message from it.
+local SOURCE_TTL_MS = 30 * 24 * 3600 * 1000
 -- What an entry costs beyond its items, as the node's own log counts it.
 local ENTRY_OVERHEAD = 64
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+-- A message from an outside stream is published once: one at or before the last position taken
+-- from that stream was published already (Kafka delivered it again).
+if position ~= '' then
+  local last = redis.call('GET', source)
+  if last and tonumber(position) <= tonumber(last) then
+    return {'duplicate'}
+  end
+end
 
 -- Adds `delta` bytes to one of the tenant's totals. Formatted by hand: Lua's -0 would reach Redis
 -- as "-0", which HINCRBY refuses.
@@ -233,5 +246,8 @@ redis.call('HSET', meta, 'sbytes', sbytes, 'hbytes', hbytes, 'lts', now)
 add_usage('h', hbytes - share_h)
 redis.call('HSET', usage, 'h:' .. name, hbytes)
 touch()
+if position ~= '' then
+  redis.call('SET', source, position, 'PX', SOURCE_TTL_MS)
+end
 redis.call('PUBLISH', channel, key .. '\n' .. kind .. '\n' .. epoch .. '\n' .. offset .. '\n' .. now .. '\n' .. items)
 return {'ok', epoch, tostring(offset), tostring(now)}

@@ -91,11 +91,13 @@ pub struct Accepted {
 }
 
 /// The publish script's answer to publishing (or declaring) `topic` as a `given` topic.
-pub fn accepted(reply: &[String], topic: &str, given: TopicKind) -> Result<Accepted, BrokerError> {
+/// `Ok(None)`: a duplicate of a message from an outside stream, published before.
+pub fn accepted(reply: &[String], topic: &str, given: TopicKind) -> Result<Option<Accepted>, BrokerError> {
     let field = |i: usize| reply.get(i).map(String::as_str).unwrap_or_default();
     let number = |i: usize| field(i).parse::<u64>().unwrap_or(0);
     match field(0) {
-        "ok" => Ok(Accepted { epoch: field(1).to_owned(), offset: number(2), ts: number(3) as i64 }),
+        "ok" => Ok(Some(Accepted { epoch: field(1).to_owned(), offset: number(2), ts: number(3) as i64 })),
+        "duplicate" => Ok(None),
         "kind" => match kind_of(field(1)) {
             Some(existing) => Err(BrokerError::KindMismatch { topic: topic.to_owned(), existing, given }),
             None => Err(BrokerError::Unavailable(format!("Redis holds {topic:?} as an unknown kind"))),
@@ -282,9 +284,11 @@ mod tests {
         let accepted = |r: &[String]| accepted(r, "t", TopicKind::Series);
         assert_eq!(
             accepted(&reply(&["ok", "ab", "3", "99"])).unwrap(),
-            Accepted { epoch: "ab".into(), offset: 3, ts: 99 }
+            Some(Accepted { epoch: "ab".into(), offset: 3, ts: 99 })
         );
+        assert_eq!(accepted(&reply(&["duplicate"])), Ok(None));
         assert_eq!(accepted(&reply(&["topics", "5"])), Err(BrokerError::TooManyTopics(5)));
+        assert_eq!(accepted(&reply(&["tenant_full", "9"])), Err(BrokerError::TenantFull(9)));
         assert_eq!(
             accepted(&reply(&["full", "documents", "10"])),
             Err(BrokerError::State(StateError::Full { what: "documents", limit: 10 }))
