@@ -132,6 +132,8 @@ pub struct Config {
     /// How long a node's connections keep counting after its last heartbeat to Redis
     /// (`LIVEDASH_NODE_EXPIRY_SECS`): a node that died stops counting its users within this.
     pub node_expiry: Duration,
+    /// The Kafka bridge's mapping file (`LIVEDASH_KAFKA_BRIDGE`); unset, no bridge runs.
+    pub kafka_bridge: Option<String>,
 }
 
 impl Default for Config {
@@ -189,6 +191,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "livedash:".into(),
             node_expiry: Duration::from_secs(15),
+            kafka_bridge: None,
         }
     }
 }
@@ -297,6 +300,7 @@ impl Config {
             redis_url: get("LIVEDASH_REDIS_URL"),
             redis_prefix: get("LIVEDASH_REDIS_PREFIX").unwrap_or(d.redis_prefix),
             node_expiry: secs("LIVEDASH_NODE_EXPIRY_SECS", d.node_expiry)?,
+            kafka_bridge: get("LIVEDASH_KAFKA_BRIDGE"),
         })
     }
 }

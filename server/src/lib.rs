@@ -79,6 +79,8 @@ pub struct AppState {
     pub job_streams: Arc<JobStreamCounts>,
     pub proxies: Arc<TrustedProxies>,
     pub shutdown: ShutdownSignal,
+    /// The Kafka bridge, when this node runs one (`LIVEDASH_KAFKA_BRIDGE`).
+    pub bridge: Option<Arc<bridge::consumer::BridgeStatus>>,
 }
 
 /// Rate limits shared by all requests.
@@ -134,6 +136,7 @@ pub struct Livedash {
     demo_keys: Vec<(TenantId, ApiKey)>,
     /// `/metrics` on a listener of its own (`LIVEDASH_METRICS_ADDR`).
     metrics_listener: Option<TcpListener>,
+    bridge: Option<Arc<bridge::consumer::BridgeStatus>>,
 }
 
 impl Livedash {
@@ -226,6 +229,19 @@ impl Livedash {
         };
         let (auditor, audit_writer) = Auditor::start(store.clone(), audit);
         let limiters = Arc::new(Limiters::new(&config));
+        let bridge = match &config.kafka_bridge {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {path} (LIVEDASH_KAFKA_BRIDGE)"))?;
+                let (settings, routes) = bridge::mapping::parse(&text).with_context(|| format!("in {path}"))?;
+                let (group, count) = (settings.group_id.clone(), routes.len());
+                let status = bridge::consumer::start(settings, routes, engine.clone(), shutdown.signal())
+                    .context("starting the Kafka bridge")?;
+                tracing::info!(group, routes = count, "the Kafka bridge consumes");
+                Some(status)
+            }
+            None => None,
+        };
         Ok(Self {
             auth,
             cursors: Arc::new(CursorKeys::new(&secret)),
@@ -246,6 +262,7 @@ impl Livedash {
             shutdown,
             demo_keys,
             metrics_listener,
+            bridge,
         })
     }
 
@@ -290,6 +307,7 @@ impl Livedash {
             job_streams: self.job_streams.clone(),
             proxies: self.proxies.clone(),
             shutdown: self.shutdown.signal(),
+            bridge: self.bridge.clone(),
         }
     }
 
@@ -379,6 +397,8 @@ async fn readiness(axum::extract::State(state): axum::extract::State<AppState>) 
         Some("shutting down")
     } else if !state.engine.ready() {
         Some("the engine is unreachable")
+    } else if state.bridge.as_ref().is_some_and(|bridge| !bridge.connected()) {
+        Some("the Kafka bridge is not connected")
     } else if !matches!(tokio::time::timeout(READY_STORE_TIMEOUT, state.store.ping()).await, Ok(Ok(()))) {
         tracing::warn!("the store does not answer");
         Some("the store is unreachable")

@@ -66,6 +66,16 @@ pub const HTTP_CONNECTIONS_OPEN: &str = "livedash_http_connections_open";
 pub const ENGINE_RELOADS: &str = "livedash_engine_reloads_total";
 pub const ENGINE_LINK_LOST: &str = "livedash_engine_link_lost_total";
 pub const NODES_SWEPT: &str = "livedash_nodes_swept_total";
+/// Kafka messages the bridge published.
+pub const BRIDGE_ACCEPTED: &str = "livedash_bridge_accepted_total";
+/// Kafka messages the bridge skipped, by `reason` (not_json, missing_field, refused, …).
+pub const BRIDGE_REJECTED: &str = "livedash_bridge_rejected_total";
+/// Skipped messages copied to the dead-letter topic.
+pub const BRIDGE_DEAD_LETTERS: &str = "livedash_bridge_dead_letters_total";
+/// Times the bridge paused its partitions because its channel was full.
+pub const BRIDGE_PAUSES: &str = "livedash_bridge_pauses_total";
+/// Errors reading from Kafka.
+pub const BRIDGE_ERRORS: &str = "livedash_bridge_errors_total";
 
 /// The process-wide recorder, installed on first use (a process has one, however many servers the
 /// tests start in it).

@@ -3,6 +3,12 @@
 //!
 //! - [`mapping`]: the mapping file, parsed strictly and checked whole before anything starts.
 //! - [`normalise`]: one message into dashboard items, or the reason it is refused (pure).
+//! - [`consumer`]: the consumer group, the bounded channel with its pauses, and the publisher.
+//!
+//! It runs inside the server (`LIVEDASH_KAFKA_BRIDGE=bridge.toml`), so it publishes through the
+//! node's engine: alone in memory, or over Redis on several nodes, where the bridges of every node
+//! share the partitions through their consumer group.
 
+pub mod consumer;
 pub mod mapping;
 pub mod normalise;
