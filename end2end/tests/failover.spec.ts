@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RoundRobin } from './support/balancer';
+import { widgetState } from './support/dashboard';
 import { expectLiveAgain } from './support/pill';
 import { OwnRedis } from './support/redis';
 import { OwnServer } from './support/server';
@@ -49,11 +50,7 @@ test('behind a round-robin balancer, a node that stops hands its viewer to anoth
       const pill = document.querySelector('[data-status]')!;
       new MutationObserver(() => seen.push(pill.getAttribute('data-status')!)).observe(pill, { attributes: true });
     });
-    const { startOffset, startPoints, startUpdates } = await page.evaluate(() => {
-      const w = document.querySelector('[data-topic="sales/orders"]')!;
-      const n = (name: string) => Number(w.getAttribute(name));
-      return { startOffset: n('data-offset'), startPoints: n('data-points'), startUpdates: n('data-updates') };
-    });
+    const { offset: startOffset, points: startPoints, updates: startUpdates } = await widgetState(page, 'sales/orders');
 
     await doomed.stop(); // SIGTERM, as on a deploy: its sockets close with 1001
     await expect.poll(() => page.evaluate(() => (window as any).__statuses as string[])).toContain('reconnecting');
@@ -64,16 +61,7 @@ test('behind a round-robin balancer, a node that stops hands its viewer to anoth
     // The points published while it moved are replayed from Redis by the new node: every offset
     // once, no gap announced.
     await expect.poll(async () => Number(await widget.getAttribute('data-offset'))).toBeGreaterThan(startOffset + 4);
-    const state = await page.evaluate(() => {
-      const widget = document.querySelector('[data-topic="sales/orders"]')!;
-      const chart = (window as any).echarts.getInstanceByDom(document.querySelector('[data-topic="sales/orders"] .chart'));
-      return {
-        offset: Number(widget.getAttribute('data-offset')),
-        updates: Number(widget.getAttribute('data-updates')),
-        gaps: Number(widget.getAttribute('data-gaps')),
-        times: (chart.getOption().series[0].data as [number, number][]).map(([ts]) => ts),
-      };
-    });
+    const state = await widgetState(page, 'sales/orders');
     expect(state.gaps, 'nothing was lost, so no gap').toBe(0);
     expect(state.updates - startUpdates, 'one applied update per offset').toBe(state.offset - startOffset);
     expect(state.times.length).toBe(Math.min(120, startPoints + state.updates - startUpdates));

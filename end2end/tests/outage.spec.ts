@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test';
+import { widgetState } from './support/dashboard';
 import { expectLiveAgain } from './support/pill';
 import { CuttableProxy } from './support/proxy';
 import { signIn } from './support/session';
@@ -15,11 +16,7 @@ test('a network outage of a few seconds: Reconnecting, then Live at the next ret
   await expect(pill).toHaveAttribute('data-status', 'live');
   await expect(widget).toHaveAttribute('data-offset', /^\d+$/);
   // Read in one task of the page, so no update lands between the three values.
-  const { startOffset, startPoints, startUpdates } = await page.evaluate(() => {
-    const w = document.querySelector('[data-topic="sales/orders"]')!;
-    const n = (name: string) => Number(w.getAttribute(name));
-    return { startOffset: n('data-offset'), startPoints: n('data-points'), startUpdates: n('data-updates') };
-  });
+  const { offset: startOffset, points: startPoints, updates: startUpdates } = await widgetState(page, 'sales/orders');
 
   await proxy.cut();
   await expect(pill).toHaveAttribute('data-status', 'reconnecting');
@@ -34,16 +31,7 @@ test('a network outage of a few seconds: Reconnecting, then Live at the next ret
 
   // The missed points are replayed from the resume token: every offset once, no gap announced.
   await expect.poll(async () => Number(await widget.getAttribute('data-offset'))).toBeGreaterThan(startOffset + 4);
-  const state = await page.evaluate(() => {
-    const widget = document.querySelector('[data-topic="sales/orders"]')!;
-    const chart = (window as any).echarts.getInstanceByDom(document.querySelector('[data-topic="sales/orders"] .chart'));
-    return {
-      offset: Number(widget.getAttribute('data-offset')),
-      updates: Number(widget.getAttribute('data-updates')),
-      gaps: Number(widget.getAttribute('data-gaps')),
-      times: (chart.getOption().series[0].data as [number, number][]).map(([ts]) => ts),
-    };
-  });
+  const state = await widgetState(page, 'sales/orders');
   expect(state.gaps, 'history bridged the outage').toBe(0);
   expect(state.updates - startUpdates, 'one applied update per offset').toBe(state.offset - startOffset);
   expect(state.times.length).toBe(Math.min(120, startPoints + state.updates - startUpdates));

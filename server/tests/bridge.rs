@@ -24,17 +24,28 @@ value = "amount"
 timestamp = { field = "at", unit = "ms" }
 "#;
 
-/// A node whose bridge reads `tansu` with `routes`; the mapping file lives in the returned dir.
-async fn node_with_bridge(tansu: &Tansu, group: &str, routes: &str) -> (TestServer, tempfile::TempDir) {
+/// A mapping file for `tansu`, consumer group `group`, with `kafka` lines added to `[kafka]` and
+/// `routes`, in a directory of its own.
+fn mapping(tansu: &Tansu, group: &str, kafka: &str, routes: &str) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bridge.toml");
-    let kafka = format!(
-        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+    let text = format!(
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n{kafka}\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n{routes}",
         tansu.brokers()
     );
-    std::fs::write(&path, format!("{kafka}{routes}")).unwrap();
-    let config = Config { demo: false, kafka_bridge: Some(path.to_str().unwrap().to_owned()), ..Config::default() };
+    std::fs::write(&path, text).unwrap();
+    (path.to_str().unwrap().to_owned(), dir)
+}
+
+/// A node whose bridge reads `tansu` with `routes`; the mapping file lives in the returned dir.
+async fn node_with_bridge(tansu: &Tansu, group: &str, routes: &str) -> (TestServer, tempfile::TempDir) {
+    let (path, dir) = mapping(tansu, group, "", routes);
+    let config = Config { demo: false, kafka_bridge: Some(path), ..Config::default() };
     (TestServer::start(config).await, dir)
+}
+
+fn order(region: &str, amount: u32) -> String {
+    format!(r#"{{"region":"{region}","amount":{amount},"at":{}}}"#, 1_000 + amount)
 }
 
 fn producer(tansu: &Tansu) -> FutureProducer {
@@ -103,4 +114,112 @@ async fn kafka_messages_arrive_as_chart_updates_in_order() {
     let wanted: Vec<f64> = (1..=20).filter(|i| i % 5 != 0).map(f64::from).collect();
     assert_eq!(seen, wanted, "every eu order, once, in order; the us ones went to orders/us");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_message_in_the_middle_is_counted_dead_lettered_and_skipped() {
+    let tansu = Tansu::start();
+    let kafka = producer(&tansu);
+    let (path, _dir) = mapping(&tansu, "dead-letters", "dead_letter_topic = \"orders-dead\"", ORDERS);
+    let server = TestServer::start(Config { demo: false, kafka_bridge: Some(path), ..Config::default() }).await;
+    let mut viewer = server.connect().await;
+    viewer.subscribe("w", "orders/eu", None).await;
+    let before = support::metric(&server, r#"livedash_bridge_rejected_total{reason="not_json"}"#).await;
+    produce(&kafka, "orders", "eu", &order("eu", 1)).await;
+    produce(&kafka, "orders", "eu", "{not json").await;
+    produce(&kafka, "orders", "eu", &order("eu", 2)).await;
+    assert_eq!(values_seen(&mut viewer, 2).await, [1.0, 2.0], "the good ones on both sides of it");
+    let after = support::metric(&server, r#"livedash_bridge_rejected_total{reason="not_json"}"#).await;
+    assert_eq!(after - before, 1.0);
+
+    let dead = consumer(&tansu.brokers(), "reads-the-dead-letters");
+    dead.subscribe(&["orders-dead"]).unwrap();
+    let letter = tokio::time::timeout(support::WAIT, dead.recv()).await.expect("a dead letter in time").unwrap();
+    assert_eq!(letter.payload(), Some(&b"{not json"[..]));
+    let headers = rdkafka::message::Headers::iter(letter.headers().expect("headers"))
+        .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+        .collect::<Vec<_>>();
+    assert!(headers.contains(&("livedash-reason".into(), "not_json".into())), "{headers:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_bridge_resumes_after_its_last_commit_with_nothing_lost_or_repeated() {
+    let tansu = Tansu::start();
+    let kafka = producer(&tansu);
+    let (path, _dir) = mapping(&tansu, "restarts", "", ORDERS);
+    let database = tempfile::tempdir().unwrap();
+    let config = Config {
+        demo: false,
+        kafka_bridge: Some(path),
+        database: database.path().join("livedash.db").to_str().unwrap().to_owned(),
+        ..Config::default()
+    };
+    let server = TestServer::node(config.clone()).await;
+    let mut viewer = server.connect().await;
+    viewer.subscribe("w", "orders/eu", None).await;
+    for i in 1..=5 {
+        produce(&kafka, "orders", "eu", &order("eu", i)).await;
+    }
+    assert_eq!(values_seen(&mut viewer, 5).await, [1.0, 2.0, 3.0, 4.0, 5.0]);
+    server.stop().await;
+    // Published while no bridge runs: these must not be lost.
+    for i in 6..=8 {
+        produce(&kafka, "orders", "eu", &order("eu", i)).await;
+    }
+    // The node's memory is gone with it: a viewer now sees exactly what the bridge reads from its
+    // committed offsets on, so a message taken before the stop would show here a second time.
+    let server = TestServer::node(config).await;
+    let mut viewer = server.connect().await;
+    viewer.subscribe("w", "orders/eu", None).await;
+    for i in 9..=10 {
+        produce(&kafka, "orders", "eu", &order("eu", i)).await;
+    }
+    assert_eq!(values_seen(&mut viewer, 5).await, [6.0, 7.0, 8.0, 9.0, 10.0]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_channel_pauses_the_consumer_and_loses_nothing() {
+    let tansu = Tansu::start();
+    let redis = support::redis::RedisServer::start();
+    let kafka = producer(&tansu);
+    let (path, _dir) = mapping(&tansu, "bursts", "channel_capacity = 4", ORDERS);
+    let config = Config { demo: false, kafka_bridge: Some(path), redis_url: Some(redis.url()), ..Config::default() };
+    let server = TestServer::start(config).await;
+    let mut viewer = server.connect().await;
+    viewer.subscribe("w", "orders/eu", None).await;
+    let pauses = || support::metric(&server, "livedash_bridge_pauses_total");
+    let paused_before = pauses().await;
+
+    // Redis stops taking writes for a while: the publisher waits, the four places fill up, and
+    // the consumer must stop fetching rather than hold the burst.
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("WRITE").query_async(&mut connection).await.unwrap();
+    for i in 1..=100 {
+        produce(&kafka, "orders", "eu", &order("eu", i)).await;
+    }
+    support::eventually_async("the consumer paused its partitions", || async { pauses().await > paused_before }).await;
+    let wanted: Vec<f64> = (1..=100).map(f64::from).collect();
+    assert_eq!(values_seen(&mut viewer, 100).await, wanted, "all of the burst, once, in order");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_mapping_whose_template_could_name_another_tenant_stops_the_server_at_start() {
+    let tansu = Tansu::start();
+    let hostile = ORDERS.replace(r#"tenant = "acme""#, r#"tenant = "{customer}""#);
+    let (path, _dir) = mapping(&tansu, "refused", "", &hostile);
+    let database = tempfile::tempdir().unwrap();
+    let config = Config {
+        demo: false,
+        kafka_bridge: Some(path),
+        database: database.path().join("livedash.db").to_str().unwrap().to_owned(),
+        ..Config::default()
+    };
+    let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
+    let Err(refused) = server::Livedash::start(config, options).await else { panic!("the server started") };
+    let message = format!("{refused:#}");
+    assert!(message.contains("never taken from a message"), "{message}");
 }

@@ -27,3 +27,22 @@ export async function chartValues(page: Page, topic: string): Promise<number[]> 
     return ((chart.getOption().series[0].data ?? []) as ([number, number] | number)[]).map((d) => (typeof d === 'number' ? d : d[1]));
   }, topic);
 }
+
+/// What the widget of `topic` has applied, read in one task of the page so that no update lands
+/// between the values: its offset, counters, and the timestamps its line chart holds.
+export async function widgetState(page: Page, topic: string) {
+  return page.evaluate((topic) => {
+    const widget = document.querySelector(`[data-topic="${topic}"]`)!;
+    const n = (name: string) => Number(widget.getAttribute(name));
+    const el = widget.querySelector('.chart');
+    const chart = el && (window as any).echarts.getInstanceByDom(el);
+    const data = (chart?.getOption().series[0].data ?? []) as [number, number][];
+    return {
+      offset: n('data-offset'),
+      points: n('data-points'),
+      updates: n('data-updates'),
+      gaps: n('data-gaps'),
+      times: data.map(([ts]) => ts),
+    };
+  }, topic);
+}

@@ -23,8 +23,8 @@ use crate::{
     telemetry,
 };
 use rdkafka::{
-    ClientConfig, Message,
-    consumer::{Consumer, StreamConsumer},
+    ClientConfig, Message, Offset, TopicPartitionList,
+    consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
@@ -201,6 +201,9 @@ async fn publish(
     dead_letters: Option<(FutureProducer, String)>,
     mut shutdown: ShutdownSignal,
 ) {
+    // The last offset stored per partition, committed once more at shutdown so that a restart
+    // resumes exactly after the last message taken.
+    let mut stored: HashMap<(String, i32), i64> = HashMap::new();
     while let Some(job) = tokio::select! {
         job = queued.recv() => job,
         _ = shutdown.stopping() => None,
@@ -214,7 +217,7 @@ async fn publish(
                 match publish_until_taken(engine.as_ref(), key, kind, normalised, source, &mut shutdown).await {
                     Some(Ok(())) => None,
                     Some(Err(e)) => Some(("refused", e.to_string())),
-                    None => return, // shutting down: the offset stays uncommitted
+                    None => break, // shutting down: this message's offset stays uncommitted
                 }
             }
             Err(rejection) => Some((rejection.reason(), rejection.to_string())),
@@ -235,11 +238,31 @@ async fn publish(
                 }
             }
         }
-        if let Err(e) = consumer.store_offset(&job.kafka_topic, job.at.partition, job.at.offset) {
+        match consumer.store_offset(&job.kafka_topic, job.at.partition, job.at.offset) {
+            Ok(()) => {
+                stored.insert((job.kafka_topic, job.at.partition), job.at.offset);
+            }
             // After a rebalance the partition may be another consumer's: it re-reads from the
             // last commit, and the positions make the repeats harmless.
-            tracing::debug!(error = %e, "the Kafka bridge could not store an offset");
+            Err(e) => tracing::debug!(error = %e, "the Kafka bridge could not store an offset"),
         }
+    }
+    commit_stored(&consumer, &stored);
+}
+
+/// Commits, and waits for, the offsets after the last messages taken (Kafka's committed offset is
+/// the next one to read).
+fn commit_stored(consumer: &StreamConsumer, stored: &HashMap<(String, i32), i64>) {
+    let mut partitions = TopicPartitionList::new();
+    for ((topic, partition), offset) in stored {
+        if let Err(e) = partitions.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
+            tracing::warn!(error = %e, "the Kafka bridge could not name an offset to commit");
+        }
+    }
+    if partitions.count() > 0
+        && let Err(e) = consumer.commit(&partitions, CommitMode::Sync)
+    {
+        tracing::warn!(error = %e, "the Kafka bridge could not commit its last offsets");
     }
 }
 
