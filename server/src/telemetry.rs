@@ -72,6 +72,8 @@ pub const BRIDGE_ACCEPTED: &str = "livedash_bridge_accepted_total";
 pub const BRIDGE_REJECTED: &str = "livedash_bridge_rejected_total";
 /// Skipped messages copied to the dead-letter topic.
 pub const BRIDGE_DEAD_LETTERS: &str = "livedash_bridge_dead_letters_total";
+/// Kafka messages the bridge dropped as already shown, `by` their key or their Kafka position.
+pub const BRIDGE_DUPLICATES: &str = "livedash_bridge_duplicates_total";
 /// Times the bridge paused its partitions because its channel was full.
 pub const BRIDGE_PAUSES: &str = "livedash_bridge_pauses_total";
 /// Errors reading from Kafka.

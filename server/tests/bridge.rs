@@ -223,3 +223,21 @@ async fn a_mapping_whose_template_could_name_another_tenant_stops_the_server_at_
     let message = format!("{refused:#}");
     assert!(message.contains("never taken from a message"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_a_producer_sent_twice_shows_once_by_its_key() {
+    let tansu = Tansu::start();
+    let kafka = producer(&tansu);
+    let routes = format!("{ORDERS}dedupe_key = \"id\"\n");
+    let (server, _dir) = node_with_bridge(&tansu, "dedupe", &routes).await;
+    let mut viewer = server.connect().await;
+    viewer.subscribe("w", "orders/eu", None).await;
+    let with_id = |id: &str, amount: u32| order("eu", amount).replacen('{', &format!(r#"{{"id":"{id}","#), 1);
+    for (id, amount) in [("a", 1), ("b", 2), ("b", 2), ("c", 3)] {
+        produce(&kafka, "orders", "eu", &with_id(id, amount)).await;
+    }
+    assert_eq!(values_seen(&mut viewer, 3).await, [1.0, 2.0, 3.0]);
+    let duplicates = support::metric(&server, r#"livedash_bridge_duplicates_total{by="key"}"#).await;
+    assert!(duplicates >= 1.0, "counted: {duplicates}");
+    server.stop().await;
+}

@@ -12,6 +12,7 @@
 use super::{
     mapping::{CheckedRoute, KafkaSettings},
     normalise::{Normalised, Position, Rejection, normalise},
+    recent::RecentKeys,
 };
 use crate::{
     broker::{
@@ -38,6 +39,9 @@ use std::{
     time::Duration,
 };
 use tokio::sync::mpsc::{self, error::TrySendError};
+
+/// Message keys remembered per route for `dedupe_key`.
+const RECENT_KEYS: usize = 100_000;
 
 /// How long the bridge waits for a dead letter to be delivered before it tries again.
 const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -204,18 +208,32 @@ async fn publish(
     // The last offset stored per partition, committed once more at shutdown so that a restart
     // resumes exactly after the last message taken.
     let mut stored: HashMap<(String, i32), i64> = HashMap::new();
+    let mut recent: HashMap<String, RecentKeys> = HashMap::new();
     while let Some(job) = tokio::select! {
         job = queued.recv() => job,
         _ = shutdown.stopping() => None,
     } {
         let refusal = match job.outcome {
+            Ok((_, _, Normalised { dedupe: Some(ref id), .. }))
+                if !recent
+                    .entry(job.kafka_topic.clone())
+                    .or_insert_with(|| RecentKeys::new(RECENT_KEYS))
+                    .first_time(id) =>
+            {
+                metrics::counter!(telemetry::BRIDGE_DUPLICATES, "by" => "key").increment(1);
+                None
+            }
             Ok((key, kind, normalised)) => {
                 let source = Source {
                     stream: format!("kafka:{group}:{}:{}", job.kafka_topic, job.at.partition),
                     position: job.at.offset,
                 };
                 match publish_until_taken(engine.as_ref(), key, kind, normalised, source, &mut shutdown).await {
-                    Some(Ok(())) => None,
+                    Some(Ok(true)) => None,
+                    Some(Ok(false)) => {
+                        metrics::counter!(telemetry::BRIDGE_DUPLICATES, "by" => "position").increment(1);
+                        None
+                    }
                     Some(Err(e)) => Some(("refused", e.to_string())),
                     None => break, // shutting down: this message's offset stays uncommitted
                 }
@@ -267,7 +285,8 @@ fn commit_stored(consumer: &StreamConsumer, stored: &HashMap<(String, i32), i64>
 }
 
 /// Publishes one message, retrying while the engine cannot take messages (Redis away) so that
-/// nothing is skipped: `Some(Err)` when the engine refuses it for good, `None` at shutdown.
+/// nothing is skipped: `Some(Ok(false))` for a message published before, `Some(Err)` when the
+/// engine refuses it for good, `None` at shutdown.
 async fn publish_until_taken(
     engine: &dyn Engine,
     key: TopicKey,
@@ -275,12 +294,12 @@ async fn publish_until_taken(
     normalised: Normalised,
     source: Source,
     shutdown: &mut ShutdownSignal,
-) -> Option<Result<(), BrokerError>> {
+) -> Option<Result<bool, BrokerError>> {
     let mut pause = Duration::from_millis(100);
     loop {
         let published = engine.publish_from(key.clone(), kind, normalised.items.clone(), source.clone()).await;
         match published {
-            Ok(_) => return Some(Ok(())),
+            Ok(published) => return Some(Ok(published.is_some())),
             Err(BrokerError::Unavailable(why)) => {
                 tracing::warn!(why, "the Kafka bridge waits for the engine");
                 tokio::select! {

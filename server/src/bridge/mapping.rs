@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct BridgeFile {
     pub kafka: KafkaSettings,
-    #[serde(rename = "route")]
+    #[serde(rename = "route", default)]
     pub routes: Vec<Route>,
 }
 
@@ -173,6 +173,19 @@ pub fn parse(text: &str) -> Result<(KafkaSettings, Vec<CheckedRoute>), MappingEr
         .map_err(|e| MappingError::Syntax(format!("{}: {}", e.path(), e.inner())))?;
     if file.kafka.channel_capacity == 0 {
         return Err(MappingError::Syntax("kafka.channel_capacity must be at least 1".into()));
+    }
+    if file.routes.is_empty() {
+        return Err(MappingError::Syntax("no [[route]]: the bridge would consume nothing".into()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, route) in file.routes.iter().enumerate() {
+        if !seen.insert(route.kafka_topic.as_str()) {
+            return Err(MappingError::Route {
+                route: i + 1,
+                kafka_topic: route.kafka_topic.clone(),
+                problem: "another route reads this Kafka topic already: one route per topic".into(),
+            });
+        }
     }
     let routes = file.routes.into_iter().enumerate().map(|(i, route)| check(i + 1, route)).collect::<Result<_, _>>()?;
     Ok((file.kafka, routes))
@@ -339,6 +352,14 @@ mod tests {
             assert!(template.fill(|_| Some(hostile.into())).is_err(), "{hostile:?} must not fill a topic");
         }
         assert!(template.fill(|_| None).is_err(), "a missing field");
+    }
+
+    #[test]
+    fn a_kafka_topic_has_one_route_and_a_file_has_at_least_one() {
+        let route = &ORDERS[ORDERS.find("[[route]]").unwrap()..];
+        let twice = format!("{ORDERS}\n{}", route.replace("orders/{region}", "again"));
+        assert!(parse(&twice).unwrap_err().to_string().contains("one route per topic"));
+        assert!(parse("[kafka]\nbrokers = \"k:9092\"\n").unwrap_err().to_string().contains("no [[route]]"));
     }
 
     #[test]

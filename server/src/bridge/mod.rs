@@ -4,6 +4,7 @@
 //! - [`mapping`]: the mapping file, parsed strictly and checked whole before anything starts.
 //! - [`normalise`]: one message into dashboard items, or the reason it is refused (pure).
 //! - [`consumer`]: the consumer group, the bounded channel with its pauses, and the publisher.
+//! - [`recent`]: the message keys seen lately, for routes that name a `dedupe_key`.
 //!
 //! It runs inside the server (`LIVEDASH_KAFKA_BRIDGE=bridge.toml`), so it publishes through the
 //! node's engine: alone in memory, or over Redis on several nodes, where the bridges of every node
@@ -12,3 +13,4 @@
 pub mod consumer;
 pub mod mapping;
 pub mod normalise;
+pub mod recent;
