@@ -76,6 +76,8 @@ pub const BRIDGE_DEAD_LETTERS: &str = "livedash_bridge_dead_letters_total";
 pub const BRIDGE_DUPLICATES: &str = "livedash_bridge_duplicates_total";
 /// Times the bridge paused its partitions because its channel was full.
 pub const BRIDGE_PAUSES: &str = "livedash_bridge_pauses_total";
+/// Messages behind the newest, per Kafka `topic` and `partition` the bridge holds.
+pub const BRIDGE_LAG: &str = "livedash_bridge_lag";
 /// Errors reading from Kafka.
 pub const BRIDGE_ERRORS: &str = "livedash_bridge_errors_total";
 

@@ -113,6 +113,14 @@ async fn kafka_messages_arrive_as_chart_updates_in_order() {
     let seen = values_seen(&mut viewer, 16).await;
     let wanted: Vec<f64> = (1..=20).filter(|i| i % 5 != 0).map(f64::from).collect();
     assert_eq!(seen, wanted, "every eu order, once, in order; the us ones went to orders/us");
+    // Caught up: every partition it holds is 0 behind (the gauge is read every 5 s).
+    support::eventually_async("the lag is measured and nothing is behind", || async {
+        let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+        let lags: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("livedash_bridge_lag{") && l.contains(r#"topic="orders""#)).collect();
+        !lags.is_empty() && lags.iter().all(|l| l.ends_with(" 0"))
+    })
+    .await;
     server.stop().await;
 }
 

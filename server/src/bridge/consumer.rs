@@ -123,10 +123,17 @@ const CONNECTION_CHECK: Duration = Duration::from_secs(5);
 async fn watch_connection(consumer: Arc<StreamConsumer>, status: Arc<BridgeStatus>, mut shutdown: ShutdownSignal) {
     loop {
         let asking = consumer.clone();
-        // A blocking call in librdkafka, so off the async threads.
-        let answered = tokio::task::spawn_blocking(move || asking.fetch_metadata(None, CONNECTION_CHECK / 2).is_ok())
-            .await
-            .unwrap_or(false);
+        // Blocking calls in librdkafka, so off the async threads.
+        let (answered, lags) = tokio::task::spawn_blocking(move || {
+            let answered = asking.fetch_metadata(None, CONNECTION_CHECK / 2).is_ok();
+            (answered, if answered { lags(&asking) } else { Vec::new() })
+        })
+        .await
+        .unwrap_or_default();
+        for (topic, partition, lag) in lags {
+            metrics::gauge!(telemetry::BRIDGE_LAG, "topic" => topic, "partition" => partition.to_string())
+                .set(lag as f64);
+        }
         if answered != status.connected.swap(answered, Ordering::AcqRel) {
             tracing::info!(connected = answered, "the Kafka bridge's link to its cluster changed");
         }
@@ -135,6 +142,21 @@ async fn watch_connection(consumer: Arc<StreamConsumer>, status: Arc<BridgeStatu
             _ = shutdown.stopping() => return,
         }
     }
+}
+
+/// Messages behind the newest, per partition this consumer holds: the partition's high watermark
+/// less the position the consumer reads next.
+fn lags(consumer: &StreamConsumer) -> Vec<(String, i32, i64)> {
+    let Ok(positions) = consumer.position() else { return Vec::new() };
+    positions
+        .elements()
+        .iter()
+        .filter_map(|p| {
+            let Offset::Offset(next) = p.offset() else { return None };
+            let (_, high) = consumer.fetch_watermarks(p.topic(), p.partition(), CONNECTION_CHECK / 2).ok()?;
+            Some((p.topic().to_owned(), p.partition(), (high - next).max(0)))
+        })
+        .collect()
 }
 
 /// Reads messages, normalises them and queues them in order; pauses its partitions while the
