@@ -249,3 +249,94 @@ async fn a_message_a_producer_sent_twice_shows_once_by_its_key() {
     assert!(duplicates >= 1.0, "counted: {duplicates}");
     server.stop().await;
 }
+
+/// The values each widget of `viewer` shows, snapshot and updates, until `done` says enough; a
+/// gap (something lost) fails the test.
+async fn values_by_widget(
+    viewer: &mut support::Client,
+    done: impl Fn(&std::collections::HashMap<String, Vec<f64>>) -> bool,
+) -> std::collections::HashMap<String, Vec<f64>> {
+    let mut seen: std::collections::HashMap<String, Vec<f64>> = std::collections::HashMap::new();
+    while !done(&seen) {
+        let (widget, items) = match viewer.next_message().await {
+            ServerMessage::Control(ControlMessage::Snapshot { widget_id, series, .. }) => (widget_id, series),
+            ServerMessage::Update(update) => (update.widget_id, update.series),
+            ServerMessage::Control(ControlMessage::Gap { widget_id, reason }) => {
+                panic!("{widget_id} lost data: {reason}")
+            }
+            ServerMessage::Control(_) => continue,
+        };
+        seen.entry(widget).or_default().extend(items.iter().filter_map(Item::as_point).map(|p| p.value));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_partitions_and_a_killed_one_loses_and_repeats_nothing() {
+    let tansu = Tansu::start();
+    let redis = support::redis::RedisServer::start();
+    let database = tokio::task::spawn_blocking(support::postgres::fresh_database).await.unwrap();
+    let kafka = producer(&tansu);
+    let (path, _dir) = mapping(&tansu, "shared", "", ORDERS);
+    let secret = "a secret both bridge nodes share, long enough".to_owned();
+    let config = Config {
+        demo: false,
+        kafka_bridge: Some(path.clone()),
+        redis_url: Some(redis.url()),
+        database: database.clone(),
+        session_secret: Some(secret.clone()),
+        ..Config::default()
+    };
+    let a = TestServer::node(config).await;
+    let env = std::collections::HashMap::from([
+        ("LIVEDASH_KAFKA_BRIDGE", path),
+        ("LIVEDASH_REDIS_URL", redis.url()),
+        ("LIVEDASH_DATABASE", database),
+        ("LIVEDASH_SESSION_SECRET", secret),
+    ]);
+    let mut b = support::node_process::NodeProcess::start(&env).await;
+    let mut viewer = a.connect().await;
+    let regions = ["eu", "us", "ap", "sa"];
+    for region in regions {
+        viewer.subscribe(region, &format!("orders/{region}"), None).await;
+    }
+    let send = |from: u32, to: u32| {
+        let kafka = &kafka;
+        async move {
+            for i in from..=to {
+                let region = regions[i as usize % regions.len()];
+                produce(kafka, "orders", region, &order(region, i)).await;
+            }
+        }
+    };
+    let wanted = |to: u32, region: &str| -> Vec<f64> {
+        (1..=to).filter(|i| regions[*i as usize % regions.len()] == region).map(f64::from).collect()
+    };
+    send(1, 40).await;
+    let seen = values_by_widget(&mut viewer, |seen| seen.values().map(Vec::len).sum::<usize>() >= 40).await;
+    for region in regions {
+        assert_eq!(seen.get(region).cloned().unwrap_or_default(), wanted(40, region), "{region} before the kill");
+    }
+
+    let published_by_b = reqwest::get(format!("http://{}/metrics", b.addr)).await.unwrap().text().await.unwrap();
+    let accepted_by_b = published_by_b
+        .lines()
+        .find_map(|l| l.strip_prefix("livedash_bridge_accepted_total "))
+        .map_or(0.0, |v| v.trim().parse::<f64>().unwrap());
+    assert!(accepted_by_b > 0.0, "node B had partitions of its own: {accepted_by_b}");
+    println!("node B published {accepted_by_b} of the first 40");
+
+    // Node B dies without a word: its partitions go to node A after the session timeout, from
+    // their last commit, so A reads some of B's messages again. They must not show twice.
+    b.kill();
+    send(41, 80).await;
+    let more = values_by_widget(&mut viewer, |seen| seen.values().map(Vec::len).sum::<usize>() >= 40).await;
+    for region in regions {
+        let mut all = seen.get(region).cloned().unwrap_or_default();
+        all.extend(more.get(region).cloned().unwrap_or_default());
+        assert_eq!(all, wanted(80, region), "{region}: every order once, in order");
+    }
+    let again = support::metric(&a, r#"livedash_bridge_duplicates_total{by="position"}"#).await;
+    println!("node A read {again} of node B's messages again and dropped them");
+    a.stop().await;
+}
