@@ -7,11 +7,14 @@
 //! loadgen hostile [--clients 200] [--rate 20] [--secs 10] hostile clients beside a normal load
 //! loadgen nodes   [--clients 1000] [--rate 20] [--secs 10] [--rounds 5]
 //!                                                          two nodes over Redis against one
+//! loadgen kafka   [--clients 1000] [--rates 50,100,200,400] [--secs 10]
+//!                                                          the Kafka bridge: sustained rate, produce→screen
 //!         common: [--bin target/debug/livedash]
 //! ```
 
 mod client;
 mod hostile;
+mod kafka;
 mod nodes;
 mod server;
 mod stats;
@@ -50,8 +53,17 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(rounds > 0, "--rounds must be at least 1");
             nodes::run(&bin, clients, rate, secs, rounds).await
         }
+        Some("kafka") => {
+            let rates = option(&args, "--rates").unwrap_or_else(|| "50,100,200,400".into());
+            let rates = rates
+                .split(',')
+                .map(|r| r.trim().parse::<u32>().map_err(|_| anyhow::anyhow!("--rates {r:?}: not a number")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            anyhow::ensure!(rates.iter().all(|r| *r > 0), "--rates must be above 0");
+            kafka::run(&bin, number(&args, "--clients", 1000)?, &rates, number(&args, "--secs", 10)?).await
+        }
         _ => bail!(
-            "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S]  [--bin PATH]"
+            "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S]  [--bin PATH]"
         ),
     }
 }
