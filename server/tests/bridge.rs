@@ -340,3 +340,20 @@ async fn two_nodes_share_the_partitions_and_a_killed_one_loses_and_repeats_nothi
     println!("node A read {again} of node B's messages again and dropped them");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_when_the_bridge_cannot_reach_its_cluster() {
+    let mut tansu = Tansu::start();
+    let (server, _dir) = node_with_bridge(&tansu, "ready", ORDERS).await;
+    let problem = || async {
+        let body: serde_json::Value = reqwest::get(server.url("/readyz")).await.unwrap().json().await.unwrap();
+        body["problem"].as_str().map(str::to_owned)
+    };
+    support::eventually_async("ready once the bridge reaches tansu", || async { problem().await.is_none() }).await;
+    tansu.stop();
+    support::eventually_async("not ready without its cluster", || async {
+        problem().await.as_deref() == Some("the Kafka bridge is not connected")
+    })
+    .await;
+    server.stop().await;
+}

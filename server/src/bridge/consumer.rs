@@ -273,8 +273,10 @@ async fn publish(
                     reason,
                     "the Kafka bridge skipped a message: {detail}"
                 );
-                if let Some((producer, topic)) = &dead_letters {
-                    dead_letter(producer, topic, &job.payload, reason, &detail).await;
+                if let Some((producer, topic)) = &dead_letters
+                    && !dead_letter(producer, topic, &job.payload, reason, &detail, &mut shutdown).await
+                {
+                    break; // shutting down before Kafka took the copy: this offset stays uncommitted
                 }
             }
         }
@@ -287,22 +289,30 @@ async fn publish(
             Err(e) => tracing::debug!(error = %e, "the Kafka bridge could not store an offset"),
         }
     }
-    commit_stored(&consumer, &stored);
+    commit_stored(consumer, stored).await;
 }
 
+/// How long the bridge waits at shutdown for its last commit.
+const LAST_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Commits, and waits for, the offsets after the last messages taken (Kafka's committed offset is
-/// the next one to read).
-fn commit_stored(consumer: &StreamConsumer, stored: &HashMap<(String, i32), i64>) {
+/// the next one to read). librdkafka's commit blocks, so it runs off the async threads, and a
+/// cluster that does not answer holds the shutdown no longer than [`LAST_COMMIT_TIMEOUT`].
+async fn commit_stored(consumer: Arc<StreamConsumer>, stored: HashMap<(String, i32), i64>) {
     let mut partitions = TopicPartitionList::new();
-    for ((topic, partition), offset) in stored {
+    for ((topic, partition), offset) in &stored {
         if let Err(e) = partitions.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
             tracing::warn!(error = %e, "the Kafka bridge could not name an offset to commit");
         }
     }
-    if partitions.count() > 0
-        && let Err(e) = consumer.commit(&partitions, CommitMode::Sync)
-    {
-        tracing::warn!(error = %e, "the Kafka bridge could not commit its last offsets");
+    if partitions.count() == 0 {
+        return;
+    }
+    let committing = tokio::task::spawn_blocking(move || consumer.commit(&partitions, CommitMode::Sync));
+    match tokio::time::timeout(LAST_COMMIT_TIMEOUT, committing).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the Kafka bridge could not commit its last offsets"),
+        _ => tracing::warn!("the Kafka bridge's last commit did not finish in time"),
     }
 }
 
@@ -336,8 +346,15 @@ async fn publish_until_taken(
 }
 
 /// Copies a bad message to the dead-letter topic, the reason in its headers; tries until Kafka
-/// takes it, so a skipped message is never lost without a copy.
-async fn dead_letter(producer: &FutureProducer, topic: &str, payload: &[u8], reason: &str, detail: &str) {
+/// takes it, so a skipped message is never lost without a copy. `false` if shutdown came first.
+async fn dead_letter(
+    producer: &FutureProducer,
+    topic: &str,
+    payload: &[u8],
+    reason: &str,
+    detail: &str,
+    shutdown: &mut ShutdownSignal,
+) -> bool {
     loop {
         let headers = OwnedHeaders::new()
             .insert(Header { key: "livedash-reason", value: Some(reason) })
@@ -346,11 +363,14 @@ async fn dead_letter(producer: &FutureProducer, topic: &str, payload: &[u8], rea
         match producer.send(record, DEAD_LETTER_TIMEOUT).await {
             Ok(_) => {
                 metrics::counter!(telemetry::BRIDGE_DEAD_LETTERS).increment(1);
-                return;
+                return true;
             }
             Err((e, _)) => {
                 tracing::warn!(error = %e, "the Kafka bridge could not dead-letter a message; trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.stopping() => return false,
+                }
             }
         }
     }

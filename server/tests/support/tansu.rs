@@ -45,10 +45,17 @@ impl Tansu {
     }
 }
 
-impl Drop for Tansu {
-    fn drop(&mut self) {
+impl Tansu {
+    /// Kills it and waits until it is gone.
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
