@@ -44,6 +44,13 @@ async fn node_with_bridge(tansu: &Tansu, group: &str, routes: &str) -> (TestServ
     (TestServer::start(config).await, dir)
 }
 
+/// An admin of acme following `orders/eu` (which the bridge makes when its first order comes).
+async fn eu_viewer(server: &TestServer) -> support::Client {
+    let mut viewer = server.connect().await;
+    viewer.subscribe("w", "orders/eu", None).await;
+    viewer
+}
+
 fn order(region: &str, amount: u32) -> String {
     format!(r#"{{"region":"{region}","amount":{amount},"at":{}}}"#, 1_000 + amount)
 }
@@ -104,8 +111,7 @@ async fn kafka_messages_arrive_as_chart_updates_in_order() {
     let tansu = Tansu::start();
     let kafka = producer(&tansu);
     let (server, _dir) = node_with_bridge(&tansu, "in-order", ORDERS).await;
-    let mut viewer = server.connect().await;
-    viewer.subscribe("w", "orders/eu", None).await;
+    let mut viewer = eu_viewer(&server).await;
     for i in 1..=20 {
         let region = if i % 5 == 0 { "us" } else { "eu" };
         produce(&kafka, "orders", region, &format!(r#"{{"region":"{region}","amount":{i},"at":{}}}"#, 1_000 + i)).await;
@@ -130,8 +136,7 @@ async fn a_broken_message_in_the_middle_is_counted_dead_lettered_and_skipped() {
     let kafka = producer(&tansu);
     let (path, _dir) = mapping(&tansu, "dead-letters", "dead_letter_topic = \"orders-dead\"", ORDERS);
     let server = TestServer::start(Config { demo: false, kafka_bridge: Some(path), ..Config::default() }).await;
-    let mut viewer = server.connect().await;
-    viewer.subscribe("w", "orders/eu", None).await;
+    let mut viewer = eu_viewer(&server).await;
     let before = support::metric(&server, r#"livedash_bridge_rejected_total{reason="not_json"}"#).await;
     produce(&kafka, "orders", "eu", &order("eu", 1)).await;
     produce(&kafka, "orders", "eu", "{not json").await;
@@ -164,8 +169,7 @@ async fn a_restarted_bridge_resumes_after_its_last_commit_with_nothing_lost_or_r
         ..Config::default()
     };
     let server = TestServer::node(config.clone()).await;
-    let mut viewer = server.connect().await;
-    viewer.subscribe("w", "orders/eu", None).await;
+    let mut viewer = eu_viewer(&server).await;
     for i in 1..=5 {
         produce(&kafka, "orders", "eu", &order("eu", i)).await;
     }
@@ -178,8 +182,7 @@ async fn a_restarted_bridge_resumes_after_its_last_commit_with_nothing_lost_or_r
     // The node's memory is gone with it: a viewer now sees exactly what the bridge reads from its
     // committed offsets on, so a message taken before the stop would show here a second time.
     let server = TestServer::node(config).await;
-    let mut viewer = server.connect().await;
-    viewer.subscribe("w", "orders/eu", None).await;
+    let mut viewer = eu_viewer(&server).await;
     for i in 9..=10 {
         produce(&kafka, "orders", "eu", &order("eu", i)).await;
     }
@@ -195,8 +198,7 @@ async fn a_burst_larger_than_the_channel_pauses_the_consumer_and_loses_nothing()
     let (path, _dir) = mapping(&tansu, "bursts", "channel_capacity = 4", ORDERS);
     let config = Config { demo: false, kafka_bridge: Some(path), redis_url: Some(redis.url()), ..Config::default() };
     let server = TestServer::start(config).await;
-    let mut viewer = server.connect().await;
-    viewer.subscribe("w", "orders/eu", None).await;
+    let mut viewer = eu_viewer(&server).await;
     let pauses = || support::metric(&server, "livedash_bridge_pauses_total");
     let paused_before = pauses().await;
 
@@ -238,8 +240,7 @@ async fn a_message_a_producer_sent_twice_shows_once_by_its_key() {
     let kafka = producer(&tansu);
     let routes = format!("{ORDERS}dedupe_key = \"id\"\n");
     let (server, _dir) = node_with_bridge(&tansu, "dedupe", &routes).await;
-    let mut viewer = server.connect().await;
-    viewer.subscribe("w", "orders/eu", None).await;
+    let mut viewer = eu_viewer(&server).await;
     let with_id = |id: &str, amount: u32| order("eu", amount).replacen('{', &format!(r#"{{"id":"{id}","#), 1);
     for (id, amount) in [("a", 1), ("b", 2), ("b", 2), ("c", 3)] {
         produce(&kafka, "orders", "eu", &with_id(id, amount)).await;
