@@ -75,7 +75,7 @@ ensure_npm_packages() {
     return
   fi
   command -v npm >/dev/null || die "npm is missing: install Node.js 20 or newer"
-  say "installing npm packages (ECharts, Playwright, binaryen)"
+  say "installing npm packages (ECharts, Playwright, binaryen, ws)"
   npm ci --no-audit --no-fund --loglevel=error
 }
 

@@ -9,16 +9,24 @@
 //!                                                          two nodes over Redis against one
 //! loadgen kafka   [--clients 1000] [--rates 50,100,200,400] [--secs 10]
 //!                                                          the Kafka bridge: sustained rate, produce→screen
+//! loadgen fanout  [--targets livedash,axum,node] [--loads 1000x20,1000x100] [--topics 1] [--points 1] [--secs 10]
+//!                                                          fan-out against two baselines (docs/benchmarks.md)
+//! loadgen baseline-axum --port P                           the axum baseline alone
 //!         common: [--bin target/debug/livedash]
 //! ```
 
+mod baseline_axum;
 mod client;
+mod fanout;
 mod hostile;
 mod kafka;
 mod nodes;
+mod scan;
 mod server;
 mod stats;
 mod storm;
+mod tally;
+mod wire;
 
 use anyhow::{Context, bail};
 
@@ -62,8 +70,24 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(rates.iter().all(|r| *r > 0), "--rates must be above 0");
             kafka::run(&bin, number(&args, "--clients", 1000)?, &rates, number(&args, "--secs", 10)?).await
         }
+        Some("fanout") => {
+            let list = |name: &str, default: &str| option(&args, name).unwrap_or_else(|| default.into());
+            let targets = list("--targets", "livedash,axum,node");
+            let loads = list("--loads", "1000x20,1000x100,1000x300,10000x2");
+            let plan = fanout::Plan {
+                targets: targets.split(',').map(|t| fanout::Target::parse(t.trim())).collect::<anyhow::Result<_>>()?,
+                loads: loads.split(',').map(fanout::Load::parse).collect::<anyhow::Result<_>>()?,
+                topics: number(&args, "--topics", 1)?,
+                points: number(&args, "--points", 1)?,
+                secs: number(&args, "--secs", 10)?,
+                bin,
+            };
+            anyhow::ensure!(plan.topics > 0 && plan.secs > 0, "--topics and --secs must be above 0");
+            fanout::run(&plan).await
+        }
+        Some("baseline-axum") => Ok(baseline_axum::serve(number(&args, "--port", 4000)?).await?),
         _ => bail!(
-            "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S]  [--bin PATH]"
+            "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S] | fanout [--targets T,T] [--loads NxR,NxR] [--topics T] [--points P] [--secs S]  [--bin PATH]"
         ),
     }
 }

@@ -1,9 +1,10 @@
-//! The server under test: the real `livedash` binary in a child process on a free loopback port,
-//! with its own database, so its CPU and memory can be read from /proc apart from the generator's.
+//! The server under test: the real `livedash` binary (or a baseline, see `fanout`) in a child
+//! process on a free loopback port, with its own database, so its CPU and memory can be read from
+//! /proc apart from the generator's.
 
 use anyhow::{Context, bail};
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -17,9 +18,9 @@ pub struct Server {
     pub addr: String,
     /// acme's API key, as the demo start-up printed it (empty when demo mode is off).
     pub api_key: String,
-    /// Its database (another node may share it).
+    /// Its database (another node may share it); empty for a baseline.
     pub database: PathBuf,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 /// A directory removed when dropped.
@@ -84,7 +85,25 @@ impl Server {
             .iter()
             .find(|(k, _)| *k == "LIVEDASH_DATABASE")
             .map_or_else(|| dir.join("livedash.db"), |(_, v)| PathBuf::from(v));
-        let server = Self { child, addr, api_key, database, _dir: TempDir(dir) };
+        let server = Self { child, addr, api_key, database, _dir: Some(TempDir(dir)) };
+        server.wait_healthy().await?;
+        Ok(server)
+    }
+
+    /// Starts `program args… --port P` on a free loopback port P: a baseline server, which answers
+    /// `/healthz` like livedash but has no database and no API key.
+    pub async fn start_baseline(program: &Path, args: &[&str]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(program)
+            .args(args)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        let addr = format!("127.0.0.1:{port}");
+        let server = Self { child, addr, api_key: String::new(), database: PathBuf::new(), _dir: None };
         server.wait_healthy().await?;
         Ok(server)
     }
@@ -159,6 +178,11 @@ impl Drop for Sampler {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What this process (the generator) has cost so far.
+pub fn own_usage() -> Usage {
+    usage_of(std::process::id())
 }
 
 /// CPU time (user + system) and resident memory of process `pid`, from /proc.

@@ -1,0 +1,520 @@
+//! The fan-out benchmark: N WebSocket clients following T topics, a publisher at R messages a second
+//! per topic through the publish API, each message carrying its send time, against livedash and
+//! against two servers that do only the fan-out (`baseline_axum`, and Node.js with `ws`), one after
+//! the other in one run.
+//!
+//! For each server and load it prints connect time, publish→receive latency, publish API latency,
+//! deliveries a second, messages lost or repeated (every offset of every client is checked), and the
+//! server's CPU (per delivery too, the figure least moved by a noisy machine) and memory from /proc:
+//! at start, with the clients connected and idle, at its peak and after they left. The generator's
+//! own CPU is printed beside it: both share the machine's cores.
+
+use crate::{
+    client,
+    scan::{self, Kind},
+    server::{self, Server, Usage},
+    stats::Samples,
+    tally::{self, Tally},
+    wire::{self, Frame, WsClient},
+};
+use anyhow::{Context, bail};
+use app::protocol::ClientMessage;
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::{Semaphore, watch};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Livedash,
+    Axum,
+    Node,
+}
+
+impl Target {
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "livedash" => Ok(Self::Livedash),
+            "axum" => Ok(Self::Axum),
+            "node" => Ok(Self::Node),
+            other => bail!("unknown target {other:?}: livedash, axum or node"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Livedash => "livedash",
+            Self::Axum => "axum broadcast",
+            Self::Node => "Node.js + ws",
+        }
+    }
+}
+
+/// `1000x100`: 1,000 clients, 100 messages a second on each topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    pub clients: usize,
+    pub rate: u32,
+}
+
+impl Load {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let (clients, rate) = text.split_once('x').with_context(|| format!("load {text:?}: CLIENTSxRATE"))?;
+        let load = Self {
+            clients: clients.trim().parse().with_context(|| format!("load {text:?}: clients"))?,
+            rate: rate.trim().parse().with_context(|| format!("load {text:?}: rate"))?,
+        };
+        anyhow::ensure!(load.clients > 0 && load.rate > 0, "load {text:?}: both must be above 0");
+        Ok(load)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub loads: Vec<Load>,
+    pub topics: usize,
+    /// Points in each message (the first carries the send time).
+    pub points: usize,
+    pub secs: u64,
+    /// The livedash binary.
+    pub bin: String,
+}
+
+/// Publishes in flight at once: enough that a slow answer does not slow the rate, few enough that
+/// a saturated server sees back-pressure.
+const PUBLISHES_IN_FLIGHT: usize = 64;
+/// Clients connecting at once.
+const CONNECTING_AT_ONCE: usize = 64;
+/// How long a client may take to connect and have its subscriptions answered.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long clients may take to receive the last message after the publisher stopped.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// What one server did under one load.
+struct Figures {
+    connect: Samples,
+    latency: Samples,
+    publish: Samples,
+    published: u64,
+    publish_rate: f64,
+    deliveries: u64,
+    per_sec: f64,
+    message_bytes: f64,
+    lost: u64,
+    repeated: u64,
+    gaps: u64,
+    cpu: Duration,
+    generator_cpu: Duration,
+    rss_start: u64,
+    rss_idle: u64,
+    rss_peak: u64,
+    rss_after: u64,
+}
+
+impl Figures {
+    fn cpu_per_delivery_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.deliveries.max(1) as f64
+    }
+
+    fn bytes_per_socket(&self, clients: usize) -> f64 {
+        self.rss_idle.saturating_sub(self.rss_start) as f64 / clients as f64
+    }
+}
+
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for &target in &plan.targets {
+        let most = plan.loads.iter().map(|l| l.clients).max().unwrap_or(1);
+        let server = start(target, &plan.bin, most).await.with_context(|| format!("starting {}", target.label()))?;
+        for &load in &plan.loads {
+            let figures = measure(&server, target, load, plan)
+                .await
+                .with_context(|| format!("{} under {} clients × {} msg/s", target.label(), load.clients, load.rate))?;
+            print_figures(target, load, plan, &figures);
+            rows.push((target, load, figures));
+        }
+    }
+    print_table(plan, &rows);
+    Ok(())
+}
+
+/// Settings that let one user hold every socket and one key publish at any rate: the limits are
+/// raised, not removed, and every other check stays on.
+fn livedash_settings(clients: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("LIVEDASH_MAX_CONNECTIONS_PER_USER", (clients + 20).to_string()),
+        ("LIVEDASH_MAX_HTTP_CONNECTIONS", (2 * clients + 200).to_string()),
+        ("LIVEDASH_PUBLISHES_PER_SEC", "100000".into()),
+    ]
+}
+
+async fn start(target: Target, bin: &str, clients: usize) -> anyhow::Result<Server> {
+    match target {
+        Target::Livedash => Server::start(bin, &livedash_settings(clients)).await,
+        Target::Axum => Server::start_baseline(&std::env::current_exe()?, &["baseline-axum"]).await,
+        Target::Node => {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("baselines/ws-broadcast.mjs");
+            Server::start_baseline("node".as_ref(), &[&script.to_string_lossy()]).await
+        }
+    }
+}
+
+async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> anyhow::Result<Figures> {
+    let http = reqwest::Client::new();
+    let epoch = Instant::now();
+    let publisher = Publisher::new(server, plan.topics, plan.points, epoch);
+    // livedash sends a snapshot on subscribing to a topic that exists: create them first.
+    let mut created = vec![0; plan.topics];
+    if target == Target::Livedash {
+        for (topic, offset) in created.iter_mut().enumerate() {
+            *offset = publisher.publish(&http, topic).await?.1;
+        }
+    }
+    let cookie = match target {
+        Target::Livedash => Some(Arc::new(client::login(&http, &server.addr, "ops@acme.test").await?)),
+        Target::Axum | Target::Node => None,
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_start = settled_rss(server).await;
+
+    let addr: SocketAddr = server.addr.parse()?;
+    let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    let mut opening = Vec::with_capacity(load.clients);
+    for n in 0..load.clients {
+        let (connecting, cookie) = (connecting.clone(), cookie.clone());
+        let topics = plan.topics;
+        opening.push(tokio::spawn(async move {
+            let _permit = connecting.acquire_owned().await.expect("never closed");
+            let opened = open(addr, n, cookie.as_deref().map(String::as_str), topics);
+            tokio::time::timeout(OPEN_TIMEOUT, opened)
+                .await
+                .context("no answer to the connection or its subscriptions")?
+        }));
+    }
+    let mut viewers = Vec::with_capacity(load.clients);
+    let mut connects = Vec::with_capacity(load.clients);
+    for opened in opening {
+        let (viewer, connect) = opened.await?.context("a client could not subscribe")?;
+        viewers.push(viewer);
+        connects.push(connect);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = server.usage().rss_bytes;
+
+    let (finals_tx, finals) = watch::channel(None::<Arc<Vec<u64>>>);
+    let before = (server.usage(), server::own_usage());
+    let sampler = server::Sampler::start(server);
+    let readers: Vec<_> = viewers
+        .into_iter()
+        .map(|(ws, last)| tokio::spawn(read(ws, Tally::starting_at(last), epoch, finals.clone())))
+        .collect();
+    let started_us = epoch.elapsed().as_micros() as u64;
+    let sent = publisher.run(&http, load.rate, Duration::from_secs(plan.secs)).await;
+    let mut last_offsets = created;
+    for (topic, offset) in &sent.offsets {
+        last_offsets[*topic] = last_offsets[*topic].max(*offset);
+    }
+    finals_tx.send_replace(Some(Arc::new(last_offsets.clone())));
+    let mut tallies = Vec::with_capacity(readers.len());
+    for reader in readers {
+        let mut tally = reader.await?;
+        tally.close(&last_offsets);
+        tallies.push(tally);
+    }
+    let after = (server.usage(), server::own_usage());
+    let (_, rss_peak) = sampler.peaks();
+    drop(sampler);
+    let rss_after = settled_rss(server).await;
+
+    let deliveries: u64 = tallies.iter().map(|t| t.deliveries).sum();
+    let last_at = tallies.iter().map(|t| t.last_at_us).max().unwrap_or(started_us);
+    let span = Duration::from_micros(last_at.saturating_sub(started_us)).as_secs_f64().max(1e-3);
+    let latency = Samples::new(
+        tallies.iter().flat_map(|t| t.latencies_us.iter().map(|us| Duration::from_micros(u64::from(*us)))).collect(),
+    );
+    Ok(Figures {
+        connect: Samples::new(connects),
+        latency,
+        publish: Samples::new(sent.latencies),
+        published: sent.offsets.len() as u64,
+        publish_rate: sent.offsets.len() as f64 / sent.elapsed.as_secs_f64().max(1e-3),
+        deliveries,
+        per_sec: deliveries as f64 / span,
+        message_bytes: tallies.iter().map(|t| t.bytes).sum::<u64>() as f64 / deliveries.max(1) as f64,
+        lost: tallies.iter().map(|t| t.lost).sum::<u64>() + sent.failed,
+        repeated: tallies.iter().map(|t| t.repeated).sum(),
+        gaps: tallies.iter().map(|t| t.gaps).sum(),
+        cpu: cpu_between(before.0, after.0),
+        generator_cpu: cpu_between(before.1, after.1),
+        rss_start,
+        rss_idle,
+        rss_peak,
+        rss_after,
+    })
+}
+
+fn cpu_between(before: Usage, after: Usage) -> Duration {
+    after.cpu.saturating_sub(before.cpu)
+}
+
+/// The server's RSS once it stops falling (freed sockets are returned over a moment), at most 10 s.
+async fn settled_rss(server: &Server) -> u64 {
+    let mut last = server.usage().rss_bytes;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = server.usage().rss_bytes;
+        if now + 64 * 1024 >= last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+/// A client: connected (livedash: welcomed), subscribed to every topic, and the offset each
+/// subscription starts at; with the time the connection took (TCP connect to upgraded, and for
+/// livedash to its welcome).
+async fn open(
+    addr: SocketAddr,
+    n: usize,
+    cookie: Option<&str>,
+    topics: usize,
+) -> anyhow::Result<((WsClient, Vec<u64>), Duration)> {
+    let started = Instant::now();
+    let origin = format!("http://{addr}");
+    let mut ws = wire::connect(addr, client::source(n), "/api/ws", cookie, Some(&origin)).await?;
+    if cookie.is_some() {
+        match ws.next().await? {
+            Frame::Text(text) if text.starts_with(br#"{"type":"welcome""#) => {}
+            Frame::Text(text) => bail!("expected a welcome, got {}", String::from_utf8_lossy(text)),
+            Frame::Closed => bail!("closed before its welcome"),
+        }
+    }
+    let connect = started.elapsed();
+    for topic in 0..topics {
+        let subscribe = ClientMessage::Subscribe {
+            widget_id: format!("w{topic}"),
+            topic: tally::topic_name(topic),
+            resume_token: None,
+        };
+        ws.send_text(&subscribe.to_json()).await?;
+    }
+    let mut starts = vec![None; topics];
+    while starts.iter().any(Option::is_none) {
+        let Frame::Text(text) = ws.next().await? else { bail!("closed before its subscriptions started") };
+        let seen = scan::scan(text);
+        match (seen.kind, seen.topic.and_then(tally::topic_index), seen.offset) {
+            (Kind::Start, Some(topic), Some(offset)) if topic < topics => starts[topic] = Some(offset),
+            (Kind::Other, ..) if text.starts_with(br#"{"type":"error""#) => {
+                bail!("subscribing failed: {}", String::from_utf8_lossy(text))
+            }
+            _ => {}
+        }
+    }
+    Ok(((ws, starts.into_iter().map(|s| s.unwrap_or_default()).collect()), connect))
+}
+
+/// Reads until this client has the last published offset of every topic, the server closes, or the
+/// drain time after publishing ends runs out.
+async fn read(
+    mut ws: WsClient,
+    mut tally: Tally,
+    epoch: Instant,
+    mut finals: watch::Receiver<Option<Arc<Vec<u64>>>>,
+) -> Tally {
+    let mut deadline = None;
+    loop {
+        if let Some(last) = finals.borrow().clone() {
+            if tally.caught_up(&last) {
+                return tally;
+            }
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
+        }
+        let drained = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Ok(Frame::Text(text)) => {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    tally.record(&scan::scan(text), text.len(), now);
+                }
+                Ok(Frame::Closed) | Err(_) => return tally,
+            },
+            _ = finals.changed() => {}
+            () = drained => return tally,
+        }
+    }
+}
+
+/// What the publisher sent: each publish's answer time and offset.
+struct Sent {
+    latencies: Vec<Duration>,
+    offsets: Vec<(usize, u64)>,
+    failed: u64,
+    elapsed: Duration,
+}
+
+#[derive(Clone)]
+struct Publisher {
+    urls: Arc<Vec<String>>,
+    key: Arc<String>,
+    points: usize,
+    epoch: Instant,
+}
+
+impl Publisher {
+    fn new(server: &Server, topics: usize, points: usize, epoch: Instant) -> Self {
+        let urls = (0..topics).map(|t| server.url(&format!("/api/v1/publish/{}", tally::topic_name(t)))).collect();
+        Self { urls: Arc::new(urls), key: Arc::new(server.api_key.clone()), points: points.max(1), epoch }
+    }
+
+    /// One message to `topic`, sent now; its answer time and offset.
+    async fn publish(&self, http: &reqwest::Client, topic: usize) -> anyhow::Result<(Duration, u64)> {
+        let sent = self.epoch.elapsed().as_micros();
+        let mut body = format!(r#"{{"points":[{{"value":{sent}}}"#);
+        for _ in 1..self.points {
+            body.push_str(r#",{"value":0}"#);
+        }
+        body.push_str("]}");
+        let started = Instant::now();
+        let response = http.post(&self.urls[topic]).bearer_auth(&*self.key).body(body).send().await?;
+        let status = response.status();
+        let answer = response.bytes().await?;
+        if !status.is_success() {
+            bail!("publish answered {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        let offset = scan::published_offset(&answer).context("no offset in the publish answer")?;
+        Ok((started.elapsed(), offset))
+    }
+
+    /// Publishes `rate` messages a second to each topic, in turn, for `secs`.
+    async fn run(&self, http: &reqwest::Client, rate: u32, secs: Duration) -> Sent {
+        let topics = self.urls.len();
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / (f64::from(rate) * topics as f64)));
+        let in_flight = Arc::new(Semaphore::new(PUBLISHES_IN_FLIGHT));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        let mut topic = 0;
+        while started.elapsed() < secs {
+            ticks.tick().await;
+            let permit = in_flight.clone().acquire_owned().await.expect("never closed");
+            let (publisher, http) = (self.clone(), http.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = permit;
+                (topic, publisher.publish(&http, topic).await)
+            }));
+            topic = (topic + 1) % topics;
+        }
+        let mut sent = Sent { latencies: Vec::new(), offsets: Vec::new(), failed: 0, elapsed: Duration::ZERO };
+        for task in tasks {
+            match task.await {
+                Ok((topic, Ok((latency, offset)))) => {
+                    sent.latencies.push(latency);
+                    sent.offsets.push((topic, offset));
+                }
+                Ok((_, Err(e))) => {
+                    eprintln!("publish failed: {e:#}");
+                    sent.failed += 1;
+                }
+                Err(e) => {
+                    eprintln!("publish task failed: {e}");
+                    sent.failed += 1;
+                }
+            }
+        }
+        sent.elapsed = started.elapsed();
+        sent
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1e6)
+}
+
+fn print_figures(target: Target, load: Load, plan: &Plan, f: &Figures) {
+    println!(
+        "\n{}: {} clients × {} msg/s on each of {} topic(s), {} point(s) a message ({:.0} bytes), {} s",
+        target.label(),
+        load.clients,
+        load.rate,
+        plan.topics,
+        plan.points,
+        f.message_bytes,
+        plan.secs
+    );
+    println!("  connect          {}", f.connect.summary());
+    println!("  publish→receive  {}", f.latency.summary());
+    println!("  publish API      {}; {} published, {:.1}/s", f.publish.summary(), f.published, f.publish_rate);
+    println!(
+        "  deliveries       {} ({:.0}/s); lost {}, repeated {}, gaps {}",
+        f.deliveries, f.per_sec, f.lost, f.repeated, f.gaps
+    );
+    println!(
+        "  server CPU       {:.2} s = {:.2} µs a delivery (generator: {:.2} s = {:.2} µs)",
+        f.cpu.as_secs_f64(),
+        f.cpu_per_delivery_us(),
+        f.generator_cpu.as_secs_f64(),
+        f.generator_cpu.as_secs_f64() * 1e6 / f.deliveries.max(1) as f64
+    );
+    println!(
+        "  server memory    {} at start, {} with the clients idle ({:.1} KB a socket), peak {}, {} after they left",
+        mb(f.rss_start),
+        mb(f.rss_idle),
+        f.bytes_per_socket(load.clients) / 1e3,
+        mb(f.rss_peak),
+        mb(f.rss_after)
+    );
+}
+
+/// One row per load, one column per server: the comparison in Markdown, for docs/benchmarks.md.
+fn print_table(plan: &Plan, rows: &[(Target, Load, Figures)]) {
+    let mut loads: Vec<Load> = Vec::new();
+    for (_, load, _) in rows {
+        if !loads.contains(load) {
+            loads.push(*load);
+        }
+    }
+    println!("\n| load | {} |", plan.targets.iter().map(|t| t.label()).collect::<Vec<_>>().join(" | "));
+    println!("|---|{}", "---|".repeat(plan.targets.len()));
+    for load in loads {
+        let cells: Vec<String> = plan
+            .targets
+            .iter()
+            .map(|target| {
+                rows.iter().find(|(t, l, _)| t == target && *l == load).map_or_else(String::new, |(_, _, f)| {
+                    format!(
+                        "p99 {:.0} ms, {:.0}k/s, {:.1} µs CPU, lost {}, {:.1} KB/socket",
+                        f.latency.percentile(99.0).as_secs_f64() * 1e3,
+                        f.per_sec / 1e3,
+                        f.cpu_per_delivery_us(),
+                        f.lost + f.repeated,
+                        f.bytes_per_socket(load.clients) / 1e3
+                    )
+                })
+            })
+            .collect();
+        println!("| {} × {} msg/s | {} |", load.clients, load.rate, cells.join(" | "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_and_targets_parse() {
+        assert_eq!(Load::parse("1000x100").unwrap(), Load { clients: 1000, rate: 100 });
+        assert!(Load::parse("1000").is_err());
+        assert!(Load::parse("0x5").is_err());
+        assert_eq!(Target::parse("node").unwrap(), Target::Node);
+        assert!(Target::parse("nginx").is_err());
+    }
+}
