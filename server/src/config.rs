@@ -72,6 +72,11 @@ pub struct Config {
     /// Longest a write to a client may take before the client counts as gone
     /// (`LIVEDASH_WRITE_TIMEOUT_SECS`): a reader that stopped reading is dropped, not buffered for.
     pub write_timeout: Duration,
+    /// Shortest time between two writes to one WebSocket (`LIVEDASH_WRITE_COALESCE_MS`; 0 writes
+    /// every batch at once). A connection fed faster than this gets what arrived in between in one
+    /// write: one syscall, and one wake-up of the browser, for several updates. A connection fed
+    /// slower never waits. See docs/benchmarks.md.
+    pub write_coalesce: Duration,
     /// Interval of the SSE streams' `heartbeat` event (`LIVEDASH_SSE_HEARTBEAT_SECS`).
     pub sse_heartbeat: Duration,
     /// Polls one user may make per minute (`LIVEDASH_POLLS_PER_MIN`); bursts of that many pass.
@@ -165,6 +170,7 @@ impl Default for Config {
             max_frame_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
+            write_coalesce: Duration::from_millis(20),
             sse_heartbeat: Duration::from_secs(30),
             polls_per_min: 60,
             max_job_streams_per_user: 5,
@@ -274,6 +280,20 @@ impl Config {
             max_frame_bytes: size("LIVEDASH_MAX_FRAME_BYTES", d.max_frame_bytes)?,
             shutdown_grace: secs("LIVEDASH_SHUTDOWN_GRACE_SECS", d.shutdown_grace)?,
             write_timeout: secs("LIVEDASH_WRITE_TIMEOUT_SECS", d.write_timeout)?,
+            write_coalesce: match get("LIVEDASH_WRITE_COALESCE_MS") {
+                None => d.write_coalesce,
+                Some(value) => match value.parse::<u64>() {
+                    Ok(ms) if ms <= 1000 => Duration::from_millis(ms),
+                    _ => {
+                        let expected = "a whole number of milliseconds from 0 to 1000";
+                        return Err(ConfigError::Invalid {
+                            name: "LIVEDASH_WRITE_COALESCE_MS".into(),
+                            value,
+                            expected,
+                        });
+                    }
+                },
+            },
             sse_heartbeat: secs("LIVEDASH_SSE_HEARTBEAT_SECS", d.sse_heartbeat)?,
             polls_per_min: size("LIVEDASH_POLLS_PER_MIN", d.polls_per_min)?,
             max_job_streams_per_user: size("LIVEDASH_MAX_JOB_STREAMS_PER_USER", d.max_job_streams_per_user)?,
@@ -407,6 +427,9 @@ mod tests {
         let err = from(&[("LIVEDASH_HISTORY_LEN", "lots")]).unwrap_err();
         assert_eq!(err.to_string(), "LIVEDASH_HISTORY_LEN=\"lots\": a whole number above 0");
         assert!(from(&[("LIVEDASH_OUTBOX_CAPACITY", "0")]).is_err());
+        assert_eq!(from(&[("LIVEDASH_WRITE_COALESCE_MS", "0")]).unwrap().write_coalesce, Duration::ZERO);
+        assert_eq!(from(&[]).unwrap().write_coalesce, Duration::from_millis(20));
+        assert!(from(&[("LIVEDASH_WRITE_COALESCE_MS", "1001")]).is_err());
         assert!(from(&[("LIVEDASH_DEMO", "maybe")]).is_err());
     }
 }

@@ -11,4 +11,5 @@ pub mod registry;
 pub mod sse;
 pub mod sse_format;
 pub mod sse_stream;
+pub mod write_pacer;
 pub mod ws;

@@ -84,6 +84,7 @@ pub struct Batch {
 pub struct Outbox {
     state: Mutex<State>,
     ready: Notify,
+    half_full: Notify,
     capacity: usize,
 }
 
@@ -98,7 +99,7 @@ struct State {
 impl Outbox {
     /// A queue that holds at most `capacity` updates (at least one).
     pub fn new(capacity: usize) -> Self {
-        Self { state: Mutex::default(), ready: Notify::new(), capacity: capacity.max(1) }
+        Self { state: Mutex::default(), ready: Notify::new(), half_full: Notify::new(), capacity: capacity.max(1) }
     }
 
     pub fn push(&self, frame: Frame) {
@@ -110,7 +111,8 @@ impl Outbox {
     pub fn push_update(&self, frame: Frame) {
         let mut state = self.state.lock().expect("outbox lock");
         let widget = frame.widget().expect("push_update takes updates");
-        if state.lagging.contains(widget) {
+        // Nearly always empty: skip hashing the widget id on every update.
+        if !state.lagging.is_empty() && state.lagging.contains(widget) {
             return;
         }
         if state.queued_updates >= self.capacity {
@@ -122,8 +124,12 @@ impl Outbox {
         }
         state.queued_updates += 1;
         state.frames.push_back(frame);
+        let half_full = state.queued_updates == self.capacity.div_ceil(2);
         drop(state);
         self.ready.notify_one();
+        if half_full {
+            self.half_full.notify_one();
+        }
     }
 
     /// Ends a lag: queues `frames` (gap, snapshot) and accepts the subscription's updates again.
@@ -148,6 +154,12 @@ impl Outbox {
         let mut state = self.state.lock().expect("outbox lock");
         state.queued_updates = 0;
         Batch { frames: state.frames.drain(..).collect(), lagging: std::mem::take(&mut state.to_report) }
+    }
+
+    /// Completes once updates fill half the queue: a writer holding them back must write now, or
+    /// its subscriptions would lag for the wait alone.
+    pub async fn half_full(&self) {
+        self.half_full.notified().await
     }
 
     /// Waits until something was pushed since the last `take`.
@@ -249,6 +261,20 @@ mod tests {
             outbox.push_update(update(["a", "b", "c"][n as usize % 3], n));
             assert!(outbox.backlog() <= 8);
         }
+    }
+
+    #[tokio::test]
+    async fn half_full_is_announced_when_updates_fill_half_the_queue() {
+        let outbox = Outbox::new(4);
+        outbox.push(Frame::Whole("welcome".into()));
+        outbox.push_update(update("a", 1));
+        let announced = || async { tokio::time::timeout(std::time::Duration::ZERO, outbox.half_full()).await.is_ok() };
+        assert!(!announced().await, "one update of four, and control frames do not count");
+        outbox.push_update(update("a", 2));
+        assert!(announced().await);
+        outbox.take();
+        outbox.push_update(update("a", 3));
+        assert!(!announced().await, "emptied by the write");
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //!
 //! Everything a connection sends goes through its [`Outbox`], so replies (snapshots, errors,
 //! pongs) and updates reach the client in the order they were produced. The task writes each batch
-//! with one flush, pings the client, and closes the socket after `idle_timeout` of silence or with
-//! 1001 when the server shuts down.
+//! with one flush, at most once per `write_coalesce` (what arrives in between waits for the next
+//! write, so a busy connection costs one syscall for several updates), pings the client, and closes
+//! the socket after `idle_timeout` of silence or with 1001 when the server shuts down.
 
 use super::admission::{self, GOING_AWAY, MESSAGE_TOO_BIG, NORMAL, OriginRule, SESSION_ENDED};
 use super::outbox::{Batch, Frame, Outbox};
 use super::registry::Registration;
+use super::write_pacer::WritePacer;
 use crate::{
     AppState,
     api::error::ApiError,
@@ -109,6 +111,9 @@ struct Connection {
     heartbeat: Duration,
     idle_timeout: Duration,
     write_timeout: Duration,
+    write_coalesce: Duration,
+    /// Looked up once: a look-up by name hashes the name, on every write.
+    meters: Meters,
     shutdown: ShutdownSignal,
     registration: Registration,
     max_subscriptions: usize,
@@ -117,6 +122,12 @@ struct Connection {
     /// Its manual refreshes: each costs a snapshot, so they have a limit of their own.
     refreshes: TokenBucket,
     refreshes_per_min: usize,
+}
+
+struct Meters {
+    backlog: metrics::Histogram,
+    messages_out: metrics::Counter,
+    push_latency: metrics::Histogram,
 }
 
 /// Why the connection loop ended, and what to tell the client.
@@ -145,6 +156,12 @@ impl Connection {
             heartbeat: state.config.heartbeat_interval,
             idle_timeout: state.config.idle_timeout,
             write_timeout: state.config.write_timeout,
+            write_coalesce: state.config.write_coalesce,
+            meters: Meters {
+                backlog: metrics::histogram!(telemetry::OUTBOX_BACKLOG),
+                messages_out: metrics::counter!(telemetry::MESSAGES_OUT),
+                push_latency: metrics::histogram!(telemetry::PUSH_LATENCY),
+            },
             shutdown: state.shutdown,
             registration,
             max_subscriptions: state.config.max_subscriptions,
@@ -190,11 +207,19 @@ impl Connection {
     async fn serve(&mut self, socket: &mut WebSocket) -> Ending {
         let mut last_heard = Instant::now();
         let mut ping = tokio::time::interval_at(Instant::now() + self.heartbeat, self.heartbeat);
+        // The futures that outlive one turn of the loop are made once: re-making them on every
+        // update (a lock, a waiter list entry) cost more than the update itself.
         let mut shutdown = self.shutdown.clone();
+        let stopping = shutdown.stopping();
         let kick = self.registration.kick.clone();
+        let kicked = kick.received();
         let session_left = Duration::from_secs((self.session.expires_at - crate::store::now_secs()).max(0) as u64);
         let session_end = tokio::time::sleep(session_left);
-        tokio::pin!(session_end);
+        // When the outbox has something but the last write was under `write_coalesce` ago.
+        let held = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(stopping, kicked, session_end, held);
+        let mut holding = false;
+        let mut pacer = WritePacer::new(self.write_coalesce, Instant::now());
         loop {
             tokio::select! {
                 inbound = socket.recv() => match inbound {
@@ -214,15 +239,31 @@ impl Connection {
                     }
                     None => return Ending::ClientLeft,
                 },
-                () = self.outbox.ready() => {
-                    let batch = self.outbox.take();
-                    match tokio::time::timeout(self.write_timeout, self.write(socket, batch)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return Ending::ClientLeft,
-                        Err(_) => {
-                            telemetry::write_timed_out("websocket");
-                            return Ending::ClientLeft;
-                        }
+                () = self.outbox.ready(), if !holding => {
+                    let now = Instant::now();
+                    if let Some(until) = pacer.hold_until(now) {
+                        held.as_mut().reset(until);
+                        holding = true;
+                        continue;
+                    }
+                    pacer.wrote(now);
+                    if let Err(ending) = self.write_batch(socket).await {
+                        return ending;
+                    }
+                }
+                // Holding must never make a subscription lag: half a queue goes out at once.
+                () = self.outbox.half_full(), if holding => {
+                    holding = false;
+                    pacer.wrote(Instant::now());
+                    if let Err(ending) = self.write_batch(socket).await {
+                        return ending;
+                    }
+                }
+                () = &mut held, if holding => {
+                    holding = false;
+                    pacer.wrote(Instant::now());
+                    if let Err(ending) = self.write_batch(socket).await {
+                        return ending;
                     }
                 }
                 _ = ping.tick() => {
@@ -234,9 +275,25 @@ impl Connection {
                         return Ending::ClientLeft;
                     }
                 }
-                () = shutdown.stopping() => return Ending::Close(GOING_AWAY, "server shutting down".into()),
-                (code, reason) = kick.received() => return Ending::Close(code, reason.into()),
+                () = &mut stopping => return Ending::Close(GOING_AWAY, "server shutting down".into()),
+                (code, reason) = &mut kicked => return Ending::Close(code, reason.into()),
                 () = &mut session_end => return Ending::Close(SESSION_ENDED, "session expired".into()),
+            }
+        }
+    }
+
+    /// Takes everything queued and writes it, within the write timeout.
+    async fn write_batch(&mut self, socket: &mut WebSocket) -> Result<(), Ending> {
+        let batch = self.outbox.take();
+        if batch.frames.is_empty() && batch.lagging.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(self.write_timeout, self.write(socket, batch)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Ending::ClientLeft),
+            Err(_) => {
+                telemetry::write_timed_out("websocket");
+                Err(Ending::ClientLeft)
             }
         }
     }
@@ -257,11 +314,10 @@ impl Connection {
             socket.feed(Message::Text(frame.into_text().into())).await?;
         }
         socket.flush().await?;
-        metrics::histogram!(telemetry::OUTBOX_BACKLOG).record(published.len() as f64);
-        metrics::counter!(telemetry::MESSAGES_OUT).increment(frames as u64);
-        let latency = metrics::histogram!(telemetry::PUSH_LATENCY);
+        self.meters.backlog.record(published.len() as f64);
+        self.meters.messages_out.increment(frames as u64);
         for at in published {
-            latency.record(at.elapsed().as_secs_f64());
+            self.meters.push_latency.record(at.elapsed().as_secs_f64());
         }
         for widget in batch.lagging {
             if let Some(topic) = self.subscriptions.get(&widget) {
