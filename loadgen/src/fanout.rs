@@ -10,7 +10,7 @@
 //! own CPU is printed beside it: both share the machine's cores.
 
 use crate::{
-    client,
+    client, hostile,
     scan::{self, Kind},
     server::{self, Server, Usage},
     stats::Samples,
@@ -100,6 +100,7 @@ struct Figures {
     latency: Samples,
     publish: Samples,
     published: u64,
+    failed_publishes: u64,
     publish_rate: f64,
     deliveries: u64,
     per_sec: f64,
@@ -142,14 +143,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Settings that let one user hold every socket and one key publish at any rate: the limits are
-/// raised, not removed, and every other check stays on.
+/// The hostile bench's settings (one user holds every socket, one key publishes fast) and room for
+/// that many connections: limits raised, not removed; every other check stays on.
 fn livedash_settings(clients: usize) -> Vec<(&'static str, String)> {
-    vec![
-        ("LIVEDASH_MAX_CONNECTIONS_PER_USER", (clients + 20).to_string()),
-        ("LIVEDASH_MAX_HTTP_CONNECTIONS", (2 * clients + 200).to_string()),
-        ("LIVEDASH_PUBLISHES_PER_SEC", "100000".into()),
-    ]
+    let mut settings = hostile::settings(clients);
+    settings.push(("LIVEDASH_MAX_HTTP_CONNECTIONS", (2 * clients + 200).to_string()));
+    settings
 }
 
 async fn start(target: Target, bin: &str, clients: usize) -> anyhow::Result<Server> {
@@ -245,7 +244,8 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
         deliveries,
         per_sec: deliveries as f64 / span,
         message_bytes: tallies.iter().map(|t| t.bytes).sum::<u64>() as f64 / deliveries.max(1) as f64,
-        lost: tallies.iter().map(|t| t.lost).sum::<u64>() + sent.failed,
+        lost: tallies.iter().map(|t| t.lost).sum(),
+        failed_publishes: sent.failed,
         repeated: tallies.iter().map(|t| t.repeated).sum(),
         gaps: tallies.iter().map(|t| t.gaps).sum(),
         cpu: cpu_between(before.0, after.0),
@@ -452,7 +452,13 @@ fn print_figures(target: Target, load: Load, plan: &Plan, f: &Figures) {
     );
     println!("  connect          {}", f.connect.summary());
     println!("  publish→receive  {}", f.latency.summary());
-    println!("  publish API      {}; {} published, {:.1}/s", f.publish.summary(), f.published, f.publish_rate);
+    println!(
+        "  publish API      {}; {} published, {:.1}/s, {} failed",
+        f.publish.summary(),
+        f.published,
+        f.publish_rate,
+        f.failed_publishes
+    );
     println!(
         "  deliveries       {} ({:.0}/s); lost {}, repeated {}, gaps {}",
         f.deliveries, f.per_sec, f.lost, f.repeated, f.gaps

@@ -69,7 +69,7 @@ pub async fn connect(
     stream.write_all(request.as_bytes()).await?;
     let mut client = WsClient { stream, buf: vec![0; READ_CHUNK], start: 0, end: 0, outgoing: Vec::new(), sent: 0 };
     let head_end = loop {
-        if let Some(at) = find(&client.buf[..client.end], b"\r\n\r\n") {
+        if let Some(at) = memchr::memmem::find(&client.buf[..client.end], b"\r\n\r\n") {
             break at + 4;
         }
         if client.end == client.buf.len() {
@@ -197,10 +197,6 @@ fn masked_frame(frame: &mut Vec<u8>, first: u8, payload: &[u8], mask: [u8; 4]) {
     }
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-}
-
-pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

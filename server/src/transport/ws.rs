@@ -240,29 +240,25 @@ impl Connection {
                     None => return Ending::ClientLeft,
                 },
                 () = self.outbox.ready(), if !holding => {
-                    let now = Instant::now();
-                    if let Some(until) = pacer.hold_until(now) {
+                    if let Some(until) = pacer.hold_until(Instant::now()) {
                         held.as_mut().reset(until);
                         holding = true;
                         continue;
                     }
-                    pacer.wrote(now);
-                    if let Err(ending) = self.write_batch(socket).await {
+                    if let Err(ending) = self.write_batch(socket, &mut pacer).await {
                         return ending;
                     }
                 }
                 // Holding must never make a subscription lag: half a queue goes out at once.
                 () = self.outbox.half_full(), if holding => {
                     holding = false;
-                    pacer.wrote(Instant::now());
-                    if let Err(ending) = self.write_batch(socket).await {
+                    if let Err(ending) = self.write_batch(socket, &mut pacer).await {
                         return ending;
                     }
                 }
                 () = &mut held, if holding => {
                     holding = false;
-                    pacer.wrote(Instant::now());
-                    if let Err(ending) = self.write_batch(socket).await {
+                    if let Err(ending) = self.write_batch(socket, &mut pacer).await {
                         return ending;
                     }
                 }
@@ -282,8 +278,10 @@ impl Connection {
         }
     }
 
-    /// Takes everything queued and writes it, within the write timeout.
-    async fn write_batch(&mut self, socket: &mut WebSocket) -> Result<(), Ending> {
+    /// Takes everything queued and writes it, within the write timeout; the pacer counts the next
+    /// window from now.
+    async fn write_batch(&mut self, socket: &mut WebSocket, pacer: &mut WritePacer) -> Result<(), Ending> {
+        pacer.wrote(Instant::now());
         let batch = self.outbox.take();
         if batch.frames.is_empty() && batch.lagging.is_empty() {
             return Ok(());
