@@ -1,7 +1,9 @@
-//! The fan-out benchmark: N WebSocket clients following T topics, a publisher at R messages a second
-//! per topic through the publish API, each message carrying its send time, against livedash and
-//! against two servers that do only the fan-out (`baseline_axum`, and Node.js with `ws`), one after
-//! the other in one run.
+//! The fan-out benchmark: N clients following T topics, a publisher at R messages a second per topic
+//! through the publish API, each message carrying its send time, against livedash (over WebSockets,
+//! and over SSE: one stream per client of a dashboard showing the T topics) and against two servers
+//! that do only the fan-out over WebSockets (`baseline_axum`, and Node.js with `ws`), one after the
+//! other in one run, each load on a server of its own (so memory per socket starts from a clean
+//! process).
 //!
 //! For each server and load it prints connect time, publish→receive latency, publish API latency,
 //! deliveries a second, messages lost or repeated (every offset of every client is checked), and the
@@ -13,6 +15,7 @@ use crate::{
     client, hostile,
     scan::{self, Kind},
     server::{self, Server, Usage},
+    sse::{self, SseClient},
     stats::Samples,
     tally::{self, Tally},
     wire::{self, Frame, WsClient},
@@ -30,6 +33,8 @@ use tokio::sync::{Semaphore, watch};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Livedash,
+    /// livedash's Server-Sent Events stream of a dashboard.
+    LivedashSse,
     Axum,
     Node,
 }
@@ -38,18 +43,24 @@ impl Target {
     pub fn parse(name: &str) -> anyhow::Result<Self> {
         match name {
             "livedash" => Ok(Self::Livedash),
+            "livedash-sse" => Ok(Self::LivedashSse),
             "axum" => Ok(Self::Axum),
             "node" => Ok(Self::Node),
-            other => bail!("unknown target {other:?}: livedash, axum or node"),
+            other => bail!("unknown target {other:?}: livedash, livedash-sse, axum or node"),
         }
     }
 
     fn label(self) -> &'static str {
         match self {
             Self::Livedash => "livedash",
+            Self::LivedashSse => "livedash SSE",
             Self::Axum => "axum broadcast",
             Self::Node => "Node.js + ws",
         }
+    }
+
+    fn is_livedash(self) -> bool {
+        matches!(self, Self::Livedash | Self::LivedashSse)
     }
 }
 
@@ -129,9 +140,9 @@ impl Figures {
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &target in &plan.targets {
-        let most = plan.loads.iter().map(|l| l.clients).max().unwrap_or(1);
-        let server = start(target, &plan.bin, most).await.with_context(|| format!("starting {}", target.label()))?;
         for &load in &plan.loads {
+            let server =
+                start(target, &plan.bin, load.clients).await.with_context(|| format!("starting {}", target.label()))?;
             let figures = measure(&server, target, load, plan)
                 .await
                 .with_context(|| format!("{} under {} clients × {} msg/s", target.label(), load.clients, load.rate))?;
@@ -153,7 +164,7 @@ fn livedash_settings(clients: usize) -> Vec<(&'static str, String)> {
 
 async fn start(target: Target, bin: &str, clients: usize) -> anyhow::Result<Server> {
     match target {
-        Target::Livedash => Server::start(bin, &livedash_settings(clients)).await,
+        Target::Livedash | Target::LivedashSse => Server::start(bin, &livedash_settings(clients)).await,
         Target::Axum => Server::start_baseline(&std::env::current_exe()?, &["baseline-axum"]).await,
         Target::Node => {
             let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("baselines/ws-broadcast.mjs");
@@ -168,14 +179,20 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
     let publisher = Publisher::new(server, plan.topics, plan.points, epoch);
     // livedash sends a snapshot on subscribing to a topic that exists: create them first.
     let mut created = vec![0; plan.topics];
-    if target == Target::Livedash {
+    if target.is_livedash() {
         for (topic, offset) in created.iter_mut().enumerate() {
             *offset = publisher.publish(&http, topic).await?.1;
         }
     }
-    let cookie = match target {
-        Target::Livedash => Some(Arc::new(client::login(&http, &server.addr, "ops@acme.test").await?)),
-        Target::Axum | Target::Node => None,
+    let cookie = match target.is_livedash() {
+        true => Some(Arc::new(client::login(&http, &server.addr, "ops@acme.test").await?)),
+        false => None,
+    };
+    let stream_path = match (target, &cookie) {
+        (Target::LivedashSse, Some(cookie)) => {
+            Some(Arc::new(bench_dashboard(&http, server, cookie, plan.topics).await?))
+        }
+        _ => None,
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_start = settled_rss(server).await;
@@ -184,11 +201,17 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
     let connecting = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     let mut opening = Vec::with_capacity(load.clients);
     for n in 0..load.clients {
-        let (connecting, cookie) = (connecting.clone(), cookie.clone());
+        let (connecting, cookie, stream_path) = (connecting.clone(), cookie.clone(), stream_path.clone());
         let topics = plan.topics;
         opening.push(tokio::spawn(async move {
             let _permit = connecting.acquire_owned().await.expect("never closed");
-            let opened = open(addr, n, cookie.as_deref().map(String::as_str), topics);
+            let cookie = cookie.as_deref().map(String::as_str);
+            let opened = async {
+                match (stream_path, cookie) {
+                    (Some(path), Some(cookie)) => open_stream(addr, n, cookie, &path, topics).await,
+                    _ => open(addr, n, cookie, topics).await,
+                }
+            };
             tokio::time::timeout(OPEN_TIMEOUT, opened)
                 .await
                 .context("no answer to the connection or its subscriptions")?
@@ -209,7 +232,7 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
     let sampler = server::Sampler::start(server);
     let readers: Vec<_> = viewers
         .into_iter()
-        .map(|(ws, last)| tokio::spawn(read(ws, Tally::starting_at(last), epoch, finals.clone())))
+        .map(|(viewer, last)| tokio::spawn(read(viewer, Tally::starting_at(last), epoch, finals.clone())))
         .collect();
     let started_us = epoch.elapsed().as_micros() as u64;
     let sent = publisher.run(&http, load.rate, Duration::from_secs(plan.secs)).await;
@@ -261,18 +284,22 @@ fn cpu_between(before: Usage, after: Usage) -> Duration {
     after.cpu.saturating_sub(before.cpu)
 }
 
-/// The server's RSS once it stops falling (freed sockets are returned over a moment), at most 10 s.
+/// The server's RSS once it has stopped falling for a while (a server gives freed memory back
+/// some seconds after sockets close: livedash checks every 5 s), at most 30 s.
 async fn settled_rss(server: &Server) -> u64 {
-    let mut last = server.usage().rss_bytes;
-    for _ in 0..20 {
+    const STILL_FOR: Duration = Duration::from_secs(7);
+    let started = Instant::now();
+    let mut lowest = server.usage().rss_bytes;
+    let mut fell_at = Instant::now();
+    while fell_at.elapsed() < STILL_FOR && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = server.usage().rss_bytes;
-        if now + 64 * 1024 >= last {
-            return now;
+        if now + 64 * 1024 < lowest {
+            fell_at = Instant::now();
         }
-        last = now;
+        lowest = lowest.min(now);
     }
-    last
+    lowest
 }
 
 /// A client: connected (livedash: welcomed), subscribed to every topic, and the offset each
@@ -283,7 +310,7 @@ async fn open(
     n: usize,
     cookie: Option<&str>,
     topics: usize,
-) -> anyhow::Result<((WsClient, Vec<u64>), Duration)> {
+) -> anyhow::Result<((Viewer, Vec<u64>), Duration)> {
     let started = Instant::now();
     let origin = format!("http://{addr}");
     let mut ws = wire::connect(addr, client::source(n), "/api/ws", cookie, Some(&origin)).await?;
@@ -315,13 +342,87 @@ async fn open(
             _ => {}
         }
     }
-    Ok(((ws, starts.into_iter().map(|s| s.unwrap_or_default()).collect()), connect))
+    Ok(((Viewer::Ws(ws), starts.into_iter().map(|s| s.unwrap_or_default()).collect()), connect))
+}
+
+/// A dashboard with one line chart per bench topic, for the SSE clients; its stream's path.
+async fn bench_dashboard(
+    http: &reqwest::Client,
+    server: &Server,
+    cookie: &str,
+    topics: usize,
+) -> anyhow::Result<String> {
+    let created: serde_json::Value = http
+        .post(server.url("/api/dashboards"))
+        .header("cookie", cookie)
+        .json(&serde_json::json!({"title": "Fan-out bench"}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("creating the bench dashboard")?
+        .json()
+        .await?;
+    let id = created["id"].as_i64().context("no dashboard id")?;
+    for topic in 0..topics {
+        http.post(server.url(&format!("/api/dashboards/{id}/widgets")))
+            .header("cookie", cookie)
+            .json(&serde_json::json!({"title": format!("Topic {topic}"), "kind": "line_chart", "topic": tally::topic_name(topic)}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("adding a bench widget")?;
+    }
+    Ok(format!("/api/stream/dashboard/{id}"))
+}
+
+/// An SSE client of the bench dashboard, once it has every bench topic's snapshot.
+async fn open_stream(
+    addr: SocketAddr,
+    n: usize,
+    cookie: &str,
+    path: &str,
+    topics: usize,
+) -> anyhow::Result<((Viewer, Vec<u64>), Duration)> {
+    let started = Instant::now();
+    let mut stream = sse::connect(addr, client::source(n), path, cookie).await?;
+    let connect = started.elapsed();
+    let mut starts = vec![None; topics];
+    while starts.iter().any(Option::is_none) {
+        let Some(event) = stream.next().await? else { bail!("the stream ended before its snapshots") };
+        let seen = scan::scan(event.data);
+        if let (Kind::Start, Some(topic), Some(offset)) =
+            (seen.kind, seen.topic.and_then(tally::topic_index), seen.offset)
+            && topic < topics
+        {
+            starts[topic] = Some(offset);
+        }
+    }
+    Ok(((Viewer::Sse(stream), starts.into_iter().map(|s| s.unwrap_or_default()).collect()), connect))
+}
+
+/// One client, over either transport.
+enum Viewer {
+    Ws(WsClient),
+    Sse(SseClient),
+}
+
+impl Viewer {
+    /// The next message's text (an event's data), or `None` once the server closed.
+    async fn next(&mut self) -> anyhow::Result<Option<&[u8]>> {
+        match self {
+            Viewer::Ws(ws) => match ws.next().await? {
+                Frame::Text(text) => Ok(Some(text)),
+                Frame::Closed => Ok(None),
+            },
+            Viewer::Sse(stream) => Ok(stream.next().await?.map(|event| event.data)),
+        }
+    }
 }
 
 /// Reads until this client has the last published offset of every topic, the server closes, or the
 /// drain time after publishing ends runs out.
 async fn read(
-    mut ws: WsClient,
+    mut viewer: Viewer,
     mut tally: Tally,
     epoch: Instant,
     mut finals: watch::Receiver<Option<Arc<Vec<u64>>>>,
@@ -341,12 +442,12 @@ async fn read(
             }
         };
         tokio::select! {
-            frame = ws.next() => match frame {
-                Ok(Frame::Text(text)) => {
+            message = viewer.next() => match message {
+                Ok(Some(text)) => {
                     let now = epoch.elapsed().as_micros() as u64;
                     tally.record(&scan::scan(text), text.len(), now);
                 }
-                Ok(Frame::Closed) | Err(_) => return tally,
+                Ok(None) | Err(_) => return tally,
             },
             _ = finals.changed() => {}
             () = drained => return tally,
@@ -521,6 +622,7 @@ mod tests {
         assert!(Load::parse("1000").is_err());
         assert!(Load::parse("0x5").is_err());
         assert_eq!(Target::parse("node").unwrap(), Target::Node);
+        assert_eq!(Target::parse("livedash-sse").unwrap(), Target::LivedashSse);
         assert!(Target::parse("nginx").is_err());
     }
 }

@@ -9,7 +9,7 @@
 //!                                                          two nodes over Redis against one
 //! loadgen kafka   [--clients 1000] [--rates 50,100,200,400] [--secs 10]
 //!                                                          the Kafka bridge: sustained rate, produce→screen
-//! loadgen fanout  [--targets livedash,axum,node] [--loads 1000x20,1000x100] [--topics 1] [--points 1] [--secs 10]
+//! loadgen fanout  [--targets livedash,livedash-sse,axum,node] [--loads 1000x20,1000x100] [--topics 1] [--points 1] [--secs 10]
 //!                                                          fan-out against two baselines (docs/benchmarks.md)
 //! loadgen baseline-axum --port P                           the axum baseline alone
 //!         common: [--bin target/debug/livedash]
@@ -23,6 +23,7 @@ mod kafka;
 mod nodes;
 mod scan;
 mod server;
+mod sse;
 mod stats;
 mod storm;
 mod tally;
@@ -72,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("fanout") => {
             let list = |name: &str, default: &str| option(&args, name).unwrap_or_else(|| default.into());
-            let targets = list("--targets", "livedash,axum,node");
+            let targets = list("--targets", "livedash,livedash-sse,axum,node");
             let loads = list("--loads", "1000x20,1000x100,1000x300,10000x2");
             let plan = fanout::Plan {
                 targets: targets.split(',').map(|t| fanout::Target::parse(t.trim())).collect::<anyhow::Result<_>>()?,

@@ -51,10 +51,7 @@ pub async fn connect(
     cookie: Option<&str>,
     origin: Option<&str>,
 ) -> anyhow::Result<WsClient> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(from, 0))?;
-    let mut stream = socket.connect(server).await.with_context(|| format!("connecting to {server}"))?;
-    stream.set_nodelay(true)?;
+    let mut stream = dial(server, from).await?;
     let mut request = format!(
         "GET {path} HTTP/1.1\r\nHost: {server}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: bGl2ZWRhc2gtYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -67,24 +64,42 @@ pub async fn connect(
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await?;
-    let mut client = WsClient { stream, buf: vec![0; READ_CHUNK], start: 0, end: 0, outgoing: Vec::new(), sent: 0 };
-    let head_end = loop {
-        if let Some(at) = memchr::memmem::find(&client.buf[..client.end], b"\r\n\r\n") {
-            break at + 4;
-        }
-        if client.end == client.buf.len() {
-            bail!("the upgrade response is over {} bytes", client.buf.len());
-        }
-        if client.fill().await? == 0 {
-            bail!("the server closed the connection during the upgrade");
-        }
-    };
+    let mut buf = vec![0; READ_CHUNK];
+    let (head_end, end) = read_head(&mut stream, &mut buf).await?;
+    let mut client = WsClient { stream, buf, start: 0, end, outgoing: Vec::new(), sent: 0 };
     let head = String::from_utf8_lossy(&client.buf[..head_end]);
     if !head.starts_with("HTTP/1.1 101") {
         bail!("upgrade refused: {}", head.lines().next().unwrap_or_default());
     }
     client.start = head_end;
     Ok(client)
+}
+
+/// A TCP connection to `server` from the local address `from`, without Nagle's delay.
+pub async fn dial(server: SocketAddr, from: IpAddr) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    let stream = socket.connect(server).await.with_context(|| format!("connecting to {server}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Reads an HTTP response's head into `buf`: where the head ends, and how much of `buf` was read
+/// (the body may have begun).
+pub async fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<(usize, usize)> {
+    let mut end = 0;
+    loop {
+        if let Some(at) = memchr::memmem::find(&buf[..end], b"\r\n\r\n") {
+            return Ok((at + 4, end));
+        }
+        if end == buf.len() {
+            bail!("the response head is over {} bytes", buf.len());
+        }
+        match stream.read(&mut buf[end..]).await? {
+            0 => bail!("the server closed the connection before answering"),
+            n => end += n,
+        }
+    }
 }
 
 impl WsClient {

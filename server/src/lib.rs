@@ -6,6 +6,7 @@
 //! runs in production.
 
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod bridge;
 pub mod broker;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod ingest;
 pub mod limits;
 pub mod listener;
+pub mod memory;
 pub mod pages;
 pub mod presence;
 pub mod roster;
@@ -25,7 +27,8 @@ pub mod telemetry;
 pub mod transport;
 
 use anyhow::Context;
-use app::{App, shell};
+use app::{App, SiteUrls, shell};
+use assets::Assets;
 use auth::{Auth, api_key::ApiKey};
 use axum::{Router, extract::FromRef, routing::get};
 use broker::{
@@ -118,6 +121,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Livedash {
     config: Arc<Config>,
     leptos_options: LeptosOptions,
+    assets: Assets,
+    site_urls: SiteUrls,
     broker: Arc<Broker>,
     engine: Arc<dyn Engine>,
     store: Store,
@@ -141,8 +146,16 @@ pub struct Livedash {
 
 impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
-    pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+    pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> anyhow::Result<Self> {
         telemetry::handle();
+        let site_root = std::path::PathBuf::from(&*leptos_options.site_root);
+        // Files change under a running server only with `cargo leptos watch`.
+        let watching = std::env::var_os("LEPTOS_WATCH").is_some();
+        let assets = Assets::scan(&site_root, &leptos_options.site_pkg_dir, watching)
+            .with_context(|| format!("reading the site's files in {}", site_root.display()))?;
+        let site_urls = assets.site_urls(&leptos_options);
+        // The hydration script names the bundle by this directory.
+        leptos_options.site_pkg_dir = assets.pkg_dir().into();
         let store = Store::open(&config.database)
             .await
             .with_context(|| format!("opening {}", store::redacted(&config.database)))?;
@@ -252,6 +265,8 @@ impl Livedash {
             roster,
             config: Arc::new(config),
             leptos_options,
+            assets,
+            site_urls,
             broker,
             engine,
             store,
@@ -315,9 +330,19 @@ impl Livedash {
         let state = self.state();
         let routes = generate_route_list(App);
         let options = state.leptos_options.clone();
-        let pages = Router::new()
-            .leptos_routes(&state, routes, move || shell(options.clone()))
-            .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_session));
+        let urls = self.site_urls.clone();
+        let page = move |options| shell(options, urls.clone());
+        let pages = {
+            let page = page.clone();
+            Router::new()
+                .leptos_routes(&state, routes, move || page(options.clone()))
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_session))
+                .layer(axum::middleware::map_response(assets::revalidate))
+        };
+        let files = Router::new().route("/assets/{hash}/{*path}", get(assets::hashed)).with_state(self.assets.clone());
+        // What is neither a route nor a file of the site: the app's own "not found" page.
+        let errors = leptos_axum::file_and_error_handler::<AppState, _>(page);
+        let site_files = self.assets.clone();
         let metrics = match self.config.metrics_addr {
             Some(_) => Router::new(),
             None => telemetry::router(self.config.metrics_token.clone()),
@@ -332,7 +357,16 @@ impl Livedash {
             .route("/api/v1/dashboards/{id}/updates", get(transport::poll::updates))
             .merge(api::routes())
             .merge(pages)
-            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .merge(files)
+            .fallback(move |uri, state, request| {
+                let (site, errors) = (site_files.clone(), errors.clone());
+                async move {
+                    match site.serve_plain(request).await {
+                        Ok(file) => file,
+                        Err(request) => assets::revalidate(errors(uri, state, request).await).await,
+                    }
+                }
+            })
             .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(self.config.body_read_timeout))
             .with_state(state)
     }
@@ -348,6 +382,7 @@ impl Livedash {
         let keep = |key: &broker::topic_name::TopicKey| presence::is_reserved(&key.name);
         let sweeper = broker::sweep::run(self.broker.clone(), self.config.sweep_interval, keep, self.shutdown.signal());
         tokio::spawn(sweeper);
+        tokio::spawn(memory::run(self.sockets.clone(), self.shutdown.signal()));
         let limits = ListenerLimits {
             header_read_timeout: self.config.header_read_timeout,
             max_connections: self.config.max_http_connections,

@@ -158,7 +158,7 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
             ReadFrom::Start,
         )
         .unwrap();
-    let truth = match serde_json::from_str::<ServerMessage>(&probe.take().frames.remove(0).into_text()).unwrap() {
+    let truth = match serde_json::from_str::<ServerMessage>(&probe.take().frames.pop_front().expect("a snapshot").into_text()).unwrap() {
         ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series,
         other => panic!("{other:?}"),
     };

@@ -54,27 +54,47 @@ mod browser {
     };
     use leptos::prelude::*;
 
+    /// Draws the chart once mounted, then at most once per animation frame however many updates
+    /// arrive between two frames: a frame shows only the last of them anyway, and each draw costs
+    /// ECharts a layout of the whole series.
     pub fn draw(kind: WidgetKind, title: String, dom_id: String, data: RwSignal<SeriesBuffer>) {
         let chart = StoredValue::new_local(None::<Echarts>);
-        // Runs after the element is mounted, then again whenever the data changes.
+        let frame_asked = StoredValue::new_local(false);
         Effect::new(move |_| {
-            data.with(|buffer| {
-                let option = data_only(kind, buffer);
-                chart.update_value(|c| match c {
-                    Some(existing) => WasmRenderer::update(existing, &option),
-                    None => {
-                        let renderer = WasmRenderer::new_opt(None, None).theme(system_theme());
-                        match renderer.render(&dom_id, &base_chart(kind, &title)) {
-                            Ok(created) => {
-                                WasmRenderer::update(&created, &option);
-                                *c = Some(created);
-                            }
-                            Err(e) => leptos::logging::error!("livedash: chart {dom_id}: {e:?}"),
-                        }
-                    }
+            data.track();
+            if frame_asked.try_get_value() != Some(false) {
+                return;
+            }
+            frame_asked.set_value(true);
+            let (title, dom_id) = (title.clone(), dom_id.clone());
+            request_animation_frame(move || {
+                // The widget may have gone since: its values are disposed then.
+                if frame_asked.try_set_value(false).is_some() {
+                    return;
+                }
+                data.try_with_untracked(|buffer| {
+                    chart.try_update_value(|c| render(c, kind, &title, &dom_id, buffer));
                 });
             });
         });
+    }
+
+    /// Merges the buffer's data into the chart, creating the chart the first time.
+    fn render(chart: &mut Option<Echarts>, kind: WidgetKind, title: &str, dom_id: &str, buffer: &SeriesBuffer) {
+        let option = data_only(kind, buffer);
+        match chart {
+            Some(existing) => WasmRenderer::update(existing, &option),
+            None => {
+                let renderer = WasmRenderer::new_opt(None, None).theme(system_theme());
+                match renderer.render(dom_id, &base_chart(kind, title)) {
+                    Ok(created) => {
+                        WasmRenderer::update(&created, &option);
+                        *chart = Some(created);
+                    }
+                    Err(e) => leptos::logging::error!("livedash: chart {dom_id}: {e:?}"),
+                }
+            }
+        }
     }
 
     /// ECharts' own dark theme when the system asks for dark, so axes and labels stay legible.

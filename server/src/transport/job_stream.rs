@@ -40,7 +40,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     net::IpAddr,
     sync::{Arc, Mutex},
 };
@@ -191,7 +191,7 @@ impl JobStream {
     }
 
     /// Writes the job's steps among `frames` as one chunk; ends the stream after the final one.
-    async fn write(&mut self, frames: Vec<Frame>) -> Result<(), Ending> {
+    async fn write(&mut self, frames: VecDeque<Frame>) -> Result<(), Ending> {
         let mut out = String::new();
         let mut sent = 0;
         for frame in frames {

@@ -75,7 +75,8 @@ pub fn update_text(prefix: &str, body: &str) -> String {
 /// What the writer takes out in one go.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub frames: Vec<Frame>,
+    /// The queue itself, handed over whole: an idle connection then holds no queue at all.
+    pub frames: VecDeque<Frame>,
     /// Subscriptions that lost updates since the last batch and need a gap and a snapshot.
     pub lagging: Vec<Arc<str>>,
 }
@@ -153,7 +154,7 @@ impl Outbox {
     pub fn take(&self) -> Batch {
         let mut state = self.state.lock().expect("outbox lock");
         state.queued_updates = 0;
-        Batch { frames: state.frames.drain(..).collect(), lagging: std::mem::take(&mut state.to_report) }
+        Batch { frames: std::mem::take(&mut state.frames), lagging: std::mem::take(&mut state.to_report) }
     }
 
     /// Completes once updates fill half the queue: a writer holding them back must write now, or

@@ -19,6 +19,7 @@ use crate::{
         topic_name::{TopicKey, TopicName},
     },
     client_addr::ClientAddr,
+    config::Config,
     limits::TokenBucket,
     presence::{self, Presence},
     shutdown::ShutdownSignal,
@@ -35,15 +36,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::SinkExt;
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 /// Longest widget id a client may use.
 const MAX_WIDGET_ID_LEN: usize = 128;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
-/// buffers dominate server memory.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// buffers dominate server memory. What a client sends is small (a subscription is about 150
+/// bytes): one read takes it; a larger frame grows the buffer to fit. Writes are gathered up to the write size
+/// before they go out.
+const READ_BUFFER_BYTES: usize = 256;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Checks the Origin (403 before the upgrade: such a request is not from our page), then the
@@ -69,25 +72,53 @@ pub async fn upgrade(
         Err(refusal) => admission::deny(&state, None, peer, refusal),
     }
     let max = state.config.max_frame_bytes;
-    upgrade
+    let upgrade = upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |mut socket| async move {
-            let session = match verdict {
-                Ok(session) => session,
-                Err(refusal) => return close(&mut socket, refusal.code, refusal.reason).await,
-            };
-            let id = admission::next_connection_id();
-            match admission::register(&state, id, &session, &headers).await {
-                Ok(registration) => Connection::new(id, state, session, registration).run(socket).await,
-                Err(refusal) => {
-                    admission::deny(&state, Some(&session), peer, &refusal);
-                    close(&mut socket, refusal.code, refusal.reason).await
-                }
+        .max_frame_size(max);
+    match verdict {
+        Ok(session) => {
+            let admitted = Box::new(Admitted { session, state, headers, peer });
+            // Boxed before the future is made, so that the socket's task holds two pointers, not
+            // copies of them (rust-lang/rust#62958: an async fn keeps its arguments beside what
+            // it moves them into). That task lives as long as the socket.
+            upgrade.on_upgrade(move |socket| admitted.open(Box::new(socket)))
+        }
+        Err(refusal) => {
+            upgrade.on_upgrade(move |mut socket| async move { close(&mut socket, refusal.code, refusal.reason).await })
+        }
+    }
+}
+
+/// A connection that passed the checks made before the upgrade.
+struct Admitted {
+    session: Session,
+    state: AppState,
+    headers: HeaderMap,
+    peer: IpAddr,
+}
+
+impl Admitted {
+    /// Takes a seat in the user's connection limit, then serves the socket.
+    async fn open(self: Box<Self>, mut socket: Box<WebSocket>) {
+        let id = admission::next_connection_id();
+        // Boxed, as are the other steps taken once (the goodbye, leaving the roster): the task's
+        // future is as large as its largest step.
+        let registered = Box::pin(admission::register(&self.state, id, &self.session, &self.headers)).await;
+        // Header values share the request's whole read buffer (8 KB): kept for the socket's life,
+        // they would more than double what an idle connection holds.
+        let Admitted { session, state, peer, headers } = *self;
+        drop(headers);
+        match registered {
+            Ok(registration) => Box::new(Connection::new(id, state, session, registration)).run(socket).await,
+            Err(refusal) => {
+                admission::deny(&state, Some(&session), peer, &refusal);
+                drop((state, session));
+                close(&mut socket, refusal.code, refusal.reason).await
             }
-        })
+        }
+    }
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: String) {
@@ -102,32 +133,42 @@ struct Connection {
     auditor: Auditor,
     presence: Arc<Presence>,
     outbox: Arc<Outbox>,
-    /// widget id → topic
-    subscriptions: HashMap<Arc<str>, TopicKey>,
-    /// widget id → resume token of the last snapshot or update written to the socket
-    positions: HashMap<Arc<str>, Arc<str>>,
+    /// widget id → what it follows (one table: thousands of idle connections each hold one)
+    subscriptions: HashMap<Arc<str>, Followed>,
     auth: Arc<Auth>,
     limits: Limits,
-    heartbeat: Duration,
-    idle_timeout: Duration,
-    write_timeout: Duration,
-    write_coalesce: Duration,
-    /// Looked up once: a look-up by name hashes the name, on every write.
-    meters: Meters,
+    /// Timeouts and limits, read from here rather than copied into each of thousands of
+    /// connections.
+    config: Arc<Config>,
     shutdown: ShutdownSignal,
     registration: Registration,
-    max_subscriptions: usize,
     /// The client's message rate limit.
     inbound: TokenBucket,
     /// Its manual refreshes: each costs a snapshot, so they have a limit of their own.
     refreshes: TokenBucket,
-    refreshes_per_min: usize,
 }
 
+struct Followed {
+    topic: TopicKey,
+    /// The resume token of the last snapshot or update written to the socket.
+    position: Option<Arc<str>>,
+}
+
+/// Metric handles, looked up once for the process: a look-up by name hashes the name, and a
+/// handle per connection costs memory per connection.
 struct Meters {
     backlog: metrics::Histogram,
     messages_out: metrics::Counter,
     push_latency: metrics::Histogram,
+}
+
+fn meters() -> &'static Meters {
+    static METERS: std::sync::OnceLock<Meters> = std::sync::OnceLock::new();
+    METERS.get_or_init(|| Meters {
+        backlog: metrics::histogram!(telemetry::OUTBOX_BACKLOG),
+        messages_out: metrics::counter!(telemetry::MESSAGES_OUT),
+        push_latency: metrics::histogram!(telemetry::PUSH_LATENCY),
+    })
 }
 
 /// Why the connection loop ended, and what to tell the client.
@@ -146,25 +187,15 @@ impl Connection {
             presence: state.presence,
             outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
             subscriptions: HashMap::new(),
-            positions: HashMap::new(),
             auth: state.auth,
             limits: Limits {
                 max_subscriptions: state.config.max_subscriptions,
                 max_messages_per_sec: state.config.client_messages_per_sec,
                 max_frame_bytes: state.config.max_frame_bytes,
             },
-            heartbeat: state.config.heartbeat_interval,
-            idle_timeout: state.config.idle_timeout,
-            write_timeout: state.config.write_timeout,
-            write_coalesce: state.config.write_coalesce,
-            meters: Meters {
-                backlog: metrics::histogram!(telemetry::OUTBOX_BACKLOG),
-                messages_out: metrics::counter!(telemetry::MESSAGES_OUT),
-                push_latency: metrics::histogram!(telemetry::PUSH_LATENCY),
-            },
+            config: state.config.clone(),
             shutdown: state.shutdown,
             registration,
-            max_subscriptions: state.config.max_subscriptions,
             inbound: TokenBucket::new(
                 state.config.client_messages_per_sec as f64,
                 2.0 * state.config.client_messages_per_sec as f64,
@@ -175,11 +206,12 @@ impl Connection {
                 state.config.refreshes_per_min as f64,
                 std::time::Instant::now(),
             ),
-            refreshes_per_min: state.config.refreshes_per_min,
         }
     }
 
-    async fn run(mut self, mut socket: WebSocket) {
+    /// Both arrive boxed: an async fn keeps a copy of each argument beside the one it uses
+    /// (rust-lang/rust#62958), and this future lives as long as the socket.
+    async fn run(mut self: Box<Self>, mut socket: Box<WebSocket>) {
         tracing::info!(connection = self.id, user = %self.session.user.email, "connected");
         metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
@@ -187,16 +219,22 @@ impl Connection {
             connection_id: self.id.to_string(),
             resume_token: self.resume_token(),
             limits: self.limits,
-            heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
-            idle_timeout_ms: self.idle_timeout.as_millis() as u64,
+            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+            idle_timeout_ms: self.config.idle_timeout.as_millis() as u64,
         });
         self.presence.connected(&self.session.user, self.registration.joined());
         let ending = self.serve(&mut socket).await;
+        Box::pin(self.finish(socket, ending)).await;
+    }
+
+    /// Says goodbye when there is something to say, and frees what the connection held.
+    async fn finish(mut self: Box<Self>, mut socket: Box<WebSocket>, ending: Ending) {
         if let Ending::Close(code, reason) = ending {
             close(&mut socket, code, reason).await;
         }
-        for (widget, topic) in self.subscriptions.drain() {
-            self.broker.unsubscribe(&topic, self.id, &widget);
+        drop(socket);
+        for (widget, followed) in self.subscriptions.drain() {
+            self.broker.unsubscribe(&followed.topic, self.id, &widget);
         }
         let left = self.registration.leave().await;
         self.presence.disconnected(&self.session.user, &left);
@@ -206,7 +244,8 @@ impl Connection {
 
     async fn serve(&mut self, socket: &mut WebSocket) -> Ending {
         let mut last_heard = Instant::now();
-        let mut ping = tokio::time::interval_at(Instant::now() + self.heartbeat, self.heartbeat);
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + self.config.heartbeat_interval, self.config.heartbeat_interval);
         // The futures that outlive one turn of the loop are made once: re-making them on every
         // update (a lock, a waiter list entry) cost more than the update itself.
         let mut shutdown = self.shutdown.clone();
@@ -219,7 +258,7 @@ impl Connection {
         let held = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(stopping, kicked, session_end, held);
         let mut holding = false;
-        let mut pacer = WritePacer::new(self.write_coalesce, Instant::now());
+        let mut pacer = WritePacer::new(self.config.write_coalesce, Instant::now());
         loop {
             tokio::select! {
                 inbound = socket.recv() => match inbound {
@@ -245,29 +284,29 @@ impl Connection {
                         holding = true;
                         continue;
                     }
-                    if let Err(ending) = self.write_batch(socket, &mut pacer).await {
+                    if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
                         return ending;
                     }
                 }
                 // Holding must never make a subscription lag: half a queue goes out at once.
                 () = self.outbox.half_full(), if holding => {
                     holding = false;
-                    if let Err(ending) = self.write_batch(socket, &mut pacer).await {
+                    if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
                         return ending;
                     }
                 }
                 () = &mut held, if holding => {
                     holding = false;
-                    if let Err(ending) = self.write_batch(socket, &mut pacer).await {
+                    if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
                         return ending;
                     }
                 }
                 _ = ping.tick() => {
-                    if last_heard.elapsed() >= self.idle_timeout {
+                    if last_heard.elapsed() >= self.config.idle_timeout {
                         return Ending::Close(NORMAL, "idle timeout".into());
                     }
                     let ping = socket.send(Message::Ping(Default::default()));
-                    if !matches!(tokio::time::timeout(self.write_timeout, ping).await, Ok(Ok(()))) {
+                    if !matches!(Box::pin(tokio::time::timeout(self.config.write_timeout, ping)).await, Ok(Ok(()))) {
                         return Ending::ClientLeft;
                     }
                 }
@@ -279,14 +318,15 @@ impl Connection {
     }
 
     /// Takes everything queued and writes it, within the write timeout; the pacer counts the next
-    /// window from now.
+    /// window from now. Callers box it: inline, its state would take room in every idle
+    /// connection's task (a heap allocation a write costs far less than the write).
     async fn write_batch(&mut self, socket: &mut WebSocket, pacer: &mut WritePacer) -> Result<(), Ending> {
         pacer.wrote(Instant::now());
         let batch = self.outbox.take();
         if batch.frames.is_empty() && batch.lagging.is_empty() {
             return Ok(());
         }
-        match tokio::time::timeout(self.write_timeout, self.write(socket, batch)).await {
+        match tokio::time::timeout(self.config.write_timeout, self.write(socket, batch)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Ending::ClientLeft),
             Err(_) => {
@@ -302,9 +342,9 @@ impl Connection {
         let mut published = Vec::new();
         for frame in batch.frames {
             if let Some((widget, position)) = frame.position()
-                && self.subscriptions.contains_key(widget)
+                && let Some(followed) = self.subscriptions.get_mut(widget)
             {
-                self.positions.insert(widget.clone(), position.clone());
+                followed.position = Some(position.clone());
             }
             if let Frame::Update { published_at: Some(at), .. } = &frame {
                 published.push(*at);
@@ -312,15 +352,15 @@ impl Connection {
             socket.feed(Message::Text(frame.into_text().into())).await?;
         }
         socket.flush().await?;
-        self.meters.backlog.record(published.len() as f64);
-        self.meters.messages_out.increment(frames as u64);
+        meters().backlog.record(published.len() as f64);
+        meters().messages_out.increment(frames as u64);
         for at in published {
-            self.meters.push_latency.record(at.elapsed().as_secs_f64());
+            meters().push_latency.record(at.elapsed().as_secs_f64());
         }
         for widget in batch.lagging {
-            if let Some(topic) = self.subscriptions.get(&widget) {
+            if let Some(followed) = self.subscriptions.get(&widget) {
                 tracing::debug!(connection = self.id, %widget, "subscriber lagged; resyncing");
-                let _ = self.broker.resync(topic, &self.subscriber(&widget));
+                let _ = self.broker.resync(&followed.topic, &self.subscriber(&widget));
             }
         }
         Ok(())
@@ -373,23 +413,23 @@ impl Connection {
                 self.subscribe(widget_id, topic, resume_token.as_deref())
             }
             ClientMessage::Unsubscribe { widget_id } => match self.subscriptions.remove_entry(widget_id.as_str()) {
-                Some((widget, topic)) => {
-                    self.broker.unsubscribe(&topic, self.id, &widget);
+                Some((widget, followed)) => {
+                    self.broker.unsubscribe(&followed.topic, self.id, &widget);
                     self.outbox.forget(&widget);
-                    self.positions.remove(&widget);
                 }
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
             },
             ClientMessage::RequestUpdate { widget_id } => match self.subscriptions.get_key_value(widget_id.as_str()) {
                 Some(_) if !self.refreshes.try_take(std::time::Instant::now()) => {
                     telemetry::denied("refresh_rate");
-                    let message = format!("at most {} refreshes a minute; the view stays live", self.refreshes_per_min);
+                    let message =
+                        format!("at most {} refreshes a minute; the view stays live", self.config.refreshes_per_min);
                     self.error(ErrorCode::RateLimited, message, Some(widget_id))
                 }
-                Some((widget, topic)) => {
+                Some((widget, followed)) => {
                     // A topic is never retired while it has subscribers; one still waiting to be
                     // created has no snapshot to refresh.
-                    let _ = self.broker.refresh(topic, &self.subscriber(widget));
+                    let _ = self.broker.refresh(&followed.topic, &self.subscriber(widget));
                 }
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
             },
@@ -412,9 +452,9 @@ impl Connection {
         if self.subscriptions.contains_key(widget_id.as_str()) {
             return self.error(ErrorCode::DuplicateSubscription, "widget already subscribed".into(), Some(widget_id));
         }
-        if self.subscriptions.len() >= self.max_subscriptions {
+        if self.subscriptions.len() >= self.limits.max_subscriptions {
             telemetry::denied("subscriptions_per_connection");
-            let message = format!("at most {} subscriptions per connection", self.max_subscriptions);
+            let message = format!("at most {} subscriptions per connection", self.limits.max_subscriptions);
             return self.error(ErrorCode::LimitExceeded, message, Some(widget_id));
         }
         let name = match TopicName::parse(&topic) {
@@ -439,7 +479,7 @@ impl Connection {
         tracing::debug!(connection = self.id, %widget, topic = %key, pending, "subscribed");
         let detail = pending.then(|| "waiting for the topic's first message".to_owned());
         self.audit_subscribe(&key.name, Outcome::Ok, detail);
-        self.subscriptions.insert(widget, key);
+        self.subscriptions.insert(widget, Followed { topic: key, position: None });
     }
 
     fn audit_subscribe(&self, topic: &TopicName, outcome: Outcome, detail: Option<String>) {
@@ -468,10 +508,10 @@ impl Connection {
         let subs = self
             .subscriptions
             .iter()
-            .map(|(widget, topic)| ResumeSubscription {
+            .map(|(widget, followed)| ResumeSubscription {
                 widget: widget.to_string(),
-                topic: topic.name.to_string(),
-                position: self.positions.get(widget).map(|p| p.to_string()),
+                topic: followed.topic.name.to_string(),
+                position: followed.position.as_ref().map(|p| p.to_string()),
             })
             .collect();
         self.auth.resume.issue(self.session.user.id, self.session.expires_at, subs)

@@ -64,12 +64,20 @@ impl TestServer {
     pub async fn start(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("livedash.db").to_str().unwrap().to_owned();
-        Self::start_in(Config { database, ..config }, Some(dir), "127.0.0.1:0".parse().unwrap()).await
+        Self::start_in(Config { database, ..config }, Some(dir), "127.0.0.1:0".parse().unwrap(), None).await
+    }
+
+    /// A server whose site root (the front end's files) is `site`.
+    pub async fn with_site(config: Config, site: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("livedash.db").to_str().unwrap().to_owned();
+        let config = Config { database, ..config };
+        Self::start_in(config, Some(dir), "127.0.0.1:0".parse().unwrap(), Some(site.to_str().unwrap())).await
     }
 
     /// One node of a deployment: `config` names the database and Redis it shares with the others.
     pub async fn node(config: Config) -> Self {
-        Self::start_in(config, None, "127.0.0.1:0".parse().unwrap()).await
+        Self::start_in(config, None, "127.0.0.1:0".parse().unwrap(), None).await
     }
 
     /// Stops the server and starts it again on the same address and database, the way an operator
@@ -77,11 +85,15 @@ impl TestServer {
     pub async fn restart(mut self) -> Self {
         let (config, addr, dir) = (self.config.clone(), self.addr, self._dir.take());
         self.stop().await;
-        Self::start_in(config, dir, addr).await
+        Self::start_in(config, dir, addr, None).await
     }
 
-    async fn start_in(config: Config, dir: Option<tempfile::TempDir>, addr: SocketAddr) -> Self {
-        let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
+    async fn start_in(config: Config, dir: Option<tempfile::TempDir>, addr: SocketAddr, site: Option<&str>) -> Self {
+        let options = leptos::config::LeptosOptions::builder().output_name("livedash");
+        let options = match site {
+            Some(site) => options.site_root(site).build(),
+            None => options.build(),
+        };
         let livedash = Livedash::start(config.clone(), options).await.unwrap();
         let (broker, engine, store) = (livedash.broker(), livedash.engine(), livedash.store());
         let state = livedash.state();
