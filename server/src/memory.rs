@@ -18,6 +18,8 @@ use std::{sync::Arc, time::Duration};
 
 /// Blocks from this size up are mapped on their own and unmapped when freed.
 const MMAP_THRESHOLD: i32 = 256 * 1024;
+/// Free memory at the top of the heap beyond this goes back to the system at once.
+const TRIM_THRESHOLD: i32 = 2 * MMAP_THRESHOLD;
 /// Trim once this many connections closed since the last trim (or since the most open).
 const CLOSED_BEFORE_TRIM: usize = 256;
 const CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -28,7 +30,7 @@ pub fn tune_allocator() {
     // SAFETY: mallopt only changes malloc's parameters; any value is safe to pass.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 

@@ -158,10 +158,13 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
             ReadFrom::Start,
         )
         .unwrap();
-    let truth = match serde_json::from_str::<ServerMessage>(&probe.take().frames.pop_front().expect("a snapshot").into_text()).unwrap() {
-        ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series,
-        other => panic!("{other:?}"),
-    };
+    let truth =
+        match serde_json::from_str::<ServerMessage>(&probe.take().frames.pop_front().expect("a snapshot").into_text())
+            .unwrap()
+        {
+            ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series,
+            other => panic!("{other:?}"),
+        };
     for c in &mut cs {
         if c.outbox.is_none() {
             connect(c, &broker, &mut next_id);
