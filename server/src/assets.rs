@@ -13,7 +13,7 @@
 //! ignored, so a stale one is never sent.
 //!
 //! Under `cargo leptos watch` (`LEPTOS_WATCH`) files change under a running server, so nothing is
-//! marked immutable there.
+//! marked immutable there, and files go uncompressed.
 
 use axum::{
     body::Body,
@@ -98,7 +98,8 @@ impl Assets {
             } else {
                 files.insert(relative.clone(), short(&digest));
             }
-            if variants_fresh(&path) {
+            // Under watch, a file may be rebuilt after this check, its copies left stale.
+            if !watching && variants_fresh(&path) {
                 precompressed.insert(relative.clone());
             }
         }
@@ -309,6 +310,18 @@ mod tests {
         let later = SystemTime::now() + std::time::Duration::from_secs(5);
         fs::File::options().write(true).open(&wasm).unwrap().set_modified(later).unwrap();
         assert!(!variants_fresh(&wasm), "a copy older than its file is stale");
+    }
+
+    #[test]
+    fn under_watch_nothing_is_kept_or_precompressed() {
+        let dir = site();
+        fs::write(dir.path().join("pkg/livedash.wasm.br"), b"br").unwrap();
+        let watched = Assets::scan(dir.path(), "pkg", true).unwrap();
+        assert!(watched.inner.precompressed.is_empty(), "a rebuild may leave the copies stale");
+        assert_eq!(watched.hashed_caching(), REVALIDATE);
+        let built = Assets::scan(dir.path(), "pkg", false).unwrap();
+        assert!(built.inner.precompressed.contains("pkg/livedash.wasm"));
+        assert_eq!(built.hashed_caching(), IMMUTABLE);
     }
 
     #[test]
