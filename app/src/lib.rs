@@ -54,7 +54,8 @@ pub fn shell(options: LeptosOptions, urls: SiteUrls) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href=urls.favicon type="image/svg+xml"/>
-                // `id="leptos"`: the stylesheet `cargo leptos watch` reloads when the CSS changes.
+                // `cargo leptos watch` finds the stylesheet by its `pkg/livedash.css` path and swaps
+                // it for the plain path, which the server serves too.
                 <link id="leptos" rel="stylesheet" href=urls.stylesheet/>
                 // A classic script: charming calls the global `echarts`, which must exist before
                 // the (deferred, module) hydration script runs.

@@ -1,25 +1,11 @@
 import { expect, test, type Page } from '@playwright/test';
+import { widgetState } from './support/dashboard';
 import { expectLiveAgain } from './support/pill';
 import { FilteringProxy } from './support/proxy';
 import { signIn } from './support/session';
 
-/// The orders chart's counters and the times of the points it draws, read in one task of the page.
-async function chart(page: Page) {
-  return page.evaluate(() => {
-    const widget = document.querySelector('[data-topic="sales/orders"]')!;
-    const n = (name: string) => Number(widget.getAttribute(name));
-    const el = widget.querySelector('.chart');
-    const echart = el && (window as any).echarts.getInstanceByDom(el);
-    const data = (echart?.getOption().series[0].data ?? []) as [number, number][];
-    return {
-      offset: n('data-offset'),
-      updates: n('data-updates'),
-      gaps: n('data-gaps'),
-      points: n('data-points'),
-      times: data.map(([ts]) => ts),
-    };
-  });
-}
+/// The orders chart's counters and the times of the points it draws.
+const chart = (page: Page) => widgetState(page, 'sales/orders');
 
 test('behind a proxy that refuses WebSockets the page goes Live over SSE, polls when SSE is blocked too, climbs back to the WebSocket by itself, and shows every point once', async ({
   page,

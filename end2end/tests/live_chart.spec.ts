@@ -1,9 +1,20 @@
 import { expect, test, type Page } from '@playwright/test';
 import { signIn } from './support/session';
 
-/// What the page's ECharts instance holds right now, read together with the widget's count of
-/// applied live updates (one evaluate runs in one browser task, so the two agree).
+/// What the page's ECharts instance holds, read together with the widget's count of applied live
+/// updates (one evaluate runs in one browser task), once the chart has drawn what the widget holds
+/// (it draws at most once per animation frame).
 async function chartState(page: Page, topic: string) {
+  let state = await readChart(page, topic);
+  await expect
+    .poll(async () => (state = await readChart(page, topic)) !== null && state.points === state.shown, {
+      message: 'the chart draws what the widget holds',
+    })
+    .toBe(true);
+  return state;
+}
+
+async function readChart(page: Page, topic: string) {
   return page.evaluate((topic) => {
     const widget = document.querySelector(`[data-topic="${topic}"]`)!;
     const el = widget.querySelector('.chart') as HTMLElement | null;

@@ -78,11 +78,12 @@ impl SseClient {
             }
             let used = self.chunks.feed(&self.raw[self.raw_start..self.raw_end], &mut self.body)?;
             self.raw_start += used;
-            if self.chunks.ended {
-                return Ok(None);
-            }
+            // Events that came with the last chunk are handed out before the end.
             if find_event(&self.body).is_some() {
                 continue;
+            }
+            if self.chunks.ended {
+                return Ok(None);
             }
             // Nothing complete yet: read more, after what is left (a size line cut in two).
             self.raw.copy_within(self.raw_start..self.raw_end, 0);

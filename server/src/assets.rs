@@ -42,6 +42,8 @@ const VARIANTS: [&str; 2] = [".br", ".gz"];
 
 pub const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 pub const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
+/// Pages are per user: no shared cache may keep them.
+pub const PAGES: HeaderValue = HeaderValue::from_static("private, no-cache");
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
@@ -65,8 +67,12 @@ struct Inner {
     files: HashMap<String, String>,
     /// Files whose precompressed copies are at least as new as they are.
     precompressed: HashSet<String>,
+    /// Every file's size and time as hashed: one rebuilt under the running server is no longer
+    /// what its hashed URL names.
+    stamps: HashMap<String, Stamp>,
     /// Files change under a running server (`cargo leptos watch`).
     watching: bool,
+    root: PathBuf,
     compressed: ServeDir,
     plain: ServeDir,
 }
@@ -83,6 +89,7 @@ impl Assets {
         let pkg_prefix = format!("{}/", pkg_dir.trim_matches('/'));
         let mut files = HashMap::new();
         let mut precompressed = HashSet::new();
+        let mut stamps = HashMap::new();
         let mut pkg = Sha256::new();
         let mut pkg_files = HashSet::new();
         for relative in &found {
@@ -90,6 +97,7 @@ impl Assets {
                 continue;
             }
             let path = site_root.join(relative);
+            stamps.insert(relative.clone(), stamp(&path));
             let digest = hash_file(&path)?;
             if relative.starts_with(&pkg_prefix) {
                 pkg.update(relative.as_bytes());
@@ -111,7 +119,9 @@ impl Assets {
                 pkg_files,
                 files,
                 precompressed,
+                stamps,
                 watching,
+                root: site_root.to_owned(),
                 compressed: ServeDir::new(site_root).precompressed_br().precompressed_gzip(),
                 plain: ServeDir::new(site_root),
             }),
@@ -200,7 +210,9 @@ pub async fn hashed(
     UrlPath((hash, path)): UrlPath<(String, String)>,
     request: Request,
 ) -> Response {
-    if assets.hash_of(&path) != Some(hash.as_str()) {
+    let inner = &assets.inner;
+    let unchanged = |path: &str| inner.stamps.get(path) == Some(&stamp(&inner.root.join(path)));
+    if assets.hash_of(&path) != Some(hash.as_str()) || !(inner.watching || unchanged(&path)) {
         return (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, REVALIDATE)], "no such file in this build")
             .into_response();
     }
@@ -213,7 +225,7 @@ pub async fn hashed(
 
 /// Pages and errors: the browser asks again every time.
 pub async fn revalidate(mut response: Response) -> Response {
-    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(REVALIDATE);
+    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(PAGES);
     response
 }
 
@@ -264,6 +276,13 @@ fn variants_fresh(path: &Path) -> bool {
         })
         .collect();
     !copies.is_empty() && copies.iter().all(|copy| copy.is_some_and(|at| at >= written))
+}
+
+/// A file's size and modification time: what tells that it was written again.
+type Stamp = Option<(u64, SystemTime)>;
+
+fn stamp(path: &Path) -> Stamp {
+    fs::metadata(path).and_then(|m| Ok((m.len(), m.modified()?))).ok()
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

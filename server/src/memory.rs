@@ -34,16 +34,13 @@ pub fn tune_allocator() {
     }
 }
 
-/// Returns free memory inside the heap to the system; true when the allocator can.
-pub fn trim() -> bool {
+/// Returns free memory inside the heap to the system.
+pub fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim is thread-safe and only releases memory malloc holds free.
-        unsafe { libc::malloc_trim(0) };
-        true
+    // SAFETY: malloc_trim is thread-safe and only releases memory malloc holds free.
+    unsafe {
+        libc::malloc_trim(0);
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    false
 }
 
 /// When to trim, from the open-connection counts seen: pure, so the rule is tested apart.

@@ -39,7 +39,7 @@ async fn files_are_linked_by_content_and_kept_for_a_year() {
     let server = TestServer::with_site(Config { demo: false, ..Config::default() }, root.path()).await;
     let cookie = server.login(ACME_ADMIN).await;
     let page = reqwest::Client::new().get(server.url("/")).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(page.headers()["cache-control"], "no-cache", "a page is asked for again on every visit");
+    assert_eq!(page.headers()["cache-control"], "private, no-cache", "a page is asked for again on every visit");
     let html = page.text().await.unwrap();
     let links = asset_links(&html);
     let stylesheet = links.iter().find(|l| l.ends_with("/pkg/livedash.css")).expect("the stylesheet by hash");
@@ -75,7 +75,12 @@ async fn files_are_linked_by_content_and_kept_for_a_year() {
     assert_eq!(plain.headers()["cache-control"], "no-cache");
     let missing = get(&server.url("/no/such/page"), "br").await;
     assert_eq!(missing.status(), 404);
-    assert_eq!(missing.headers()["cache-control"], "no-cache");
+    assert_eq!(missing.headers()["cache-control"], "private, no-cache");
+
+    // Rebuilt under the running server: no longer what its hashed URL names.
+    fs::write(root.path().join("vendor/echarts.min.js"), b"var echarts = {v: 2};").unwrap();
+    let rebuilt = get(&server.url(echarts), "br").await;
+    assert_eq!(rebuilt.status(), 404, "new bytes are never sent under the old hash");
     server.stop().await;
 }
 
@@ -93,7 +98,11 @@ async fn a_new_build_gets_new_urls() {
     let before = links(page(&first, cookie).await);
     first.stop().await;
 
-    fs::write(root.path().join("pkg/livedash.wasm"), vec![b'x'; 4096]).unwrap();
+    let wasm = root.path().join("pkg/livedash.wasm");
+    fs::write(&wasm, vec![b'x'; 4096]).unwrap();
+    // Later than its copies, whatever the file system's clock granularity.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    fs::File::options().write(true).open(&wasm).unwrap().set_modified(later).unwrap();
     let second = TestServer::with_site(Config { demo: false, ..Config::default() }, root.path()).await;
     let cookie = second.login(ACME_ADMIN).await;
     let after = links(page(&second, cookie).await);

@@ -29,8 +29,20 @@ export async function chartValues(page: Page, topic: string): Promise<number[]> 
 }
 
 /// What the widget of `topic` has applied, read in one task of the page so that no update lands
-/// between the values: its offset, counters, and the timestamps its line chart holds.
+/// between the values: its offset, counters, and the timestamps its line chart holds. A chart draws
+/// at most once per animation frame, so this reads again until the chart shows what the widget
+/// holds.
 export async function widgetState(page: Page, topic: string) {
+  let state = await readWidget(page, topic);
+  await expect
+    .poll(async () => (state = await readWidget(page, topic)).times.length === state.points, {
+      message: 'the chart draws what the widget holds',
+    })
+    .toBe(true);
+  return state;
+}
+
+async function readWidget(page: Page, topic: string) {
   return page.evaluate((topic) => {
     const widget = document.querySelector(`[data-topic="${topic}"]`)!;
     const n = (name: string) => Number(widget.getAttribute(name));

@@ -44,8 +44,8 @@ const MAX_WIDGET_ID_LEN: usize = 128;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
 /// buffers dominate server memory. What a client sends is small (a subscription is about 150
-/// bytes): one read takes it; a larger frame grows the buffer to fit. Writes are gathered up to the write size
-/// before they go out.
+/// bytes): one read takes it, and a larger frame grows the buffer to fit. Writes are gathered up to
+/// the write size before they go out.
 const READ_BUFFER_BYTES: usize = 256;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
@@ -137,8 +137,8 @@ struct Connection {
     subscriptions: HashMap<Arc<str>, Followed>,
     auth: Arc<Auth>,
     limits: Limits,
-    /// Timeouts and limits, read from here rather than copied into each of thousands of
-    /// connections.
+    /// Timeouts, read from here rather than copied into each of thousands of connections (`limits`
+    /// is the welcome message's copy).
     config: Arc<Config>,
     shutdown: ShutdownSignal,
     registration: Registration,
