@@ -340,7 +340,9 @@ impl Livedash {
                 .layer(axum::middleware::map_response(assets::revalidate))
         };
         let files = Router::new().route("/assets/{hash}/{*path}", get(assets::hashed)).with_state(self.assets.clone());
-        // What is neither a route nor a file of the site: the app's own "not found" page.
+        // What is neither a route nor a file found at start-up goes to leptos_axum's handler: it
+        // serves a file of the site root written since (without the freshness check of its
+        // precompressed copies), and otherwise renders the app's own "not found" page.
         let errors = leptos_axum::file_and_error_handler::<AppState, _>(page);
         let site_files = self.assets.clone();
         let metrics = match self.config.metrics_addr {
