@@ -3,16 +3,22 @@
 // A copy that would not be smaller is not written (and an older one is removed), so the server
 // never prefers it. Node's own zlib: nothing to install.
 //
+// precompressed.json in the site root lists each file copies were written of, with the SHA-256 of
+// the bytes compressed: the server sends a copy only while its file still has that digest
+// (server/src/assets.rs), so copies left by another build are never sent.
+//
 //   node scripts/precompress.mjs SITE_ROOT          highest levels (release builds)
 //   node scripts/precompress.mjs SITE_ROOT --fast   quick levels, for debug builds (a debug bundle
 //                                                   is many megabytes: brotli's best takes a minute)
+import { createHash } from 'node:crypto';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, join, relative, sep } from 'node:path';
 
 const COMPRESSIBLE = new Set(['.js', '.mjs', '.wasm', '.css', '.html', '.svg', '.json', '.txt', '.map']);
 // Below this a compressed copy saves less than its headers cost.
 const MIN_BYTES = 1024;
+const MANIFEST = 'precompressed.json';
 
 const [root, mode] = process.argv.slice(2);
 const fast = mode === '--fast';
@@ -29,11 +35,16 @@ function* files(dir) {
   }
 }
 
+const manifestPath = join(root, MANIFEST);
+// Gone while the copies are rewritten: a server starting meanwhile trusts none of them.
+rmSync(manifestPath, { force: true });
+const manifest = {};
 let before = 0;
 let after = 0;
 for (const path of files(root)) {
   if (!COMPRESSIBLE.has(extname(path))) continue;
   const data = readFileSync(path);
+  let copied = false;
   const copies = {
     '.br': () =>
       brotliCompressSync(data, {
@@ -50,13 +61,18 @@ for (const path of files(root)) {
     const packed = data.length >= MIN_BYTES ? compress() : null;
     if (packed && packed.length < data.length) {
       writeFileSync(copy, packed);
+      copied = true;
     } else {
       rmSync(copy, { force: true });
     }
+  }
+  if (copied) {
+    manifest[relative(root, path).split(sep).join('/')] = createHash('sha256').update(data).digest('hex');
   }
   if (statSync(path).size >= MIN_BYTES) {
     before += data.length;
     after += statSync(path + '.br', { throwIfNoEntry: false })?.size ?? data.length;
   }
 }
+writeFileSync(manifestPath, JSON.stringify(manifest, null, 1) + '\n');
 console.log(`precompressed ${root}: ${(before / 1024).toFixed(0)} KB -> ${(after / 1024).toFixed(0)} KB with brotli`);

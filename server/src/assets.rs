@@ -8,9 +8,10 @@
 //! than new content under a name that promised the old. The plain paths still work, revalidated
 //! on every use (`no-cache`), as do pages.
 //!
-//! Files are sent precompressed when the build left fresh `.br`/`.gz` copies beside them
-//! (`scripts/build-site`, or `cargo leptos build --precompress`); a copy older than its file is
-//! ignored, so a stale one is never sent.
+//! Files are sent precompressed when the build left `.br`/`.gz` copies beside them and named, in
+//! [`COPIES_MANIFEST`], the digest of the bytes it compressed (`scripts/precompress.mjs`, run by
+//! `scripts/build-site`). A copy is sent only while its file still has that digest, so a copy left
+//! over from another build is never sent, whatever the files' times say.
 //!
 //! Under `cargo leptos watch` (`LEPTOS_WATCH`) files change under a running server, so nothing is
 //! marked immutable there, and files go uncompressed.
@@ -39,6 +40,9 @@ pub const PREFIX: &str = "assets";
 const HASH_LEN: usize = 16;
 /// The precompressed copies the build may leave, by suffix.
 const VARIANTS: [&str; 2] = [".br", ".gz"];
+/// The list, in the site root, of the files the build wrote copies of: path → SHA-256 (hex) of the
+/// bytes compressed.
+pub const COPIES_MANIFEST: &str = "precompressed.json";
 
 pub const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 pub const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -65,7 +69,7 @@ struct Inner {
     pkg_files: HashSet<String>,
     /// Every other file: its path from the site root (`vendor/echarts.min.js`) → its hash.
     files: HashMap<String, String>,
-    /// Files whose precompressed copies are at least as new as they are.
+    /// Files whose precompressed copies were made from the bytes found at start-up.
     precompressed: HashSet<String>,
     /// Every file's size and time as hashed: one rebuilt under the running server is no longer
     /// what its hashed URL names.
@@ -92,8 +96,9 @@ impl Assets {
         let mut stamps = HashMap::new();
         let mut pkg = Sha256::new();
         let mut pkg_files = HashSet::new();
+        let copied = copies_manifest(site_root);
         for relative in &found {
-            if VARIANTS.iter().any(|suffix| relative.ends_with(suffix)) {
+            if relative == COPIES_MANIFEST || VARIANTS.iter().any(|suffix| relative.ends_with(suffix)) {
                 continue;
             }
             let path = site_root.join(relative);
@@ -107,7 +112,7 @@ impl Assets {
                 files.insert(relative.clone(), short(&digest));
             }
             // Under watch, a file may be rebuilt after this check, its copies left stale.
-            if !watching && variants_fresh(&path) {
+            if !watching && copied.get(relative) == Some(&hex(&digest)) && has_copy(&path) {
                 precompressed.insert(relative.clone());
             }
         }
@@ -185,7 +190,8 @@ impl Assets {
             Err(_) => return StatusCode::NOT_FOUND.into_response(),
         };
         let request = Request::from_parts(parts, Body::empty());
-        let precompressed = self.inner.precompressed.contains(relative);
+        // A file rebuilt since start-up no longer matches the digest its copies were made from.
+        let precompressed = self.inner.precompressed.contains(relative) && self.inner.unchanged(relative);
         let dir = if precompressed { &self.inner.compressed } else { &self.inner.plain };
         let mut response = match dir.clone().oneshot(request).await {
             Ok(response) => response.into_response(),
@@ -211,8 +217,7 @@ pub async fn hashed(
     request: Request,
 ) -> Response {
     let inner = &assets.inner;
-    let unchanged = |path: &str| inner.stamps.get(path) == Some(&stamp(&inner.root.join(path)));
-    if assets.hash_of(&path) != Some(hash.as_str()) || !(inner.watching || unchanged(&path)) {
+    if assets.hash_of(&path) != Some(hash.as_str()) || !(inner.watching || inner.unchanged(&path)) {
         return (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, REVALIDATE)], "no such file in this build")
             .into_response();
     }
@@ -221,6 +226,13 @@ pub async fn hashed(
         response.headers_mut().insert(header::CACHE_CONTROL, assets.hashed_caching());
     }
     response
+}
+
+impl Inner {
+    /// Whether the file is still the one hashed at start-up.
+    fn unchanged(&self, relative: &str) -> bool {
+        self.stamps.get(relative) == Some(&stamp(&self.root.join(relative)))
+    }
 }
 
 /// Pages and errors: the browser asks again every time.
@@ -259,23 +271,28 @@ fn hash_file(path: &Path) -> Result<[u8; 32], AssetError> {
     }
 }
 
-fn short(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_LEN].to_owned()
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Every precompressed copy of `path` that exists is at least as new as `path` (and one exists).
-fn variants_fresh(path: &Path) -> bool {
-    let Some(written) = modified(path) else { return false };
-    let copies: Vec<_> = VARIANTS
-        .iter()
-        .filter_map(|suffix| {
-            let mut copy = path.as_os_str().to_owned();
-            copy.push(suffix);
-            let copy = PathBuf::from(copy);
-            copy.exists().then(|| modified(&copy))
-        })
-        .collect();
-    !copies.is_empty() && copies.iter().all(|copy| copy.is_some_and(|at| at >= written))
+fn short(digest: &[u8]) -> String {
+    hex(digest)[..HASH_LEN].to_owned()
+}
+
+/// What the build wrote copies of; nothing when it left no list (or one that does not parse).
+fn copies_manifest(site_root: &Path) -> HashMap<String, String> {
+    fs::read_to_string(site_root.join(COPIES_MANIFEST))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn has_copy(path: &Path) -> bool {
+    VARIANTS.iter().any(|suffix| {
+        let mut copy = path.as_os_str().to_owned();
+        copy.push(suffix);
+        PathBuf::from(copy).is_file()
+    })
 }
 
 /// A file's size and modification time: what tells that it was written again.
@@ -283,10 +300,6 @@ type Stamp = Option<(u64, SystemTime)>;
 
 fn stamp(path: &Path) -> Stamp {
     fs::metadata(path).and_then(|m| Ok((m.len(), m.modified()?))).ok()
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 #[cfg(test)]
@@ -318,23 +331,38 @@ mod tests {
         assert_eq!(rebuilt.url("/vendor/echarts.min.js"), echarts, "an unchanged file keeps its URL");
     }
 
+    /// The build's list of what it compressed, as `scripts/precompress.mjs` writes it.
+    fn list_copies(dir: &Path, files: &[&str]) {
+        let list: HashMap<&str, String> = files.iter().map(|f| (*f, hex(&hash_file(&dir.join(f)).unwrap()))).collect();
+        fs::write(dir.join(COPIES_MANIFEST), serde_json::to_string(&list).unwrap()).unwrap();
+    }
+
     #[test]
-    fn only_fresh_copies_are_served() {
+    fn only_copies_of_these_bytes_are_served() {
         let dir = site();
-        let wasm = dir.path().join("pkg/livedash.wasm");
         fs::write(dir.path().join("pkg/livedash.wasm.br"), b"br").unwrap();
-        assert!(variants_fresh(&wasm));
-        assert!(!variants_fresh(&dir.path().join("pkg/livedash.js")), "no copy at all");
-        // The file rebuilt after its copies were made.
-        let later = SystemTime::now() + std::time::Duration::from_secs(5);
-        fs::File::options().write(true).open(&wasm).unwrap().set_modified(later).unwrap();
-        assert!(!variants_fresh(&wasm), "a copy older than its file is stale");
+        fs::write(dir.path().join("pkg/livedash.js.br"), b"br").unwrap();
+        let unlisted = Assets::scan(dir.path(), "pkg", false).unwrap();
+        assert!(unlisted.inner.precompressed.is_empty(), "copies the build did not list are not trusted");
+
+        list_copies(dir.path(), &["pkg/livedash.wasm", "pkg/livedash.js", "vendor/echarts.min.js"]);
+        // Rebuilt after its copies were made, with the same size and time: only the digest tells.
+        let js = dir.path().join("pkg/livedash.js");
+        let written = fs::metadata(&js).unwrap().modified().unwrap();
+        fs::write(&js, b"JS").unwrap();
+        fs::File::options().write(true).open(&js).unwrap().set_modified(written).unwrap();
+        let assets = Assets::scan(dir.path(), "pkg", false).unwrap();
+        assert!(assets.inner.precompressed.contains("pkg/livedash.wasm"));
+        assert!(!assets.inner.precompressed.contains("pkg/livedash.js"), "a copy of other bytes is stale");
+        assert!(!assets.inner.precompressed.contains("vendor/echarts.min.js"), "listed, but no copy exists");
+        assert!(assets.hash_of(COPIES_MANIFEST).is_none(), "the list itself is not a site file");
     }
 
     #[test]
     fn under_watch_nothing_is_kept_or_precompressed() {
         let dir = site();
         fs::write(dir.path().join("pkg/livedash.wasm.br"), b"br").unwrap();
+        list_copies(dir.path(), &["pkg/livedash.wasm"]);
         let watched = Assets::scan(dir.path(), "pkg", true).unwrap();
         assert!(watched.inner.precompressed.is_empty(), "a rebuild may leave the copies stale");
         assert_eq!(watched.hashed_caching(), REVALIDATE);
