@@ -194,6 +194,62 @@ pub struct PageFeed {
 /// The widget id of the header's notification centre, on every live page.
 pub const NOTIFICATION_CENTER_FEED: &str = "notification-center";
 
+/// The id a dashboard page follows the tenant's dashboard edits by.
+pub const DASHBOARD_EDITS_FEED: &str = "dashboard-edits";
+
+/// What the server announces of a dashboard after every edit, on the tenant's
+/// [`DASHBOARD_EDITS_TOPIC`](crate::protocol::DASHBOARD_EDITS_TOPIC): enough for an open page to
+/// tell whether what it shows is out of date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardOutline {
+    pub title: String,
+    /// Widget ids in display order.
+    pub widgets: Vec<i64>,
+}
+
+impl DashboardOutline {
+    /// The outlines the edits topic holds, by dashboard id; documents of another shape are skipped.
+    pub fn all_in(docs: &crate::live::documents::Documents) -> BTreeMap<i64, Self> {
+        docs.iter()
+            .filter_map(|(id, doc)| {
+                let outline = serde_json::from_value(serde_json::Value::Object(doc.clone())).ok()?;
+                Some((id.parse().ok()?, outline))
+            })
+            .collect()
+    }
+}
+
+/// What a page must load again after edits were announced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stale {
+    /// The tenant's list of dashboards (a new one, another title).
+    pub list: bool,
+    /// The dashboard on screen (widgets added, removed or moved).
+    pub shown: bool,
+}
+
+impl Stale {
+    /// Compares the announced outlines (by dashboard id) with what the page shows. A dashboard
+    /// without an outline says nothing: the topic only holds those edited since its history began.
+    pub fn of(
+        outlines: &BTreeMap<i64, DashboardOutline>,
+        list: &[DashboardSummary],
+        shown: Option<&DashboardView>,
+    ) -> Self {
+        let listed =
+            |(id, outline): (&i64, &DashboardOutline)| list.iter().any(|d| d.id == *id && d.title == outline.title);
+        Self {
+            list: !outlines.iter().all(listed),
+            shown: shown.is_some_and(|view| outlines.get(&view.id).is_some_and(|o| *o != view.outline())),
+        }
+    }
+
+    pub fn any(self) -> bool {
+        self.list || self.shown
+    }
+}
+
 /// A dashboard in the tenant's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -222,14 +278,21 @@ impl DashboardView {
         self.modes.get(&widget.id).copied().unwrap_or(widget.default_mode)
     }
 
-    /// Everything a page showing this dashboard follows: the header's notification centre and
-    /// every widget's feeds. The SSE and polling transports serve exactly this set.
+    /// Everything a page showing this dashboard follows: the header's notification centre, the
+    /// tenant's dashboard edits and every widget's feeds. The SSE and polling transports serve
+    /// exactly this set.
     pub fn page_feeds(&self) -> Vec<PageFeed> {
-        let header = PageFeed {
-            widget_id: NOTIFICATION_CENTER_FEED.to_owned(),
-            topic: crate::pages::NOTIFICATIONS_TOPIC.to_owned(),
-        };
-        std::iter::once(header).chain(self.widgets.iter().flat_map(WidgetDef::feeds)).collect()
+        let page = [
+            (NOTIFICATION_CENTER_FEED, crate::pages::NOTIFICATIONS_TOPIC),
+            (DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC),
+        ]
+        .map(|(widget_id, topic)| PageFeed { widget_id: widget_id.to_owned(), topic: topic.to_owned() });
+        page.into_iter().chain(self.widgets.iter().flat_map(WidgetDef::feeds)).collect()
+    }
+
+    /// What the server announces of this dashboard when it is edited.
+    pub fn outline(&self) -> DashboardOutline {
+        DashboardOutline { title: self.title.clone(), widgets: self.widgets.iter().map(|w| w.id).collect() }
     }
 }
 
@@ -299,6 +362,71 @@ pub fn clean_title(title: &str) -> Result<String, &'static str> {
 mod tests {
     use super::*;
 
+    fn outline(title: &str, widgets: &[i64]) -> DashboardOutline {
+        DashboardOutline { title: title.into(), widgets: widgets.to_vec() }
+    }
+
+    fn shown(id: i64, title: &str, widgets: &[i64]) -> DashboardView {
+        let def = |id: i64| WidgetDef {
+            id,
+            title: format!("w{id}"),
+            kind: WidgetKind::LineChart,
+            topic: "t".into(),
+            default_mode: WidgetMode::Live,
+        };
+        DashboardView {
+            id,
+            title: title.into(),
+            widgets: widgets.iter().copied().map(def).collect(),
+            can_edit: false,
+            modes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_page_reloads_only_what_an_announced_edit_changed() {
+        let list =
+            vec![DashboardSummary { id: 1, title: "Ops".into() }, DashboardSummary { id: 2, title: "Night".into() }];
+        let view = shown(1, "Ops", &[10, 11]);
+        let stale =
+            |outlines: &[(i64, DashboardOutline)]| Stale::of(&outlines.iter().cloned().collect(), &list, Some(&view));
+        assert_eq!(stale(&[]), Stale::default(), "nothing announced: nothing to reload");
+        assert_eq!(stale(&[(1, outline("Ops", &[10, 11])), (2, outline("Night", &[]))]), Stale::default());
+        assert_eq!(stale(&[(1, outline("Ops", &[10, 11, 12]))]), Stale { list: false, shown: true }, "a widget added");
+        assert_eq!(stale(&[(1, outline("Ops", &[11, 10]))]), Stale { list: false, shown: true }, "widgets moved");
+        assert_eq!(stale(&[(2, outline("Night", &[5]))]), Stale::default(), "another dashboard's widgets");
+        assert_eq!(stale(&[(3, outline("New", &[]))]), Stale { list: true, shown: false }, "a new dashboard");
+        assert!(stale(&[(1, outline("Ops 2", &[10, 11]))]) == Stale { list: true, shown: true }, "renamed");
+        let none = Stale::of(&[(3, outline("First", &[]))].into_iter().collect(), &[], None);
+        assert_eq!(none, Stale { list: true, shown: false }, "the first dashboard of a tenant that had none");
+    }
+
+    #[test]
+    fn outlines_are_read_from_the_edits_topic() {
+        use crate::live::{documents::Documents, session::Delivery, topic_view::TopicView};
+        use crate::protocol::{Change, ChangeOp, Item};
+        let change = |id: &str, doc: serde_json::Value| {
+            Item::Change(Change { op: ChangeOp::Upsert, id: id.into(), doc: doc.as_object().cloned() })
+        };
+        let mut docs = Documents::default();
+        docs.apply(&Delivery::Update {
+            series: vec![
+                change("7", serde_json::json!({"title": "Ops", "widgets": [3, 1]})),
+                change("x", serde_json::json!({"title": "bad id", "widgets": []})),
+                change("8", serde_json::json!({"title": "no widgets"})),
+            ],
+            meta: crate::protocol::Meta {
+                topic: crate::protocol::DASHBOARD_EDITS_TOPIC.into(),
+                kind: crate::protocol::TopicKind::Collection,
+                epoch: "e".into(),
+                offset: 1,
+                resume_token: String::new(),
+            },
+            ts: 0,
+        });
+        assert_eq!(DashboardOutline::all_in(&docs), [(7, outline("Ops", &[3, 1]))].into_iter().collect());
+    }
+
     #[test]
     fn modes_read_as_the_badge_says_and_round_trip_as_tokens() {
         let badges: Vec<String> = WidgetMode::ALL.iter().map(ToString::to_string).collect();
@@ -333,6 +461,7 @@ mod tests {
             feeds,
             [
                 pair(NOTIFICATION_CENTER_FEED, crate::pages::NOTIFICATIONS_TOPIC),
+                pair(DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC),
                 pair("w3", "t/3"),
                 pair("w4", "t/4"),
                 pair("w4-activity", crate::protocol::PRESENCE_ACTIVITY_TOPIC),

@@ -55,6 +55,14 @@ impl ActivityAction {
 pub const PRESENCE_ONLINE_TOPIC: &str = "presence/online";
 pub const PRESENCE_ACTIVITY_TOPIC: &str = "presence/activity";
 
+/// The server-owned topic of every tenant that announces dashboard edits (a collection: one
+/// [`DashboardOutline`](crate::dashboard::DashboardOutline) per dashboard, id = the dashboard's
+/// id); see docs/protocol.md.
+pub const DASHBOARD_EDITS_TOPIC: &str = "dashboards/edits";
+
+/// Where the server alone publishes: publishers and the Kafka bridge are refused here.
+pub const SERVER_OWNED_PREFIXES: [&str; 2] = ["presence/", "dashboards/"];
+
 /// Longest `detail` of an `activity` message.
 pub const MAX_ACTIVITY_DETAIL: usize = 120;
 

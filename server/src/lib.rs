@@ -258,7 +258,7 @@ impl Livedash {
         Ok(Self {
             auth,
             cursors: Arc::new(CursorKeys::new(&secret)),
-            edits: Arc::default(),
+            edits: Arc::new(DashboardEdits::new(engine.clone())),
             job_streams: Arc::default(),
             proxies: Arc::new(proxies),
             presence,
@@ -381,7 +381,7 @@ impl Livedash {
             let feed = ingest::demo_feed::run(self.engine.clone(), Duration::from_secs(1), self.shutdown.signal());
             tokio::spawn(feed);
         }
-        let keep = |key: &broker::topic_name::TopicKey| presence::is_reserved(&key.name);
+        let keep = |key: &broker::topic_name::TopicKey| key.name.is_server_owned();
         let sweeper = broker::sweep::run(self.broker.clone(), self.config.sweep_interval, keep, self.shutdown.signal());
         tokio::spawn(sweeper);
         tokio::spawn(memory::run(self.sockets.clone(), self.shutdown.signal()));

@@ -7,8 +7,8 @@
 //!   activity clients report (opening a dashboard, changing a widget's mode).
 //!
 //! Dashboards subscribe to these like any topic, so presence is live with no extra machinery.
-//! Publishers cannot write under `presence/` ([`is_reserved`]): what these topics say must come from
-//! the server. [`PresenceBook`] is the pure bookkeeping; [`Presence`] publishes what it decides.
+//! Publishers cannot write under `presence/` ([`TopicName::is_server_owned`]): what these topics say
+//! must come from the server. [`PresenceBook`] is the pure bookkeeping; [`Presence`] publishes what it decides.
 
 use crate::{
     broker::{
@@ -31,13 +31,6 @@ use std::{
 };
 
 pub use app::protocol::{PRESENCE_ACTIVITY_TOPIC as ACTIVITY_TOPIC, PRESENCE_ONLINE_TOPIC as ONLINE_TOPIC};
-const RESERVED_PREFIX: &str = "presence/";
-
-/// Whether `topic` belongs to the server (publishers are refused).
-pub fn is_reserved(topic: &TopicName) -> bool {
-    topic.as_str().starts_with(RESERVED_PREFIX)
-}
-
 /// Checks a client's activity detail: short, printable text.
 pub fn check_detail(detail: &str) -> Result<&str, String> {
     let detail = detail.trim();
@@ -418,7 +411,10 @@ mod tests {
         assert!(check_detail("").is_err());
         assert!(check_detail(&"x".repeat(MAX_ACTIVITY_DETAIL + 1)).is_err());
         assert!(check_detail("a\nb").is_err());
-        assert!(is_reserved(&TopicName::parse("presence/online").unwrap()));
-        assert!(!is_reserved(&TopicName::parse("presences/x").unwrap()));
+        for owned in ["presence/online", "dashboards/edits"] {
+            assert!(TopicName::parse(owned).unwrap().is_server_owned(), "{owned}");
+        }
+        assert!(!TopicName::parse("presences/x").unwrap().is_server_owned());
+        assert!(!TopicName::parse("sales/dashboards/x").unwrap().is_server_owned());
     }
 }

@@ -148,3 +148,67 @@ async fn widget_modes_and_preferences_are_each_users_own() {
     assert_eq!(serde_json::from_value::<Preferences>(body).unwrap(), Preferences::default());
     server.stop().await;
 }
+
+/// The last outline of the next `dashboards/edits` message on `client` (a snapshot when the topic
+/// was just created, an update after), as (dashboard id, outline).
+async fn next_outline(client: &mut support::Client) -> (i64, app::dashboard::DashboardOutline) {
+    loop {
+        let message = client.next_json().await;
+        if message["widgetId"] == "edits" && (message["type"].is_null() || message["type"] == "snapshot") {
+            // A waiting subscription's snapshot, taken as the topic is made, may hold nothing yet.
+            let Some(change) = message["series"].as_array().and_then(|s| s.last()) else { continue };
+            let id = change["id"].as_str().unwrap().parse().unwrap();
+            return (id, serde_json::from_value(change["doc"].clone()).unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_edit_is_announced_to_the_tenants_open_pages() {
+    use reqwest::Method;
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    let mut viewer = server.connect_as(ACME_VIEWER).await;
+    // Nothing was edited yet: the subscriptions wait for the topic.
+    viewer.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    let mut other_tenant = server.connect_as(GLOBEX_ADMIN).await;
+    other_tenant.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+
+    let (dashboard, _) = admin.create_dashboard(&[]).await;
+    let outline =
+        |widgets: &[i64]| app::dashboard::DashboardOutline { title: "Test".into(), widgets: widgets.to_vec() };
+    assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[])), "a new dashboard");
+    let first: i64 = admin.add_widget(dashboard, "line_chart", "a/b").await[1..].parse().unwrap();
+    assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[first])));
+    let second: i64 = admin.add_widget(dashboard, "bar_chart", "a/c").await[1..].parse().unwrap();
+    assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[first, second])));
+    let order = format!("/api/dashboards/{dashboard}/order");
+    let (status, _) = admin.call(Method::PUT, &order, Some(json!({"widgetIds": [second, first]}))).await;
+    assert_eq!(status, 204);
+    assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[second, first])), "moved");
+    let (status, _) = admin.call(Method::DELETE, &format!("/api/dashboards/{dashboard}/widgets/{second}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[first])), "removed");
+
+    // A page opened later gets every edited dashboard's outline in its snapshot.
+    let mut late = server.connect_as(ACME_VIEWER).await;
+    late.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    let snapshot = late.next_json().await;
+    let docs = snapshot["series"].as_array().unwrap();
+    assert_eq!(docs.len(), 1, "{snapshot}");
+    assert_eq!(docs[0]["doc"]["widgets"], json!([first]));
+
+    // Only the server writes there, and another tenant hears nothing of it.
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v1/publish/dashboards/edits"))
+        .bearer_auth(server.key("acme"))
+        .json(&json!({"changes": [{"op": "delete", "id": dashboard.to_string()}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let globex = As::user(&server, GLOBEX_ADMIN).await;
+    let (theirs, _) = globex.create_dashboard(&[]).await;
+    assert_eq!(next_outline(&mut other_tenant).await.0, theirs, "globex hears only of its own edits");
+    server.stop().await;
+}

@@ -36,6 +36,7 @@ pub async fn create(
     let new: NewDashboard = json_body(&body)?;
     let title = clean_title(&new.title).map_err(|e| invalid("title", e))?;
     let created = state.store.create_dashboard(&session.user.tenant, &title).await.map_err(ApiError::internal)?;
+    announce(&state, &session, created.id).await;
     audit(&state, &session, "dashboard_create", format!("{} {title:?}", created.id));
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -62,7 +63,7 @@ pub async fn add_widget(
     let topic = TopicName::parse(&new.topic).map_err(|e| invalid("topic", &e.to_string()))?;
     new.topic = topic.to_string();
     let added = edited(state.store.add_widget(&session.user.tenant, dashboard, &new).await)?;
-    state.edits.edited(&session.user.tenant, dashboard);
+    announce(&state, &session, dashboard).await;
     let detail = format!("{} on dashboard {dashboard}: {} {:?} on {}", added.id, new.kind.slug(), new.title, new.topic);
     audit(&state, &session, "widget_add", detail);
     Ok((StatusCode::CREATED, Json(added)))
@@ -74,7 +75,7 @@ pub async fn remove_widget(
     Path((dashboard, widget)): Path<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     edited(state.store.remove_widget(&session.user.tenant, dashboard, widget).await)?;
-    state.edits.edited(&session.user.tenant, dashboard);
+    announce(&state, &session, dashboard).await;
     audit(&state, &session, "widget_remove", format!("{widget} from dashboard {dashboard}"));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -90,6 +91,7 @@ pub async fn reorder(
         return Err(invalid("widgetIds", "more ids than a dashboard holds widgets"));
     }
     edited(state.store.reorder_widgets(&session.user.tenant, dashboard, &order.widget_ids).await)?;
+    announce(&state, &session, dashboard).await;
     audit(&state, &session, "widget_reorder", format!("dashboard {dashboard}: {:?}", order.widget_ids));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -119,6 +121,16 @@ pub async fn set_preferences(
     preferences.toast_levels.dedup();
     state.store.set_preferences(session.user.id, &preferences).await.map_err(ApiError::internal)?;
     Ok(Json(preferences))
+}
+
+/// Tells every open page of the tenant (and this node's streams) what the dashboard now is. Read
+/// back from the store, so the announcement is what a page loading it now would get.
+async fn announce(state: &AppState, session: &Session, dashboard: i64) {
+    match state.store.dashboard(&session.user.tenant, dashboard, session.user.id).await {
+        Ok(Some(view)) => state.edits.edited(&session.user.tenant, dashboard, view.outline()).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, dashboard, "could not read an edited dashboard back"),
+    }
 }
 
 fn edited<T>(result: Result<Result<T, EditError>, StoreError>) -> Result<T, ApiError> {

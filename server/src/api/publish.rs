@@ -9,7 +9,6 @@ use crate::{
         topic_name::{TopicKey, TopicName},
     },
     ingest::publish_body,
-    presence,
     store::audit::{AuditEntry, Outcome},
     telemetry,
 };
@@ -87,7 +86,7 @@ async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) 
         let error = ApiError::new(StatusCode::BAD_REQUEST, "bad_topic", e.to_string());
         Refusal::new("bad_topic", ApiError { field: Some("topic".into()), ..error })
     })?;
-    if presence::is_reserved(&name) {
+    if name.is_server_owned() {
         let error = ApiError::forbidden(format!("{name} is kept by the server; publishers cannot write to it"));
         return Err(Refusal::new("reserved_topic", ApiError { field: Some("topic".into()), ..error }));
     }

@@ -250,8 +250,8 @@ impl Template {
         }
         let template = Self { parts };
         let sample = template.fill(|_| Some("x".to_owned())).map_err(|e| format!("topic {text:?}: {e}"))?;
-        if crate::presence::is_reserved(&sample) {
-            return Err(format!("topic {text:?}: `presence/` topics are the server's own"));
+        if sample.is_server_owned() {
+            return Err(format!("topic {text:?}: `presence/` and `dashboards/` topics are the server's own"));
         }
         Ok(template)
     }
@@ -286,7 +286,7 @@ impl Template {
             }
         }
         let topic = TopicName::parse(&name).map_err(|e| format!("{name:?} is not a topic name: {e}"))?;
-        if crate::presence::is_reserved(&topic) {
+        if topic.is_server_owned() {
             return Err(format!("{name:?} is one of the server's own topics"));
         }
         Ok(topic)

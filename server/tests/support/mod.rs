@@ -270,8 +270,10 @@ impl Client {
 
     /// The next text frame, as JSON (pings and pongs are skipped).
     pub async fn next_json(&mut self) -> serde_json::Value {
+        // One deadline for the message, however many pings come before it.
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a message within the wait")
                 .expect("socket open")
