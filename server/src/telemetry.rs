@@ -8,7 +8,7 @@
 //! | `livedash_messages_out_total` | counter | |
 //! | `livedash_publishes_total` | counter | `kind` |
 //! | `livedash_outbox_backlog` | histogram | (updates queued for a connection when its writer wakes) |
-//! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_queue_full` |
+//! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_queue_full`, `dashboard_edit_announcement` |
 //! | `livedash_resumes_total` | counter | `outcome`: `replayed`, `gap` |
 //! | `livedash_gaps_total` | counter | `reason`: `history`, `slow_subscriber`, `engine` |
 //! | `livedash_push_latency_seconds` | histogram | (publish accepted → frame flushed to the socket) |

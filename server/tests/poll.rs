@@ -4,7 +4,7 @@
 
 mod support;
 
-use app::dashboard::NOTIFICATION_CENTER_FEED;
+use app::dashboard::{DASHBOARD_EDITS_FEED, NOTIFICATION_CENTER_FEED};
 use app::protocol::{ControlMessage, PollAnswer, ServerMessage};
 use server::config::Config;
 use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, metric, publish_point};
@@ -15,10 +15,12 @@ async fn poll(user: &As, dashboard: i64, query: &str) -> PollAnswer {
     serde_json::from_value(body).unwrap()
 }
 
-/// Each widget's messages, as (widget, kind of message, offset).
+/// Each widget's messages, as (widget, kind of message, offset). The page's announcements of
+/// dashboard edits are left out (the tests' own edits make them): `dashboard_edits_are_polled_too`
+/// looks at them.
 fn summary(answer: &PollAnswer) -> Vec<(String, &'static str, u64)> {
     let mut out = Vec::new();
-    for widget in &answer.widgets {
+    for widget in answer.widgets.iter().filter(|w| w.widget_id != DASHBOARD_EDITS_FEED) {
         for message in &widget.messages {
             let (kind, offset) = match message {
                 ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) => ("snapshot", meta.offset),
@@ -144,5 +146,30 @@ async fn polls_per_user_are_rate_limited_with_429_and_retry_after() {
     let globex = As::user(&server, GLOBEX_ADMIN).await;
     let [theirs] = &globex.dashboards().await[..] else { panic!() };
     assert_eq!(globex.get(&format!("/api/v1/dashboards/{}/updates", theirs.id)).await.0, 200, "per user");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_edits_are_polled_too() {
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    let (dashboard, _) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
+    let edits = |answer: &PollAnswer| -> Vec<serde_json::Value> {
+        let feed = answer.widgets.iter().filter(|w| w.widget_id == DASHBOARD_EDITS_FEED);
+        let series = feed.flat_map(|w| &w.messages).flat_map(|m| match m {
+            ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series.clone(),
+            ServerMessage::Update(update) => update.series.clone(),
+            _ => vec![],
+        });
+        series.map(|item| serde_json::to_value(item).unwrap()).collect()
+    };
+    let first = poll(&admin, dashboard, "").await;
+    let [outline] = &edits(&first)[..] else { panic!("one dashboard edited: {:?}", edits(&first)) };
+    assert_eq!(outline["id"], dashboard.to_string());
+    assert_eq!(outline["doc"]["widgets"].as_array().map(Vec::len), Some(1));
+    admin.add_widget(dashboard, "bar_chart", "sales/later").await;
+    let next = poll(&admin, dashboard, &cursor(&first)).await;
+    let [outline] = &edits(&next)[..] else { panic!("the edit since: {:?}", edits(&next)) };
+    assert_eq!(outline["doc"]["widgets"].as_array().map(Vec::len), Some(2));
     server.stop().await;
 }

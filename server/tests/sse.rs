@@ -359,3 +359,26 @@ async fn heartbeats_flow_and_logout_ends_the_stream_with_4401() {
     assert!(sse.next_or_end().await.is_none(), "the stream ends after close");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_dashboard_stream_carries_the_tenants_dashboard_edits() {
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    let (dashboard, _) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
+    let mut sse = admin.stream(&stream_path(dashboard), &[]).await;
+    let widgets_announced = |event: &support::SseEvent| {
+        let edits = event.json()["widgetId"] == app::dashboard::DASHBOARD_EDITS_FEED;
+        let outline = &event.json()["series"][0]["doc"]["widgets"];
+        edits.then(|| outline.as_array().map_or(0, Vec::len))
+    };
+    let mut seen = Vec::new();
+    admin.add_widget(dashboard, "bar_chart", "sales/returns").await;
+    while !seen.contains(&2) {
+        let event = sse.next_or_end().await.expect("the stream goes on");
+        if event.name != "heartbeat" && event.name != "retry" {
+            seen.extend(widgets_announced(&event));
+        }
+    }
+    assert_eq!(seen.first(), Some(&1), "the snapshot holds the outline as the stream opened: {seen:?}");
+    server.stop().await;
+}

@@ -1,10 +1,15 @@
 //! A stored dashboard (`/` opens the tenant's first, `/d/{id}` a given one): the header with the
 //! connection and account, the tenant's dashboards as tabs, and the widgets on a responsive grid.
 //! Admins can create dashboards and add, remove and reorder widgets; viewers only watch.
+//!
+//! The page follows the tenant's dashboard edits (`dashboards/edits`): when an announced outline
+//! differs from what it shows, it loads the dashboard again and swaps it in place. Widgets are
+//! keyed by id, so those that stay keep running; a removed one unmounts (and unsubscribes), an
+//! added one mounts and starts live.
 
 use super::live_shell::PageHeading;
-use crate::dashboard::{DashboardSummary, DashboardView, WidgetDef, WidgetMode};
-use crate::live::Live;
+use crate::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
+use crate::live::{Live, documents::Documents, use_topic};
 use crate::widgets::widget_view;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -38,31 +43,64 @@ pub fn DashboardPage() -> AnyView {
     let loaded = RwSignal::new(Loaded::Loading);
     let editing = RwSignal::new(false);
 
+    let edits = use_topic::<Documents>(DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC, WidgetMode::Live);
+    // Counts loads: of several in flight, only the newest is shown.
+    let loads = StoredValue::new(0u64);
+
+    // Loads the dashboard the URL names. `in_place` keeps the page as it is meanwhile (an edit was
+    // announced), and keeps a dashboard shown if that load fails: the next announcement tries again.
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        let asked = wanted.get();
-        loaded.set(Loaded::Loading);
+    let fetch = move |asked: Option<i64>, in_place: bool| {
+        let this = loads.get_value() + 1;
+        loads.set_value(this);
+        if !in_place {
+            loaded.set(Loaded::Loading);
+        }
         leptos::task::spawn_local(async move {
             let outcome = load(asked).await;
-            // The user may have moved on (or left the page) while this was loading.
-            if wanted.try_get_untracked() != Some(asked) {
+            // The user may have moved on (or left the page), or a newer load started.
+            if wanted.try_get_untracked() != Some(asked) || loads.try_get_value() != Some(this) {
+                return;
+            }
+            if in_place && outcome.is_err() && loaded.with_untracked(|l| matches!(l, Loaded::Ready(_))) {
                 return;
             }
             if let Ok((_, Some(view))) = &outcome {
-                live.show_dashboard(view.id);
-                live.report(crate::protocol::ActivityAction::OpenDashboard, view.title.clone());
+                let shown_before = loaded.with_untracked(|l| matches!(l, Loaded::Ready(v) if v.id == view.id));
+                if !shown_before {
+                    live.show_dashboard(view.id);
+                    live.report(crate::protocol::ActivityAction::OpenDashboard, view.title.clone());
+                }
             }
-            loaded.set(match outcome {
+            match outcome {
                 Ok((dashboards, view)) => {
                     list.set(dashboards);
-                    view.map_or(Loaded::NoDashboards, Loaded::Ready)
+                    loaded.set(view.map_or(Loaded::NoDashboards, Loaded::Ready));
                 }
-                Err(e) => Loaded::Failed(e),
-            });
+                Err(e) => loaded.set(Loaded::Failed(e)),
+            }
         });
+    };
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| fetch(wanted.get(), false));
+    // Only announcements trigger this (what the page shows is read untracked): a page whose load
+    // still differs from the outline waits for the next edit rather than loading in a loop.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let outlines = edits.data.with(crate::dashboard::DashboardOutline::all_in);
+        let stale = loaded.with_untracked(|l| {
+            let shown = match l {
+                Loaded::Ready(view) => Some(view),
+                _ => None,
+            };
+            list.with_untracked(|list| crate::dashboard::Stale::of(&outlines, list, shown))
+        });
+        if stale.any() {
+            fetch(wanted.get_untracked(), true);
+        }
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (live, wanted);
+    let _ = (live, wanted, edits, loads);
 
     let view_of = move || match loaded.get() {
         Loaded::Ready(view) => Some(view),

@@ -100,7 +100,10 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
                         title.set(String::new());
                         topic.set(String::new());
                         loaded.update(|l| match l {
-                            Loaded::Ready(v) if v.id == view.id => v.widgets.push(widget),
+                            // The announcement of this edit may have reloaded the dashboard first.
+                            Loaded::Ready(v) if v.id == view.id && v.widgets.iter().all(|w| w.id != widget.id) => {
+                                v.widgets.push(widget)
+                            }
                             _ => {}
                         });
                     }
