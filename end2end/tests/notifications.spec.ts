@@ -88,3 +88,43 @@ test('which levels raise a toast is each user’s own choice, kept on the server
     await server.stop();
   }
 });
+
+test('marking read, clearing and toast choices in one tab apply in the same user’s other tabs', async ({ context }) => {
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    const [tabA, tabB] = [await context.newPage(), await context.newPage()];
+    await signIn(tabA, 'ops@acme.test', server.url);
+    for (const tab of [tabA, tabB]) {
+      await tab.goto(server.url);
+      await expect(tab.getByRole('status')).toHaveAttribute('data-status', 'live');
+    }
+    const title = `Both tabs ${Date.now()}`;
+    expect(await server.publish('acme', 'ops/notifications', { events: [{ type: 'notification', level: 'warning', title }] })).toBe(200);
+    const panels = [tabA, tabB].map((tab) => tab.getByRole('dialog', { name: 'Notifications' }));
+    for (const [i, tab] of [tabA, tabB].entries()) {
+      await tab.getByRole('button', { name: /^Notifications, \d+ unread$/ }).click();
+      await expect(panels[i].locator('.notification.unread', { hasText: title })).toBeVisible();
+    }
+
+    await panels[0].getByRole('button', { name: 'Mark all as read' }).click();
+    await expect(panels[1].locator('.notification', { hasText: title })).not.toHaveClass(/\bunread\b/);
+
+    const info = (i: number) => panels[i].getByRole('checkbox', { name: 'Info' });
+    const wasOn = await info(1).isChecked();
+    await info(0).setChecked(!wasOn);
+    await expect(info(1)).toBeChecked({ checked: !wasOn });
+
+    await panels[0].getByRole('button', { name: 'Clear' }).click();
+    await expect(panels[1].getByText(title)).toHaveCount(0);
+    // The choice was saved for the user: a new tab starts with it.
+    const tabC = await context.newPage();
+    await tabC.goto(server.url);
+    await tabC.getByRole('button', { name: /^Notifications, \d+ unread$/ }).click();
+    await expect(tabC.getByRole('dialog', { name: 'Notifications' }).getByRole('checkbox', { name: 'Info' })).toBeChecked({
+      checked: !wasOn,
+    });
+  } finally {
+    await server.stop();
+  }
+});

@@ -1,9 +1,11 @@
 //! The header's notification centre (history, unread count, mark as read, clear, which levels
 //! raise a toast) and the toasts themselves. Fed by one `events` topic; the unread state survives a
-//! page refresh with the rest of the session.
+//! page refresh with the rest of the session. Marking read, clearing and the toast choices made in
+//! one tab apply in the user's other tabs of the browser too (a `BroadcastChannel` per user).
 
 use crate::dashboard::Preferences;
-use crate::live::{notifications::Notification, notifications::Notifications, use_topic};
+use crate::live::notifications::{CentreChange, Notification, Notifications};
+use crate::live::use_topic;
 use crate::protocol::Level;
 use leptos::prelude::*;
 
@@ -39,6 +41,14 @@ pub fn NotificationCenter(
 
     #[cfg(feature = "hydrate")]
     browser::attach(model, toasts, held, toast_levels, touched);
+    #[cfg(feature = "hydrate")]
+    let tabs = browser::OtherTabs::open(crate::live::Live::expect().identity, model, toast_levels, touched);
+    let tell = move |change: CentreChange| {
+        #[cfg(feature = "hydrate")]
+        tabs.tell(&change);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = change;
+    };
 
     let unread = move || model.with(|m| m.unread());
     let level_choice = move |level: Level| {
@@ -54,6 +64,7 @@ pub fn NotificationCenter(
             });
             #[cfg(feature = "hydrate")]
             browser::save(toast_levels.get_untracked());
+            tell(CentreChange::ToastLevels { levels: toast_levels.get_untracked() });
         };
         view! {
             <label class="toast-choice">
@@ -79,10 +90,18 @@ pub fn NotificationCenter(
             <Show when=move || open.get()>
                 <div class="notification-panel" role="dialog" aria-label="Notifications">
                     <div class="notification-actions">
-                        <button class="button-quiet" type="button" on:click=move |_| model.update(|m| m.mark_all_read())>
+                        <button class="button-quiet" type="button" on:click=move |_| {
+                            if let Some(change) = model.try_update(|m| m.mark_all_read()) {
+                                tell(change);
+                            }
+                        }>
                             "Mark all as read"
                         </button>
-                        <button class="button-quiet" type="button" on:click=move |_| model.update(|m| m.clear())>
+                        <button class="button-quiet" type="button" on:click=move |_| {
+                            if let Some(change) = model.try_update(|m| m.clear()) {
+                                tell(change);
+                            }
+                        }>
                             "Clear"
                         </button>
                     </div>
@@ -157,10 +176,12 @@ fn scheduled(event: &crate::protocol::Event) -> Option<AnyView> {
 #[cfg(feature = "hydrate")]
 mod browser {
     use crate::dashboard::Preferences;
-    use crate::live::notifications::{Notification, Notifications};
+    use crate::live::Identity;
+    use crate::live::notifications::{CentreChange, Notification, Notifications};
     use crate::protocol::Level;
     use leptos::prelude::*;
     use std::{cell::Cell, rc::Rc, time::Duration};
+    use wasm_bindgen::{JsCast, closure::Closure};
 
     /// How long a toast stays unless dismissed or being read.
     const TOAST: Duration = Duration::from_secs(6);
@@ -215,6 +236,73 @@ mod browser {
                 expire_later(toasts, held, id);
             }
         });
+    }
+
+    /// The user's other tabs of this browser, told what this one's centre did (and telling it
+    /// theirs). Opened once the page knows who is signed in: the channel is per user, so another
+    /// user signed in later in the browser hears nothing of this one.
+    #[derive(Clone, Copy)]
+    pub struct OtherTabs {
+        channel: StoredValue<Option<Channel>, LocalStorage>,
+    }
+
+    struct Channel {
+        port: web_sys::BroadcastChannel,
+        _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    }
+
+    impl OtherTabs {
+        pub fn open(
+            identity: RwSignal<Identity>,
+            model: RwSignal<Notifications>,
+            toast_levels: RwSignal<Vec<Level>>,
+            touched: RwSignal<bool>,
+        ) -> Self {
+            let channel = StoredValue::new_local(None::<Channel>);
+            Effect::new(move |_| {
+                let Identity::Known(account) = identity.get() else { return };
+                if channel.with_value(Option::is_some) {
+                    return;
+                }
+                let Ok(port) = web_sys::BroadcastChannel::new(&format!("livedash-notifications:{}", account.key()))
+                else {
+                    return; // no BroadcastChannel here: each tab keeps its own state
+                };
+                let on_message =
+                    Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+                        let Some(change) = event.data().as_string().and_then(|t| serde_json::from_str(&t).ok()) else {
+                            return;
+                        };
+                        match change {
+                            CentreChange::ToastLevels { levels } => {
+                                // Chosen by the user since the page loaded: the saved ones must not undo it.
+                                touched.set(true);
+                                toast_levels.set(levels);
+                            }
+                            change => model.update(|m| m.apply_change(&change)),
+                        }
+                    });
+                port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                channel.set_value(Some(Channel { port, _on_message: on_message }));
+            });
+            // Closed before the callback is dropped, so the browser never calls a freed closure.
+            on_cleanup(move || {
+                if let Some(Some(Channel { port, .. })) = channel.try_update_value(Option::take) {
+                    port.set_onmessage(None);
+                    port.close();
+                }
+            });
+            Self { channel }
+        }
+
+        pub fn tell(&self, change: &CentreChange) {
+            let Ok(text) = serde_json::to_string(change) else { return };
+            self.channel.with_value(|channel| {
+                if let Some(channel) = channel {
+                    let _ = channel.port.post_message(&text.into());
+                }
+            });
+        }
     }
 
     pub fn save(toast_levels: Vec<Level>) {

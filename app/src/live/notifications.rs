@@ -3,6 +3,10 @@
 //! Events in a snapshot are history (shown, already read, never toasted: a reload must not replay
 //! old alarms); events in updates are new. A `system:error` is shown at the level its severity
 //! implies (low → info, medium → warning, high → error).
+//!
+//! What the user does in one tab (marking read, clearing, choosing which levels pop up) is told to
+//! their other tabs of the browser as a [`CentreChange`], naming the events it touched, so a tab
+//! that has fewer or more of them changes exactly those.
 
 use super::{session::Delivery, topic_view::TopicView};
 use crate::protocol::{Event, Item, Level, Severity};
@@ -93,12 +97,32 @@ impl Notifications {
         self.items.iter().filter(|n| !n.read).count()
     }
 
-    pub fn mark_all_read(&mut self) {
+    /// Marks everything read; returns what the user's other tabs should do the same to.
+    pub fn mark_all_read(&mut self) -> CentreChange {
         self.items.iter_mut().for_each(|n| n.read = true);
+        CentreChange::Read { events: self.ids() }
     }
 
-    pub fn clear(&mut self) {
+    /// Forgets everything; returns what the user's other tabs should forget too.
+    pub fn clear(&mut self) -> CentreChange {
+        let events = self.ids();
         self.items.clear();
+        CentreChange::Cleared { events }
+    }
+
+    /// Applies what another tab of the user did; whatever names no event here changes nothing.
+    pub fn apply_change(&mut self, change: &CentreChange) {
+        match change {
+            CentreChange::Read { events } => {
+                self.items.iter_mut().filter(|n| events.contains(&n.event.id)).for_each(|n| n.read = true)
+            }
+            CentreChange::Cleared { events } => self.items.retain(|n| !events.contains(&n.event.id)),
+            CentreChange::ToastLevels { levels } => self.toast_levels = levels.clone(),
+        }
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.items.iter().map(|n| n.event.id.clone()).collect()
     }
 
     /// Newest first.
@@ -112,6 +136,18 @@ impl Notifications {
         }
         self.items.push_back(n);
     }
+}
+
+/// What one tab of a user tells the others about the notification centre.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CentreChange {
+    /// These events were marked read.
+    Read { events: Vec<String> },
+    /// These events were cleared away.
+    Cleared { events: Vec<String> },
+    /// The levels that raise a toast now.
+    ToastLevels { levels: Vec<Level> },
 }
 
 fn events(items: &[Item]) -> impl Iterator<Item = &Event> {
@@ -178,5 +214,27 @@ mod tests {
             n.add(&[event(&i.to_string(), "notification", Level::Info, None)]);
         }
         assert_eq!(n.newest_first().count(), HISTORY);
+    }
+
+    #[test]
+    fn another_tab_changes_exactly_the_events_it_names() {
+        let [a, b, c] = ["a", "b", "c"].map(|id| event(id, "notification", Level::Info, None));
+        let mut here = Notifications::default();
+        here.add(&[a.clone(), b.clone()]);
+        let mut there = Notifications::default();
+        there.add(&[a, b, c]);
+        let read = here.mark_all_read();
+        assert_eq!(read, CentreChange::Read { events: vec!["a".into(), "b".into()] });
+        there.apply_change(&read);
+        let unread: Vec<&str> = there.newest_first().filter(|n| !n.read).map(|n| n.event.id.as_str()).collect();
+        assert_eq!(unread, ["c"], "what arrived after the other tab marked read stays unread");
+        there.apply_change(&here.clear());
+        let left: Vec<&str> = there.newest_first().map(|n| n.event.id.as_str()).collect();
+        assert_eq!(left, ["c"]);
+        there.apply_change(&CentreChange::ToastLevels { levels: vec![Level::Error] });
+        assert_eq!(there.toast_levels, [Level::Error]);
+        let wire = serde_json::to_string(&read).unwrap();
+        assert_eq!(wire, r#"{"kind":"read","events":["a","b"]}"#);
+        assert_eq!(serde_json::from_str::<CentreChange>(&wire).unwrap(), read);
     }
 }
