@@ -642,3 +642,51 @@ async fn a_message_from_an_outside_stream_is_published_once_whichever_node_gets_
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_on_one_node_reaches_pages_and_streams_on_another() {
+    let redis = RedisServer::start();
+    let (a, b, _) = two_nodes(&redis, |_| {}).await;
+    let admin = support::As::user(&a, support::ACME_ADMIN).await;
+    let (dashboard, ids) = admin.create_dashboard(&[("line_chart", TOPIC)]).await;
+    publish(&a, TOPIC, 1.0).await;
+    publish(&a, "sales/returns", 1.0).await;
+    let mut page = b.connect_as(support::ACME_VIEWER).await;
+    page.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    let viewer = support::As::user(&b, support::ACME_VIEWER).await;
+    let mut sse = viewer.stream(&format!("/api/stream/dashboard/{dashboard}"), &[]).await;
+    loop {
+        let event = sse.next().await;
+        if event.json()["widgetId"] == ids[0].as_str() {
+            break;
+        }
+    }
+
+    let added = admin.add_widget(dashboard, "bar_chart", "sales/returns").await;
+    // The page on node B hears of it...
+    loop {
+        let message = page.next_json().await;
+        let widgets = &message["series"][0]["doc"]["widgets"];
+        if message["widgetId"] == "edits" && widgets.as_array().is_some_and(|w| w.len() == 2) {
+            break;
+        }
+    }
+    // ...and the stream on node B follows the new widget: its snapshot, then its live data.
+    let snapshot = loop {
+        let event = sse.next().await;
+        if event.json()["widgetId"] == added.as_str() {
+            break event;
+        }
+    };
+    assert_eq!(snapshot.name, "snapshot");
+    publish(&a, "sales/returns", 2.0).await;
+    let update = loop {
+        let event = sse.next().await;
+        if event.json()["widgetId"] == added.as_str() {
+            break event;
+        }
+    };
+    assert_eq!((update.name.as_str(), update.json()["series"][0]["value"].as_f64()), ("series_update", Some(2.0)));
+    a.stop().await;
+    b.stop().await;
+}

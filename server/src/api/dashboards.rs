@@ -123,7 +123,7 @@ pub async fn set_preferences(
     Ok(Json(preferences))
 }
 
-/// Tells every open page of the tenant (and this node's streams) what the dashboard now is. Read
+/// Tells every open page and stream of the tenant, on every node, what the dashboard now is. Read
 /// back from the store, so the announcement is what a page loading it now would get.
 async fn announce(state: &AppState, session: &Session, dashboard: i64) {
     match state.store.dashboard(&session.user.tenant, dashboard, session.user.id).await {

@@ -22,10 +22,10 @@ use crate::{
     auth::Session,
     broker::{ReadFrom, Subscriber, position::Position},
     client_addr::ClientAddr,
-    dashboard_edits::Edit,
     telemetry,
 };
-use app::protocol::{ControlMessage, ServerMessage, TopicKind, Update};
+use app::dashboard::DASHBOARD_EDITS_FEED;
+use app::protocol::{ControlMessage, Item, ServerMessage, TopicKind, Update};
 use axum::{
     extract::{Path, Query, State},
     http::HeaderMap,
@@ -37,7 +37,6 @@ use std::{
     net::IpAddr,
     sync::Arc,
 };
-use tokio::sync::broadcast;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -145,24 +144,14 @@ impl DashboardStream {
 
     async fn serve(&mut self) -> Ending {
         let mut lifetime = Lifetime::new(&self.state, &self.session, self.registration.kick.clone());
-        let mut edits = self.state.edits.watch();
         loop {
-            let next = tokio::select! {
-                wake = lifetime.next(&self.events, &self.outbox) => match wake {
-                    Wake::Frames => {
-                        let batch = self.outbox.take();
-                        self.write(batch).await
-                    }
-                    Wake::Beat => Ok(()),
-                    Wake::Ended(ending) => Err(ending),
-                },
-                edit = edits.recv() => match edit {
-                    Ok(Edit { tenant, dashboard })
-                        if tenant != self.session.user.tenant || dashboard != self.dashboard => Ok(()),
-                    Err(broadcast::error::RecvError::Closed) => Ok(()),
-                    // This dashboard changed, or edits were missed: read it again.
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.reload().await,
-                },
+            let next = match lifetime.next(&self.events, &self.outbox).await {
+                Wake::Frames => {
+                    let batch = self.outbox.take();
+                    self.write(batch).await
+                }
+                Wake::Beat => Ok(()),
+                Wake::Ended(ending) => Err(ending),
             };
             if let Err(ending) = next {
                 return ending;
@@ -212,11 +201,14 @@ impl DashboardStream {
         Ok(())
     }
 
-    /// Frames a batch as events, sends it as one chunk, then resyncs feeds that lagged.
+    /// Frames a batch as events, sends it as one chunk, then resyncs feeds that lagged, and follows
+    /// the dashboard's new set of widgets when the batch announced an edit of it.
     async fn write(&mut self, batch: Batch) -> Result<(), Ending> {
         let mut text = String::new();
         let mut sent = 0u64;
+        let mut edited = false;
         for frame in batch.frames {
+            edited |= self.announces_edit(&frame);
             if let Some((name, data)) = self.event_of(frame) {
                 let id = self.state.cursors.encode(self.dashboard, self.positions.iter().map(|(w, p)| (&**w, p)));
                 sse_format::push_event(&mut text, name, Some(&id), &data);
@@ -232,7 +224,23 @@ impl DashboardStream {
                 let _ = self.state.broker.resync(&feed.topic, &self.subscriber(&widget));
             }
         }
-        Ok(())
+        if edited { self.reload().await } else { Ok(()) }
+    }
+
+    /// Whether `frame`, on the page's feed of dashboard edits (which every node's edits reach),
+    /// says this dashboard changed, or that edits may have been missed (a gap).
+    fn announces_edit(&self, frame: &Frame) -> bool {
+        match frame {
+            Frame::Gap { widget, .. } => &**widget == DASHBOARD_EDITS_FEED,
+            Frame::Update { widget, prefix, body, .. } if &**widget == DASHBOARD_EDITS_FEED => {
+                let Ok(ServerMessage::Update(update)) = serde_json::from_str(&update_text(prefix, body)) else {
+                    return false;
+                };
+                let id = self.dashboard.to_string();
+                update.series.iter().any(|item| matches!(item, Item::Change(change) if change.id == id))
+            }
+            _ => false,
+        }
     }
 
     /// The event name and data of a frame, moving the widget's position; `None` for a frame of a
