@@ -23,6 +23,9 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 /// Receives everything addressed to one widget.
 pub type Handler = Rc<dyn Fn(&Delivery)>;
 
+/// Hears every change of the status (the hub of shared tabs passes it on to them).
+pub type StatusHook = Rc<dyn Fn(ConnectionStatus)>;
+
 /// How long a `pong` may take before the connection counts as dead.
 const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a WebSocket may take to open: an upgrade a middlebox holds open counts as refused.
@@ -40,6 +43,7 @@ pub(super) struct Driver {
     status: RwSignal<ConnectionStatus>,
     last_update: RwSignal<Option<f64>>,
     next_probe: RwSignal<Option<f64>>,
+    on_status: Option<StatusHook>,
     socket: Option<WebSocket>,
     callbacks: Option<Callbacks>,
     heartbeat: Option<IntervalHandle>,
@@ -63,6 +67,7 @@ impl LiveClient {
         status: RwSignal<ConnectionStatus>,
         last_update: RwSignal<Option<f64>>,
         next_probe: RwSignal<Option<f64>>,
+        on_status: Option<StatusHook>,
     ) -> Self {
         let (session, effects) = Session::start(SessionConfig::default());
         let driver = Driver {
@@ -70,6 +75,7 @@ impl LiveClient {
             status,
             last_update,
             next_probe,
+            on_status,
             socket: None,
             callbacks: None,
             heartbeat: None,
@@ -136,10 +142,7 @@ pub(super) fn dispatch(rc: &Rc<RefCell<Driver>>, input: Input) {
         }
         let effects = driver.session.handle(input, js_sys::Math::random());
         let status = driver.session.status();
-        // Most inputs are messages that leave the status as it is: only a change re-renders.
-        if driver.status.get_untracked() != status {
-            driver.status.set(status);
-        }
+        driver.show(status);
         effects
     };
     perform(rc, effects);
@@ -200,6 +203,16 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
 }
 
 impl Driver {
+    /// Most inputs are messages that leave the status as it is: only a change re-renders.
+    fn show(&self, status: ConnectionStatus) {
+        if self.status.get_untracked() != status {
+            self.status.set(status);
+            if let Some(hook) = &self.on_status {
+                hook(status);
+            }
+        }
+    }
+
     fn send(&self, message: &ClientMessage) {
         if let Some(socket) = self.socket.as_ref().filter(|s| s.ready_state() == WebSocket::OPEN) {
             // A failed send surfaces as a close event, which the session handles.
@@ -428,7 +441,7 @@ fn count_down(weak: Weak<RefCell<Driver>>, generation: u64, remaining: Duration)
         }
         if !remaining.is_zero() {
             let retry_in_secs = remaining.as_secs_f64().ceil() as u32;
-            driver.status.set(ConnectionStatus::Reconnecting { attempt, retry_in_secs });
+            driver.show(ConnectionStatus::Reconnecting { attempt, retry_in_secs });
         }
     }
     if remaining.is_zero() {

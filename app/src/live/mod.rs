@@ -2,7 +2,8 @@
 //!
 //! Widgets call [`use_topic`] and draw its signals. Underneath, one [`Live`] connection per page
 //! runs the pure session state machine (`session`) through the browser driver (`driver`, with
-//! `stream` for SSE). The pure
+//! `stream` for SSE) — in one tab for all tabs of the user where the browser allows (`shared`, with
+//! the pure fan-out rules in `relay`). The pure
 //! parts — session, backoff, mode gate, saved session and every [`TopicView`] — compile everywhere
 //! and are tested on the host; the browser parts exist only in the hydrate build. On the server the
 //! same components render their initial HTML with the status `Connecting`.
@@ -16,6 +17,7 @@ pub mod job_detail;
 pub mod kpi_values;
 pub mod mode_gate;
 pub mod notifications;
+pub mod relay;
 pub mod saved_session;
 pub mod series_buffer;
 pub mod session;
@@ -24,6 +26,8 @@ pub mod topic_view;
 
 #[cfg(feature = "hydrate")]
 mod driver;
+#[cfg(feature = "hydrate")]
+mod shared;
 #[cfg(feature = "hydrate")]
 mod stream;
 
@@ -154,10 +158,11 @@ pub fn forget_saved_session() {
 mod browser {
     use super::{
         Account, Identity, Live, Position,
-        driver::{Handler, LiveClient},
+        driver::Handler,
         feed::FeedControl,
         saved_session::{STORAGE_KEY, SavedSession, SavedWidget},
         session::Input,
+        shared::Connection,
         status::ConnectionStatus,
     };
     use leptos::prelude::*;
@@ -166,7 +171,7 @@ mod browser {
 
     /// The page's connection, its widgets' feeds, and what the previous page saved.
     pub struct Page {
-        pub client: LiveClient,
+        pub client: Connection,
         identity: RwSignal<Identity>,
         feeds: RefCell<BTreeMap<String, Rc<dyn FeedControl>>>,
         saved: RefCell<SavedSession>,
@@ -190,6 +195,8 @@ mod browser {
             next_probe: RwSignal<Option<f64>>,
             identity: RwSignal<Identity>,
         ) -> Rc<Self> {
+            let client = Connection::new(status, last_update, next_probe);
+            let starting = client.clone();
             leptos::task::spawn_local(async move {
                 #[derive(serde::Deserialize)]
                 struct Me {
@@ -199,6 +206,8 @@ mod browser {
                     Ok((200, body)) => serde_json::from_str::<Me>(&body).ok().map(|me| me.user),
                     _ => None,
                 };
+                // The user's tabs share one connection (keyed by who they are).
+                starting.start(known.as_ref().map(Account::key));
                 identity.try_set(known.map_or(Identity::Unknown, Identity::Known));
             });
             let saved = storage()
@@ -207,12 +216,12 @@ mod browser {
                 .unwrap_or_default();
             // Read once: a later page saves afresh.
             forget_saved();
-            let client = LiveClient::connect(status, last_update, next_probe);
             Rc::new_cyclic(|weak: &std::rc::Weak<Page>| {
                 let weak = weak.clone();
                 let on_pagehide = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
                     if let Some(page) = weak.upgrade() {
                         page.save();
+                        page.client.page_hidden();
                     }
                 });
                 let listening =

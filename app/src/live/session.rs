@@ -219,8 +219,9 @@ pub enum Effect {
     SignIn,
 }
 
-/// What a widget receives.
-#[derive(Debug, Clone, PartialEq)]
+/// What a widget receives (also across tabs, from the hub: see `relay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Delivery {
     /// Replace everything with this.
     Snapshot { series: Vec<Item>, meta: Meta },

@@ -1,8 +1,10 @@
 //! The connection state the header's status pill shows.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConnectionStatus {
     /// A connection attempt is in progress.
     Connecting,

@@ -1,0 +1,607 @@
+//! One server connection for all tabs of a browser: what the tabs and the leading tab (the hub)
+//! say to each other over a BroadcastChannel, and how the hub fans one subscription per topic out
+//! to every tab's widgets. Pure, so the host tests cover it; the browser part (`shared.rs`) elects
+//! the leader and carries the messages.
+//!
+//! The hub subscribes to each topic once, with the position of the first tab that asked for it.
+//! A tab that asks later may stand elsewhere — it was paused, reloaded from a saved page, or the
+//! hub it followed closed and this is a new one — and must neither miss what it has not seen nor
+//! apply again what it has. So the fan-out tracks where every subscriber stands: an update goes on
+//! only to those for which it is the next; a subscriber that stands elsewhere waits for a fresh
+//! snapshot, which the hub asks for and passes on only to those that need it — unless what it
+//! missed is among the updates the hub keeps of each topic (a few hundred, a few dozen KiB: enough
+//! for a tab that reloads), which it then gets instead, so that its view stays whole.
+
+use super::{
+    session::{Delivery, Position},
+    status::ConnectionStatus,
+};
+use crate::protocol::ActivityAction;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Updates the hub keeps per topic, to catch up a tab that stands a little behind.
+pub const RECENT_UPDATES: usize = 256;
+/// Bytes (as JSON) of kept updates per topic.
+pub const RECENT_BYTES: usize = 64 * 1024;
+
+/// A tab's name on the channel: random, new with every page.
+pub type TabId = String;
+
+/// One widget of one tab: two tabs showing the same dashboard never collide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Subscriber {
+    pub tab: TabId,
+    pub widget: String,
+}
+
+/// Everything on the channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
+pub enum Relay {
+    Hub(ToHub),
+    Tabs(ToTabs),
+}
+
+impl Relay {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("relay messages serialise")
+    }
+
+    pub fn parse(json: &str) -> Option<Self> {
+        serde_json::from_str(json).ok()
+    }
+}
+
+/// From a tab to the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToHub {
+    /// The tab is there (it opened, or answers [`ToTabs::HubUp`]): the hub answers with its status.
+    Hello {
+        tab: TabId,
+    },
+    Subscribe {
+        tab: TabId,
+        widget: String,
+        topic: String,
+        position: Option<Position>,
+    },
+    Unsubscribe {
+        tab: TabId,
+        widget: String,
+    },
+    /// A fresh snapshot for this widget (manual refresh).
+    Refresh {
+        tab: TabId,
+        widget: String,
+    },
+    Report {
+        action: ActivityAction,
+        detail: String,
+    },
+    /// The Retry button of some tab.
+    RetryNow,
+    /// The tab closes: whatever it followed is let go.
+    Leave {
+        tab: TabId,
+    },
+}
+
+/// From the hub to the tabs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToTabs {
+    /// A new hub leads: every tab says hello and subscribes its widgets again, from where each stands.
+    HubUp,
+    /// The shared connection's state, for every tab's pill.
+    Status {
+        status: ConnectionStatus,
+        next_probe: Option<f64>,
+    },
+    Deliver {
+        to: Vec<Subscriber>,
+        delivery: Delivery,
+    },
+    /// The shared WebSocket never got through: every tab connects on its own, with the fallback
+    /// transports (SSE, polling) that serve one dashboard each.
+    Solo,
+}
+
+/// What the hub does with its connection (keyed by topic) after a tab's message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubAction {
+    Subscribe {
+        topic: String,
+        position: Option<Position>,
+    },
+    Unsubscribe {
+        topic: String,
+    },
+    /// Ask the server for a fresh snapshot of the topic.
+    Refresh {
+        topic: String,
+    },
+    /// Pass this on to these subscribers now (an error the topic already had).
+    Deliver {
+        to: Vec<Subscriber>,
+        delivery: Delivery,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Topic {
+    /// Where the hub's one subscription stands.
+    position: Option<Position>,
+    /// The server refused the subscription: later subscribers hear it at once.
+    refused: Option<Delivery>,
+    subscribers: BTreeSet<Subscriber>,
+    /// The latest updates, in order and without a hole, ending at `position`.
+    recent: Recent,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Recent {
+    updates: VecDeque<(Delivery, usize)>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn push(&mut self, update: Delivery, bytes: usize) {
+        self.bytes += bytes;
+        self.updates.push_back((update, bytes));
+        while self.updates.len() > RECENT_UPDATES || self.bytes > RECENT_BYTES {
+            let Some((_, gone)) = self.updates.pop_front() else { break };
+            self.bytes -= gone;
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The kept updates after `from`, if they are all there (`from` is not older than the oldest
+    /// kept update's predecessor).
+    fn after(&self, from: &Position) -> Option<Vec<Delivery>> {
+        let first = match self.updates.front() {
+            Some((Delivery::Update { meta, .. }, _)) => meta,
+            _ => return None,
+        };
+        if first.epoch != from.epoch || first.offset > from.offset + 1 {
+            return None;
+        }
+        Some(
+            self.updates
+                .iter()
+                .filter(|(update, _)| matches!(update, Delivery::Update { meta, .. } if meta.offset > from.offset))
+                .map(|(update, _)| update.clone())
+                .collect(),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Standing {
+    topic: String,
+    position: Option<Position>,
+    /// Stands elsewhere than the hub: takes nothing until a snapshot.
+    awaiting_snapshot: bool,
+}
+
+/// The hub's subscriptions, one per topic, and every tab's widgets on them.
+#[derive(Debug, Clone, Default)]
+pub struct Fanout {
+    topics: BTreeMap<String, Topic>,
+    subscribers: BTreeMap<Subscriber, Standing>,
+}
+
+impl Fanout {
+    pub fn subscribe(&mut self, who: Subscriber, topic: String, position: Option<Position>) -> Vec<HubAction> {
+        let mut actions = Vec::new();
+        if let Some(standing) = self.subscribers.get(&who) {
+            if standing.topic == topic {
+                // Said again (a hello crossed the hub's delivery): what the hub sent is what counts.
+                return actions;
+            }
+            actions.extend(self.unsubscribe(&who));
+        }
+        match self.topics.get_mut(&topic) {
+            None => {
+                self.topics.insert(
+                    topic.clone(),
+                    Topic {
+                        position: position.clone(),
+                        refused: None,
+                        subscribers: BTreeSet::from([who.clone()]),
+                        recent: Recent::default(),
+                    },
+                );
+                actions.push(HubAction::Subscribe { topic: topic.clone(), position: position.clone() });
+                self.subscribers.insert(who, Standing { topic, position, awaiting_snapshot: false });
+            }
+            Some(shared) => {
+                shared.subscribers.insert(who.clone());
+                if let Some(refusal) = &shared.refused {
+                    actions.push(HubAction::Deliver { to: vec![who.clone()], delivery: refusal.clone() });
+                }
+                let (position, awaiting_snapshot) = match (position, &shared.position) {
+                    // Where the hub stands, or ahead of it (a tab whose updates came from the
+                    // previous hub just before the handover): the coming updates tell.
+                    (Some(from), Some(hub)) if from.epoch == hub.epoch && from.offset >= hub.offset => {
+                        (Some(from), false)
+                    }
+                    (Some(from), Some(hub)) => match shared.recent.after(&from) {
+                        Some(missed) => {
+                            actions.extend(
+                                missed
+                                    .into_iter()
+                                    .map(|update| HubAction::Deliver { to: vec![who.clone()], delivery: update }),
+                            );
+                            (Some(hub.clone()), false)
+                        }
+                        None => (Some(from), true),
+                    },
+                    (position, Some(_)) => (position, true),
+                    // The hub's own first snapshot is on its way.
+                    (position, None) => (position, true),
+                };
+                if awaiting_snapshot && shared.position.is_some() && shared.refused.is_none() {
+                    actions.push(HubAction::Refresh { topic: topic.clone() });
+                }
+                self.subscribers.insert(who, Standing { topic, position, awaiting_snapshot });
+            }
+        }
+        actions
+    }
+
+    pub fn unsubscribe(&mut self, who: &Subscriber) -> Vec<HubAction> {
+        let Some(standing) = self.subscribers.remove(who) else { return vec![] };
+        let Some(shared) = self.topics.get_mut(&standing.topic) else { return vec![] };
+        shared.subscribers.remove(who);
+        if !shared.subscribers.is_empty() {
+            return vec![];
+        }
+        self.topics.remove(&standing.topic);
+        vec![HubAction::Unsubscribe { topic: standing.topic }]
+    }
+
+    /// A manual refresh: the widget takes the next snapshot, whoever else is in step.
+    pub fn refresh(&mut self, who: &Subscriber) -> Vec<HubAction> {
+        let Some(standing) = self.subscribers.get_mut(who) else { return vec![] };
+        standing.awaiting_snapshot = true;
+        vec![HubAction::Refresh { topic: standing.topic.clone() }]
+    }
+
+    /// Everything a tab followed (it closed, or its lock is gone).
+    pub fn leave(&mut self, tab: &str) -> Vec<HubAction> {
+        let gone: Vec<Subscriber> = self.subscribers.keys().filter(|s| s.tab == tab).cloned().collect();
+        gone.iter().flat_map(|who| self.unsubscribe(who)).collect()
+    }
+
+    /// Tabs with a widget here.
+    pub fn tabs(&self) -> BTreeSet<TabId> {
+        self.subscribers.keys().map(|s| s.tab.clone()).collect()
+    }
+
+    /// Topics the hub follows.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.topics.keys().map(String::as_str)
+    }
+
+    /// Who gets this delivery of the hub's subscription to `topic` (the hub's session already
+    /// dropped duplicates and out-of-order updates of its own subscription); `bytes` is its size
+    /// on the channel, which bounds what the hub keeps.
+    pub fn deliver(&mut self, topic: &str, delivery: &Delivery, bytes: usize) -> Fanned {
+        let mut fanned = Fanned::default();
+        let Some(shared) = self.topics.get_mut(topic) else { return fanned };
+        let to = &mut fanned.to;
+        match delivery {
+            Delivery::Snapshot { meta, .. } => {
+                let position = Position::from(meta);
+                if shared.position.as_ref() != Some(&position) {
+                    shared.recent.clear(); // what is kept no longer ends where the topic stands
+                }
+                shared.position = Some(position.clone());
+                shared.refused = None;
+                for who in &shared.subscribers {
+                    let Some(standing) = self.subscribers.get_mut(who) else { continue };
+                    if standing.awaiting_snapshot || standing.position.as_ref() != Some(&position) {
+                        to.push(who.clone());
+                    }
+                    standing.position = Some(position.clone());
+                    standing.awaiting_snapshot = false;
+                }
+            }
+            Delivery::Update { meta, .. } => {
+                let position = Position::from(meta);
+                shared.position = Some(position.clone());
+                shared.recent.push(delivery.clone(), bytes);
+                for who in &shared.subscribers {
+                    let Some(standing) = self.subscribers.get_mut(who) else { continue };
+                    if standing.awaiting_snapshot {
+                        continue;
+                    }
+                    match standing.position.as_ref().filter(|p| p.epoch == meta.epoch) {
+                        // It has this one already (it stood ahead of the hub).
+                        Some(p) if meta.offset <= p.offset => {}
+                        Some(p) if meta.offset == p.offset + 1 => {
+                            to.push(who.clone());
+                            standing.position = Some(position.clone());
+                        }
+                        // A hole or another epoch: it takes a snapshot instead.
+                        _ => {
+                            standing.awaiting_snapshot = true;
+                            fanned.refresh = true;
+                        }
+                    }
+                }
+            }
+            Delivery::Gap => {
+                shared.recent.clear();
+                for who in &shared.subscribers {
+                    let Some(standing) = self.subscribers.get_mut(who) else { continue };
+                    if !standing.awaiting_snapshot {
+                        to.push(who.clone());
+                        standing.awaiting_snapshot = true;
+                    }
+                }
+            }
+            Delivery::Error { .. } => {
+                if shared.position.is_none() {
+                    shared.refused = Some(delivery.clone());
+                }
+                to.extend(shared.subscribers.iter().cloned());
+            }
+        }
+        fanned
+    }
+}
+
+/// The outcome of one delivery at the hub.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fanned {
+    /// Who gets it.
+    pub to: Vec<Subscriber>,
+    /// A subscriber just fell out of step: ask the server for a fresh snapshot of the topic.
+    pub refresh: bool,
+}
+
+/// Where one of a tab's widgets stands after a delivery: the tab keeps it to subscribe again, from
+/// there, with whichever hub leads next.
+pub fn advance(position: &mut Option<Position>, delivery: &Delivery) {
+    match delivery {
+        Delivery::Snapshot { meta, .. } | Delivery::Update { meta, .. } => *position = Some(Position::from(meta)),
+        Delivery::Gap | Delivery::Error { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorCode, Meta, TopicKind};
+
+    fn meta(offset: u64) -> Meta {
+        Meta {
+            topic: "t".into(),
+            kind: TopicKind::Series,
+            epoch: "e1".into(),
+            offset,
+            resume_token: format!("t{offset}"),
+        }
+    }
+
+    fn at(offset: u64) -> Option<Position> {
+        Some(Position::from(&meta(offset)))
+    }
+
+    fn snapshot(offset: u64) -> Delivery {
+        Delivery::Snapshot { series: vec![], meta: meta(offset) }
+    }
+
+    fn update(offset: u64) -> Delivery {
+        Delivery::Update { series: vec![], meta: meta(offset), ts: 0 }
+    }
+
+    fn sub(tab: &str, widget: &str) -> Subscriber {
+        Subscriber { tab: tab.into(), widget: widget.into() }
+    }
+
+    #[test]
+    fn two_tabs_on_one_topic_share_one_subscription() {
+        let mut f = Fanout::default();
+        assert_eq!(
+            f.subscribe(sub("a", "w"), "kpi/x".into(), None),
+            vec![HubAction::Subscribe { topic: "kpi/x".into(), position: None }]
+        );
+        // The hub's snapshot is on its way: the second tab waits for it, no second request.
+        assert!(f.subscribe(sub("b", "w"), "kpi/x".into(), None).is_empty());
+        assert_eq!(f.deliver("kpi/x", &snapshot(3), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert_eq!(f.deliver("kpi/x", &update(4), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        // One tab going does not starve the other; the last one lets the topic go.
+        assert!(f.unsubscribe(&sub("a", "w")).is_empty());
+        assert_eq!(f.deliver("kpi/x", &update(5), 100).to, vec![sub("b", "w")]);
+        assert_eq!(f.unsubscribe(&sub("b", "w")), vec![HubAction::Unsubscribe { topic: "kpi/x".into() }]);
+        assert!(f.deliver("kpi/x", &update(6), 100).to.is_empty());
+    }
+
+    #[test]
+    fn a_late_tab_in_step_takes_updates_and_one_elsewhere_takes_a_snapshot_alone() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t".into(), None);
+        f.deliver("t", &snapshot(3), 100);
+        f.deliver("t", &update(4), 100);
+        // Tab b stands where the hub stands (it followed the same hub before a reload of a).
+        assert!(f.subscribe(sub("b", "w"), "t".into(), at(4)).is_empty());
+        // Tab c stands behind (it was paused): a fresh snapshot, for it only.
+        assert_eq!(f.subscribe(sub("c", "w"), "t".into(), at(2)), vec![HubAction::Refresh { topic: "t".into() }]);
+        assert_eq!(f.deliver("t", &update(5), 100).to, vec![sub("a", "w"), sub("b", "w")], "c waits for its snapshot");
+        assert_eq!(f.deliver("t", &snapshot(5), 100).to, vec![sub("c", "w")], "a and b have it all already");
+        assert_eq!(f.deliver("t", &update(6), 100).to.len(), 3);
+    }
+
+    #[test]
+    fn a_new_hub_resumes_from_the_first_tab_and_the_rest_follow_without_a_repeat() {
+        let mut f = Fanout::default();
+        // After a handover both tabs say where they stand: b's position is where the hub subscribes.
+        assert_eq!(
+            f.subscribe(sub("b", "w"), "t".into(), at(7)),
+            vec![HubAction::Subscribe { topic: "t".into(), position: at(7) }]
+        );
+        assert!(f.subscribe(sub("c", "w"), "t".into(), at(7)).is_empty());
+        // The server replays what came after 7.
+        assert_eq!(f.deliver("t", &update(8), 100).to, vec![sub("b", "w"), sub("c", "w")]);
+        // A tab that stood elsewhere and said so only now falls out of step, asks and waits.
+        let mut g = Fanout::default();
+        g.subscribe(sub("b", "w"), "t".into(), at(7));
+        assert_eq!(g.subscribe(sub("c", "w"), "t".into(), at(6)), vec![HubAction::Refresh { topic: "t".into() }]);
+        assert_eq!(g.deliver("t", &update(8), 100), Fanned { to: vec![sub("b", "w")], refresh: false });
+        assert_eq!(g.deliver("t", &snapshot(8), 100).to, vec![sub("c", "w")]);
+    }
+
+    #[test]
+    fn a_tab_without_a_position_joining_a_resumed_topic_asks_for_a_snapshot() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t".into(), at(3));
+        // The hub resumed from 3; the second tab never had a position.
+        assert_eq!(f.subscribe(sub("b", "w"), "t".into(), None), vec![HubAction::Refresh { topic: "t".into() }]);
+        assert_eq!(f.deliver("t", &update(4), 100), Fanned { to: vec![sub("a", "w")], refresh: false });
+        assert_eq!(f.deliver("t", &snapshot(4), 100).to, vec![sub("b", "w")]);
+    }
+
+    #[test]
+    fn a_tab_ahead_of_a_new_hub_skips_what_it_has_and_one_with_a_hole_asks_for_a_snapshot() {
+        let mut f = Fanout::default();
+        // The new hub resumed from b's position; c had two more from the old hub.
+        f.subscribe(sub("b", "w"), "t".into(), at(3));
+        assert!(f.subscribe(sub("c", "w"), "t".into(), at(5)).is_empty());
+        assert_eq!(f.deliver("t", &update(4), 100).to, vec![sub("b", "w")]);
+        assert_eq!(f.deliver("t", &update(5), 100).to, vec![sub("b", "w")]);
+        assert_eq!(f.deliver("t", &update(6), 100).to, vec![sub("b", "w"), sub("c", "w")]);
+        // An update the subscriber cannot follow from (another epoch here) means a snapshot.
+        let other = Delivery::Update { series: vec![], meta: Meta { epoch: "e2".into(), ..meta(7) }, ts: 0 };
+        let mut g = Fanout::default();
+        g.subscribe(sub("a", "w"), "t".into(), at(6));
+        assert_eq!(g.deliver("t", &other, 100), Fanned { to: vec![], refresh: true });
+        assert_eq!(g.deliver("t", &snapshot(8), 100).to, vec![sub("a", "w")]);
+    }
+
+    #[test]
+    fn a_tab_a_little_behind_catches_up_from_the_kept_updates_and_one_far_behind_takes_a_snapshot() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t".into(), None);
+        f.deliver("t", &snapshot(1), 100);
+        for offset in 2..=5 {
+            f.deliver("t", &update(offset), 100);
+        }
+        // Tab b reloaded: its saved page stood at 3.
+        assert_eq!(
+            f.subscribe(sub("b", "w"), "t".into(), at(3)),
+            vec![
+                HubAction::Deliver { to: vec![sub("b", "w")], delivery: update(4) },
+                HubAction::Deliver { to: vec![sub("b", "w")], delivery: update(5) },
+            ]
+        );
+        assert_eq!(f.deliver("t", &update(6), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        // What is kept is bounded: a tab further behind than that takes a snapshot.
+        for offset in 7..7 + RECENT_UPDATES as u64 {
+            f.deliver("t", &update(offset), 100);
+        }
+        assert_eq!(f.subscribe(sub("c", "w"), "t".into(), at(5)), vec![HubAction::Refresh { topic: "t".into() }]);
+        let mut big = Fanout::default();
+        big.subscribe(sub("a", "w"), "t".into(), None);
+        big.deliver("t", &snapshot(1), 100);
+        big.deliver("t", &update(2), RECENT_BYTES / 2 + 1);
+        big.deliver("t", &update(3), RECENT_BYTES / 2 + 1);
+        assert_eq!(big.subscribe(sub("b", "w"), "t".into(), at(1)), vec![HubAction::Refresh { topic: "t".into() }]);
+        assert_eq!(
+            big.subscribe(sub("c", "w"), "t".into(), at(2)),
+            vec![HubAction::Deliver { to: vec![sub("c", "w")], delivery: update(3) }]
+        );
+    }
+
+    #[test]
+    fn gaps_reach_everyone_in_step_and_the_following_snapshot_heals_them() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t".into(), None);
+        f.subscribe(sub("b", "w"), "t".into(), None);
+        f.deliver("t", &snapshot(1), 100);
+        assert_eq!(f.deliver("t", &Delivery::Gap, 10).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert!(f.deliver("t", &update(9), 100).to.is_empty(), "nothing until the snapshot");
+        assert_eq!(f.deliver("t", &snapshot(9), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+    }
+
+    #[test]
+    fn a_manual_refresh_takes_the_snapshot_only_where_asked() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t".into(), None);
+        f.subscribe(sub("b", "w"), "t".into(), None);
+        f.deliver("t", &snapshot(1), 100);
+        assert_eq!(f.refresh(&sub("a", "w")), vec![HubAction::Refresh { topic: "t".into() }]);
+        assert_eq!(f.deliver("t", &snapshot(1), 100).to, vec![sub("a", "w")]);
+        assert!(f.refresh(&sub("z", "w")).is_empty());
+    }
+
+    #[test]
+    fn a_refused_topic_tells_later_subscribers_at_once() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "bad".into(), None);
+        let refusal = Delivery::Error { code: ErrorCode::BadTopic, message: "no".into() };
+        assert_eq!(f.deliver("bad", &refusal, 10).to, vec![sub("a", "w")]);
+        assert_eq!(
+            f.subscribe(sub("b", "w"), "bad".into(), None),
+            vec![HubAction::Deliver { to: vec![sub("b", "w")], delivery: refusal }]
+        );
+    }
+
+    #[test]
+    fn a_closed_tab_lets_go_of_what_only_it_followed() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w1"), "t1".into(), None);
+        f.subscribe(sub("a", "w2"), "t2".into(), None);
+        f.subscribe(sub("b", "w1"), "t1".into(), None);
+        assert_eq!(f.leave("a"), vec![HubAction::Unsubscribe { topic: "t2".into() }]);
+        assert_eq!(f.tabs(), BTreeSet::from(["b".to_owned()]));
+        assert_eq!(f.topics().collect::<Vec<_>>(), vec!["t1"]);
+    }
+
+    #[test]
+    fn a_widget_moved_to_another_topic_lets_the_old_one_go() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t1".into(), None);
+        assert_eq!(
+            f.subscribe(sub("a", "w"), "t2".into(), None),
+            vec![
+                HubAction::Unsubscribe { topic: "t1".into() },
+                HubAction::Subscribe { topic: "t2".into(), position: None }
+            ]
+        );
+        assert!(f.subscribe(sub("a", "w"), "t2".into(), None).is_empty(), "said twice is said once");
+    }
+
+    #[test]
+    fn messages_survive_the_channel() {
+        let messages = [
+            Relay::Hub(ToHub::Subscribe { tab: "a".into(), widget: "w".into(), topic: "t".into(), position: at(3) }),
+            Relay::Tabs(ToTabs::Deliver { to: vec![sub("a", "w")], delivery: update(4) }),
+            Relay::Tabs(ToTabs::Status {
+                status: ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 3 },
+                next_probe: None,
+            }),
+            Relay::Tabs(ToTabs::Solo),
+        ];
+        for message in messages {
+            assert_eq!(Relay::parse(&message.to_json()), Some(message));
+        }
+        assert_eq!(Relay::parse("{\"for\":\"nobody\"}"), None);
+    }
+
+    #[test]
+    fn a_tab_remembers_where_each_widget_stands() {
+        let mut position = None;
+        advance(&mut position, &snapshot(2));
+        advance(&mut position, &Delivery::Gap);
+        assert_eq!(position, at(2));
+        advance(&mut position, &update(3));
+        assert_eq!(position, at(3));
+    }
+}

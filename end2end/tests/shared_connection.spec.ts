@@ -1,0 +1,200 @@
+import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { chartValues, createDashboard, widgetOf } from './support/dashboard';
+import { freePort, OwnServer } from './support/server';
+import { signIn } from './support/session';
+
+// All tabs of one browser share one server connection: one tab leads (a Web Lock) and relays to
+// the others over a BroadcastChannel.
+
+/// A server of the test's own, with its metrics on a port of their own.
+async function serverWithMetrics(env: Record<string, string> = {}) {
+  const metricsPort = await freePort();
+  const server = await OwnServer.create({ ...env, LIVEDASH_METRICS_ADDR: `127.0.0.1:${metricsPort}` });
+  await server.start();
+  /// `livedash_connections_open`: the WebSockets the server holds now.
+  const connections = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('livedash_connections_open '));
+    return Number(line?.split(' ')[1] ?? 0);
+  };
+  return { server, connections };
+}
+
+/// Opens `count` tabs of `context` on `path`, one after the other, each Live.
+async function openTabs(context: BrowserContext, url: string, count: number): Promise<Page[]> {
+  const tabs: Page[] = [];
+  for (let i = 0; i < count; i++) {
+    const tab = await context.newPage();
+    await tab.goto(url);
+    await expect(tab.getByRole('status')).toHaveAttribute('data-status', 'live');
+    tabs.push(tab);
+  }
+  return tabs;
+}
+
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+test('two tabs share one connection; closing the leading tab hands over without a point lost or repeated', async ({
+  browser,
+}) => {
+  // Snapshots of 5 points: a tab that started over after the handover, instead of resuming from
+  // where it stood, would show only the last five and this test would see the hole.
+  const { server, connections } = await serverWithMetrics({ LIVEDASH_SNAPSHOT_POINTS: '5' });
+  const context = await browser.newContext();
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    const topic = 'test/sequence';
+    const id = await createDashboard(setup, server.url, 'Sequence', [{ title: 'Sequence', kind: 'line_chart', topic }]);
+    await setup.close();
+    let next = 1;
+    const publish = async (n: number) => {
+      for (let i = 0; i < n; i++, next++) {
+        expect(await server.publish('acme', topic, { points: [{ ts: next, value: next }] })).toBe(200);
+      }
+    };
+    await publish(3);
+
+    const [tabA] = await openTabs(context, `${server.url}/d/${id}`, 1);
+    const tabB = await context.newPage();
+    let socketOfB: number | undefined;
+    tabB.on('websocket', () => (socketOfB ??= Date.now()));
+    await tabB.goto(`${server.url}/d/${id}`);
+    await expect(tabB.getByRole('status')).toHaveAttribute('data-status', 'live');
+    await publish(4);
+    for (const tab of [tabA, tabB]) {
+      await expect.poll(() => chartValues(tab, topic)).toEqual(upTo(next - 1));
+    }
+    await expect.poll(connections, { message: 'one connection serves both tabs' }).toBe(1);
+    expect(socketOfB, 'tab B follows tab A: no socket of its own').toBeUndefined();
+
+    // The leading tab closes while points keep coming.
+    const during = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await publish(1);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    const closedAt = Date.now();
+    await tabA.close();
+    await during;
+    await publish(3);
+    await expect.poll(() => chartValues(tabB, topic), { message: 'every point once, in order' }).toEqual(upTo(next - 1));
+    await expect(widgetOf(tabB, topic)).toHaveAttribute('data-gaps', '0');
+    await expect(tabB.getByRole('status')).toHaveAttribute('data-status', 'live');
+    expect(socketOfB, 'tab B took the lead and opened the connection').toBeDefined();
+    console.log(`handover: tab B opened the shared socket ${socketOfB! - closedAt} ms after tab A closed`);
+    await expect.poll(connections, { message: 'the old connection closed, the new one serves' }).toBe(1);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test('reloading the leading tab or the other one loses and repeats nothing in either', async ({ browser }) => {
+  const { server, connections } = await serverWithMetrics({ LIVEDASH_SNAPSHOT_POINTS: '5' });
+  const context = await browser.newContext();
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    const topic = 'test/sequence';
+    const id = await createDashboard(setup, server.url, 'Sequence', [{ title: 'Sequence', kind: 'line_chart', topic }]);
+    await setup.close();
+    let next = 1;
+    const publish = async (n: number) => {
+      for (let i = 0; i < n; i++, next++) {
+        expect(await server.publish('acme', topic, { points: [{ ts: next, value: next }] })).toBe(200);
+      }
+    };
+    await publish(3);
+    const [tabA, tabB] = await openTabs(context, `${server.url}/d/${id}`, 2);
+    // The follower, then the leader (the other tab takes the lead), then the new follower.
+    for (const reloaded of [tabB, tabA, tabB]) {
+      await expect.poll(() => chartValues(reloaded, topic)).toEqual(upTo(next - 1));
+      const during = publish(12);
+      await reloaded.reload();
+      await during;
+      await expect(reloaded.getByRole('status')).toHaveAttribute('data-status', 'live');
+    }
+    await publish(4);
+    for (const tab of [tabA, tabB]) {
+      await expect.poll(() => chartValues(tab, topic), { message: 'every point once, in order' }).toEqual(upTo(next - 1));
+      await expect(widgetOf(tab, topic)).toHaveAttribute('data-gaps', '0');
+    }
+    await expect.poll(connections).toBe(1);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test('pausing live updates in one tab pauses only that tab, the leading one included', async ({ browser }) => {
+  const { server } = await serverWithMetrics();
+  const context = await browser.newContext();
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    await setup.close();
+    const [tabA, tabB] = await openTabs(context, server.url, 2);
+    const orders = (tab: Page) => widgetOf(tab, 'sales/orders');
+    const updates = async (tab: Page) => Number(await orders(tab).getAttribute('data-updates'));
+    const pill = (tab: Page) => tab.getByRole('status');
+
+    for (const [paused, other] of [
+      [tabB, tabA],
+      [tabA, tabB],
+    ]) {
+      await paused.getByRole('switch', { name: 'Live updates' }).click();
+      await expect(pill(paused)).toHaveAttribute('data-status', 'paused');
+      const held = await updates(paused);
+      const before = await updates(other);
+      // The demo feed publishes an order a second: the other tab keeps taking them.
+      await expect.poll(() => updates(other)).toBeGreaterThan(before + 1);
+      await expect(pill(other)).toHaveAttribute('data-status', 'live');
+      expect(await updates(paused), 'the paused tab applied nothing').toBe(held);
+      await paused.getByRole('switch', { name: 'Live updates' }).click();
+      await expect(pill(paused)).toHaveAttribute('data-status', 'live');
+      await expect.poll(() => updates(paused)).toBeGreaterThan(held);
+    }
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test('more tabs than the per-user connection limit all go Live on one connection', async ({ browser }) => {
+  const { server, connections } = await serverWithMetrics({ LIVEDASH_MAX_CONNECTIONS_PER_USER: '2' });
+  const context = await browser.newContext();
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    await setup.close();
+    const tabs = await openTabs(context, server.url, 4);
+    await expect.poll(connections).toBe(1);
+    for (const tab of tabs) {
+      const before = Number(await widgetOf(tab, 'sales/orders').getAttribute('data-updates'));
+      await expect.poll(async () => Number(await widgetOf(tab, 'sales/orders').getAttribute('data-updates'))).toBeGreaterThan(before);
+    }
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test('without Web Locks every tab keeps a connection of its own', async ({ browser }) => {
+  const { server, connections } = await serverWithMetrics();
+  const context = await browser.newContext();
+  // As in a browser without the API, or on plain HTTP away from localhost (not a secure context).
+  await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    await setup.close();
+    await openTabs(context, server.url, 2);
+    await expect.poll(connections).toBe(2);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
