@@ -8,8 +8,9 @@ cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$ROOT/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-# The cargo-leptos release this project is built and tested with.
+# The cargo-leptos and Trunk releases this project is built and tested with.
 CARGO_LEPTOS_VERSION=0.3.11
+TRUNK_VERSION=0.22.1
 STATE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/livedash"
 mkdir -p "$STATE_DIR"
 
@@ -54,20 +55,35 @@ ensure_wasm_bindgen() {
   env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want" --no-default-features --force
 }
 
-# For scripts/watch only (the README's two commands build without it). Stable Rust cannot build
-# cargo-leptos's locked dependencies; the nightly toolchain can. Only the tool is built with nightly:
-# livedash itself builds on stable.
+# Stable Rust cannot build the locked dependencies of cargo-leptos or Trunk; the nightly toolchain
+# can. Only those tools are built with nightly: livedash itself builds on stable.
+ensure_nightly() {
+  rustup run nightly rustc --version >/dev/null 2>&1 && return
+  say "installing a minimal nightly toolchain to build $1"
+  rustup toolchain install nightly --profile minimal
+}
+
+# For scripts/watch only (the README's two commands build without it).
 ensure_cargo_leptos() {
   local have
   have=$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)
   [ "$have" = "$CARGO_LEPTOS_VERSION" ] && return
-  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    say "installing a minimal nightly toolchain to build cargo-leptos"
-    rustup toolchain install nightly --profile minimal
-  fi
+  ensure_nightly cargo-leptos
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION with nightly, no downloads (about 25 minutes on 2 cores, once)"
   env -u CARGO_TARGET_DIR cargo +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
     --locked --features no_downloads --force
+}
+
+# For the static build (Trunk.toml, scripts/build-static) and its end-to-end test. Without default
+# features: they add a check for Trunk updates, which would go to the internet.
+ensure_trunk() {
+  local have
+  have=$(trunk --version 2>/dev/null | awk '{print $2}' || true)
+  [ "$have" = "$TRUNK_VERSION" ] && return
+  ensure_nightly trunk
+  say "installing trunk $TRUNK_VERSION with nightly (about 25 minutes on 2 cores, once)"
+  env -u CARGO_TARGET_DIR cargo +nightly install trunk --version "$TRUNK_VERSION" \
+    --locked --no-default-features --features rustls --force
 }
 
 ensure_npm_packages() {

@@ -1,8 +1,51 @@
-//! The browser's calls to livedash's JSON API (hydrate only): `fetch` with the session cookie.
+//! The browser's calls to livedash's JSON API (hydrate only): `fetch` with the session cookie, and
+//! where the server is.
+//!
+//! The server renders the page itself, so every URL is relative — except in the static build
+//! (`csr/`, built by Trunk), which a CDN or another web server of the same site serves: it names the
+//! server once at start ([`use_server`]), and every API call, stream and socket goes there, with
+//! the session cookie (the server answers those origins with CORS; see the README).
 
+use std::sync::OnceLock;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Request, RequestCredentials, RequestInit, Response};
+use web_sys::{EventSource, EventSourceInit, Request, RequestCredentials, RequestInit, Response};
+
+static SERVER: OnceLock<String> = OnceLock::new();
+
+/// The page was served from elsewhere: the livedash server is at `origin` (`https://api.example.com`).
+pub fn use_server(origin: &str) {
+    let _ = SERVER.set(origin.trim_end_matches('/').to_owned());
+}
+
+/// The server's URL of `path` (`/api/…`): relative when the server serves the page.
+pub fn server_url(path: &str) -> String {
+    match SERVER.get() {
+        Some(origin) => format!("{origin}{path}"),
+        None => path.to_owned(),
+    }
+}
+
+/// The WebSocket URL of `path` on the server.
+pub fn socket_url(path: &str) -> String {
+    let origin = match SERVER.get() {
+        Some(origin) => origin.clone(),
+        None => web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default(),
+    };
+    let origin = match origin.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => origin,
+    };
+    format!("{origin}{path}")
+}
+
+/// An `EventSource` on the server's `path`, sending the session cookie wherever the server is.
+pub fn event_source(path: &str) -> Option<EventSource> {
+    let init = EventSourceInit::new();
+    init.set_with_credentials(SERVER.get().is_some());
+    EventSource::new_with_event_source_init_dict(&server_url(path), &init).ok()
+}
 
 /// What the server answered.
 pub struct Reply {
@@ -21,11 +64,16 @@ pub async fn call(method: &str, url: &str, json_body: Option<&str>) -> Result<(u
 pub async fn fetch(method: &str, url: &str, json_body: Option<&str>) -> Result<Reply, String> {
     let init = RequestInit::new();
     init.set_method(method);
-    init.set_credentials(RequestCredentials::SameOrigin);
+    // The static build's page is of another origin of the same site: the cookie goes along.
+    init.set_credentials(if SERVER.get().is_some() {
+        RequestCredentials::Include
+    } else {
+        RequestCredentials::SameOrigin
+    });
     if let Some(body) = json_body {
         init.set_body(&body.into());
     }
-    let request = Request::new_with_str_and_init(url, &init).map_err(|e| format!("{e:?}"))?;
+    let request = Request::new_with_str_and_init(&server_url(url), &init).map_err(|e| format!("{e:?}"))?;
     if json_body.is_some() {
         request.headers().set("Content-Type", "application/json").map_err(|e| format!("{e:?}"))?;
     }

@@ -22,9 +22,15 @@ pub struct Config {
     /// Mark the session cookie `Secure` (`LIVEDASH_SECURE_COOKIES`); also done for requests that
     /// arrive with `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
-    /// Origins allowed to open WebSockets (`LIVEDASH_ALLOWED_ORIGINS`, comma-separated); empty means
-    /// this server's own host only.
+    /// Origins whose pages may use this server (`LIVEDASH_ALLOWED_ORIGINS`, comma-separated
+    /// `scheme://host[:port]`); empty means this server's own host only. Listed origins may open
+    /// live connections, and the JSON API answers them with CORS and credentials (the static front
+    /// end on a CDN of the same site). A list replaces the own-host default: name the server's own
+    /// origin too when it serves pages as well.
     pub allowed_origins: Vec<String>,
+    /// `Domain` of the session cookie (`LIVEDASH_COOKIE_DOMAIN`, e.g. `example.com`); unset, the
+    /// cookie belongs to the host that set it.
+    pub cookie_domain: Option<String>,
     /// Largest publish body (`LIVEDASH_MAX_PUBLISH_BYTES`).
     pub max_publish_bytes: usize,
     /// Open sockets one user may have (`LIVEDASH_MAX_CONNECTIONS_PER_USER`).
@@ -150,6 +156,7 @@ impl Default for Config {
             session_secret: None,
             secure_cookies: false,
             allowed_origins: Vec::new(),
+            cookie_domain: None,
             max_publish_bytes: 256 * 1024,
             max_connections_per_user: 10,
             live_dashboards_off: Vec::new(),
@@ -259,7 +266,8 @@ impl Config {
             session_ttl: secs("LIVEDASH_SESSION_TTL_SECS", d.session_ttl)?,
             session_secret: get("LIVEDASH_SESSION_SECRET"),
             secure_cookies: switch("LIVEDASH_SECURE_COOKIES", d.secure_cookies)?,
-            allowed_origins: list(get("LIVEDASH_ALLOWED_ORIGINS")),
+            allowed_origins: origins("LIVEDASH_ALLOWED_ORIGINS", get("LIVEDASH_ALLOWED_ORIGINS"))?,
+            cookie_domain: get("LIVEDASH_COOKIE_DOMAIN").map(|d| d.trim_start_matches('.').to_ascii_lowercase()),
             live_dashboards_off: list(get("LIVEDASH_LIVE_DASHBOARDS_OFF")),
             max_publish_bytes: size("LIVEDASH_MAX_PUBLISH_BYTES", d.max_publish_bytes)?,
             max_connections_per_user: size("LIVEDASH_MAX_CONNECTIONS_PER_USER", d.max_connections_per_user)?,
@@ -323,6 +331,23 @@ impl Config {
             kafka_bridge: get("LIVEDASH_KAFKA_BRIDGE"),
         })
     }
+}
+
+/// A list of origins, each `http(s)://host[:port]` with nothing after (what browsers send as `Origin`).
+fn origins(name: &str, value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let origins = list(value);
+    for origin in &origins {
+        let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let host = rest.map(|r| r.trim_end_matches('/')).filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@']));
+        if host.is_none() {
+            return Err(ConfigError::Invalid {
+                name: name.to_owned(),
+                value: origin.clone(),
+                expected: "origins of the form https://host or https://host:port, comma-separated",
+            });
+        }
+    }
+    Ok(origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect())
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -413,6 +438,12 @@ mod tests {
         assert_eq!(file_settings("histroy_len = 5"), Err("unknown setting \"histroy_len\"".to_owned()));
         assert!(file_settings("history_len = ").is_err());
         assert!(file_settings("allowed_origins = [1, 2]").is_err());
+        let bad = |value: &str| {
+            Config::from_lookup(|name| (name == "LIVEDASH_ALLOWED_ORIGINS").then(|| value.to_owned())).is_err()
+        };
+        assert!(bad("dash.example.com"), "a scheme is needed");
+        assert!(bad("https://dash.example.com/app"), "an origin has no path");
+        assert!(!bad("https://Dash.example.com/, http://127.0.0.1:8080"));
     }
 
     #[test]

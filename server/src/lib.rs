@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod broker;
 pub mod client_addr;
 pub mod config;
+pub mod cors;
 pub mod dashboard_edits;
 pub mod demo;
 pub mod ingest;
@@ -369,6 +370,7 @@ impl Livedash {
                     }
                 }
             })
+            .layer(tower::util::option_layer(cors::layer(&self.config.allowed_origins)))
             .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(self.config.body_read_timeout))
             .with_state(state)
     }

@@ -34,6 +34,78 @@ async fn close_code_of(server: &TestServer, cookie: Option<&str>) -> u16 {
     client.close_code().await
 }
 
+/// The static front end's origin, on the same site as the server.
+const STATIC_SITE: &str = "http://127.0.0.1:8080";
+
+#[tokio::test]
+async fn a_listed_origin_gets_cors_with_credentials_and_others_get_nothing_they_may_read() {
+    let server = TestServer::start(Config {
+        demo: false,
+        allowed_origins: vec![STATIC_SITE.into()],
+        cookie_domain: Some("example.test".into()),
+        ..Config::default()
+    })
+    .await;
+    let preflight = |origin: &str| {
+        http()
+            .request(reqwest::Method::OPTIONS, server.url("/api/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight(STATIC_SITE).await.unwrap();
+    assert!(allowed.status().is_success());
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-origin"], STATIC_SITE);
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let stranger = preflight("http://localhost:8080").await.unwrap();
+    assert!(stranger.headers().get("access-control-allow-origin").is_none(), "another site may not read");
+
+    let login = http()
+        .post(server.url("/api/auth/login"))
+        .header("origin", STATIC_SITE)
+        .json(&serde_json::json!({"email": ACME_VIEWER, "password": "livedash-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert_eq!(login.headers()["access-control-allow-origin"], STATIC_SITE);
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("Domain=example.test"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let me = http()
+        .get(server.url("/api/auth/me"))
+        .header("origin", STATIC_SITE)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(me.headers()["access-control-allow-origin"], STATIC_SITE);
+    assert_eq!(me.headers()["access-control-expose-headers"], "retry-after");
+
+    // Live connections: the listed origin may open a socket, another may not.
+    let mut socket = server.open_ws(Some(&cookie), Some(STATIC_SITE)).await.expect("a listed origin upgrades");
+    socket.close().await;
+    match server.open_ws(Some(&cookie), Some("http://localhost:8080")).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), StatusCode::FORBIDDEN),
+        Err(other) => panic!("expected 403, got {other}"),
+        Ok(_) => panic!("a page of another site opened a socket"),
+    }
+    let logout = http()
+        .post(server.url("/api/auth/logout"))
+        .header("origin", STATIC_SITE)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let removal = logout.headers()["set-cookie"].to_str().unwrap();
+    assert!(removal.contains("Domain=example.test") && removal.contains("Max-Age=0"), "{removal}");
+}
+
 #[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_me_reads_it() {
     let server = server().await;

@@ -248,19 +248,9 @@ impl Driver {
     }
 }
 
-fn socket_url() -> String {
-    let location = window().location();
-    let scheme = match location.protocol().as_deref() {
-        Ok("https:") => "wss",
-        _ => "ws",
-    };
-    let host = location.host().unwrap_or_default();
-    format!("{scheme}://{host}/api/ws")
-}
-
 fn open(rc: &Rc<RefCell<Driver>>) {
     rc.borrow_mut().drop_socket();
-    let socket = match WebSocket::new(&socket_url()) {
+    let socket = match WebSocket::new(&crate::http::socket_url("/api/ws")) {
         Ok(socket) => socket,
         Err(_) => return dispatch(rc, Input::Closed { code: 1006, reason: "could not open a socket".into() }),
     };

@@ -95,14 +95,10 @@ pub enum ToTabs {
     /// A new hub leads: every tab says hello and subscribes its widgets again, from where each stands.
     HubUp,
     /// The shared connection's state, for every tab's pill.
-    Status {
-        status: ConnectionStatus,
-        next_probe: Option<f64>,
-    },
-    Deliver {
-        to: Vec<Subscriber>,
-        delivery: Delivery,
-    },
+    Status { status: ConnectionStatus, next_probe: Option<f64> },
+    /// One delivery of the hub's subscription to `topic`, for these subscribers (a tab whose widget
+    /// follows another topic by now drops it).
+    Deliver { topic: String, to: Vec<Subscriber>, delivery: Delivery },
     /// The shared WebSocket never got through: every tab connects on its own, with the fallback
     /// transports (SSE, polling) that serve one dashboard each.
     Solo,
@@ -122,8 +118,9 @@ pub enum HubAction {
     Refresh {
         topic: String,
     },
-    /// Pass this on to these subscribers now (an error the topic already had).
+    /// Pass this on to these subscribers now (an error the topic already had, missed updates).
     Deliver {
+        topic: String,
         to: Vec<Subscriber>,
         delivery: Delivery,
     },
@@ -222,7 +219,11 @@ impl Fanout {
             Some(shared) => {
                 shared.subscribers.insert(who.clone());
                 if let Some(refusal) = &shared.refused {
-                    actions.push(HubAction::Deliver { to: vec![who.clone()], delivery: refusal.clone() });
+                    actions.push(HubAction::Deliver {
+                        topic: topic.clone(),
+                        to: vec![who.clone()],
+                        delivery: refusal.clone(),
+                    });
                 }
                 let (position, awaiting_snapshot) = match (position, &shared.position) {
                     // Where the hub stands, or ahead of it (a tab whose updates came from the
@@ -232,11 +233,11 @@ impl Fanout {
                     }
                     (Some(from), Some(hub)) => match shared.recent.after(&from) {
                         Some(missed) => {
-                            actions.extend(
-                                missed
-                                    .into_iter()
-                                    .map(|update| HubAction::Deliver { to: vec![who.clone()], delivery: update }),
-                            );
+                            actions.extend(missed.into_iter().map(|update| HubAction::Deliver {
+                                topic: topic.clone(),
+                                to: vec![who.clone()],
+                                delivery: update,
+                            }));
                             (Some(hub.clone()), false)
                         }
                         None => (Some(from), true),
@@ -497,8 +498,8 @@ mod tests {
         assert_eq!(
             f.subscribe(sub("b", "w"), "t".into(), at(3)),
             vec![
-                HubAction::Deliver { to: vec![sub("b", "w")], delivery: update(4) },
-                HubAction::Deliver { to: vec![sub("b", "w")], delivery: update(5) },
+                HubAction::Deliver { topic: "t".into(), to: vec![sub("b", "w")], delivery: update(4) },
+                HubAction::Deliver { topic: "t".into(), to: vec![sub("b", "w")], delivery: update(5) },
             ]
         );
         assert_eq!(f.deliver("t", &update(6), 100).to, vec![sub("a", "w"), sub("b", "w")]);
@@ -515,7 +516,7 @@ mod tests {
         assert_eq!(big.subscribe(sub("b", "w"), "t".into(), at(1)), vec![HubAction::Refresh { topic: "t".into() }]);
         assert_eq!(
             big.subscribe(sub("c", "w"), "t".into(), at(2)),
-            vec![HubAction::Deliver { to: vec![sub("c", "w")], delivery: update(3) }]
+            vec![HubAction::Deliver { topic: "t".into(), to: vec![sub("c", "w")], delivery: update(3) }]
         );
     }
 
@@ -549,7 +550,7 @@ mod tests {
         assert_eq!(f.deliver("bad", &refusal, 10).to, vec![sub("a", "w")]);
         assert_eq!(
             f.subscribe(sub("b", "w"), "bad".into(), None),
-            vec![HubAction::Deliver { to: vec![sub("b", "w")], delivery: refusal }]
+            vec![HubAction::Deliver { topic: "bad".into(), to: vec![sub("b", "w")], delivery: refusal }]
         );
     }
 
@@ -582,7 +583,7 @@ mod tests {
     fn messages_survive_the_channel() {
         let messages = [
             Relay::Hub(ToHub::Subscribe { tab: "a".into(), widget: "w".into(), topic: "t".into(), position: at(3) }),
-            Relay::Tabs(ToTabs::Deliver { to: vec![sub("a", "w")], delivery: update(4) }),
+            Relay::Tabs(ToTabs::Deliver { topic: "t".into(), to: vec![sub("a", "w")], delivery: update(4) }),
             Relay::Tabs(ToTabs::Status {
                 status: ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 3 },
                 next_probe: None,

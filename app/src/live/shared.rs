@@ -412,7 +412,7 @@ fn from_hub(rc: &Rc<RefCell<Tab>>, message: ToTabs) {
                 crate::http::go_to(crate::pages::LOGIN_PATH);
             }
         }
-        ToTabs::Deliver { to, delivery } => {
+        ToTabs::Deliver { topic, to, delivery } => {
             let handlers: Vec<Handler> = {
                 let mut tab = rc.borrow_mut();
                 if !matches!(tab.mode, Mode::Shared(_)) || !tab.live {
@@ -421,7 +421,7 @@ fn from_hub(rc: &Rc<RefCell<Tab>>, message: ToTabs) {
                 let me = tab.id.clone();
                 let mut handlers = Vec::new();
                 for who in to.iter().filter(|who| who.tab == me) {
-                    if let Some(w) = tab.widgets.get_mut(&who.widget) {
+                    if let Some(w) = tab.widgets.get_mut(&who.widget).filter(|w| w.topic == topic) {
                         advance(&mut w.position, &delivery);
                         handlers.push(w.handler.clone());
                     }
@@ -598,7 +598,7 @@ impl Hub {
                 }
                 HubAction::Unsubscribe { topic } => client.unsubscribe(&topic),
                 HubAction::Refresh { topic } => client.input(Input::Refresh { widget: topic }),
-                HubAction::Deliver { to, delivery } => self.broadcast(ToTabs::Deliver { to, delivery }),
+                HubAction::Deliver { topic, to, delivery } => self.broadcast(ToTabs::Deliver { topic, to, delivery }),
             }
         }
     }
@@ -612,7 +612,7 @@ impl Hub {
             let bytes = serde_json::to_string(delivery).map_or(0, |json| json.len());
             let fanned = hub.fanout.borrow_mut().deliver(&topic, delivery, bytes);
             if !fanned.to.is_empty() {
-                hub.broadcast(ToTabs::Deliver { to: fanned.to, delivery: delivery.clone() });
+                hub.broadcast(ToTabs::Deliver { topic: topic.clone(), to: fanned.to, delivery: delivery.clone() });
             }
             if fanned.refresh {
                 let topic = topic.clone();

@@ -49,7 +49,7 @@ impl Drop for EventStream {
 impl EventStream {
     /// Opens `url`; `None` when the browser refuses to (the caller reports it as a failure).
     pub fn open(weak: Weak<RefCell<Driver>>, url: &str) -> Option<Self> {
-        let source = EventSource::new(url).ok()?;
+        let source = crate::http::event_source(url)?;
         let last_heard = Rc::new(Cell::new(js_sys::Date::now()));
         let opened = Rc::new(Cell::new(false));
 

@@ -99,7 +99,7 @@ mod browser {
         let params = web_sys::UrlSearchParams::new().ok()?;
         params.append("topic", topic);
         let url = format!("/api/v1/realtime/jobs/{job}?{}", String::from(params.to_string()));
-        let source = EventSource::new(&url).ok()?;
+        let source = crate::http::event_source(&url)?;
         let event = Closure::<dyn FnMut(MessageEvent)>::new({
             let source = source.clone();
             move |event: MessageEvent| {

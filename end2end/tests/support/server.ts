@@ -15,9 +15,10 @@ export class OwnServer {
     private readonly env: Record<string, string>,
   ) {}
 
-  /// `env` adds to or overrides the server's environment (e.g. smaller snapshots).
-  static async create(env: Record<string, string> = {}): Promise<OwnServer> {
-    return new OwnServer(await freePort(), env);
+  /// `env` adds to or overrides the server's environment (e.g. smaller snapshots); `port` is a
+  /// free one unless given.
+  static async create(env: Record<string, string> = {}, port?: number): Promise<OwnServer> {
+    return new OwnServer(port ?? (await freePort()), env);
   }
 
   get url(): string {

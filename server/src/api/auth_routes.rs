@@ -96,7 +96,7 @@ pub async fn login(
     });
     state.presence.signed_in(&session.user);
     let secure = state.config.secure_cookies || over_tls(&headers);
-    let jar = jar.add(state.auth.cookie(token, secure));
+    let jar = jar.add(state.auth.cookie(token, secure, state.config.cookie_domain.as_deref()));
     Ok((jar, Json(Me { user: session.user, expires_at: session.expires_at })))
 }
 
@@ -130,7 +130,7 @@ pub async fn logout(
         outcome: Outcome::Ok,
         detail: Some(format!("{closed} socket(s) closed")),
     });
-    Ok((jar.add(state.auth.removal_cookie()), StatusCode::NO_CONTENT))
+    Ok((jar.add(state.auth.removal_cookie(state.config.cookie_domain.as_deref())), StatusCode::NO_CONTENT))
 }
 
 pub async fn me(session: Session) -> Json<Me> {

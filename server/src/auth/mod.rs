@@ -159,20 +159,28 @@ impl Auth {
         Ok(self.store.session_user(session_id).await?.is_some())
     }
 
-    /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS.
-    pub fn cookie(&self, token: String, secure: bool) -> Cookie<'static> {
-        Cookie::build((COOKIE, token))
+    /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS, for
+    /// `domain` and its subdomains when one is configured (`LIVEDASH_COOKIE_DOMAIN`).
+    pub fn cookie(&self, token: String, secure: bool, domain: Option<&str>) -> Cookie<'static> {
+        let mut cookie = Cookie::build((COOKIE, token))
             .http_only(true)
             .same_site(SameSite::Strict)
             .secure(secure)
             .path("/")
             .max_age(time::Duration::seconds(self.ttl.as_secs() as i64))
-            .build()
+            .build();
+        if let Some(domain) = domain {
+            cookie.set_domain(domain.to_owned());
+        }
+        cookie
     }
 
-    /// A cookie that makes the browser forget the session.
-    pub fn removal_cookie(&self) -> Cookie<'static> {
+    /// A cookie that makes the browser forget the session (the same domain, or it would not).
+    pub fn removal_cookie(&self, domain: Option<&str>) -> Cookie<'static> {
         let mut cookie = Cookie::build((COOKIE, "")).http_only(true).same_site(SameSite::Strict).path("/").build();
+        if let Some(domain) = domain {
+            cookie.set_domain(domain.to_owned());
+        }
         cookie.make_removal();
         cookie
     }
