@@ -182,11 +182,39 @@ test('more tabs than the per-user connection limit all go Live on one connection
   }
 });
 
-test('without Web Locks every tab keeps a connection of its own', async ({ browser }) => {
+test('without Web Locks the tabs choose a leader over the BroadcastChannel, and hand over when it closes', async ({
+  browser,
+}) => {
   const { server, connections } = await serverWithMetrics();
   const context = await browser.newContext();
   // As in a browser without the API, or on plain HTTP away from localhost (not a secure context).
   await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    await setup.close();
+    const [first, second] = await openTabs(context, server.url, 2);
+    await expect.poll(connections, { message: 'one connection for both tabs' }).toBe(1);
+    const updates = async () => Number(await widgetOf(second, 'sales/orders').getAttribute('data-updates'));
+    await first.close();
+    const before = await updates();
+    await expect.poll(updates, { message: 'the other tab took the lead and keeps updating' }).toBeGreaterThan(before + 1);
+    await expect(second.getByRole('status')).toHaveAttribute('data-status', 'live');
+    await expect.poll(connections).toBe(1);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
+test('without Web Locks and BroadcastChannel every tab keeps a connection of its own', async ({ browser }) => {
+  const { server, connections } = await serverWithMetrics();
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });
+    // @ts-expect-error: as in a browser without it
+    delete window.BroadcastChannel;
+  });
   try {
     const setup = await context.newPage();
     await signIn(setup, 'ops@acme.test', server.url);

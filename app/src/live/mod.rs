@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod documents;
+pub mod election;
 pub mod fallback;
 pub mod feed;
 pub mod job_board;

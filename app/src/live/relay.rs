@@ -13,6 +13,7 @@
 //! for a tab that reloads), which it then gets instead, so that its view stays whole.
 
 use super::{
+    election::Vote,
     session::{Delivery, Position},
     status::ConnectionStatus,
 };
@@ -41,6 +42,8 @@ pub struct Subscriber {
 pub enum Relay {
     Hub(ToHub),
     Tabs(ToTabs),
+    /// Choosing the leader without Web Locks (`election`).
+    Vote(Vote),
 }
 
 impl Relay {
@@ -589,6 +592,8 @@ mod tests {
                 next_probe: None,
             }),
             Relay::Tabs(ToTabs::Solo),
+            Relay::Vote(Vote::Query),
+            Relay::Vote(Vote::Claim { tab: "a".into(), term: 2 }),
         ];
         for message in messages {
             assert_eq!(Relay::parse(&message.to_json()), Some(message));

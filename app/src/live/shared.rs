@@ -5,14 +5,16 @@
 //! rules of that conversation are in `relay`). The lock passes to a waiting tab the moment the
 //! leading one closes or reloads, and the new hub asks every tab to subscribe again from where it
 //! stands, so a handover loses and repeats nothing. Each tab keeps its own live switch and pill.
+//! Without Web Locks (they need a secure context: HTTPS or localhost) the tabs choose the leader
+//! by voting on the same channel (`election`).
 //!
 //! A tab runs its own connection (`driver`, with the SSE and polling fallbacks) when the browser
-//! lacks Web Locks or BroadcastChannel (Web Locks need a secure context: HTTPS or localhost), when
-//! the user is not known, and when the shared WebSocket never gets through: the fallbacks serve
-//! one dashboard per connection, so they cannot be shared.
+//! lacks BroadcastChannel, when the user is not known, and when the shared WebSocket never gets
+//! through: the fallbacks serve one dashboard per connection, so they cannot be shared.
 
 use super::{
     driver::{Handler, LiveClient, StatusHook},
+    election::{Decision, Election, TICK_MS},
     relay::{Fanout, HubAction, Relay, Subscriber, TabId, ToHub, ToTabs, advance},
     session::{Delivery, Input, Position},
     status::ConnectionStatus,
@@ -66,24 +68,49 @@ enum Mode {
 }
 
 struct Link {
+    user: String,
     channel: BroadcastChannel,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     /// What the hub last said of the shared connection.
     hub_status: ConnectionStatus,
     /// Set while this tab leads.
     hub: Option<Rc<Hub>>,
-    leading: HeldLock,
-    /// Held as long as the tab lives: the hub tells a crashed tab by its missing lock.
-    alive: HeldLock,
+    leadership: Leadership,
+}
+
+/// How the tabs agree on the leader.
+enum Leadership {
+    /// The lead is a Web Lock, which passes to a waiting tab by itself.
+    Locks {
+        leading: HeldLock,
+        /// Held as long as the tab lives: the hub tells a crashed tab by its missing lock.
+        alive: HeldLock,
+    },
+    /// No Web Locks: the tabs vote on the channel.
+    Votes { election: Election, ticker: Option<IntervalHandle> },
 }
 
 impl Link {
-    fn close(self) {
+    fn close(mut self) {
         if let Some(hub) = &self.hub {
             hub.close();
         }
-        self.leading.release();
-        self.alive.release();
+        match &mut self.leadership {
+            Leadership::Locks { leading, alive } => {
+                leading.release();
+                alive.release();
+            }
+            Leadership::Votes { election, ticker } => {
+                if let Some(ticker) = ticker.take() {
+                    ticker.clear();
+                }
+                for decision in election.resign(js_sys::Date::now()) {
+                    if let Decision::Send(vote) = decision {
+                        post(&self.channel, &Relay::Vote(vote));
+                    }
+                }
+            }
+        }
         self.channel.set_onmessage(None);
         self.channel.close();
     }
@@ -112,8 +139,8 @@ impl Connection {
     /// The user is known (`Some(tenant/email)`) or not: shares the user's connection where the
     /// browser can, connects alone otherwise.
     pub(super) fn start(&self, user: Option<String>) {
-        match (user, lock_manager()) {
-            (Some(user), Some(locks)) if join(&self.0, &user, &locks) => {}
+        match user {
+            Some(user) if join(&self.0, &user) => {}
             _ => go_solo(&self.0),
         }
     }
@@ -303,8 +330,8 @@ fn shared_input(rc: &Rc<RefCell<Tab>>, input: Input) {
 }
 
 /// Joins the user's tabs: listens on their channel and asks for the lead. False when the browser
-/// refuses the channel.
-fn join(rc: &Rc<RefCell<Tab>>, user: &str, locks: &LockManager) -> bool {
+/// has no BroadcastChannel.
+fn join(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
     let Ok(channel) = BroadcastChannel::new(&format!("livedash-live:{user}")) else { return false };
     let weak = Rc::downgrade(rc);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
@@ -322,28 +349,95 @@ fn join(rc: &Rc<RefCell<Tab>>, user: &str, locks: &LockManager) -> bool {
                     }
                 }
                 Some(Relay::Tabs(message)) => from_hub(&rc, message),
+                Some(Relay::Vote(vote)) => decide(&rc, |election, now| election.heard(vote, now)),
                 None => leptos::logging::warn!("livedash: ignoring an undecodable message from another tab"),
             }
         }
     });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let id = rc.borrow().id.clone();
-    let alive = HeldLock::request(locks, &tab_lock(user, &id), || true);
-    let leading = HeldLock::request(locks, &format!("livedash-lead:{user}"), {
-        let user = user.to_owned();
-        move || weak.upgrade().is_some_and(|rc| lead(&rc, &user))
-    });
+    let (leadership, first_votes) = match lock_manager() {
+        Some(locks) => {
+            let alive = HeldLock::request(&locks, &tab_lock(user, &id), || true);
+            let leading = HeldLock::request(&locks, &format!("livedash-lead:{user}"), {
+                let user = user.to_owned();
+                move || weak.upgrade().is_some_and(|rc| lead(&rc, &user))
+            });
+            (Leadership::Locks { leading, alive }, vec![])
+        }
+        None => {
+            let (election, votes) = Election::start(id.clone(), js_sys::Date::now());
+            let ticker = set_interval_with_handle(
+                move || {
+                    if let Some(rc) = weak.upgrade() {
+                        decide(&rc, |election, now| election.tick(now));
+                    }
+                },
+                Duration::from_millis(TICK_MS.into()),
+            )
+            .ok();
+            (Leadership::Votes { election, ticker }, votes)
+        }
+    };
     {
         let mut tab = rc.borrow_mut();
         let hub_status = tab.status.get_untracked();
-        tab.mode = Mode::Shared(Link { channel, _on_message: on_message, hub_status, hub: None, leading, alive });
+        tab.mode = Mode::Shared(Link {
+            user: user.to_owned(),
+            channel,
+            _on_message: on_message,
+            hub_status,
+            hub: None,
+            leadership,
+        });
     }
+    perform_votes(rc, first_votes);
     // A hub already leading hears this; otherwise the one about to lead asks again.
     let messages = rc.borrow().announcement();
     for message in messages {
         to_hub(rc, message);
     }
     true
+}
+
+/// Feeds the tab's election (when the tabs vote) and does what it decides.
+fn decide(rc: &Rc<RefCell<Tab>>, step: impl FnOnce(&mut Election, f64) -> Vec<Decision>) {
+    let decisions = {
+        let mut tab = rc.borrow_mut();
+        let Mode::Shared(Link { leadership: Leadership::Votes { election, .. }, .. }) = &mut tab.mode else {
+            return;
+        };
+        step(election, js_sys::Date::now())
+    };
+    perform_votes(rc, decisions);
+}
+
+fn perform_votes(rc: &Rc<RefCell<Tab>>, decisions: Vec<Decision>) {
+    for decision in decisions {
+        let (channel, user, hub) = match &rc.borrow().mode {
+            Mode::Shared(link) => (link.channel.clone(), link.user.clone(), link.hub.clone()),
+            _ => return,
+        };
+        match decision {
+            Decision::Send(vote) => post(&channel, &Relay::Vote(vote)),
+            Decision::Lead => {
+                lead(rc, &user);
+            }
+            Decision::StepDown => {
+                if let Mode::Shared(link) = &mut rc.borrow_mut().mode {
+                    link.hub = None;
+                }
+                if let Some(hub) = hub {
+                    hub.close();
+                }
+            }
+            Decision::Reannounce => {
+                if let Some(hub) = hub {
+                    hub.broadcast(ToTabs::HubUp);
+                }
+            }
+        }
+    }
 }
 
 fn tab_lock(user: &str, tab: &str) -> String {
@@ -353,7 +447,7 @@ fn tab_lock(user: &str, tab: &str) -> String {
 /// The tab got the lead: it runs the hub. False (let go of the lock) when it no longer shares.
 fn lead(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
     let channel = match &rc.borrow().mode {
-        Mode::Shared(link) => link.channel.clone(),
+        Mode::Shared(link) if link.hub.is_none() => link.channel.clone(),
         _ => return false,
     };
     let hub = Hub::start(user, channel, Rc::downgrade(rc));
