@@ -261,6 +261,20 @@ pub struct Meta {
     pub resume_token: String,
 }
 
+#[cfg(test)]
+impl Meta {
+    /// A series topic `t` at `offset` of `epoch`, whose resume token is `{epoch}.{offset}` (tests).
+    pub fn at(epoch: &str, offset: u64) -> Self {
+        Self {
+            topic: "t".into(),
+            kind: TopicKind::Series,
+            epoch: epoch.into(),
+            offset,
+            resume_token: format!("{epoch}.{offset}"),
+        }
+    }
+}
+
 /// How a topic's payloads behave (see DESIGN.md, "Topics and payload kinds").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -34,6 +34,23 @@ async function openTabs(context: BrowserContext, url: string, count: number): Pr
 
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
+/// Signs the context in and makes a dashboard of one line chart on `test/sequence`, whose points
+/// the test publishes itself, numbered 1, 2, 3 …: `published()` is every point so far, in order.
+async function sequenceDashboard(context: BrowserContext, server: OwnServer) {
+  const setup = await context.newPage();
+  await signIn(setup, 'ops@acme.test', server.url);
+  const topic = 'test/sequence';
+  const id = await createDashboard(setup, server.url, 'Sequence', [{ title: 'Sequence', kind: 'line_chart', topic }]);
+  await setup.close();
+  let next = 1;
+  const publish = async (n: number) => {
+    for (let i = 0; i < n; i++, next++) {
+      expect(await server.publish('acme', topic, { points: [{ ts: next, value: next }] })).toBe(200);
+    }
+  };
+  return { topic, url: `${server.url}/d/${id}`, publish, published: () => upTo(next - 1) };
+}
+
 test('two tabs share one connection; closing the leading tab hands over without a point lost or repeated', async ({
   browser,
 }) => {
@@ -42,28 +59,18 @@ test('two tabs share one connection; closing the leading tab hands over without 
   const { server, connections } = await serverWithMetrics({ LIVEDASH_SNAPSHOT_POINTS: '5' });
   const context = await browser.newContext();
   try {
-    const setup = await context.newPage();
-    await signIn(setup, 'ops@acme.test', server.url);
-    const topic = 'test/sequence';
-    const id = await createDashboard(setup, server.url, 'Sequence', [{ title: 'Sequence', kind: 'line_chart', topic }]);
-    await setup.close();
-    let next = 1;
-    const publish = async (n: number) => {
-      for (let i = 0; i < n; i++, next++) {
-        expect(await server.publish('acme', topic, { points: [{ ts: next, value: next }] })).toBe(200);
-      }
-    };
+    const { topic, url, publish, published } = await sequenceDashboard(context, server);
     await publish(3);
 
-    const [tabA] = await openTabs(context, `${server.url}/d/${id}`, 1);
+    const [tabA] = await openTabs(context, url, 1);
     const tabB = await context.newPage();
     let socketOfB: number | undefined;
     tabB.on('websocket', () => (socketOfB ??= Date.now()));
-    await tabB.goto(`${server.url}/d/${id}`);
+    await tabB.goto(url);
     await expect(tabB.getByRole('status')).toHaveAttribute('data-status', 'live');
     await publish(4);
     for (const tab of [tabA, tabB]) {
-      await expect.poll(() => chartValues(tab, topic)).toEqual(upTo(next - 1));
+      await expect.poll(() => chartValues(tab, topic)).toEqual(published());
     }
     await expect.poll(connections, { message: 'one connection serves both tabs' }).toBe(1);
     expect(socketOfB, 'tab B follows tab A: no socket of its own').toBeUndefined();
@@ -80,7 +87,7 @@ test('two tabs share one connection; closing the leading tab hands over without 
     await tabA.close();
     await during;
     await publish(3);
-    await expect.poll(() => chartValues(tabB, topic), { message: 'every point once, in order' }).toEqual(upTo(next - 1));
+    await expect.poll(() => chartValues(tabB, topic), { message: 'every point once, in order' }).toEqual(published());
     await expect(widgetOf(tabB, topic)).toHaveAttribute('data-gaps', '0');
     await expect(tabB.getByRole('status')).toHaveAttribute('data-status', 'live');
     expect(socketOfB, 'tab B took the lead and opened the connection').toBeDefined();
@@ -96,22 +103,12 @@ test('reloading the leading tab or the other one loses and repeats nothing in ei
   const { server, connections } = await serverWithMetrics({ LIVEDASH_SNAPSHOT_POINTS: '5' });
   const context = await browser.newContext();
   try {
-    const setup = await context.newPage();
-    await signIn(setup, 'ops@acme.test', server.url);
-    const topic = 'test/sequence';
-    const id = await createDashboard(setup, server.url, 'Sequence', [{ title: 'Sequence', kind: 'line_chart', topic }]);
-    await setup.close();
-    let next = 1;
-    const publish = async (n: number) => {
-      for (let i = 0; i < n; i++, next++) {
-        expect(await server.publish('acme', topic, { points: [{ ts: next, value: next }] })).toBe(200);
-      }
-    };
+    const { topic, url, publish, published } = await sequenceDashboard(context, server);
     await publish(3);
-    const [tabA, tabB] = await openTabs(context, `${server.url}/d/${id}`, 2);
+    const [tabA, tabB] = await openTabs(context, url, 2);
     // The follower, then the leader (the other tab takes the lead), then the new follower.
     for (const reloaded of [tabB, tabA, tabB]) {
-      await expect.poll(() => chartValues(reloaded, topic)).toEqual(upTo(next - 1));
+      await expect.poll(() => chartValues(reloaded, topic)).toEqual(published());
       const during = publish(12);
       await reloaded.reload();
       await during;
@@ -119,7 +116,7 @@ test('reloading the leading tab or the other one loses and repeats nothing in ei
     }
     await publish(4);
     for (const tab of [tabA, tabB]) {
-      await expect.poll(() => chartValues(tab, topic), { message: 'every point once, in order' }).toEqual(upTo(next - 1));
+      await expect.poll(() => chartValues(tab, topic), { message: 'every point once, in order' }).toEqual(published());
       await expect(widgetOf(tab, topic)).toHaveAttribute('data-gaps', '0');
     }
     await expect.poll(connections).toBe(1);

@@ -170,13 +170,16 @@ mod browser {
     use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
     use wasm_bindgen::{JsCast, closure::Closure};
 
+    type Listener = Closure<dyn FnMut(web_sys::Event)>;
+
     /// The page's connection, its widgets' feeds, and what the previous page saved.
     pub struct Page {
         pub client: Connection,
         identity: RwSignal<Identity>,
         feeds: RefCell<BTreeMap<String, Rc<dyn FeedControl>>>,
         saved: RefCell<SavedSession>,
-        on_pagehide: Option<Closure<dyn FnMut(web_sys::Event)>>,
+        /// `pagehide` and `pageshow`, removed when the page closes.
+        listeners: Vec<(&'static str, Listener)>,
     }
 
     fn storage() -> Option<web_sys::Storage> {
@@ -218,22 +221,33 @@ mod browser {
             // Read once: a later page saves afresh.
             forget_saved();
             Rc::new_cyclic(|weak: &std::rc::Weak<Page>| {
-                let weak = weak.clone();
-                let on_pagehide = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                    if let Some(page) = weak.upgrade() {
-                        page.save();
-                        page.client.page_hidden();
+                let on_pagehide = Listener::new({
+                    let weak = weak.clone();
+                    move |_| {
+                        if let Some(page) = weak.upgrade() {
+                            page.save();
+                            page.client.page_hidden();
+                        }
                     }
                 });
-                let listening =
-                    window().add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref()).is_ok();
-                Page {
-                    client,
-                    identity,
-                    feeds: RefCell::default(),
-                    saved: RefCell::new(saved),
-                    on_pagehide: listening.then_some(on_pagehide),
-                }
+                // Back from the back-forward cache after the tab left its shared connection: a
+                // fresh page joins again, restoring what the hidden one saved.
+                let on_pageshow = Listener::new({
+                    let weak = weak.clone();
+                    move |event: web_sys::Event| {
+                        let persisted = js_sys::Reflect::get(&event, &"persisted".into()).is_ok_and(|p| p.is_truthy());
+                        if persisted && weak.upgrade().is_some_and(|page| page.client.left_on_hide()) {
+                            let _ = window().location().reload();
+                        }
+                    }
+                });
+                let listeners: Vec<_> = [("pagehide", on_pagehide), ("pageshow", on_pageshow)]
+                    .into_iter()
+                    .filter(|(name, listener)| {
+                        window().add_event_listener_with_callback(name, listener.as_ref().unchecked_ref()).is_ok()
+                    })
+                    .collect();
+                Page { client, identity, feeds: RefCell::default(), saved: RefCell::new(saved), listeners }
             })
         }
 
@@ -247,8 +261,8 @@ mod browser {
         /// Closes the connection and stops listening (the live part of the page went away).
         pub fn close(&self) {
             self.client.close();
-            if let Some(listener) = &self.on_pagehide {
-                let _ = window().remove_event_listener_with_callback("pagehide", listener.as_ref().unchecked_ref());
+            for (name, listener) in &self.listeners {
+                let _ = window().remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
             }
         }
 

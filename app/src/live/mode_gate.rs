@@ -66,16 +66,10 @@ impl ModeGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Meta, TopicKind};
+    use crate::protocol::Meta;
 
     fn meta(offset: u64) -> Meta {
-        Meta {
-            topic: "t".into(),
-            kind: TopicKind::Series,
-            epoch: "e".into(),
-            offset,
-            resume_token: format!("e.{offset}"),
-        }
+        Meta::at("e", offset)
     }
 
     fn update(offset: u64) -> Delivery {

@@ -382,16 +382,10 @@ pub fn advance(position: &mut Option<Position>, delivery: &Delivery) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ErrorCode, Meta, TopicKind};
+    use crate::protocol::{ErrorCode, Meta};
 
     fn meta(offset: u64) -> Meta {
-        Meta {
-            topic: "t".into(),
-            kind: TopicKind::Series,
-            epoch: "e1".into(),
-            offset,
-            resume_token: format!("t{offset}"),
-        }
+        Meta::at("e1", offset)
     }
 
     fn at(offset: u64) -> Option<Position> {

@@ -766,16 +766,10 @@ fn subscribe(widget: &str, sub: &Subscription) -> ClientMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Point, TopicKind, Update};
+    use crate::protocol::{Point, Update};
 
     fn meta(epoch: &str, offset: u64) -> Meta {
-        Meta {
-            topic: "t".into(),
-            kind: TopicKind::Series,
-            epoch: epoch.into(),
-            offset,
-            resume_token: format!("{epoch}.{offset}"),
-        }
+        Meta::at(epoch, offset)
     }
 
     fn items(v: f64) -> Vec<Item> {

@@ -57,6 +57,7 @@ struct Tab {
     live: bool,
     report: Option<(ActivityAction, String)>,
     mode: Mode,
+    left_on_hide: bool,
 }
 
 enum Mode {
@@ -133,6 +134,7 @@ impl Connection {
             live: true,
             report: None,
             mode: Mode::Waiting,
+            left_on_hide: false,
         })))
     }
 
@@ -215,13 +217,19 @@ impl Connection {
         }
     }
 
-    /// The page is going: a sharing tab lets the hub know at once. (A page holding Web Locks never
-    /// enters the back-forward cache, so it does not come back; a page on its own connection might,
-    /// and keeps it.)
+    /// The page is going: a sharing tab lets the hub know at once. (A page on its own connection
+    /// keeps it: should the page come back from the back-forward cache, it is still live.)
     pub(super) fn page_hidden(&self) {
         if matches!(self.0.borrow().mode, Mode::Shared(_)) {
             self.close();
+            self.0.borrow_mut().left_on_hide = true;
         }
+    }
+
+    /// The page left its shared connection when it was hidden (it must start afresh if it comes
+    /// back from the back-forward cache).
+    pub(super) fn left_on_hide(&self) -> bool {
+        self.0.borrow().left_on_hide
     }
 
     /// The tab goes (page hidden for good, or the live part unmounted): the hub lets go of its
