@@ -204,6 +204,53 @@ test('without Web Locks the tabs choose a leader over the BroadcastChannel, and 
   }
 });
 
+test('without Web Locks a tab that stops answering heartbeats is let go, and follows again once it answers', async ({
+  browser,
+}) => {
+  const { server } = await serverWithMetrics();
+  const context = await browser.newContext();
+  await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
+  try {
+    const setup = await context.newPage();
+    await signIn(setup, 'ops@acme.test', server.url);
+    const topic = 'test/only-b';
+    const id = await createDashboard(setup, server.url, 'Only B', [{ title: 'Only B', kind: 'line_chart', topic }]);
+    await setup.close();
+    // What the leading tab's socket asks of the server.
+    const leader = await context.newPage();
+    const sent: string[] = [];
+    leader.on('websocket', (ws) => ws.on('framesent', (frame) => sent.push(String(frame.payload))));
+    await leader.goto(server.url);
+    await expect(leader.getByRole('status')).toHaveAttribute('data-status', 'live');
+    const follower = await context.newPage();
+    await follower.goto(`${server.url}/d/${id}`);
+    await expect(follower.getByRole('status')).toHaveAttribute('data-status', 'live');
+    const frames = (kind: string) => sent.filter((f) => f.includes(`"${kind}"`) && f.includes(`"${topic}"`)).length;
+    await expect.poll(() => frames('subscribe'), { message: 'the hub follows the topic for tab B' }).toBe(1);
+
+    // Tab B falls silent on the channel (hung, or crashed without a word): it answers no
+    // heartbeat, and the hub lets go of what only it followed.
+    await follower.evaluate(() => {
+      const post = BroadcastChannel.prototype.postMessage;
+      (window as any).restorePost = () => (BroadcastChannel.prototype.postMessage = post);
+      BroadcastChannel.prototype.postMessage = () => {};
+    });
+    await expect.poll(() => frames('unsubscribe'), { message: 'swept after two heartbeats unanswered', timeout: 20_000 }).toBe(1);
+
+    // It answers again; the hub no longer knows it and asks every tab to say what it follows:
+    // tab B is served again.
+    await follower.evaluate(() => (window as any).restorePost());
+    await expect.poll(() => frames('subscribe'), { timeout: 20_000 }).toBe(2);
+    const widget = widgetOf(follower, topic);
+    const before = Number(await widget.getAttribute('data-updates'));
+    expect(await server.publish('acme', topic, { points: [{ ts: Date.now(), value: 1 }] })).toBe(200);
+    await expect.poll(async () => Number(await widget.getAttribute('data-updates'))).toBeGreaterThan(before);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
 test('without Web Locks and BroadcastChannel every tab keeps a connection of its own', async ({ browser }) => {
   const { server, connections } = await serverWithMetrics();
   const context = await browser.newContext();

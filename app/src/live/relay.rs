@@ -89,6 +89,25 @@ pub enum ToHub {
     Leave {
         tab: TabId,
     },
+    /// The tab heard the leader's heartbeat (when the tabs vote): it is still there.
+    Alive {
+        tab: TabId,
+    },
+}
+
+impl ToHub {
+    /// The tab that sent it, where it names one.
+    pub fn tab(&self) -> Option<&str> {
+        match self {
+            Self::Hello { tab }
+            | Self::Subscribe { tab, .. }
+            | Self::Unsubscribe { tab, .. }
+            | Self::Refresh { tab, .. }
+            | Self::Leave { tab }
+            | Self::Alive { tab } => Some(tab),
+            Self::Report { .. } | Self::RetryNow => None,
+        }
+    }
 }
 
 /// From the hub to the tabs.
@@ -370,6 +389,38 @@ pub struct Fanned {
     pub refresh: bool,
 }
 
+/// Which tabs are still there when the tabs vote (there are no locks to tell): each tab answers
+/// every heartbeat of the leader from its message handler, which browsers do not throttle, so a
+/// tab that left two heartbeats unanswered is gone — however seldom a background leader beats.
+#[derive(Debug, Clone, Default)]
+pub struct Roll {
+    beat: u64,
+    /// tab → the beat it was last heard at
+    heard: BTreeMap<TabId, u64>,
+}
+
+impl Roll {
+    /// The tab said something; true when the hub did not know it (it was swept while frozen, say,
+    /// and must subscribe again).
+    pub fn heard(&mut self, tab: &str) -> bool {
+        self.heard.insert(tab.to_owned(), self.beat).is_none()
+    }
+
+    /// A heartbeat goes out: which of the tabs with widgets at the hub are gone.
+    pub fn beat(&mut self, with_widgets: &BTreeSet<TabId>) -> Vec<TabId> {
+        self.beat += 1;
+        let beat = self.beat;
+        let gone: Vec<TabId> = with_widgets
+            .iter()
+            .filter(|tab| self.heard.get(*tab).is_none_or(|&heard| heard + 2 < beat))
+            .cloned()
+            .collect();
+        // Forget whoever went silent, with widgets or without (a closed tab's last word).
+        self.heard.retain(|_, heard| *heard + 2 >= beat);
+        gone
+    }
+}
+
 /// Where one of a tab's widgets stands after a delivery: the tab keeps it to subscribe again, from
 /// there, with whichever hub leads next.
 pub fn advance(position: &mut Option<Position>, delivery: &Delivery) {
@@ -593,6 +644,32 @@ mod tests {
             assert_eq!(Relay::parse(&message.to_json()), Some(message));
         }
         assert_eq!(Relay::parse("{\"for\":\"nobody\"}"), None);
+    }
+
+    #[test]
+    fn a_tab_that_leaves_two_heartbeats_unanswered_is_gone_and_is_known_again_when_it_speaks() {
+        let mut roll = Roll::default();
+        let tabs = BTreeSet::from(["a".to_owned(), "b".to_owned()]);
+        assert!(roll.heard("a") && roll.heard("b"), "new tabs");
+        for _ in 0..5 {
+            assert!(roll.beat(&tabs).is_empty(), "both answer");
+            assert!(!roll.heard("a") && !roll.heard("b"));
+        }
+        // b stops answering (it crashed, or froze).
+        assert!(roll.beat(&tabs).is_empty());
+        roll.heard("a");
+        assert!(roll.beat(&tabs).is_empty(), "one beat missed is not enough");
+        roll.heard("a");
+        assert_eq!(roll.beat(&tabs), vec!["b".to_owned()]);
+        assert!(roll.heard("b"), "a swept tab that speaks again is news: it must subscribe again");
+        // A tab that left says nothing more: it is forgotten, widgets or not.
+        roll.heard("c");
+        for _ in 0..3 {
+            roll.heard("a");
+            roll.heard("b");
+            roll.beat(&tabs);
+        }
+        assert!(roll.heard("c"), "forgotten");
     }
 
     #[test]

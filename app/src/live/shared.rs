@@ -14,8 +14,9 @@
 
 use super::{
     driver::{Handler, LiveClient, StatusHook},
+    election::Vote,
     election::{Decision, Election, TICK_MS},
-    relay::{Fanout, HubAction, Relay, Subscriber, TabId, ToHub, ToTabs, advance},
+    relay::{Fanout, HubAction, Relay, Roll, Subscriber, TabId, ToHub, ToTabs, advance},
     session::{Delivery, Input, Position},
     status::ConnectionStatus,
 };
@@ -357,7 +358,12 @@ fn join(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
                     }
                 }
                 Some(Relay::Tabs(message)) => from_hub(&rc, message),
-                Some(Relay::Vote(vote)) => decide(&rc, |election, now| election.heard(vote, now)),
+                Some(Relay::Vote(vote)) => {
+                    if matches!(vote, Vote::Heartbeat { .. }) {
+                        answer_heartbeat(&rc);
+                    }
+                    decide(&rc, |election, now| election.heard(vote, now))
+                }
                 None => leptos::logging::warn!("livedash: ignoring an undecodable message from another tab"),
             }
         }
@@ -408,6 +414,18 @@ fn join(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
     true
 }
 
+/// A follower tells the hub it is still there (see `Roll`).
+fn answer_heartbeat(rc: &Rc<RefCell<Tab>>) {
+    let id = {
+        let tab = rc.borrow();
+        match &tab.mode {
+            Mode::Shared(link) if link.hub.is_none() => tab.id.clone(),
+            _ => return,
+        }
+    };
+    to_hub(rc, ToHub::Alive { tab: id });
+}
+
 /// Feeds the tab's election (when the tabs vote) and does what it decides.
 fn decide(rc: &Rc<RefCell<Tab>>, step: impl FnOnce(&mut Election, f64) -> Vec<Decision>) {
     let decisions = {
@@ -427,7 +445,12 @@ fn perform_votes(rc: &Rc<RefCell<Tab>>, decisions: Vec<Decision>) {
             _ => return,
         };
         match decision {
-            Decision::Send(vote) => post(&channel, &Relay::Vote(vote)),
+            Decision::Send(vote) => {
+                if let (Vote::Heartbeat { .. }, Some(hub)) = (&vote, &hub) {
+                    hub.beat();
+                }
+                post(&channel, &Relay::Vote(vote))
+            }
             Decision::Lead => {
                 lead(rc, &user);
             }
@@ -598,6 +621,8 @@ struct Hub {
     local: Weak<RefCell<Tab>>,
     client: RefCell<Option<LiveClient>>,
     fanout: RefCell<Fanout>,
+    /// Which tabs answer heartbeats, when the tabs vote.
+    roll: RefCell<Roll>,
     status: RwSignal<ConnectionStatus>,
     /// The shared WebSocket opened at least once: from then on a drop is waited out, not a
     /// reason to connect tab by tab.
@@ -614,6 +639,7 @@ impl Hub {
             local,
             client: RefCell::new(None),
             fanout: RefCell::default(),
+            roll: RefCell::default(),
             status,
             ever_live: Cell::new(false),
             sweep: RefCell::new(None),
@@ -659,6 +685,14 @@ impl Hub {
     }
 
     fn receive(self: &Rc<Self>, message: ToHub) {
+        let unknown = message.tab().is_some_and(|tab| self.roll.borrow_mut().heard(tab));
+        if let ToHub::Alive { .. } = message {
+            if unknown {
+                // Swept while it did not answer (frozen): every tab says again what it follows.
+                self.broadcast(ToTabs::HubUp);
+            }
+            return;
+        }
         let actions = {
             let mut fanout = self.fanout.borrow_mut();
             match message {
@@ -672,6 +706,7 @@ impl Hub {
                 ToHub::Unsubscribe { tab, widget } => fanout.unsubscribe(&Subscriber { tab, widget }),
                 ToHub::Refresh { tab, widget } => fanout.refresh(&Subscriber { tab, widget }),
                 ToHub::Leave { tab } => fanout.leave(&tab),
+                ToHub::Alive { .. } => return,
                 ToHub::Report { action, detail } => {
                     drop(fanout);
                     if let Some(client) = self.client() {
@@ -732,6 +767,21 @@ impl Hub {
                 from_hub(&rc, message);
             }
         });
+    }
+
+    /// A heartbeat goes out (the tabs vote): lets go of what tabs that stopped answering followed.
+    fn beat(self: &Rc<Self>) {
+        let gone = {
+            let mut roll = self.roll.borrow_mut();
+            if let Some(tab) = self.local.upgrade() {
+                roll.heard(&tab.borrow().id); // the leading tab hears no heartbeat of its own
+            }
+            roll.beat(&self.fanout.borrow().tabs())
+        };
+        for tab in gone {
+            let actions = self.fanout.borrow_mut().leave(&tab);
+            self.perform(actions);
+        }
     }
 
     /// Lets go of what tabs that are gone without a word (no `leave`, no lock) followed.
