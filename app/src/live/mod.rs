@@ -3,7 +3,7 @@
 //! Widgets call [`use_topic`] and draw its signals. Underneath, one [`Live`] connection per page
 //! runs the pure session state machine (`session`) through the browser driver (`driver`, with
 //! `stream` for SSE) — in one tab for all tabs of the user where the browser allows (`shared`, with
-//! the pure fan-out rules in `relay`). The pure
+//! the pure fan-out rules in `relay` and the vote without Web Locks in `election`). The pure
 //! parts — session, backoff, mode gate, saved session and every [`TopicView`] — compile everywhere
 //! and are tested on the host; the browser parts exist only in the hydrate build. On the server the
 //! same components render their initial HTML with the status `Connecting`.

@@ -167,6 +167,15 @@ struct Recent {
 
 impl Recent {
     fn push(&mut self, update: Delivery, bytes: usize) {
+        let follows = match (self.updates.back(), &update) {
+            (Some((Delivery::Update { meta: last, .. }, _)), Delivery::Update { meta, .. }) => {
+                last.epoch == meta.epoch && last.offset + 1 == meta.offset
+            }
+            _ => true,
+        };
+        if !follows {
+            self.clear(); // kept updates are without a hole, or they could not catch anyone up
+        }
         self.bytes += bytes;
         self.updates.push_back((update, bytes));
         while self.updates.len() > RECENT_UPDATES || self.bytes > RECENT_BYTES {
@@ -312,9 +321,9 @@ impl Fanout {
     }
 
     /// Who gets this delivery of the hub's subscription to `topic` (the hub's session already
-    /// dropped duplicates and out-of-order updates of its own subscription); `bytes` is its size
-    /// on the channel, which bounds what the hub keeps.
-    pub fn deliver(&mut self, topic: &str, delivery: &Delivery, bytes: usize) -> Fanned {
+    /// dropped duplicates and out-of-order updates of its own subscription). An update is then
+    /// [kept](Self::keep) once the hub knows its size on the channel.
+    pub fn deliver(&mut self, topic: &str, delivery: &Delivery) -> Fanned {
         let mut fanned = Fanned::default();
         let Some(shared) = self.topics.get_mut(topic) else { return fanned };
         let to = &mut fanned.to;
@@ -338,7 +347,6 @@ impl Fanout {
             Delivery::Update { meta, .. } => {
                 let position = Position::from(meta);
                 shared.position = Some(position.clone());
-                shared.recent.push(delivery.clone(), bytes);
                 for who in &shared.subscribers {
                     let Some(standing) = self.subscribers.get_mut(who) else { continue };
                     if standing.awaiting_snapshot {
@@ -377,6 +385,14 @@ impl Fanout {
             }
         }
         fanned
+    }
+
+    /// Keeps an update just delivered, `bytes` long on the channel (which bounds what is kept), to
+    /// catch up a tab that stands a little behind.
+    pub fn keep(&mut self, topic: &str, update: &Delivery, bytes: usize) {
+        if let (Some(shared), Delivery::Update { .. }) = (self.topics.get_mut(topic), update) {
+            shared.recent.push(update.clone(), bytes);
+        }
     }
 }
 
@@ -451,6 +467,13 @@ mod tests {
         Delivery::Update { series: vec![], meta: meta(offset), ts: 0 }
     }
 
+    /// Delivers and keeps, as the hub does.
+    fn fan(f: &mut Fanout, topic: &str, delivery: &Delivery, bytes: usize) -> Fanned {
+        let fanned = f.deliver(topic, delivery);
+        f.keep(topic, delivery, bytes);
+        fanned
+    }
+
     fn sub(tab: &str, widget: &str) -> Subscriber {
         Subscriber { tab: tab.into(), widget: widget.into() }
     }
@@ -464,28 +487,32 @@ mod tests {
         );
         // The hub's snapshot is on its way: the second tab waits for it, no second request.
         assert!(f.subscribe(sub("b", "w"), "kpi/x".into(), None).is_empty());
-        assert_eq!(f.deliver("kpi/x", &snapshot(3), 100).to, vec![sub("a", "w"), sub("b", "w")]);
-        assert_eq!(f.deliver("kpi/x", &update(4), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert_eq!(fan(&mut f, "kpi/x", &snapshot(3), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert_eq!(fan(&mut f, "kpi/x", &update(4), 100).to, vec![sub("a", "w"), sub("b", "w")]);
         // One tab going does not starve the other; the last one lets the topic go.
         assert!(f.unsubscribe(&sub("a", "w")).is_empty());
-        assert_eq!(f.deliver("kpi/x", &update(5), 100).to, vec![sub("b", "w")]);
+        assert_eq!(fan(&mut f, "kpi/x", &update(5), 100).to, vec![sub("b", "w")]);
         assert_eq!(f.unsubscribe(&sub("b", "w")), vec![HubAction::Unsubscribe { topic: "kpi/x".into() }]);
-        assert!(f.deliver("kpi/x", &update(6), 100).to.is_empty());
+        assert!(fan(&mut f, "kpi/x", &update(6), 100).to.is_empty());
     }
 
     #[test]
     fn a_late_tab_in_step_takes_updates_and_one_elsewhere_takes_a_snapshot_alone() {
         let mut f = Fanout::default();
         f.subscribe(sub("a", "w"), "t".into(), None);
-        f.deliver("t", &snapshot(3), 100);
-        f.deliver("t", &update(4), 100);
+        fan(&mut f, "t", &snapshot(3), 100);
+        fan(&mut f, "t", &update(4), 100);
         // Tab b stands where the hub stands (it followed the same hub before a reload of a).
         assert!(f.subscribe(sub("b", "w"), "t".into(), at(4)).is_empty());
         // Tab c stands behind (it was paused): a fresh snapshot, for it only.
         assert_eq!(f.subscribe(sub("c", "w"), "t".into(), at(2)), vec![HubAction::Refresh { topic: "t".into() }]);
-        assert_eq!(f.deliver("t", &update(5), 100).to, vec![sub("a", "w"), sub("b", "w")], "c waits for its snapshot");
-        assert_eq!(f.deliver("t", &snapshot(5), 100).to, vec![sub("c", "w")], "a and b have it all already");
-        assert_eq!(f.deliver("t", &update(6), 100).to.len(), 3);
+        assert_eq!(
+            fan(&mut f, "t", &update(5), 100).to,
+            vec![sub("a", "w"), sub("b", "w")],
+            "c waits for its snapshot"
+        );
+        assert_eq!(fan(&mut f, "t", &snapshot(5), 100).to, vec![sub("c", "w")], "a and b have it all already");
+        assert_eq!(fan(&mut f, "t", &update(6), 100).to.len(), 3);
     }
 
     #[test]
@@ -498,13 +525,13 @@ mod tests {
         );
         assert!(f.subscribe(sub("c", "w"), "t".into(), at(7)).is_empty());
         // The server replays what came after 7.
-        assert_eq!(f.deliver("t", &update(8), 100).to, vec![sub("b", "w"), sub("c", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(8), 100).to, vec![sub("b", "w"), sub("c", "w")]);
         // A tab that stood elsewhere and said so only now falls out of step, asks and waits.
         let mut g = Fanout::default();
         g.subscribe(sub("b", "w"), "t".into(), at(7));
         assert_eq!(g.subscribe(sub("c", "w"), "t".into(), at(6)), vec![HubAction::Refresh { topic: "t".into() }]);
-        assert_eq!(g.deliver("t", &update(8), 100), Fanned { to: vec![sub("b", "w")], refresh: false });
-        assert_eq!(g.deliver("t", &snapshot(8), 100).to, vec![sub("c", "w")]);
+        assert_eq!(fan(&mut g, "t", &update(8), 100), Fanned { to: vec![sub("b", "w")], refresh: false });
+        assert_eq!(fan(&mut g, "t", &snapshot(8), 100).to, vec![sub("c", "w")]);
     }
 
     #[test]
@@ -513,8 +540,8 @@ mod tests {
         f.subscribe(sub("a", "w"), "t".into(), at(3));
         // The hub resumed from 3; the second tab never had a position.
         assert_eq!(f.subscribe(sub("b", "w"), "t".into(), None), vec![HubAction::Refresh { topic: "t".into() }]);
-        assert_eq!(f.deliver("t", &update(4), 100), Fanned { to: vec![sub("a", "w")], refresh: false });
-        assert_eq!(f.deliver("t", &snapshot(4), 100).to, vec![sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(4), 100), Fanned { to: vec![sub("a", "w")], refresh: false });
+        assert_eq!(fan(&mut f, "t", &snapshot(4), 100).to, vec![sub("b", "w")]);
     }
 
     #[test]
@@ -523,24 +550,24 @@ mod tests {
         // The new hub resumed from b's position; c had two more from the old hub.
         f.subscribe(sub("b", "w"), "t".into(), at(3));
         assert!(f.subscribe(sub("c", "w"), "t".into(), at(5)).is_empty());
-        assert_eq!(f.deliver("t", &update(4), 100).to, vec![sub("b", "w")]);
-        assert_eq!(f.deliver("t", &update(5), 100).to, vec![sub("b", "w")]);
-        assert_eq!(f.deliver("t", &update(6), 100).to, vec![sub("b", "w"), sub("c", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(4), 100).to, vec![sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(5), 100).to, vec![sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(6), 100).to, vec![sub("b", "w"), sub("c", "w")]);
         // An update the subscriber cannot follow from (another epoch here) means a snapshot.
         let other = Delivery::Update { series: vec![], meta: Meta { epoch: "e2".into(), ..meta(7) }, ts: 0 };
         let mut g = Fanout::default();
         g.subscribe(sub("a", "w"), "t".into(), at(6));
-        assert_eq!(g.deliver("t", &other, 100), Fanned { to: vec![], refresh: true });
-        assert_eq!(g.deliver("t", &snapshot(8), 100).to, vec![sub("a", "w")]);
+        assert_eq!(fan(&mut g, "t", &other, 100), Fanned { to: vec![], refresh: true });
+        assert_eq!(fan(&mut g, "t", &snapshot(8), 100).to, vec![sub("a", "w")]);
     }
 
     #[test]
     fn a_tab_a_little_behind_catches_up_from_the_kept_updates_and_one_far_behind_takes_a_snapshot() {
         let mut f = Fanout::default();
         f.subscribe(sub("a", "w"), "t".into(), None);
-        f.deliver("t", &snapshot(1), 100);
+        fan(&mut f, "t", &snapshot(1), 100);
         for offset in 2..=5 {
-            f.deliver("t", &update(offset), 100);
+            fan(&mut f, "t", &update(offset), 100);
         }
         // Tab b reloaded: its saved page stood at 3.
         assert_eq!(
@@ -550,17 +577,17 @@ mod tests {
                 HubAction::Deliver { topic: "t".into(), to: vec![sub("b", "w")], delivery: update(5) },
             ]
         );
-        assert_eq!(f.deliver("t", &update(6), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(6), 100).to, vec![sub("a", "w"), sub("b", "w")]);
         // What is kept is bounded: a tab further behind than that takes a snapshot.
         for offset in 7..7 + RECENT_UPDATES as u64 {
-            f.deliver("t", &update(offset), 100);
+            fan(&mut f, "t", &update(offset), 100);
         }
         assert_eq!(f.subscribe(sub("c", "w"), "t".into(), at(5)), vec![HubAction::Refresh { topic: "t".into() }]);
         let mut big = Fanout::default();
         big.subscribe(sub("a", "w"), "t".into(), None);
-        big.deliver("t", &snapshot(1), 100);
-        big.deliver("t", &update(2), RECENT_BYTES / 2 + 1);
-        big.deliver("t", &update(3), RECENT_BYTES / 2 + 1);
+        fan(&mut big, "t", &snapshot(1), 100);
+        fan(&mut big, "t", &update(2), RECENT_BYTES / 2 + 1);
+        fan(&mut big, "t", &update(3), RECENT_BYTES / 2 + 1);
         assert_eq!(big.subscribe(sub("b", "w"), "t".into(), at(1)), vec![HubAction::Refresh { topic: "t".into() }]);
         assert_eq!(
             big.subscribe(sub("c", "w"), "t".into(), at(2)),
@@ -573,10 +600,10 @@ mod tests {
         let mut f = Fanout::default();
         f.subscribe(sub("a", "w"), "t".into(), None);
         f.subscribe(sub("b", "w"), "t".into(), None);
-        f.deliver("t", &snapshot(1), 100);
-        assert_eq!(f.deliver("t", &Delivery::Gap, 10).to, vec![sub("a", "w"), sub("b", "w")]);
-        assert!(f.deliver("t", &update(9), 100).to.is_empty(), "nothing until the snapshot");
-        assert_eq!(f.deliver("t", &snapshot(9), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        fan(&mut f, "t", &snapshot(1), 100);
+        assert_eq!(fan(&mut f, "t", &Delivery::Gap, 10).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert!(fan(&mut f, "t", &update(9), 100).to.is_empty(), "nothing until the snapshot");
+        assert_eq!(fan(&mut f, "t", &snapshot(9), 100).to, vec![sub("a", "w"), sub("b", "w")]);
     }
 
     #[test]
@@ -584,9 +611,9 @@ mod tests {
         let mut f = Fanout::default();
         f.subscribe(sub("a", "w"), "t".into(), None);
         f.subscribe(sub("b", "w"), "t".into(), None);
-        f.deliver("t", &snapshot(1), 100);
+        fan(&mut f, "t", &snapshot(1), 100);
         assert_eq!(f.refresh(&sub("a", "w")), vec![HubAction::Refresh { topic: "t".into() }]);
-        assert_eq!(f.deliver("t", &snapshot(1), 100).to, vec![sub("a", "w")]);
+        assert_eq!(fan(&mut f, "t", &snapshot(1), 100).to, vec![sub("a", "w")]);
         assert!(f.refresh(&sub("z", "w")).is_empty());
     }
 
@@ -595,7 +622,7 @@ mod tests {
         let mut f = Fanout::default();
         f.subscribe(sub("a", "w"), "bad".into(), None);
         let refusal = Delivery::Error { code: ErrorCode::BadTopic, message: "no".into() };
-        assert_eq!(f.deliver("bad", &refusal, 10).to, vec![sub("a", "w")]);
+        assert_eq!(fan(&mut f, "bad", &refusal, 10).to, vec![sub("a", "w")]);
         assert_eq!(
             f.subscribe(sub("b", "w"), "bad".into(), None),
             vec![HubAction::Deliver { topic: "bad".into(), to: vec![sub("b", "w")], delivery: refusal }]

@@ -449,7 +449,7 @@ fn perform_votes(rc: &Rc<RefCell<Tab>>, decisions: Vec<Decision>) {
                 if let (Vote::Heartbeat { .. }, Some(hub)) = (&vote, &hub) {
                     hub.beat();
                 }
-                post(&channel, &Relay::Vote(vote))
+                post(&channel, &Relay::Vote(vote));
             }
             Decision::Lead => {
                 lead(rc, &user);
@@ -503,7 +503,9 @@ fn to_hub(rc: &Rc<RefCell<Tab>>, message: ToHub) {
                 }
             });
         }
-        None => post(&link.channel, &Relay::Hub(message)),
+        None => {
+            post(&link.channel, &Relay::Hub(message));
+        }
     }
 }
 
@@ -679,7 +681,8 @@ impl Hub {
         if !self.ever_live.get() && matches!(status, ConnectionStatus::Reconnecting { .. } | ConnectionStatus::Offline)
         {
             // The WebSocket does not get through here: each tab tries the fallbacks on its own.
-            return self.broadcast(ToTabs::Solo);
+            self.broadcast(ToTabs::Solo);
+            return;
         }
         self.broadcast(ToTabs::Status { status, next_probe: None });
     }
@@ -698,7 +701,8 @@ impl Hub {
             match message {
                 ToHub::Hello { .. } => {
                     drop(fanout);
-                    return self.broadcast(ToTabs::Status { status: self.status.get_untracked(), next_probe: None });
+                    self.broadcast(ToTabs::Status { status: self.status.get_untracked(), next_probe: None });
+                    return;
                 }
                 ToHub::Subscribe { tab, widget, topic, position } => {
                     fanout.subscribe(Subscriber { tab, widget }, topic, position)
@@ -735,7 +739,9 @@ impl Hub {
                 }
                 HubAction::Unsubscribe { topic } => client.unsubscribe(&topic),
                 HubAction::Refresh { topic } => client.input(Input::Refresh { widget: topic }),
-                HubAction::Deliver { topic, to, delivery } => self.broadcast(ToTabs::Deliver { topic, to, delivery }),
+                HubAction::Deliver { topic, to, delivery } => {
+                    self.broadcast(ToTabs::Deliver { topic, to, delivery });
+                }
             }
         }
     }
@@ -746,9 +752,16 @@ impl Hub {
         let topic = topic.to_owned();
         Rc::new(move |delivery: &Delivery| {
             let Some(hub) = weak.upgrade() else { return };
-            let bytes = serde_json::to_string(delivery).map_or(0, |json| json.len());
-            let fanned = hub.fanout.borrow_mut().deliver(&topic, delivery, bytes);
-            if !fanned.to.is_empty() {
+            let fanned = hub.fanout.borrow_mut().deliver(&topic, delivery);
+            if let Delivery::Update { .. } = delivery {
+                // Its size on the channel bounds what the hub keeps: encoded once, for both.
+                let bytes = if fanned.to.is_empty() {
+                    serde_json::to_string(delivery).map_or(0, |json| json.len())
+                } else {
+                    hub.broadcast(ToTabs::Deliver { topic: topic.clone(), to: fanned.to, delivery: delivery.clone() })
+                };
+                hub.fanout.borrow_mut().keep(&topic, delivery, bytes);
+            } else if !fanned.to.is_empty() {
                 hub.broadcast(ToTabs::Deliver { topic: topic.clone(), to: fanned.to, delivery: delivery.clone() });
             }
             if fanned.refresh {
@@ -759,14 +772,16 @@ impl Hub {
     }
 
     /// To every tab: the others over the channel, the leading one directly (after this call).
-    fn broadcast(&self, message: ToTabs) {
-        post(&self.channel, &Relay::Tabs(message.clone()));
+    /// Returns the message's size on the channel.
+    fn broadcast(&self, message: ToTabs) -> usize {
+        let bytes = post(&self.channel, &Relay::Tabs(message.clone()));
         let local = self.local.clone();
         later(move || {
             if let Some(rc) = local.upgrade() {
                 from_hub(&rc, message);
             }
         });
+        bytes
     }
 
     /// A heartbeat goes out (the tabs vote): lets go of what tabs that stopped answering followed.
@@ -816,9 +831,12 @@ impl Hub {
     }
 }
 
-fn post(channel: &BroadcastChannel, message: &Relay) {
+/// Returns the message's size (bytes of JSON).
+fn post(channel: &BroadcastChannel, message: &Relay) -> usize {
+    let json = message.to_json();
     // A closed channel fails; the tab is going anyway.
-    let _ = channel.post_message(&JsValue::from_str(&message.to_json()));
+    let _ = channel.post_message(&JsValue::from_str(&json));
+    json.len()
 }
 
 /// Runs `f` after the current call, before anything else happens (a microtask).
