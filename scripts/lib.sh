@@ -100,11 +100,13 @@ free_port() {
   node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# Chromium for the end-to-end tests (Playwright), and its driver for the browser unit tests
+# (wasm-bindgen-test-runner speaks WebDriver).
 ensure_chromium() {
-  [ -x /usr/bin/chromium ] && return
-  say "installing Debian's chromium for the end-to-end tests"
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return
+  say "installing Debian's chromium and chromium-driver for the browser tests"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver
 }
 
 # The scale-out tests start redis-servers of their own (never the machine's Redis).

@@ -6,10 +6,12 @@
 //! server once at start ([`use_server`]), and every API call, stream and socket goes there, with
 //! the session cookie (the server answers those origins with CORS; see the README).
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{EventSource, EventSourceInit, Request, RequestCredentials, RequestInit, Response};
+use web_sys::{
+    AbortController, AbortSignal, EventSource, EventSourceInit, Request, RequestCredentials, RequestInit, Response,
+};
 
 static SERVER: OnceLock<String> = OnceLock::new();
 
@@ -62,7 +64,33 @@ pub async fn call(method: &str, url: &str, json_body: Option<&str>) -> Result<(u
 
 /// An API call's whole reply; `Err` when the request could not be made at all.
 pub async fn fetch(method: &str, url: &str, json_body: Option<&str>) -> Result<Reply, String> {
+    request(method, url, json_body, None).await
+}
+
+/// Like [`fetch`], but a reply (body included) that takes longer than `limit` is abandoned: the
+/// request is aborted and `Err` returned. A live connection must never wait on a request that
+/// hangs.
+pub async fn fetch_within(method: &str, url: &str, json_body: Option<&str>, limit: Duration) -> Result<Reply, String> {
+    let controller = AbortController::new().map_err(|e| format!("{e:?}"))?;
+    let abort = {
+        let controller = controller.clone();
+        leptos::prelude::set_timeout_with_handle(move || controller.abort(), limit).ok()
+    };
+    let reply = request(method, url, json_body, Some(&controller.signal())).await;
+    if let Some(abort) = abort {
+        abort.clear();
+    }
+    reply
+}
+
+async fn request(
+    method: &str,
+    url: &str,
+    json_body: Option<&str>,
+    signal: Option<&AbortSignal>,
+) -> Result<Reply, String> {
     let init = RequestInit::new();
+    init.set_signal(signal);
     init.set_method(method);
     // The static build's page is of another origin of the same site: the cookie goes along.
     init.set_credentials(if SERVER.get().is_some() {

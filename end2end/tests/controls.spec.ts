@@ -1,7 +1,10 @@
 import { expect, test } from '@playwright/test';
 import { signIn } from './support/session';
 
-test('the live switch pauses and resumes updates, and the header says when data last arrived', async ({ page }) => {
+test('the live switch pauses and resumes updates, and the header says when data last arrived', async ({
+  page,
+  browser,
+}) => {
   await signIn(page);
   await page.goto('/');
   const pill = page.getByRole('status');
@@ -20,8 +23,15 @@ test('the live switch pauses and resumes updates, and the header says when data 
   await expect(pill).toHaveText('Paused');
   await expect(refresh).toBeDisabled();
   const paused = Number(await widget.getAttribute('data-updates'));
-  await page.waitForTimeout(2_500); // the demo feed publishes every second meanwhile
+  const pausedAt = Number(await widget.getAttribute('data-offset'));
+  // Proof that points were published meanwhile: another browser, live, sees the feed move on.
+  const witness = await (await browser.newContext()).newPage();
+  await signIn(witness);
+  await witness.goto('/');
+  const seen = witness.locator('[data-topic="sales/orders"]');
+  await expect.poll(async () => Number(await seen.getAttribute('data-offset'))).toBeGreaterThan(pausedAt + 2);
   expect(Number(await widget.getAttribute('data-updates')), 'nothing arrives while paused').toBe(paused);
+  await witness.context().close();
   await expect(page.locator('.updated')).toHaveText(/^Updated \d+ s ago$/);
 
   await liveSwitch.check();

@@ -20,16 +20,23 @@ test('Manual mode holds updates until the refresh click, and the mode survives a
 
     await widget.getByLabel('Update mode of Manual chart').selectOption('manual');
     await expect(widget.locator('.mode-badge')).toHaveText('Manual');
+    // A witness in another browser, whose view of the widget stays Live, proves when the points
+    // published have been delivered: only then does "not applied here" mean anything.
+    const witness = await (await browser.newContext()).newPage();
+    await signIn(witness, 'viewer@acme.test', server.url);
+    await witness.goto(`${server.url}/d/${id}`);
+    await expect.poll(() => chartValues(witness, topic)).toEqual([1]);
     for (const value of [2, 3, 4]) {
       expect(await server.publish('acme', topic, { points: [{ value }] })).toBe(200);
     }
-    await page.waitForTimeout(1_500);
+    await expect.poll(() => chartValues(witness, topic)).toEqual([1, 2, 3, 4]);
     expect(await chartValues(page, topic), 'nothing is applied in Manual mode').toEqual([1]);
     await widget.getByRole('button', { name: 'Refresh Manual chart' }).click();
     await expect.poll(() => chartValues(page, topic)).toEqual([1, 2, 3, 4]);
     expect(await server.publish('acme', topic, { points: [{ value: 5 }] })).toBe(200);
-    await page.waitForTimeout(1_000);
+    await expect.poll(() => chartValues(witness, topic)).toEqual([1, 2, 3, 4, 5]);
     expect(await chartValues(page, topic), 'unsubscribed again after the refresh').toEqual([1, 2, 3, 4]);
+    await witness.context().close();
 
     await page.reload();
     await expect(widgetOf(page, topic).locator('.mode-badge')).toHaveText('Manual');
@@ -56,15 +63,20 @@ test('an interval mode stays subscribed and applies what arrived at each tick', 
   try {
     await signIn(page, 'ops@acme.test', server.url);
     const topic = 'test/interval';
+    const slow = 'test/interval-slow';
     const id = await createDashboard(page, server.url, 'Interval', [
       { title: 'Every five', kind: 'bar_chart', topic, defaultMode: '5s' },
+      { title: 'Every minute', kind: 'bar_chart', topic: slow, defaultMode: '1min' },
     ]);
     expect(await server.publish('acme', topic, { points: [{ value: 1 }] })).toBe(200);
+    expect(await server.publish('acme', slow, { points: [{ value: 7 }] })).toBe(200);
     await page.goto(`${server.url}/d/${id}`);
     const widget = widgetOf(page, topic);
     await expect(widget.locator('.mode-badge')).toHaveText('Every 5s');
-    // An interval widget shows its first snapshot at its first tick (5 s), then the usual allowance.
-    await expect(widget).toHaveAttribute('data-points', '1', { timeout: 20_000 });
+    // An interval widget shows its first snapshot at once, not at its first tick: a one-minute
+    // widget is not blank for a minute after the page loads.
+    await expect(widgetOf(page, slow)).toHaveAttribute('data-points', '1', { timeout: 10_000 });
+    await expect(widget).toHaveAttribute('data-points', '1');
     for (const value of [2, 3]) {
       expect(await server.publish('acme', topic, { points: [{ value }] })).toBe(200);
     }

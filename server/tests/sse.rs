@@ -343,11 +343,15 @@ async fn heartbeats_flow_and_logout_ends_the_stream_with_4401() {
     let (dashboard, _) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
     let active = "livedash_sse_connections_active{stream=\"dashboard\"}";
     let mut sse = admin.stream(&stream_path(dashboard), &[]).await;
-    loop {
+    // One as the stream opens (a client learns at once how long a silence may last), then one a
+    // second.
+    let mut beats = 0;
+    while beats < 2 {
         let event = sse.next_or_end().await.unwrap();
         if event.name == "heartbeat" {
             assert!(event.json()["ts"].as_i64().unwrap() > 0);
-            break;
+            assert_eq!(event.json()["everyMs"], 1000);
+            beats += 1;
         }
     }
     assert!(metric(&server, active).await >= 1.0);

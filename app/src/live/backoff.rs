@@ -52,12 +52,13 @@ mod tests {
     fn jitter_stays_within_its_band_and_under_the_cap() {
         let b = Backoff::default();
         for attempt in 1..=12 {
-            let low = b.delay(attempt, 0.0);
-            let high = b.delay(attempt, 0.999_999);
-            let mid = no_jitter().delay(attempt, 0.5);
-            assert!(low <= mid && mid <= high.max(mid), "attempt {attempt}");
-            assert!(high <= b.max);
-            assert!(low.as_secs_f64() >= mid.as_secs_f64() * 0.8 - 1e-9);
+            let low = b.delay(attempt, 0.0).as_secs_f64();
+            let high = b.delay(attempt, 0.999_999).as_secs_f64();
+            let base = 2f64.powi(attempt as i32 - 1); // 1 s, doubling
+            let cap = b.max.as_secs_f64();
+            assert!((low - (base * 0.8).min(cap)).abs() < 1e-6, "attempt {attempt}: 20 % below at the least");
+            assert!((high - (base * 1.2).min(cap)).abs() < 1e-3, "attempt {attempt}: 20 % above, under the cap");
+            assert!(low <= high && high <= cap, "attempt {attempt}");
         }
         assert_ne!(b.delay(3, 0.1), b.delay(3, 0.9), "jitter spreads clients apart");
     }

@@ -23,13 +23,25 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 /// Receives everything addressed to one widget.
 pub type Handler = Rc<dyn Fn(&Delivery)>;
 
-/// Hears every change of the status (the hub of shared tabs passes it on to them).
-pub type StatusHook = Rc<dyn Fn(ConnectionStatus)>;
+/// What the connection tells whoever runs it besides its widgets' data (the hub of shared tabs
+/// passes the status on to them, and hands each tab a connection of its own when told).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Notice {
+    Status(ConnectionStatus),
+    WebSocketRefused,
+}
 
-/// How long a `pong` may take before the connection counts as dead.
+pub type NoticeHook = Rc<dyn Fn(Notice)>;
+
+/// How long the answer to a ping may take (any message counts) before the path counts as dead.
 const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a WebSocket may take to open: an upgrade a middlebox holds open counts as refused.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pings go out this often from the moment the socket opens; the server's `welcome` then says how
+/// often it wants them. (A path that dies before the welcome must not stay Live.)
+const FIRST_HEARTBEAT: Duration = Duration::from_secs(25);
+/// How long a poll may take, answer body included: one that hangs counts as failed.
+pub(super) const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// JS callbacks of the current socket; dropping a `Closure` would detach it.
 struct Callbacks {
@@ -43,7 +55,7 @@ pub(super) struct Driver {
     status: RwSignal<ConnectionStatus>,
     last_update: RwSignal<Option<f64>>,
     next_probe: RwSignal<Option<f64>>,
-    on_status: Option<StatusHook>,
+    on_notice: Option<NoticeHook>,
     socket: Option<WebSocket>,
     callbacks: Option<Callbacks>,
     heartbeat: Option<IntervalHandle>,
@@ -55,6 +67,7 @@ pub(super) struct Driver {
     stream: Option<EventStream>,
     poll_timer: Option<TimeoutHandle>,
     probe_timer: Option<TimeoutHandle>,
+    fetch_timer: Option<TimeoutHandle>,
     /// Set when the page closes the client: answers of polls in flight are dropped.
     closed: bool,
 }
@@ -64,18 +77,19 @@ pub(super) struct LiveClient(Rc<RefCell<Driver>>);
 
 impl LiveClient {
     pub(super) fn connect(
+        config: SessionConfig,
         status: RwSignal<ConnectionStatus>,
         last_update: RwSignal<Option<f64>>,
         next_probe: RwSignal<Option<f64>>,
-        on_status: Option<StatusHook>,
+        on_notice: Option<NoticeHook>,
     ) -> Self {
-        let (session, effects) = Session::start(SessionConfig::default());
+        let (session, effects) = Session::start(config);
         let driver = Driver {
             session,
             status,
             last_update,
             next_probe,
-            on_status,
+            on_notice,
             socket: None,
             callbacks: None,
             heartbeat: None,
@@ -86,6 +100,7 @@ impl LiveClient {
             stream: None,
             poll_timer: None,
             probe_timer: None,
+            fetch_timer: None,
             closed: false,
         };
         let client = Self(Rc::new(RefCell::new(driver)));
@@ -127,7 +142,9 @@ impl LiveClient {
         driver.handlers.clear();
         driver.drop_socket();
         driver.stream = None;
-        for timer in [driver.poll_timer.take(), driver.probe_timer.take()].into_iter().flatten() {
+        for timer in
+            [driver.poll_timer.take(), driver.probe_timer.take(), driver.fetch_timer.take()].into_iter().flatten()
+        {
             timer.clear();
         }
     }
@@ -157,6 +174,11 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
                     let _ = socket.close();
                 }
             }
+            Effect::DropSocket => {
+                let mut driver = rc.borrow_mut();
+                driver.stop_heartbeat();
+                driver.drop_socket();
+            }
             Effect::OpenStream { dashboard, query } => {
                 let url = format!("/api/stream/dashboard/{dashboard}{}", query_string(&query));
                 let stream = EventStream::open(Rc::downgrade(rc), &url);
@@ -169,9 +191,10 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
             Effect::CloseStream => rc.borrow_mut().stream = None,
             Effect::Poll { dashboard, query, purpose } => {
                 let url = format!("/api/v1/dashboards/{dashboard}/updates{}", query_string(&query));
-                poll(Rc::downgrade(rc), url, purpose);
+                poll(Rc::downgrade(rc), url, dashboard, purpose);
             }
             Effect::PollIn(delay) => feed_after(rc, Timer::Poll, delay, Input::PollDue),
+            Effect::FetchIn(delay) => feed_after(rc, Timer::Fetch, delay, Input::FetchDue),
             Effect::ProbeIn(delay) => {
                 rc.borrow().next_probe.set(Some(js_sys::Date::now() + delay.as_millis() as f64));
                 feed_after(rc, Timer::Probe, delay, Input::ProbeDue);
@@ -198,6 +221,12 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
                 super::forget_saved_session();
                 crate::http::go_to(crate::pages::LOGIN_PATH)
             }
+            Effect::WebSocketRefused => {
+                let hook = rc.borrow().on_notice.clone();
+                if let Some(hook) = hook {
+                    hook(Notice::WebSocketRefused);
+                }
+            }
         }
     }
 }
@@ -207,8 +236,8 @@ impl Driver {
     fn show(&self, status: ConnectionStatus) {
         if self.status.get_untracked() != status {
             self.status.set(status);
-            if let Some(hook) = &self.on_status {
-                hook(status);
+            if let Some(hook) = &self.on_notice {
+                hook(Notice::Status(status));
             }
         }
     }
@@ -262,6 +291,7 @@ fn open(rc: &Rc<RefCell<Driver>>) {
                 if let Some(deadline) = rc.borrow_mut().open_deadline.take() {
                     deadline.clear();
                 }
+                start_heartbeat(&rc, FIRST_HEARTBEAT);
                 dispatch(&rc, Input::Opened);
             }
         }
@@ -320,10 +350,11 @@ fn query_string(query: &[(String, String)]) -> String {
     if text.is_empty() { text } else { format!("?{text}") }
 }
 
-/// Performs one poll and feeds its answer back.
-fn poll(weak: Weak<RefCell<Driver>>, url: String, purpose: PollPurpose) {
+/// Performs one poll and feeds its answer back (a poll that takes longer than [`POLL_TIMEOUT`]
+/// fails).
+fn poll(weak: Weak<RefCell<Driver>>, url: String, dashboard: i64, purpose: PollPurpose) {
     leptos::task::spawn_local(async move {
-        let answer = match crate::http::fetch("GET", &url, None).await {
+        let answer = match crate::http::fetch_within("GET", &url, None, POLL_TIMEOUT).await {
             Ok(reply) if reply.status == 200 => serde_json::from_str::<PollAnswer>(&reply.text)
                 .map_err(|_| PollFailure { status: Some(200), code: None, retry_after: None }),
             Ok(reply) => Err(PollFailure {
@@ -336,12 +367,16 @@ fn poll(weak: Weak<RefCell<Driver>>, url: String, purpose: PollPurpose) {
             Err(_) => Err(PollFailure { status: None, code: None, retry_after: None }),
         };
         if let Some(rc) = weak.upgrade() {
-            dispatch(&rc, Input::Polled { purpose, answer });
+            dispatch(&rc, Input::Polled { dashboard, purpose, answer });
         }
     });
 }
 
 pub(super) fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
+    // Whatever arrives proves the path works: the answer to a ping is overdue no more.
+    if let Some(deadline) = rc.borrow_mut().pong_deadline.take() {
+        deadline.clear();
+    }
     let Ok(message) = serde_json::from_str::<ServerMessage>(text) else {
         leptos::logging::warn!("livedash: ignoring an undecodable server message");
         return;
@@ -349,11 +384,6 @@ pub(super) fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
     match &message {
         ServerMessage::Control(ControlMessage::Welcome { heartbeat_interval_ms, .. }) => {
             start_heartbeat(rc, Duration::from_millis(*heartbeat_interval_ms));
-        }
-        ServerMessage::Control(ControlMessage::Pong { .. }) => {
-            if let Some(deadline) = rc.borrow_mut().pong_deadline.take() {
-                deadline.clear();
-            }
         }
         ServerMessage::Control(ControlMessage::Error { widget_id: None, code, message }) => {
             leptos::logging::warn!("livedash: server error {code:?}: {message}");
@@ -368,6 +398,7 @@ pub(super) fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
 enum Timer {
     Poll,
     Probe,
+    Fetch,
     /// A ping's answer is overdue.
     Pong,
 }
@@ -377,6 +408,7 @@ impl Driver {
         match timer {
             Timer::Poll => &mut self.poll_timer,
             Timer::Probe => &mut self.probe_timer,
+            Timer::Fetch => &mut self.fetch_timer,
             Timer::Pong => &mut self.pong_deadline,
         }
     }
@@ -403,14 +435,18 @@ fn feed_after(rc: &Rc<RefCell<Driver>>, timer: Timer, delay: Duration, input: In
     }
 }
 
-/// Pings every `every`; a ping unanswered for [`PONG_TIMEOUT`] means the connection is dead.
+/// Pings every `every`; nothing heard for [`PONG_TIMEOUT`] after a ping means the path is dead.
+/// The deadline is that of the oldest unanswered ping: a later ping never postpones it (with
+/// pings every 10 s or less it would otherwise never fire).
 fn start_heartbeat(rc: &Rc<RefCell<Driver>>, every: Duration) {
     let weak = Rc::downgrade(rc);
     let handle = set_interval_with_handle(
         move || {
             let Some(rc) = weak.upgrade() else { return };
             rc.borrow().send(&ClientMessage::Ping);
-            feed_after(&rc, Timer::Pong, PONG_TIMEOUT, Input::HeartbeatLost);
+            if rc.borrow().pong_deadline.is_none() {
+                feed_after(&rc, Timer::Pong, PONG_TIMEOUT, Input::HeartbeatLost);
+            }
         },
         every,
     )

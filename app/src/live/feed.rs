@@ -95,7 +95,11 @@ mod browser {
     use super::TopicFeed;
     use crate::dashboard::WidgetMode;
     use crate::live::{
-        Identity, Live, Position, driver::Handler, mode_gate::ModeGate, session::Delivery, topic_view::TopicView,
+        Identity, Live, Position,
+        driver::Handler,
+        mode_gate::{ModeGate, Tick},
+        session::Delivery,
+        topic_view::TopicView,
     };
     use leptos::prelude::*;
     use std::{
@@ -240,13 +244,21 @@ mod browser {
             self.apply(held);
         }
 
+        /// The interval's tick: what was held, or (when too much arrived) a fresh snapshot.
+        fn tick(&self, tick: Tick) {
+            self.apply(tick.apply);
+            if tick.ask_snapshot {
+                self.live.refresh(&self.widget);
+            }
+        }
+
         pub fn set_mode(self: &Rc<Self>, mode: WidgetMode) {
             let before = self.gate.borrow().mode();
             if before == mode {
                 return;
             }
-            let released = self.gate.borrow_mut().set_mode(mode);
-            self.apply(released);
+            let tick = self.gate.borrow_mut().set_mode(mode);
+            self.tick(tick);
             self.signals.state.mode.set(mode);
             self.live.set_interval(&self.widget, mode.interval_secs());
             self.start_ticker();
@@ -275,6 +287,9 @@ mod browser {
                 self.live.refresh(&self.widget);
             } else if !self.one_shot.replace(true) {
                 self.subscribe(None);
+            } else {
+                // The snapshot asked for before has not come (an outage, say): ask again.
+                self.live.refresh(&self.widget);
             }
         }
 
@@ -285,7 +300,8 @@ mod browser {
             let handle = set_interval_with_handle(
                 move || {
                     if let Some(feed) = Weak::upgrade(&weak) {
-                        feed.release();
+                        let tick = feed.gate.borrow_mut().tick();
+                        feed.tick(tick);
                     }
                 },
                 Duration::from_secs(u64::from(secs)),

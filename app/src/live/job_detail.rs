@@ -11,7 +11,7 @@ pub struct JobDetail {
     pub job: Option<Job>,
     /// The stream said `end`: the job is over and nothing more comes.
     pub ended: bool,
-    /// Error lines, as the stream flagged them.
+    /// Error lines, as the stream flagged them: the latest [`LOG_KEPT`].
     pub errors: Vec<String>,
 }
 
@@ -77,7 +77,10 @@ impl JobDetail {
             }
             "error" => {
                 if let Ok(e) = serde_json::from_str::<ErrorLine>(data) {
+                    // A job that fails in a loop for hours must not grow the page without end.
                     self.errors.push(e.text);
+                    let excess = self.errors.len().saturating_sub(LOG_KEPT);
+                    self.errors.drain(..excess);
                 }
             }
             "end" => {
@@ -118,5 +121,15 @@ mod tests {
         detail.apply("heartbeat", "{}");
         detail.apply("log", "not json");
         assert_eq!(detail.job.as_ref().unwrap().log.len(), 3);
+    }
+
+    #[test]
+    fn error_lines_kept_are_bounded_like_the_log() {
+        let mut detail = JobDetail::default();
+        for n in 0..3 * LOG_KEPT {
+            detail.apply("error", &format!("{{\"text\":\"failure {n}\"}}"));
+        }
+        assert_eq!(detail.errors.len(), LOG_KEPT);
+        assert_eq!(detail.errors.last().map(String::as_str), Some(format!("failure {}", 3 * LOG_KEPT - 1).as_str()));
     }
 }

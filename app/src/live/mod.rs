@@ -25,6 +25,8 @@ pub mod session;
 pub mod status;
 pub mod topic_view;
 
+#[cfg(all(test, feature = "hydrate", target_arch = "wasm32"))]
+mod browser_tests;
 #[cfg(feature = "hydrate")]
 mod driver;
 #[cfg(feature = "hydrate")]
@@ -210,6 +212,9 @@ mod browser {
                     Ok((200, body)) => serde_json::from_str::<Me>(&body).ok().map(|me| me.user),
                     _ => None,
                 };
+                // What the previous page saved is read (below) and now forgotten: a later page saves
+                // afresh. Not before: a reload before this answer must find it still there.
+                forget_saved();
                 // The user's tabs share one connection (keyed by who they are).
                 starting.start(known.as_ref().map(Account::key));
                 identity.try_set(known.map_or(Identity::Unknown, Identity::Known));
@@ -218,8 +223,6 @@ mod browser {
                 .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
                 .map(|json| SavedSession::parse(&json))
                 .unwrap_or_default();
-            // Read once: a later page saves afresh.
-            forget_saved();
             Rc::new_cyclic(|weak: &std::rc::Weak<Page>| {
                 let on_pagehide = Listener::new({
                     let weak = weak.clone();
@@ -278,8 +281,12 @@ mod browser {
                     positions.get(widget).filter(|(topic, _)| topic == feed.topic()).and_then(|(_, p)| p.clone());
                 saved.widgets.insert(widget.clone(), SavedWidget { topic: feed.topic().to_owned(), position, view });
             }
-            if let Some(storage) = storage() {
-                let _ = storage.set_item(STORAGE_KEY, &saved.to_json());
+            if let Some(storage) = storage()
+                && storage.set_item(STORAGE_KEY, &saved.to_json()).is_err()
+            {
+                // Full, or refused: an older save must not be restored in its place.
+                leptos::logging::warn!("livedash: could not save this page's positions; the next page starts afresh");
+                let _ = storage.remove_item(STORAGE_KEY);
             }
         }
     }

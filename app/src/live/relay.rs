@@ -214,6 +214,20 @@ struct Standing {
     position: Option<Position>,
     /// Stands elsewhere than the hub: takes nothing until a snapshot.
     awaiting_snapshot: bool,
+    /// Looks for stalls ([`Fanout::stalled`]) that found it still awaiting its snapshot.
+    stalled_looks: u8,
+}
+
+impl Standing {
+    fn new(topic: String, position: Option<Position>, awaiting_snapshot: bool) -> Self {
+        Self { topic, position, awaiting_snapshot, stalled_looks: 0 }
+    }
+
+    fn got_snapshot(&mut self, position: Position) {
+        self.position = Some(position);
+        self.awaiting_snapshot = false;
+        self.stalled_looks = 0;
+    }
 }
 
 /// The hub's subscriptions, one per topic, and every tab's widgets on them.
@@ -245,7 +259,7 @@ impl Fanout {
                     },
                 );
                 actions.push(HubAction::Subscribe { topic: topic.clone(), position: position.clone() });
-                self.subscribers.insert(who, Standing { topic, position, awaiting_snapshot: false });
+                self.subscribers.insert(who, Standing::new(topic, position, false));
             }
             Some(shared) => {
                 shared.subscribers.insert(who.clone());
@@ -280,7 +294,7 @@ impl Fanout {
                 if awaiting_snapshot && shared.position.is_some() && shared.refused.is_none() {
                     actions.push(HubAction::Refresh { topic: topic.clone() });
                 }
-                self.subscribers.insert(who, Standing { topic, position, awaiting_snapshot });
+                self.subscribers.insert(who, Standing::new(topic, position, awaiting_snapshot));
             }
         }
         actions
@@ -340,8 +354,7 @@ impl Fanout {
                     if standing.awaiting_snapshot || standing.position.as_ref() != Some(&position) {
                         to.push(who.clone());
                     }
-                    standing.position = Some(position.clone());
-                    standing.awaiting_snapshot = false;
+                    standing.got_snapshot(position.clone());
                 }
             }
             Delivery::Update { meta, .. } => {
@@ -385,6 +398,21 @@ impl Fanout {
             }
         }
         fanned
+    }
+
+    /// Topics with a subscriber that was already waiting for its snapshot the last time this was
+    /// asked: the snapshot asked for was lost (refused as too many refreshes, the topic had none
+    /// yet, the socket dropped before it). Called every few seconds, the hub asks again for these,
+    /// so that no widget waits for ever.
+    pub fn stalled(&mut self) -> Vec<String> {
+        let mut topics = BTreeSet::new();
+        for standing in self.subscribers.values_mut().filter(|s| s.awaiting_snapshot) {
+            standing.stalled_looks = standing.stalled_looks.saturating_add(1);
+            if standing.stalled_looks >= 2 {
+                topics.insert(standing.topic.clone());
+            }
+        }
+        topics.into_iter().filter(|t| self.topics.get(t).is_some_and(|t| t.refused.is_none())).collect()
     }
 
     /// Keeps an update just delivered, `bytes` long on the channel (which bounds what is kept), to
@@ -434,6 +462,27 @@ impl Roll {
         // Forget whoever went silent, with widgets or without (a closed tab's last word).
         self.heard.retain(|_, heard| *heard + 2 >= beat);
         gone
+    }
+}
+
+/// What a tab does with a delivery from the hub for one of its widgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Apply,
+    /// The widget has it already (it came from the previous hub just before a handover).
+    Skip,
+    /// It does not follow on from where the widget stands: skip it and ask for a snapshot.
+    OutOfStep,
+}
+
+/// Whether a tab's widget standing at `position` takes `delivery`: the hub fans out by where it
+/// believes each widget stands, and a handover can leave it behind the truth.
+pub fn take(position: &Option<Position>, delivery: &Delivery) -> Take {
+    let Delivery::Update { meta, .. } = delivery else { return Take::Apply };
+    match position.as_ref().filter(|p| p.epoch == meta.epoch) {
+        Some(p) if meta.offset <= p.offset => Take::Skip,
+        Some(p) if meta.offset == p.offset + 1 => Take::Apply,
+        _ => Take::OutOfStep,
     }
 }
 
@@ -697,6 +746,42 @@ mod tests {
             roll.beat(&tabs);
         }
         assert!(roll.heard("c"), "forgotten");
+    }
+
+    #[test]
+    fn a_tab_skips_what_it_has_and_asks_again_when_out_of_step() {
+        // A handover: the old hub's last updates reached the tab after it told the new hub where
+        // it stood, and the new hub sends them again. Before, the tab applied them twice.
+        assert_eq!(take(&at(9), &update(8)), Take::Skip);
+        assert_eq!(take(&at(9), &update(9)), Take::Skip);
+        assert_eq!(take(&at(9), &update(10)), Take::Apply);
+        assert_eq!(take(&at(9), &update(12)), Take::OutOfStep);
+        assert_eq!(take(&None, &update(1)), Take::OutOfStep);
+        assert_eq!(take(&at(9), &snapshot(3)), Take::Apply, "a snapshot replaces whatever stood");
+        assert_eq!(take(&at(9), &Delivery::Gap), Take::Apply);
+    }
+
+    #[test]
+    fn a_subscriber_whose_snapshot_never_comes_is_asked_for_again() {
+        // Before: a refresh refused as too many, or lost with the socket, left the tab's widget
+        // waiting for ever while the pill said Live.
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "t".into(), None);
+        fan(&mut f, "t", &snapshot(1), 100);
+        assert_eq!(f.subscribe(sub("b", "w"), "t".into(), None), vec![HubAction::Refresh { topic: "t".into() }]);
+        assert!(f.stalled().is_empty(), "the first look: its snapshot may be on its way");
+        let refused = Delivery::Error { code: ErrorCode::RateLimited, message: "too many".into() };
+        fan(&mut f, "t", &refused, 10);
+        fan(&mut f, "t", &update(2), 100);
+        assert_eq!(f.stalled(), vec!["t".to_owned()]);
+        assert_eq!(fan(&mut f, "t", &snapshot(2), 100).to, vec![sub("b", "w")]);
+        assert!(f.stalled().is_empty() && f.stalled().is_empty(), "healed");
+        // A topic the server refused is not asked for again and again.
+        f.subscribe(sub("a", "x"), "bad".into(), None);
+        fan(&mut f, "bad", &Delivery::Error { code: ErrorCode::BadTopic, message: "no".into() }, 10);
+        f.subscribe(sub("b", "x"), "bad".into(), None);
+        f.stalled();
+        assert!(f.stalled().is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use super::{backoff::Backoff, fallback, status::ConnectionStatus};
 use crate::protocol::{
-    ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, Meta, PollAnswer, ServerMessage,
+    ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, Meta, PollAnswer, ServerMessage, Update,
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, time::Duration};
@@ -46,6 +46,10 @@ pub struct SessionConfig {
     pub probe_backoff: Backoff,
     /// How often to poll when no widget's interval asks for sooner.
     pub poll_every: Duration,
+    /// Say [`Effect::WebSocketRefused`] when the WebSocket does not get through and there is no
+    /// dashboard to fall back on (the hub of shared tabs, which hands each tab a connection of its
+    /// own then).
+    pub report_refusals: bool,
 }
 
 impl Default for SessionConfig {
@@ -61,6 +65,7 @@ impl Default for SessionConfig {
                 jitter: 0.2,
             },
             poll_every: Duration::from_secs(30),
+            report_refusals: false,
         }
     }
 }
@@ -90,17 +95,56 @@ impl From<&Meta> for Position {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
     pub topic: String,
     pub position: Option<Position>,
-    /// A gap was announced or detected; updates wait for the snapshot.
+    /// A gap was announced or detected, or a refresh asked: updates wait for the snapshot, and a
+    /// connection opened before it arrives asks for it again (never resumes from `position`).
     #[serde(skip)]
     awaiting_snapshot: bool,
     /// The widget's interval, which polling honours when it is shorter than the default.
     #[serde(skip)]
     interval_secs: Option<u32>,
+    /// On a fallback: updates that arrived out of order (their predecessors are being fetched),
+    /// by offset, applied once the hole before them is filled.
+    #[serde(skip)]
+    ahead: BTreeMap<u64, Update>,
+    /// On a fallback: a fetch of this widget's snapshot or missed updates is under way.
+    #[serde(skip)]
+    fetching: bool,
+    /// A refresh asked for a snapshot that has not come yet.
+    #[serde(skip)]
+    snapshot_asked: bool,
 }
+
+impl Subscription {
+    fn new(topic: String, position: Option<Position>, awaiting_snapshot: bool) -> Self {
+        Self {
+            topic,
+            position,
+            awaiting_snapshot,
+            interval_secs: None,
+            ahead: BTreeMap::new(),
+            fetching: false,
+            snapshot_asked: false,
+        }
+    }
+
+    /// A new subscription to it must start with a snapshot rather than resume from the position.
+    fn wants_snapshot(&self) -> bool {
+        self.awaiting_snapshot || self.snapshot_asked
+    }
+
+    /// The subscription has a hole to fill: a snapshot it waits for, or updates it holds.
+    fn needs_healing(&self) -> bool {
+        self.wants_snapshot() || !self.ahead.is_empty()
+    }
+}
+
+/// Out-of-order updates a subscription holds on a fallback while it fetches what came before
+/// them; past this, the oldest are dropped (the fetch brings them again, or a snapshot).
+pub const AHEAD_MAX: usize = 256;
 
 /// Why a poll was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +184,9 @@ pub enum Input {
     },
     /// The stream cursor of the latest SSE data event (its `id:`).
     StreamCursor(String),
-    /// A poll answered.
+    /// A poll of `dashboard` answered (or failed, or timed out).
     Polled {
+        dashboard: i64,
         purpose: PollPurpose,
         answer: Result<PollAnswer, PollFailure>,
     },
@@ -178,11 +223,14 @@ pub enum Input {
     PollDue,
     /// The probe scheduled by [`Effect::ProbeIn`] is due.
     ProbeDue,
+    /// The widget fetches scheduled by [`Effect::FetchIn`] are due.
+    FetchDue,
     /// The user pressed Retry.
     RetryNow,
     /// The global live switch.
     SetLive(bool),
-    /// No `pong` arrived in time: the connection is dead even if the socket does not know yet.
+    /// Nothing (not even a `pong`) arrived in time after a ping: the path is dead even if the
+    /// socket does not know yet, which on a half-open path can take minutes.
     HeartbeatLost,
 }
 
@@ -190,7 +238,11 @@ pub enum Input {
 pub enum Effect {
     /// Open the WebSocket (as the transport, or as a probe while on a fallback).
     Open,
+    /// Close the socket; its close event follows.
     Close,
+    /// Forget the socket without waiting for its close event (the session has moved on: on a dead
+    /// path that event may come minutes later).
+    DropSocket,
     Send(ClientMessage),
     /// Open the dashboard's SSE stream with these query parameters.
     OpenStream {
@@ -209,6 +261,8 @@ pub enum Effect {
     PollIn(Duration),
     /// Feed [`Input::ProbeDue`] after this long.
     ProbeIn(Duration),
+    /// Feed [`Input::FetchDue`] after this long.
+    FetchIn(Duration),
     Deliver {
         widget: String,
         delivery: Delivery,
@@ -217,6 +271,9 @@ pub enum Effect {
     RetryIn(Duration),
     /// The session ended: send the user to sign in.
     SignIn,
+    /// The WebSocket does not get through and this session has no fallback of its own (no
+    /// dashboard): whoever runs it may have one (the hub of shared tabs hands each tab its own).
+    WebSocketRefused,
 }
 
 /// What a widget receives (also across tabs, from the hub: see `relay`).
@@ -254,6 +311,10 @@ pub struct Session {
     probing: Option<Transport>,
     probe_scheduled: bool,
     failed_probes: u32,
+    /// On a fallback: a retry of the widget fetches that did not heal their widgets is scheduled.
+    fetch_scheduled: bool,
+    /// Widget fetches in a row that did not heal their widgets (spaces the retries out).
+    failed_fetches: u32,
 }
 
 impl Session {
@@ -273,6 +334,8 @@ impl Session {
             probing: None,
             probe_scheduled: false,
             failed_probes: 0,
+            fetch_scheduled: false,
+            failed_fetches: 0,
         };
         (session, vec![Effect::Open])
     }
@@ -302,20 +365,23 @@ impl Session {
                 }
                 vec![]
             }
-            Input::Polled { purpose, answer } => self.on_polled(purpose, answer, random),
+            Input::Polled { dashboard, purpose, answer } => {
+                if Some(dashboard) != self.dashboard {
+                    return vec![]; // asked for the dashboard the page showed before
+                }
+                self.on_polled(purpose, answer, random)
+            }
             Input::Received(message) => self.on_message(message),
             Input::Subscribe { widget, topic, position } => {
                 let awaiting_snapshot = self.on_fallback() && position.is_none();
-                let sub = Subscription { topic, position, awaiting_snapshot, interval_secs: None };
-                let effects = if self.is_live() {
-                    vec![Effect::Send(subscribe(&widget, &sub))]
-                } else if self.on_fallback() {
-                    self.fetch(vec![widget.clone()], Some(&sub))
-                } else {
-                    vec![]
-                };
-                self.subscriptions.insert(widget, sub);
-                effects
+                let sub = Subscription::new(topic, position, awaiting_snapshot);
+                let send = self.is_live().then(|| Effect::Send(subscribe(&widget, &sub)));
+                self.subscriptions.insert(widget.clone(), sub);
+                match send {
+                    Some(send) => vec![send],
+                    None if self.on_fallback() => self.fetch(&widget),
+                    None => vec![],
+                }
             }
             Input::Unsubscribe { widget } => {
                 let existed = self.subscriptions.remove(&widget).is_some();
@@ -331,13 +397,19 @@ impl Session {
                 vec![]
             }
             Input::SetDashboard(dashboard) => self.on_dashboard(dashboard),
-            Input::Refresh { widget } if self.is_live() && self.subscriptions.contains_key(&widget) => {
-                vec![Effect::Send(ClientMessage::RequestUpdate { widget_id: widget })]
+            Input::Refresh { widget } => {
+                let (live, on_fallback) = (self.is_live(), self.on_fallback());
+                let Some(sub) = self.subscriptions.get_mut(&widget) else { return vec![] };
+                if on_fallback {
+                    // The stream goes on meanwhile: what it brings waits for the fetched snapshot.
+                    sub.awaiting_snapshot = true;
+                    return self.fetch(&widget);
+                }
+                // Until the snapshot comes, a connection that opens (the socket dropped, or the
+                // refresh was asked during an outage) asks for one afresh instead of resuming.
+                sub.snapshot_asked = true;
+                if live { vec![Effect::Send(ClientMessage::RequestUpdate { widget_id: widget })] } else { vec![] }
             }
-            Input::Refresh { widget } if self.on_fallback() && self.subscriptions.contains_key(&widget) => {
-                self.fetch(vec![widget], None)
-            }
-            Input::Refresh { .. } => vec![],
             Input::Report { action, detail } if self.is_live() => {
                 vec![Effect::Send(ClientMessage::Activity { action, detail })]
             }
@@ -354,6 +426,10 @@ impl Session {
                 ConnectionStatus::Polling { .. } => self.regular_poll(),
                 _ => vec![],
             },
+            Input::FetchDue => {
+                self.fetch_scheduled = false;
+                if self.on_fallback() { self.heal() } else { vec![] }
+            }
             Input::ProbeDue => {
                 self.probe_scheduled = false;
                 if self.on_fallback() && self.probing.is_none() {
@@ -385,13 +461,13 @@ impl Session {
                 }
                 _ => vec![],
             },
-            Input::HeartbeatLost => {
-                if self.is_live() {
-                    vec![Effect::Close]
-                } else {
-                    vec![]
-                }
+            Input::HeartbeatLost if self.is_live() => {
+                // The socket is as good as closed: the pill must not say Live while nothing can arrive.
+                let mut effects = vec![Effect::DropSocket];
+                effects.extend(self.on_socket_closed(ABNORMAL, random));
+                effects
             }
+            Input::HeartbeatLost => vec![],
         }
     }
 
@@ -445,6 +521,12 @@ impl Session {
         self.probing = None;
         self.cursor = None;
         self.socket_delivered = false;
+        self.fetch_scheduled = false;
+        for sub in self.subscriptions.values_mut() {
+            // The socket replays from each position: what a fallback held or fetched comes again.
+            sub.ahead.clear();
+            sub.fetching = false;
+        }
         effects.extend(self.subscriptions.iter().map(|(widget, sub)| Effect::Send(subscribe(widget, sub))));
         if let Some((action, detail)) = self.pending_report.take() {
             effects.push(Effect::Send(ClientMessage::Activity { action, detail }));
@@ -486,6 +568,11 @@ impl Session {
                 self.quiet_drops = 0;
                 self.try_stream()
             }
+            _ if self.config.report_refusals && (!was_open || self.quiet_drops >= 2) => {
+                let mut effects = self.attempt_failed(random);
+                effects.push(Effect::WebSocketRefused);
+                effects
+            }
             _ => self.attempt_failed(random),
         }
     }
@@ -510,7 +597,9 @@ impl Session {
         if switching {
             self.failed_probes = 0;
         }
-        self.schedule_probe()
+        let mut effects = self.schedule_probe();
+        effects.extend(self.heal());
+        effects
     }
 
     fn on_stream_closed(&mut self, code: u16, random: f64) -> Vec<Effect> {
@@ -543,16 +632,19 @@ impl Session {
         if regular && self.transport != Transport::Polling {
             return vec![]; // a poll of a transport we left
         }
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(failure) if !regular => {
-                // A widget's fetch failed: the next regular poll or a later refresh heals it.
-                let _ = failure;
-                return vec![];
+        let answer = match (answer, &purpose) {
+            (Ok(answer), _) => answer,
+            (Err(failure), PollPurpose::Widgets(widgets)) => {
+                if failure.status == Some(401) {
+                    return self.signed_out();
+                }
+                // Tried again a little later (the widget keeps waiting, and says so by not moving).
+                return self.fetched(widgets);
             }
-            Err(failure) => return self.poll_failed(failure, random),
+            (Err(failure), PollPurpose::Regular) => return self.poll_failed(failure, random),
         };
         let mut effects = Vec::new();
+        let first_regular = regular && self.status == ConnectionStatus::Connecting;
         if regular {
             if !matches!(self.status, ConnectionStatus::Polling { .. } | ConnectionStatus::Connecting) {
                 return vec![];
@@ -571,7 +663,49 @@ impl Session {
                 effects.extend(self.on_message(message));
             }
         }
+        match purpose {
+            PollPurpose::Regular if first_regular => effects.extend(self.heal()),
+            PollPurpose::Regular => {}
+            PollPurpose::Widgets(widgets) => effects.extend(self.fetched(&widgets)),
+        }
         effects
+    }
+
+    /// A widget fetch answered: widgets it left with a hole are fetched again a little later.
+    fn fetched(&mut self, widgets: &[String]) -> Vec<Effect> {
+        let mut unhealed = false;
+        for widget in widgets {
+            if let Some(sub) = self.subscriptions.get_mut(widget) {
+                sub.fetching = false;
+                unhealed |= sub.needs_healing();
+            }
+        }
+        if unhealed {
+            self.failed_fetches += 1;
+            self.schedule_fetch()
+        } else {
+            self.failed_fetches = 0;
+            vec![]
+        }
+    }
+
+    fn schedule_fetch(&mut self) -> Vec<Effect> {
+        if self.fetch_scheduled || !self.on_fallback() {
+            return vec![];
+        }
+        self.fetch_scheduled = true;
+        vec![Effect::FetchIn(self.config.backoff.delay(self.failed_fetches.max(1), 0.5))]
+    }
+
+    /// Fetches every widget that has a hole to fill and no fetch under way.
+    fn heal(&mut self) -> Vec<Effect> {
+        let widgets: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, sub)| sub.needs_healing() && !sub.fetching)
+            .map(|(widget, _)| widget.clone())
+            .collect();
+        widgets.iter().flat_map(|widget| self.fetch(widget)).collect()
     }
 
     fn poll_failed(&mut self, failure: PollFailure, random: f64) -> Vec<Effect> {
@@ -594,11 +728,18 @@ impl Session {
         vec![Effect::Poll { dashboard, query: self.poll_query(), purpose: PollPurpose::Regular }]
     }
 
-    /// Snapshots (or the missed updates, from the given subscription's position) of `widgets`.
-    fn fetch(&self, widgets: Vec<String>, sub: Option<&Subscription>) -> Vec<Effect> {
+    /// On a fallback: the widget's snapshot when it waits for one, else the updates it missed since
+    /// its position.
+    fn fetch(&mut self, widget: &str) -> Vec<Effect> {
         let Some(dashboard) = self.dashboard else { return vec![] };
-        let position = sub.and_then(|s| s.position.as_ref()).map(|p| (widgets[0].as_str(), p.resume_token.as_str()));
-        let query = fallback::widget_query(&widgets, position);
+        let Some(sub) = self.subscriptions.get_mut(widget) else { return vec![] };
+        if sub.snapshot_asked {
+            sub.awaiting_snapshot = true; // asked during the outage that led to this fallback
+        }
+        let from = sub.position.as_ref().filter(|_| !sub.awaiting_snapshot);
+        let widgets = vec![widget.to_owned()];
+        let query = fallback::widget_query(&widgets, from.map(|p| (widget, p.resume_token.as_str())));
+        sub.fetching = true;
         vec![Effect::Poll { dashboard, query, purpose: PollPurpose::Widgets(widgets) }]
     }
 
@@ -616,9 +757,12 @@ impl Session {
         }
     }
 
+    /// Where each widget resumes from; one waiting for a snapshot is left out, so the server
+    /// starts it with one.
     fn tokens(&self) -> impl Iterator<Item = (&str, &str)> {
         self.subscriptions
             .iter()
+            .filter(|(_, sub)| !sub.wants_snapshot())
             .filter_map(|(widget, sub)| sub.position.as_ref().map(|p| (widget.as_str(), p.resume_token.as_str())))
     }
 
@@ -651,13 +795,17 @@ impl Session {
         }
         self.dashboard = dashboard;
         self.cursor = None;
-        match self.status {
-            ConnectionStatus::LiveSse => {
+        let connecting = self.status == ConnectionStatus::Connecting;
+        match (self.status, self.transport) {
+            // A stream of the old dashboard, open or still opening, must not serve the new one.
+            (ConnectionStatus::LiveSse, _) | (ConnectionStatus::Connecting, Transport::Sse) => {
                 let mut effects = vec![Effect::CloseStream];
                 effects.extend(self.try_stream());
                 effects
             }
-            ConnectionStatus::Polling { .. } => self.regular_poll(),
+            // The old dashboard's poll in flight is ignored when it answers (`Input::Polled`).
+            (ConnectionStatus::Polling { .. }, _) => self.regular_poll(),
+            (_, Transport::Polling) if connecting => self.regular_poll(),
             _ => vec![],
         }
     }
@@ -702,10 +850,20 @@ impl Session {
         match message {
             ServerMessage::Control(ControlMessage::Snapshot { widget_id, series, meta, .. }) => {
                 let Some(sub) = self.subscriptions.get_mut(&widget_id) else { return vec![] };
+                let stale = !sub.awaiting_snapshot
+                    && sub.position.as_ref().is_some_and(|p| p.epoch == meta.epoch && p.offset > meta.offset);
+                if stale {
+                    // A fallback's fetch answered after the stream had brought newer updates: what
+                    // the widget shows already follows on from it.
+                    return vec![];
+                }
                 sub.position = Some(Position::from(&meta));
                 sub.awaiting_snapshot = false;
+                sub.snapshot_asked = false;
                 self.socket_delivered = true;
-                deliver(widget_id, Delivery::Snapshot { series, meta })
+                let mut effects = deliver(widget_id.clone(), Delivery::Snapshot { series, meta });
+                effects.extend(self.apply_ahead(&widget_id));
+                effects
             }
             ServerMessage::Control(ControlMessage::Gap { widget_id, .. }) => {
                 let Some(sub) = self.subscriptions.get_mut(&widget_id) else { return vec![] };
@@ -713,53 +871,108 @@ impl Session {
                 deliver(widget_id, Delivery::Gap)
             }
             ServerMessage::Control(ControlMessage::Error { code, message, widget_id: Some(widget_id) }) => {
-                if !self.subscriptions.contains_key(&widget_id) {
-                    return vec![];
+                let Some(sub) = self.subscriptions.get_mut(&widget_id) else { return vec![] };
+                if code == ErrorCode::RateLimited {
+                    sub.snapshot_asked = false; // refused: no snapshot is coming, the view stays live
                 }
                 deliver(widget_id, Delivery::Error { code, message })
             }
-            ServerMessage::Update(update) => {
-                let on_fallback = self.on_fallback();
-                let Some(sub) = self.subscriptions.get_mut(&update.widget_id) else { return vec![] };
-                if sub.awaiting_snapshot {
-                    return vec![];
-                }
-                let next = sub.position.as_ref().filter(|p| p.epoch == update.meta.epoch).map(|p| p.offset + 1);
-                match next {
-                    Some(next) if update.meta.offset < next => vec![], // a duplicate
-                    Some(next) if update.meta.offset == next => {
-                        sub.position = Some(Position::from(&update.meta));
-                        self.socket_delivered = true;
-                        let delivery = Delivery::Update { series: update.series, meta: update.meta, ts: update.ts };
-                        deliver(update.widget_id, delivery)
-                    }
-                    // A hole, another epoch, or an update before any snapshot: the server should
-                    // have said `gap`; heal it anyway with a fresh snapshot.
-                    _ => {
-                        sub.awaiting_snapshot = true;
-                        sub.position = None;
-                        let mut effects = deliver(update.widget_id.clone(), Delivery::Gap);
-                        if on_fallback {
-                            effects.extend(self.fetch(vec![update.widget_id], None));
-                        } else {
-                            let resubscribe = subscribe(&update.widget_id, sub);
-                            let unsubscribe = ClientMessage::Unsubscribe { widget_id: update.widget_id.clone() };
-                            effects.extend([Effect::Send(unsubscribe), Effect::Send(resubscribe)]);
-                        }
-                        effects
-                    }
-                }
-            }
+            ServerMessage::Update(update) => self.on_update(update),
             ServerMessage::Control(_) => vec![],
         }
     }
+
+    fn on_update(&mut self, update: Update) -> Vec<Effect> {
+        let on_fallback = self.on_fallback();
+        let widget = update.widget_id.clone();
+        let Some(sub) = self.subscriptions.get_mut(&widget) else { return vec![] };
+        if sub.awaiting_snapshot {
+            if on_fallback {
+                hold(sub, update); // what follows the snapshot being fetched
+            }
+            return vec![];
+        }
+        let next = sub.position.as_ref().filter(|p| p.epoch == update.meta.epoch).map(|p| p.offset + 1);
+        match next {
+            Some(next) if update.meta.offset < next => vec![], // a duplicate
+            Some(next) if update.meta.offset == next => {
+                sub.position = Some(Position::from(&update.meta));
+                self.socket_delivered = true;
+                let mut effects = vec![Effect::Deliver { widget: widget.clone(), delivery: delivery_of(update) }];
+                effects.extend(self.apply_ahead(&widget));
+                effects
+            }
+            // On a fallback the stream and the fetches overlap: an update ahead of the position
+            // waits while what came before it is fetched.
+            Some(_) if on_fallback => {
+                hold(sub, update);
+                if sub.fetching { vec![] } else { self.fetch(&widget) }
+            }
+            // A hole, another epoch, or an update before any snapshot: the server should have said
+            // `gap`; heal it anyway with a fresh snapshot.
+            _ => {
+                sub.awaiting_snapshot = true;
+                sub.position = None;
+                let mut effects = vec![Effect::Deliver { widget: widget.clone(), delivery: Delivery::Gap }];
+                if on_fallback {
+                    hold(sub, update);
+                    effects.extend(self.fetch(&widget));
+                } else {
+                    let resubscribe = subscribe(&widget, sub);
+                    let unsubscribe = ClientMessage::Unsubscribe { widget_id: widget };
+                    effects.extend([Effect::Send(unsubscribe), Effect::Send(resubscribe)]);
+                }
+                effects
+            }
+        }
+    }
+
+    /// Applies the held updates that now follow on from the widget's position; asks for what is
+    /// still missing before the rest.
+    fn apply_ahead(&mut self, widget: &str) -> Vec<Effect> {
+        let Some(sub) = self.subscriptions.get_mut(widget) else { return vec![] };
+        let mut effects = Vec::new();
+        while let Some(position) = &sub.position
+            && let Some(entry) = sub.ahead.first_entry()
+        {
+            let update = entry.get();
+            if update.meta.epoch == position.epoch && update.meta.offset <= position.offset {
+                entry.remove(); // brought by the snapshot or the fetch already
+            } else if update.meta.epoch == position.epoch && update.meta.offset == position.offset + 1 {
+                let update = entry.remove();
+                sub.position = Some(Position::from(&update.meta));
+                effects.push(Effect::Deliver { widget: widget.to_owned(), delivery: delivery_of(update) });
+            } else {
+                break;
+            }
+        }
+        if sub.needs_healing() && !sub.fetching && self.on_fallback() {
+            effects.extend(self.fetch(widget));
+        }
+        effects
+    }
 }
 
+/// Keeps an out-of-order update on a fallback, within [`AHEAD_MAX`] (the newest go first: the
+/// fetch under way brings them again).
+fn hold(sub: &mut Subscription, update: Update) {
+    sub.ahead.insert(update.meta.offset, update);
+    if sub.ahead.len() > AHEAD_MAX {
+        sub.ahead.pop_last();
+    }
+}
+
+fn delivery_of(update: Update) -> Delivery {
+    Delivery::Update { series: update.series, meta: update.meta, ts: update.ts }
+}
+
+/// Resumes from the subscription's position, unless it waits for a snapshot (a gap, a refresh):
+/// then it asks afresh, which starts with one.
 fn subscribe(widget: &str, sub: &Subscription) -> ClientMessage {
     ClientMessage::Subscribe {
         widget_id: widget.to_owned(),
         topic: sub.topic.clone(),
-        resume_token: sub.position.as_ref().map(|p| p.resume_token.clone()),
+        resume_token: sub.position.as_ref().filter(|_| !sub.wants_snapshot()).map(|p| p.resume_token.clone()),
     }
 }
 
@@ -981,10 +1194,16 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_heartbeat_closes_the_socket_and_the_close_reconnects() {
+    fn a_lost_heartbeat_leaves_live_at_once_without_waiting_for_the_close_event() {
+        // On a half-open path the browser fires `close` only after its own closing handshake
+        // times out: until then nothing arrives, and the pill must not say Live.
         let mut s = live_with("w");
-        assert_eq!(s.handle(Input::HeartbeatLost, 0.5), vec![Effect::Close]);
-        assert!(matches!(s.handle(closed(1006), 0.5)[..], [Effect::RetryIn(_)]));
+        s.handle(snapshot("w", "e", 1), 0.5);
+        let effects = s.handle(Input::HeartbeatLost, 0.5);
+        assert!(matches!(effects[..], [Effect::DropSocket, Effect::RetryIn(_)]), "{effects:?}");
+        assert!(matches!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, .. }));
+        assert_eq!(s.handle(Input::RetryDue, 0.5), vec![Effect::Open]);
+        assert!(s.handle(Input::HeartbeatLost, 0.5).is_empty(), "only a live socket has a heartbeat");
     }
 
     #[test]
@@ -1075,7 +1294,11 @@ mod tests {
         let first = Effect::Poll { dashboard: 7, query: q(&[("positions", "w:e.41")]), purpose: PollPurpose::Regular };
         assert_eq!(poll, vec![first]);
         let polled = s.handle(
-            Input::Polled { purpose: PollPurpose::Regular, answer: answer("c1", vec![message(update("w", "e", 42))]) },
+            Input::Polled {
+                dashboard: 7,
+                purpose: PollPurpose::Regular,
+                answer: answer("c1", vec![message(update("w", "e", 42))]),
+            },
             0.5,
         );
         assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30 });
@@ -1090,7 +1313,7 @@ mod tests {
         assert_eq!(stream, vec![Effect::OpenStream { dashboard: 7, query: q(&[("lastEventId", "c1")]) }]);
         assert_eq!(s.handle(Input::StreamOpened, 0.5), vec![Effect::ProbeIn(Duration::from_secs(5))]);
         assert_eq!(s.status(), ConnectionStatus::LiveSse);
-        let late = Input::Polled { purpose: PollPurpose::Regular, answer: answer("c2", vec![]) };
+        let late = Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: answer("c2", vec![]) };
         assert!(s.handle(late, 0.5).is_empty(), "a poll of the transport it left is ignored");
         assert!(s.handle(Input::PollDue, 0.5).is_empty());
     }
@@ -1099,7 +1322,7 @@ mod tests {
     fn only_when_every_transport_fails_does_the_attempt_fail_and_the_next_starts_with_the_websocket() {
         let (mut s, _) = refused_websocket();
         s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
-        let failed = Input::Polled { purpose: PollPurpose::Regular, answer: Err(failure(None, None)) };
+        let failed = Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: Err(failure(None, None)) };
         assert_eq!(s.handle(failed, 0.5), vec![Effect::RetryIn(Duration::from_secs(1))]);
         assert_eq!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, retry_in_secs: 1 });
         assert_eq!(s.handle(Input::RetryDue, 0.5), vec![Effect::Open]);
@@ -1131,25 +1354,179 @@ mod tests {
     fn on_a_fallback_subscriptions_refreshes_and_holes_fetch_their_widgets_and_reports_wait() {
         let (mut s, _) = refused_websocket();
         s.handle(Input::StreamOpened, 0.5);
-        let fetch = |widgets: &[&str], query: &[(&str, &str)]| Effect::Poll {
-            dashboard: 7,
-            query: q(query),
-            purpose: PollPurpose::Widgets(widgets.iter().map(|w| (*w).to_owned()).collect()),
-        };
         let new = s.handle(Input::Subscribe { widget: "x".into(), topic: "u".into(), position: None }, 0.5);
         assert_eq!(new, vec![fetch(&["x"], &[("widgets", "x")])]);
         assert!(delivered_offsets(&s.handle(update("x", "e", 5), 0.5)).is_empty(), "held until its snapshot");
-        let got = Input::Polled { purpose: PollPurpose::Widgets(vec!["x".into()]), answer: answer("c", vec![]) };
-        assert!(s.handle(got, 0.5).is_empty());
+        let got = Input::Polled {
+            dashboard: 7,
+            purpose: PollPurpose::Widgets(vec!["x".into()]),
+            answer: answer("c", vec![]),
+        };
+        assert_eq!(s.handle(got, 0.5), vec![Effect::FetchIn(Duration::from_secs(1))], "no snapshot yet: later");
+        assert_eq!(s.handle(Input::FetchDue, 0.5), vec![fetch(&["x"], &[("widgets", "x")])]);
         assert_eq!(s.handle(Input::Refresh { widget: "w".into() }, 0.5), vec![fetch(&["w"], &[("widgets", "w")])]);
-        let hole = s.handle(update("w", "e", 50), 0.5);
-        assert_eq!(
-            hole,
-            vec![Effect::Deliver { widget: "w".into(), delivery: Delivery::Gap }, fetch(&["w"], &[("widgets", "w")])]
-        );
         let report = Input::Report { action: ActivityAction::OpenDashboard, detail: "Ops".into() };
         assert!(s.handle(report, 0.5).is_empty(), "kept for the WebSocket");
         assert!(s.handle(Input::Unsubscribe { widget: "x".into() }, 0.5).is_empty());
+    }
+
+    fn fetch(widgets: &[&str], query: &[(&str, &str)]) -> Effect {
+        Effect::Poll {
+            dashboard: 7,
+            query: q(query),
+            purpose: PollPurpose::Widgets(widgets.iter().map(|w| (*w).to_owned()).collect()),
+        }
+    }
+
+    fn fetched(widget: &str, messages: Vec<Input>) -> Input {
+        let messages = messages.into_iter().map(message).collect();
+        let widgets = vec![crate::protocol::PollWidget { widget_id: widget.into(), messages }];
+        Input::Polled {
+            dashboard: 7,
+            purpose: PollPurpose::Widgets(vec![widget.into()]),
+            answer: Ok(PollAnswer { cursor: "c".into(), widgets }),
+        }
+    }
+
+    /// A session on SSE (dashboard 7) with `w` at `e.41`.
+    fn on_sse() -> Session {
+        let (mut s, _) = refused_websocket();
+        s.handle(Input::StreamOpened, 0.5);
+        s
+    }
+
+    #[test]
+    fn a_refresh_asked_during_an_outage_is_made_when_the_socket_opens() {
+        // Before: the refresh was dropped while Reconnecting and the socket resumed from the
+        // token; a tab's widget that the hub had marked as waiting for a snapshot froze for good.
+        let mut s = live_with("w");
+        s.handle(snapshot("w", "e", 1), 0.5);
+        s.handle(closed(ABNORMAL), 0.5);
+        assert!(s.handle(Input::Refresh { widget: "w".into() }, 0.5).is_empty());
+        s.handle(Input::RetryDue, 0.5);
+        let fresh = ClientMessage::Subscribe { widget_id: "w".into(), topic: "t".into(), resume_token: None };
+        assert_eq!(s.handle(Input::Opened, 0.5), vec![Effect::Send(fresh.clone())]);
+        assert_eq!(delivered_offsets(&s.handle(snapshot("w", "e", 9), 0.5)), vec![9]);
+        s.handle(closed(ABNORMAL), 0.5);
+        s.handle(Input::RetryDue, 0.5);
+        let resumed = s.handle(Input::Opened, 0.5);
+        assert!(matches!(&resumed[..], [Effect::Send(ClientMessage::Subscribe { resume_token: Some(_), .. })]));
+    }
+
+    #[test]
+    fn a_snapshot_lost_with_the_socket_is_asked_for_again_whether_a_gap_or_a_refresh_wanted_it() {
+        let mut s = live_with("w");
+        s.handle(snapshot("w", "e", 1), 0.5);
+        let gap = Input::Received(ServerMessage::Control(ControlMessage::Gap {
+            widget_id: "w".into(),
+            reason: "lagged".into(),
+        }));
+        s.handle(gap, 0.5);
+        s.handle(closed(ABNORMAL), 0.5);
+        s.handle(Input::RetryDue, 0.5);
+        let fresh =
+            Effect::Send(ClientMessage::Subscribe { widget_id: "w".into(), topic: "t".into(), resume_token: None });
+        assert_eq!(s.handle(Input::Opened, 0.5), vec![fresh.clone()], "resuming would replay updates it skips");
+
+        let mut t = live_with("w");
+        t.handle(snapshot("w", "e", 1), 0.5);
+        let asked = t.handle(Input::Refresh { widget: "w".into() }, 0.5);
+        assert_eq!(asked, vec![Effect::Send(ClientMessage::RequestUpdate { widget_id: "w".into() })]);
+        assert_eq!(delivered_offsets(&t.handle(update("w", "e", 2), 0.5)), vec![2], "the view stays live meanwhile");
+        t.handle(closed(ABNORMAL), 0.5);
+        t.handle(Input::RetryDue, 0.5);
+        assert_eq!(t.handle(Input::Opened, 0.5), vec![fresh]);
+        // A refresh the server refuses (too many) asks for nothing more.
+        let mut u = live_with("w");
+        u.handle(snapshot("w", "e", 1), 0.5);
+        u.handle(Input::Refresh { widget: "w".into() }, 0.5);
+        let refused = ServerMessage::Control(ControlMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            widget_id: Some("w".into()),
+        });
+        u.handle(Input::Received(refused), 0.5);
+        u.handle(closed(ABNORMAL), 0.5);
+        u.handle(Input::RetryDue, 0.5);
+        assert!(matches!(
+            &u.handle(Input::Opened, 0.5)[..],
+            [Effect::Send(ClientMessage::Subscribe { resume_token: Some(_), .. })]
+        ));
+    }
+
+    #[test]
+    fn on_a_fallback_what_the_stream_brings_while_a_snapshot_is_fetched_follows_it() {
+        // Before: those updates were dropped, and the next one looked like a hole: gap, fetch, gap.
+        let mut s = on_sse();
+        assert_eq!(s.handle(Input::Refresh { widget: "w".into() }, 0.5), vec![fetch(&["w"], &[("widgets", "w")])]);
+        for offset in 42..=44 {
+            assert!(s.handle(update("w", "e", offset), 0.5).is_empty());
+        }
+        let healed = s.handle(fetched("w", vec![snapshot("w", "e", 42)]), 0.5);
+        assert_eq!(delivered_offsets(&healed), vec![42, 43, 44]);
+        assert_eq!(delivered_offsets(&s.handle(update("w", "e", 45), 0.5)), vec![45]);
+    }
+
+    #[test]
+    fn on_a_fallback_a_hole_fetches_the_missed_updates_and_the_held_ones_follow_them() {
+        let mut s = on_sse();
+        let hole = s.handle(update("w", "e", 45), 0.5);
+        assert_eq!(hole, vec![fetch(&["w"], &[("widgets", "w"), ("positions", "w:e.41")])], "no gap: only a fetch");
+        assert!(s.handle(update("w", "e", 46), 0.5).is_empty(), "one fetch at a time");
+        let missed = (42..=44).map(|o| update("w", "e", o)).collect();
+        assert_eq!(delivered_offsets(&s.handle(fetched("w", missed), 0.5)), vec![42, 43, 44, 45, 46]);
+        // A snapshot the fetch brought late, older than what the stream applied since, is dropped.
+        assert!(delivered_offsets(&s.handle(snapshot("w", "e", 45), 0.5)).is_empty());
+        assert_eq!(delivered_offsets(&s.handle(update("w", "e", 47), 0.5)), vec![47]);
+    }
+
+    #[test]
+    fn on_a_fallback_what_is_held_is_bounded_and_a_failed_fetch_is_tried_again() {
+        let mut s = on_sse();
+        s.handle(Input::Refresh { widget: "w".into() }, 0.5);
+        for offset in 100..100 + 2 * AHEAD_MAX as u64 {
+            s.handle(update("w", "e", offset), 0.5);
+        }
+        assert_eq!(s.subscriptions()["w"].ahead.len(), AHEAD_MAX);
+        let failed = Input::Polled {
+            dashboard: 7,
+            purpose: PollPurpose::Widgets(vec!["w".into()]),
+            answer: Err(failure(None, None)),
+        };
+        assert_eq!(s.handle(failed.clone(), 0.5), vec![Effect::FetchIn(Duration::from_secs(1))]);
+        assert_eq!(s.handle(Input::FetchDue, 0.5), vec![fetch(&["w"], &[("widgets", "w")])]);
+        assert_eq!(s.handle(failed, 0.5), vec![Effect::FetchIn(Duration::from_secs(2))], "spaced out");
+        let healed = s.handle(fetched("w", vec![snapshot("w", "e", 99)]), 0.5);
+        assert_eq!(delivered_offsets(&healed).len(), 1 + AHEAD_MAX);
+    }
+
+    #[test]
+    fn a_dashboard_switch_while_the_stream_opens_opens_the_new_dashboards_stream() {
+        let (mut s, effects) = refused_websocket();
+        assert!(matches!(effects[..], [Effect::OpenStream { dashboard: 7, .. }]));
+        let moved = s.handle(Input::SetDashboard(Some(8)), 0.5);
+        assert_eq!(
+            moved,
+            vec![Effect::CloseStream, Effect::OpenStream { dashboard: 8, query: q(&[("positions", "w:e.41")]) }]
+        );
+        // A poll of the old dashboard that answers late is not taken for the new one.
+        let (mut p, _) = refused_websocket();
+        p.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+        p.handle(Input::SetDashboard(Some(8)), 0.5);
+        let late = Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: answer("c1", vec![]) };
+        assert!(p.handle(late, 0.5).is_empty());
+        assert_eq!(p.status(), ConnectionStatus::Connecting);
+    }
+
+    #[test]
+    fn a_hub_hears_when_the_websocket_does_not_get_through() {
+        let config = SessionConfig { report_refusals: true, ..SessionConfig::default() };
+        let (mut s, _) = Session::start(config);
+        s.handle(Input::Opened, 0.5);
+        s.handle(snapshot("w", "e", 1), 0.5);
+        assert!(matches!(s.handle(closed(ABNORMAL), 0.5)[..], [Effect::RetryIn(_)]), "a drop of a live socket");
+        s.handle(Input::RetryDue, 0.5);
+        assert!(matches!(s.handle(closed(ABNORMAL), 0.5)[..], [Effect::RetryIn(_), Effect::WebSocketRefused]));
     }
 
     #[test]
@@ -1157,13 +1534,18 @@ mod tests {
         let (mut s, _) = refused_websocket();
         s.handle(Input::SetInterval { widget: "w".into(), secs: Some(5) }, 0.5);
         s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
-        let polled = s.handle(Input::Polled { purpose: PollPurpose::Regular, answer: answer("c1", vec![]) }, 0.5);
+        let polled =
+            s.handle(Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: answer("c1", vec![]) }, 0.5);
         assert!(polled.contains(&Effect::PollIn(Duration::from_secs(5))));
         assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 5 });
-        let limited =
-            Input::Polled { purpose: PollPurpose::Regular, answer: Err(failure(Some(429), Some("limit_exceeded"))) };
+        let limited = Input::Polled {
+            dashboard: 7,
+            purpose: PollPurpose::Regular,
+            answer: Err(failure(Some(429), Some("limit_exceeded"))),
+        };
         assert_eq!(s.handle(limited, 0.5), vec![Effect::PollIn(Duration::from_secs(12))], "waits as told");
         let off = Input::Polled {
+            dashboard: 7,
             purpose: PollPurpose::Regular,
             answer: Err(failure(Some(403), Some("live_dashboards_off"))),
         };
@@ -1172,7 +1554,8 @@ mod tests {
 
         let (mut t, _) = refused_websocket();
         t.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
-        let signed_out = Input::Polled { purpose: PollPurpose::Regular, answer: Err(failure(Some(401), None)) };
+        let signed_out =
+            Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: Err(failure(Some(401), None)) };
         assert_eq!(t.handle(signed_out, 0.5), vec![Effect::SignIn]);
     }
 

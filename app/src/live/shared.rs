@@ -13,11 +13,11 @@
 //! through: the fallbacks serve one dashboard per connection, so they cannot be shared.
 
 use super::{
-    driver::{Handler, LiveClient, StatusHook},
+    driver::{Handler, LiveClient, Notice, NoticeHook},
     election::Vote,
     election::{Decision, Election, TICK_MS},
-    relay::{Fanout, HubAction, Relay, Roll, Subscriber, TabId, ToHub, ToTabs, advance},
-    session::{Delivery, Input, Position},
+    relay::{Fanout, HubAction, Relay, Roll, Subscriber, TabId, Take, ToHub, ToTabs, advance, take},
+    session::{Delivery, Input, Position, SessionConfig},
     status::ConnectionStatus,
 };
 use crate::protocol::ActivityAction;
@@ -31,8 +31,14 @@ use std::{
 use wasm_bindgen::{JsCast, JsValue, closure::Closure, prelude::wasm_bindgen};
 use web_sys::{BroadcastChannel, MessageEvent};
 
-/// How often the hub looks for tabs that went without a word (a crashed tab).
+/// How often the hub looks for tabs that went without a word (a crashed tab), and for widgets
+/// whose snapshot never came.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long the hub's check that the server answers plain HTTP may take.
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+/// WebSocket attempts in a row that failed while plain HTTP got through, after which the hub hands
+/// each tab a connection of its own (with the fallbacks): one may be a server just coming back.
+const REFUSALS_BEFORE_SOLO: u32 = 2;
 
 /// What the page's feeds talk to (see [`super::Live`]).
 #[derive(Clone)]
@@ -477,11 +483,13 @@ fn tab_lock(user: &str, tab: &str) -> String {
 
 /// The tab got the lead: it runs the hub. False (let go of the lock) when it no longer shares.
 fn lead(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
-    let channel = match &rc.borrow().mode {
-        Mode::Shared(link) if link.hub.is_none() => link.channel.clone(),
+    let (channel, voting) = match &rc.borrow().mode {
+        Mode::Shared(link) if link.hub.is_none() => {
+            (link.channel.clone(), matches!(link.leadership, Leadership::Votes { .. }))
+        }
         _ => return false,
     };
-    let hub = Hub::start(user, channel, Rc::downgrade(rc));
+    let hub = Hub::start(user, channel, Rc::downgrade(rc), voting);
     if let Mode::Shared(link) = &mut rc.borrow_mut().mode {
         link.hub = Some(hub.clone());
     }
@@ -540,26 +548,38 @@ fn from_hub(rc: &Rc<RefCell<Tab>>, message: ToTabs) {
             }
         }
         ToTabs::Deliver { topic, to, delivery } => {
-            let handlers: Vec<Handler> = {
+            let handlers: (Vec<Handler>, Vec<ToHub>) = {
                 let mut tab = rc.borrow_mut();
                 if !matches!(tab.mode, Mode::Shared(_)) || !tab.live {
                     return; // sent before the tab paused: it subscribes again from where it stands
                 }
                 let me = tab.id.clone();
                 let mut handlers = Vec::new();
+                let mut out_of_step = Vec::new();
                 for who in to.iter().filter(|who| who.tab == me) {
-                    if let Some(w) = tab.widgets.get_mut(&who.widget).filter(|w| w.topic == topic) {
-                        advance(&mut w.position, &delivery);
-                        handlers.push(w.handler.clone());
+                    let Some(w) = tab.widgets.get_mut(&who.widget).filter(|w| w.topic == topic) else { continue };
+                    match take(&w.position, &delivery) {
+                        Take::Apply => {
+                            advance(&mut w.position, &delivery);
+                            handlers.push(w.handler.clone());
+                        }
+                        Take::Skip => {}
+                        Take::OutOfStep => {
+                            out_of_step.push(ToHub::Refresh { tab: me.clone(), widget: who.widget.clone() })
+                        }
                     }
                 }
                 if !handlers.is_empty() && matches!(delivery, Delivery::Snapshot { .. } | Delivery::Update { .. }) {
                     tab.last_update.set(Some(js_sys::Date::now()));
                 }
-                handlers
+                (handlers, out_of_step)
             };
+            let (handlers, out_of_step) = handlers;
             for handler in handlers {
                 handler(&delivery);
+            }
+            for message in out_of_step {
+                to_hub(rc, message);
             }
         }
         ToTabs::Solo => go_solo(rc),
@@ -585,7 +605,7 @@ fn go_solo(rc: &Rc<RefCell<Tab>>) {
     let (client, replay) = {
         let tab = rc.borrow();
         tab.show(ConnectionStatus::Connecting);
-        let client = LiveClient::connect(tab.status, tab.last_update, tab.next_probe, None);
+        let client = LiveClient::connect(SessionConfig::default(), tab.status, tab.last_update, tab.next_probe, None);
         let mut replay: Vec<Input> = tab.dashboard.map(|d| Input::SetDashboard(Some(d))).into_iter().collect();
         let subscriptions: Vec<_> = tab
             .widgets
@@ -623,17 +643,19 @@ struct Hub {
     local: Weak<RefCell<Tab>>,
     client: RefCell<Option<LiveClient>>,
     fanout: RefCell<Fanout>,
-    /// Which tabs answer heartbeats, when the tabs vote.
-    roll: RefCell<Roll>,
+    /// Which tabs answer heartbeats, when the tabs vote (with Web Locks, their locks tell).
+    roll: Option<RefCell<Roll>>,
     status: RwSignal<ConnectionStatus>,
     /// The shared WebSocket opened at least once: from then on a drop is waited out, not a
-    /// reason to connect tab by tab.
+    /// reason to connect tab by tab, unless plain HTTP gets through where the WebSocket does not.
     ever_live: Cell<bool>,
+    /// WebSocket attempts in a row that failed while the server answered plain HTTP.
+    refusals: Cell<u32>,
     sweep: RefCell<Option<IntervalHandle>>,
 }
 
 impl Hub {
-    fn start(user: &str, channel: BroadcastChannel, local: Weak<RefCell<Tab>>) -> Rc<Self> {
+    fn start(user: &str, channel: BroadcastChannel, local: Weak<RefCell<Tab>>, voting: bool) -> Rc<Self> {
         let status = RwSignal::new(ConnectionStatus::Connecting);
         let hub = Rc::new(Self {
             user: user.to_owned(),
@@ -641,22 +663,28 @@ impl Hub {
             local,
             client: RefCell::new(None),
             fanout: RefCell::default(),
-            roll: RefCell::default(),
+            roll: voting.then(RefCell::default),
             status,
             ever_live: Cell::new(false),
+            refusals: Cell::new(0),
             sweep: RefCell::new(None),
         });
         let weak = Rc::downgrade(&hub);
-        let hook: StatusHook = Rc::new({
+        let hook: NoticeHook = Rc::new({
             let weak = weak.clone();
-            move |status| {
+            move |notice| {
                 if let Some(hub) = weak.upgrade() {
-                    hub.on_status(status);
+                    match notice {
+                        Notice::Status(status) => hub.on_status(status),
+                        Notice::WebSocketRefused => hub.on_refused(),
+                    }
                 }
             }
         });
-        // The hub's connection never falls back (it is given no dashboard): see `on_status`.
-        let client = LiveClient::connect(status, RwSignal::new(None), RwSignal::new(None), Some(hook));
+        // The hub's connection has no fallback of its own (it serves every dashboard of every
+        // tab, and the fallbacks serve one): it says when the WebSocket does not get through.
+        let config = SessionConfig { report_refusals: true, ..SessionConfig::default() };
+        let client = LiveClient::connect(config, status, RwSignal::new(None), RwSignal::new(None), Some(hook));
         *hub.client.borrow_mut() = Some(client);
         *hub.sweep.borrow_mut() = set_interval_with_handle(
             move || {
@@ -677,18 +705,40 @@ impl Hub {
     fn on_status(&self, status: ConnectionStatus) {
         if status == ConnectionStatus::Live {
             self.ever_live.set(true);
-        }
-        if !self.ever_live.get() && matches!(status, ConnectionStatus::Reconnecting { .. } | ConnectionStatus::Offline)
-        {
-            // The WebSocket does not get through here: each tab tries the fallbacks on its own.
-            self.broadcast(ToTabs::Solo);
-            return;
+            self.refusals.set(0);
         }
         self.broadcast(ToTabs::Status { status, next_probe: None });
     }
 
+    /// The WebSocket did not get through. If it never has, each tab tries the fallbacks on its
+    /// own at once; if it has, the network may have started refusing it (or the server is down,
+    /// which the fallbacks would not help): only when plain HTTP gets through, twice, do the tabs
+    /// go their own ways.
+    fn on_refused(self: &Rc<Self>) {
+        if !self.ever_live.get() {
+            self.broadcast(ToTabs::Solo);
+            return;
+        }
+        let hub = Rc::downgrade(self);
+        leptos::task::spawn_local(async move {
+            let reply = crate::http::fetch_within("GET", "/healthz", None, REACH_TIMEOUT).await;
+            let Some(hub) = hub.upgrade().filter(|hub| hub.client.borrow().is_some()) else { return };
+            if !reply.is_ok_and(|reply| reply.status == 200) {
+                hub.refusals.set(0); // the server is not there: waiting it out is all anyone can do
+                return;
+            }
+            hub.refusals.set(hub.refusals.get() + 1);
+            if hub.refusals.get() >= REFUSALS_BEFORE_SOLO {
+                hub.broadcast(ToTabs::Solo);
+            }
+        });
+    }
+
     fn receive(self: &Rc<Self>, message: ToHub) {
-        let unknown = message.tab().is_some_and(|tab| self.roll.borrow_mut().heard(tab));
+        let unknown = match (&self.roll, message.tab()) {
+            (Some(roll), Some(tab)) => roll.borrow_mut().heard(tab),
+            _ => false,
+        };
         if let ToHub::Alive { .. } = message {
             if unknown {
                 // Swept while it did not answer (frozen): every tab says again what it follows.
@@ -786,8 +836,9 @@ impl Hub {
 
     /// A heartbeat goes out (the tabs vote): lets go of what tabs that stopped answering followed.
     fn beat(self: &Rc<Self>) {
+        let Some(roll) = &self.roll else { return };
         let gone = {
-            let mut roll = self.roll.borrow_mut();
+            let mut roll = roll.borrow_mut();
             if let Some(tab) = self.local.upgrade() {
                 roll.heard(&tab.borrow().id); // the leading tab hears no heartbeat of its own
             }
@@ -799,19 +850,26 @@ impl Hub {
         }
     }
 
-    /// Lets go of what tabs that are gone without a word (no `leave`, no lock) followed.
+    /// Asks again for the snapshots that never came, and lets go of what tabs that are gone
+    /// without a word (no `leave`, no lock) followed.
     fn sweep(self: &Rc<Self>) {
+        let stalled = self.fanout.borrow_mut().stalled();
+        self.perform(stalled.into_iter().map(|topic| HubAction::Refresh { topic }).collect());
+        if self.roll.is_some() {
+            return; // the tabs vote: heartbeats tell who is gone
+        }
         let Some(locks) = lock_manager() else { return };
         let hub = Rc::clone(self);
+        // Only tabs known before the locks are read: one that joins meanwhile may hold no lock yet.
+        let known = self.fanout.borrow().tabs();
         leptos::task::spawn_local(async move {
             let Some(held) = held_locks(&locks).await else { return };
             let gone: Vec<TabId> = {
                 let alive: BTreeSet<&str> = held.iter().map(String::as_str).collect();
-                hub.fanout
-                    .borrow()
-                    .tabs()
+                let now = hub.fanout.borrow().tabs();
+                known
                     .into_iter()
-                    .filter(|tab| !alive.contains(tab_lock(&hub.user, tab).as_str()))
+                    .filter(|tab| now.contains(tab) && !alive.contains(tab_lock(&hub.user, tab).as_str()))
                     .collect()
             };
             for tab in gone {
@@ -864,16 +922,20 @@ fn lock_manager() -> Option<LockManager> {
     (locks.is_object()).then(|| locks.unchecked_into())
 }
 
-/// Names of the locks held now, in any tab of this origin.
+/// Names of the locks held or asked for now, in any tab of this origin (a tab that just opened may
+/// not have been granted its own yet).
 async fn held_locks(locks: &LockManager) -> Option<Vec<String>> {
     let snapshot = wasm_bindgen_futures::JsFuture::from(locks.query()).await.ok()?;
-    let held = js_sys::Reflect::get(&snapshot, &JsValue::from_str("held")).ok()?;
-    Some(
-        js_sys::Array::from(&held)
-            .iter()
-            .filter_map(|info| js_sys::Reflect::get(&info, &JsValue::from_str("name")).ok()?.as_string())
-            .collect(),
-    )
+    let mut names = Vec::new();
+    for list in ["held", "pending"] {
+        let infos = js_sys::Reflect::get(&snapshot, &JsValue::from_str(list)).ok()?;
+        names.extend(
+            js_sys::Array::from(&infos)
+                .iter()
+                .filter_map(|info| js_sys::Reflect::get(&info, &JsValue::from_str("name")).ok()?.as_string()),
+        );
+    }
+    Some(names)
 }
 
 /// A Web Lock asked for, held from when it is granted until released (or the page goes).

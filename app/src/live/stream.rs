@@ -3,8 +3,10 @@
 //!
 //! The `EventSource` would reconnect by itself after an error, every second and for ever; the
 //! session reconnects with backoff and the right transport instead, so on any error the source is
-//! closed and the session told. A stream that goes silent for longer than [`SILENCE`] (the server
-//! sends a heartbeat every 30 s) counts as dropped too.
+//! closed and the session told. A stream that goes silent for longer than its heartbeat interval
+//! plus [`SLACK`] counts as dropped too: on a half-open path no error ever comes, and the pill must
+//! not say Live (SSE) while nothing can arrive. The server says the interval in the `heartbeat` event
+//! it opens the stream with.
 
 use super::driver::{Driver, dispatch, on_message};
 use super::session::{ABNORMAL, Input};
@@ -20,8 +22,11 @@ use web_sys::{Event, EventSource, MessageEvent};
 /// The stream's data events (docs/protocol.md).
 const DATA_EVENTS: [&str; 6] =
     ["snapshot", "series_update", "metric_update", "events_update", "collection_update", "gap"];
-/// Silence after which a stream counts as dropped: two and a half heartbeats.
-const SILENCE: Duration = Duration::from_secs(75);
+/// How late a heartbeat may be before the stream counts as dropped (the watchdog's tick adds up to
+/// one more second: heartbeat + 10 s in all).
+const SLACK: Duration = Duration::from_secs(9);
+/// The server's heartbeat interval until it says otherwise.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 /// How long the stream may take to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,6 +57,7 @@ impl EventStream {
         let source = crate::http::event_source(url)?;
         let last_heard = Rc::new(Cell::new(js_sys::Date::now()));
         let opened = Rc::new(Cell::new(false));
+        let silence_ms = Rc::new(Cell::new((DEFAULT_HEARTBEAT + SLACK).as_millis() as f64));
 
         let data = Closure::<dyn FnMut(MessageEvent)>::new({
             let (weak, last_heard) = (weak.clone(), last_heard.clone());
@@ -66,18 +72,20 @@ impl EventStream {
             }
         });
         let control = Closure::<dyn FnMut(MessageEvent)>::new({
-            let (weak, last_heard) = (weak.clone(), last_heard.clone());
+            let (weak, last_heard, silence_ms) = (weak.clone(), last_heard.clone(), silence_ms.clone());
             move |event: MessageEvent| {
                 last_heard.set(js_sys::Date::now());
+                let data =
+                    event.data().as_string().and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+                let data = data.unwrap_or_default();
                 if event.type_() != "close" {
-                    return; // a heartbeat: being heard is all it says
+                    // A heartbeat: being heard is what it says, and how often it comes.
+                    if let Some(every) = data["everyMs"].as_f64() {
+                        silence_ms.set(every + SLACK.as_millis() as f64);
+                    }
+                    return;
                 }
-                let code = event
-                    .data()
-                    .as_string()
-                    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                    .and_then(|v| v["code"].as_u64())
-                    .map_or(ABNORMAL, |code| code as u16);
+                let code = data["code"].as_u64().map_or(ABNORMAL, |code| code as u16);
                 ended(&weak, code);
             }
         });
@@ -108,13 +116,13 @@ impl EventStream {
         let watchdog = set_interval_with_handle(
             move || {
                 let now = js_sys::Date::now();
-                let silent = now - last_heard.get() > SILENCE.as_millis() as f64;
+                let silent = now - last_heard.get() > silence_ms.get();
                 let stuck = !opened.get() && now - opened_at > OPEN_TIMEOUT.as_millis() as f64;
                 if silent || stuck {
                     ended(&weak, ABNORMAL);
                 }
             },
-            Duration::from_secs(5),
+            Duration::from_secs(1),
         )
         .ok();
         Some(Self { source, _data: data, _control: control, _open: open, _error: error, watchdog })

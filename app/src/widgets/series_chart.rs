@@ -53,28 +53,34 @@ mod browser {
         theme::Theme,
     };
     use leptos::prelude::*;
+    use std::{cell::RefCell, rc::Rc};
 
     /// Draws the chart once mounted, then at most once per animation frame however many updates
     /// arrive between two frames: a frame shows only the last of them anyway, and each draw costs
-    /// ECharts a layout of the whole series.
+    /// ECharts a layout of the whole series. The chart is disposed of when the widget goes:
+    /// ECharts keeps every instance (its canvas, its data) in a registry of its own until then.
     pub fn draw(kind: WidgetKind, title: String, dom_id: String, data: RwSignal<SeriesBuffer>) {
-        let chart = StoredValue::new_local(None::<Echarts>);
+        let chart = Rc::new(RefCell::new(None::<Echarts>));
         let frame_asked = StoredValue::new_local(false);
+        let owned = send_wrapper::SendWrapper::new(chart.clone());
+        on_cleanup(move || {
+            if let Some(chart) = owned.take().borrow_mut().take() {
+                dispose(&chart);
+            }
+        });
         Effect::new(move |_| {
             data.track();
             if frame_asked.try_get_value() != Some(false) {
                 return;
             }
             frame_asked.set_value(true);
-            let (title, dom_id) = (title.clone(), dom_id.clone());
+            let (title, dom_id, chart) = (title.clone(), dom_id.clone(), chart.clone());
             request_animation_frame(move || {
                 // The widget may have gone since: its values are disposed then.
                 if frame_asked.try_set_value(false).is_some() {
                     return;
                 }
-                data.try_with_untracked(|buffer| {
-                    chart.try_update_value(|c| render(c, kind, &title, &dom_id, buffer));
-                });
+                data.try_with_untracked(|buffer| render(&mut chart.borrow_mut(), kind, &title, &dom_id, buffer));
             });
         });
     }
@@ -94,6 +100,16 @@ mod browser {
                     Err(e) => leptos::logging::error!("livedash: chart {dom_id}: {e:?}"),
                 }
             }
+        }
+    }
+
+    /// `chart.dispose()`, which charming does not bind.
+    fn dispose(chart: &Echarts) {
+        let chart: &wasm_bindgen::JsValue = chart.as_ref();
+        if let Ok(dispose) = js_sys::Reflect::get(chart, &"dispose".into())
+            && let Some(dispose) = wasm_bindgen::JsCast::dyn_ref::<js_sys::Function>(&dispose)
+        {
+            let _ = dispose.call0(chart);
         }
     }
 

@@ -112,7 +112,7 @@ async fn open(
     if resume.is_some() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "job").increment(1);
     }
-    let (events, response) = EventStream::open(state.config.write_timeout, "job");
+    let (events, response) = EventStream::open(state.config.write_timeout, state.config.sse_heartbeat, "job");
     let stream = JobStream {
         connection,
         job,

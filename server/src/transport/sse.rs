@@ -79,7 +79,7 @@ async fn open(
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
 
-    let (events, response) = EventStream::open(state.config.write_timeout, "dashboard");
+    let (events, response) = EventStream::open(state.config.write_timeout, state.config.sse_heartbeat, "dashboard");
     let stream = DashboardStream {
         connection,
         dashboard: id,

@@ -18,6 +18,13 @@ pub fn push_event(out: &mut String, name: &str, id: Option<&str>, data: &str) {
     let _ = write!(out, "data: {data}\n\n");
 }
 
+/// A `heartbeat` event: the time, and how often heartbeats come, so that a client knows how long a
+/// silence may last before the stream counts as dead (docs/protocol.md).
+pub fn heartbeat(out: &mut String, now_ms: i64, every: std::time::Duration) {
+    let data = format!("{{\"ts\":{now_ms},\"everyMs\":{}}}", every.as_millis());
+    push_event(out, "heartbeat", None, &data);
+}
+
 /// `retry:` asks an `EventSource` to wait this long before reconnecting on its own.
 pub fn retry(out: &mut String, millis: u64) {
     let _ = write!(out, "retry: {millis}\n\n");
@@ -76,8 +83,11 @@ mod tests {
         let mut out = String::new();
         retry(&mut out, 1000);
         push_event(&mut out, "snapshot", Some("abc"), r#"{"a":1}"#);
-        push_event(&mut out, "heartbeat", None, "{}");
-        assert_eq!(out, "retry: 1000\n\nevent: snapshot\nid: abc\ndata: {\"a\":1}\n\nevent: heartbeat\ndata: {}\n\n");
+        heartbeat(&mut out, 7, std::time::Duration::from_secs(30));
+        assert_eq!(
+            out,
+            "retry: 1000\n\nevent: snapshot\nid: abc\ndata: {\"a\":1}\n\nevent: heartbeat\ndata: {\"ts\":7,\"everyMs\":30000}\n\n"
+        );
     }
 
     #[test]

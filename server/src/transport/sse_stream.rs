@@ -49,11 +49,13 @@ pub struct EventStream {
 
 impl EventStream {
     /// A stream and the `text/event-stream` response whose body it writes; the first chunk asks
-    /// for a 1 s reconnection delay.
-    pub fn open(write_timeout: Duration, kind: &'static str) -> (Self, Response) {
+    /// for a 1 s reconnection delay and says how often heartbeats come (a client then knows at
+    /// once how long a silence means a dead path).
+    pub fn open(write_timeout: Duration, heartbeat: Duration, kind: &'static str) -> (Self, Response) {
         let (chunks, mut body) = mpsc::channel::<Bytes>(BODY_CHUNKS);
         let mut opening = String::new();
         sse_format::retry(&mut opening, RETRY_MS);
+        sse_format::heartbeat(&mut opening, crate::broker::now_ms(), heartbeat);
         chunks.try_send(Bytes::from(opening)).expect("a new channel has room");
         let body = futures_util::stream::poll_fn(move |cx| body.poll_recv(cx).map(|c| c.map(Ok::<_, Infallible>)));
         let mut response = Body::from_stream(body).into_response();
@@ -136,8 +138,7 @@ impl Lifetime {
             () = outbox.ready() => Wake::Frames,
             _ = self.beat.tick() => {
                 let mut text = String::new();
-                let data = serde_json::json!({ "ts": crate::broker::now_ms() }).to_string();
-                sse_format::push_event(&mut text, "heartbeat", None, &data);
+                sse_format::heartbeat(&mut text, crate::broker::now_ms(), self.beat.period());
                 match stream.send(text).await {
                     Ok(()) => Wake::Beat,
                     Err(ending) => Wake::Ended(ending),
