@@ -162,6 +162,29 @@ test('a widget refreshed during an outage, and a tab switched back on during one
   }
 });
 
+test('a dashboard opened during an outage loads by itself once the network returns', async ({ page }) => {
+  test.setTimeout(120_000);
+  const { server, network } = await setUp();
+  try {
+    await signIn(page, 'ops@acme.test', network.url);
+    const other = await createDashboard(page, network.url, 'Opened during the outage', [
+      { title: 'Orders again', kind: 'line_chart', topic: 'sales/orders' },
+    ]);
+    await page.goto(`${network.url}/`);
+    await expectLiveAgain(page);
+    network.set('cut');
+    await page.locator(`a.tab[href="/d/${other}"]`).click();
+    // Before: the failed load stayed on the page for good, with no widget to come back.
+    await expect(page.getByRole('alert')).toContainText('Trying again');
+    network.set('none');
+    await expectLiveAgain(page);
+    await expectMoving(page);
+  } finally {
+    await network.close();
+    await server.stop();
+  }
+});
+
 test('tabs that share a connection fall back to SSE when the network starts refusing WebSockets after they were Live', async ({
   browser,
 }) => {

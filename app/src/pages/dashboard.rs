@@ -30,8 +30,32 @@ enum Loaded {
     Ready(DashboardView),
     /// The tenant has no dashboards yet.
     NoDashboards,
-    Failed(String),
+    Failed(LoadError),
 }
+
+/// Why a dashboard did not load.
+#[derive(Debug, Clone, PartialEq)]
+struct LoadError {
+    message: String,
+    /// The server could not be reached, or failed: the page tries again by itself.
+    transient: bool,
+}
+
+#[cfg(feature = "hydrate")]
+impl LoadError {
+    fn lasting(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: false }
+    }
+
+    fn transient(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: true }
+    }
+}
+
+/// How soon a dashboard that failed to load for a passing reason is asked for again (sooner when
+/// the live connection comes back).
+#[cfg(feature = "hydrate")]
+const RELOAD_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[component]
 pub fn DashboardPage() -> AnyView {
@@ -46,6 +70,8 @@ pub fn DashboardPage() -> AnyView {
     let edits = use_topic::<Documents>(DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC, WidgetMode::Live);
     // Counts loads: of several in flight, only the newest is shown.
     let loads = StoredValue::new(0u64);
+    // Ticks when a dashboard that failed to load for a passing reason is due to be asked for again.
+    let retry_due = RwSignal::new(0u64);
 
     // Loads the dashboard the URL names. `in_place` keeps the page as it is meanwhile (an edit was
     // announced), and keeps a dashboard shown if that load fails: the next announcement tries again.
@@ -77,12 +103,34 @@ pub fn DashboardPage() -> AnyView {
                     list.set(dashboards);
                     loaded.set(view.map_or(Loaded::NoDashboards, Loaded::Ready));
                 }
-                Err(e) => loaded.set(Loaded::Failed(e)),
+                Err(e) => {
+                    if e.transient {
+                        // An outage, say: no widget can show anything until the dashboard loads.
+                        set_timeout(
+                            move || {
+                                retry_due.try_update(|n| *n += 1);
+                            },
+                            RELOAD_AFTER,
+                        );
+                    }
+                    loaded.set(Loaded::Failed(e))
+                }
             }
         });
     };
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| fetch(wanted.get(), false));
+    // A load that failed for a passing reason is made again a little later, or as soon as the
+    // connection is back.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        retry_due.track();
+        let receiving = live.status.with(|s| s.is_receiving());
+        let failed = loaded.with_untracked(|l| matches!(l, Loaded::Failed(e) if e.transient));
+        if receiving && failed {
+            fetch(wanted.get_untracked(), false);
+        }
+    });
     // Only announcements trigger this (what the page shows is read untracked): a page whose load
     // still differs from the outline waits for the next edit rather than loading in a loop.
     #[cfg(feature = "hydrate")]
@@ -100,7 +148,7 @@ pub fn DashboardPage() -> AnyView {
         }
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (live, wanted, edits, loads);
+    let _ = (live, wanted, edits, loads, retry_due);
 
     let view_of = move || match loaded.get() {
         Loaded::Ready(view) => Some(view),
@@ -165,7 +213,10 @@ pub fn DashboardPage() -> AnyView {
             Loaded::NoDashboards => {
                 Some(view! { <p class="page-note">"There are no dashboards yet. An admin can create one."</p> }.into_any())
             }
-            Loaded::Failed(e) => Some(view! { <p class="page-note error" role="alert">{e}</p> }.into_any()),
+            Loaded::Failed(e) => {
+                let retrying = e.transient.then_some(" Trying again…");
+                Some(view! { <p class="page-note error" role="alert">{e.message}{retrying}</p> }.into_any())
+            }
             Loaded::Ready(_) => None,
         }}
         <main class="grid">
@@ -179,7 +230,7 @@ pub fn DashboardPage() -> AnyView {
 
 /// The tenant's dashboards, and the one to show: `wanted`, or the first.
 #[cfg(feature = "hydrate")]
-async fn load(wanted: Option<i64>) -> Result<(Vec<DashboardSummary>, Option<DashboardView>), String> {
+async fn load(wanted: Option<i64>) -> Result<(Vec<DashboardSummary>, Option<DashboardView>), LoadError> {
     let dashboards: Vec<DashboardSummary> = get_json("/api/dashboards").await?;
     let Some(id) = wanted.or_else(|| dashboards.first().map(|d| d.id)) else { return Ok((dashboards, None)) };
     let view = get_json(&format!("/api/dashboards/{id}")).await?;
@@ -187,14 +238,18 @@ async fn load(wanted: Option<i64>) -> Result<(Vec<DashboardSummary>, Option<Dash
 }
 
 #[cfg(feature = "hydrate")]
-async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    match crate::http::call("GET", url, None).await? {
-        (200, body) => serde_json::from_str(&body).map_err(|e| format!("unexpected answer from {url}: {e}")),
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, LoadError> {
+    let answer = crate::http::fetch_within("GET", url, None, std::time::Duration::from_secs(10)).await;
+    let reply = answer.map_err(|_| LoadError::transient("The server cannot be reached."))?;
+    match (reply.status, reply.text) {
+        (200, body) => {
+            serde_json::from_str(&body).map_err(|e| LoadError::lasting(format!("unexpected answer from {url}: {e}")))
+        }
         (401, _) => {
             crate::http::go_to(crate::pages::LOGIN_PATH);
-            Err("Your session ended; sign in again.".into())
+            Err(LoadError::lasting("Your session ended; sign in again."))
         }
-        (404, _) => Err("This dashboard does not exist (or belongs to another tenant).".into()),
-        (status, body) => Err(format!("The server answered {status}: {body}")),
+        (404, _) => Err(LoadError::lasting("This dashboard does not exist (or belongs to another tenant).")),
+        (status, body) => Err(LoadError::transient(format!("The server answered {status}: {body}"))),
     }
 }
