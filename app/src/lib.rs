@@ -44,6 +44,38 @@ impl SiteUrls {
     }
 }
 
+/// The global the browser bundle sets once the app has started (see [`RELOAD_UNTIL_STARTED`]).
+pub const STARTED_FLAG: &str = "livedashStarted";
+
+/// Run before the app: a network that drops while the page loads can make the app's own files
+/// (its script, its WebAssembly) fail to arrive, which leaves the server-rendered page saying
+/// "Connecting" for good. Until the app has started, such a failure (an unhandled rejection of the
+/// hydration script's promises) reloads the page as soon as the server answers again: tried after
+/// 2 s, then doubling up to 30 s. Written without `<`, `>` or `&`, which the page would escape.
+const RELOAD_UNTIL_STARTED: &str = r#"(function () {
+  var wait = 2000, pending = false;
+  function started() { return window.STARTED_FLAG === true; }
+  function later() {
+    if (pending || started()) return;
+    pending = true;
+    setTimeout(function () {
+      pending = false;
+      if (started()) return;
+      fetch('/healthz', { cache: 'no-store' }).then(function (r) {
+        if (r.ok) { location.reload(); } else { later(); }
+      }, later);
+      wait = Math.min(wait * 2, 30000);
+    }, wait);
+  }
+  window.addEventListener('unhandledrejection', later);
+})();"#;
+
+/// Marks the app as started: a page whose app loaded no longer reloads itself.
+#[cfg(feature = "hydrate")]
+pub fn mark_started() {
+    let _ = js_sys::Reflect::set(&js_sys::global(), &STARTED_FLAG.into(), &true.into());
+}
+
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions, urls: SiteUrls) -> impl IntoView {
     view! {
@@ -60,6 +92,7 @@ pub fn shell(options: LeptosOptions, urls: SiteUrls) -> impl IntoView {
                 // A classic script: charming calls the global `echarts`, which must exist before
                 // the (deferred, module) hydration script runs.
                 <script src=urls.echarts></script>
+                <script inner_html=RELOAD_UNTIL_STARTED.replace("STARTED_FLAG", STARTED_FLAG)></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

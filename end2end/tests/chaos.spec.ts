@@ -1,5 +1,6 @@
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { chartValues, createDashboard, widgetOf } from './support/dashboard';
+import { usedHeapMb } from './support/heap';
 import { FaultyNetwork, type Fault } from './support/network';
 import { readPill } from './support/pill';
 import { OwnServer } from './support/server';
@@ -269,11 +270,3 @@ test(`chaos: a seeded schedule of faults and user actions never leaves a widget 
     await server.stop();
   }
 });
-
-async function usedHeapMb(page: Page): Promise<number> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('HeapProfiler.collectGarbage');
-  const { usedSize } = await cdp.send('Runtime.getHeapUsage');
-  await cdp.detach();
-  return usedSize / 1e6;
-}

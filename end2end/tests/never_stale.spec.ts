@@ -1,5 +1,6 @@
-import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { createDashboard, widgetOf } from './support/dashboard';
+import { usedHeapMb } from './support/heap';
 import { FaultyNetwork } from './support/network';
 import { expectLiveAgain, readPill } from './support/pill';
 import { OwnServer } from './support/server';
@@ -8,19 +9,32 @@ import { signIn } from './support/session';
 // The page never shows stale data as live: on any network the pill says Live (or Live (SSE), or
 // Polling) only while data can arrive, and no widget stays frozen once the path works again.
 
-/// Heartbeats every 5 s (WebSocket and SSE): a dead path must show within 5 + 10 s.
-const HEARTBEAT_SECS = 5;
+/// Heartbeats every 5 s (WebSocket and SSE) unless `LIVEDASH_E2E_HEARTBEAT_SECS` says otherwise
+/// (25 measures the defaults): a dead path must show within heartbeat + 10 s.
+const HEARTBEAT_SECS = Number(process.env.LIVEDASH_E2E_HEARTBEAT_SECS ?? 5);
 const LEAVES_LIVE_WITHIN_MS = (HEARTBEAT_SECS + 10) * 1_000;
 
-async function setUp(env: Record<string, string> = {}) {
+/// Runs `body` with a server of its own behind a faulty network, and stops both afterwards.
+async function withNetwork(body: (network: FaultyNetwork) => Promise<void>) {
   const server = await OwnServer.create({
     LIVEDASH_HEARTBEAT_SECS: String(HEARTBEAT_SECS),
     LIVEDASH_SSE_HEARTBEAT_SECS: String(HEARTBEAT_SECS),
-    ...env,
   });
   await server.start();
   const network = await FaultyNetwork.create(server.port);
-  return { server, network };
+  try {
+    await body(network);
+  } finally {
+    await network.close();
+    await server.stop();
+  }
+}
+
+/// A browser context (its tabs share one connection) signed in through the network.
+async function signedIn(browser: Browser, network: FaultyNetwork): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await signIn(await context.newPage(), 'ops@acme.test', network.url);
+  return context;
 }
 
 /// The demo dashboard's orders chart (the demo feed adds a point every second).
@@ -56,11 +70,9 @@ test('on a half-open path the pill leaves Live within heartbeat + 10 s, in one t
   browser,
 }) => {
   test.setTimeout(180_000);
-  const { server, network } = await setUp();
-  try {
+  await withNetwork(async (network) => {
     for (const tabs of [1, 2]) {
-      const context = await browser.newContext();
-      await signIn(await context.newPage(), 'ops@acme.test', network.url);
+      const context = await signedIn(browser, network);
       const pages: Page[] = [];
       for (let i = 0; i < tabs; i++) pages.push(await openLive(context, `${network.url}/`));
       await expectMoving(pages[tabs - 1]);
@@ -78,16 +90,12 @@ test('on a half-open path the pill leaves Live within heartbeat + 10 s, in one t
       }
       await context.close();
     }
-  } finally {
-    await network.close();
-    await server.stop();
-  }
+  });
 });
 
 test('on a half-open path the SSE fallback leaves Live (SSE) within heartbeat + 10 s', async ({ page }) => {
   test.setTimeout(120_000);
-  const { server, network } = await setUp();
-  try {
+  await withNetwork(async (network) => {
     network.refuseUpgrades = true;
     await signIn(page, 'ops@acme.test', network.url);
     await page.goto(`${network.url}/`);
@@ -100,18 +108,14 @@ test('on a half-open path the SSE fallback leaves Live (SSE) within heartbeat + 
     network.set('none');
     await expectLiveAgain(page, 'live-sse');
     await expectMoving(page);
-  } finally {
-    await network.close();
-    await server.stop();
-  }
+  });
 });
 
 test('a poll that hangs is abandoned: the pill does not stay Connecting, and polling starts once polls are answered', async ({
   page,
 }) => {
   test.setTimeout(120_000);
-  const { server, network } = await setUp();
-  try {
+  await withNetwork(async (network) => {
     network.refuseUpgrades = true;
     network.refuseSse = true;
     network.hangPolls = true;
@@ -123,20 +127,15 @@ test('a poll that hangs is abandoned: the pill does not stay Connecting, and pol
     network.hangPolls = false;
     await expectLiveAgain(page, 'polling');
     await expect(orders(page)).toHaveAttribute('data-offset', /^\d+$/);
-  } finally {
-    await network.close();
-    await server.stop();
-  }
+  });
 });
 
 test('a widget refreshed during an outage, and a tab switched back on during one, update again once the network returns', async ({
   browser,
 }) => {
   test.setTimeout(180_000);
-  const { server, network } = await setUp();
-  try {
-    const context = await browser.newContext();
-    await signIn(await context.newPage(), 'ops@acme.test', network.url);
+  await withNetwork(async (network) => {
+    const context = await signedIn(browser, network);
     const leader = await openLive(context, `${network.url}/`);
     const follower = await openLive(context, `${network.url}/`);
     const liveSwitch = follower.getByRole('switch', { name: 'Live updates' });
@@ -156,16 +155,12 @@ test('a widget refreshed during an outage, and a tab switched back on during one
       await expectMoving(page, 3);
     }
     await context.close();
-  } finally {
-    await network.close();
-    await server.stop();
-  }
+  });
 });
 
 test('a dashboard opened during an outage loads by itself once the network returns', async ({ page }) => {
   test.setTimeout(120_000);
-  const { server, network } = await setUp();
-  try {
+  await withNetwork(async (network) => {
     await signIn(page, 'ops@acme.test', network.url);
     const other = await createDashboard(page, network.url, 'Opened during the outage', [
       { title: 'Orders again', kind: 'line_chart', topic: 'sales/orders' },
@@ -179,20 +174,15 @@ test('a dashboard opened during an outage loads by itself once the network retur
     network.set('none');
     await expectLiveAgain(page);
     await expectMoving(page);
-  } finally {
-    await network.close();
-    await server.stop();
-  }
+  });
 });
 
 test('tabs that share a connection fall back to SSE when the network starts refusing WebSockets after they were Live', async ({
   browser,
 }) => {
   test.setTimeout(180_000);
-  const { server, network } = await setUp();
-  try {
-    const context = await browser.newContext();
-    await signIn(await context.newPage(), 'ops@acme.test', network.url);
+  await withNetwork(async (network) => {
+    const context = await signedIn(browser, network);
     const tabs = [await openLive(context, `${network.url}/`), await openLive(context, `${network.url}/`)];
     network.refuseUpgrades = true;
     network.dropAll();
@@ -202,10 +192,7 @@ test('tabs that share a connection fall back to SSE when the network starts refu
       await expectMoving(tab);
     }
     await context.close();
-  } finally {
-    await network.close();
-    await server.stop();
-  }
+  });
 });
 
 test('charts are disposed of when their widgets go: switching dashboards 200 times leaves no chart behind', async ({
@@ -257,7 +244,7 @@ test('charts are disposed of when their widgets go: switching dashboards 200 tim
     ]);
     await page.goto(`${server.url}/d/${a}`);
     await expect.poll(() => page.evaluate(() => (window as any).__charts)).toBe(2);
-    const heapBefore = await usedHeap(page);
+    const heapBefore = await usedHeapMb(page);
     const switches = 200;
     for (let i = 0; i < switches; i++) {
       const [to, title, charts] = i % 2 === 0 ? [b, 'Charts B', 1] : [a, 'Charts A', 2];
@@ -266,20 +253,20 @@ test('charts are disposed of when their widgets go: switching dashboards 200 tim
       await expect(tab, `now on ${title}`).toHaveAttribute('aria-current', 'page');
       await expect.poll(() => page.evaluate(() => (window as any).__charts)).toBe(charts);
     }
-    const heapAfter = await usedHeap(page);
-    console.log(`${switches} dashboard switches: JS heap ${mb(heapBefore)} -> ${mb(heapAfter)} MB, charts alive 2`);
+    const heapAfter = await usedHeapMb(page);
+    console.log(`${switches} dashboard switches: JS heap ${heapBefore.toFixed(1)} -> ${heapAfter.toFixed(1)} MB, charts alive 2`);
   } finally {
     await server.stop();
   }
 });
 
-/// The page's JS heap in use after a full garbage collection (Chromium's DevTools protocol).
-async function usedHeap(page: Page): Promise<number> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('HeapProfiler.collectGarbage');
-  const { usedSize } = await cdp.send('Runtime.getHeapUsage');
-  await cdp.detach();
-  return usedSize;
-}
-
-const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+test('a page whose app failed to load while the network dropped reloads itself and starts', async ({ page, baseURL }) => {
+  await signIn(page);
+  // The first time, the WebAssembly does not arrive (the network dropped mid-load).
+  let aborted = 0;
+  await page.route('**/*.wasm', (route) => (aborted++ === 0 ? route.abort('connectionreset') : route.continue()));
+  await page.goto(`${baseURL}/`);
+  // Before: the server-rendered page said Connecting for good.
+  await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live', { timeout: 30_000 });
+  expect(aborted, 'loaded again after the failed load').toBeGreaterThanOrEqual(2);
+});
