@@ -167,8 +167,11 @@ test('a dashboard opened during an outage loads by itself once the network retur
     ]);
     await page.goto(`${network.url}/`);
     await expectLiveAgain(page);
+    const tab = page.locator(`a.tab[href="/d/${other}"]`);
+    await expect(tab, 'the first dashboard has loaded, with the list of the others').toBeVisible();
+    await expect(orders(page)).toHaveAttribute('data-offset', /^\d+$/);
     network.set('cut');
-    await page.locator(`a.tab[href="/d/${other}"]`).click();
+    await tab.click();
     // Before: the failed load stayed on the page for good, with no widget to come back.
     await expect(page.getByRole('alert')).toContainText('Trying again');
     network.set('none');
