@@ -9,6 +9,12 @@ import { signIn } from './support/session';
 // The page never shows stale data as live: on any network the pill says Live (or Live (SSE), or
 // Polling) only while data can arrive, and no widget stays frozen once the path works again.
 
+// No Playwright trace: these pages hold streams open through a proxy that stalls them, and
+// zipping a trace whose network resources are still being written fails the test on a loaded
+// machine ("file data stream has unexpected number of bytes"), whatever the page did. The
+// screenshots and the printed steps say what happened.
+test.use({ trace: 'off' });
+
 /// Heartbeats every 5 s (WebSocket and SSE) unless `LIVEDASH_E2E_HEARTBEAT_SECS` says otherwise
 /// (25 measures the defaults): a dead path must show within heartbeat + 10 s.
 const HEARTBEAT_SECS = Number(process.env.LIVEDASH_E2E_HEARTBEAT_SECS ?? 5);
