@@ -23,6 +23,7 @@ pub mod saved_session;
 pub mod series_buffer;
 pub mod session;
 pub mod status;
+pub mod tab_locks;
 pub mod topic_view;
 
 #[cfg(all(test, feature = "hydrate", target_arch = "wasm32"))]

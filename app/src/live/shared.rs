@@ -19,6 +19,7 @@ use super::{
     relay::{Fanout, HubAction, Relay, Roll, Subscriber, TabId, Take, ToHub, ToTabs, advance, take},
     session::{Delivery, Input, Position, SessionConfig},
     status::ConnectionStatus,
+    tab_locks::{self, lock_name},
 };
 use crate::protocol::ActivityAction;
 use leptos::prelude::*;
@@ -378,7 +379,7 @@ fn join(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
     let id = rc.borrow().id.clone();
     let (leadership, first_votes) = match lock_manager() {
         Some(locks) => {
-            let alive = HeldLock::request(&locks, &tab_lock(user, &id), || true);
+            let alive = HeldLock::request(&locks, &lock_name(user, &id), || true);
             let leading = HeldLock::request(&locks, &format!("livedash-lead:{user}"), {
                 let user = user.to_owned();
                 move || weak.upgrade().is_some_and(|rc| lead(&rc, &user))
@@ -475,10 +476,6 @@ fn perform_votes(rc: &Rc<RefCell<Tab>>, decisions: Vec<Decision>) {
             }
         }
     }
-}
-
-fn tab_lock(user: &str, tab: &str) -> String {
-    format!("livedash-tab:{user}:{tab}")
 }
 
 /// The tab got the lead: it runs the hub. False (let go of the lock) when it no longer shares.
@@ -864,14 +861,8 @@ impl Hub {
         let known = self.fanout.borrow().tabs();
         leptos::task::spawn_local(async move {
             let Some(held) = held_locks(&locks).await else { return };
-            let gone: Vec<TabId> = {
-                let alive: BTreeSet<&str> = held.iter().map(String::as_str).collect();
-                let now = hub.fanout.borrow().tabs();
-                known
-                    .into_iter()
-                    .filter(|tab| now.contains(tab) && !alive.contains(tab_lock(&hub.user, tab).as_str()))
-                    .collect()
-            };
+            let now = hub.fanout.borrow().tabs();
+            let gone = tab_locks::gone(&hub.user, known, &now, &held);
             for tab in gone {
                 let actions = hub.fanout.borrow_mut().leave(&tab);
                 hub.perform(actions);
@@ -924,9 +915,9 @@ fn lock_manager() -> Option<LockManager> {
 
 /// Names of the locks held or asked for now, in any tab of this origin (a tab that just opened may
 /// not have been granted its own yet).
-async fn held_locks(locks: &LockManager) -> Option<Vec<String>> {
+async fn held_locks(locks: &LockManager) -> Option<BTreeSet<String>> {
     let snapshot = wasm_bindgen_futures::JsFuture::from(locks.query()).await.ok()?;
-    let mut names = Vec::new();
+    let mut names = BTreeSet::new();
     for list in ["held", "pending"] {
         let infos = js_sys::Reflect::get(&snapshot, &JsValue::from_str(list)).ok()?;
         names.extend(
