@@ -51,6 +51,8 @@ export default defineConfig({
       LIVEDASH_DEMO: 'on',
       // Every test signs in from 127.0.0.1: the per-address sign-in throttle is for attackers.
       LIVEDASH_LOGINS_PER_MIN_PER_ADDRESS: '100000',
+      // Metrics on a loopback port of their own, free whatever else runs beside.
+      LIVEDASH_METRICS_ADDR: '127.0.0.1:0',
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     },
   },

@@ -102,7 +102,9 @@ async fn request(
         init.set_body(&body.into());
     }
     let request = Request::new_with_str_and_init(&server_url(url), &init).map_err(|e| format!("{e:?}"))?;
-    if json_body.is_some() {
+    // Every state change is JSON, body or not: the server refuses any other kind (no form can send
+    // this one, so no other site can make the browser send it for us).
+    if json_body.is_some() || method != "GET" {
         request.headers().set("Content-Type", "application/json").map_err(|e| format!("{e:?}"))?;
     }
     let window = web_sys::window().ok_or("no window")?;

@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test';
 import { OwnServer } from './support/server';
-import { signIn } from './support/session';
+import { from, signIn } from './support/session';
 
 test('an admin creates a dashboard and adds, reorders and removes widgets', async ({ page }) => {
   const server = await OwnServer.create();
@@ -77,12 +77,13 @@ test('a viewer watches but cannot edit a dashboard', async ({ page }) => {
   const id = dashboards[0].id;
   const add = await page.request.post(`/api/dashboards/${id}/widgets`, {
     data: { title: 'Mine', kind: 'bar_chart', topic: 'a/b' },
+    headers: from(),
   });
   expect(add.status()).toBe(403);
-  const create = await page.request.post('/api/dashboards', { data: { title: 'Mine' } });
+  const create = await page.request.post('/api/dashboards', { data: { title: 'Mine' }, headers: from() });
   expect(create.status()).toBe(403);
   // A viewer may still choose their own modes.
   const widget = (await (await page.request.get(`/api/dashboards/${id}`)).json()).widgets[0].id;
-  const mode = await page.request.put(`/api/me/widget-modes/${widget}`, { data: { mode: 'live' } });
+  const mode = await page.request.put(`/api/me/widget-modes/${widget}`, { data: { mode: 'live' }, headers: from() });
   expect(mode.status()).toBe(204);
 });

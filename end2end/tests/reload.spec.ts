@@ -50,3 +50,28 @@ test('a page refresh resumes where the old page stopped: no point missing, none 
     await server.stop();
   }
 });
+
+test('a page that cannot save leaves no older save behind for the next page', async ({ page, baseURL }) => {
+  await signIn(page);
+  const id = await createDashboard(page, baseURL!, 'Unsaved', [{ title: 'Orders', kind: 'line_chart', topic: 'sales/orders' }]);
+  await page.goto(`${baseURL}/d/${id}`);
+  await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+  // From the next page on, sessionStorage is full (the test keeps a way to write to it).
+  await page.addInitScript(() => {
+    const real = Storage.prototype.setItem;
+    (window as any).__plant = (key: string, value: string) => real.call(window.sessionStorage, key, value);
+    Storage.prototype.setItem = () => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    };
+  });
+  await page.reload();
+  await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+  // An older save, as an earlier page in this tab left it.
+  const key = 'livedash.session.v1';
+  await page.evaluate((key) => (window as any).__plant(key, '{"user":"acme/ops@acme.test","widgets":{}}'), key);
+  // This page's own save fails as it goes; the next page must not find the older one instead.
+  // What the next page finds, read before any of its own scripts runs.
+  await page.addInitScript((key) => ((window as any).__found = window.sessionStorage.getItem(key)), key);
+  await page.reload();
+  expect(await page.evaluate(() => (window as any).__found)).toBeNull();
+});

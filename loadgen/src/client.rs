@@ -19,6 +19,8 @@ pub const PASSWORD: &str = "livedash-demo";
 pub async fn login(http: &reqwest::Client, server: &str, email: &str) -> anyhow::Result<String> {
     let response = http
         .post(format!("http://{server}/api/auth/login"))
+        // A client that is not a browser says where it is from: state changes need it.
+        .header("origin", format!("http://{server}"))
         .json(&serde_json::json!({"email": email, "password": PASSWORD}))
         .send()
         .await?;

@@ -354,6 +354,7 @@ async fn bench_dashboard(
 ) -> anyhow::Result<String> {
     let created: serde_json::Value = http
         .post(server.url("/api/dashboards"))
+        .header("origin", server.url(""))
         .header("cookie", cookie)
         .json(&serde_json::json!({"title": "Fan-out bench"}))
         .send()
@@ -365,6 +366,7 @@ async fn bench_dashboard(
     let id = created["id"].as_i64().context("no dashboard id")?;
     for topic in 0..topics {
         http.post(server.url(&format!("/api/dashboards/{id}/widgets")))
+            .header("origin", server.url(""))
             .header("cookie", cookie)
             .json(&serde_json::json!({"title": format!("Topic {topic}"), "kind": "line_chart", "topic": tally::topic_name(topic)}))
             .send()

@@ -16,6 +16,8 @@ use tokio::{
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// `/metrics`'s own listener (empty for a baseline).
+    pub metrics_addr: String,
     /// acme's API key, as the demo start-up printed it (empty when demo mode is off).
     pub api_key: String,
     /// Its database (another node may share it); empty for a baseline.
@@ -49,10 +51,13 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("livedash-loadgen-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let addr = format!("127.0.0.1:{port}");
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let metrics_addr = format!("127.0.0.1:{metrics_port}");
         let bin = std::fs::canonicalize(bin).with_context(|| format!("no server binary at {bin}"))?;
         let mut command = Command::new(&bin);
         command
             .env("LEPTOS_SITE_ADDR", &addr)
+            .env("LIVEDASH_METRICS_ADDR", &metrics_addr)
             .env("LIVEDASH_DEMO", "on")
             .env("LIVEDASH_DATABASE", dir.join("livedash.db"))
             .env("RUST_LOG", "warn")
@@ -85,7 +90,7 @@ impl Server {
             .iter()
             .find(|(k, _)| *k == "LIVEDASH_DATABASE")
             .map_or_else(|| dir.join("livedash.db"), |(_, v)| PathBuf::from(v));
-        let server = Self { child, addr, api_key, database, _dir: Some(TempDir(dir)) };
+        let server = Self { child, addr, metrics_addr, api_key, database, _dir: Some(TempDir(dir)) };
         server.wait_healthy().await?;
         Ok(server)
     }
@@ -103,7 +108,14 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
         let addr = format!("127.0.0.1:{port}");
-        let server = Self { child, addr, api_key: String::new(), database: PathBuf::new(), _dir: None };
+        let server = Self {
+            child,
+            addr,
+            metrics_addr: String::new(),
+            api_key: String::new(),
+            database: PathBuf::new(),
+            _dir: None,
+        };
         server.wait_healthy().await?;
         Ok(server)
     }
@@ -130,7 +142,7 @@ impl Server {
 
     /// A counter or gauge from `/metrics` (0 when absent).
     pub async fn metric(&self, series: &str) -> f64 {
-        let Ok(response) = reqwest::get(self.url("/metrics")).await else { return 0.0 };
+        let Ok(response) = reqwest::get(format!("http://{}/metrics", self.metrics_addr)).await else { return 0.0 };
         let text = response.text().await.unwrap_or_default();
         text.lines()
             .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))

@@ -6,6 +6,9 @@ use std::{cell::RefCell, collections::HashMap, path::Path, time::Duration};
 
 /// The config file read when `LIVEDASH_CONFIG` does not name one and it exists.
 pub const DEFAULT_FILE: &str = "livedash.toml";
+/// Where `/metrics` is served unless configured otherwise: loopback only, the port
+/// OpenTelemetry's Prometheus exporter uses.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -117,8 +120,15 @@ pub struct Config {
     pub max_http_connections: usize,
     /// Sign-in attempts one address may make per minute (`LIVEDASH_LOGINS_PER_MIN_PER_ADDRESS`).
     pub logins_per_min_per_address: usize,
-    /// Sign-in attempts for one account per minute (`LIVEDASH_LOGINS_PER_MIN_PER_ACCOUNT`).
+    /// Failed sign-ins a minute for one account from one address (an IPv4 address or an IPv6 /64)
+    /// (`LIVEDASH_LOGINS_PER_MIN_PER_ACCOUNT`).
     pub logins_per_min_per_account: usize,
+    /// Failed sign-ins an hour for one account from addresses it has not signed in from lately
+    /// (`LIVEDASH_LOGIN_FAILURES_PER_HOUR_PER_ACCOUNT`); also the burst.
+    pub login_failures_per_hour_per_account: usize,
+    /// Failed API-key checks a minute from one address before it is refused without a lookup
+    /// (`LIVEDASH_API_KEY_FAILURES_PER_MIN_PER_ADDRESS`).
+    pub api_key_failures_per_min_per_address: usize,
     /// Password checks running at once (`LIVEDASH_MAX_PASSWORD_CHECKS`); more sign-ins wait, briefly.
     pub max_password_checks: usize,
     /// Denials from one address written to the audit log per minute (`LIVEDASH_AUDIT_DENIALS_PER_MIN`);
@@ -126,13 +136,18 @@ pub struct Config {
     pub audit_denials_per_min: usize,
     /// Days the audit log keeps an entry (`LIVEDASH_AUDIT_RETENTION_DAYS`).
     pub audit_retention_days: u64,
+    /// Where audit entries wait when they cannot be written at once (`LIVEDASH_AUDIT_SPILL_DIR`);
+    /// by default beside a SQLite file, or in the system's temporary directory for PostgreSQL.
+    /// One database's: rows found there are written to this database.
+    pub audit_spill_dir: Option<String>,
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (`LIVEDASH_TRUSTED_PROXIES`,
     /// comma-separated addresses or CIDR ranges); empty means it is never believed.
     pub trusted_proxies: Vec<String>,
     /// Bearer token `/metrics` requires (`LIVEDASH_METRICS_TOKEN`); unset means no token.
     pub metrics_token: Option<String>,
-    /// A separate address to serve `/metrics` on (`LIVEDASH_METRICS_ADDR`, e.g. `127.0.0.1:9100`);
-    /// when set, the main listener does not serve it.
+    /// The address of `/metrics`'s own listener (`LIVEDASH_METRICS_ADDR`, loopback by default:
+    /// metrics name every tenant). `None` (`main`) serves it on the main listener instead, which
+    /// needs a token.
     pub metrics_addr: Option<String>,
     /// Redis shared by several nodes (`LIVEDASH_REDIS_URL`, `redis://host:port/db`); unset, one
     /// node keeps everything in memory.
@@ -195,12 +210,15 @@ impl Default for Config {
             max_http_connections: 10_000,
             logins_per_min_per_address: 20,
             logins_per_min_per_account: 10,
+            login_failures_per_hour_per_account: 30,
+            api_key_failures_per_min_per_address: 10,
             max_password_checks: 4,
             audit_denials_per_min: 10,
             audit_retention_days: 90,
+            audit_spill_dir: None,
             trusted_proxies: Vec::new(),
             metrics_token: None,
-            metrics_addr: None,
+            metrics_addr: Some(DEFAULT_METRICS_ADDR.to_owned()),
             redis_url: None,
             redis_prefix: "livedash:".into(),
             node_expiry: Duration::from_secs(15),
@@ -218,6 +236,29 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Where audit entries wait on disk: `LIVEDASH_AUDIT_SPILL_DIR`, or a directory named after the
+    /// database (beside a SQLite file; for PostgreSQL, in the temporary directory, named by a hash
+    /// of its URL).
+    pub fn audit_spill_dir(&self) -> std::path::PathBuf {
+        if let Some(dir) = &self.audit_spill_dir {
+            return dir.into();
+        }
+        if self.database.starts_with("postgres://") || self.database.starts_with("postgresql://") {
+            // FNV-1a: stable across runs and builds, unlike the standard hasher.
+            let hash = self
+                .database
+                .bytes()
+                .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+            return std::env::temp_dir().join(format!("livedash-audit-spill-{hash:016x}"));
+        }
+        let file = self
+            .database
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database.strip_prefix("sqlite:"))
+            .unwrap_or(&self.database);
+        std::path::PathBuf::from(format!("{file}.audit-spill"))
+    }
+
     /// The environment over the config file (`LIVEDASH_CONFIG`, or `livedash.toml` if present) over
     /// the defaults.
     pub fn load() -> Result<Self, ConfigError> {
@@ -319,12 +360,25 @@ impl Config {
             max_http_connections: size("LIVEDASH_MAX_HTTP_CONNECTIONS", d.max_http_connections)?,
             logins_per_min_per_address: size("LIVEDASH_LOGINS_PER_MIN_PER_ADDRESS", d.logins_per_min_per_address)?,
             logins_per_min_per_account: size("LIVEDASH_LOGINS_PER_MIN_PER_ACCOUNT", d.logins_per_min_per_account)?,
+            login_failures_per_hour_per_account: size(
+                "LIVEDASH_LOGIN_FAILURES_PER_HOUR_PER_ACCOUNT",
+                d.login_failures_per_hour_per_account,
+            )?,
+            api_key_failures_per_min_per_address: size(
+                "LIVEDASH_API_KEY_FAILURES_PER_MIN_PER_ADDRESS",
+                d.api_key_failures_per_min_per_address,
+            )?,
             max_password_checks: size("LIVEDASH_MAX_PASSWORD_CHECKS", d.max_password_checks)?,
             audit_denials_per_min: size("LIVEDASH_AUDIT_DENIALS_PER_MIN", d.audit_denials_per_min)?,
             audit_retention_days: number("LIVEDASH_AUDIT_RETENTION_DAYS", d.audit_retention_days)?,
+            audit_spill_dir: get("LIVEDASH_AUDIT_SPILL_DIR"),
             trusted_proxies: list(get("LIVEDASH_TRUSTED_PROXIES")),
             metrics_token: get("LIVEDASH_METRICS_TOKEN"),
-            metrics_addr: get("LIVEDASH_METRICS_ADDR"),
+            metrics_addr: match get("LIVEDASH_METRICS_ADDR") {
+                Some(main) if main.eq_ignore_ascii_case("main") => None,
+                Some(addr) => Some(addr),
+                None => d.metrics_addr,
+            },
             redis_url: get("LIVEDASH_REDIS_URL"),
             redis_prefix: get("LIVEDASH_REDIS_PREFIX").unwrap_or(d.redis_prefix),
             node_expiry: secs("LIVEDASH_NODE_EXPIRY_SECS", d.node_expiry)?,

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod client_addr;
 pub mod config;
 pub mod cors;
+pub mod csrf;
 pub mod dashboard_edits;
 pub mod demo;
 pub mod ingest;
@@ -21,6 +22,7 @@ pub mod listener;
 pub mod memory;
 pub mod pages;
 pub mod presence;
+pub mod redact;
 pub mod roster;
 pub mod shutdown;
 pub mod store;
@@ -30,7 +32,11 @@ pub mod transport;
 use anyhow::Context;
 use app::{App, SiteUrls, shell};
 use assets::Assets;
-use auth::{Auth, api_key::ApiKey};
+use auth::{
+    Auth,
+    api_key::ApiKey,
+    sign_in_throttle::{SignInThrottle, ThrottleSettings},
+};
 use axum::{Router, extract::FromRef, routing::get};
 use broker::{
     Broker, BrokerConfig,
@@ -49,12 +55,7 @@ use listener::ListenerLimits;
 use presence::Presence;
 use roster::{MemoryRoster, Roster, redis::RedisRoster};
 use shutdown::{Shutdown, ShutdownSignal};
-use std::{
-    future::Future,
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use store::{
     Store,
     audit::{AuditSettings, Auditor},
@@ -87,23 +88,28 @@ pub struct AppState {
     pub bridge: Option<Arc<bridge::consumer::BridgeStatus>>,
 }
 
-/// Rate limits shared by all requests.
+/// Rate limits shared by all requests. Each keys on the identity the lookup it guards uses: a
+/// [`client_addr::Source`] (an IPv4 address or an IPv6 /64), a user id, a normalised e-mail.
 #[derive(Debug)]
 pub struct Limiters {
-    pub connects_by_ip: KeyedLimiter<IpAddr>,
+    pub connects_by_source: KeyedLimiter<client_addr::Source>,
     pub polls_by_user: KeyedLimiter<i64>,
-    pub logins_by_ip: KeyedLimiter<IpAddr>,
-    /// Failed sign-ins per account (lower-cased e-mail).
-    pub login_failures_by_account: KeyedLimiter<String>,
+    pub sign_ins: SignInThrottle,
+    /// Failed API-key checks per source: a flood of made-up keys costs no database lookups.
+    pub api_key_failures_by_source: KeyedLimiter<client_addr::Source>,
 }
 
 impl Limiters {
     fn new(config: &Config) -> Self {
         Self {
-            connects_by_ip: per_minute(config.connect_attempts_per_min),
+            connects_by_source: per_minute(config.connect_attempts_per_min),
             polls_by_user: per_minute(config.polls_per_min),
-            logins_by_ip: per_minute(config.logins_per_min_per_address),
-            login_failures_by_account: per_minute(config.logins_per_min_per_account),
+            sign_ins: SignInThrottle::new(ThrottleSettings {
+                attempts_per_min_per_source: config.logins_per_min_per_address,
+                failures_per_min_per_account_and_source: config.logins_per_min_per_account,
+                failures_per_hour_per_account: config.login_failures_per_hour_per_account,
+            }),
+            api_key_failures_by_source: per_minute(config.api_key_failures_per_min_per_address),
         }
     }
 }
@@ -148,6 +154,12 @@ pub struct Livedash {
 impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
     pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        if config.metrics_addr.is_none() && config.metrics_token.is_none() {
+            anyhow::bail!(
+                "LIVEDASH_METRICS_ADDR=main serves /metrics on the public listener, and metrics name every \
+                 tenant: set LIVEDASH_METRICS_TOKEN too"
+            );
+        }
         telemetry::handle();
         let site_root = std::path::PathBuf::from(&*leptos_options.site_root);
         // Files change under a running server only with `cargo leptos watch`.
@@ -193,7 +205,11 @@ impl Livedash {
             None => Arc::new(MemoryEngine::new(broker.clone(), config.publishes_per_sec as f64)),
         };
         let sockets = Arc::new(Registry::default());
-        let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, config.max_password_checks));
+        let cookies = auth::session_cookie::CookiePolicy {
+            always_secure: config.secure_cookies,
+            domain: config.cookie_domain.clone(),
+        };
+        let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, cookies, config.max_password_checks));
         engine.on_notice(Box::new({
             let (sockets, auth) = (sockets.clone(), auth.clone());
             move |notice| {
@@ -232,14 +248,16 @@ impl Livedash {
             .map_err(anyhow::Error::msg)
             .context("LIVEDASH_TRUSTED_PROXIES")?;
         let metrics_listener = match &config.metrics_addr {
-            Some(addr) => {
-                Some(TcpListener::bind(addr).await.with_context(|| format!("binding LIVEDASH_METRICS_ADDR {addr}"))?)
-            }
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("binding LIVEDASH_METRICS_ADDR {addr} (is another livedash using it? set another address)")
+            })?),
             None => None,
         };
         let audit = AuditSettings {
             denials_per_min: config.audit_denials_per_min,
             retention: Duration::from_secs(config.audit_retention_days * 24 * 3600),
+            queue: store::audit::QUEUE,
+            spill_dir: config.audit_spill_dir(),
         };
         let (auditor, audit_writer) = Auditor::start(store.clone(), audit);
         let limiters = Arc::new(Limiters::new(&config));
@@ -370,6 +388,7 @@ impl Livedash {
                     }
                 }
             })
+            .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
             .layer(tower::util::option_layer(cors::layer(&self.config.allowed_origins)))
             .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(self.config.body_read_timeout))
             .with_state(state)

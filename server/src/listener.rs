@@ -18,6 +18,23 @@ use tokio::{
 };
 use tower::Service;
 
+/// Ends one HTTP connection at once, whatever it is doing. A stream whose session ended uses it when
+/// its client is not reading: its response cannot finish, and the write would hold the connection
+/// until TCP gives up. Each request finds its connection's in its extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Hangup(Arc<tokio::sync::Notify>);
+
+impl Hangup {
+    pub fn now(&self) {
+        // A permit: the connection sees it even if it is not listening at this instant.
+        self.0.notify_one();
+    }
+
+    async fn heard(&self) {
+        self.0.notified().await;
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerLimits {
     /// Longest a client may take to send a request's headers.
@@ -86,9 +103,14 @@ async fn serve_connection(
     header_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().call(request)
+    let hangup = Hangup::default();
+    let service = hyper::service::service_fn({
+        let hangup = hangup.clone();
+        move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(hangup.clone());
+            router.clone().call(request)
+        }
     });
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
@@ -96,9 +118,16 @@ async fn serve_connection(
     tokio::pin!(connection);
     let served = tokio::select! {
         served = connection.as_mut() => served,
+        () = hangup.heard() => {
+            tracing::debug!(%peer, "connection hung up on");
+            return;
+        }
         () = stopped(&mut stop) => {
             connection.as_mut().graceful_shutdown();
-            connection.await
+            tokio::select! {
+                served = connection => served,
+                () = hangup.heard() => return,
+            }
         }
     };
     if let Err(e) = served {

@@ -20,6 +20,10 @@ async fn main() -> anyhow::Result<()> {
     let livedash = Livedash::start(config, leptos_options).await?;
     tracing::info!(%url, demo, "livedash is listening");
     println!("livedash is running at {url}  (Ctrl-C stops it)");
+    match livedash.metrics_addr() {
+        Some(metrics) => println!("Prometheus metrics: http://{metrics}/metrics"),
+        None => println!("Prometheus metrics: {url}/metrics (with the metrics token)"),
+    }
     if demo {
         print_demo_access(&url, &livedash);
         if !addr.ip().is_loopback() {

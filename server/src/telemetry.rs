@@ -8,7 +8,7 @@
 //! | `livedash_messages_out_total` | counter | |
 //! | `livedash_publishes_total` | counter | `kind` |
 //! | `livedash_outbox_backlog` | histogram | (updates queued for a connection when its writer wakes) |
-//! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_queue_full`, `dashboard_edit_announcement` |
+//! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_digest` (denials summarised), `audit_spill_failed`, `dashboard_edit_announcement` |
 //! | `livedash_resumes_total` | counter | `outcome`: `replayed`, `gap` |
 //! | `livedash_gaps_total` | counter | `reason`: `history`, `slow_subscriber`, `engine` |
 //! | `livedash_push_latency_seconds` | histogram | (publish accepted → frame flushed to the socket) |
@@ -17,6 +17,8 @@
 //! | `livedash_activity_total` | counter | `action` (activity reported by clients) |
 //! | `livedash_users_online` | gauge | `tenant` |
 //! | `livedash_write_timeouts_total` | counter | `transport` (clients dropped for not reading) |
+//! | `livedash_audit_spilled_total` | counter | (audit entries that waited on disk: the queue was full or the database refused them) |
+//! | `livedash_hangups_total` | counter | `transport` (connections dropped mid-write because their session ended) |
 //! | `livedash_sse_connections_active` | gauge | `stream`: `dashboard`, `job` |
 //! | `livedash_sse_updates_sent_total` | counter | `stream` (data events written) |
 //! | `livedash_sse_reconnections_total` | counter | `stream` (requests carrying `Last-Event-ID`) |
@@ -51,6 +53,8 @@ pub const CLIENT_ERRORS: &str = "livedash_client_errors_total";
 pub const ACTIVITY: &str = "livedash_activity_total";
 pub const USERS_ONLINE: &str = "livedash_users_online";
 pub const WRITE_TIMEOUTS: &str = "livedash_write_timeouts_total";
+pub const HANGUPS: &str = "livedash_hangups_total";
+pub const AUDIT_SPILLED: &str = "livedash_audit_spilled_total";
 pub const SSE_ACTIVE: &str = "livedash_sse_connections_active";
 pub const SSE_UPDATES: &str = "livedash_sse_updates_sent_total";
 pub const SSE_RECONNECTIONS: &str = "livedash_sse_reconnections_total";

@@ -17,7 +17,8 @@ fn quiet(config: Config) -> Config {
 }
 
 async fn sign_in(server: &TestServer, email: &str, password: &str, forwarded: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
+    let mut request = server
+        .http()
         .post(server.url("/api/auth/login"))
         .json(&serde_json::json!({"email": email, "password": password}));
     if let Some(forwarded) = forwarded {
@@ -85,12 +86,18 @@ async fn a_sign_in_flood_is_answered_and_never_runs_more_password_checks_than_al
 
 #[tokio::test]
 async fn wrong_secrets_do_not_spend_a_real_keys_publish_allowance() {
-    let server = TestServer::start(quiet(Config { publishes_per_sec: 1, ..Config::default() })).await;
+    // The source's own allowance of failed checks (tested in security.rs) is out of the way.
+    let config = Config { publishes_per_sec: 1, api_key_failures_per_min_per_address: 1000, ..Config::default() };
+    let server = TestServer::start(quiet(config)).await;
     let real = ApiKey::parse(&server.key("acme")).unwrap();
     let forged = ApiKey { secret: "0".repeat(32), ..real.clone() };
-    let http = reqwest::Client::new();
     let publish = |key: String| {
-        http.post(server.url("/api/v1/publish/t")).bearer_auth(key).body(r#"{"points": [{"value": 1}]}"#).send()
+        server
+            .http()
+            .post(server.url("/api/v1/publish/t"))
+            .bearer_auth(key)
+            .body(r#"{"points": [{"value": 1}]}"#)
+            .send()
     };
     for _ in 0..20 {
         assert_eq!(publish(forged.to_string()).await.unwrap().status(), 401);
@@ -132,7 +139,7 @@ async fn a_socket_admitted_just_before_its_logout_is_refused_with_4401() {
     let state = server.state();
     let session = state.auth.session_of(&headers).await.unwrap();
     // ... then the user logged out before the socket was registered, so the logout closed nothing.
-    let logout = reqwest::Client::new().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await;
+    let logout = server.http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await;
     assert_eq!(logout.unwrap().status(), 204);
     let registered = admission::register(&state, admission::next_connection_id(), &session, &headers).await;
     let Err(refusal) = registered else { panic!("registered a socket of a logged-out session") };
@@ -143,26 +150,40 @@ async fn a_socket_admitted_just_before_its_logout_is_refused_with_4401() {
 }
 
 #[tokio::test]
-async fn metrics_can_require_a_token() {
-    let server = TestServer::start(quiet(Config { metrics_token: Some("s3cret".into()), ..Config::default() })).await;
+async fn metrics_are_private_by_default_on_a_loopback_listener_of_their_own() {
+    assert_eq!(Config::default().metrics_addr.as_deref(), Some(server::config::DEFAULT_METRICS_ADDR));
+    assert!(server::config::DEFAULT_METRICS_ADDR.starts_with("127.0.0.1:"), "loopback");
+    let server = TestServer::start(quiet(Config::default())).await;
     let http = reqwest::Client::new();
-    assert_eq!(http.get(server.url("/metrics")).send().await.unwrap().status(), 401);
-    assert_eq!(http.get(server.url("/metrics")).bearer_auth("wrong").send().await.unwrap().status(), 401);
-    let ok = http.get(server.url("/metrics")).bearer_auth("s3cret").send().await.unwrap();
+    let public = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404, "not on the public listener");
+    let own = server.metrics_addr.expect("a metrics listener");
+    assert!(own.ip().is_loopback());
+    let ok = http.get(format!("http://{own}/metrics")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert!(ok.text().await.unwrap().contains("livedash_"));
     server.stop().await;
 }
 
 #[tokio::test]
-async fn metrics_can_have_a_listener_of_their_own() {
-    let server =
-        TestServer::start(quiet(Config { metrics_addr: Some("127.0.0.1:0".into()), ..Config::default() })).await;
+async fn metrics_on_the_main_listener_require_a_token() {
+    let main = |token: Option<&str>| Config {
+        metrics_addr: None,
+        metrics_token: token.map(str::to_owned),
+        demo: false,
+        ..Config::default()
+    };
+    let options = leptos::config::LeptosOptions::builder().output_name("livedash").build();
+    let refused = server::Livedash::start(main(None), options).await.err().expect("no start without a token");
+    assert!(format!("{refused:#}").contains("LIVEDASH_METRICS_TOKEN"), "{refused:#}");
+
+    let server = TestServer::start(main(Some("s3cret"))).await;
     let http = reqwest::Client::new();
-    assert_eq!(http.get(server.url("/metrics")).send().await.unwrap().status(), 404, "not on the public listener");
-    let own = server.metrics_addr.expect("a metrics listener");
-    let ok = http.get(format!("http://{own}/metrics")).send().await.unwrap();
+    assert_eq!(http.get(server.url("/metrics")).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(server.url("/metrics")).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    let ok = http.get(server.url("/metrics")).bearer_auth("s3cret").send().await.unwrap();
     assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("livedash_"));
     server.stop().await;
 }
 

@@ -63,7 +63,8 @@ async fn a_listed_origin_gets_cors_with_credentials_and_others_get_nothing_they_
     let stranger = preflight("http://localhost:8080").await.unwrap();
     assert!(stranger.headers().get("access-control-allow-origin").is_none(), "another site may not read");
 
-    let login = http()
+    let login = server
+        .http()
         .post(server.url("/api/auth/login"))
         .header("origin", STATIC_SITE)
         .json(&serde_json::json!({"email": ACME_VIEWER, "password": "livedash-demo"}))
@@ -95,7 +96,8 @@ async fn a_listed_origin_gets_cors_with_credentials_and_others_get_nothing_they_
         Err(other) => panic!("expected 403, got {other}"),
         Ok(_) => panic!("a page of another site opened a socket"),
     }
-    let logout = http()
+    let logout = server
+        .http()
         .post(server.url("/api/auth/logout"))
         .header("origin", STATIC_SITE)
         .header("cookie", &cookie)
@@ -109,7 +111,8 @@ async fn a_listed_origin_gets_cors_with_credentials_and_others_get_nothing_they_
 #[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_me_reads_it() {
     let server = server().await;
-    let response = http()
+    let response = server
+        .http()
         .post(server.url("/api/auth/login"))
         .json(&serde_json::json!({"email": ACME_VIEWER, "password": "livedash-demo"}))
         .send()
@@ -137,7 +140,8 @@ async fn login_sets_a_strict_http_only_cookie_and_me_reads_it() {
 #[tokio::test]
 async fn the_cookie_is_secure_behind_tls() {
     let server = server().await;
-    let response = http()
+    let response = server
+        .http()
         .post(server.url("/api/auth/login"))
         .header("x-forwarded-proto", "https")
         .json(&serde_json::json!({"email": ACME_VIEWER, "password": "livedash-demo"}))
@@ -157,7 +161,7 @@ async fn wrong_credentials_and_malformed_logins_are_refused() {
         (serde_json::json!({"email": ACME_ADMIN}), 400, "bad_request"),
         (serde_json::json!({"email": "x".repeat(300), "password": "p"}), 400, "bad_request"),
     ] {
-        let response = http().post(server.url("/api/auth/login")).json(&body).send().await.unwrap();
+        let response = server.http().post(server.url("/api/auth/login")).json(&body).send().await.unwrap();
         assert_eq!(response.status(), status, "{body}");
         assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], code);
     }
@@ -213,7 +217,7 @@ async fn logging_out_closes_the_sessions_sockets_and_ends_the_cookie() {
     client.next_json().await;
     let other_session = server.connect_as(ACME_ADMIN).await;
 
-    let response = http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let response = server.http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(client.close_code().await, 4401);
@@ -242,14 +246,14 @@ async fn only_admins_toggle_live_dashboards_and_turning_them_off_closes_with_440
     let url = server.url("/api/admin/live-dashboards");
     let off = serde_json::json!({"enabled": false});
 
-    let refused = http().put(&url).header("cookie", &viewer).json(&off).send().await.unwrap();
+    let refused = server.http().put(&url).header("cookie", &viewer).json(&off).send().await.unwrap();
     assert_eq!(refused.status(), 403);
     let audit = http().get(server.url("/api/admin/audit")).header("cookie", &viewer).send().await.unwrap();
     assert_eq!(audit.status(), 403, "viewers do not read the audit log");
 
     let mut acme_socket = server.connect_as(ACME_VIEWER).await;
     let mut globex_socket = server.connect_as(GLOBEX_ADMIN).await;
-    let response = http().put(&url).header("cookie", &admin).json(&off).send().await.unwrap();
+    let response = server.http().put(&url).header("cookie", &admin).json(&off).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(acme_socket.close_code().await, 4403);
     assert_eq!(close_code_of(&server, Some(&viewer)).await, 4403, "new sockets too");
@@ -260,7 +264,7 @@ async fn only_admins_toggle_live_dashboards_and_turning_them_off_closes_with_440
         http().get(&url).header("cookie", &admin).send().await.unwrap().json().await.unwrap();
     assert_eq!(state["enabled"], false);
     let on = serde_json::json!({"enabled": true});
-    assert_eq!(http().put(&url).header("cookie", &admin).json(&on).send().await.unwrap().status(), 200);
+    assert_eq!(server.http().put(&url).header("cookie", &admin).json(&on).send().await.unwrap().status(), 200);
     let mut back = server.open_ws(Some(&viewer), Some(&server.origin())).await.unwrap();
     assert_eq!(back.next_json().await["type"], "welcome");
     server.stop().await;
@@ -284,7 +288,10 @@ async fn logins_connects_subscribes_and_denials_are_audited() {
     client.subscribe("ok", "sales/orders", None).await;
     client.subscribe("w", "../globex/sales/orders", None).await;
     assert_eq!(client.next_json().await["code"], "bad_topic");
-    let _ = http()
+    // A connection's subscriptions are one row, written as it ends.
+    client.close().await;
+    let _ = server
+        .http()
         .post(server.url("/api/auth/login"))
         .json(&serde_json::json!({"email": ACME_ADMIN, "password": "wrong"}))
         .send()
@@ -306,8 +313,13 @@ async fn logins_connects_subscribes_and_denials_are_audited() {
                 .iter()
                 .map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned()))
                 .collect();
-            let wanted = [("login", "ok"), ("connect", "ok"), ("subscribe", "ok"), ("subscribe", "denied")];
-            if wanted.iter().all(|(a, o)| seen.contains(&(a.to_string(), o.to_string()))) {
+            let wanted = [("login", "ok"), ("connect", "ok"), ("subscriptions", "ok")];
+            let summary = log.iter().find(|e| e["action"] == "subscriptions").and_then(|e| e["detail"].as_str());
+            if wanted.iter().all(|(a, o)| seen.contains(&(a.to_string(), o.to_string())))
+                && let Some(summary) = summary
+            {
+                assert!(summary.contains("1 subscribed, 1 refused, 0 unsubscribed"), "{summary}");
+                assert!(summary.contains("sales/orders") && summary.contains("(refused)"), "{summary}");
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -121,7 +121,7 @@ async fn kafka_messages_arrive_as_chart_updates_in_order() {
     assert_eq!(seen, wanted, "every eu order, once, in order; the us ones went to orders/us");
     // Caught up: every partition it holds is 0 behind (the gauge is read every 5 s).
     support::eventually_async("the lag is measured and nothing is behind", || async {
-        let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+        let text = reqwest::get(server.metrics_url()).await.unwrap().text().await.unwrap();
         let lags: Vec<&str> =
             text.lines().filter(|l| l.starts_with("livedash_bridge_lag{") && l.contains(r#"topic="orders""#)).collect();
         !lags.is_empty() && lags.iter().all(|l| l.ends_with(" 0"))
@@ -319,7 +319,8 @@ async fn two_nodes_share_the_partitions_and_a_killed_one_loses_and_repeats_nothi
         assert_eq!(seen.get(region).cloned().unwrap_or_default(), wanted(40, region), "{region} before the kill");
     }
 
-    let published_by_b = reqwest::get(format!("http://{}/metrics", b.addr)).await.unwrap().text().await.unwrap();
+    let published_by_b =
+        reqwest::get(format!("http://{}/metrics", b.metrics_addr)).await.unwrap().text().await.unwrap();
     let accepted_by_b = published_by_b
         .lines()
         .find_map(|l| l.strip_prefix("livedash_bridge_accepted_total "))

@@ -199,7 +199,8 @@ async fn every_edit_is_announced_to_the_tenants_open_pages() {
     assert_eq!(docs[0]["doc"]["widgets"], json!([first]));
 
     // Only the server writes there, and another tenant hears nothing of it.
-    let response = reqwest::Client::new()
+    let response = server
+        .http()
         .post(server.url("/api/v1/publish/dashboards/edits"))
         .bearer_auth(server.key("acme"))
         .json(&json!({"changes": [{"op": "delete", "id": dashboard.to_string()}]}))

@@ -68,7 +68,14 @@ async fn signed_out_visitors_are_sent_to_sign_in_before_anything_renders() {
 
     // A session that was logged out counts as none.
     let cookie = server.login("ops@acme.test").await;
-    let logout = no_redirects().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let logout = no_redirects()
+        .post(server.url("/api/auth/logout"))
+        .header("origin", server.origin())
+        .header("content-type", "application/json")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), 204);
     assert_eq!(get_page(&server, "/", Some(&cookie)).await.status(), 303);
     server.stop().await;

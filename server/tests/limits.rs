@@ -85,10 +85,10 @@ async fn connection_attempts_per_address_are_limited_with_4429() {
 #[tokio::test]
 async fn publishes_per_key_are_rate_limited_with_429_and_retry_after() {
     let server = TestServer::start(quiet(Config { publishes_per_sec: 2, ..Config::default() })).await;
-    let http = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..10 {
-        let response = http
+        let response = server
+            .http()
             .post(server.url("/api/v1/publish/t"))
             .header("authorization", format!("Bearer {}", server.key("acme")))
             .body(r#"{"points": [{"value": 1}]}"#)
@@ -105,7 +105,8 @@ async fn publishes_per_key_are_rate_limited_with_429_and_retry_after() {
     }
     assert_eq!(&statuses[..4], &[200; 4], "the burst of 2 × 2 passes");
     assert!(statuses.contains(&429), "{statuses:?}");
-    let other_key = http
+    let other_key = server
+        .http()
         .post(server.url("/api/v1/publish/t"))
         .header("authorization", format!("Bearer {}", server.key("globex")))
         .body(r#"{"points": [{"value": 1}]}"#)
@@ -230,7 +231,7 @@ async fn metrics_are_exposed_for_prometheus() {
     client.next_json().await;
     client.subscribe("x", "../nope", None).await;
     client.next_json().await;
-    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(server.metrics_url()).await.unwrap().text().await.unwrap();
     for name in [
         "livedash_connections_open",
         "livedash_connections_total",

@@ -108,7 +108,8 @@ fn events(n: usize, chars: usize, seq: usize) -> serde_json::Value {
 }
 
 async fn publish(server: &TestServer, topic: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
+    let response = server
+        .http()
         .post(server.url(&format!("/api/v1/publish/{topic}")))
         .bearer_auth(server.key("acme"))
         .json(body)

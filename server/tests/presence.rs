@@ -64,8 +64,7 @@ async fn sign_ins_and_sign_outs_appear_as_activity() {
     assert_eq!(watcher.next_json().await["type"], "snapshot");
     let cookie = server.login(ACME_ADMIN).await;
     assert_eq!(next_item(&mut watcher).await["title"], format!("{ACME_ADMIN} signed in"));
-    let response =
-        reqwest::Client::new().post(server.url("/api/auth/logout")).header("cookie", cookie).send().await.unwrap();
+    let response = server.http().post(server.url("/api/auth/logout")).header("cookie", cookie).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert_eq!(next_item(&mut watcher).await["title"], format!("{ACME_ADMIN} signed out"));
     server.stop().await;
@@ -74,7 +73,8 @@ async fn sign_ins_and_sign_outs_appear_as_activity() {
 #[tokio::test]
 async fn publishers_cannot_write_presence() {
     let server = TestServer::quiet().await;
-    let response = reqwest::Client::new()
+    let response = server
+        .http()
         .post(server.url("/api/v1/publish/presence/online"))
         .bearer_auth(server.key("acme"))
         .json(&serde_json::json!({"changes": [{"op": "delete", "id": "u1"}]}))

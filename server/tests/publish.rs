@@ -5,7 +5,8 @@ mod support;
 use support::{GLOBEX_ADMIN, TestServer};
 
 async fn post(server: &TestServer, topic: &str, key: Option<&str>, body: &str) -> (u16, serde_json::Value) {
-    let mut request = reqwest::Client::new()
+    let mut request = server
+        .http()
         .post(server.url(&format!("/api/v1/publish/{topic}")))
         .header("content-type", "application/json")
         .body(body.to_owned());

@@ -299,8 +299,7 @@ async fn a_logout_or_live_off_on_one_node_closes_the_sockets_on_every_node() {
     let cookie = a.login(support::ACME_VIEWER).await;
     let mut on_b = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
     assert_eq!(on_b.next_json().await["type"], "welcome");
-    let http = reqwest::Client::new();
-    let logout = http.post(a.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let logout = a.http().post(a.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(logout.status(), 204);
     assert_eq!(on_b.close_code().await, 4401, "logged out on A, closed on B");
     let mut refused = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
@@ -308,7 +307,8 @@ async fn a_logout_or_live_off_on_one_node_closes_the_sockets_on_every_node() {
 
     let mut watcher = a.connect().await;
     let admin = b.login(support::ACME_ADMIN).await;
-    let off = http
+    let off = b
+        .http()
         .put(b.url("/api/admin/live-dashboards"))
         .header("cookie", &admin)
         .json(&serde_json::json!({"enabled": false}))
@@ -382,9 +382,9 @@ async fn an_api_keys_publish_rate_is_shared_by_every_node() {
     let (a, b, _dir) = two_nodes(&redis, |c| c.publishes_per_sec = 1).await;
     // The second node's demo seed issued the keys both nodes know now.
     let key = b.key("acme");
-    let http = reqwest::Client::new();
     let publish = |node: &TestServer| {
-        http.post(node.url("/api/v1/publish/sales/orders"))
+        node.http()
+            .post(node.url("/api/v1/publish/sales/orders"))
             .bearer_auth(&key)
             .json(&serde_json::json!({"points": [{"ts": 1, "value": 1.0}]}))
             .send()
@@ -538,7 +538,7 @@ async fn every_node_shows_the_same_online_since_and_latest_activity_of_a_user() 
 
 /// Messages a node process has published so far, from its `/metrics`.
 async fn published_by(node: &NodeProcess) -> u64 {
-    let text = reqwest::get(format!("http://{}/metrics", node.addr)).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("http://{}/metrics", node.metrics_addr)).await.unwrap().text().await.unwrap();
     text.lines()
         .filter(|line| line.starts_with("livedash_publishes_total{"))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
@@ -595,10 +595,52 @@ async fn a_logout_while_redis_is_down_closes_the_sessions_sockets_on_every_node_
     redis.kill();
     support::eventually_async("both nodes lost Redis", || async { !a.ready().await && !b.ready().await }).await;
     // Node A cannot tell node B now; the store (PostgreSQL) still takes the logout.
-    let logout = reqwest::Client::new().post(a.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let logout = a.http().post(a.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(logout.status(), 204);
     redis.restart();
     assert_eq!(on_b.close_code().await, 4401, "closed on B once the nodes are linked again");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_counts_cannot_take_is_refused_and_the_counts_stay_exact() {
+    let redis = RedisServer::start();
+    let (a, b, _db) = two_nodes(&redis, |config| config.max_connections_per_user = 2).await;
+    let cookie = a.login(support::ACME_VIEWER).await;
+    let mut first = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
+    assert_eq!(first.next_json().await["type"], "welcome");
+
+    redis.pause();
+    // Before: let in uncounted, and its leave later took the count below the truth (one
+    // connection more than the limit then fitted).
+    let mut refused = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
+    assert_eq!(refused.close_code().await, 1013, "try again later");
+    redis.resume();
+    assert!(support::metric(&a, "livedash_denials_total{reason=\"roster_unavailable\"}").await >= 1.0);
+
+    // The refused join may still have run in Redis as it thawed: the node that refused it sets its
+    // share right with its next heartbeat. Then, exactly: one is open, one more fits, a third does
+    // not.
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let mut second = loop {
+        let mut probe = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+        match probe.next_json_or_close().await {
+            Ok(welcome) => {
+                assert_eq!(welcome["type"], "welcome");
+                break probe;
+            }
+            Err(code) => {
+                assert_eq!(code, 4429, "refused only for the limit, while the count is set right");
+                assert!(tokio::time::Instant::now() < deadline, "the count was never set right");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let mut third = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(third.close_code().await, 4429, "the limit of 2, counted exactly");
+    first.close().await;
+    second.close().await;
     a.stop().await;
     b.stop().await;
 }

@@ -1,14 +1,15 @@
 import { expect, type Page } from '@playwright/test';
+import { from } from './session';
 
 export type WidgetSpec = { title: string; kind: string; topic: string; defaultMode?: string };
 
 /// Creates a dashboard with these widgets through the API as the signed-in admin; returns its id.
 export async function createDashboard(page: Page, origin: string, title: string, widgets: WidgetSpec[]) {
-  const created = await page.request.post(`${origin}/api/dashboards`, { data: { title } });
+  const created = await page.request.post(`${origin}/api/dashboards`, { data: { title }, headers: from(origin) });
   expect(created.status()).toBe(201);
   const { id } = await created.json();
   for (const widget of widgets) {
-    const added = await page.request.post(`${origin}/api/dashboards/${id}/widgets`, { data: widget });
+    const added = await page.request.post(`${origin}/api/dashboards/${id}/widgets`, { data: widget, headers: from(origin) });
     expect(added.status()).toBe(201);
   }
   return id as number;

@@ -46,6 +46,8 @@ export class OwnServer {
         LIVEDASH_DEMO: 'on',
         // Every test signs in from 127.0.0.1: the per-address sign-in throttle is for attackers.
         LIVEDASH_LOGINS_PER_MIN_PER_ADDRESS: '100000',
+        // Metrics on a loopback port of their own, free whatever else runs beside.
+        LIVEDASH_METRICS_ADDR: '127.0.0.1:0',
         RUST_LOG: 'warn',
         ...this.env,
       },

@@ -1,13 +1,13 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`, `GET /api/auth/session`.
 
-use super::{error::ApiError, json_body, over_tls};
+use super::{error::ApiError, json_body};
 use crate::{
     AppState,
-    auth::{AuthError, Session},
+    auth::{AuthError, Session, sign_in_throttle::Throttled},
     broker::engine::Notice,
-    client_addr::ClientAddr,
+    client_addr::{ClientAddr, Source},
     store::{
-        accounts::User,
+        accounts::{EmailKey, User},
         audit::{AuditEntry, Outcome},
     },
     telemetry,
@@ -49,22 +49,17 @@ pub async fn login(
     body: Bytes,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
     let now = Instant::now();
-    if let Err(wait) = state.limiters.logins_by_ip.check(&peer, now) {
-        let max = state.config.logins_per_min_per_address;
-        let message = format!("more than {max} sign-in attempts a minute from this address");
-        return Err(throttled(&state, peer, "logins_per_address", max, wait, message));
-    }
+    let throttle = &state.limiters.sign_ins;
+    let source = ClientAddr(peer).source();
+    throttle.attempt(source, now).map_err(|refused| throttled(&state, source, peer, refused))?;
     let credentials: Credentials = json_body(&body)?;
     if credentials.email.len() > MAX_EMAIL_LEN || credentials.password.len() > MAX_PASSWORD_LEN {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "e-mail or password too long"));
     }
-    let account = credentials.email.to_lowercase();
-    if let Some(wait) = state.limiters.login_failures_by_account.blocked(&account, now) {
-        let max = state.config.logins_per_min_per_account;
-        let message = "too many failed sign-ins for this account; try again shortly".to_owned();
-        return Err(throttled(&state, peer, "login_failures_per_account", max, wait, message));
-    }
-    let signed_in = match state.auth.login(&credentials.email, &credentials.password).await {
+    // One spelling of the account for the lookup and every limit on it.
+    let account = EmailKey::new(&credentials.email);
+    throttle.admit(&account, source, now).map_err(|refused| throttled(&state, source, peer, refused))?;
+    let signed_in = match state.auth.login(&account, &credentials.password).await {
         Ok(signed_in) => signed_in,
         Err(AuthError::Busy) => {
             telemetry::denied("password_checks");
@@ -74,19 +69,18 @@ pub async fn login(
         Err(e) => return Err(ApiError::internal(e)),
     };
     let Some((session, token)) = signed_in else {
-        // Only failures count against the account: its owner can still sign in while someone
-        // else guesses (until the guesses use up its allowance).
-        let _ = state.limiters.login_failures_by_account.check(&account, now);
+        throttle.failed(&account, source, now);
         telemetry::denied("invalid_credentials");
         state.auditor.record(AuditEntry {
             tenant: None,
-            actor: Some(peer.to_string()),
+            actor: Some(source.to_string()),
             action: "login",
             outcome: Outcome::Denied,
-            detail: Some(format!("wrong e-mail or password for {:?}", credentials.email)),
+            detail: Some(format!("wrong e-mail or password for {:?} (from {peer})", account.as_str())),
         });
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
     };
+    throttle.succeeded(&account, source, now);
     state.auditor.record(AuditEntry {
         tenant: Some(session.user.tenant.to_string()),
         actor: Some(session.user.email.clone()),
@@ -95,27 +89,29 @@ pub async fn login(
         detail: Some(format!("from {}", peer)),
     });
     state.presence.signed_in(&session.user);
-    let secure = state.config.secure_cookies || over_tls(&headers);
-    let jar = jar.add(state.auth.cookie(token, secure, state.config.cookie_domain.as_deref()));
+    let jar = jar.add(state.auth.cookie(token, &headers));
     Ok((jar, Json(Me { user: session.user, expires_at: session.expires_at })))
 }
 
 /// A throttled sign-in: 429 with `Retry-After`, counted and audited.
-fn throttled(state: &AppState, peer: IpAddr, limit: &'static str, max: usize, wait: f64, message: String) -> ApiError {
-    telemetry::denied(limit);
+fn throttled(state: &AppState, source: Source, peer: IpAddr, refused: Throttled) -> ApiError {
+    telemetry::denied(refused.limit);
     state.auditor.record(AuditEntry {
         tenant: None,
-        actor: Some(peer.to_string()),
+        // Digested per source (an IPv6 /64 is one), not per address.
+        actor: Some(source.to_string()),
         action: "login",
         outcome: Outcome::Denied,
-        detail: Some(message.clone()),
+        detail: Some(format!("{} (from {peer})", refused.message)),
     });
-    ApiError { retry_after: Some(wait.ceil().max(1.0) as u64), ..ApiError::limit(limit, max as u64, message) }
+    let error = ApiError::limit(refused.limit, refused.max as u64, refused.message);
+    ApiError { retry_after: Some(refused.wait_secs.ceil().max(1.0) as u64), ..error }
 }
 
 pub async fn logout(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<(CookieJar, StatusCode), ApiError> {
     state.auth.logout(&session).await.map_err(ApiError::internal)?;
@@ -130,7 +126,7 @@ pub async fn logout(
         outcome: Outcome::Ok,
         detail: Some(format!("{closed} socket(s) closed")),
     });
-    Ok((jar.add(state.auth.removal_cookie(state.config.cookie_domain.as_deref())), StatusCode::NO_CONTENT))
+    Ok((jar.add(state.auth.removal_cookie(&headers)), StatusCode::NO_CONTENT))
 }
 
 pub async fn me(session: Session) -> Json<Me> {

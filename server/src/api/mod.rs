@@ -12,7 +12,6 @@ pub use session::AdminSession;
 use crate::AppState;
 use axum::{
     Router,
-    http::HeaderMap,
     routing::{delete, get, post, put},
 };
 use error::ApiError;
@@ -45,9 +44,4 @@ fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ..ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", e.inner().to_string())
         }
     })
-}
-
-/// Whether the browser reached us over TLS (directly or through a proxy that says so).
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }

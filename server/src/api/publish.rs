@@ -6,8 +6,9 @@ use crate::{
     auth::api_key::ApiKey,
     broker::{
         BrokerError, now_ms,
-        topic_name::{TopicKey, TopicName},
+        topic_name::{TenantId, TopicKey, TopicName},
     },
+    client_addr::ClientAddr,
     ingest::publish_body,
     store::audit::{AuditEntry, Outcome},
     telemetry,
@@ -24,12 +25,57 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use std::time::Instant;
 
 #[derive(Serialize)]
 pub struct Published {
     topic: String,
     kind: TopicKind,
     offset: u64,
+}
+
+/// The request's API key and its tenant. A source whose checks keep failing (made-up or revoked
+/// keys) is refused before any lookup, and its failures are audited under the source, digested,
+/// whatever keys it makes up.
+async fn check_key(state: &AppState, client: ClientAddr, headers: &HeaderMap) -> Result<(ApiKey, TenantId), Refusal> {
+    let (source, now) = (client.source(), Instant::now());
+    let failures = &state.limiters.api_key_failures_by_source;
+    // Digested per source, whatever keys it makes up.
+    let audit = |what: String| {
+        state.auditor.record(AuditEntry {
+            tenant: None,
+            actor: Some(source.to_string()),
+            action: "publish",
+            outcome: Outcome::Denied,
+            detail: Some(format!("{what} (from {})", client.0)),
+        })
+    };
+    if let Some(wait) = failures.blocked(&source, now) {
+        let max = state.config.api_key_failures_per_min_per_address;
+        let message = format!("more than {max} failed API-key checks a minute from this address");
+        audit(message.clone());
+        let error = ApiError::limit("api_key_failures", max as u64, message);
+        return Err(Refusal { error, metric: "api_key_failures", retry_after: Some(wait.ceil().max(1.0) as u64) });
+    }
+    let failed = |what: String, error: ApiError| {
+        let _ = failures.check(&source, now);
+        audit(what);
+        Refusal::new("api_key", error)
+    };
+    let Some(key) = bearer_key(headers) else {
+        return Err(failed(
+            "no API key, or not one of ours".into(),
+            ApiError::unauthorized("send an API key as `Authorization: Bearer ld_…`"),
+        ));
+    };
+    match state.store.api_key_tenant(&key).await {
+        Ok(Some(tenant)) => Ok((key, tenant)),
+        Ok(None) => Err(failed(
+            format!("unknown or revoked key {}", key.id),
+            ApiError::unauthorized("unknown or revoked API key"),
+        )),
+        Err(e) => Err(Refusal::new("server_error", ApiError::internal(e))),
+    }
 }
 
 /// A refused publish: the answer, the reason label of the denial metric, and when to retry.
@@ -47,11 +93,12 @@ impl Refusal {
 
 pub async fn publish(
     State(state): State<AppState>,
+    client: ClientAddr,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Published>, Response> {
-    accept(&state, &topic, &headers, body).await.map_err(|refusal| {
+    accept(&state, client, &topic, &headers, body).await.map_err(|refusal| {
         telemetry::denied(refusal.metric);
         match refusal.retry_after {
             Some(secs) => ([(RETRY_AFTER, secs.to_string())], refusal.error).into_response(),
@@ -60,22 +107,14 @@ pub async fn publish(
     })
 }
 
-async fn accept(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) -> Result<Json<Published>, Refusal> {
-    let key = bearer_key(headers).ok_or_else(|| {
-        Refusal::new("api_key", ApiError::unauthorized("send an API key as `Authorization: Bearer ld_…`"))
-    })?;
-    let tenant =
-        state.store.api_key_tenant(&key).await.map_err(|e| Refusal::new("server_error", ApiError::internal(e)))?;
-    let Some(tenant) = tenant else {
-        state.auditor.record(AuditEntry {
-            tenant: None,
-            actor: Some(format!("api key {}", key.id)),
-            action: "publish",
-            outcome: Outcome::Denied,
-            detail: Some("unknown or revoked key".into()),
-        });
-        return Err(Refusal::new("api_key", ApiError::unauthorized("unknown or revoked API key")));
-    };
+async fn accept(
+    state: &AppState,
+    client: ClientAddr,
+    topic: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Published>, Refusal> {
+    let (key, tenant) = check_key(state, client, headers).await?;
     // Charged only once the key is known to be real: wrong secrets must not spend its allowance.
     if let Err(wait) = state.engine.allow_publish(&key.id).await {
         let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);

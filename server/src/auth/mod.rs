@@ -6,22 +6,27 @@ pub mod lookup_cache;
 pub mod origin;
 pub mod password;
 pub mod resume_token;
+pub mod session_cookie;
+pub mod sign_in_throttle;
 pub mod token;
 
 use crate::broker::engine::Notice;
 use crate::{
     broker::topic_name::TenantId,
-    store::{Store, StoreError, accounts::User, now_secs},
+    store::{
+        Store, StoreError,
+        accounts::{EmailKey, User},
+        now_secs,
+    },
 };
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::Cookie;
 use lookup_cache::LookupCache;
 use resume_token::ResumeKeys;
+use session_cookie::CookiePolicy;
 use std::time::{Duration, Instant};
 use token::{Claims, TokenError, TokenKeys};
 
 /// The session cookie's name.
-pub const COOKIE: &str = "livedash_session";
-
 /// A signed-in user and the session they are signed in with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -54,6 +59,7 @@ pub struct Auth {
     keys: TokenKeys,
     pub resume: ResumeKeys,
     ttl: Duration,
+    cookies: CookiePolicy,
     /// Password hashing is slow and takes memory by design (Argon2id): a login flood must queue
     /// here, not fill the blocking pool.
     password_checks: tokio::sync::Semaphore,
@@ -66,12 +72,13 @@ pub struct Auth {
 const LOOKUP_TTL: Duration = Duration::from_secs(1);
 
 impl Auth {
-    pub fn new(store: Store, secret: &[u8], ttl: Duration, max_password_checks: usize) -> Self {
+    pub fn new(store: Store, secret: &[u8], ttl: Duration, cookies: CookiePolicy, max_password_checks: usize) -> Self {
         Self {
             store,
             keys: TokenKeys::new(secret),
             resume: ResumeKeys::new(secret),
             ttl,
+            cookies,
             password_checks: tokio::sync::Semaphore::new(max_password_checks),
             sessions: LookupCache::new(LOOKUP_TTL),
             live_flags: LookupCache::new(LOOKUP_TTL),
@@ -80,7 +87,7 @@ impl Auth {
 
     /// Checks the password and opens a session; returns it with its token. [`AuthError::Busy`] when
     /// no password check is free soon enough.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Option<(Session, String)>, AuthError> {
+    pub async fn login(&self, email: &EmailKey, password: &str) -> Result<Option<(Session, String)>, AuthError> {
         let permit = tokio::time::timeout(PASSWORD_CHECK_WAIT, self.password_checks.acquire()).await;
         let Ok(Ok(_permit)) = permit else {
             return Err(AuthError::Busy);
@@ -114,8 +121,7 @@ impl Auth {
 
     /// The session the request's cookie proves (what every signed-in page and API call asks).
     pub async fn session_of(&self, headers: &axum::http::HeaderMap) -> Result<Session, AuthError> {
-        let jar = axum_extra::extract::CookieJar::from_headers(headers);
-        self.session(jar.get(COOKIE).map(|c| c.value())).await
+        self.session(self.cookies.read(headers).as_deref()).await
     }
 
     pub async fn logout(&self, session: &Session) -> Result<(), StoreError> {
@@ -159,29 +165,13 @@ impl Auth {
         Ok(self.store.session_user(session_id).await?.is_some())
     }
 
-    /// The cookie that carries a session token: httpOnly, SameSite=Strict, Secure over TLS, for
-    /// `domain` and its subdomains when one is configured (`LIVEDASH_COOKIE_DOMAIN`).
-    pub fn cookie(&self, token: String, secure: bool, domain: Option<&str>) -> Cookie<'static> {
-        let mut cookie = Cookie::build((COOKIE, token))
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .secure(secure)
-            .path("/")
-            .max_age(time::Duration::seconds(self.ttl.as_secs() as i64))
-            .build();
-        if let Some(domain) = domain {
-            cookie.set_domain(domain.to_owned());
-        }
-        cookie
+    /// The cookie that carries a session token, for a request with these headers.
+    pub fn cookie(&self, token: String, headers: &axum::http::HeaderMap) -> Cookie<'static> {
+        self.cookies.issue(token, self.ttl, headers)
     }
 
-    /// A cookie that makes the browser forget the session (the same domain, or it would not).
-    pub fn removal_cookie(&self, domain: Option<&str>) -> Cookie<'static> {
-        let mut cookie = Cookie::build((COOKIE, "")).http_only(true).same_site(SameSite::Strict).path("/").build();
-        if let Some(domain) = domain {
-            cookie.set_domain(domain.to_owned());
-        }
-        cookie.make_removal();
-        cookie
+    /// A cookie that makes the browser forget the session.
+    pub fn removal_cookie(&self, headers: &axum::http::HeaderMap) -> Cookie<'static> {
+        self.cookies.removal(headers)
     }
 }

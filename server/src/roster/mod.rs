@@ -24,10 +24,21 @@ pub struct Standing {
     pub activity: Option<(String, i64)>,
 }
 
+/// The counts could not be reached (Redis down): a connection is refused rather than let in
+/// uncounted, since its later leave would take the count below the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the deployment's connection counts cannot be reached; try again shortly")]
+pub struct RosterUnavailable;
+
 pub trait Roster: Send + Sync + 'static {
     /// Counts one more connection of `user`, opened at `now`, unless they already have `max` open
     /// in the whole deployment: their standing with it, or `None` when full.
-    fn join<'a>(&'a self, user: &'a User, max: usize, now: i64) -> BoxFuture<'a, Option<Standing>>;
+    fn join<'a>(
+        &'a self,
+        user: &'a User,
+        max: usize,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<Standing>, RosterUnavailable>>;
 
     /// Counts one connection of `user` less: their standing without it.
     fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Standing>;
@@ -43,7 +54,12 @@ pub struct MemoryRoster {
 }
 
 impl Roster for MemoryRoster {
-    fn join<'a>(&'a self, user: &'a User, max: usize, now: i64) -> BoxFuture<'a, Option<Standing>> {
+    fn join<'a>(
+        &'a self,
+        user: &'a User,
+        max: usize,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<Standing>, RosterUnavailable>> {
         let mut per_user = self.per_user.lock().expect("roster lock");
         let standing = per_user.entry(user.id).or_insert_with(|| Standing { since: now, ..Standing::default() });
         let joined = (standing.connections < max).then(|| {
@@ -53,7 +69,7 @@ impl Roster for MemoryRoster {
         if standing.connections == 0 {
             per_user.remove(&user.id);
         }
-        Box::pin(std::future::ready(joined))
+        Box::pin(std::future::ready(Ok(joined)))
     }
 
     fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Standing> {
@@ -90,10 +106,10 @@ pub struct Seat {
 }
 
 impl Seat {
-    /// Takes a seat for `user` if they have fewer than `max`.
-    pub async fn take(roster: Arc<dyn Roster>, user: &User, max: usize) -> Option<Seat> {
+    /// Takes a seat for `user` if they have fewer than `max` (`None` when full).
+    pub async fn take(roster: Arc<dyn Roster>, user: &User, max: usize) -> Result<Option<Seat>, RosterUnavailable> {
         let joined = roster.join(user, max, crate::broker::now_ms()).await?;
-        Some(Seat { roster, user: user.clone(), joined, left: false })
+        Ok(joined.map(|joined| Seat { roster, user: user.clone(), joined, left: false }))
     }
 
     /// Gives the seat back: the user's standing without it (nothing, if it was given back before).
@@ -138,16 +154,16 @@ mod tests {
     #[tokio::test]
     async fn seats_are_capped_per_user_and_given_back() {
         let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::default());
-        let mut first = Seat::take(roster.clone(), &user(1), 2).await.unwrap();
-        let second = Seat::take(roster.clone(), &user(1), 2).await.unwrap();
+        let mut first = Seat::take(roster.clone(), &user(1), 2).await.unwrap().unwrap();
+        let second = Seat::take(roster.clone(), &user(1), 2).await.unwrap().unwrap();
         assert_eq!((first.joined.connections, second.joined.connections), (1, 2));
-        assert!(Seat::take(roster.clone(), &user(1), 2).await.is_none());
-        assert!(Seat::take(roster.clone(), &user(2), 2).await.is_some(), "another user is not affected");
+        assert!(Seat::take(roster.clone(), &user(1), 2).await.unwrap().is_none());
+        assert!(Seat::take(roster.clone(), &user(2), 2).await.unwrap().is_some(), "another user is not affected");
         assert_eq!(first.leave().await.connections, 1);
         assert_eq!(first.leave().await.connections, 0, "leaving twice gives back one seat");
         drop(second);
         tokio::task::yield_now().await;
-        let again = Seat::take(roster, &user(1), 2).await.unwrap();
+        let again = Seat::take(roster, &user(1), 2).await.unwrap().unwrap();
         assert_eq!(again.joined.connections, 1, "a dropped seat is given back");
     }
 
@@ -155,13 +171,13 @@ mod tests {
     async fn a_standing_keeps_the_first_connections_time_and_the_latest_activity_until_the_last_leaves() {
         let roster = MemoryRoster::default();
         let ada = user(1);
-        assert_eq!(roster.join(&ada, 5, 100).await.unwrap().since, 100);
+        assert_eq!(roster.join(&ada, 5, 100).await.unwrap().unwrap().since, 100);
         roster.note_activity(&ada, "opened Ops", 150).await;
-        let second = roster.join(&ada, 5, 200).await.unwrap();
+        let second = roster.join(&ada, 5, 200).await.unwrap().unwrap();
         assert_eq!((second.since, second.activity), (100, Some(("opened Ops".into(), 150))));
         assert_eq!(roster.leave(&ada).await.since, 100);
         assert_eq!(roster.leave(&ada).await.connections, 0);
-        let fresh = roster.join(&ada, 5, 300).await.unwrap();
+        let fresh = roster.join(&ada, 5, 300).await.unwrap().unwrap();
         assert_eq!((fresh.since, fresh.activity), (300, None), "a new stay online starts afresh");
         roster.note_activity(&user(2), "not online", 1).await;
         assert!(roster.per_user.lock().unwrap().get(&2).is_none(), "nothing kept for someone offline");

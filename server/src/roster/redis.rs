@@ -6,14 +6,21 @@
 //! claim one takes its connections out of every count and tells presence who is now offline, so a
 //! crashed node's users neither stay "online" nor hold connection slots.
 //!
-//! When Redis cannot be reached, joining is allowed (counted on nothing) rather than refused: the
-//! limit guards against abuse, and a Redis outage must not lock every viewer out.
+//! When Redis cannot be reached, a join is refused (the client retries with backoff): a connection
+//! let in uncounted would, on leaving, take its user's count below the truth. A join or leave whose
+//! answer is lost may still have happened in Redis, so each node keeps its own exact count per user
+//! and, for users whose Redis count it is unsure of, writes it back with its next heartbeat: the
+//! counts are exact again within a third of the expiry after Redis answers.
 
-use super::{Roster, Standing};
+use super::{Roster, RosterUnavailable, Standing};
 use crate::{broker::topic_name::TenantId, shutdown::ShutdownSignal, store::accounts::User, telemetry};
 use futures_util::future::BoxFuture;
 use redis::{Script, aio::ConnectionManager};
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 /// How long a user's counts live in Redis without a change (a bound, not a rule: they are
 /// cleaned as nodes die).
@@ -22,6 +29,18 @@ const HEARTBEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1";
+/// Sets this node's share of a user's connections to what the node knows it is.
+const RECONCILE: &str = r"
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SADD', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[3])
+end
 return 1";
 /// Records a user's activity on their standing, if they have one (are online somewhere).
 const NOTE_ACTIVITY: &str = r"
@@ -40,6 +59,16 @@ pub struct RedisRoster {
     sweep: Script,
     heartbeat: Script,
     note_activity: Script,
+    reconcile: Script,
+    /// This node's connections per user, exactly; `unsure` when Redis may have counted otherwise.
+    local: Mutex<HashMap<i64, LocalCount>>,
+}
+
+#[derive(Debug)]
+struct LocalCount {
+    user: User,
+    connections: usize,
+    unsure: bool,
 }
 
 /// A user who was connected only through a node that died.
@@ -63,6 +92,8 @@ impl RedisRoster {
             sweep: with_live_count(include_str!("sweep.lua")),
             heartbeat: Script::new(HEARTBEAT),
             note_activity: Script::new(NOTE_ACTIVITY),
+            reconcile: Script::new(RECONCILE),
+            local: Mutex::default(),
         });
         roster.beat().await?;
         Ok(roster)
@@ -86,6 +117,7 @@ impl RedisRoster {
                 tracing::warn!(error = %e, "could not renew this node's heartbeat in Redis");
                 continue;
             }
+            self.reconcile_unsure().await;
             for user in self.sweep_dead().await {
                 gone(user);
             }
@@ -105,6 +137,52 @@ impl RedisRoster {
             .invoke_async(&mut self.connection.clone())
             .await?;
         Ok(())
+    }
+
+    /// Writes this node's exact count for every user whose count in Redis it is unsure of.
+    async fn reconcile_unsure(&self) {
+        let unsure: Vec<(User, usize)> = {
+            let local = self.local.lock().expect("roster lock");
+            local.values().filter(|l| l.unsure).map(|l| (l.user.clone(), l.connections)).collect()
+        };
+        for (user, connections) in unsure {
+            let set: redis::RedisResult<i64> = self
+                .reconcile
+                .key(self.conns_key(&user))
+                .key(self.node_users_key())
+                .arg(&self.node)
+                .arg(connections)
+                .arg(member(&user))
+                .arg(COUNTS_TTL.as_millis() as u64)
+                .invoke_async(&mut self.connection.clone())
+                .await;
+            if set.is_err() {
+                return; // the next heartbeat tries again
+            }
+            let mut local = self.local.lock().expect("roster lock");
+            if let Some(count) = local.get_mut(&user.id) {
+                // A join or leave since the snapshot left it unsure again if it failed too.
+                if count.connections == connections {
+                    count.unsure = false;
+                }
+                if count.connections == 0 && !count.unsure {
+                    local.remove(&user.id);
+                }
+            }
+            tracing::info!(user = user.id, connections, "a user's connection count in Redis was set right");
+        }
+    }
+
+    /// Notes a join or leave in this node's own count; `unsure` when Redis's answer was lost.
+    fn note_local(&self, user: &User, change: isize, unsure: bool) {
+        let mut local = self.local.lock().expect("roster lock");
+        let count =
+            local.entry(user.id).or_insert_with(|| LocalCount { user: user.clone(), connections: 0, unsure: false });
+        count.connections = count.connections.saturating_add_signed(change);
+        count.unsure |= unsure;
+        if count.connections == 0 && !count.unsure {
+            local.remove(&user.id);
+        }
     }
 
     async fn sweep_dead(&self) -> Vec<Gone> {
@@ -145,8 +223,17 @@ impl RedisRoster {
     }
 }
 
+/// Tries a leave gets before it is given up (waiting 0.1, 0.3, 0.9 s between them).
+const LEAVE_ATTEMPTS: u32 = 4;
+const LEAVE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Roster for RedisRoster {
-    fn join<'a>(&'a self, user: &'a User, max: usize, now: i64) -> BoxFuture<'a, Option<Standing>> {
+    fn join<'a>(
+        &'a self,
+        user: &'a User,
+        max: usize,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Option<Standing>, RosterUnavailable>> {
         Box::pin(async move {
             let joined: redis::RedisResult<Vec<String>> = self
                 .join
@@ -162,12 +249,16 @@ impl Roster for RedisRoster {
                 .invoke_async(&mut self.connection.clone())
                 .await;
             match joined {
-                Ok(reply) if reply.first().is_some_and(|n| n == "-1") => None,
-                Ok(reply) => Some(standing_from(&reply)),
+                Ok(reply) if reply.first().is_some_and(|n| n == "-1") => Ok(None),
+                Ok(reply) => {
+                    self.note_local(user, 1, false);
+                    Ok(Some(standing_from(&reply)))
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "Redis unreachable: a connection is let in uncounted");
-                    metrics::counter!(telemetry::DENIALS, "reason" => "roster_unavailable").increment(1);
-                    Some(Standing { connections: 1, since: now, activity: None })
+                    // The join may still run once Redis answers: set right at the next heartbeat.
+                    tracing::warn!(error = %e, "Redis unreachable: a connection is refused (it could not be counted)");
+                    self.note_local(user, 0, true);
+                    Err(RosterUnavailable)
                 }
             }
         })
@@ -175,17 +266,36 @@ impl Roster for RedisRoster {
 
     fn leave<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Standing> {
         Box::pin(async move {
-            let left: redis::RedisResult<Vec<String>> = self
-                .leave
-                .key(self.conns_key(user))
-                .key(self.nodes_key())
-                .key(self.node_users_key())
-                .key(self.standing_key(user))
-                .arg(&self.node)
-                .arg(member(user))
-                .invoke_async(&mut self.connection.clone())
-                .await;
-            left.map(|reply| standing_from(&reply)).unwrap_or_default()
+            // Tried again briefly; a leave that still does not reach Redis is set right with a
+            // later heartbeat.
+            let mut pause = LEAVE_RETRY_FIRST;
+            for attempt in 1..=LEAVE_ATTEMPTS {
+                let left: redis::RedisResult<Vec<String>> = self
+                    .leave
+                    .key(self.conns_key(user))
+                    .key(self.nodes_key())
+                    .key(self.node_users_key())
+                    .key(self.standing_key(user))
+                    .arg(&self.node)
+                    .arg(member(user))
+                    .invoke_async(&mut self.connection.clone())
+                    .await;
+                match left {
+                    Ok(reply) => {
+                        self.note_local(user, -1, false);
+                        return standing_from(&reply);
+                    }
+                    Err(e) if attempt == LEAVE_ATTEMPTS => {
+                        tracing::warn!(error = %e, user = user.id, "a connection's leave could not be counted in Redis yet");
+                        self.note_local(user, -1, true);
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(pause).await;
+                        pause *= 3;
+                    }
+                }
+            }
+            Standing::default()
         })
     }
 

@@ -62,10 +62,32 @@ pub(super) fn user_from(row: UserRow) -> Result<User, StoreError> {
     })
 }
 
-/// E-mails are kept and looked up lower-cased, so `Ops@Acme.test` and `ops@acme.test` are one
-/// account on either backend.
-fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
+/// An e-mail address in the one form accounts are stored under, looked up by and throttled by:
+/// surrounding whitespace (any Unicode space, and the invisible zero-width ones) trimmed, case
+/// folded. Every limiter on sign-ins keys on this too: a limiter that saw `" Ops@x.test"` as
+/// another account than the lookup does would let an attacker reset it by spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EmailKey(String);
+
+impl EmailKey {
+    pub fn new(raw: &str) -> Self {
+        let invisible = |c: char| {
+            c.is_whitespace() || c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+        };
+        // Lower case, then the few full case foldings lower case misses.
+        let folded: String = raw.trim_matches(invisible).to_lowercase().replace('ß', "ss").replace('ς', "σ");
+        Self(folded)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for EmailKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Store {
@@ -123,7 +145,7 @@ impl Store {
                      tenant_id = excluded.tenant_id, role = excluded.role
                  RETURNING id",
             )
-            .bind(email_key(email))
+            .bind(EmailKey::new(email).as_str())
             .bind(&hash)
             .bind(tenant.as_str())
             .bind(role.as_str())
@@ -136,10 +158,10 @@ impl Store {
 
     /// The user with this e-mail and password, or `None`. Takes as long for an unknown e-mail as
     /// for a wrong password, so timing does not tell which e-mails exist.
-    pub async fn check_login(&self, email: &str, password: &str) -> Result<Option<User>, StoreError> {
+    pub async fn check_login(&self, email: &EmailKey, password: &str) -> Result<Option<User>, StoreError> {
         let row: Option<(i64, String, String, String, String)> = on_backend!(self, pool => {
             sqlx::query_as("SELECT id, email, tenant_id, role, password_hash FROM users WHERE email = $1")
-                .bind(email_key(email))
+                .bind(email.as_str())
                 .fetch_optional(pool)
                 .await?
         });
@@ -170,6 +192,17 @@ mod tests {
     use super::*;
     use crate::store::testing::on_each_backend;
 
+    #[test]
+    fn one_spelling_per_address() {
+        let key = EmailKey::new("ops@globex.test");
+        for spelling in [" ops@globex.test", "ops@globex.test\t", "OPS@Globex.TEST", "\u{2003}ops@globex.test\u{FEFF}"]
+        {
+            assert_eq!(EmailKey::new(spelling), key, "{spelling:?}");
+        }
+        assert_eq!(EmailKey::new("STRAßE@x.test"), EmailKey::new("strasse@x.test"), "folded, not only lower-cased");
+        assert_ne!(EmailKey::new("o ps@globex.test"), key, "inner characters are the address's own");
+    }
+
     on_each_backend!(users_log_in_with_their_password_only, the_live_flag_starts_on_and_can_be_turned_off);
 
     async fn users_log_in_with_their_password_only(store: Store) {
@@ -178,10 +211,20 @@ mod tests {
         let id = store.upsert_user("Ops@Acme.test", "first", &acme, Role::Viewer).await.unwrap();
         let again = store.upsert_user("ops@acme.test", "s3cret", &acme, Role::Admin).await.unwrap();
         assert_eq!(id, again, "one account whatever the case of its e-mail");
-        let user = store.check_login("OPS@acme.test", "s3cret").await.unwrap().expect("e-mail is case-insensitive");
+        for spelling in
+            [" ops@acme.test", "ops@acme.test\t", "\u{00A0}OPS@ACME.TEST\u{200B}", "\u{3000}Ops@Acme.Test\n"]
+        {
+            let user = store.check_login(&EmailKey::new(spelling), "s3cret").await.unwrap();
+            assert_eq!(user.map(|u| u.id), Some(id), "{spelling:?} is the same account");
+        }
+        let user = store
+            .check_login(&EmailKey::new("OPS@acme.test"), "s3cret")
+            .await
+            .unwrap()
+            .expect("e-mail is case-insensitive");
         assert_eq!((user.email.as_str(), user.role, user.tenant.as_str()), ("ops@acme.test", Role::Admin, "acme"));
-        assert_eq!(store.check_login("ops@acme.test", "wrong").await.unwrap(), None);
-        assert_eq!(store.check_login("nobody@acme.test", "s3cret").await.unwrap(), None);
+        assert_eq!(store.check_login(&EmailKey::new("ops@acme.test"), "wrong").await.unwrap(), None);
+        assert_eq!(store.check_login(&EmailKey::new("nobody@acme.test"), "s3cret").await.unwrap(), None);
         assert_eq!(store.user(user.id).await.unwrap(), Some(user));
     }
 

@@ -9,13 +9,14 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_digest;
+pub mod audit_spill;
 pub mod dashboards;
 pub mod sessions;
 pub mod settings;
 
 mod backend;
 
-pub use backend::redacted;
+pub use crate::redact::redacted;
 pub(crate) use backend::{Backend, Dialect, lock_row, on_backend};
 
 #[derive(Debug, thiserror::Error)]

@@ -50,7 +50,12 @@ impl Store {
 mod tests {
     use crate::{
         broker::topic_name::TenantId,
-        store::{Store, accounts::Role, now_secs, testing::on_each_backend},
+        store::{
+            Store,
+            accounts::{EmailKey, Role},
+            now_secs,
+            testing::on_each_backend,
+        },
     };
 
     on_each_backend!(sessions_end_when_revoked_or_expired);
@@ -59,7 +64,7 @@ mod tests {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         store.upsert_user("a@acme.test", "pw", &acme, Role::Viewer).await.unwrap();
-        let user = store.check_login("a@acme.test", "pw").await.unwrap().unwrap();
+        let user = store.check_login(&EmailKey::new("a@acme.test"), "pw").await.unwrap().unwrap();
 
         let live = store.create_session(user.id, now_secs() + 60).await.unwrap();
         assert_eq!(store.session_user(&live).await.unwrap(), Some(user.clone()));

@@ -30,6 +30,11 @@ pub const SERVER_ERROR: u16 = 1011;
 pub const SESSION_ENDED: u16 = 4401;
 pub const LIVE_OFF: u16 = 4403;
 pub const LIMIT: u16 = 4429;
+/// Try again later: something this node needs (Redis) cannot be reached just now.
+pub const TRY_AGAIN: u16 = 1013;
+
+/// When a client refused with [`TRY_AGAIN`] over HTTP is told to come back.
+const RETRY_SECS: u64 = 2;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -60,6 +65,10 @@ impl Refusal {
             LIVE_OFF => ApiError::new(StatusCode::FORBIDDEN, "live_dashboards_off", &self.reason),
             LIMIT => ApiError::limit(self.metric, self.max.unwrap_or_default(), &self.reason),
             403 => ApiError::forbidden(&self.reason),
+            TRY_AGAIN => ApiError {
+                retry_after: Some(RETRY_SECS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &self.reason)
+            },
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", &self.reason),
         }
     }
@@ -88,7 +97,8 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap, rule: OriginRule) -> 
 
 /// Counts a connection attempt of `peer` against its per-minute limit.
 pub fn check_connect_rate(state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
-    if state.limiters.connects_by_ip.check(&peer, std::time::Instant::now()).is_ok() {
+    let source = crate::client_addr::Source::of(peer);
+    if state.limiters.connects_by_source.check(&source, std::time::Instant::now()).is_ok() {
         return Ok(());
     }
     let max = state.config.connect_attempts_per_min;
@@ -126,10 +136,13 @@ pub async fn register(
     headers: &HeaderMap,
 ) -> Result<Registration, Refusal> {
     let limit = state.config.max_connections_per_user;
-    let seat = Seat::take(state.roster.clone(), &session.user, limit).await.ok_or_else(|| Refusal {
-        max: Some(limit as u64),
-        ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
-    })?;
+    let seat = Seat::take(state.roster.clone(), &session.user, limit)
+        .await
+        .map_err(|unavailable| Refusal::new(TRY_AGAIN, unavailable.to_string(), "roster_unavailable"))?
+        .ok_or_else(|| Refusal {
+            max: Some(limit as u64),
+            ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
+        })?;
     let registration = state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, seat);
     check_session(state, headers).await?;
     Ok(registration)

@@ -28,12 +28,13 @@ use crate::{
         topic_name::{TopicKey, TopicName},
     },
     client_addr::ClientAddr,
+    listener::Hangup,
     telemetry,
 };
 use app::live::job_board::{JOBS_TOPIC, Job, JobStep, MAX_JOB_ID_LEN, valid_job_id};
 use app::protocol::{ControlMessage, Item, Level, ServerMessage};
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Extension, Path, Query, State},
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
@@ -62,9 +63,10 @@ pub async fn job(
     ClientAddr(peer): ClientAddr,
     Path(job): Path<String>,
     Query(params): Query<JobParams>,
+    hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
 ) -> Response {
-    match open(state, peer, job, params, &headers).await {
+    match open(state, peer, hangup, job, params, &headers).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -73,6 +75,7 @@ pub async fn job(
 async fn open(
     state: AppState,
     peer: IpAddr,
+    hangup: Option<Extension<Hangup>>,
     job: String,
     params: JobParams,
     headers: &HeaderMap,
@@ -112,7 +115,8 @@ async fn open(
     if resume.is_some() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "job").increment(1);
     }
-    let (events, response) = EventStream::open(state.config.write_timeout, state.config.sse_heartbeat, "job");
+    let (events, response) =
+        EventStream::open(&state.config, "job", registration.kick.clone(), hangup.map(|Extension(h)| h));
     let stream = JobStream {
         connection,
         job,

@@ -11,5 +11,6 @@ pub mod registry;
 pub mod sse;
 pub mod sse_format;
 pub mod sse_stream;
+pub mod subscription_log;
 pub mod write_pacer;
 pub mod ws;

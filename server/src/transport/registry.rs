@@ -28,16 +28,21 @@ pub struct Kick {
 impl Kick {
     fn send(&self, code: u16, reason: &'static str) {
         self.reason.lock().expect("kick lock").get_or_insert((code, reason));
-        self.notify.notify_one();
+        // Every waiter: a connection waits for it in its loop and, at once, beside a blocked write.
+        self.notify.notify_waiters();
     }
 
     /// Completes with the close code and reason once someone asks this socket to close.
     pub async fn received(&self) -> (u16, &'static str) {
         loop {
+            // Listening before looking: a kick between the two is not missed.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if let Some(reason) = *self.reason.lock().expect("kick lock") {
                 return reason;
             }
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }
@@ -201,7 +206,7 @@ mod tests {
     async fn seat(user_id: i64) -> Seat {
         let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::default());
         let user = User { id: user_id, email: "u@acme.test".into(), tenant: acme(), role: Role::Viewer };
-        Seat::take(roster, &user, 10).await.unwrap()
+        Seat::take(roster, &user, 10).await.unwrap().unwrap()
     }
 
     #[tokio::test]

@@ -22,12 +22,13 @@ use crate::{
     auth::Session,
     broker::{ReadFrom, Subscriber, position::Position},
     client_addr::ClientAddr,
+    listener::Hangup,
     telemetry,
 };
 use app::dashboard::DASHBOARD_EDITS_FEED;
 use app::protocol::{ControlMessage, Item, ServerMessage, TopicKind, Update};
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Extension, Path, Query, State},
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
@@ -52,9 +53,10 @@ pub async fn dashboard(
     ClientAddr(peer): ClientAddr,
     Path(id): Path<i64>,
     Query(params): Query<StreamParams>,
+    hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
 ) -> Response {
-    match open(state, peer, id, params, &headers).await {
+    match open(state, peer, hangup, id, params, &headers).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -63,6 +65,7 @@ pub async fn dashboard(
 async fn open(
     state: AppState,
     peer: IpAddr,
+    hangup: Option<Extension<Hangup>>,
     id: i64,
     params: StreamParams,
     headers: &HeaderMap,
@@ -79,7 +82,8 @@ async fn open(
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
 
-    let (events, response) = EventStream::open(state.config.write_timeout, state.config.sse_heartbeat, "dashboard");
+    let (events, response) =
+        EventStream::open(&state.config, "dashboard", registration.kick.clone(), hangup.map(|Extension(h)| h));
     let stream = DashboardStream {
         connection,
         dashboard: id,

@@ -5,6 +5,10 @@
 //! The task hands chunks to the body through a channel of two: a client that stops reading fills
 //! it, and a chunk that cannot be handed over within the write timeout ends the stream, so a stalled
 //! reader costs two chunks and its outbox, never more.
+//!
+//! A session's end (logout, revocation, live off) cannot wait for that timeout: a kick while a chunk
+//! waits, or a closing response that does not finish within [`CLOSE_DRAIN`], hangs up the
+//! connection (see [`Hangup`]).
 
 use super::{
     admission::{GOING_AWAY, SESSION_ENDED},
@@ -12,7 +16,7 @@ use super::{
     registry::Kick,
     sse_format,
 };
-use crate::{AppState, auth::Session, shutdown::ShutdownSignal, telemetry};
+use crate::{AppState, auth::Session, listener::Hangup, shutdown::ShutdownSignal, telemetry};
 use axum::{
     body::{Body, Bytes},
     http::{HeaderValue, header},
@@ -20,7 +24,7 @@ use axum::{
 };
 use std::{convert::Infallible, pin::Pin, sync::Arc, time::Duration};
 use tokio::{
-    sync::mpsc,
+    sync::{mpsc, oneshot},
     time::{Instant, Interval, Sleep},
 };
 
@@ -28,6 +32,8 @@ use tokio::{
 const BODY_CHUNKS: usize = 2;
 /// What a stream asks an `EventSource` to wait before reconnecting by itself.
 pub const RETRY_MS: u64 = 1000;
+/// How long a closing stream's last chunks may take to reach the client before it is hung up on.
+pub const CLOSE_DRAIN: Duration = Duration::from_millis(500);
 
 /// Why a stream ended.
 #[derive(Debug)]
@@ -37,27 +43,44 @@ pub enum Ending {
     Close(u16, String),
     /// The stream said all it had to say.
     Finished,
+    /// The connection was hung up on: nothing more can be written.
+    HungUp,
 }
 
 /// The writing end of one stream's response.
 pub struct EventStream {
-    chunks: mpsc::Sender<Bytes>,
+    /// Gone once the stream has ended: the body then finishes with what it has.
+    chunks: Option<mpsc::Sender<Bytes>>,
     write_timeout: Duration,
     /// `dashboard` or `job`, for the metrics.
     pub kind: &'static str,
+    kick: Arc<Kick>,
+    hangup: Option<Hangup>,
+    /// Fails once the response body is dropped: the response is over.
+    body_gone: oneshot::Receiver<()>,
 }
 
 impl EventStream {
     /// A stream and the `text/event-stream` response whose body it writes; the first chunk asks
     /// for a 1 s reconnection delay and says how often heartbeats come (a client then knows at
     /// once how long a silence means a dead path).
-    pub fn open(write_timeout: Duration, heartbeat: Duration, kind: &'static str) -> (Self, Response) {
+    pub fn open(
+        config: &crate::config::Config,
+        kind: &'static str,
+        kick: Arc<Kick>,
+        hangup: Option<Hangup>,
+    ) -> (Self, Response) {
+        let (write_timeout, heartbeat) = (config.write_timeout, config.sse_heartbeat);
         let (chunks, mut body) = mpsc::channel::<Bytes>(BODY_CHUNKS);
+        let (body_alive, body_gone) = oneshot::channel::<()>();
         let mut opening = String::new();
         sse_format::retry(&mut opening, RETRY_MS);
         sse_format::heartbeat(&mut opening, crate::broker::now_ms(), heartbeat);
         chunks.try_send(Bytes::from(opening)).expect("a new channel has room");
-        let body = futures_util::stream::poll_fn(move |cx| body.poll_recv(cx).map(|c| c.map(Ok::<_, Infallible>)));
+        let body = futures_util::stream::poll_fn(move |cx| {
+            let _alive = &body_alive; // dropped with the body
+            body.poll_recv(cx).map(|c| c.map(Ok::<_, Infallible>))
+        });
         let mut response = Body::from_stream(body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -65,19 +88,36 @@ impl EventStream {
         // Proxies that buffer responses (nginx) must pass events on at once.
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         metrics::gauge!(telemetry::SSE_ACTIVE, "stream" => kind).increment(1.0);
-        (Self { chunks, write_timeout, kind }, response)
+        (Self { chunks: Some(chunks), write_timeout, kind, kick, hangup, body_gone }, response)
     }
 
-    /// Hands a chunk to the response body, or gives up on a client that does not read.
+    /// Hands a chunk to the response body, or gives up on a client that does not read; a kick
+    /// while it waits hangs up at once.
     pub async fn send(&self, text: String) -> Result<(), Ending> {
-        match tokio::time::timeout(self.write_timeout, self.chunks.send(Bytes::from(text))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Ending::ClientLeft),
-            Err(_) => {
-                telemetry::write_timed_out("sse");
-                metrics::counter!(telemetry::SSE_ERRORS, "reason" => "write_timeout").increment(1);
-                Err(Ending::ClientLeft)
+        let Some(chunks) = &self.chunks else { return Err(Ending::Finished) };
+        let handed = tokio::time::timeout(self.write_timeout, chunks.send(Bytes::from(text)));
+        tokio::select! {
+            biased;
+            handed = handed => match handed {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Ending::ClientLeft),
+                Err(_) => {
+                    telemetry::write_timed_out("sse");
+                    metrics::counter!(telemetry::SSE_ERRORS, "reason" => "write_timeout").increment(1);
+                    Err(Ending::ClientLeft)
+                }
+            },
+            _ = self.kick.received() => {
+                self.hang_up();
+                Err(Ending::HungUp)
             }
+        }
+    }
+
+    fn hang_up(&self) {
+        metrics::counter!(telemetry::HANGUPS, "transport" => "sse").increment(1);
+        if let Some(hangup) = &self.hangup {
+            hangup.now();
         }
     }
 
@@ -86,14 +126,22 @@ impl EventStream {
         metrics::counter!(telemetry::SSE_UPDATES, "stream" => self.kind).increment(events);
     }
 
-    /// Tells the client why the stream ends, when there is something to tell.
-    pub async fn end(&self, ending: Ending) {
+    /// Tells the client why the stream ends, when there is something to tell, and lets the
+    /// response finish: within [`CLOSE_DRAIN`], or the connection is hung up on.
+    pub async fn end(&mut self, ending: Ending) {
         if let Ending::Close(code, reason) = ending {
             let mut text = String::new();
             let data = serde_json::json!({ "code": code, "reason": reason }).to_string();
             sse_format::push_event(&mut text, "close", None, &data);
-            let _ = self.send(text).await;
+            if self.send(text).await.is_err() {
+                return;
+            }
+            self.chunks = None;
+            if tokio::time::timeout(CLOSE_DRAIN, &mut self.body_gone).await.is_err() {
+                self.hang_up();
+            }
         }
+        self.chunks = None;
     }
 }
 
@@ -144,10 +192,18 @@ impl Lifetime {
                     Err(ending) => Wake::Ended(ending),
                 }
             }
-            () = stream.chunks.closed() => Wake::Ended(Ending::ClientLeft),
+            () = body_closed(stream) => Wake::Ended(Ending::ClientLeft),
             () = self.shutdown.stopping() => Wake::Ended(Ending::Close(GOING_AWAY, "server shutting down".into())),
             (code, reason) = self.kick.received() => Wake::Ended(Ending::Close(code, reason.into())),
             () = &mut self.session_end => Wake::Ended(Ending::Close(SESSION_ENDED, "session expired".into())),
         }
+    }
+}
+
+/// Completes once the client is gone (the response body was dropped).
+async fn body_closed(stream: &EventStream) {
+    match &stream.chunks {
+        Some(chunks) => chunks.closed().await,
+        None => std::future::pending().await,
     }
 }

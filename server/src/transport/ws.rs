@@ -8,7 +8,8 @@
 
 use super::admission::{self, GOING_AWAY, MESSAGE_TOO_BIG, NORMAL, OriginRule, SESSION_ENDED};
 use super::outbox::{Batch, Frame, Outbox};
-use super::registry::Registration;
+use super::registry::{Kick, Registration};
+use super::subscription_log::{SUMMARY_EVERY, SubscriptionLog};
 use super::write_pacer::WritePacer;
 use crate::{
     AppState,
@@ -121,6 +122,19 @@ impl Admitted {
     }
 }
 
+/// `write`'s outcome, or `None` if the connection is told to close (a logout, live off) before it
+/// completes: a write to a client that stopped reading must not keep a session's end waiting.
+async fn unless_kicked<T>(kick: &Kick, write: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        done = write => Some(done),
+        _ = kick.received() => {
+            metrics::counter!(telemetry::HANGUPS, "transport" => "websocket").increment(1);
+            None
+        }
+    }
+}
+
 async fn close(socket: &mut WebSocket, code: u16, reason: String) {
     let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
     let _ = socket.send(Message::Close(Some(frame))).await;
@@ -146,6 +160,9 @@ struct Connection {
     inbound: TokenBucket,
     /// Its manual refreshes: each costs a snapshot, so they have a limit of their own.
     refreshes: TokenBucket,
+    /// Its subscriptions since the last audit summary, and when that was written.
+    subscription_log: SubscriptionLog,
+    last_summary: Instant,
 }
 
 struct Followed {
@@ -175,7 +192,13 @@ fn meters() -> &'static Meters {
 enum Ending {
     ClientLeft,
     Close(u16, String),
+    /// Told to close while a write was blocked: the socket is dropped mid-write, without a close
+    /// frame (one cannot follow half a frame). The client reconnects and is refused with the code.
+    HungUp,
 }
+
+/// How long a close frame may take to go out before the socket is dropped without it.
+const CLOSE_WRITE_LIMIT: Duration = Duration::from_secs(1);
 
 impl Connection {
     fn new(id: u64, state: AppState, session: Session, registration: Registration) -> Self {
@@ -206,6 +229,8 @@ impl Connection {
                 state.config.refreshes_per_min as f64,
                 std::time::Instant::now(),
             ),
+            subscription_log: SubscriptionLog::default(),
+            last_summary: Instant::now(),
         }
     }
 
@@ -230,9 +255,11 @@ impl Connection {
     /// Says goodbye when there is something to say, and frees what the connection held.
     async fn finish(mut self: Box<Self>, mut socket: Box<WebSocket>, ending: Ending) {
         if let Ending::Close(code, reason) = ending {
-            close(&mut socket, code, reason).await;
+            // A client that does not read must not hold its socket with the goodbye.
+            let _ = tokio::time::timeout(CLOSE_WRITE_LIMIT, close(&mut socket, code, reason)).await;
         }
         drop(socket);
+        self.audit_subscriptions();
         for (widget, followed) in self.subscriptions.drain() {
             self.broker.unsubscribe(&followed.topic, self.id, &widget);
         }
@@ -261,6 +288,12 @@ impl Connection {
         let mut pacer = WritePacer::new(self.config.write_coalesce, Instant::now());
         loop {
             tokio::select! {
+                // An ending first: a write started after a kick would be cut off without its close
+                // frame.
+                biased;
+                () = &mut stopping => return Ending::Close(GOING_AWAY, "server shutting down".into()),
+                (code, reason) = &mut kicked => return Ending::Close(code, reason.into()),
+                () = &mut session_end => return Ending::Close(SESSION_ENDED, "session expired".into()),
                 inbound = socket.recv() => match inbound {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
@@ -305,14 +338,17 @@ impl Connection {
                     if last_heard.elapsed() >= self.config.idle_timeout {
                         return Ending::Close(NORMAL, "idle timeout".into());
                     }
+                    if self.last_summary.elapsed() >= SUMMARY_EVERY {
+                        self.audit_subscriptions();
+                    }
                     let ping = socket.send(Message::Ping(Default::default()));
-                    if !matches!(Box::pin(tokio::time::timeout(self.config.write_timeout, ping)).await, Ok(Ok(()))) {
-                        return Ending::ClientLeft;
+                    let ping = Box::pin(tokio::time::timeout(self.config.write_timeout, ping));
+                    match unless_kicked(&kick, ping).await {
+                        Some(Ok(Ok(()))) => {}
+                        Some(_) => return Ending::ClientLeft,
+                        None => return Ending::HungUp,
                     }
                 }
-                () = &mut stopping => return Ending::Close(GOING_AWAY, "server shutting down".into()),
-                (code, reason) = &mut kicked => return Ending::Close(code, reason.into()),
-                () = &mut session_end => return Ending::Close(SESSION_ENDED, "session expired".into()),
             }
         }
     }
@@ -326,13 +362,15 @@ impl Connection {
         if batch.frames.is_empty() && batch.lagging.is_empty() {
             return Ok(());
         }
-        match tokio::time::timeout(self.config.write_timeout, self.write(socket, batch)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Ending::ClientLeft),
-            Err(_) => {
+        let kick = self.registration.kick.clone();
+        match unless_kicked(&kick, tokio::time::timeout(self.config.write_timeout, self.write(socket, batch))).await {
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(_))) => Err(Ending::ClientLeft),
+            Some(Err(_)) => {
                 telemetry::write_timed_out("websocket");
                 Err(Ending::ClientLeft)
             }
+            None => Err(Ending::HungUp),
         }
     }
 
@@ -416,6 +454,7 @@ impl Connection {
                 Some((widget, followed)) => {
                     self.broker.unsubscribe(&followed.topic, self.id, &widget);
                     self.outbox.forget(&widget);
+                    self.subscription_log.unsubscribed();
                 }
                 None => self.error(ErrorCode::NotSubscribed, "no such subscription".into(), Some(widget_id)),
             },
@@ -461,7 +500,7 @@ impl Connection {
             Ok(name) => name,
             Err(e) => {
                 telemetry::denied("bad_topic");
-                self.audit_subscribe_raw(&topic, Outcome::Denied, e.to_string());
+                self.subscription_log.refused(&topic, &e.to_string());
                 return self.error(ErrorCode::BadTopic, e.to_string(), Some(widget_id));
             }
         };
@@ -471,35 +510,27 @@ impl Connection {
             Ok(subscribed) => subscribed,
             Err(e) => {
                 telemetry::denied(e.limit_label().unwrap_or("subscribe"));
-                self.audit_subscribe(&key.name, Outcome::Denied, Some(e.to_string()));
+                self.subscription_log.refused(key.name.as_str(), &e.to_string());
                 return self.error(ErrorCode::LimitExceeded, e.to_string(), Some(widget.to_string()));
             }
         };
         let pending = subscribed == Subscribed::Pending;
         tracing::debug!(connection = self.id, %widget, topic = %key, pending, "subscribed");
-        let detail = pending.then(|| "waiting for the topic's first message".to_owned());
-        self.audit_subscribe(&key.name, Outcome::Ok, detail);
+        self.subscription_log.subscribed(key.name.as_str());
         self.subscriptions.insert(widget, Followed { topic: key, position: None });
     }
 
-    fn audit_subscribe(&self, topic: &TopicName, outcome: Outcome, detail: Option<String>) {
-        let detail = detail.map_or_else(|| topic.to_string(), |d| format!("{topic}: {d}"));
-        self.audit_subscribe_raw(topic.as_str(), outcome, detail);
-    }
-
-    /// `topic` as the client wrote it: possibly hostile, so it is quoted and cut short.
-    fn audit_subscribe_raw(&self, topic: &str, outcome: Outcome, detail: String) {
-        let detail = if topic.len() > 200 || !topic.chars().all(|c| c.is_ascii_graphic()) {
-            format!("{:?}: {detail}", topic.chars().take(200).collect::<String>())
-        } else {
-            detail
-        };
+    /// Writes what the connection subscribed to since the last summary, as one audit row.
+    fn audit_subscriptions(&mut self) {
+        self.last_summary = Instant::now();
+        let Some(summary) = self.subscription_log.take_summary() else { return };
         self.auditor.record(AuditEntry {
             tenant: Some(self.session.user.tenant.to_string()),
             actor: Some(self.session.user.email.clone()),
-            action: "subscribe",
-            outcome,
-            detail: Some(detail),
+            action: "subscriptions",
+            // Refusals are in the counts: the row is a summary, never digested away.
+            outcome: Outcome::Ok,
+            detail: Some(format!("connection {}: {summary}", self.id)),
         });
     }
 

@@ -88,7 +88,16 @@ impl TestServer {
         Self::start_in(config, dir, addr, None).await
     }
 
-    async fn start_in(config: Config, dir: Option<tempfile::TempDir>, addr: SocketAddr, site: Option<&str>) -> Self {
+    async fn start_in(
+        mut config: Config,
+        dir: Option<tempfile::TempDir>,
+        addr: SocketAddr,
+        site: Option<&str>,
+    ) -> Self {
+        // Tests run side by side: `/metrics` gets a free loopback port rather than the default one.
+        if config.metrics_addr.as_deref() == Some(server::config::DEFAULT_METRICS_ADDR) {
+            config.metrics_addr = Some("127.0.0.1:0".into());
+        }
         let options = leptos::config::LeptosOptions::builder().output_name("livedash");
         let options = match site {
             Some(site) => options.site_root(site).build(),
@@ -148,8 +157,19 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `/metrics`, on its own listener.
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.metrics_addr.expect("metrics on their own listener"))
+    }
+
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// An HTTP client that says where it is from, as every non-browser client of the API must for
+    /// a state change (`Origin`), and sends JSON.
+    pub fn http(&self) -> reqwest::Client {
+        http_from(&self.origin())
     }
 
     pub fn key(&self, tenant: &str) -> String {
@@ -197,10 +217,19 @@ impl TestServer {
     }
 }
 
+/// An HTTP client whose requests carry `Origin: origin` and `Content-Type: application/json`.
+pub fn http_from(origin: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", origin.parse().unwrap());
+    headers.insert("content-type", reqwest::header::HeaderValue::from_static("application/json"));
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
 /// Signs in to the server at `addr` and returns the session cookie (`livedash_session=…`).
 pub async fn login_at(addr: SocketAddr, email: &str) -> String {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/auth/login"))
+        .header("origin", format!("http://{addr}"))
         .json(&serde_json::json!({"email": email, "password": "livedash-demo"}))
         .send()
         .await
@@ -286,6 +315,20 @@ impl Client {
         }
     }
 
+    /// The next text frame as JSON, or the close code if the server closes first.
+    pub async fn next_json_or_close(&mut self) -> Result<serde_json::Value, u16> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.socket.next()).await.expect("a frame within the wait");
+            match message {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Close(Some(frame)))) => return Err(frame.code.into()),
+                Some(Ok(Message::Close(None))) | None => return Err(1005),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("socket error: {e}"),
+            }
+        }
+    }
+
     pub async fn next_message(&mut self) -> ServerMessage {
         serde_json::from_value(self.next_json().await).unwrap()
     }
@@ -332,7 +375,14 @@ impl As {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).header("cookie", &self.cookie);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            // What a client that is not a browser sends with a state change: where it is from,
+            // and JSON.
+            .header("origin", &self.base)
+            .header("content-type", "application/json");
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -464,7 +514,7 @@ impl Sse {
 
 /// The value of one metric line of `/metrics` (`name{labels}` exactly as exposed), 0 when absent.
 pub async fn metric(server: &TestServer, series: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(server.metrics_url()).await.unwrap().text().await.unwrap();
     text.lines()
         .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
         .map_or(0.0, |value| value.trim().parse().unwrap())

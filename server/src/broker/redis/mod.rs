@@ -25,6 +25,7 @@ use super::{
     replica::{Applied, Remote},
     topic_name::TopicKey,
 };
+use crate::redact::redacted;
 use crate::{shutdown::ShutdownSignal, telemetry};
 use app::{
     live::backoff::Backoff,
@@ -677,21 +678,4 @@ pub(crate) async fn command_connection(client: &redis::Client) -> redis::RedisRe
 
 fn unavailable(e: redis::RedisError) -> BrokerError {
     BrokerError::Unavailable(format!("Redis: {e}"))
-}
-
-/// The URL without its password, for messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_password_never_reaches_a_message() {
-        assert_eq!(super::redacted("redis://:secret@10.0.0.5:6379/0"), "redis://…@10.0.0.5:6379/0");
-        assert_eq!(super::redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
 }
