@@ -336,3 +336,23 @@ async fn a_logout_ends_an_event_stream_whose_reader_stopped_at_once() {
     drop(stalled);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_that_expires_closes_a_connection_whose_writes_are_blocked() {
+    let ttl = Duration::from_secs(5);
+    let config = quiet(Config { write_timeout: Duration::from_secs(120), session_ttl: ttl, ..Config::default() });
+    let server = TestServer::start(config).await;
+    let cookie = server.login(ACME_ADMIN).await;
+    let signed_in = Instant::now();
+    let _stalled = stalled_socket(&server, &cookie, "flood/expiry").await;
+    flood_until_blocked(&server, "flood/expiry").await;
+    support::eventually("the blocked connection is gone", || server.sockets.open().0 == 0).await;
+    let after = signed_in.elapsed();
+    println!(
+        "a WebSocket blocked in a write closed {:.1} s after sign-in, its session lasting {} s",
+        after.as_secs_f64(),
+        ttl.as_secs()
+    );
+    assert!(after < ttl + Duration::from_secs(10), "{after:?}: not held by the 120 s write timeout");
+    server.stop().await;
+}

@@ -116,7 +116,7 @@ async fn open(
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "job").increment(1);
     }
     let (events, response) =
-        EventStream::open(&state.config, "job", registration.kick.clone(), hangup.map(|Extension(h)| h));
+        EventStream::open(&state.config, "job", &session, registration.kick.clone(), hangup.map(|Extension(h)| h));
     let stream = JobStream {
         connection,
         job,

@@ -32,6 +32,16 @@ impl Kick {
         self.notify.notify_waiters();
     }
 
+    /// A kick, or the session's expiry at `expires_at` (Unix seconds), whichever comes first: what
+    /// a blocked write must not outlast.
+    pub async fn or_expiry(&self, expires_at: i64) -> (u16, &'static str) {
+        let left = std::time::Duration::from_secs((expires_at - crate::store::now_secs()).max(0) as u64);
+        tokio::select! {
+            kicked = self.received() => kicked,
+            () = tokio::time::sleep(left) => (SESSION_ENDED, "session expired"),
+        }
+    }
+
     /// Completes with the close code and reason once someone asks this socket to close.
     pub async fn received(&self) -> (u16, &'static str) {
         loop {

@@ -82,8 +82,13 @@ async fn open(
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
 
-    let (events, response) =
-        EventStream::open(&state.config, "dashboard", registration.kick.clone(), hangup.map(|Extension(h)| h));
+    let (events, response) = EventStream::open(
+        &state.config,
+        "dashboard",
+        &session,
+        registration.kick.clone(),
+        hangup.map(|Extension(h)| h),
+    );
     let stream = DashboardStream {
         connection,
         dashboard: id,

@@ -55,6 +55,8 @@ pub struct EventStream {
     /// `dashboard` or `job`, for the metrics.
     pub kind: &'static str,
     kick: Arc<Kick>,
+    /// When the session expires (Unix seconds).
+    expires_at: i64,
     hangup: Option<Hangup>,
     /// Fails once the response body is dropped: the response is over.
     body_gone: oneshot::Receiver<()>,
@@ -67,6 +69,7 @@ impl EventStream {
     pub fn open(
         config: &crate::config::Config,
         kind: &'static str,
+        session: &Session,
         kick: Arc<Kick>,
         hangup: Option<Hangup>,
     ) -> (Self, Response) {
@@ -88,11 +91,14 @@ impl EventStream {
         // Proxies that buffer responses (nginx) must pass events on at once.
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         metrics::gauge!(telemetry::SSE_ACTIVE, "stream" => kind).increment(1.0);
-        (Self { chunks: Some(chunks), write_timeout, kind, kick, hangup, body_gone }, response)
+        (
+            Self { chunks: Some(chunks), write_timeout, kind, kick, expires_at: session.expires_at, hangup, body_gone },
+            response,
+        )
     }
 
-    /// Hands a chunk to the response body, or gives up on a client that does not read; a kick
-    /// while it waits hangs up at once.
+    /// Hands a chunk to the response body, or gives up on a client that does not read; the
+    /// session's end (a kick, its expiry) while it waits hangs up at once.
     pub async fn send(&self, text: String) -> Result<(), Ending> {
         let Some(chunks) = &self.chunks else { return Err(Ending::Finished) };
         let handed = tokio::time::timeout(self.write_timeout, chunks.send(Bytes::from(text)));
@@ -107,7 +113,7 @@ impl EventStream {
                     Err(Ending::ClientLeft)
                 }
             },
-            _ = self.kick.received() => {
+            _ = self.kick.or_expiry(self.expires_at) => {
                 self.hang_up();
                 Err(Ending::HungUp)
             }

@@ -122,13 +122,14 @@ impl Admitted {
     }
 }
 
-/// `write`'s outcome, or `None` if the connection is told to close (a logout, live off) before it
-/// completes: a write to a client that stopped reading must not keep a session's end waiting.
-async fn unless_kicked<T>(kick: &Kick, write: impl std::future::Future<Output = T>) -> Option<T> {
+/// `write`'s outcome, or `None` if the session ends (a logout, revocation, live off, its expiry)
+/// before it completes: a write to a client that stopped reading must not keep a session's end
+/// waiting.
+async fn unless_ended<T>(kick: &Kick, expires_at: i64, write: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::select! {
         biased;
         done = write => Some(done),
-        _ = kick.received() => {
+        _ = kick.or_expiry(expires_at) => {
             metrics::counter!(telemetry::HANGUPS, "transport" => "websocket").increment(1);
             None
         }
@@ -343,7 +344,7 @@ impl Connection {
                     }
                     let ping = socket.send(Message::Ping(Default::default()));
                     let ping = Box::pin(tokio::time::timeout(self.config.write_timeout, ping));
-                    match unless_kicked(&kick, ping).await {
+                    match unless_ended(&kick, self.session.expires_at, ping).await {
                         Some(Ok(Ok(()))) => {}
                         Some(_) => return Ending::ClientLeft,
                         None => return Ending::HungUp,
@@ -363,7 +364,9 @@ impl Connection {
             return Ok(());
         }
         let kick = self.registration.kick.clone();
-        match unless_kicked(&kick, tokio::time::timeout(self.config.write_timeout, self.write(socket, batch))).await {
+        let expires_at = self.session.expires_at;
+        let write = tokio::time::timeout(self.config.write_timeout, self.write(socket, batch));
+        match unless_ended(&kick, expires_at, write).await {
             Some(Ok(Ok(()))) => Ok(()),
             Some(Ok(Err(_))) => Err(Ending::ClientLeft),
             Some(Err(_)) => {
