@@ -164,6 +164,46 @@ test('a widget refreshed during an outage, and a tab switched back on during one
   });
 });
 
+test('a live switch turned off before the page knows its user stays off once it does', async ({ page, baseURL }) => {
+  await signIn(page);
+  // `/api/auth/me` is held: the app has started, but does not know whose connection to share yet.
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/api/auth/me', async (route) => {
+    await released;
+    await route.continue();
+  });
+  await page.goto(`${baseURL}/`);
+  await page.waitForFunction(() => (window as any).livedashStarted === true);
+  const liveSwitch = page.getByRole('switch', { name: 'Live updates' });
+  await liveSwitch.uncheck();
+  // Before: the switch was dropped until the user was known, the pill said Connecting and then
+  // Live, with the switch drawn off.
+  await expect(page.getByRole('status')).toHaveAttribute('data-status', 'paused');
+
+  // Once the user is known the tab takes its connection: it leads, so the shared WebSocket opens.
+  const socket = page.waitForEvent('websocket');
+  release();
+  await socket;
+  await expect(page.getByRole('status')).toHaveAttribute('data-status', 'paused');
+  await expect(liveSwitch).not.toBeChecked();
+
+  await liveSwitch.check();
+  await expectLiveAgain(page);
+  await expectMoving(page);
+});
+
+test('a page whose question of who its user is goes unanswered connects on its own', async ({ page, baseURL }) => {
+  await signIn(page);
+  // The request is swallowed, as on a path that went dark just as the page started.
+  await page.route('**/api/auth/me', () => {});
+  await page.goto(`${baseURL}/`);
+  // Before: the tab waited for the answer as long as the browser kept the request open, saying
+  // Connecting.
+  await expectLiveAgain(page);
+  await expectMoving(page);
+});
+
 test('a dashboard opened during an outage loads by itself once the network returns', async ({ page }) => {
   test.setTimeout(120_000);
   await withNetwork(async (network) => {

@@ -209,8 +209,13 @@ mod browser {
                 struct Me {
                     user: Account,
                 }
-                let known = match crate::http::call("GET", "/api/auth/me", None).await {
-                    Ok((200, body)) => serde_json::from_str::<Me>(&body).ok().map(|me| me.user),
+                // Bounded like a poll: on a path that swallows the request the tab would otherwise
+                // wait for its user, and say Connecting, for as long as the browser keeps it open.
+                // Unanswered, the tab connects on its own (its cookie is enough).
+                let known = match crate::http::fetch_within("GET", "/api/auth/me", None, super::driver::POLL_TIMEOUT)
+                    .await
+                {
+                    Ok(reply) if reply.status == 200 => serde_json::from_str::<Me>(&reply.text).ok().map(|me| me.user),
                     _ => None,
                 };
                 // What the previous page saved is read (below) and now forgotten: a later page saves

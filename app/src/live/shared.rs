@@ -206,7 +206,16 @@ impl Connection {
             match &tab.mode {
                 Mode::Own(client) => Next::Client(client.clone()),
                 Mode::Shared(_) => Next::Shared,
-                Mode::Waiting | Mode::Closed => Next::Nothing,
+                Mode::Waiting => {
+                    // No connection yet, but the switch holds: the connection the tab gets once its
+                    // user is known starts paused (`join`, `go_solo`), and the pill says so now.
+                    if let Input::SetLive(on) = input {
+                        tab.live = on;
+                        tab.show(if on { ConnectionStatus::Connecting } else { ConnectionStatus::Paused });
+                    }
+                    Next::Nothing
+                }
+                Mode::Closed => Next::Nothing,
             }
         };
         match next {
@@ -402,7 +411,8 @@ fn join(rc: &Rc<RefCell<Tab>>, user: &str) -> bool {
     };
     {
         let mut tab = rc.borrow_mut();
-        let hub_status = tab.status.get_untracked();
+        // What the tab shows is the hub's state, unless the tab is paused: the hub says soon.
+        let hub_status = if tab.live { tab.status.get_untracked() } else { ConnectionStatus::Connecting };
         tab.mode = Mode::Shared(Link {
             user: user.to_owned(),
             channel,
