@@ -2,7 +2,7 @@
 //! where the server is.
 //!
 //! The server renders the page itself, so every URL is relative — except in the static build
-//! (`csr/`, built by Trunk), which a CDN or another web server of the same site serves: it names the
+//! (`site-static/`, built by Trunk), which a CDN or another web server of the same site serves: it names the
 //! server once at start ([`use_server`]), and every API call, stream and socket goes there, with
 //! the session cookie (the server answers those origins with CORS; see the README).
 

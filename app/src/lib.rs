@@ -1,15 +1,14 @@
-//! livedash's shared crate: the wire protocol, the live-client library and the Leptos UI.
+//! livedash's pages and live-client library (the wire contract they speak is the `protocol` crate).
 //!
 //! Compiled twice: with `ssr` into the server (which renders the pages and speaks the protocol) and
 //! with `hydrate` into the browser bundle (which takes the pages over and keeps them live).
 
 pub mod components;
-pub mod dashboard;
 #[cfg(feature = "hydrate")]
 pub mod http;
 pub mod live;
 pub mod pages;
-pub mod protocol;
+pub mod routes;
 pub mod widgets;
 
 use leptos::prelude::*;

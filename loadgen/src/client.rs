@@ -50,13 +50,13 @@ pub async fn open(server: &str, cookie: &str, from: IpAddr) -> anyhow::Result<So
     Ok(socket)
 }
 
-pub async fn send(socket: &mut Socket, message: &app::protocol::ClientMessage) -> anyhow::Result<()> {
+pub async fn send(socket: &mut Socket, message: &protocol::ClientMessage) -> anyhow::Result<()> {
     socket.send(Message::text(message.to_json())).await?;
     Ok(())
 }
 
-pub fn subscribe(widget: &str, topic: &str, resume_token: Option<String>) -> app::protocol::ClientMessage {
-    app::protocol::ClientMessage::Subscribe { widget_id: widget.into(), topic: topic.into(), resume_token }
+pub fn subscribe(widget: &str, topic: &str, resume_token: Option<String>) -> protocol::ClientMessage {
+    protocol::ClientMessage::Subscribe { widget_id: widget.into(), topic: topic.into(), resume_token }
 }
 
 /// The next text frame as JSON; `None` when the socket closed or failed.

@@ -9,7 +9,7 @@ use crate::{
     server::Server,
     stats::Samples,
 };
-use app::protocol::ClientMessage;
+use protocol::ClientMessage;
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},

@@ -8,7 +8,7 @@ use crate::{
     server::{Sampler, Server},
     stats::Samples,
 };
-use app::{live::backoff::Backoff, protocol::ClientMessage};
+use protocol::{ClientMessage, backoff::Backoff};
 use rand::{Rng, SeedableRng};
 use std::{
     sync::Arc,

@@ -7,15 +7,15 @@
 //! IPv4 address, or the /64 an IPv6 address is in (one subscriber line gets a whole /64, so keying
 //! on the full address would give an attacker unlimited buckets).
 
-use crate::AppState;
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
+    extract::{ConnectInfo, FromRef, FromRequestParts},
     http::{HeaderMap, request::Parts},
 };
 use ipnet::IpNet;
 use std::{
     convert::Infallible,
     net::{IpAddr, SocketAddr},
+    sync::Arc,
 };
 
 /// The reverse proxies whose `X-Forwarded-For` is believed (`LIVEDASH_TRUSTED_PROXIES`).
@@ -107,12 +107,18 @@ impl ClientAddr {
     }
 }
 
-impl FromRequestParts<AppState> for ClientAddr {
+/// Any state that knows the trusted proxies can tell a request's client (the server's is
+/// `AppState`): this module needs nothing else of it.
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    Arc<TrustedProxies>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        Ok(ClientAddr(state.proxies.client(peer, &parts.headers)))
+        Ok(ClientAddr(Arc::<TrustedProxies>::from_ref(state).client(peer, &parts.headers)))
     }
 }
 

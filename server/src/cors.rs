@@ -1,4 +1,4 @@
-//! CORS for pages served from elsewhere on the same site — the static front end (`csr/`, built by
+//! CORS for pages served from elsewhere on the same site — the static front end (`site-static/`, built by
 //! Trunk) on a CDN or another web server: the configured origins (`LIVEDASH_ALLOWED_ORIGINS`) may
 //! call the JSON API and the HTTP live transports with the session cookie, and read the answers.
 //!

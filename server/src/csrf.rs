@@ -17,9 +17,9 @@
 
 use crate::{
     AppState,
-    api::error::ApiError,
     auth::origin,
     client_addr::ClientAddr,
+    http_error::ApiError,
     store::audit::{AuditEntry, Outcome},
     telemetry,
 };
@@ -29,13 +29,14 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use protocol::ErrorCode;
 
 /// Routes authenticated by an API key alone.
 const API_KEY_ROUTES: &str = "/api/v1/publish/";
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum Violation {
     /// `Origin` names a page that is not allowed.
     ForeignOrigin,
     /// No `Origin`, and `Sec-Fetch-Site` does not say same-origin (or is missing).
@@ -44,25 +45,25 @@ pub enum Refusal {
     NotJson,
 }
 
-impl Refusal {
+impl Violation {
     /// The reason in `livedash_denials_total`.
     pub fn metric(self) -> &'static str {
         match self {
-            Refusal::ForeignOrigin | Refusal::NotSameOrigin => "cross_site_request",
-            Refusal::NotJson => "not_json",
+            Violation::ForeignOrigin | Violation::NotSameOrigin => "cross_site_request",
+            Violation::NotJson => "not_json",
         }
     }
 
     fn error(self) -> ApiError {
         match self {
-            Refusal::ForeignOrigin => ApiError::forbidden("requests from this origin may not change anything here"),
-            Refusal::NotSameOrigin => ApiError::forbidden(
+            Violation::ForeignOrigin => ApiError::forbidden("requests from this origin may not change anything here"),
+            Violation::NotSameOrigin => ApiError::forbidden(
                 "a request that changes something must come from an allowed page: send Origin \
                  (browsers do; other clients must too)",
             ),
-            Refusal::NotJson => ApiError::new(
+            Violation::NotJson => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the request as Content-Type: application/json",
             ),
         }
@@ -70,7 +71,7 @@ impl Refusal {
 }
 
 /// Whether a request may go ahead. Pure: the middleware gives it the method, path and headers.
-pub fn check(method: &Method, path: &str, headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), Refusal> {
+pub fn check(method: &Method, path: &str, headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), Violation> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path.starts_with(API_KEY_ROUTES) {
         return Ok(());
     }
@@ -78,17 +79,17 @@ pub fn check(method: &Method, path: &str, headers: &HeaderMap, allowed_origins: 
     match text(header::ORIGIN.as_str()) {
         Some(from) => {
             if !origin::allowed(Some(from), text(header::HOST.as_str()), allowed_origins) {
-                return Err(Refusal::ForeignOrigin);
+                return Err(Violation::ForeignOrigin);
             }
         }
         None => {
             if !text("sec-fetch-site").is_some_and(|site| site.eq_ignore_ascii_case("same-origin")) {
-                return Err(Refusal::NotSameOrigin);
+                return Err(Violation::NotSameOrigin);
             }
         }
     }
     if !text(header::CONTENT_TYPE.as_str()).is_some_and(is_json) {
-        return Err(Refusal::NotJson);
+        return Err(Violation::NotJson);
     }
     Ok(())
 }
@@ -137,7 +138,7 @@ mod tests {
         map
     }
 
-    fn post(pairs: &[(&str, &str)]) -> Result<(), Refusal> {
+    fn post(pairs: &[(&str, &str)]) -> Result<(), Violation> {
         check(&Method::POST, "/api/dashboards", &headers(pairs), &[])
     }
 
@@ -155,12 +156,12 @@ mod tests {
 
     #[test]
     fn another_site_may_not() {
-        assert_eq!(post(&[("origin", "http://evil.test"), JSON]), Err(Refusal::ForeignOrigin));
-        assert_eq!(post(&[("origin", "null"), JSON]), Err(Refusal::ForeignOrigin), "sandboxed frames and files");
+        assert_eq!(post(&[("origin", "http://evil.test"), JSON]), Err(Violation::ForeignOrigin));
+        assert_eq!(post(&[("origin", "null"), JSON]), Err(Violation::ForeignOrigin), "sandboxed frames and files");
         for site in ["cross-site", "same-site", "none"] {
-            assert_eq!(post(&[("sec-fetch-site", site), JSON]), Err(Refusal::NotSameOrigin), "{site}");
+            assert_eq!(post(&[("sec-fetch-site", site), JSON]), Err(Violation::NotSameOrigin), "{site}");
         }
-        assert_eq!(post(&[JSON]), Err(Refusal::NotSameOrigin), "neither header");
+        assert_eq!(post(&[JSON]), Err(Violation::NotSameOrigin), "neither header");
     }
 
     #[test]
@@ -169,9 +170,9 @@ mod tests {
         for form in
             ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]
         {
-            assert_eq!(post(&[origin, ("content-type", form)]), Err(Refusal::NotJson), "{form}");
+            assert_eq!(post(&[origin, ("content-type", form)]), Err(Violation::NotJson), "{form}");
         }
-        assert_eq!(post(&[origin]), Err(Refusal::NotJson), "no body type at all");
+        assert_eq!(post(&[origin]), Err(Violation::NotJson), "no body type at all");
     }
 
     #[test]
@@ -191,6 +192,6 @@ mod tests {
         let list = vec!["https://dash.example.com".to_owned()];
         let from = |origin| check(&Method::PUT, "/api/me/preferences", &headers(&[("origin", origin), JSON]), &list);
         assert_eq!(from("https://dash.example.com"), Ok(()));
-        assert_eq!(from("https://evil.example.com"), Err(Refusal::ForeignOrigin), "a sibling subdomain");
+        assert_eq!(from("https://evil.example.com"), Err(Violation::ForeignOrigin), "a sibling subdomain");
     }
 }

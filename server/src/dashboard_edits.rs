@@ -8,14 +8,11 @@
 //! differs. SSE streams carry the same feed to their page and, reading it as it passes, follow
 //! their dashboard's new set of widgets (`transport/sse.rs`).
 
-use crate::broker::{
-    engine::Engine,
-    topic_name::{TenantId, TopicKey, TopicName},
-};
-use app::{
-    dashboard::DashboardOutline,
-    protocol::{Change, ChangeOp, DASHBOARD_EDITS_TOPIC, Item, TopicKind},
-};
+use crate::broker::engine::Engine;
+use crate::topic_name::{TenantId, TopicKey, TopicName};
+use protocol::dashboard::DashboardOutline;
+use protocol::topics::DASHBOARD_EDITS_TOPIC;
+use protocol::{Change, ChangeOp, Item, TopicKind};
 use std::sync::Arc;
 
 pub struct DashboardEdits {

@@ -2,14 +2,15 @@
 //! tried at once.
 
 use crate::{
-    auth::api_key::ApiKey,
-    broker::topic_name::TenantId,
+    credentials::api_key::ApiKey,
     ingest::demo_feed::{self, JOBS_TOPIC, OPEN_ORDERS_TOPIC, TICKETS_TOPIC},
     presence::ONLINE_TOPIC,
     store::{Store, StoreError, accounts::Role},
+    topic_name::TenantId,
 };
-use app::dashboard::{NewWidget, WidgetKind, WidgetMode};
-use app::pages::{DEMO_KPI_TOPIC, DEMO_ORDERS_TOPIC, NOTIFICATIONS_TOPIC};
+use app::pages::{DEMO_KPI_TOPIC, DEMO_ORDERS_TOPIC};
+use protocol::dashboard::{NewWidget, WidgetKind, WidgetMode};
+use protocol::topics::NOTIFICATIONS_TOPIC;
 
 /// Every demo user's password.
 pub const PASSWORD: &str = "livedash-demo";

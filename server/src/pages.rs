@@ -7,7 +7,7 @@
 //! while a page is open.
 
 use crate::{AppState, auth::AuthError};
-use app::pages::{LOGIN_PATH, after_sign_in};
+use app::routes::{LOGIN_PATH, after_sign_in};
 use axum::{
     extract::{Request, State},
     middleware::Next,

@@ -10,17 +10,15 @@
 //! Publishers cannot write under `presence/` ([`TopicName::is_server_owned`]): what these topics say
 //! must come from the server. [`PresenceBook`] is the pure bookkeeping; [`Presence`] publishes what it decides.
 
+use crate::topic_name::{TenantId, TopicKey, TopicName};
 use crate::{
-    broker::{
-        engine::InOrder,
-        topic_name::{TenantId, TopicKey, TopicName},
-    },
+    broker::engine::InOrder,
     limits::KeyedLimiter,
     roster::{Roster, Standing},
     store::accounts::User,
     telemetry,
 };
-use app::protocol::{ActivityAction, Change, ChangeOp, Event, Item, Level, MAX_ACTIVITY_DETAIL, TopicKind};
+use protocol::{ActivityAction, Change, ChangeOp, Event, Item, Level, MAX_ACTIVITY_DETAIL, TopicKind};
 use serde_json::{Map, Value, json};
 use std::{
     collections::HashMap,
@@ -30,7 +28,7 @@ use std::{
     },
 };
 
-pub use app::protocol::{PRESENCE_ACTIVITY_TOPIC as ACTIVITY_TOPIC, PRESENCE_ONLINE_TOPIC as ONLINE_TOPIC};
+pub use protocol::topics::{PRESENCE_ACTIVITY_TOPIC as ACTIVITY_TOPIC, PRESENCE_ONLINE_TOPIC as ONLINE_TOPIC};
 /// Checks a client's activity detail: short, printable text.
 pub fn check_detail(detail: &str) -> Result<&str, String> {
     let detail = detail.trim();
@@ -274,7 +272,7 @@ impl Presence {
     /// Publishes what `user` did, and records it for the other nodes, whose next document for the
     /// user then carries it too.
     fn did(&self, user: &User, what: String) {
-        let at = crate::broker::now_ms();
+        let at = crate::clock::now_ms();
         let (roster, noted_by, noted) = (self.roster.clone(), user.clone(), what.clone());
         tokio::spawn(async move { roster.note_activity(&noted_by, &noted, at).await });
         self.change(|book, _| Some(book.activity(user, what, at)));
@@ -282,7 +280,7 @@ impl Presence {
 
     /// Decides and publishes under one lock, so the topics see changes in the order they happened.
     fn change(&self, decide: impl FnOnce(&mut PresenceBook, i64) -> Option<Publication>) {
-        let now = crate::broker::now_ms();
+        let now = crate::clock::now_ms();
         let mut book = self.book.lock().expect("presence lock");
         let Some(publication) = decide(&mut book, now) else { return };
         let tenant = &publication.tenant;

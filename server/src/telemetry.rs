@@ -160,8 +160,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(token: Option<String>) -> axum::
                 if !sent.is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(token.as_bytes()))) {
                     denied("metrics_token");
                     let message = "send the metrics token as `Authorization: Bearer …`";
-                    return crate::api::error::ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-                        .into_response();
+                    return crate::http_error::ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        protocol::ErrorCode::Unauthorized,
+                        message,
+                    )
+                    .into_response();
                 }
             }
             handle().render().into_response()

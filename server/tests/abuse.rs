@@ -4,7 +4,7 @@
 
 mod support;
 
-use server::{auth::api_key::ApiKey, config::Config, transport::admission};
+use server::{config::Config, credentials::api_key::ApiKey, transport::admission};
 use std::time::Duration;
 use support::{ACME_ADMIN, ACME_VIEWER, TestServer, WAIT};
 use tokio::{
@@ -141,9 +141,9 @@ async fn a_socket_admitted_just_before_its_logout_is_refused_with_4401() {
     // ... then the user logged out before the socket was registered, so the logout closed nothing.
     let logout = server.http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await;
     assert_eq!(logout.unwrap().status(), 204);
-    let registered = admission::register(&state, admission::next_connection_id(), &session, &headers).await;
-    let Err(refusal) = registered else { panic!("registered a socket of a logged-out session") };
-    assert_eq!(refusal.code, admission::SESSION_ENDED);
+    let seated = admission::seat(&state, admission::next_connection_id(), &session, &headers, "test".into()).await;
+    let Err(refusal) = seated else { panic!("seated a socket of a logged-out session") };
+    assert_eq!(refusal.code, protocol::close::SESSION_ENDED);
     assert_eq!(server.sockets.open(), (0, 0), "the slot it took is free again");
     drop(state);
     server.stop().await;

@@ -34,6 +34,11 @@ async fn close_code_of(server: &TestServer, cookie: Option<&str>) -> u16 {
     client.close_code().await
 }
 
+/// The audit log as an admin (`cookie`) reads it, newest first.
+async fn audit_log(server: &TestServer, cookie: &str) -> Vec<serde_json::Value> {
+    http().get(server.url("/api/admin/audit")).header("cookie", cookie).send().await.unwrap().json().await.unwrap()
+}
+
 /// The static front end's origin, on the same site as the server.
 const STATIC_SITE: &str = "http://127.0.0.1:8080";
 
@@ -257,7 +262,7 @@ async fn only_admins_toggle_live_dashboards_and_turning_them_off_closes_with_440
     assert_eq!(response.status(), 200);
     assert_eq!(acme_socket.close_code().await, 4403);
     assert_eq!(close_code_of(&server, Some(&viewer)).await, 4403, "new sockets too");
-    globex_socket.send(&app::protocol::ClientMessage::Ping).await;
+    globex_socket.send(&protocol::ClientMessage::Ping).await;
     assert_eq!(globex_socket.next_json().await["type"], "pong", "another tenant is untouched");
 
     let state: serde_json::Value =
@@ -282,6 +287,37 @@ async fn connections_per_user_are_limited_with_4429() {
 }
 
 #[tokio::test]
+async fn a_connection_over_the_limit_is_audited_as_refused_only_on_every_transport() {
+    let server = TestServer::start(Config { demo: false, max_connections_per_user: 1, ..Config::default() }).await;
+    let admin = support::As::user(&server, ACME_ADMIN).await;
+    let (dashboard, _) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
+    let _open = server.connect().await;
+    let cookie = admin.cookie.clone();
+    assert_eq!(close_code_of(&server, Some(&cookie)).await, 4429);
+    let stream = admin.open(&format!("/api/stream/dashboard/{dashboard}"), &[]).await;
+    assert_eq!(stream.status(), 429);
+    let connects = async {
+        loop {
+            let log = audit_log(&server, &cookie).await;
+            let outcomes: Vec<String> = log
+                .iter()
+                .filter(|e| e["action"] == "connect")
+                .map(|e| e["outcome"].as_str().unwrap().to_owned())
+                .collect();
+            // Rows are written in the order they happened: once both refusals are in, so is
+            // anything audited before them.
+            if outcomes.iter().filter(|o| *o == "denied").count() == 2 {
+                return outcomes;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let outcomes = tokio::time::timeout(support::WAIT, connects).await.expect("both refusals audited");
+    assert_eq!(outcomes.iter().filter(|o| *o == "ok").count(), 1, "only the connection that got a seat: {outcomes:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn logins_connects_subscribes_and_denials_are_audited() {
     let server = server().await;
     let mut client = server.connect().await;
@@ -300,15 +336,7 @@ async fn logins_connects_subscribes_and_denials_are_audited() {
     let admin = server.login(ACME_ADMIN).await;
     let found = async {
         loop {
-            let log: Vec<serde_json::Value> = http()
-                .get(server.url("/api/admin/audit"))
-                .header("cookie", &admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let log = audit_log(&server, &admin).await;
             let seen: Vec<(String, String)> = log
                 .iter()
                 .map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned()))
@@ -336,7 +364,7 @@ async fn the_config_can_turn_a_tenants_live_dashboards_off() {
     let globex = server.login(GLOBEX_ADMIN).await;
     assert_eq!(close_code_of(&server, Some(&globex)).await, 4403);
     let mut acme = server.connect().await;
-    acme.send(&app::protocol::ClientMessage::Ping).await;
+    acme.send(&protocol::ClientMessage::Ping).await;
     assert_eq!(acme.next_json().await["type"], "pong");
     server.stop().await;
 }

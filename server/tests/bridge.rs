@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::protocol::{ControlMessage, Item, ServerMessage};
+use protocol::{ControlMessage, Item, ServerMessage};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{Consumer, StreamConsumer},

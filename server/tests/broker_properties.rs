@@ -8,16 +8,13 @@
 
 use app::live::{
     series_buffer::SeriesBuffer,
-    session::{Delivery, Effect, Input, Session, SessionConfig},
+    session::{Delivery, Effect, Input, LiveSession, LiveSessionConfig},
 };
-use app::protocol::{ControlMessage, Item, Point, ServerMessage, TopicKind};
 use proptest::prelude::*;
-use server::broker::{
-    Broker, BrokerConfig, ReadFrom, Subscriber,
-    topic_name::{TenantId, TopicKey, TopicName},
-    topic_state::StateLimits,
-};
-use server::transport::outbox::Outbox;
+use protocol::{ControlMessage, Item, Point, ServerMessage, TopicKind};
+use server::broker::{Broker, BrokerConfig, ReadFrom, Subscriber, topic_state::StateLimits};
+use server::outbox::Outbox;
+use server::topic_name::{TenantId, TopicKey, TopicName};
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 const WINDOW: usize = 8;
@@ -44,14 +41,14 @@ fn op(clients: usize) -> impl Strategy<Value = Op> {
 struct Client {
     id: u64,
     outbox: Option<Arc<Outbox>>,
-    session: Session,
+    session: LiveSession,
     buffer: SeriesBuffer,
     applied: BTreeSet<(String, u64)>,
 }
 
 impl Client {
     fn new() -> Self {
-        let (mut session, _) = Session::start(SessionConfig::default());
+        let (mut session, _) = LiveSession::start(LiveSessionConfig::default());
         session.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: None }, 0.5);
         session.handle(Input::Opened, 0.5);
         Self { id: 0, outbox: None, session, buffer: SeriesBuffer::new(WINDOW), applied: BTreeSet::new() }

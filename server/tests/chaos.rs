@@ -188,7 +188,7 @@ async fn client(addr: SocketAddr, cookie: String, streams: Streams, mut commands
                 .iter()
                 .map(|(widget, topic)| {
                     let token = streams.get(widget).and_then(|s| s.resume_token.clone());
-                    let message = app::protocol::ClientMessage::Subscribe {
+                    let message = protocol::ClientMessage::Subscribe {
                         widget_id: (*widget).into(),
                         topic: (*topic).into(),
                         resume_token: token,
@@ -228,7 +228,7 @@ async fn client(addr: SocketAddr, cookie: String, streams: Streams, mut commands
 }
 
 fn publish_all(server: &TestServer, n: u64) {
-    use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, TopicKind};
+    use protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, TopicKind};
     let broker = &server.broker;
     broker
         .publish(&acme("chaos/series"), TopicKind::Series, vec![Item::Point(Point { ts: n as i64, value: n as f64 })])

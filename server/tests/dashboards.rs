@@ -3,8 +3,8 @@
 
 mod support;
 
-use app::dashboard::{DashboardSummary, Preferences, WidgetDef};
-use app::protocol::Level;
+use protocol::Level;
+use protocol::dashboard::{DashboardSummary, Preferences, WidgetDef};
 use serde_json::json;
 use support::{ACME_ADMIN, ACME_VIEWER, As, GLOBEX_ADMIN, TestServer};
 
@@ -151,7 +151,7 @@ async fn widget_modes_and_preferences_are_each_users_own() {
 
 /// The last outline of the next `dashboards/edits` message on `client` (a snapshot when the topic
 /// was just created, an update after), as (dashboard id, outline).
-async fn next_outline(client: &mut support::Client) -> (i64, app::dashboard::DashboardOutline) {
+async fn next_outline(client: &mut support::Client) -> (i64, protocol::dashboard::DashboardOutline) {
     loop {
         let message = client.next_json().await;
         if message["widgetId"] == "edits" && (message["type"].is_null() || message["type"] == "snapshot") {
@@ -170,13 +170,13 @@ async fn every_edit_is_announced_to_the_tenants_open_pages() {
     let admin = As::user(&server, ACME_ADMIN).await;
     let mut viewer = server.connect_as(ACME_VIEWER).await;
     // Nothing was edited yet: the subscriptions wait for the topic.
-    viewer.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    viewer.subscribe("edits", protocol::topics::DASHBOARD_EDITS_TOPIC, None).await;
     let mut other_tenant = server.connect_as(GLOBEX_ADMIN).await;
-    other_tenant.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    other_tenant.subscribe("edits", protocol::topics::DASHBOARD_EDITS_TOPIC, None).await;
 
     let (dashboard, _) = admin.create_dashboard(&[]).await;
     let outline =
-        |widgets: &[i64]| app::dashboard::DashboardOutline { title: "Test".into(), widgets: widgets.to_vec() };
+        |widgets: &[i64]| protocol::dashboard::DashboardOutline { title: "Test".into(), widgets: widgets.to_vec() };
     assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[])), "a new dashboard");
     let first: i64 = admin.add_widget(dashboard, "line_chart", "a/b").await[1..].parse().unwrap();
     assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[first])));
@@ -192,7 +192,7 @@ async fn every_edit_is_announced_to_the_tenants_open_pages() {
 
     // A page opened later gets every edited dashboard's outline in its snapshot.
     let mut late = server.connect_as(ACME_VIEWER).await;
-    late.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    late.subscribe("edits", protocol::topics::DASHBOARD_EDITS_TOPIC, None).await;
     let snapshot = late.next_json().await;
     let docs = snapshot["series"].as_array().unwrap();
     assert_eq!(docs.len(), 1, "{snapshot}");

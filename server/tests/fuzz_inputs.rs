@@ -9,7 +9,6 @@
 //! `LIVEDASH_FUZZ_CASES` sets the cases per property (256 by default, so `cargo test` stays quick):
 //! `LIVEDASH_FUZZ_CASES=20000 cargo test -p server --test fuzz_inputs`. See docs/fuzzing.md.
 
-use app::protocol::{ActivityAction, ChangeOp, ClientMessage, Item, TopicKind};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use proptest::{
     collection::{btree_map, vec},
@@ -17,22 +16,21 @@ use proptest::{
     prelude::*,
     sample::{Index, select},
 };
+use protocol::{ActivityAction, ChangeOp, ClientMessage, Item, TopicKind};
 use serde_json::{Map, Value, json};
+use server::topic_name::{MAX_SEGMENTS, MAX_TENANT_LEN, MAX_TOPIC_LEN, NameError, TenantId, TopicKey, TopicName};
 use server::{
     auth::{
-        resume_token::{InvalidResumeToken, ResumeKeys, Subscription},
+        resume_token::{InvalidResumeToken, ResumeKeys, ResumedSubscription},
         token::{Claims as SessionClaims, TokenKeys},
     },
-    broker::{
-        position::Position,
-        topic_name::{MAX_SEGMENTS, MAX_TENANT_LEN, MAX_TOPIC_LEN, NameError, TenantId, TopicKey, TopicName},
-    },
+    broker::position::Position,
+    clock::now_secs,
     ingest::publish_body::{
         self, InvalidBody, MAX_BODY_CHARS, MAX_CHANGES, MAX_DATA_BYTES, MAX_DOC_BYTES, MAX_EVENTS, MAX_ID_LEN,
         MAX_KEY_LEN, MAX_METRICS, MAX_POINTS, MAX_TITLE_CHARS, MAX_TYPE_LEN, Publish,
     },
     presence::check_detail,
-    store::now_secs,
     transport::cursor::{self, BadCursor, CursorKeys},
 };
 use std::fmt::Debug;
@@ -301,7 +299,7 @@ proptest! {
     fn activity_details_are_checked_without_panic(detail in hostile_text()) {
         if let Ok(checked) = check_detail(&detail) {
             prop_assert_eq!(checked, detail.trim());
-            prop_assert!((1..=app::protocol::MAX_ACTIVITY_DETAIL).contains(&checked.chars().count()));
+            prop_assert!((1..=protocol::MAX_ACTIVITY_DETAIL).contains(&checked.chars().count()));
             prop_assert!(!checked.chars().any(char::is_control));
         }
     }
@@ -821,9 +819,9 @@ fn position_token() -> impl Strategy<Value = String> {
     ("[0-9a-f]{16}", any::<u64>()).prop_map(|(epoch, offset)| format!("{epoch}.{offset}"))
 }
 
-fn subscriptions() -> impl Strategy<Value = Vec<Subscription>> {
+fn subscriptions() -> impl Strategy<Value = Vec<ResumedSubscription>> {
     let subscription = (short_text(), short_text(), option::of(prop_oneof![position_token(), short_text()]))
-        .prop_map(|(widget, topic, position)| Subscription { widget, topic, position });
+        .prop_map(|(widget, topic, position)| ResumedSubscription { widget, topic, position });
     vec(subscription, 0..6)
 }
 

@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::protocol::{Event, Item, Level, TopicKind};
+use protocol::{Event, Item, Level, TopicKind};
 use serde_json::json;
 use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, metric};
 
@@ -53,7 +53,7 @@ async fn a_job_streams_its_run_and_ends_with_its_final_status() {
     publish(&server, step("job-1", "failed", 80, Level::Error, "Upstream 503"));
     let names: Vec<String> =
         [sse.next().await, sse.next().await, sse.next().await].iter().map(|e| e.name.clone()).collect();
-    assert_eq!(names, ["progress", "log", "error"]);
+    assert_eq!(names, ["progress", "log", "step_error"]);
     let end = sse.next().await;
     assert_eq!((end.name.as_str(), end.json()["status"].as_str()), ("end", Some("failed")));
     assert!(sse.next_or_end().await.is_none(), "the stream ends with the job");
@@ -65,7 +65,7 @@ async fn a_job_streams_its_run_and_ends_with_its_final_status() {
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    assert_eq!(names, ["progress", "log", "error", "end"]);
+    assert_eq!(names, ["progress", "log", "step_error", "end"]);
     assert!(metric(&server, "livedash_sse_reconnections_total{stream=\"job\"}").await > returns);
     assert!(
         metric(&server, "livedash_sse_updates_sent_total{stream=\"job\"}").await >= 9.0,

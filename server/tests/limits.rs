@@ -2,7 +2,7 @@
 
 mod support;
 
-use app::protocol::{ClientMessage, Item, Metric, Point, TopicKind};
+use protocol::{ClientMessage, Item, Metric, Point, TopicKind};
 use server::config::Config;
 use std::time::Duration;
 use support::{ACME_ADMIN, TestServer, acme};

@@ -4,8 +4,8 @@
 
 mod support;
 
-use app::protocol::{ClientMessage, ServerMessage, TopicKind};
-use server::{broker::topic_name::TenantId, config::Config};
+use protocol::{ClientMessage, ServerMessage, TopicKind};
+use server::{config::Config, topic_name::TenantId};
 use std::time::Duration;
 use support::{ACME_ADMIN, TestServer, acme, eventually, publish_point};
 
@@ -90,9 +90,8 @@ async fn a_quiet_topic_gives_its_history_back_and_an_idle_one_retires() {
     client.send(&ClientMessage::Ping).await;
     while client.next_json().await["type"] != "pong" {}
     publish_point(&server.broker, &topic, 51.0);
-    assert!(matches!(client.next_message().await, ServerMessage::Control(app::protocol::ControlMessage::Gap { .. })));
-    let ServerMessage::Control(app::protocol::ControlMessage::Snapshot { meta, .. }) = client.next_message().await
-    else {
+    assert!(matches!(client.next_message().await, ServerMessage::Control(protocol::ControlMessage::Gap { .. })));
+    let ServerMessage::Control(protocol::ControlMessage::Snapshot { meta, .. }) = client.next_message().await else {
         panic!("a snapshot after the gap")
     };
     assert_ne!(token.split('.').next(), Some(meta.epoch.as_str()), "the retired topic started a new epoch");
@@ -200,7 +199,7 @@ async fn refreshes_and_activity_reports_are_rate_limited_and_the_socket_stays() 
         server.broker.read(&activity, &"probe".into(), server::broker::ReadFrom::Start, 0).unwrap().position.offset;
     for i in 0..4 {
         let report =
-            ClientMessage::Activity { action: app::protocol::ActivityAction::OpenDashboard, detail: format!("d{i}") };
+            ClientMessage::Activity { action: protocol::ActivityAction::OpenDashboard, detail: format!("d{i}") };
         client.send(&report).await;
     }
     let mut limited = 0;
@@ -238,8 +237,8 @@ async fn a_stalled_reader_is_dropped_and_everything_it_held_is_released() {
     assert_eq!(stalled.next_json().await["type"], "snapshot");
     assert_eq!(server.sockets.open(), (1, 1));
     assert_eq!(server.presence.entries(), 2, "the user, and their tenant");
-    let big: Vec<app::protocol::Item> =
-        (0..500).map(|i| app::protocol::Item::Point(app::protocol::Point { ts: i, value: i as f64 })).collect();
+    let big: Vec<protocol::Item> =
+        (0..500).map(|i| protocol::Item::Point(protocol::Point { ts: i, value: i as f64 })).collect();
     // It reads nothing from here on; the server must give up on it and free its socket slot,
     // its presence and its subscription.
     let mut published = 0;

@@ -4,8 +4,8 @@
 
 mod support;
 
-use app::dashboard::{DASHBOARD_EDITS_FEED, NOTIFICATION_CENTER_FEED};
-use app::protocol::{ControlMessage, PollAnswer, ServerMessage};
+use protocol::dashboard::{DASHBOARD_EDITS_FEED, NOTIFICATION_CENTER_FEED};
+use protocol::{ControlMessage, PollAnswer, ServerMessage};
 use server::config::Config;
 use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, metric, publish_point};
 
@@ -83,7 +83,7 @@ async fn positions_from_the_websocket_time_since_and_lost_history() {
     let carried = poll(&admin, dashboard, &format!("?positions={}:{token}", ids[0])).await;
     assert_eq!(summary(&carried), [(ids[0].clone(), "update", 2)]);
 
-    let before = server::broker::now_ms();
+    let before = server::clock::now_ms();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     publish_point(&server.broker, &orders, 3.0);
     let since = poll(&admin, dashboard, &format!("?since={before}")).await;
@@ -118,7 +118,7 @@ async fn polls_need_a_session_of_the_tenant_and_live_dashboards_on() {
     let globex = As::user(&server, GLOBEX_ADMIN).await;
     assert_eq!(globex.get(&path).await.0, 404, "another tenant's dashboard is unknown");
     // The header's notifications are part of every dashboard.
-    server.broker.publish(&acme("ops/notifications"), app::protocol::TopicKind::Events, vec![]).unwrap();
+    server.broker.publish(&acme("ops/notifications"), protocol::TopicKind::Events, vec![]).unwrap();
     let answer = poll(&admin, dashboard, "").await;
     assert!(answer.widgets.iter().any(|w| w.widget_id == NOTIFICATION_CENTER_FEED));
     let off = serde_json::json!({"enabled": false});

@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::protocol::{ActivityAction, ClientMessage};
+use protocol::{ActivityAction, ClientMessage};
 use serde_json::Value;
 use support::{ACME_ADMIN, ACME_VIEWER, GLOBEX_ADMIN, TestServer};
 

@@ -56,7 +56,7 @@ async fn a_publish_reaches_subscribers_of_its_tenant_only() {
     let update = acme_client.next_json().await;
     assert_eq!(update["meta"]["offset"], 2);
     assert_eq!(update["series"].as_array().unwrap().len(), 2, "only the keys that changed");
-    globex_client.send(&app::protocol::ClientMessage::Ping).await;
+    globex_client.send(&protocol::ClientMessage::Ping).await;
     assert_eq!(globex_client.next_json().await["type"], "pong", "acme's publishes never reached globex");
     server.stop().await;
 }

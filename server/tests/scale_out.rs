@@ -6,14 +6,9 @@
 
 mod support;
 
-use app::protocol::{ControlMessage, Item, Metric, Point, ServerMessage, TopicKind};
-use server::{
-    broker::{
-        BrokerError,
-        topic_name::{TenantId, TopicKey, TopicName},
-    },
-    config::Config,
-};
+use protocol::{ControlMessage, Item, Metric, Point, ServerMessage, TopicKind};
+use server::topic_name::{TenantId, TopicKey, TopicName};
+use server::{broker::BrokerError, config::Config};
 use std::{collections::HashMap, time::Duration};
 use support::{TestServer, acme, node_process::NodeProcess, postgres, redis::RedisServer};
 
@@ -45,7 +40,7 @@ async fn publish(node: &TestServer, topic: &str, v: f64) -> u64 {
     node.engine.publish(acme(topic), TopicKind::Series, point(v)).await.unwrap()
 }
 
-fn snapshot(message: ServerMessage) -> (Vec<Item>, app::protocol::Meta) {
+fn snapshot(message: ServerMessage) -> (Vec<Item>, protocol::Meta) {
     match message {
         ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. }) => (series, meta),
         other => panic!("expected a snapshot, got {other:?}"),
@@ -410,11 +405,11 @@ async fn an_api_keys_publish_rate_is_shared_by_every_node() {
 
 /// An event of about `bytes` bytes.
 fn blob(id: usize, bytes: usize) -> Vec<Item> {
-    vec![Item::Event(app::protocol::Event {
+    vec![Item::Event(protocol::Event {
         id: id.to_string(),
         ts: 1,
         event_type: "notification".into(),
-        level: app::protocol::Level::Info,
+        level: protocol::Level::Info,
         title: "x".repeat(bytes),
         body: None,
         severity: None,
@@ -513,8 +508,8 @@ async fn every_node_shows_the_same_online_since_and_latest_activity_of_a_user() 
     let mut on_a = a.open_ws(Some(&cookie), Some(&a.origin())).await.unwrap();
     assert_eq!(on_a.next_json().await["type"], "welcome");
     let first = online_doc(&mut watcher, support::ACME_VIEWER, |_| true).await;
-    on_a.send(&app::protocol::ClientMessage::Activity {
-        action: app::protocol::ActivityAction::OpenDashboard,
+    on_a.send(&protocol::ClientMessage::Activity {
+        action: protocol::ActivityAction::OpenDashboard,
         detail: "Operations".into(),
     })
     .await;
@@ -658,7 +653,7 @@ async fn a_node_that_missed_notices_checks_its_sockets_again() {
     let session = b.state().auth.session(Some(token)).await.unwrap();
     a.store.revoke_session(&session.id).await.unwrap();
     a.store.set_live_dashboards(&TenantId::parse("globex").unwrap(), false).await.unwrap();
-    b.state().auth.forget(&server::broker::engine::Notice::Missed);
+    b.state().auth.forget(&server::broker::cluster::Notice::Missed);
     assert_eq!(b.sockets.recheck(&b.state().auth).await, 2);
     assert_eq!(on_b.close_code().await, 4401);
     assert_eq!(globex_on_b.close_code().await, 4403);
@@ -694,7 +689,7 @@ async fn an_edit_on_one_node_reaches_pages_and_streams_on_another() {
     publish(&a, TOPIC, 1.0).await;
     publish(&a, "sales/returns", 1.0).await;
     let mut page = b.connect_as(support::ACME_VIEWER).await;
-    page.subscribe("edits", app::protocol::DASHBOARD_EDITS_TOPIC, None).await;
+    page.subscribe("edits", protocol::topics::DASHBOARD_EDITS_TOPIC, None).await;
     let viewer = support::As::user(&b, support::ACME_VIEWER).await;
     let mut sse = viewer.stream(&format!("/api/stream/dashboard/{dashboard}"), &[]).await;
     loop {

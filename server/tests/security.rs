@@ -242,7 +242,7 @@ async fn forty_thousand_subscriptions_drop_no_audit_row() {
     let started = Instant::now();
     for i in 0..20_000 {
         client.subscribe(&format!("w{i}"), "sales/orders", None).await;
-        client.send(&app::protocol::ClientMessage::Unsubscribe { widget_id: format!("w{i}") }).await;
+        client.send(&protocol::ClientMessage::Unsubscribe { widget_id: format!("w{i}") }).await;
     }
     client.close().await;
     let rows = support::eventually_async("the connection's summary is written", || async {
@@ -287,9 +287,9 @@ async fn flood_until_blocked(server: &TestServer, topic: &str) {
             // Updates of 200 points (a few KB each) fill the socket's buffers quickly.
             let points = (0..200).map(|i| {
                 n += 1;
-                app::protocol::Item::Point(app::protocol::Point { ts: n, value: f64::from(i) })
+                protocol::Item::Point(protocol::Point { ts: n, value: f64::from(i) })
             });
-            let _ = server.broker.publish(&key, app::protocol::TopicKind::Series, points.collect());
+            let _ = server.broker.publish(&key, protocol::TopicKind::Series, points.collect());
         }
         tokio::task::yield_now().await;
     }

@@ -4,8 +4,8 @@
 
 mod support;
 
-use app::dashboard::NOTIFICATION_CENTER_FEED;
-use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, TopicKind};
+use protocol::dashboard::NOTIFICATION_CENTER_FEED;
+use protocol::{Change, ChangeOp, Event, Item, Level, Metric, TopicKind};
 use serde_json::json;
 use server::config::Config;
 use std::{collections::BTreeSet, time::Duration};
@@ -371,7 +371,7 @@ async fn a_dashboard_stream_carries_the_tenants_dashboard_edits() {
     let (dashboard, _) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
     let mut sse = admin.stream(&stream_path(dashboard), &[]).await;
     let widgets_announced = |event: &support::SseEvent| {
-        let edits = event.json()["widgetId"] == app::dashboard::DASHBOARD_EDITS_FEED;
+        let edits = event.json()["widgetId"] == protocol::dashboard::DASHBOARD_EDITS_FEED;
         let outline = &event.json()["series"][0]["doc"]["widgets"];
         edits.then(|| outline.as_array().map_or(0, Vec::len))
     };

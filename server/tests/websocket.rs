@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::protocol::{ClientMessage, ControlMessage, Item, Point, ServerMessage, TopicKind};
+use protocol::{ClientMessage, ControlMessage, Item, Point, ServerMessage, TopicKind};
 use support::{TestServer, acme, publish_point};
 
 const TOPIC: &str = "sales/orders";
@@ -125,9 +125,9 @@ async fn topic_names_that_could_reach_another_tenant_are_refused() {
     // A valid name, but only within acme: it waits for acme's own `globex/sales/orders`, and
     // nothing globex publishes ever reaches it.
     client.subscribe("w", "globex/sales/orders", None).await;
-    let globex = server::broker::topic_name::TopicKey::new(
-        server::broker::topic_name::TenantId::parse("globex").unwrap(),
-        server::broker::topic_name::TopicName::parse("sales/orders").unwrap(),
+    let globex = server::topic_name::TopicKey::new(
+        server::topic_name::TenantId::parse("globex").unwrap(),
+        server::topic_name::TopicName::parse("sales/orders").unwrap(),
     );
     support::publish_point(&server.broker, &globex, 1.0);
     client.send(&ClientMessage::Ping).await;
@@ -201,7 +201,7 @@ async fn shutdown_closes_sockets_with_going_away() {
 async fn resume_restores_every_subscription_and_replays_exactly_what_was_missed() {
     let server = server_with_topic().await;
     let kpis = acme("kpi/overview");
-    let metric = |v: f64| vec![Item::Metric(app::protocol::Metric { key: "orders".into(), value: v })];
+    let metric = |v: f64| vec![Item::Metric(protocol::Metric { key: "orders".into(), value: v })];
     server.broker.publish(&kpis, TopicKind::Metrics, metric(1.0)).unwrap();
 
     let mut first = server.connect().await;
@@ -281,4 +281,25 @@ async fn resuming_past_the_history_gets_gap_then_snapshot() {
     publish(&server, 7.0);
     assert_eq!(again.next_json().await["meta"]["offset"], 7);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_at_the_idle_timeout_not_at_the_next_ping() {
+    // The server's pings come every 60 s here, so a close that waits for a ping to look at the
+    // silence would come a minute late; the idle timeout is 2 s.
+    let config = server::config::Config {
+        demo: false,
+        heartbeat_interval: std::time::Duration::from_secs(60),
+        idle_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let server = TestServer::start(config).await;
+    let silent_since = std::time::Instant::now();
+    // Past its welcome, the client says nothing (it does answer pings, but none come).
+    let mut client = server.connect().await;
+    let code = client.close_code().await;
+    assert_eq!(code, protocol::close::NORMAL, "the idle close");
+    let took = silent_since.elapsed();
+    assert!(took < std::time::Duration::from_secs(30), "closed after {took:?}, long after the 2 s idle timeout");
+    assert!(took >= std::time::Duration::from_millis(1_500), "closed after {took:?}, before the client was idle");
 }

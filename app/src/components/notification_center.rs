@@ -3,20 +3,20 @@
 //! page refresh with the rest of the session. Marking read, clearing and the toast choices made in
 //! one tab apply in the user's other tabs of the browser too (a `BroadcastChannel` per user).
 
-use crate::dashboard::Preferences;
 use crate::live::notifications::{CentreChange, Notification, Notifications};
 use crate::live::use_topic;
-use crate::protocol::Level;
 use leptos::prelude::*;
+use protocol::Level;
+use protocol::dashboard::Preferences;
 
-use crate::dashboard::NOTIFICATION_CENTER_FEED as WIDGET;
+use protocol::dashboard::NOTIFICATION_CENTER_FEED as WIDGET;
 
 #[component]
 pub fn NotificationCenter(
     /// The `events` topic to follow.
     topic: &'static str,
 ) -> AnyView {
-    let feed = use_topic::<Notifications>(WIDGET, topic, crate::dashboard::WidgetMode::Live);
+    let feed = use_topic::<Notifications>(WIDGET, topic, protocol::dashboard::WidgetMode::Live);
     let model = feed.data;
     // Toasts on screen, each with a number so one can be dismissed without the others.
     let toasts = RwSignal::new(Vec::<(u64, Notification)>::new());
@@ -167,7 +167,7 @@ fn NotificationItem(n: Notification) -> impl IntoView {
 }
 
 /// A maintenance notice's planned time.
-fn scheduled(event: &crate::protocol::Event) -> Option<AnyView> {
+fn scheduled(event: &protocol::Event) -> Option<AnyView> {
     let at = event.scheduled_at?;
     let text = format!("Scheduled for {}", crate::live::documents::clock_time(at));
     Some(view! { <span class="scheduled">{text}</span> }.into_any())
@@ -175,11 +175,11 @@ fn scheduled(event: &crate::protocol::Event) -> Option<AnyView> {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use crate::dashboard::Preferences;
     use crate::live::Identity;
     use crate::live::notifications::{CentreChange, Notification, Notifications};
-    use crate::protocol::Level;
     use leptos::prelude::*;
+    use protocol::Level;
+    use protocol::dashboard::Preferences;
     use std::{cell::Cell, rc::Rc, time::Duration};
     use wasm_bindgen::{JsCast, closure::Closure};
 

@@ -16,7 +16,7 @@ pub fn UserMenu() -> AnyView {
         leptos::task::spawn_local(async {
             let _ = crate::http::call("POST", "/api/auth/logout", None).await;
             crate::live::forget_saved_session();
-            crate::http::go_to(crate::pages::LOGIN_PATH);
+            crate::http::go_to(crate::routes::LOGIN_PATH);
         });
     };
 

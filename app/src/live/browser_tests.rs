@@ -9,7 +9,7 @@
 
 use super::{
     driver::{Handler, LiveClient},
-    session::{Delivery, Input, SessionConfig},
+    session::{Delivery, Input, LiveSessionConfig},
     shared::Connection,
     status::ConnectionStatus,
 };
@@ -101,7 +101,7 @@ fn signals() -> (RwSignal<ConnectionStatus>, RwSignal<Option<f64>>, RwSignal<Opt
 async fn the_driver_delivers_in_order_and_a_refresh_asked_while_paused_is_made_when_live_again() {
     sign_in().await;
     let (status, last_update, next_probe) = signals();
-    let client = LiveClient::connect(SessionConfig::default(), status, last_update, next_probe, None);
+    let client = LiveClient::connect(LiveSessionConfig::default(), status, last_update, next_probe, None);
     let seen = Seen::default();
     client.subscribe("w", TOPIC, None, seen.handler());
     until("Live", PATIENCE, || status.get_untracked() == ConnectionStatus::Live).await;
@@ -158,7 +158,7 @@ async fn without_a_websocket_the_stream_serves_the_dashboard_and_the_socket_take
     let (dashboard, widget) = first_dashboard().await;
     let (status, last_update, next_probe) = signals();
     let blocked = NoWebSocket::install();
-    let client = LiveClient::connect(SessionConfig::default(), status, last_update, next_probe, None);
+    let client = LiveClient::connect(LiveSessionConfig::default(), status, last_update, next_probe, None);
     client.input(Input::SetDashboard(Some(dashboard)));
     let seen = Seen::default();
     client.subscribe(&widget, TOPIC, None, seen.handler());

@@ -2,7 +2,7 @@
 //! by id, and which ones the last update touched (they flash).
 
 use super::{session::Delivery, topic_view::TopicView};
-use crate::protocol::{ChangeOp, Item};
+use protocol::{ChangeOp, Item};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ pub fn clock_time(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Change, Meta, TopicKind};
+    use protocol::{Change, Meta, TopicKind};
     use serde_json::json;
 
     fn meta() -> Meta {

@@ -1,4 +1,4 @@
-//! The browser driver of the live session: it performs the [`Session`]'s effects with a real
+//! The browser driver of the live session: it performs the [`LiveSession`]'s effects with a real
 //! WebSocket, SSE stream (`stream.rs`), `fetch` polls and timers, and feeds back what happens. No
 //! decisions are made here.
 //!
@@ -6,11 +6,14 @@
 //! to it, and every borrow ends before a widget's handler runs or an effect is performed, because
 //! either may feed the session again.
 
-use super::session::{ABNORMAL, Delivery, Effect, Input, PollFailure, PollPurpose, Position, Session, SessionConfig};
+use super::session::{
+    Delivery, Effect, Input, LiveSession, LiveSessionConfig, PollFailure, PollPurpose, WidgetPosition,
+};
 use super::status::ConnectionStatus;
-use super::stream::EventStream;
-use crate::protocol::{ClientMessage, ControlMessage, PollAnswer, ServerMessage};
+use super::stream::{EventStream, Heard};
 use leptos::prelude::*;
+use protocol::close::ABNORMAL;
+use protocol::{ClientMessage, ControlMessage, ErrorBody, PollAnswer, ServerMessage};
 use std::{
     cell::RefCell,
     collections::BTreeMap,
@@ -34,12 +37,12 @@ pub enum Notice {
 pub type NoticeHook = Rc<dyn Fn(Notice)>;
 
 /// How long the answer to a ping may take (any message counts) before the path counts as dead.
-const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+const PONG_TIMEOUT: Duration = protocol::SILENCE_SLACK;
 /// How long a WebSocket may take to open: an upgrade a middlebox holds open counts as refused.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pings go out this often from the moment the socket opens; the server's `welcome` then says how
 /// often it wants them. (A path that dies before the welcome must not stay Live.)
-const FIRST_HEARTBEAT: Duration = Duration::from_secs(25);
+const FIRST_HEARTBEAT: Duration = protocol::DEFAULT_HEARTBEAT_INTERVAL;
 /// How long a poll may take, answer body included: one that hangs counts as failed.
 pub(super) const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,7 +54,7 @@ struct Callbacks {
 }
 
 pub(super) struct Driver {
-    session: Session,
+    session: LiveSession,
     status: RwSignal<ConnectionStatus>,
     last_update: RwSignal<Option<f64>>,
     next_probe: RwSignal<Option<f64>>,
@@ -77,13 +80,13 @@ pub(super) struct LiveClient(Rc<RefCell<Driver>>);
 
 impl LiveClient {
     pub(super) fn connect(
-        config: SessionConfig,
+        config: LiveSessionConfig,
         status: RwSignal<ConnectionStatus>,
         last_update: RwSignal<Option<f64>>,
         next_probe: RwSignal<Option<f64>>,
         on_notice: Option<NoticeHook>,
     ) -> Self {
-        let (session, effects) = Session::start(config);
+        let (session, effects) = LiveSession::start(config);
         let driver = Driver {
             session,
             status,
@@ -108,13 +111,13 @@ impl LiveClient {
         client
     }
 
-    pub(super) fn subscribe(&self, widget: &str, topic: &str, position: Option<Position>, handler: Handler) {
+    pub(super) fn subscribe(&self, widget: &str, topic: &str, position: Option<WidgetPosition>, handler: Handler) {
         self.0.borrow_mut().handlers.insert(widget.to_owned(), handler);
         dispatch(&self.0, Input::Subscribe { widget: widget.to_owned(), topic: topic.to_owned(), position });
     }
 
     /// Where each subscription stands now (to save on page unload).
-    pub(super) fn positions(&self) -> BTreeMap<String, (String, Option<Position>)> {
+    pub(super) fn positions(&self) -> BTreeMap<String, (String, Option<WidgetPosition>)> {
         let driver = self.0.borrow();
         driver
             .session
@@ -181,7 +184,7 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
             }
             Effect::OpenStream { dashboard, query } => {
                 let url = format!("/api/stream/dashboard/{dashboard}{}", query_string(&query));
-                let stream = EventStream::open(Rc::downgrade(rc), &url);
+                let stream = EventStream::open(&url, stream_listener(Rc::downgrade(rc)));
                 // Replacing the old one (if any) closes it without a word to the session.
                 rc.borrow_mut().stream = stream;
                 if rc.borrow().stream.is_none() {
@@ -219,7 +222,7 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
             }
             Effect::SignIn => {
                 super::forget_saved_session();
-                crate::http::go_to(crate::pages::LOGIN_PATH)
+                crate::http::go_to(crate::routes::LOGIN_PATH)
             }
             Effect::WebSocketRefused => {
                 let hook = rc.borrow().on_notice.clone();
@@ -359,9 +362,7 @@ fn poll(weak: Weak<RefCell<Driver>>, url: String, dashboard: i64, purpose: PollP
                 .map_err(|_| PollFailure { status: Some(200), code: None, retry_after: None }),
             Ok(reply) => Err(PollFailure {
                 status: Some(reply.status),
-                code: serde_json::from_str::<serde_json::Value>(&reply.text)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned)),
+                code: serde_json::from_str::<ErrorBody>(&reply.text).ok().map(|body| body.error),
                 retry_after: reply.retry_after,
             }),
             Err(_) => Err(PollFailure { status: None, code: None, retry_after: None }),
@@ -475,4 +476,24 @@ fn count_down(weak: Weak<RefCell<Driver>>, generation: u64, remaining: Duration)
     }
     let step = remaining.min(Duration::from_secs(1));
     set_timeout(move || count_down(weak, generation, remaining - step), step);
+}
+
+/// What the SSE stream hears, fed to the session: messages as the WebSocket's, the cursor, its
+/// opening, and its end (the stream is then dropped from the driver).
+fn stream_listener(weak: Weak<RefCell<Driver>>) -> Rc<dyn Fn(Heard)> {
+    Rc::new(move |heard| {
+        let Some(rc) = weak.upgrade() else { return };
+        match heard {
+            Heard::Message(text) => on_message(&rc, &text),
+            Heard::Cursor(cursor) => dispatch(&rc, Input::StreamCursor(cursor)),
+            Heard::Opened => dispatch(&rc, Input::StreamOpened),
+            Heard::Ended(code) => {
+                let stream = rc.borrow_mut().take_stream();
+                if stream.is_some() {
+                    drop(stream);
+                    dispatch(&rc, Input::StreamClosed { code });
+                }
+            }
+        }
+    })
 }

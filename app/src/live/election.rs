@@ -10,7 +10,7 @@
 //! after a tab thawed, settle on one. A leader that closes says so (`resign`), and the others claim
 //! at once: a handover takes about [`CLAIM_WINDOW`].
 
-use super::relay::TabId;
+use super::tab_id::TabId;
 use serde::{Deserialize, Serialize};
 
 /// How long a tab waits for an answer to its `query` before it claims the lead.

@@ -7,8 +7,8 @@
 //! Manual unsubscribes and fetches a fresh snapshot when refreshed.
 
 use super::{status::ConnectionStatus, topic_view::TopicView};
-use crate::dashboard::WidgetMode;
 use leptos::prelude::*;
+use protocol::dashboard::WidgetMode;
 
 /// A widget's live data and its state. Cheap to copy; every field is a signal.
 pub struct TopicFeed<V: TopicView> {
@@ -93,15 +93,15 @@ impl<V: TopicView> TopicFeed<V> {
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::TopicFeed;
-    use crate::dashboard::WidgetMode;
     use crate::live::{
-        Identity, Live, Position,
+        Identity, Live, WidgetPosition,
         driver::Handler,
         mode_gate::{ModeGate, Tick},
         session::Delivery,
         topic_view::TopicView,
     };
     use leptos::prelude::*;
+    use protocol::dashboard::WidgetMode;
     use std::{
         cell::{Cell, RefCell},
         rc::{Rc, Weak},
@@ -203,7 +203,7 @@ mod browser {
             }
         }
 
-        fn subscribe(&self, position: Option<Position>) {
+        fn subscribe(&self, position: Option<WidgetPosition>) {
             let handler = self.handler.borrow().clone().expect("started");
             self.live.subscribe(&self.widget, &self.topic, position, handler);
             self.live.set_interval(&self.widget, self.gate.borrow().mode().interval_secs());

@@ -1,123 +1,14 @@
 //! What the job panel shows: the latest jobs of an `events` topic, each with its status, progress,
-//! summary and log.
-//!
-//! A job is a run of `job` events sharing `data.jobId`; each event's `data.status` (`running`,
-//! `succeeded`, `failed`) and `data.progress` (0–100) update it, and its body is a log line. Events
-//! of other types are ignored.
+//! summary and log. What a job is, and how its steps fold into it, is the protocol's
+//! ([`protocol::jobs`]), shared with the server's job stream.
 
 use super::{session::Delivery, topic_view::TopicView};
-use crate::protocol::{Event, Item, Level};
+use protocol::Item;
+use protocol::jobs::{Job, JobStep};
 use serde::{Deserialize, Serialize};
-
-/// The `events` topic a tenant's jobs are published to, unless a job panel names another.
-pub const JOBS_TOPIC: &str = "ops/jobs";
-
-/// Longest job id (ids are 1–64 characters of `A-Z a-z 0-9 - _ . :`).
-pub const MAX_JOB_ID_LEN: usize = 64;
-
-/// Whether `id` can name a job.
-pub fn valid_job_id(id: &str) -> bool {
-    (1..=MAX_JOB_ID_LEN).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
 
 /// Jobs kept, newest first.
 pub const JOBS_KEPT: usize = 8;
-/// Log lines kept per job.
-pub const LOG_KEPT: usize = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl JobStatus {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "succeeded" | "success" | "done" => JobStatus::Succeeded,
-            "failed" | "error" => JobStatus::Failed,
-            _ => JobStatus::Running,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            JobStatus::Running => "Running",
-            JobStatus::Succeeded => "Succeeded",
-            JobStatus::Failed => "Failed",
-        }
-    }
-
-    /// The job has ended.
-    pub fn is_final(self) -> bool {
-        self != JobStatus::Running
-    }
-}
-
-/// What one `job` event says about its job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobStep {
-    pub job_id: String,
-    pub name: String,
-    pub status: JobStatus,
-    /// 0–100, when the event says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<u8>,
-    /// The event's body, as a line of the job's log.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<LogLine>,
-}
-
-impl JobStep {
-    /// `None` for events that are not about a job.
-    pub fn of(event: &Event) -> Option<Self> {
-        if event.event_type != "job" {
-            return None;
-        }
-        let data = event.data.as_ref();
-        let field = |name: &str| data.and_then(|d| d.get(name));
-        Some(Self {
-            job_id: field("jobId").and_then(|v| v.as_str()).unwrap_or(&event.title).to_owned(),
-            name: event.title.clone(),
-            status: JobStatus::parse(field("status").and_then(|v| v.as_str()).unwrap_or("running")),
-            progress: field("progress").and_then(|v| v.as_u64()).map(|p| p.min(100) as u8),
-            line: event.body.as_ref().map(|text| LogLine { ts: event.ts, level: event.level, text: text.clone() }),
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogLine {
-    pub ts: i64,
-    pub level: Level,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    pub id: String,
-    pub name: String,
-    pub status: JobStatus,
-    pub progress: Option<u8>,
-    pub started: i64,
-    pub updated: i64,
-    pub log: Vec<LogLine>,
-}
-
-impl Job {
-    /// The one-line summary: the latest log line.
-    pub fn summary(&self) -> &str {
-        self.log.last().map_or("", |l| l.text.as_str())
-    }
-
-    pub fn errors(&self) -> impl Iterator<Item = &LogLine> {
-        self.log.iter().filter(|l| l.level == Level::Error)
-    }
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobBoard {
@@ -166,30 +57,12 @@ impl JobBoard {
     }
 }
 
-impl Job {
-    /// A job as its first event shows it, before that event is recorded.
-    pub fn new(step: &JobStep, ts: i64) -> Self {
-        let (id, name) = (step.job_id.clone(), step.name.clone());
-        Job { id, name, status: step.status, progress: None, started: ts, updated: ts, log: Vec::new() }
-    }
-
-    /// Applies one step: status, progress, and its log line (the log keeps the latest [`LOG_KEPT`]).
-    pub fn record(&mut self, step: JobStep, ts: i64) {
-        self.status = step.status;
-        self.progress = step.progress.or(self.progress);
-        self.updated = ts;
-        if let Some(line) = step.line {
-            self.log.push(line);
-            let excess = self.log.len().saturating_sub(LOG_KEPT);
-            self.log.drain(..excess);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Meta, TopicKind};
+    use protocol::jobs::{JobStatus, LOG_KEPT};
+    use protocol::{Event, Level};
+    use protocol::{Meta, TopicKind};
     use serde_json::json;
 
     fn job(id: &str, status: &str, progress: u64, level: Level, line: &str) -> Item {
@@ -229,19 +102,6 @@ mod tests {
         assert_eq!((a.status, a.progress, a.summary()), (JobStatus::Failed, Some(75), "Upstream 503"));
         assert_eq!(a.log.len(), 3);
         assert_eq!(a.errors().count(), 1);
-    }
-
-    #[test]
-    fn a_step_reads_its_job_status_progress_and_line_and_job_ids_are_checked() {
-        let Item::Event(event) = job("j-1", "succeeded", 140, Level::Success, "Done") else { panic!() };
-        let step = JobStep::of(&event).unwrap();
-        assert_eq!((step.job_id.as_str(), step.status, step.progress), ("j-1", JobStatus::Succeeded, Some(100)));
-        assert!(step.status.is_final() && !JobStatus::Running.is_final());
-        assert_eq!(step.line.map(|l| l.text), Some("Done".into()));
-        assert!(valid_job_id("job-12") && valid_job_id("a.b:c_d"));
-        for bad in ["", "job 1", "job/1", "jöb", &"j".repeat(65)] {
-            assert!(!valid_job_id(bad), "{bad:?}");
-        }
     }
 
     #[test]

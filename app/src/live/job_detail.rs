@@ -2,8 +2,9 @@
 //! docs/protocol.md): the job so far, then each step's progress, log line and error, and its end.
 //! Pure, so the host tests cover it; the browser part only feeds it the stream's events.
 
-use super::job_board::{Job, JobStatus, LOG_KEPT, LogLine};
-use serde::Deserialize;
+use protocol::close::Disconnect;
+use protocol::jobs::{Job, JobEnd, JobProgress, JobSnapshot, LOG_KEPT, LogLine, StepError, event};
+use protocol::sse;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobDetail {
@@ -11,63 +12,31 @@ pub struct JobDetail {
     pub job: Option<Job>,
     /// The stream said `end`: the job is over and nothing more comes.
     pub ended: bool,
+    /// The server closed the stream for a reason that keeps the browser away (the session
+    /// ended, live updates were turned off): nothing more comes either.
+    pub closed: Option<Disconnect>,
     /// Error lines, as the stream flagged them: the latest [`LOG_KEPT`].
     pub errors: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Snapshot {
-    job_id: String,
-    name: String,
-    status: JobStatus,
-    progress: Option<u8>,
-    started: i64,
-    updated: i64,
-    log: Vec<LogLine>,
-}
-
-#[derive(Deserialize)]
-struct Progress {
-    status: JobStatus,
-    progress: Option<u8>,
-}
-
-#[derive(Deserialize)]
-struct ErrorLine {
-    text: String,
-}
-
 impl JobDetail {
     /// Applies one event of the stream; events it does not know, or cannot read, change nothing.
-    pub fn apply(&mut self, event: &str, data: &str) {
-        match event {
-            "snapshot" => {
-                if let Ok(s) = serde_json::from_str::<Snapshot>(data) {
-                    self.errors = s
-                        .log
-                        .iter()
-                        .filter(|l| l.level == crate::protocol::Level::Error)
-                        .map(|l| l.text.clone())
-                        .collect();
-                    self.job = Some(Job {
-                        id: s.job_id,
-                        name: s.name,
-                        status: s.status,
-                        progress: s.progress,
-                        started: s.started,
-                        updated: s.updated,
-                        log: s.log,
-                    });
+    pub fn apply(&mut self, name: &str, data: &str) {
+        match name {
+            event::SNAPSHOT => {
+                if let Ok(snapshot) = serde_json::from_str::<JobSnapshot>(data) {
+                    let job = snapshot.into_job();
+                    self.errors = job.errors().map(|l| l.text.clone()).collect();
+                    self.job = Some(job);
                 }
             }
-            "progress" => {
-                if let (Some(job), Ok(p)) = (self.job.as_mut(), serde_json::from_str::<Progress>(data)) {
+            event::PROGRESS => {
+                if let (Some(job), Ok(p)) = (self.job.as_mut(), serde_json::from_str::<JobProgress>(data)) {
                     job.status = p.status;
                     job.progress = p.progress.or(job.progress);
                 }
             }
-            "log" => {
+            event::LOG => {
                 if let (Some(job), Ok(line)) = (self.job.as_mut(), serde_json::from_str::<LogLine>(data)) {
                     job.updated = line.ts;
                     job.log.push(line);
@@ -75,28 +44,41 @@ impl JobDetail {
                     job.log.drain(..excess);
                 }
             }
-            "error" => {
-                if let Ok(e) = serde_json::from_str::<ErrorLine>(data) {
+            event::STEP_ERROR => {
+                if let Ok(e) = serde_json::from_str::<StepError>(data) {
                     // A job that fails in a loop for hours must not grow the page without end.
                     self.errors.push(e.text);
                     let excess = self.errors.len().saturating_sub(LOG_KEPT);
                     self.errors.drain(..excess);
                 }
             }
-            "end" => {
+            event::END => {
                 self.ended = true;
-                if let (Some(job), Ok(p)) = (self.job.as_mut(), serde_json::from_str::<Progress>(data)) {
-                    job.status = p.status;
+                if let (Some(job), Ok(end)) = (self.job.as_mut(), serde_json::from_str::<JobEnd>(data)) {
+                    job.status = end.status;
+                }
+            }
+            sse::event::CLOSE => {
+                if let Ok(disconnect) = serde_json::from_str::<Disconnect>(data)
+                    && !disconnect.reconnect
+                {
+                    self.closed = Some(disconnect);
                 }
             }
             _ => {}
         }
+    }
+
+    /// Nothing more will come: the browser must not reconnect.
+    pub fn is_over(&self) -> bool {
+        self.ended || self.closed.is_some()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::jobs::JobStatus;
 
     #[test]
     fn a_run_is_followed_from_its_snapshot_to_its_end() {
@@ -110,7 +92,7 @@ mod tests {
         );
         detail.apply("progress", r#"{"jobId":"job-4","status":"failed","progress":60,"summary":"Upstream 503"}"#);
         detail.apply("log", r#"{"ts":9,"level":"error","text":"Upstream 503"}"#);
-        detail.apply("error", r#"{"ts":9,"text":"Upstream 503"}"#);
+        detail.apply("step_error", r#"{"ts":9,"text":"Upstream 503"}"#);
         assert!(!detail.ended);
         detail.apply("end", r#"{"jobId":"job-4","status":"failed","summary":"Upstream 503"}"#);
         let job = detail.job.as_ref().unwrap();
@@ -119,6 +101,7 @@ mod tests {
         assert_eq!(detail.errors, ["Upstream 503"]);
         assert!(detail.ended);
         detail.apply("heartbeat", "{}");
+        detail.apply("error", r#"{"ts":9,"text":"the browser's own error event"}"#);
         detail.apply("log", "not json");
         assert_eq!(detail.job.as_ref().unwrap().log.len(), 3);
     }
@@ -127,9 +110,19 @@ mod tests {
     fn error_lines_kept_are_bounded_like_the_log() {
         let mut detail = JobDetail::default();
         for n in 0..3 * LOG_KEPT {
-            detail.apply("error", &format!("{{\"text\":\"failure {n}\"}}"));
+            detail.apply("step_error", &format!("{{\"ts\":{n},\"text\":\"failure {n}\"}}"));
         }
         assert_eq!(detail.errors.len(), LOG_KEPT);
         assert_eq!(detail.errors.last().map(String::as_str), Some(format!("failure {}", 3 * LOG_KEPT - 1).as_str()));
+    }
+
+    #[test]
+    fn a_close_that_keeps_the_browser_away_ends_the_view_and_one_that_does_not_leaves_it() {
+        let mut detail = JobDetail::default();
+        detail.apply("close", r#"{"code":1001,"reason":"server shutting down","reconnect":true}"#);
+        assert!(!detail.is_over(), "the browser reconnects by itself");
+        detail.apply("close", r#"{"code":4401,"reason":"logged out","reconnect":false}"#);
+        assert_eq!(detail.closed.as_ref().map(|d| d.code), Some(4401));
+        assert!(detail.is_over());
     }
 }

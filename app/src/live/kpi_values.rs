@@ -1,7 +1,7 @@
 //! What KPI tiles show: the latest value per key, and which keys an update changed (they flash).
 
 use super::{session::Delivery, topic_view::TopicView};
-use crate::protocol::Item;
+use protocol::Item;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,7 +36,7 @@ impl KpiValues {
         let mut changed = Vec::new();
         for item in items {
             if let Item::Metric(m) = item
-                && self.values.insert(m.key.clone(), m.value) != Some(m.value)
+                && protocol::metric_changed(self.values.insert(m.key.clone(), m.value), m.value)
             {
                 changed.push(m.key.clone());
             }
@@ -90,7 +90,7 @@ pub fn format_value(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Metric;
+    use protocol::Metric;
 
     fn m(key: &str, value: f64) -> Item {
         Item::Metric(Metric { key: key.into(), value })
@@ -105,6 +105,15 @@ mod tests {
         assert_eq!(all, vec![("a".into(), 1.0), ("b".into(), 3.0), ("c".into(), 4.0)]);
         kpis.replace(&[m("z", 0.0)]);
         assert_eq!(kpis.iter().count(), 1);
+    }
+
+    #[test]
+    fn a_tile_flashes_by_the_same_rule_as_the_stream_filters() {
+        let mut kpis = KpiValues::default();
+        kpis.replace(&[m("nan", f64::NAN), m("zero", 0.0)]);
+        // The SSE stream sends neither a NaN that stays NaN nor an unchanged value; a tile must not
+        // flash for them either, and must for 0.0 → −0.0, which the stream sends.
+        assert_eq!(kpis.merge(&[m("nan", f64::NAN), m("zero", -0.0)]), vec!["zero".to_owned()]);
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! runs the pure session state machine (`session`) through the browser driver (`driver`, with
 //! `stream` for SSE) — in one tab for all tabs of the user where the browser allows (`shared`, with
 //! the pure fan-out rules in `relay` and the vote without Web Locks in `election`). The pure
-//! parts — session, backoff, mode gate, saved session and every [`TopicView`] — compile everywhere
+//! parts — session, mode gate, saved session and every [`TopicView`] (the backoff is the
+//! `protocol` crate's) — compile everywhere
 //! and are tested on the host; the browser parts exist only in the hydrate build. On the server the
 //! same components render their initial HTML with the status `Connecting`.
 
-pub mod backoff;
 pub mod documents;
 pub mod election;
 pub mod fallback;
@@ -23,6 +23,7 @@ pub mod saved_session;
 pub mod series_buffer;
 pub mod session;
 pub mod status;
+pub mod tab_id;
 pub mod tab_locks;
 pub mod topic_view;
 
@@ -36,11 +37,11 @@ mod shared;
 mod stream;
 
 pub use feed::{TopicFeed, use_topic};
-pub use session::Position;
+pub use session::WidgetPosition;
 pub use topic_view::TopicView;
 
-use crate::protocol::ActivityAction;
 use leptos::prelude::*;
+use protocol::ActivityAction;
 use serde::Deserialize;
 use status::ConnectionStatus;
 
@@ -161,7 +162,7 @@ pub fn forget_saved_session() {
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::{
-        Account, Identity, Live, Position,
+        Account, Identity, Live, WidgetPosition,
         driver::Handler,
         feed::FeedControl,
         saved_session::{STORAGE_KEY, SavedSession, SavedWidget},
@@ -310,7 +311,7 @@ mod browser {
             self.page.try_with_value(|p| p.feeds.borrow_mut().remove(widget));
         }
 
-        pub(crate) fn subscribe(&self, widget: &str, topic: &str, position: Option<Position>, handler: Handler) {
+        pub(crate) fn subscribe(&self, widget: &str, topic: &str, position: Option<WidgetPosition>, handler: Handler) {
             self.page.try_with_value(|p| p.client.subscribe(widget, topic, position, handler));
         }
 

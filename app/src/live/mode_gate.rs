@@ -9,7 +9,7 @@
 //! snapshot instead, shown as soon as it comes.
 
 use super::session::Delivery;
-use crate::dashboard::WidgetMode;
+use protocol::dashboard::WidgetMode;
 
 /// Deliveries an interval widget holds at most between two ticks.
 pub const HELD_MAX: usize = 512;
@@ -110,7 +110,7 @@ impl ModeGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Meta;
+    use protocol::Meta;
 
     fn meta(offset: u64) -> Meta {
         Meta::at("e", offset)
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(gate.held(), 3);
         assert_eq!(offsets(&gate.release()), [1, 2, 3]);
         assert!(gate.release().is_empty());
-        let error = Delivery::Error { code: crate::protocol::ErrorCode::BadTopic, message: "x".into() };
+        let error = Delivery::Error { code: protocol::ErrorCode::BadTopic, message: "x".into() };
         assert_eq!(gate.offer(error.clone()), [error], "errors are shown at once");
     }
 

@@ -9,7 +9,7 @@
 //! that has fewer or more of them changes exactly those.
 
 use super::{session::Delivery, topic_view::TopicView};
-use crate::protocol::{Event, Item, Level, Severity};
+use protocol::{Event, Item, Level, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -46,7 +46,7 @@ pub struct Notifications {
 }
 
 fn default_toast_levels() -> Vec<Level> {
-    crate::dashboard::Preferences::default().toast_levels
+    protocol::dashboard::Preferences::default().toast_levels
 }
 
 impl Default for Notifications {

@@ -12,12 +12,13 @@
 //! missed is among the updates the hub keeps of each topic (a few hundred, a few dozen KiB: enough
 //! for a tab that reloads), which it then gets instead, so that its view stays whole.
 
+use super::tab_id::TabId;
 use super::{
     election::Vote,
-    session::{Delivery, Position},
+    session::{Delivery, WidgetPosition},
     status::ConnectionStatus,
 };
-use crate::protocol::ActivityAction;
+use protocol::ActivityAction;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -25,9 +26,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const RECENT_UPDATES: usize = 256;
 /// Bytes (as JSON) of kept updates per topic.
 pub const RECENT_BYTES: usize = 64 * 1024;
-
-/// A tab's name on the channel: random, new with every page.
-pub type TabId = String;
 
 /// One widget of one tab: two tabs showing the same dashboard never collide.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -68,7 +66,7 @@ pub enum ToHub {
         tab: TabId,
         widget: String,
         topic: String,
-        position: Option<Position>,
+        position: Option<WidgetPosition>,
     },
     Unsubscribe {
         tab: TabId,
@@ -131,7 +129,7 @@ pub enum ToTabs {
 pub enum HubAction {
     Subscribe {
         topic: String,
-        position: Option<Position>,
+        position: Option<WidgetPosition>,
     },
     Unsubscribe {
         topic: String,
@@ -151,7 +149,7 @@ pub enum HubAction {
 #[derive(Debug, Clone)]
 struct Topic {
     /// Where the hub's one subscription stands.
-    position: Option<Position>,
+    position: Option<WidgetPosition>,
     /// The server refused the subscription: later subscribers hear it at once.
     refused: Option<Delivery>,
     subscribers: BTreeSet<Subscriber>,
@@ -190,7 +188,7 @@ impl Recent {
 
     /// The kept updates after `from`, if they are all there (`from` is not older than the oldest
     /// kept update's predecessor).
-    fn after(&self, from: &Position) -> Option<Vec<Delivery>> {
+    fn after(&self, from: &WidgetPosition) -> Option<Vec<Delivery>> {
         let first = match self.updates.front() {
             Some((Delivery::Update { meta, .. }, _)) => meta,
             _ => return None,
@@ -211,7 +209,7 @@ impl Recent {
 #[derive(Debug, Clone)]
 struct Standing {
     topic: String,
-    position: Option<Position>,
+    position: Option<WidgetPosition>,
     /// Stands elsewhere than the hub: takes nothing until a snapshot.
     awaiting_snapshot: bool,
     /// Looks for stalls ([`Fanout::stalled`]) that found it still awaiting its snapshot.
@@ -219,11 +217,11 @@ struct Standing {
 }
 
 impl Standing {
-    fn new(topic: String, position: Option<Position>, awaiting_snapshot: bool) -> Self {
+    fn new(topic: String, position: Option<WidgetPosition>, awaiting_snapshot: bool) -> Self {
         Self { topic, position, awaiting_snapshot, stalled_looks: 0 }
     }
 
-    fn got_snapshot(&mut self, position: Position) {
+    fn got_snapshot(&mut self, position: WidgetPosition) {
         self.position = Some(position);
         self.awaiting_snapshot = false;
         self.stalled_looks = 0;
@@ -238,7 +236,7 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    pub fn subscribe(&mut self, who: Subscriber, topic: String, position: Option<Position>) -> Vec<HubAction> {
+    pub fn subscribe(&mut self, who: Subscriber, topic: String, position: Option<WidgetPosition>) -> Vec<HubAction> {
         let mut actions = Vec::new();
         if let Some(standing) = self.subscribers.get(&who) {
             if standing.topic == topic {
@@ -343,7 +341,7 @@ impl Fanout {
         let to = &mut fanned.to;
         match delivery {
             Delivery::Snapshot { meta, .. } => {
-                let position = Position::from(meta);
+                let position = WidgetPosition::from(meta);
                 if shared.position.as_ref() != Some(&position) {
                     shared.recent.clear(); // what is kept no longer ends where the topic stands
                 }
@@ -358,7 +356,7 @@ impl Fanout {
                 }
             }
             Delivery::Update { meta, .. } => {
-                let position = Position::from(meta);
+                let position = WidgetPosition::from(meta);
                 shared.position = Some(position.clone());
                 for who in &shared.subscribers {
                     let Some(standing) = self.subscribers.get_mut(who) else { continue };
@@ -477,7 +475,7 @@ pub enum Take {
 
 /// Whether a tab's widget standing at `position` takes `delivery`: the hub fans out by where it
 /// believes each widget stands, and a handover can leave it behind the truth.
-pub fn take(position: &Option<Position>, delivery: &Delivery) -> Take {
+pub fn take(position: &Option<WidgetPosition>, delivery: &Delivery) -> Take {
     let Delivery::Update { meta, .. } = delivery else { return Take::Apply };
     match position.as_ref().filter(|p| p.epoch == meta.epoch) {
         Some(p) if meta.offset <= p.offset => Take::Skip,
@@ -488,9 +486,9 @@ pub fn take(position: &Option<Position>, delivery: &Delivery) -> Take {
 
 /// Where one of a tab's widgets stands after a delivery: the tab keeps it to subscribe again, from
 /// there, with whichever hub leads next.
-pub fn advance(position: &mut Option<Position>, delivery: &Delivery) {
+pub fn advance(position: &mut Option<WidgetPosition>, delivery: &Delivery) {
     match delivery {
-        Delivery::Snapshot { meta, .. } | Delivery::Update { meta, .. } => *position = Some(Position::from(meta)),
+        Delivery::Snapshot { meta, .. } | Delivery::Update { meta, .. } => *position = Some(WidgetPosition::from(meta)),
         Delivery::Gap | Delivery::Error { .. } => {}
     }
 }
@@ -498,14 +496,14 @@ pub fn advance(position: &mut Option<Position>, delivery: &Delivery) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ErrorCode, Meta};
+    use protocol::{ErrorCode, Meta};
 
     fn meta(offset: u64) -> Meta {
         Meta::at("e1", offset)
     }
 
-    fn at(offset: u64) -> Option<Position> {
-        Some(Position::from(&meta(offset)))
+    fn at(offset: u64) -> Option<WidgetPosition> {
+        Some(WidgetPosition::from(&meta(offset)))
     }
 
     fn snapshot(offset: u64) -> Delivery {

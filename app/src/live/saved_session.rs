@@ -2,7 +2,7 @@
 //! its last applied position and its view. The next page shows the saved views at once and
 //! resubscribes from the saved positions, so a refresh loses nothing and repeats nothing.
 
-use super::session::Position;
+use super::session::WidgetPosition;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ pub const STORAGE_KEY: &str = "livedash.session.v1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedWidget {
     pub topic: String,
-    pub position: Option<Position>,
+    pub position: Option<WidgetPosition>,
     pub view: Value,
 }
 
@@ -52,7 +52,7 @@ mod tests {
     #[test]
     fn a_saved_widget_comes_back_once_and_only_for_its_topic() {
         let mut saved = SavedSession { user: "acme/ada@acme.test".into(), ..Default::default() };
-        let position = Position { epoch: "e".into(), offset: 4, resume_token: "e.4".into() };
+        let position = WidgetPosition { epoch: "e".into(), offset: 4, resume_token: "e.4".into() };
         saved.widgets.insert(
             "w1".into(),
             SavedWidget { topic: "a/b".into(), position: Some(position.clone()), view: serde_json::json!([1]) },

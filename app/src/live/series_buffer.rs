@@ -4,7 +4,7 @@
 //! here they are to be shown, so this is only a bounded window.
 
 use super::{session::Delivery, topic_view::TopicView};
-use crate::protocol::{Item, Point};
+use protocol::{Item, Point};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn as_a_view_it_takes_points_from_snapshots_and_updates_and_ignores_the_rest() {
         use crate::live::{session::Delivery, topic_view::TopicView};
-        use crate::protocol::{Item, Meta, TopicKind};
+        use protocol::{Item, Meta, TopicKind};
         let meta = Meta {
             topic: "t".into(),
             kind: TopicKind::Series,

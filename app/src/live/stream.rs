@@ -4,31 +4,35 @@
 //! The `EventSource` would reconnect by itself after an error, every second and for ever; the
 //! session reconnects with backoff and the right transport instead, so on any error the source is
 //! closed and the session told. A stream that goes silent for longer than its heartbeat interval
-//! plus [`SLACK`] counts as dropped too: on a half-open path no error ever comes, and the pill must
+//! plus [`SILENCE_SLACK`] counts as dropped too: on a half-open path no error ever comes, and the pill must
 //! not say Live (SSE) while nothing can arrive. The server says the interval in the `heartbeat` event
 //! it opens the stream with.
 
-use super::driver::{Driver, dispatch, on_message};
-use super::session::{ABNORMAL, Input};
 use leptos::prelude::*;
-use std::{
-    cell::{Cell, RefCell},
-    rc::{Rc, Weak},
-    time::Duration,
-};
+use protocol::SILENCE_SLACK;
+use protocol::close::{ABNORMAL, Disconnect};
+use protocol::sse::{self, Heartbeat};
+use std::{cell::Cell, rc::Rc, time::Duration};
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{Event, EventSource, MessageEvent};
 
-/// The stream's data events (docs/protocol.md).
-const DATA_EVENTS: [&str; 6] =
-    ["snapshot", "series_update", "metric_update", "events_update", "collection_update", "gap"];
-/// How late a heartbeat may be before the stream counts as dropped (the watchdog's tick adds up to
-/// one more second: heartbeat + 10 s in all).
-const SLACK: Duration = Duration::from_secs(9);
-/// The server's heartbeat interval until it says otherwise.
-const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+/// How often the watchdog looks: a silence is noticed up to this much after [`SILENCE_SLACK`]
+/// has passed, so the watchdog allows that much less.
+const TICK: Duration = Duration::from_secs(1);
 /// How long the stream may take to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the stream tells whoever opened it (the driver): it decides nothing itself.
+pub enum Heard {
+    /// A data event's message, as the WebSocket would carry it.
+    Message(String),
+    /// The cursor after that message (its `id:`).
+    Cursor(String),
+    Opened,
+    /// The stream is over, with the close code it ended with (the server's, or 1006): whoever
+    /// opened it drops it.
+    Ended(u16),
+}
 
 /// An open (or opening) stream; dropping it closes the source and stops its timers.
 pub struct EventStream {
@@ -53,60 +57,56 @@ impl Drop for EventStream {
 
 impl EventStream {
     /// Opens `url`; `None` when the browser refuses to (the caller reports it as a failure).
-    pub fn open(weak: Weak<RefCell<Driver>>, url: &str) -> Option<Self> {
+    pub fn open(url: &str, heard: Rc<dyn Fn(Heard)>) -> Option<Self> {
         let source = crate::http::event_source(url)?;
         let last_heard = Rc::new(Cell::new(js_sys::Date::now()));
         let opened = Rc::new(Cell::new(false));
-        let silence_ms = Rc::new(Cell::new((DEFAULT_HEARTBEAT + SLACK).as_millis() as f64));
+        let silence_ms = Rc::new(Cell::new(silence_limit(sse::DEFAULT_HEARTBEAT)));
 
         let data = Closure::<dyn FnMut(MessageEvent)>::new({
-            let (weak, last_heard) = (weak.clone(), last_heard.clone());
+            let (heard, last_heard) = (heard.clone(), last_heard.clone());
             move |event: MessageEvent| {
                 last_heard.set(js_sys::Date::now());
-                let (Some(rc), Some(text)) = (weak.upgrade(), event.data().as_string()) else { return };
-                on_message(&rc, &text);
+                let Some(text) = event.data().as_string() else { return };
+                heard(Heard::Message(text));
                 let cursor = event.last_event_id();
                 if !cursor.is_empty() {
-                    dispatch(&rc, Input::StreamCursor(cursor));
+                    heard(Heard::Cursor(cursor));
                 }
             }
         });
         let control = Closure::<dyn FnMut(MessageEvent)>::new({
-            let (weak, last_heard, silence_ms) = (weak.clone(), last_heard.clone(), silence_ms.clone());
+            let (heard, last_heard, silence_ms) = (heard.clone(), last_heard.clone(), silence_ms.clone());
             move |event: MessageEvent| {
                 last_heard.set(js_sys::Date::now());
-                let data =
-                    event.data().as_string().and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
-                let data = data.unwrap_or_default();
-                if event.type_() != "close" {
+                let text = event.data().as_string().unwrap_or_default();
+                if event.type_() != sse::event::CLOSE {
                     // A heartbeat: being heard is what it says, and how often it comes.
-                    if let Some(every) = data["everyMs"].as_f64() {
-                        silence_ms.set(every + SLACK.as_millis() as f64);
+                    if let Ok(beat) = serde_json::from_str::<Heartbeat>(&text) {
+                        silence_ms.set(silence_limit(Duration::from_millis(beat.every_ms)));
                     }
                     return;
                 }
-                let code = data["code"].as_u64().map_or(ABNORMAL, |code| code as u16);
-                ended(&weak, code);
+                let code = serde_json::from_str::<Disconnect>(&text).map_or(ABNORMAL, |d| d.code);
+                heard(Heard::Ended(code));
             }
         });
         let open = Closure::<dyn FnMut(Event)>::new({
-            let (weak, last_heard, opened) = (weak.clone(), last_heard.clone(), opened.clone());
+            let (heard, last_heard, opened) = (heard.clone(), last_heard.clone(), opened.clone());
             move |_| {
                 last_heard.set(js_sys::Date::now());
                 opened.set(true);
-                if let Some(rc) = weak.upgrade() {
-                    dispatch(&rc, Input::StreamOpened);
-                }
+                heard(Heard::Opened);
             }
         });
         let error = Closure::<dyn FnMut(Event)>::new({
-            let weak = weak.clone();
-            move |_| ended(&weak, ABNORMAL)
+            let heard = heard.clone();
+            move |_| heard(Heard::Ended(ABNORMAL))
         });
-        for name in DATA_EVENTS {
+        for name in sse::DATA_EVENTS {
             let _ = source.add_event_listener_with_callback(name, data.as_ref().unchecked_ref());
         }
-        for name in ["heartbeat", "close"] {
+        for name in sse::CONTROL_EVENTS {
             let _ = source.add_event_listener_with_callback(name, control.as_ref().unchecked_ref());
         }
         source.set_onopen(Some(open.as_ref().unchecked_ref()));
@@ -119,22 +119,17 @@ impl EventStream {
                 let silent = now - last_heard.get() > silence_ms.get();
                 let stuck = !opened.get() && now - opened_at > OPEN_TIMEOUT.as_millis() as f64;
                 if silent || stuck {
-                    ended(&weak, ABNORMAL);
+                    heard(Heard::Ended(ABNORMAL));
                 }
             },
-            Duration::from_secs(1),
+            TICK,
         )
         .ok();
         Some(Self { source, _data: data, _control: control, _open: open, _error: error, watchdog })
     }
 }
 
-/// The stream is over: close it (dropping it from the driver) and tell the session how it ended.
-fn ended(weak: &Weak<RefCell<Driver>>, code: u16) {
-    let Some(rc) = weak.upgrade() else { return };
-    let stream = rc.borrow_mut().take_stream();
-    if stream.is_some() {
-        drop(stream);
-        dispatch(&rc, Input::StreamClosed { code });
-    }
+/// How long the stream may stay silent, in milliseconds, when heartbeats come `every`.
+fn silence_limit(every: Duration) -> f64 {
+    (every + SILENCE_SLACK - TICK).as_millis() as f64
 }

@@ -8,7 +8,7 @@
 //!   the hub knew before it asked can be judged;
 //! - a tab's lock request can still be waiting to be granted (`pending`): asked for is alive.
 
-use super::relay::TabId;
+use super::tab_id::TabId;
 use std::collections::BTreeSet;
 
 /// The name of the lock a tab holds while it lives.

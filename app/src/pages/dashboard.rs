@@ -8,12 +8,12 @@
 //! added one mounts and starts live.
 
 use super::live_shell::PageHeading;
-use crate::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 use crate::live::{Live, documents::Documents, use_topic};
 use crate::widgets::widget_view;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
+use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 
 mod editor;
 
@@ -67,7 +67,7 @@ pub fn DashboardPage() -> AnyView {
     let loaded = RwSignal::new(Loaded::Loading);
     let editing = RwSignal::new(false);
 
-    let edits = use_topic::<Documents>(DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC, WidgetMode::Live);
+    let edits = use_topic::<Documents>(DASHBOARD_EDITS_FEED, protocol::topics::DASHBOARD_EDITS_TOPIC, WidgetMode::Live);
     // Counts loads: of several in flight, only the newest is shown.
     let loads = StoredValue::new(0u64);
     // Ticks when a dashboard that failed to load for a passing reason is due to be asked for again.
@@ -95,7 +95,7 @@ pub fn DashboardPage() -> AnyView {
                 let shown_before = loaded.with_untracked(|l| matches!(l, Loaded::Ready(v) if v.id == view.id));
                 if !shown_before {
                     live.show_dashboard(view.id);
-                    live.report(crate::protocol::ActivityAction::OpenDashboard, view.title.clone());
+                    live.report(protocol::ActivityAction::OpenDashboard, view.title.clone());
                 }
             }
             match outcome {
@@ -135,13 +135,13 @@ pub fn DashboardPage() -> AnyView {
     // still differs from the outline waits for the next edit rather than loading in a loop.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let outlines = edits.data.with(crate::dashboard::DashboardOutline::all_in);
+        let outlines = edits.data.with(|docs| protocol::dashboard::DashboardOutline::all_in(docs.iter()));
         let stale = loaded.with_untracked(|l| {
             let shown = match l {
                 Loaded::Ready(view) => Some(view),
                 _ => None,
             };
-            list.with_untracked(|list| crate::dashboard::Stale::of(&outlines, list, shown))
+            list.with_untracked(|list| protocol::dashboard::Stale::of(&outlines, list, shown))
         });
         if stale.any() {
             fetch(wanted.get_untracked(), true);
@@ -246,7 +246,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, LoadEr
             serde_json::from_str(&body).map_err(|e| LoadError::lasting(format!("unexpected answer from {url}: {e}")))
         }
         (401, _) => {
-            crate::http::go_to(crate::pages::LOGIN_PATH);
+            crate::http::go_to(crate::routes::LOGIN_PATH);
             Err(LoadError::lasting("Your session ended; sign in again."))
         }
         (404, _) => Err(LoadError::lasting("This dashboard does not exist (or belongs to another tenant).")),

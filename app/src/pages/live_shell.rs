@@ -5,9 +5,7 @@ use crate::components::{LiveControls, NotificationCenter, StatusPill, UserMenu};
 use crate::live::Live;
 use leptos::prelude::*;
 use leptos_router::components::Outlet;
-
-/// The `events` topic the header's notification centre follows in every tenant.
-pub const NOTIFICATIONS_TOPIC: &str = "ops/notifications";
+use protocol::topics::NOTIFICATIONS_TOPIC;
 
 /// The heading the routed page puts in the header.
 #[derive(Clone, Copy)]

@@ -2,14 +2,14 @@
 //! lately (`presence/activity`: sign-ins, sign-outs, dashboards opened, modes changed).
 
 use super::frame::{Framed, WidgetFrame};
-use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{
     documents::{Documents, clock_time},
     notifications::Notifications,
     use_topic,
 };
-use crate::protocol::PRESENCE_ACTIVITY_TOPIC;
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetMode};
+use protocol::topics::PRESENCE_ACTIVITY_TOPIC;
 
 /// Activity lines shown.
 const RECENT: usize = 6;

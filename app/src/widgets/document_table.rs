@@ -4,13 +4,13 @@ use super::{
     flash::flashing,
     frame::{Framed, WidgetFrame},
 };
-use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{
     documents::{Documents, cell_text},
     kpi_values::label,
     use_topic,
 };
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetMode};
 
 #[component]
 pub fn DocumentTable(def: WidgetDef, mode: WidgetMode) -> AnyView {

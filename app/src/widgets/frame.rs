@@ -1,10 +1,10 @@
 //! The card around every widget: title, mode badge and selector, the widget's own refresh button,
 //! its error, and data attributes that tell people and tests what it holds.
 
-use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{Live, TopicFeed, TopicView, feed::FeedState};
-use crate::protocol::ActivityAction;
 use leptos::prelude::*;
+use protocol::ActivityAction;
+use protocol::dashboard::{WidgetDef, WidgetMode};
 
 /// What a widget's frame needs besides its body.
 #[derive(Clone)]
@@ -38,7 +38,7 @@ fn save_mode(widget: i64, mode: WidgetMode) {
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async move {
         let url = format!("/api/me/widget-modes/{widget}");
-        if let Err(e) = crate::http::send_json("PUT", &url, Some(&crate::dashboard::ModeChoice { mode })).await {
+        if let Err(e) = crate::http::send_json("PUT", &url, Some(&protocol::dashboard::ModeChoice { mode })).await {
             leptos::logging::warn!("livedash: saving the mode failed: {e}");
         }
     });

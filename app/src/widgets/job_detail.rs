@@ -2,9 +2,10 @@
 //! (`/api/v1/realtime/jobs/{jobId}`), until it ends. The browser's `EventSource` reconnects by
 //! itself after a drop and resumes from `Last-Event-ID`, which the stream honours.
 
-use super::job_panel::log_line;
-use crate::live::{job_board::JobStatus, job_detail::JobDetail};
+use super::job_log::log_line;
+use crate::live::job_detail::JobDetail;
 use leptos::prelude::*;
+use protocol::jobs::JobStatus;
 
 /// How the view's stream stands.
 // The server only ever renders `Connecting`; the browser moves it on.
@@ -17,6 +18,9 @@ enum Link {
     /// The server refused it (the job is gone from the topic, or a limit).
     Unavailable,
     Ended,
+    /// The server ended the stream for a reason that keeps the browser away (the session ended,
+    /// live updates were turned off).
+    Closed,
 }
 
 #[component]
@@ -43,14 +47,10 @@ pub fn JobDetailView(job_id: String, topic: String, on_close: Callback<()>) -> i
         (Link::Connecting, _) => "Connecting…".to_owned(),
         (Link::Reconnecting, _) => "Connection lost, reconnecting…".to_owned(),
         (Link::Unavailable, _) => "This job's run is no longer available".to_owned(),
+        (Link::Closed, _) => detail
+            .with(|d| d.closed.as_ref().map_or_else(String::new, |c| format!("Live updates stopped: {}", c.reason))),
     };
-    let slug = move || {
-        status().map_or("running", |s| match s {
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-        })
-    };
+    let slug = move || status().unwrap_or(JobStatus::Running).as_str();
     let log = move || detail.with(|d| d.job.iter().flat_map(|j| j.log.iter()).map(log_line).collect_view());
     let errors = move || detail.with(|d| d.errors.clone());
     view! {
@@ -106,21 +106,21 @@ mod browser {
                 let name = event.type_();
                 let data = event.data().as_string().unwrap_or_default();
                 detail.update(|d| d.apply(&name, &data));
-                if name == "end" {
+                if detail.with_untracked(JobDetail::is_over) {
                     // Nothing more comes: keep the EventSource from reconnecting.
                     source.close();
-                    link.set(Link::Ended);
+                    link.set(if detail.with_untracked(|d| d.ended) { Link::Ended } else { Link::Closed });
                 }
             }
         });
-        for name in ["snapshot", "progress", "log", "error", "end"] {
+        for name in protocol::jobs::JOB_EVENTS.into_iter().chain([protocol::sse::event::CLOSE]) {
             let _ = source.add_event_listener_with_callback(name, event.as_ref().unchecked_ref());
         }
         let open = Closure::<dyn FnMut(Event)>::new(move |_| link.set(Link::Following));
         let error = Closure::<dyn FnMut(Event)>::new({
             let source = source.clone();
             move |_| {
-                if link.get_untracked() == Link::Ended {
+                if matches!(link.get_untracked(), Link::Ended | Link::Closed) {
                     return;
                 }
                 // CLOSED: the server refused it; otherwise the browser is reconnecting.

@@ -3,13 +3,11 @@
 
 use super::frame::{Framed, WidgetFrame};
 use super::job_detail::JobDetailView;
-use crate::dashboard::{WidgetDef, WidgetMode};
-use crate::live::{
-    documents::clock_time,
-    job_board::{Job, JobBoard, JobStatus, LogLine},
-    use_topic,
-};
+use super::job_log::log_line;
+use crate::live::{job_board::JobBoard, use_topic};
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetMode};
+use protocol::jobs::{Job, JobStatus};
 
 #[component]
 pub fn JobPanel(def: WidgetDef, mode: WidgetMode) -> AnyView {
@@ -37,11 +35,7 @@ pub fn JobPanel(def: WidgetDef, mode: WidgetMode) -> AnyView {
 }
 
 fn job_row(job: Job, open: RwSignal<Option<String>>) -> impl IntoView {
-    let status = match job.status {
-        JobStatus::Running => "running",
-        JobStatus::Succeeded => "succeeded",
-        JobStatus::Failed => "failed",
-    };
+    let status = job.status.as_str();
     let progress = job.progress.unwrap_or(0);
     // The summary is the latest line; earlier errors are listed under it.
     let summary = job.summary().to_owned();
@@ -82,17 +76,6 @@ fn job_row(job: Job, open: RwSignal<Option<String>>) -> impl IntoView {
                     {job.log.iter().map(log_line).collect_view()}
                 </ol>
             </details>
-        </li>
-    }
-}
-
-/// One line of a job's log.
-pub fn log_line(line: &LogLine) -> impl IntoView + use<> {
-    view! {
-        <li class=format!("level-{}", line.level.as_str())>
-            <time>{clock_time(line.ts)}</time>
-            " "
-            {line.text.clone()}
         </li>
     }
 }

@@ -4,12 +4,12 @@ use super::{
     flash::flashing,
     frame::{Framed, WidgetFrame},
 };
-use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{
     kpi_values::{KpiValues, format_value, label},
     use_topic,
 };
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetMode};
 
 #[component]
 pub fn KpiTiles(def: WidgetDef, mode: WidgetMode) -> AnyView {

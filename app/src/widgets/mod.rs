@@ -6,13 +6,14 @@ mod document_table;
 mod flash;
 pub mod frame;
 mod job_detail;
+mod job_log;
 mod job_panel;
 mod kpi_tiles;
 mod notification_feed;
 mod series_chart;
 
-use crate::dashboard::{WidgetDef, WidgetKind, WidgetMode};
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetKind, WidgetMode};
 
 /// The widget for a definition, starting in `mode`.
 pub fn widget_view(def: WidgetDef, mode: WidgetMode) -> AnyView {

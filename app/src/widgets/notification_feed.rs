@@ -1,9 +1,9 @@
 //! A feed of an `events` topic's notifications, newest first, coloured by level.
 
 use super::frame::{Framed, WidgetFrame};
-use crate::dashboard::{WidgetDef, WidgetMode};
 use crate::live::{documents::clock_time, notifications::Notifications, use_topic};
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetMode};
 
 /// Entries a feed widget shows.
 const SHOWN: usize = 12;

@@ -5,9 +5,9 @@
 //! drawing a new chart.
 
 use super::frame::{Framed, WidgetFrame};
-use crate::dashboard::{WidgetDef, WidgetKind, WidgetMode};
 use crate::live::{series_buffer::SeriesBuffer, use_topic};
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetDef, WidgetKind, WidgetMode};
 
 /// Bars shown by a bar chart (a line shows the whole window).
 pub const BARS: usize = 30;
@@ -43,7 +43,6 @@ fn shown(kind: WidgetKind, buffer: &SeriesBuffer) -> usize {
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::shown;
-    use crate::dashboard::WidgetKind;
     use crate::live::{documents::clock_time, series_buffer::SeriesBuffer};
     use charming::{
         Chart, Echarts, WasmRenderer,
@@ -53,6 +52,7 @@ mod browser {
         theme::Theme,
     };
     use leptos::prelude::*;
+    use protocol::dashboard::WidgetKind;
     use std::{cell::RefCell, rc::Rc};
 
     /// Draws the chart once mounted, then at most once per animation frame however many updates

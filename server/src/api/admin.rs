@@ -1,9 +1,10 @@
 //! Tenant administration (admins only): the live-dashboards flag and the audit log.
 
-use super::{AdminSession, error::ApiError, json_body};
+use super::{AdminSession, json_body};
+use crate::http_error::ApiError;
 use crate::{
     AppState,
-    broker::engine::Notice,
+    broker::cluster::Notice,
     store::audit::{AuditEntry, AuditRecord, Outcome},
 };
 use axum::{
@@ -42,7 +43,7 @@ pub async fn set_live_dashboards(
     } else {
         let notice = Notice::LiveOff(tenant.clone());
         let closed = state.sockets.apply(&notice);
-        state.engine.announce(notice).await;
+        state.cluster.announce(notice).await;
         closed
     };
     state.auditor.record(AuditEntry {

@@ -1,10 +1,11 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`, `GET /api/auth/session`.
 
-use super::{error::ApiError, json_body};
+use super::json_body;
+use crate::http_error::ApiError;
 use crate::{
     AppState,
     auth::{AuthError, Session, sign_in_throttle::Throttled},
-    broker::engine::Notice,
+    broker::cluster::Notice,
     client_addr::{ClientAddr, Source},
     store::{
         accounts::{EmailKey, User},
@@ -19,12 +20,12 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::CookieJar;
+use protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::{net::IpAddr, time::Instant};
 
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_PASSWORD_LEN: usize = 1024;
-/// Close code for a socket whose session ended.
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +55,7 @@ pub async fn login(
     throttle.attempt(source, now).map_err(|refused| throttled(&state, source, peer, refused))?;
     let credentials: Credentials = json_body(&body)?;
     if credentials.email.len() > MAX_EMAIL_LEN || credentials.password.len() > MAX_PASSWORD_LEN {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "e-mail or password too long"));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, "e-mail or password too long"));
     }
     // One spelling of the account for the lookup and every limit on it.
     let account = EmailKey::new(&credentials.email);
@@ -63,7 +64,7 @@ pub async fn login(
         Ok(signed_in) => signed_in,
         Err(AuthError::Busy) => {
             telemetry::denied("password_checks");
-            let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", AuthError::Busy.to_string());
+            let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, AuthError::Busy.to_string());
             return Err(ApiError { retry_after: Some(1), ..error });
         }
         Err(e) => return Err(ApiError::internal(e)),
@@ -78,7 +79,7 @@ pub async fn login(
             outcome: Outcome::Denied,
             detail: Some(format!("wrong e-mail or password for {:?} (from {peer})", account.as_str())),
         });
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "wrong e-mail or password"));
     };
     throttle.succeeded(&account, source, now);
     state.auditor.record(AuditEntry {
@@ -117,7 +118,7 @@ pub async fn logout(
     state.auth.logout(&session).await.map_err(ApiError::internal)?;
     let notice = Notice::SessionEnded(session.id.clone());
     let closed = state.sockets.apply(&notice);
-    state.engine.announce(notice).await;
+    state.cluster.announce(notice).await;
     state.presence.signed_out(&session.user);
     state.auditor.record(AuditEntry {
         tenant: Some(session.user.tenant.to_string()),

@@ -1,27 +1,29 @@
 //! Stored dashboards: anyone of the tenant lists and opens them and saves their own widget modes
 //! and preferences; admins create dashboards and add, remove and reorder widgets.
 
-use super::{AdminSession, error::ApiError, json_body};
+use super::{AdminSession, json_body};
+use crate::http_error::ApiError;
 use crate::{
     AppState,
     auth::Session,
-    broker::topic_name::TopicName,
     store::{
         StoreError,
         audit::{AuditEntry, Outcome},
         dashboards::EditError,
     },
-};
-use app::dashboard::MAX_WIDGETS;
-use app::dashboard::{
-    DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, WidgetDef, WidgetOrder,
-    clean_title,
+    topic_name::TopicName,
 };
 use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
     http::StatusCode,
+};
+use protocol::ErrorCode;
+use protocol::dashboard::MAX_WIDGETS;
+use protocol::dashboard::{
+    DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, WidgetDef, WidgetOrder,
+    clean_title,
 };
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
@@ -138,18 +140,18 @@ fn edited<T>(result: Result<Result<T, EditError>, StoreError>) -> Result<T, ApiE
         Ok(value) => Ok(value),
         Err(EditError::NotFound) => Err(not_found()),
         Err(e @ EditError::TooManyWidgets) => {
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string()))
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::LimitExceeded, e.to_string()))
         }
         Err(e @ EditError::BadOrder) => Err(invalid("widgetIds", &e.to_string())),
     }
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such dashboard or widget")
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such dashboard or widget")
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message) }
+    ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message) }
 }
 
 fn audit(state: &AppState, session: &Session, action: &'static str, detail: String) {

@@ -3,18 +3,18 @@
 mod admin;
 mod auth_routes;
 mod dashboards;
-pub mod error;
 mod publish;
 mod session;
 
 pub use session::AdminSession;
 
 use crate::AppState;
+use crate::http_error::ApiError;
 use axum::{
     Router,
     routing::{delete, get, post, put},
 };
-use error::ApiError;
+use protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
 pub fn routes() -> Router<AppState> {
@@ -41,7 +41,7 @@ fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         ApiError {
             field: (path != ".").then_some(path),
-            ..ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request", e.inner().to_string())
+            ..ApiError::new(axum::http::StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.inner().to_string())
         }
     })
 }

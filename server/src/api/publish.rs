@@ -1,19 +1,17 @@
 //! `POST /api/v1/publish/{topic}`: publishers push data with an API key bound to their tenant.
 
-use super::error::ApiError;
+use crate::http_error::ApiError;
+use crate::topic_name::{TenantId, TopicKey, TopicName};
 use crate::{
     AppState,
-    auth::api_key::ApiKey,
-    broker::{
-        BrokerError, now_ms,
-        topic_name::{TenantId, TopicKey, TopicName},
-    },
+    broker::BrokerError,
     client_addr::ClientAddr,
+    clock::now_ms,
+    credentials::api_key::ApiKey,
     ingest::publish_body,
     store::audit::{AuditEntry, Outcome},
     telemetry,
 };
-use app::protocol::TopicKind;
 use axum::{
     Json,
     body::Body,
@@ -24,6 +22,8 @@ use axum::{
     },
     response::{IntoResponse, Response},
 };
+use protocol::ErrorCode;
+use protocol::TopicKind;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -37,7 +37,11 @@ pub struct Published {
 /// The request's API key and its tenant. A source whose checks keep failing (made-up or revoked
 /// keys) is refused before any lookup, and its failures are audited under the source, digested,
 /// whatever keys it makes up.
-async fn check_key(state: &AppState, client: ClientAddr, headers: &HeaderMap) -> Result<(ApiKey, TenantId), Refusal> {
+async fn check_key(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+) -> Result<(ApiKey, TenantId), RefusedPublish> {
     let (source, now) = (client.source(), Instant::now());
     let failures = &state.limiters.api_key_failures_by_source;
     // Digested per source, whatever keys it makes up.
@@ -55,12 +59,16 @@ async fn check_key(state: &AppState, client: ClientAddr, headers: &HeaderMap) ->
         let message = format!("more than {max} failed API-key checks a minute from this address");
         audit(message.clone());
         let error = ApiError::limit("api_key_failures", max as u64, message);
-        return Err(Refusal { error, metric: "api_key_failures", retry_after: Some(wait.ceil().max(1.0) as u64) });
+        return Err(RefusedPublish {
+            error,
+            metric: "api_key_failures",
+            retry_after: Some(wait.ceil().max(1.0) as u64),
+        });
     }
     let failed = |what: String, error: ApiError| {
         let _ = failures.check(&source, now);
         audit(what);
-        Refusal::new("api_key", error)
+        RefusedPublish::new("api_key", error)
     };
     let Some(key) = bearer_key(headers) else {
         return Err(failed(
@@ -74,18 +82,18 @@ async fn check_key(state: &AppState, client: ClientAddr, headers: &HeaderMap) ->
             format!("unknown or revoked key {}", key.id),
             ApiError::unauthorized("unknown or revoked API key"),
         )),
-        Err(e) => Err(Refusal::new("server_error", ApiError::internal(e))),
+        Err(e) => Err(RefusedPublish::new("server_error", ApiError::internal(e))),
     }
 }
 
 /// A refused publish: the answer, the reason label of the denial metric, and when to retry.
-struct Refusal {
+struct RefusedPublish {
     error: ApiError,
     metric: &'static str,
     retry_after: Option<u64>,
 }
 
-impl Refusal {
+impl RefusedPublish {
     fn new(metric: &'static str, error: ApiError) -> Self {
         Self { error, metric, retry_after: None }
     }
@@ -113,27 +121,27 @@ async fn accept(
     topic: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Json<Published>, Refusal> {
+) -> Result<Json<Published>, RefusedPublish> {
     let (key, tenant) = check_key(state, client, headers).await?;
     // Charged only once the key is known to be real: wrong secrets must not spend its allowance.
-    if let Err(wait) = state.engine.allow_publish(&key.id).await {
+    if let Err(wait) = state.publish_rate.allow_publish(&key.id).await {
         let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
-        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-        return Err(Refusal { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });
+        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message);
+        return Err(RefusedPublish { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });
     }
     let name = TopicName::parse(topic).map_err(|e| {
-        let error = ApiError::new(StatusCode::BAD_REQUEST, "bad_topic", e.to_string());
-        Refusal::new("bad_topic", ApiError { field: Some("topic".into()), ..error })
+        let error = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadTopic, e.to_string());
+        RefusedPublish::new("bad_topic", ApiError { field: Some("topic".into()), ..error })
     })?;
     if name.is_server_owned() {
         let error = ApiError::forbidden(format!("{name} is kept by the server; publishers cannot write to it"));
-        return Err(Refusal::new("reserved_topic", ApiError { field: Some("topic".into()), ..error }));
+        return Err(RefusedPublish::new("reserved_topic", ApiError { field: Some("topic".into()), ..error }));
     }
     let limit = state.config.max_publish_bytes;
     let timeout = state.config.body_read_timeout;
     let too_slow = || {
         let message = format!("the body must arrive within {} s", timeout.as_secs());
-        Refusal::new("body_timeout", ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message))
+        RefusedPublish::new("body_timeout", ApiError::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::BodyTimeout, message))
     };
     // The router's body timeout catches a body that stalls; this one, a body that trickles.
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
@@ -142,31 +150,35 @@ async fn accept(
         Err(_) => return Err(too_slow()),
         Ok(Err(_)) => {
             let message = format!("the body must be at most {limit} bytes");
-            let error = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message);
-            return Err(Refusal::new("payload_size", error));
+            let error = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message);
+            return Err(RefusedPublish::new("payload_size", error));
         }
     };
     let publish = publish_body::parse(&bytes, now_ms(), || format!("{:016x}", rand::random::<u64>())).map_err(|e| {
-        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.message);
-        Refusal::new("invalid_payload", ApiError { field: Some(e.field), ..error })
+        let error = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidPayload, e.message);
+        RefusedPublish::new("invalid_payload", ApiError { field: Some(e.field), ..error })
     })?;
     let key = TopicKey::new(tenant, name);
     let offset = state.engine.publish(key.clone(), publish.kind, publish.items).await.map_err(|e| match e {
-        BrokerError::KindMismatch { .. } => {
-            Refusal::new("kind_mismatch", ApiError::new(StatusCode::CONFLICT, "kind_mismatch", e.to_string()))
-        }
-        BrokerError::UnknownTopic(_) => Refusal::new("server_error", ApiError::internal(e)),
+        BrokerError::KindMismatch { .. } => RefusedPublish::new(
+            "kind_mismatch",
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::KindMismatch, e.to_string()),
+        ),
+        BrokerError::UnknownTopic(_) => RefusedPublish::new("server_error", ApiError::internal(e)),
         BrokerError::TooManyTopics(_)
         | BrokerError::TooManyWaiting(_)
         | BrokerError::TenantFull(_)
-        | BrokerError::State(_) => Refusal::new(
+        | BrokerError::State(_) => RefusedPublish::new(
             e.limit_label().unwrap_or("topic_limit"),
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", e.to_string()),
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::LimitExceeded, e.to_string()),
         ),
         BrokerError::Unavailable(_) => {
             tracing::warn!(error = %e, "a publish found the engine unavailable");
             let message = "the server cannot take messages right now; retry shortly";
-            Refusal::new("engine_unavailable", ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message))
+            RefusedPublish::new(
+                "engine_unavailable",
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message),
+            )
         }
     })?;
     Ok(Json(Published { topic: key.name.to_string(), kind: publish.kind, offset }))

@@ -1,6 +1,6 @@
 //! Extractors for the signed-in user: `Session` for any role, `AdminSession` for admins.
 
-use super::error::ApiError;
+use crate::http_error::ApiError;
 use crate::{
     AppState,
     auth::{AuthError, Session},

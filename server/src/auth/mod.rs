@@ -1,23 +1,22 @@
-//! Who is asking: user sessions (a JWT in an httpOnly cookie, backed by a sessions row) and
-//! publishers' API keys.
+//! Who is asking: user sessions (a JWT in an httpOnly cookie, backed by a sessions row), the Origin
+//! rule, the sign-in throttle and connection resume tokens. The secrets themselves (password hashes,
+//! API keys) are `credentials`'.
 
-pub mod api_key;
 pub mod lookup_cache;
 pub mod origin;
-pub mod password;
 pub mod resume_token;
 pub mod session_cookie;
 pub mod sign_in_throttle;
 pub mod token;
 
-use crate::broker::engine::Notice;
+use crate::broker::cluster::Notice;
+use crate::clock::now_secs;
 use crate::{
-    broker::topic_name::TenantId,
     store::{
         Store, StoreError,
         accounts::{EmailKey, User},
-        now_secs,
     },
+    topic_name::TenantId,
 };
 use axum_extra::extract::cookie::Cookie;
 use lookup_cache::LookupCache;

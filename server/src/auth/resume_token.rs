@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 const AUDIENCE: &str = "livedash-resume";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subscription {
+pub struct ResumedSubscription {
     #[serde(rename = "w")]
     pub widget: String,
     #[serde(rename = "t")]
@@ -28,7 +28,7 @@ struct Claims {
     /// The user the connection belonged to.
     sub: String,
     exp: i64,
-    subs: Vec<Subscription>,
+    subs: Vec<ResumedSubscription>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -50,14 +50,14 @@ impl ResumeKeys {
         Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }
 
-    pub fn issue(&self, user_id: i64, expires_at: i64, subs: Vec<Subscription>) -> String {
+    pub fn issue(&self, user_id: i64, expires_at: i64, subs: Vec<ResumedSubscription>) -> String {
         let claims = Claims { aud: AUDIENCE.into(), sub: user_id.to_string(), exp: expires_at, subs };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail")
     }
 
     /// The subscriptions in `token`, if it is genuine, unexpired and `user_id`'s.
-    pub fn verify(&self, token: &str, user_id: i64) -> Result<Vec<Subscription>, InvalidResumeToken> {
+    pub fn verify(&self, token: &str, user_id: i64) -> Result<Vec<ResumedSubscription>, InvalidResumeToken> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| InvalidResumeToken)?
             .claims;
@@ -80,13 +80,17 @@ mod tests {
     use crate::auth::token::{Claims as SessionClaims, TokenKeys};
 
     fn later() -> i64 {
-        crate::store::now_secs() + 600
+        crate::clock::now_secs() + 600
     }
 
-    fn subs() -> Vec<Subscription> {
+    fn subs() -> Vec<ResumedSubscription> {
         vec![
-            Subscription { widget: "orders".into(), topic: "sales/orders".into(), position: Some("ab.7".into()) },
-            Subscription { widget: "kpis".into(), topic: "kpi/overview".into(), position: None },
+            ResumedSubscription {
+                widget: "orders".into(),
+                topic: "sales/orders".into(),
+                position: Some("ab.7".into()),
+            },
+            ResumedSubscription { widget: "kpis".into(), topic: "kpi/overview".into(), position: None },
         ]
     }
 

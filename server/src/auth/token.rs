@@ -76,7 +76,7 @@ pub(crate) mod tests {
     }
 
     fn future() -> i64 {
-        crate::store::now_secs() + 3600
+        crate::clock::now_secs() + 3600
     }
 
     #[test]

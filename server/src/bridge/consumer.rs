@@ -11,14 +11,14 @@
 
 use super::{
     mapping::{CheckedRoute, KafkaSettings},
-    normalise::{Normalised, Position, Rejection, normalise},
+    normalise::{KafkaPosition, Normalised, Rejection, normalise},
     recent::RecentKeys,
 };
+use crate::topic_name::TopicKey;
 use crate::{
     broker::{
         BrokerError,
         engine::{Engine, Source},
-        topic_name::TopicKey,
     },
     shutdown::ShutdownSignal,
     telemetry,
@@ -61,8 +61,8 @@ impl BridgeStatus {
 /// One consumed message on its way to the engine.
 struct Job {
     kafka_topic: String,
-    at: Position,
-    outcome: Result<(TopicKey, app::protocol::TopicKind, Normalised), Rejection>,
+    at: KafkaPosition,
+    outcome: Result<(TopicKey, protocol::TopicKind, Normalised), Rejection>,
     payload: Vec<u8>,
 }
 
@@ -182,12 +182,12 @@ async fn consume(
                 continue;
             }
         };
-        let at = Position { partition: message.partition(), offset: message.offset() };
+        let at = KafkaPosition { partition: message.partition(), offset: message.offset() };
         let kafka_topic = message.topic().to_owned();
         let payload = message.payload().unwrap_or_default().to_vec();
         drop(message);
         let Some(route) = routes.get(&kafka_topic) else { continue };
-        let outcome = normalise(route, &payload, max_bytes, at, crate::broker::now_ms()).map(|normalised| {
+        let outcome = normalise(route, &payload, max_bytes, at, crate::clock::now_ms()).map(|normalised| {
             (TopicKey::new(route.tenant.clone(), normalised.topic.clone()), route.route.kind.topic_kind(), normalised)
         });
         let job = Job { kafka_topic, at, outcome, payload };
@@ -322,7 +322,7 @@ async fn commit_stored(consumer: Arc<StreamConsumer>, stored: HashMap<(String, i
 async fn publish_until_taken(
     engine: &dyn Engine,
     key: TopicKey,
-    kind: app::protocol::TopicKind,
+    kind: protocol::TopicKind,
     normalised: Normalised,
     source: Source,
     shutdown: &mut ShutdownSignal,

@@ -2,8 +2,8 @@
 //! JSON becomes dashboard items. Parsed strictly (an unknown key is an error, as in livedash.toml)
 //! and checked whole before the bridge starts, so a mistake shows at start, with its place.
 
-use crate::broker::topic_name::{TenantId, TopicName};
-use app::protocol::{Level, TopicKind};
+use crate::topic_name::{TenantId, TopicName};
+use protocol::{Level, TopicKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

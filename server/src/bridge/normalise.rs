@@ -2,8 +2,8 @@
 //! every way a message can be bad is tested here.
 
 use super::mapping::{CheckedRoute, Kind, TimeUnit, level};
-use crate::broker::topic_name::TopicName;
-use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point};
+use crate::topic_name::TopicName;
+use protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point};
 use serde_json::Value;
 
 /// What a message became: the items for one livedash topic.
@@ -17,7 +17,7 @@ pub struct Normalised {
 
 /// Where a message sits in Kafka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Position {
+pub struct KafkaPosition {
     pub partition: i32,
     pub offset: i64,
 }
@@ -57,7 +57,7 @@ pub fn normalise(
     route: &CheckedRoute,
     payload: &[u8],
     max_bytes: usize,
-    at: Position,
+    at: KafkaPosition,
     now: i64,
 ) -> Result<Normalised, Rejection> {
     if payload.len() > max_bytes {
@@ -193,7 +193,7 @@ mod tests {
     use super::*;
     use crate::bridge::mapping::parse;
 
-    const AT: Position = Position { partition: 2, offset: 41 };
+    const AT: KafkaPosition = KafkaPosition { partition: 2, offset: 41 };
 
     fn route(rules: &str) -> CheckedRoute {
         let file =

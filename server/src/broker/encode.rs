@@ -5,7 +5,7 @@
 //! prefix, and a frame is the two glued together.
 
 use super::position::Position;
-use app::protocol::{Item, Meta, TopicKind};
+use protocol::{Item, Meta, TopicKind};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -50,7 +50,7 @@ pub fn snapshot_prefix(widget_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{ControlMessage, Point, ServerMessage, Update};
+    use protocol::{ControlMessage, Point, ServerMessage, Update};
 
     #[test]
     fn prefix_plus_body_is_exactly_the_update_message() {

@@ -6,18 +6,19 @@
 //! [`super::redis`]) it is decided in Redis and every node's broker keeps a copy of the topics it
 //! serves, so a viewer can resume on any node. Transports never see the difference: they subscribe
 //! and read through [`super::Broker`], and everything that publishes goes through an `Engine`.
+//!
+//! What else several nodes share is apart from ordering, as centrifuge keeps its Broker apart from
+//! its PresenceManager: how fast each API key may publish ([`PublishRate`]), and notices and duties
+//! between nodes ([`Cluster`](super::cluster::Cluster)).
 
-use super::{
-    Broker, BrokerError,
-    topic_name::{TenantId, TopicKey},
-};
+use super::{Broker, BrokerError};
 use crate::limits::KeyedLimiter;
-use app::protocol::{Item, TopicKind};
+use crate::topic_name::TopicKey;
 use futures_util::future::BoxFuture;
+use protocol::{Item, TopicKind};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 use tokio::sync::mpsc;
 
@@ -44,31 +45,13 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Makes sure this node's broker holds `key` as it stands now, before a read that does not
     /// subscribe (polling). Nothing to do when this node orders the messages itself.
-    fn prepare(&self, key: TopicKey) -> BoxFuture<'_, ()>;
+    fn load_current(&self, key: TopicKey) -> BoxFuture<'_, ()>;
 
     /// Whether the engine can take publishes and serve new topics now (`/readyz`).
     fn ready(&self) -> bool;
 
     /// `memory` or `redis`, for logs and `/readyz`.
     fn name(&self) -> &'static str;
-
-    /// Takes one publish from `api_key`'s allowance (the rate the engine was made with, in bursts
-    /// of twice that) across the deployment; `Err` with the seconds to wait when it is spent.
-    fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>>;
-
-    /// Tells every other node of the deployment (this one has acted on it already).
-    fn announce(&self, notice: Notice) -> BoxFuture<'_, ()>;
-
-    /// What to do with the notices other nodes announce.
-    fn on_notice(&self, handle: Box<dyn Fn(Notice) + Send + Sync>);
-
-    /// Claims, or keeps, a duty that one node of the deployment does (the demo feed) for `ttl`:
-    /// `true` while this node holds it. Alone, a node always does; several hand it over when its
-    /// holder stops renewing it (it stopped, died, or lost Redis).
-    fn hold_duty<'a>(&'a self, duty: &'a str, ttl: Duration) -> BoxFuture<'a, bool>;
-
-    /// Gives the duty up (at shutdown), so that another node takes it at its next claim.
-    fn release_duty<'a>(&'a self, duty: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// A message's place in an ordered outside stream, for [`Engine::publish_from`].
@@ -83,54 +66,16 @@ pub struct Source {
 /// (one per Kafka partition is the use: far fewer).
 const MAX_SOURCES: usize = 65_536;
 
-/// What a node tells the others about connections only they can close.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// A session ended (a logout): its sockets close with 4401 wherever they are.
-    SessionEnded(String),
-    /// A tenant's live dashboards were turned off: its sockets close with 4403.
-    LiveOff(TenantId),
-    /// Never announced: this node's link to the others was down, so it may have missed notices.
-    /// Whatever it remembers may be stale, and every open socket must be checked again.
-    Missed,
-}
-
-impl Notice {
-    /// One line, for a channel: `session <id>`, `live_off <tenant>` (or `missed -`).
-    pub fn to_line(&self) -> String {
-        match self {
-            Notice::SessionEnded(session) => format!("session {session}"),
-            Notice::LiveOff(tenant) => format!("live_off {tenant}"),
-            Notice::Missed => "missed -".to_owned(),
-        }
-    }
-
-    pub fn from_line(line: &str) -> Option<Self> {
-        match line.split_once(' ')? {
-            ("session", session) if !session.is_empty() => Some(Notice::SessionEnded(session.to_owned())),
-            ("live_off", tenant) => TenantId::parse(tenant).ok().map(Notice::LiveOff),
-            ("missed", "-") => Some(Notice::Missed),
-            _ => None,
-        }
-    }
-}
-
 /// One node, nothing shared: the broker orders every message itself, at once.
 pub struct MemoryEngine {
     broker: Arc<Broker>,
-    publishes: KeyedLimiter<String>,
     /// The last position published from each outside stream (see [`Engine::publish_from`]).
     sources: Mutex<HashMap<String, i64>>,
 }
 
 impl MemoryEngine {
-    /// `publishes_per_sec`: each API key's allowance (see [`Engine::allow_publish`]).
-    pub fn new(broker: Arc<Broker>, publishes_per_sec: f64) -> Self {
-        Self {
-            broker,
-            publishes: KeyedLimiter::new(publishes_per_sec, 2.0 * publishes_per_sec),
-            sources: Mutex::default(),
-        }
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker, sources: Mutex::default() }
     }
 }
 
@@ -169,7 +114,7 @@ impl Engine for MemoryEngine {
         Box::pin(std::future::ready(self.broker.declare(&key, kind)))
     }
 
-    fn prepare(&self, _key: TopicKey) -> BoxFuture<'_, ()> {
+    fn load_current(&self, _key: TopicKey) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
     }
 
@@ -180,24 +125,27 @@ impl Engine for MemoryEngine {
     fn name(&self) -> &'static str {
         "memory"
     }
+}
 
+/// How fast each API key may publish, across the deployment: its allowance is the rate the server
+/// was configured with, in bursts of twice that.
+pub trait PublishRate: Send + Sync + 'static {
+    /// Takes one publish from `api_key`'s allowance; `Err` with the seconds to wait when it is spent.
+    fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>>;
+}
+
+/// The allowance kept on this node: all there is when it is the only one.
+pub struct LocalPublishRate(KeyedLimiter<String>);
+
+impl LocalPublishRate {
+    pub fn new(publishes_per_sec: f64) -> Self {
+        Self(KeyedLimiter::new(publishes_per_sec, 2.0 * publishes_per_sec))
+    }
+}
+
+impl PublishRate for LocalPublishRate {
     fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>> {
-        Box::pin(std::future::ready(self.publishes.check(&api_key.to_owned(), std::time::Instant::now())))
-    }
-
-    fn announce(&self, _notice: Notice) -> BoxFuture<'_, ()> {
-        // No other node to tell.
-        Box::pin(std::future::ready(()))
-    }
-
-    fn on_notice(&self, _handle: Box<dyn Fn(Notice) + Send + Sync>) {}
-
-    fn hold_duty<'a>(&'a self, _duty: &'a str, _ttl: Duration) -> BoxFuture<'a, bool> {
-        Box::pin(std::future::ready(true))
-    }
-
-    fn release_duty<'a>(&'a self, _duty: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(std::future::ready(()))
+        Box::pin(std::future::ready(self.0.check(&api_key.to_owned(), std::time::Instant::now())))
     }
 }
 
@@ -237,26 +185,14 @@ impl InOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn notices_round_trip_through_one_line() {
-        for notice in
-            [Notice::SessionEnded("abc123".into()), Notice::LiveOff(TenantId::parse("acme").unwrap()), Notice::Missed]
-        {
-            assert_eq!(Notice::from_line(&notice.to_line()), Some(notice));
-        }
-        assert_eq!(Notice::from_line("live_off ../x"), None);
-        assert_eq!(Notice::from_line("session "), None);
-        assert_eq!(Notice::from_line("reboot now"), None);
-    }
+    use crate::topic_name::TenantId;
 
     #[tokio::test]
     async fn a_message_from_an_outside_stream_is_published_once_per_position() {
         let broker = Arc::new(Broker::new(crate::broker_config(&crate::config::Config::default())));
-        let engine = MemoryEngine::new(broker.clone(), 10.0);
-        let key =
-            TopicKey::new(TenantId::parse("acme").unwrap(), crate::broker::topic_name::TopicName::parse("k").unwrap());
-        let point = |v: f64| vec![Item::Point(app::protocol::Point { ts: v as i64, value: v })];
+        let engine = MemoryEngine::new(broker.clone());
+        let key = TopicKey::new(TenantId::parse("acme").unwrap(), crate::topic_name::TopicName::parse("k").unwrap());
+        let point = |v: f64| vec![Item::Point(protocol::Point { ts: v as i64, value: v })];
         let from = |stream: &str, position| Source { stream: stream.into(), position };
         let publish = |v: f64, source| engine.publish_from(key.clone(), TopicKind::Series, point(v), source);
         assert_eq!(publish(1.0, from("p0", 10)).await, Ok(Some(1)));

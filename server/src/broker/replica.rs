@@ -16,12 +16,12 @@
 use super::{
     Broker, Topic, TopicInner, encode, gap_frame, snapshot_frame,
     topic_log::TopicLog,
-    topic_name::TopicKey,
     topic_state::TopicState,
     waiting::{StartAt, Waiting},
 };
 use crate::telemetry;
-use app::protocol::{Item, TopicKind};
+use crate::topic_name::TopicKey;
+use protocol::{Item, TopicKind};
 use std::{sync::Arc, time::Instant};
 
 /// One logged message.
@@ -75,7 +75,7 @@ impl Broker {
     /// Marks the broker as a copy of an engine that orders messages elsewhere: a topic a viewer
     /// follows that this node does not hold yet is asked of `load`, and publishing straight into
     /// the broker is refused (it would reach this node only).
-    pub fn share(&self, load: impl Fn(&TopicKey) + Send + Sync + 'static) {
+    pub fn become_replica(&self, load: impl Fn(&TopicKey) + Send + Sync + 'static) {
         if self.loader.set(super::Loader(Box::new(load))).is_err() {
             tracing::warn!("the broker was shared twice; the first loader stays");
         }
@@ -140,6 +140,10 @@ impl Broker {
         let mut topics = self.topics.write().expect("topics lock");
         let existing = topics.get(key).cloned();
         let topic = match (existing, image) {
+            // The load found no topic, but a message of it came while the load ran: the topic
+            // exists now, and the message must not be dropped (a subscriber waiting for the topic
+            // would wait for the next one). Loaded again, it brings the message.
+            (None, None) if !buffered.is_empty() => return Applied::OutOfStep,
             (None, None) => return Applied::Done,
             (Some(topic), None) => {
                 self.forget(&mut topics, &topic);
@@ -255,7 +259,7 @@ impl Broker {
         inner.log = log;
         inner.state = state;
         inner.snapshot = None;
-        inner.last_active = super::now_ms();
+        inner.last_active = crate::clock::now_ms();
     }
 }
 

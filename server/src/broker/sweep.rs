@@ -2,8 +2,10 @@
 //! idle ones (see [`Broker::sweep`]). Without it a topic's age limit would only be applied when the
 //! topic receives a message, and a topic that went quiet would keep its memory for ever.
 
-use super::{Broker, now_ms, topic_name::TopicKey};
+use super::Broker;
+use crate::clock::now_ms;
 use crate::shutdown::ShutdownSignal;
+use crate::topic_name::TopicKey;
 use std::{sync::Arc, time::Duration};
 
 /// Sweeps until shutdown; `keep` names the topics that are never retired (the server's own).

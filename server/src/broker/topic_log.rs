@@ -41,7 +41,7 @@ pub struct HistoryLimits {
 }
 
 /// What an entry costs beyond its two strings: the `Arc`, the offset and the queue slot.
-const ENTRY_OVERHEAD: usize = 96;
+pub const ENTRY_OVERHEAD: usize = 96;
 
 impl Entry {
     /// What keeping this entry costs, about.

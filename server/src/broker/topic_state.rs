@@ -4,7 +4,7 @@
 //! that resume, and is trimmed by count and age; the state is what a new subscriber sees, and a quiet
 //! topic must not lose it just because its last message is old.
 
-use app::protocol::{Change, ChangeOp, Event, Item, Metric, Point, TopicKind};
+use protocol::{Change, ChangeOp, Event, Item, Metric, Point, TopicKind};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -97,16 +97,24 @@ impl TopicState {
         let too_big = || StateError::Full { what: "bytes", limit: limits.max_bytes };
         match &self.data {
             Data::Series(points) => Ok((points.len() + items.len()).min(limits.series_points.max(1)) * POINT_BYTES),
-            Data::Events(_) => {
-                let mut added = 0;
+            Data::Events(events) => {
+                // What `apply` will keep: the oldest events go while there are too many or they
+                // are too large together, so a message that only rotates the state does not grow it.
+                let mut kept: VecDeque<usize> = events.iter().map(|(_, size)| *size).collect();
+                let mut bytes = self.bytes;
                 for item in items {
                     let size = json_bytes(item);
                     if size > limits.max_bytes {
                         return Err(too_big());
                     }
-                    added += size;
+                    kept.push_back(size);
+                    bytes += size;
+                    while kept.len() > limits.events.max(1) || bytes > limits.max_bytes {
+                        let Some(gone) = kept.pop_front() else { break };
+                        bytes -= gone;
+                    }
                 }
-                Ok((self.bytes + added).min(limits.max_bytes))
+                Ok(bytes)
             }
             Data::Metrics(values) => {
                 let new_keys: HashSet<&str> = items
@@ -241,7 +249,7 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::Level;
+    use protocol::Level;
     use serde_json::json;
 
     const LIMITS: StateLimits =

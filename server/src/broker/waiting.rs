@@ -6,10 +6,8 @@
 //! dropped (unsubscribed, or its connection closed); a topic nobody waits for any more leaves no
 //! empty entry behind. Pure bookkeeping: the broker calls it under its lock.
 
-use super::{
-    ReadFrom, Subscriber,
-    topic_name::{TenantId, TopicKey},
-};
+use super::{ReadFrom, Subscriber};
+use crate::topic_name::{TenantId, TopicKey};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
@@ -135,7 +133,7 @@ impl WaitingList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{broker::topic_name::TopicName, transport::outbox::Outbox};
+    use crate::{outbox::Outbox, topic_name::TopicName};
     use std::sync::Arc;
 
     fn key(tenant: &str, name: &str) -> TopicKey {

@@ -4,15 +4,14 @@
 //! leak from one to the other would show. Each tick publishes to one topic of every kind. The
 //! simulation ([`DemoShop`]) is pure: it takes its randomness as an argument.
 
+use crate::topic_name::{TenantId, TopicKey, TopicName};
 use crate::{
-    broker::{
-        engine::Engine,
-        topic_name::{TenantId, TopicKey, TopicName},
-    },
+    broker::{cluster::Cluster, engine::Engine},
     shutdown::ShutdownSignal,
 };
-use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_ORDERS_TOPIC, NOTIFICATIONS_TOPIC};
-use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
+use app::pages::{DEMO_KPI_TOPIC as KPI_TOPIC, DEMO_ORDERS_TOPIC};
+use protocol::topics::NOTIFICATIONS_TOPIC;
+use protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
 use serde_json::json;
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -20,7 +19,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 const SHOPS: [(&str, f64); 2] = [("acme", 1.0), ("globex", 2.5)];
 pub const OPEN_ORDERS_TOPIC: &str = "orders/open";
 pub const TICKETS_TOPIC: &str = "support/tickets";
-pub use app::live::job_board::JOBS_TOPIC;
+pub use protocol::topics::JOBS_TOPIC;
 /// Every demo topic and its kind.
 pub const TOPICS: [(&str, TopicKind); 6] = [
     (DEMO_ORDERS_TOPIC, TopicKind::Series),
@@ -58,7 +57,7 @@ pub fn tenants() -> Vec<TenantId> {
     SHOPS.iter().map(|(t, _)| TenantId::parse(t).expect("demo tenant ids are valid")).collect()
 }
 
-/// The engine duty the demo feed runs under: one node of a deployment publishes the ticks.
+/// The cluster duty the demo feed runs under: one node of a deployment publishes the ticks.
 const DUTY: &str = "demo-feed";
 /// How long a node holds the duty without renewing it: a node that stops or dies hands the feed
 /// over this long after its last tick, at most.
@@ -66,7 +65,7 @@ const DUTY_TTL: Duration = Duration::from_secs(5);
 
 /// Publishes every demo shop's tick each `every`, until shutdown, on the one node of the
 /// deployment that holds the feed's duty (with several nodes in demo mode, the others stand by).
-pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: ShutdownSignal) {
+pub async fn run(engine: Arc<dyn Engine>, cluster: Arc<dyn Cluster>, every: Duration, mut shutdown: ShutdownSignal) {
     let mut shops: Vec<DemoShop> =
         tenants().into_iter().zip(SHOPS).map(|(t, (_, size))| DemoShop::new(t, size)).collect();
     // Declared up front, so dashboards can subscribe before the first (rare) event of a kind.
@@ -85,7 +84,7 @@ pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: Shutdow
             _ = ticker.tick() => {}
             _ = shutdown.stopping() => break,
         }
-        let holds = engine.hold_duty(DUTY, DUTY_TTL.max(every * 3)).await;
+        let holds = cluster.hold_duty(DUTY, DUTY_TTL.max(every * 3)).await;
         if leading != Some(holds) {
             leading = Some(holds);
             tracing::info!(
@@ -97,7 +96,7 @@ pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: Shutdow
         if !holds {
             continue;
         }
-        let now = crate::broker::now_ms();
+        let now = crate::clock::now_ms();
         for shop in &mut shops {
             for (topic, kind, items) in shop.tick(now, &mut rand::random::<f64>) {
                 let key = TopicKey::new(shop.tenant.clone(), TopicName::parse(topic).expect("demo topics are valid"));
@@ -108,7 +107,7 @@ pub async fn run(engine: Arc<dyn Engine>, every: Duration, mut shutdown: Shutdow
         }
     }
     if leading == Some(true) {
-        engine.release_duty(DUTY).await;
+        cluster.release_duty(DUTY).await;
     }
 }
 

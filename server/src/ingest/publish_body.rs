@@ -1,4 +1,5 @@
-//! Validation of publish bodies: what the HTTP API and the Kafka bridge accept.
+//! Validation of publish bodies: what the HTTP publish API accepts. (The Kafka bridge builds its
+//! items in `bridge::normalise`.)
 //!
 //! A body names its kind by the one field it carries — `points` (series), `values` (metrics),
 //! `events` (events) or `changes` (collection) — and everything in it is checked for type, count,
@@ -6,7 +7,7 @@
 //! (`events[2].title`), so a publisher can fix its payload without guessing. Strings are stored and
 //! sent as data; the browser renders them as text, never as markup.
 
-use app::protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
+use protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -108,7 +108,7 @@ pub struct Seat {
 impl Seat {
     /// Takes a seat for `user` if they have fewer than `max` (`None` when full).
     pub async fn take(roster: Arc<dyn Roster>, user: &User, max: usize) -> Result<Option<Seat>, RosterUnavailable> {
-        let joined = roster.join(user, max, crate::broker::now_ms()).await?;
+        let joined = roster.join(user, max, crate::clock::now_ms()).await?;
         Ok(joined.map(|joined| Seat { roster, user: user.clone(), joined, left: false }))
     }
 
@@ -145,7 +145,7 @@ impl std::fmt::Debug for Seat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{broker::topic_name::TenantId, store::accounts::Role};
+    use crate::{store::accounts::Role, topic_name::TenantId};
 
     fn user(id: i64) -> User {
         User { id, email: format!("u{id}@acme.test"), tenant: TenantId::parse("acme").unwrap(), role: Role::Viewer }

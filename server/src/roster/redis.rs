@@ -13,7 +13,7 @@
 //! counts are exact again within a third of the expiry after Redis answers.
 
 use super::{Roster, RosterUnavailable, Standing};
-use crate::{broker::topic_name::TenantId, shutdown::ShutdownSignal, store::accounts::User, telemetry};
+use crate::{shutdown::ShutdownSignal, store::accounts::User, telemetry, topic_name::TenantId};
 use futures_util::future::BoxFuture;
 use redis::{Script, aio::ConnectionManager};
 use std::{

@@ -1,7 +1,8 @@
 //! Tenants and their users.
 
-use super::{Store, StoreError, now_secs, on_backend};
-use crate::{auth::password, broker::topic_name::TenantId};
+use super::{Store, StoreError, on_backend};
+use crate::clock::now_secs;
+use crate::{credentials::password, topic_name::TenantId};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,7 +1,8 @@
 //! Publishers' API keys.
 
-use super::{Store, StoreError, now_secs, on_backend};
-use crate::{auth::api_key::ApiKey, broker::topic_name::TenantId};
+use super::{Store, StoreError, on_backend};
+use crate::clock::now_secs;
+use crate::{credentials::api_key::ApiKey, topic_name::TenantId};
 
 impl Store {
     /// Issues a key for `tenant`; the returned value is the only time the secret is seen.

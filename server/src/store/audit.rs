@@ -113,7 +113,7 @@ impl Auditor {
     }
 
     pub fn record(&self, entry: AuditEntry) {
-        let now = crate::broker::now_ms();
+        let now = crate::clock::now_ms();
         if entry.outcome == Outcome::Denied && !self.digest.lock().expect("digest lock").admit(&entry, now) {
             // Counted, and written as the source's summary line when its window ends.
             metrics::counter!(crate::telemetry::DROPS, "reason" => "audit_digest").increment(1);
@@ -161,7 +161,7 @@ impl Writer {
                     }
                 }
                 _ = housekeeping.tick() => {
-                    let now = crate::broker::now_ms();
+                    let now = crate::clock::now_ms();
                     let summaries = self.digest.lock().expect("digest lock").summaries(now);
                     batch.extend(summaries.into_iter().map(|e| Row::new(now, e)));
                     match self.store.prune_audit(now - retention.as_millis() as i64).await {
@@ -177,7 +177,7 @@ impl Writer {
                 self.drain_spill().await;
             }
         }
-        let now = crate::broker::now_ms();
+        let now = crate::clock::now_ms();
         let summaries = self.digest.lock().expect("digest lock").summaries(i64::MAX);
         batch.extend(summaries.into_iter().map(|e| Row::new(now, e)));
         self.write(&mut batch).await;
@@ -363,7 +363,7 @@ mod tests {
         let rows = store.audit_by_actor("6.6.6.6").await.unwrap();
         assert_eq!(rows.len(), 4, "three lines and the summary written at the end: {rows:?}");
         assert_eq!(rows[0].detail.as_deref(), Some("497 more denials in 60 s not recorded one by one"));
-        assert_eq!(store.prune_audit(crate::broker::now_ms() + 1).await.unwrap(), 4);
+        assert_eq!(store.prune_audit(crate::clock::now_ms() + 1).await.unwrap(), 4);
         assert!(store.audit_by_actor("6.6.6.6").await.unwrap().is_empty());
     }
 

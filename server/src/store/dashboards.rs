@@ -3,9 +3,10 @@
 //! Every query names the tenant: a dashboard or widget id from another tenant behaves exactly like
 //! one that does not exist, so ids leak nothing.
 
-use super::{Dialect, Store, StoreError, lock_row, now_secs, on_backend};
-use crate::broker::topic_name::TenantId;
-use app::dashboard::{
+use super::{Dialect, Store, StoreError, lock_row, on_backend};
+use crate::clock::now_secs;
+use crate::topic_name::TenantId;
+use protocol::dashboard::{
     DashboardSummary, DashboardView, MAX_WIDGETS, NewWidget, Preferences, WidgetDef, WidgetKind, WidgetMode,
 };
 use std::collections::BTreeMap;
@@ -272,11 +273,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::{
-        broker::topic_name::TenantId,
         store::{Store, accounts::Role, dashboards::EditError, testing::on_each_backend},
+        topic_name::TenantId,
     };
-    use app::dashboard::{NewWidget, Preferences, WidgetKind, WidgetMode};
-    use app::protocol::Level;
+    use protocol::Level;
+    use protocol::dashboard::{NewWidget, Preferences, WidgetKind, WidgetMode};
 
     on_each_backend!(
         widgets_are_added_reordered_removed_and_scoped_to_their_tenant,
@@ -329,7 +330,7 @@ mod tests {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         let d = store.create_dashboard(&acme, "Ops").await.unwrap();
-        for i in 0..app::dashboard::MAX_WIDGETS {
+        for i in 0..protocol::dashboard::MAX_WIDGETS {
             store.add_widget(&acme, d.id, &widget(&i.to_string())).await.unwrap().unwrap();
         }
         assert_eq!(
@@ -342,16 +343,16 @@ mod tests {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
         let d = store.create_dashboard(&acme, "Ops").await.unwrap();
-        let adds = (0..app::dashboard::MAX_WIDGETS + 8).map(|i| {
+        let adds = (0..protocol::dashboard::MAX_WIDGETS + 8).map(|i| {
             let (store, acme) = (store.clone(), acme.clone());
             tokio::spawn(async move { store.add_widget(&acme, d.id, &widget(&i.to_string())).await.unwrap() })
         });
         let results: Vec<_> = futures_util::future::join_all(adds).await.into_iter().map(Result::unwrap).collect();
         let added = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(added, app::dashboard::MAX_WIDGETS, "{results:?}");
+        assert_eq!(added, protocol::dashboard::MAX_WIDGETS, "{results:?}");
         assert!(results.iter().all(|r| r.is_ok() || *r == Err(EditError::TooManyWidgets)));
         let view = store.dashboard(&acme, d.id, 0).await.unwrap().unwrap();
-        assert_eq!(view.widgets.len(), app::dashboard::MAX_WIDGETS);
+        assert_eq!(view.widgets.len(), protocol::dashboard::MAX_WIDGETS);
     }
 
     async fn preferences_default_until_saved(store: Store) {

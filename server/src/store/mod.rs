@@ -64,10 +64,5 @@ impl Store {
     }
 }
 
-/// Seconds since the Unix epoch, the unit of every timestamp column.
-pub fn now_secs() -> i64 {
-    crate::broker::now_ms() / 1000
-}
-
 #[cfg(test)]
 pub(crate) mod testing;

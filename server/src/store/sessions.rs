@@ -1,7 +1,8 @@
 //! Login sessions. The signed cookie proves who someone is; this table says whether that login
 //! still stands, so logging out takes effect at once, everywhere.
 
-use super::{Store, StoreError, accounts::User, now_secs, on_backend};
+use super::{Store, StoreError, accounts::User, on_backend};
+use crate::clock::now_secs;
 
 impl Store {
     /// Records a new login for `user_id` that ends at `expires_at` (Unix seconds); returns its id.
@@ -49,13 +50,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::{
-        broker::topic_name::TenantId,
+        clock::now_secs,
         store::{
             Store,
             accounts::{EmailKey, Role},
-            now_secs,
             testing::on_each_backend,
         },
+        topic_name::TenantId,
     };
 
     on_each_backend!(sessions_end_when_revoked_or_expired);

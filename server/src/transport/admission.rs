@@ -6,8 +6,8 @@
 use super::registry::Registration;
 use crate::{
     AppState,
-    api::error::ApiError,
     auth::{AuthError, Session, origin},
+    http_error::ApiError,
     roster::Seat,
     store::audit::{AuditEntry, Outcome},
     telemetry,
@@ -16,22 +16,12 @@ use axum::http::{
     HeaderMap, StatusCode,
     header::{HOST, ORIGIN},
 };
+use protocol::ErrorCode;
+use protocol::close::{Disconnect, LIMIT, LIVE_OFF, SERVER_ERROR, SESSION_ENDED, TRY_AGAIN};
 use std::{
     net::IpAddr,
     sync::atomic::{AtomicU64, Ordering},
 };
-
-/// Close codes (RFC 6455 §7.4.1, and livedash's own in the 4000s; see docs/protocol.md). The SSE
-/// stream's `close` event uses the same ones.
-pub const NORMAL: u16 = 1000;
-pub const GOING_AWAY: u16 = 1001;
-pub const MESSAGE_TOO_BIG: u16 = 1009;
-pub const SERVER_ERROR: u16 = 1011;
-pub const SESSION_ENDED: u16 = 4401;
-pub const LIVE_OFF: u16 = 4403;
-pub const LIMIT: u16 = 4429;
-/// Try again later: something this node needs (Redis) cannot be reached just now.
-pub const TRY_AGAIN: u16 = 1013;
 
 /// When a client refused with [`TRY_AGAIN`] over HTTP is told to come back.
 const RETRY_SECS: u64 = 2;
@@ -58,18 +48,23 @@ impl Refusal {
         Self { code, reason: reason.into(), metric, max: None }
     }
 
+    /// The refusal as a WebSocket closes with it.
+    pub fn disconnect(self) -> Disconnect {
+        Disconnect::new(self.code, self.reason)
+    }
+
     /// The refusal as an HTTP answer, for the transports that can show one.
     pub fn to_api_error(&self) -> ApiError {
         match self.code {
             SESSION_ENDED => ApiError::unauthorized(&self.reason),
-            LIVE_OFF => ApiError::new(StatusCode::FORBIDDEN, "live_dashboards_off", &self.reason),
+            LIVE_OFF => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::LiveDashboardsOff, &self.reason),
             LIMIT => ApiError::limit(self.metric, self.max.unwrap_or_default(), &self.reason),
             403 => ApiError::forbidden(&self.reason),
             TRY_AGAIN => ApiError {
                 retry_after: Some(RETRY_SECS),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &self.reason)
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, &self.reason)
             },
-            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", &self.reason),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, &self.reason),
         }
     }
 }
@@ -124,16 +119,18 @@ pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Sess
     }
 }
 
-/// Registers a connection under the per-user limit, which WebSocket and SSE connections on every node
-/// share, then
-/// checks the session again: a logout or a live flag turned off between the first check and the
-/// registration would otherwise miss this connection (it was not registered yet to be closed), so
-/// it is refused now instead with the same 4401/4403.
-pub async fn register(
+/// Seats a connection in the per-user limit, which WebSocket and SSE connections on every node
+/// share, registers it so that a logout or a live flag turned off can close it, checks the session
+/// again (a logout or a live flag turned off between the first check and the registration would
+/// otherwise miss this connection, so it is refused now instead with the same 4401/4403), and
+/// audits it as connected: on every transport, only once it holds its seat. `detail` says what
+/// connected (`websocket from …`, `sse for dashboard 3 from …`).
+pub async fn seat(
     state: &AppState,
     id: u64,
     session: &Session,
     headers: &HeaderMap,
+    detail: String,
 ) -> Result<Registration, Refusal> {
     let limit = state.config.max_connections_per_user;
     let seat = Seat::take(state.roster.clone(), &session.user, limit)
@@ -145,11 +142,11 @@ pub async fn register(
         })?;
     let registration = state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, seat);
     check_session(state, headers).await?;
+    accepted(state, session, detail);
     Ok(registration)
 }
 
-/// Audits an accepted connection.
-pub fn accepted(state: &AppState, session: &Session, detail: String) {
+fn accepted(state: &AppState, session: &Session, detail: String) {
     state.auditor.record(AuditEntry {
         tenant: Some(session.user.tenant.to_string()),
         actor: Some(session.user.email.clone()),

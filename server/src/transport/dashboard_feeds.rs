@@ -1,16 +1,14 @@
 //! What the HTTP transports serve: every feed of one stored dashboard (the page's
-//! [`page_feeds`](app::dashboard::DashboardView::page_feeds)), and where a returning reader starts
+//! [`page_feeds`](protocol::dashboard::DashboardView::page_feeds)), and where a returning reader starts
 //! in each, from whichever form of position it brought.
 
 use super::cursor::{BadCursor, CursorKeys, Positions, Resume};
+use crate::topic_name::{TopicKey, TopicName};
 use crate::{
     AppState,
-    api::error::ApiError,
     auth::Session,
-    broker::{
-        Broker, ReadFrom,
-        topic_name::{TopicKey, TopicName},
-    },
+    broker::{Broker, ReadFrom},
+    http_error::ApiError,
     telemetry,
 };
 use std::{collections::HashMap, sync::Arc};
@@ -44,7 +42,7 @@ pub async fn load(state: &AppState, session: &Session, id: i64) -> Result<Vec<Fe
     let feeds: Vec<Feed> = feeds.collect();
     // Positions are judged against the topics as they stand: on a node that does not hold one yet
     // (another node served this reader before), it is loaded first.
-    futures_util::future::join_all(feeds.iter().map(|feed| state.engine.prepare(feed.topic.clone()))).await;
+    futures_util::future::join_all(feeds.iter().map(|feed| state.engine.load_current(feed.topic.clone()))).await;
     Ok(feeds)
 }
 

@@ -8,41 +8,40 @@
 //! per-user connection limit included), and a user may have at most
 //! `LIVEDASH_MAX_JOB_STREAMS_PER_USER` streams of one job.
 //!
-//! Events: `snapshot` (the job so far), then per step `progress`, `log` (when the step has a line),
-//! `error` (when that line is an error), and finally `end`. Each carries the position of the step in
+//! Events ([`protocol::jobs::event`]): `snapshot` (the job so far), then per step `progress`, `log`
+//! (when the step has a line), `step_error` (when that line is an error), and finally `end`. Each carries the position of the step in
 //! the topic as its `id:`; `Last-Event-ID` resumes after it.
 
 use super::{
     admission::{self, Refusal},
-    outbox::{Frame, Outbox, update_text},
+    endings::Ending,
     registry::Registration,
     sse_format,
-    sse_stream::{Ending, EventStream, Lifetime, Wake},
+    sse_stream::{EventStream, Lifetime, Wake},
 };
+use crate::outbox::{Frame, Outbox, update_text};
+use crate::topic_name::{TopicKey, TopicName};
 use crate::{
     AppState,
-    api::error::ApiError,
     auth::Session,
-    broker::{
-        ReadFrom, Subscriber,
-        topic_name::{TopicKey, TopicName},
-    },
+    broker::{ReadFrom, Subscriber},
     client_addr::ClientAddr,
+    http_error::ApiError,
     listener::Hangup,
     telemetry,
 };
-use app::live::job_board::{JOBS_TOPIC, Job, JobStep, MAX_JOB_ID_LEN, valid_job_id};
-use app::protocol::{ControlMessage, Item, Level, ServerMessage};
 use axum::{
     extract::{Extension, Path, Query, State},
     http::HeaderMap,
-    response::{IntoResponse, Response},
+    response::Response,
 };
+use protocol::close::{Disconnect, LIMIT};
+use protocol::jobs::{Job, JobEnd, JobProgress, JobSnapshot, JobStep, MAX_JOB_ID_LEN, StepError, event, valid_job_id};
+use protocol::topics::JOBS_TOPIC;
+use protocol::{ControlMessage, Item, Level, ServerMessage};
 use serde::Deserialize;
-use serde_json::json;
 use std::{
     collections::{HashMap, VecDeque},
-    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
@@ -65,21 +64,8 @@ pub async fn job(
     Query(params): Query<JobParams>,
     hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
-) -> Response {
-    match open(state, peer, hangup, job, params, &headers).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn open(
-    state: AppState,
-    peer: IpAddr,
-    hangup: Option<Extension<Hangup>>,
-    job: String,
-    params: JobParams,
-    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    let headers = &headers;
     if !valid_job_id(&job) {
         metrics::counter!(telemetry::SSE_ERRORS, "reason" => "bad_job_id").increment(1);
         let message = format!("a job id is 1 to {MAX_JOB_ID_LEN} characters of A-Z a-z 0-9 - _ . :");
@@ -89,7 +75,7 @@ async fn open(
     let name = TopicName::parse(params.topic.as_deref().unwrap_or(JOBS_TOPIC))
         .map_err(|e| ApiError { field: Some("topic".into()), ..ApiError::bad_request(e.to_string()) })?;
     let topic = TopicKey::new(session.user.tenant.clone(), name);
-    state.engine.prepare(topic.clone()).await;
+    state.engine.load_current(topic.clone()).await;
     if !job_exists(&state, &topic, &job) {
         return Err(ApiError::not_found("no such job"));
     }
@@ -97,19 +83,15 @@ async fn open(
     let Some(slot) = state.job_streams.take(session.user.id, &topic, &job, max) else {
         let refusal = Refusal {
             max: Some(max as u64),
-            ..Refusal::new(
-                admission::LIMIT,
-                format!("at most {max} streams of one job per user"),
-                "job_streams_per_user",
-            )
+            ..Refusal::new(LIMIT, format!("at most {max} streams of one job per user"), "job_streams_per_user")
         };
         return Err(admission::refuse_stream(&state, Some(&session), peer, &refusal));
     };
     let connection = admission::next_connection_id();
-    let registration = admission::register(&state, connection, &session, headers)
+    let detail = format!("sse for job {job} of {} from {peer}", topic.name);
+    let registration = admission::seat(&state, connection, &session, headers, detail)
         .await
         .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
-    admission::accepted(&state, &session, format!("sse for job {job} of {} from {peer}", topic.name));
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let resume = header.or(params.last_event_id.as_deref()).filter(|t| !t.is_empty()).map(str::to_owned);
     if resume.is_some() {
@@ -163,7 +145,7 @@ impl JobStream {
             Ok(_) => self.serve().await,
             Err(e) => {
                 telemetry::denied(e.limit_label().unwrap_or("subscribe"));
-                Ending::Close(admission::LIMIT, e.to_string())
+                Ending::Close(Disconnect::new(LIMIT, e.to_string()))
             }
         };
         self.events.end(ending).await;
@@ -188,7 +170,7 @@ impl JobStream {
                         let _ = self.state.broker.resync(&self.topic, &subscriber);
                     }
                 }
-                Wake::Beat => {}
+                Wake::HeartbeatSent => {}
                 Wake::Ended(ending) => return ending,
             }
         }
@@ -210,7 +192,12 @@ impl JobStream {
                         job.get_or_insert_with(|| Job::new(&step, ts)).record(step, ts);
                     }
                     if let Some(job) = &job {
-                        sse_format::push_event(&mut out, "snapshot", Some(&position), &job_json(job));
+                        sse_format::push_event(
+                            &mut out,
+                            event::SNAPSHOT,
+                            Some(&position),
+                            &to_json(&JobSnapshot::of(job)),
+                        );
                         sent += 1;
                     }
                     self.progress = job;
@@ -226,8 +213,7 @@ impl JobStream {
         }
         let finished = self.progress.as_ref().filter(|job| job.status.is_final());
         if let Some(job) = finished {
-            let end = json!({ "jobId": job.id, "status": job.status, "summary": job.summary() });
-            sse_format::push_event(&mut out, "end", None, &end.to_string());
+            sse_format::push_event(&mut out, event::END, None, &to_json(&JobEnd::of(job)));
         }
         let finished = finished.is_some();
         if !out.is_empty() {
@@ -242,28 +228,20 @@ impl JobStream {
         let line = step.line.clone();
         let job = self.progress.get_or_insert_with(|| Job::new(&step, ts));
         job.record(step, ts);
-        let progress = json!({
-            "jobId": job.id, "status": job.status, "progress": job.progress, "summary": job.summary(),
-        });
-        sse_format::push_event(out, "progress", Some(position), &progress.to_string());
+        sse_format::push_event(out, event::PROGRESS, Some(position), &to_json(&JobProgress::of(job)));
         let Some(line) = line else { return 1 };
-        let log = json!({ "ts": line.ts, "level": line.level, "text": line.text });
-        sse_format::push_event(out, "log", Some(position), &log.to_string());
+        sse_format::push_event(out, event::LOG, Some(position), &to_json(&line));
         if line.level != Level::Error {
             return 2;
         }
-        let error = json!({ "ts": line.ts, "text": line.text });
-        sse_format::push_event(out, "error", Some(position), &error.to_string());
+        let error = StepError { ts: line.ts, text: line.text };
+        sse_format::push_event(out, event::STEP_ERROR, Some(position), &to_json(&error));
         3
     }
 }
 
-fn job_json(job: &Job) -> String {
-    json!({
-        "jobId": job.id, "name": job.name, "status": job.status, "progress": job.progress,
-        "summary": job.summary(), "started": job.started, "updated": job.updated, "log": job.log,
-    })
-    .to_string()
+fn to_json(payload: &impl serde::Serialize) -> String {
+    serde_json::to_string(payload).expect("job stream payloads always serialise")
 }
 
 fn snapshot_items(text: &str) -> Vec<Item> {
@@ -329,7 +307,7 @@ impl Drop for JobStreamSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::topic_name::TenantId;
+    use crate::topic_name::TenantId;
 
     #[test]
     fn job_streams_are_capped_per_user_and_job_and_freed_on_drop() {

@@ -11,9 +11,9 @@
 use super::{
     admission::{self, OriginRule},
     dashboard_feeds::{self, Start, Starts},
-    outbox::Frame,
 };
-use crate::{AppState, api::error::ApiError, broker::position::Position, client_addr::ClientAddr, telemetry};
+use crate::outbox::Frame;
+use crate::{AppState, broker::position::Position, client_addr::ClientAddr, http_error::ApiError, telemetry};
 use axum::{
     extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, header},
@@ -119,7 +119,7 @@ fn answer_json(cursor: &str, widgets: Vec<(Arc<str>, Vec<Frame>)>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{PollAnswer, TopicKind};
+    use protocol::{PollAnswer, TopicKind};
 
     #[test]
     fn the_spliced_answer_is_a_poll_answer() {

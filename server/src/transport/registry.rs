@@ -2,12 +2,13 @@
 //! logout (4401), a tenant's live flag turned off (4403). Each registration holds its user's
 //! [`Seat`] in the deployment-wide count (the per-user limit is the roster's).
 
-use super::admission::{LIVE_OFF, SESSION_ENDED};
+use crate::topic_name::TenantId;
 use crate::{
     auth::Auth,
-    broker::{engine::Notice, topic_name::TenantId},
+    broker::cluster::Notice,
     roster::{Seat, Standing},
 };
+use protocol::close::{Disconnect, LIVE_OFF, SESSION_ENDED};
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -21,36 +22,36 @@ const RECHECK_FOR: Duration = Duration::from_secs(300);
 /// A request to close one socket, with the close code and reason to send.
 #[derive(Debug, Default)]
 pub struct Kick {
-    reason: Mutex<Option<(u16, &'static str)>>,
+    reason: Mutex<Option<Disconnect>>,
     notify: Notify,
 }
 
 impl Kick {
-    fn send(&self, code: u16, reason: &'static str) {
-        self.reason.lock().expect("kick lock").get_or_insert((code, reason));
+    fn send(&self, disconnect: Disconnect) {
+        self.reason.lock().expect("kick lock").get_or_insert(disconnect);
         // Every waiter: a connection waits for it in its loop and, at once, beside a blocked write.
         self.notify.notify_waiters();
     }
 
     /// A kick, or the session's expiry at `expires_at` (Unix seconds), whichever comes first: what
     /// a blocked write must not outlast.
-    pub async fn or_expiry(&self, expires_at: i64) -> (u16, &'static str) {
-        let left = std::time::Duration::from_secs((expires_at - crate::store::now_secs()).max(0) as u64);
+    pub async fn or_expiry(&self, expires_at: i64) -> Disconnect {
+        let left = std::time::Duration::from_secs((expires_at - crate::clock::now_secs()).max(0) as u64);
         tokio::select! {
             kicked = self.received() => kicked,
-            () = tokio::time::sleep(left) => (SESSION_ENDED, "session expired"),
+            () = tokio::time::sleep(left) => Disconnect::session_ended("session expired"),
         }
     }
 
     /// Completes with the close code and reason once someone asks this socket to close.
-    pub async fn received(&self) -> (u16, &'static str) {
+    pub async fn received(&self) -> Disconnect {
         loop {
             // Listening before looking: a kick between the two is not missed.
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(reason) = *self.reason.lock().expect("kick lock") {
-                return reason;
+            if let Some(disconnect) = self.reason.lock().expect("kick lock").clone() {
+                return disconnect;
             }
             notified.await;
         }
@@ -197,7 +198,7 @@ impl Registry {
 
     fn kick_where(&self, pick: impl Fn(&Entry) -> bool, code: u16, reason: &'static str) -> usize {
         let sockets = self.sockets.lock().expect("registry lock");
-        sockets.by_id.values().filter(|e| pick(e)).map(|e| e.kick.send(code, reason)).count()
+        sockets.by_id.values().filter(|e| pick(e)).map(|e| e.kick.send(Disconnect::new(code, reason))).count()
     }
 }
 
@@ -227,9 +228,9 @@ mod tests {
         let other = TenantId::parse("globex").unwrap();
         let c = r.register(3, 20, "s3", &other, seat(20).await);
         assert_eq!(r.kick_session("s1", 4401, "logged out"), 1);
-        assert_eq!(a.kick.received().await, (4401, "logged out"));
+        assert_eq!(a.kick.received().await, Disconnect::new(4401, "logged out"));
         assert_eq!(r.kick_tenant(&acme(), 4403, "live updates are off"), 2);
-        assert_eq!(b.kick.received().await, (4403, "live updates are off"));
+        assert_eq!(b.kick.received().await, Disconnect::new(4403, "live updates are off"));
         assert!(c.kick.reason.lock().unwrap().is_none());
     }
 

@@ -9,33 +9,35 @@
 //! `Last-Event-ID` resumes exactly; a dashboard edited while it streams is followed as it changes.
 
 use super::{
-    admission::{self, NORMAL},
+    admission,
     dashboard_feeds::{self, Feed, Starts},
-    outbox::{Batch, Frame, Outbox, update_text},
+    endings::Ending,
     registry::Registration,
     sse_format::{self, MetricChanges},
-    sse_stream::{Ending, EventStream, Lifetime, Wake},
+    sse_stream::{EventStream, Lifetime, Wake},
 };
+use crate::outbox::{Batch, Frame, Outbox, update_text};
 use crate::{
     AppState,
-    api::error::ApiError,
     auth::Session,
     broker::{ReadFrom, Subscriber, position::Position},
     client_addr::ClientAddr,
+    http_error::ApiError,
     listener::Hangup,
     telemetry,
 };
-use app::dashboard::DASHBOARD_EDITS_FEED;
-use app::protocol::{ControlMessage, Item, ServerMessage, TopicKind, Update};
 use axum::{
     extract::{Extension, Path, Query, State},
     http::HeaderMap,
-    response::{IntoResponse, Response},
+    response::Response,
 };
+use protocol::close::{Disconnect, NORMAL};
+use protocol::dashboard::DASHBOARD_EDITS_FEED;
+use protocol::sse::{self, event};
+use protocol::{ControlMessage, Item, ServerMessage, TopicKind, Update};
 use serde::Deserialize;
 use std::{
     collections::{BTreeMap, HashMap},
-    net::IpAddr,
     sync::Arc,
 };
 
@@ -55,29 +57,16 @@ pub async fn dashboard(
     Query(params): Query<StreamParams>,
     hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
-) -> Response {
-    match open(state, peer, hangup, id, params, &headers).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn open(
-    state: AppState,
-    peer: IpAddr,
-    hangup: Option<Extension<Hangup>>,
-    id: i64,
-    params: StreamParams,
-    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    let headers = &headers;
     let session = admission::admit_stream(&state, peer, headers).await?;
     let feeds = dashboard_feeds::load(&state, &session, id).await?;
     let starts = starts(&state, id, headers, &params)?;
     let connection = admission::next_connection_id();
-    let registration = admission::register(&state, connection, &session, headers)
+    let detail = format!("sse for dashboard {id} from {peer}");
+    let registration = admission::seat(&state, connection, &session, headers, detail)
         .await
         .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
-    admission::accepted(&state, &session, format!("sse for dashboard {id} from {peer}"));
     if starts.is_last_event_id() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
@@ -159,7 +148,7 @@ impl DashboardStream {
                     let batch = self.outbox.take();
                     self.write(batch).await
                 }
-                Wake::Beat => Ok(()),
+                Wake::HeartbeatSent => Ok(()),
                 Wake::Ended(ending) => Err(ending),
             };
             if let Err(ending) = next {
@@ -187,7 +176,7 @@ impl DashboardStream {
         let feeds = match dashboard_feeds::load(&self.state, &self.session, self.dashboard).await {
             Ok(feeds) => feeds,
             Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
-                return Err(Ending::Close(NORMAL, "the dashboard was removed".into()));
+                return Err(Ending::Close(Disconnect::new(NORMAL, "the dashboard was removed")));
             }
             Err(_) => return Ok(()), // logged; the stream goes on with what it has
         };
@@ -256,7 +245,7 @@ impl DashboardStream {
     /// feed this stream no longer follows.
     fn event_of(&mut self, frame: Frame) -> Option<(&'static str, String)> {
         match frame {
-            Frame::Gap { widget, text } => self.feeds.contains_key(&widget).then_some(("gap", text)),
+            Frame::Gap { widget, text } => self.feeds.contains_key(&widget).then_some((event::GAP, text)),
             Frame::Snapshot { widget, kind, text, position } => {
                 self.feeds.contains_key(&widget).then_some(())?;
                 self.moved(&widget, &position);
@@ -266,18 +255,14 @@ impl DashboardStream {
                 {
                     self.metric_changes.reset(&widget, &series);
                 }
-                Some(("snapshot", text))
+                Some((event::SNAPSHOT, text))
             }
             Frame::Update { widget, prefix, kind, body, position, .. } => {
                 self.feeds.contains_key(&widget).then_some(())?;
                 self.moved(&widget, &position);
                 let text = update_text(&prefix, &body);
-                Some(match kind {
-                    TopicKind::Series => ("series_update", text),
-                    TopicKind::Events => ("events_update", text),
-                    TopicKind::Collection => ("collection_update", text),
-                    TopicKind::Metrics => ("metric_update", self.changed_metrics(&widget, text)),
-                })
+                let text = if kind == TopicKind::Metrics { self.changed_metrics(&widget, text) } else { text };
+                Some((sse::update_event(kind), text))
             }
             Frame::Whole(_) => None, // a stream has no replies of its own
         }

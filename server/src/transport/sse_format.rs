@@ -4,7 +4,8 @@
 //! event of an outbox batch as one chunk (one write, one flush), the way the WebSocket writes a
 //! batch; `Sse` yields one body chunk per event.
 
-use app::protocol::{Item, Metric};
+use protocol::sse::{Heartbeat, event};
+use protocol::{Item, Metric};
 use std::{collections::HashMap, fmt::Write, sync::Arc};
 
 /// Appends one event. `data` is compact JSON, which never holds a line break, so one `data:` line
@@ -21,8 +22,9 @@ pub fn push_event(out: &mut String, name: &str, id: Option<&str>, data: &str) {
 /// A `heartbeat` event: the time, and how often heartbeats come, so that a client knows how long a
 /// silence may last before the stream counts as dead (docs/protocol.md).
 pub fn heartbeat(out: &mut String, now_ms: i64, every: std::time::Duration) {
-    let data = format!("{{\"ts\":{now_ms},\"everyMs\":{}}}", every.as_millis());
-    push_event(out, "heartbeat", None, &data);
+    let beat = Heartbeat { ts: now_ms, every_ms: every.as_millis() as u64 };
+    let data = serde_json::to_string(&beat).expect("a heartbeat always serialises");
+    push_event(out, event::HEARTBEAT, None, &data);
 }
 
 /// `retry:` asks an `EventSource` to wait this long before reconnecting on its own.
@@ -51,8 +53,7 @@ impl MetricChanges {
         items
             .into_iter()
             .filter(|item| match metric(item) {
-                // `to_bits`: a NaN that stays NaN is no change, and 0.0 → -0.0 is one.
-                Some(m) => sent.insert(m.key.clone(), m.value).is_none_or(|old| old.to_bits() != m.value.to_bits()),
+                Some(m) => protocol::metric_changed(sent.insert(m.key.clone(), m.value), m.value),
                 None => true,
             })
             .collect()

@@ -11,41 +11,29 @@
 //! connection (see [`Hangup`]).
 
 use super::{
-    admission::{GOING_AWAY, SESSION_ENDED},
-    outbox::Outbox,
+    endings::{self, Ending},
     registry::Kick,
     sse_format,
 };
-use crate::{AppState, auth::Session, listener::Hangup, shutdown::ShutdownSignal, telemetry};
+use crate::outbox::Outbox;
+use crate::{AppState, auth::Session, listener::Hangup, telemetry};
 use axum::{
     body::{Body, Bytes},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use std::{convert::Infallible, pin::Pin, sync::Arc, time::Duration};
+use protocol::close::Disconnect;
+use protocol::sse;
+use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
-    time::{Instant, Interval, Sleep},
+    time::{Instant, Interval},
 };
 
 /// Chunks waiting for the response body.
 const BODY_CHUNKS: usize = 2;
-/// What a stream asks an `EventSource` to wait before reconnecting by itself.
-pub const RETRY_MS: u64 = 1000;
 /// How long a closing stream's last chunks may take to reach the client before it is hung up on.
 pub const CLOSE_DRAIN: Duration = Duration::from_millis(500);
-
-/// Why a stream ended.
-#[derive(Debug)]
-pub enum Ending {
-    ClientLeft,
-    /// Tell the client with a `close` event carrying one of the WebSocket's close codes.
-    Close(u16, String),
-    /// The stream said all it had to say.
-    Finished,
-    /// The connection was hung up on: nothing more can be written.
-    HungUp,
-}
 
 /// The writing end of one stream's response.
 pub struct EventStream {
@@ -77,8 +65,8 @@ impl EventStream {
         let (chunks, mut body) = mpsc::channel::<Bytes>(BODY_CHUNKS);
         let (body_alive, body_gone) = oneshot::channel::<()>();
         let mut opening = String::new();
-        sse_format::retry(&mut opening, RETRY_MS);
-        sse_format::heartbeat(&mut opening, crate::broker::now_ms(), heartbeat);
+        sse_format::retry(&mut opening, sse::RETRY_MS);
+        sse_format::heartbeat(&mut opening, crate::clock::now_ms(), heartbeat);
         chunks.try_send(Bytes::from(opening)).expect("a new channel has room");
         let body = futures_util::stream::poll_fn(move |cx| {
             let _alive = &body_alive; // dropped with the body
@@ -135,10 +123,9 @@ impl EventStream {
     /// Tells the client why the stream ends, when there is something to tell, and lets the
     /// response finish: within [`CLOSE_DRAIN`], or the connection is hung up on.
     pub async fn end(&mut self, ending: Ending) {
-        if let Ending::Close(code, reason) = ending {
+        if let Ending::Close(disconnect) = ending {
             let mut text = String::new();
-            let data = serde_json::json!({ "code": code, "reason": reason }).to_string();
-            sse_format::push_event(&mut text, "close", None, &data);
+            sse_format::push_event(&mut text, sse::event::CLOSE, None, &disconnect.to_json());
             if self.send(text).await.is_err() {
                 return;
             }
@@ -162,27 +149,22 @@ pub enum Wake {
     /// Its outbox has frames.
     Frames,
     /// Time for a `heartbeat` event (written by [`Lifetime::next`] already).
-    Beat,
+    HeartbeatSent,
     Ended(Ending),
 }
 
 /// Everything besides its data that a stream waits for.
 pub struct Lifetime {
     beat: Interval,
-    shutdown: ShutdownSignal,
-    kick: Arc<Kick>,
-    session_end: Pin<Box<Sleep>>,
+    ended: Pin<Box<dyn Future<Output = Disconnect> + Send>>,
 }
 
 impl Lifetime {
     pub fn new(state: &AppState, session: &Session, kick: Arc<Kick>) -> Self {
         let every = state.config.sse_heartbeat;
-        let left = Duration::from_secs((session.expires_at - crate::store::now_secs()).max(0) as u64);
         Self {
             beat: tokio::time::interval_at(Instant::now() + every, every),
-            shutdown: state.shutdown.clone(),
-            kick,
-            session_end: Box::pin(tokio::time::sleep(left)),
+            ended: Box::pin(endings::from_outside(state.shutdown.clone(), kick, session.expires_at)),
         }
     }
 
@@ -192,16 +174,14 @@ impl Lifetime {
             () = outbox.ready() => Wake::Frames,
             _ = self.beat.tick() => {
                 let mut text = String::new();
-                sse_format::heartbeat(&mut text, crate::broker::now_ms(), self.beat.period());
+                sse_format::heartbeat(&mut text, crate::clock::now_ms(), self.beat.period());
                 match stream.send(text).await {
-                    Ok(()) => Wake::Beat,
+                    Ok(()) => Wake::HeartbeatSent,
                     Err(ending) => Wake::Ended(ending),
                 }
             }
             () = body_closed(stream) => Wake::Ended(Ending::ClientLeft),
-            () = self.shutdown.stopping() => Wake::Ended(Ending::Close(GOING_AWAY, "server shutting down".into())),
-            (code, reason) = self.kick.received() => Wake::Ended(Ending::Close(code, reason.into())),
-            () = &mut self.session_end => Wake::Ended(Ending::Close(SESSION_ENDED, "session expired".into())),
+            disconnect = &mut self.ended => Wake::Ended(Ending::Close(disconnect)),
         }
     }
 }

@@ -8,18 +8,15 @@ pub mod postgres;
 pub mod redis;
 pub mod tansu;
 
-use app::protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
 use futures_util::{SinkExt, StreamExt};
+use protocol::{ClientMessage, Item, Point, ServerMessage, TopicKind};
 use server::{
     Livedash,
-    auth::api_key::ApiKey,
-    broker::{
-        Broker,
-        engine::Engine,
-        topic_name::{TenantId, TopicKey, TopicName},
-    },
+    broker::{Broker, engine::Engine},
     config::Config,
+    credentials::api_key::ApiKey,
     store::Store,
+    topic_name::{TenantId, TopicKey, TopicName},
 };
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
@@ -396,13 +393,13 @@ impl As {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    pub async fn dashboards(&self) -> Vec<app::dashboard::DashboardSummary> {
+    pub async fn dashboards(&self) -> Vec<protocol::dashboard::DashboardSummary> {
         let (status, body) = self.get("/api/dashboards").await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_value(body).unwrap()
     }
 
-    pub async fn dashboard(&self, id: i64) -> app::dashboard::DashboardView {
+    pub async fn dashboard(&self, id: i64) -> protocol::dashboard::DashboardView {
         let (status, body) = self.get(&format!("/api/dashboards/{id}")).await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_value(body).unwrap()
@@ -504,7 +501,7 @@ impl Sse {
     pub async fn next(&mut self) -> SseEvent {
         loop {
             let event = self.next_or_end().await.expect("the stream goes on");
-            let edits = || event.json()["widgetId"] == app::dashboard::DASHBOARD_EDITS_FEED;
+            let edits = || event.json()["widgetId"] == protocol::dashboard::DASHBOARD_EDITS_FEED;
             if event.name != "heartbeat" && event.name != "retry" && !edits() {
                 return event;
             }

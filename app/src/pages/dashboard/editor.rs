@@ -2,8 +2,8 @@
 //! server checks the role again on every call; these controls are only shown to admins.
 
 use super::Loaded;
-use crate::dashboard::{WidgetKind, WidgetMode};
 use leptos::prelude::*;
+use protocol::dashboard::{WidgetKind, WidgetMode};
 
 /// The widgets' ids after moving `widget` by `step` places (`None` when it cannot move).
 pub fn moved(ids: &[i64], widget: i64, step: isize) -> Option<Vec<i64>> {
@@ -27,7 +27,7 @@ pub fn WidgetEditBar(widget: i64, loaded: RwSignal<Loaded>) -> AnyView {
         let Some(order) = moved(&ids, widget, step) else { return };
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            let body = crate::dashboard::WidgetOrder { widget_ids: order.clone() };
+            let body = protocol::dashboard::WidgetOrder { widget_ids: order.clone() };
             match crate::http::send_json("PUT", &format!("/api/dashboards/{}/order", view.id), Some(&body)).await {
                 Ok(_) => loaded.update(|l| match l {
                     // Only if the same dashboard is still shown.
@@ -85,7 +85,7 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Loaded::Ready(view) = loaded.get_untracked() else { return };
-        let new = crate::dashboard::NewWidget {
+        let new = protocol::dashboard::NewWidget {
             title: title.get_untracked(),
             kind: kind.get_untracked(),
             topic: topic.get_untracked(),
@@ -94,7 +94,7 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
             match crate::http::send_json("POST", &format!("/api/dashboards/{}/widgets", view.id), Some(&new)).await {
-                Ok(body) => match serde_json::from_str::<crate::dashboard::WidgetDef>(&body) {
+                Ok(body) => match serde_json::from_str::<protocol::dashboard::WidgetDef>(&body) {
                     Ok(widget) => {
                         error.set(None);
                         title.set(String::new());
@@ -172,13 +172,13 @@ pub fn NewDashboardForm() -> AnyView {
     let navigate = leptos_router::hooks::use_navigate();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let new = crate::dashboard::NewDashboard { title: title.get_untracked() };
+        let new = protocol::dashboard::NewDashboard { title: title.get_untracked() };
         #[cfg(feature = "hydrate")]
         {
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
                 match crate::http::send_json("POST", "/api/dashboards", Some(&new)).await {
-                    Ok(body) => match serde_json::from_str::<crate::dashboard::DashboardSummary>(&body) {
+                    Ok(body) => match serde_json::from_str::<protocol::dashboard::DashboardSummary>(&body) {
                         Ok(created) => {
                             title.set(String::new());
                             navigate(&format!("/d/{}", created.id), Default::default());

@@ -5,7 +5,7 @@
 //! every node subscribes to all of them once, at start, and a topic always maps to the same shard,
 //! so its messages reach every node in order without a subscribe per topic per node.
 
-use crate::broker::topic_name::{TenantId, TopicKey, TopicName};
+use crate::topic_name::{TenantId, TopicKey, TopicName};
 
 /// Channels messages are spread over.
 pub const SHARDS: u32 = 16;
@@ -47,7 +47,7 @@ pub fn channel(prefix: &str, shard: u32) -> String {
     format!("{prefix}messages:{shard}")
 }
 
-/// The channel nodes tell each other about connections on (see `engine::Notice`).
+/// The channel nodes tell each other about connections on (see `cluster::Notice`).
 pub fn notices_channel(prefix: &str) -> String {
     format!("{prefix}notices")
 }

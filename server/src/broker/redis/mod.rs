@@ -16,23 +16,27 @@
 //! each topic as it is next published, and its subscribers a `gap` and the new snapshot.
 
 mod keys;
+mod link;
+mod loading;
+mod notices;
 mod wire;
 
 use super::{
     Broker, BrokerConfig, BrokerError,
-    engine::{Engine, Notice, Source},
+    cluster::{Cluster, Notice},
+    engine::{Engine, PublishRate, Source},
     new_epoch,
     replica::{Applied, Remote},
-    topic_name::TopicKey,
+    topic_log,
 };
 use crate::redact::redacted;
+use crate::topic_name::TopicKey;
 use crate::{shutdown::ShutdownSignal, telemetry};
-use app::{
-    live::backoff::Backoff,
-    protocol::{Item, TopicKind},
-};
 use futures_util::{StreamExt, future::BoxFuture};
 use keys::TopicKeys;
+use notices::{HOLD_DUTY, RELEASE_DUTY, Unsent};
+use protocol::backoff::Backoff;
+use protocol::{Item, TopicKind};
 use redis::{
     Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
@@ -65,20 +69,6 @@ if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait > 0 then return math.ceil(wait) end
 redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil(tat + interval - now) + 1000)
-return 0";
-
-/// Claims a duty for ARGV[1] for ARGV[2] ms, or renews it if ARGV[1] holds it: 1 if it does now.
-const HOLD_DUTY: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0";
-
-/// Gives a duty up if ARGV[1] holds it.
-const RELEASE_DUTY: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
 /// How long one command may take before Redis counts as unreachable for it.
@@ -130,16 +120,6 @@ pub struct RedisEngine {
     flushing: AtomicBool,
 }
 
-/// Notices waiting to be sent, and whether some had to be dropped.
-#[derive(Debug, Default)]
-struct Unsent {
-    queue: VecDeque<Notice>,
-    overflowed: bool,
-}
-
-/// Notices kept for resending while Redis is unreachable.
-const MAX_UNSENT_NOTICES: usize = 1024;
-
 impl RedisEngine {
     /// Connects, links this node to every channel and makes `broker` a copy of Redis. Fails when
     /// Redis cannot be reached now: a node that starts without its Redis would serve nothing.
@@ -178,7 +158,7 @@ impl RedisEngine {
             flushing: AtomicBool::new(false),
         });
         let weak: Weak<Self> = Arc::downgrade(&engine);
-        broker.share(move |key| {
+        broker.become_replica(move |key| {
             if let Some(engine) = weak.upgrade() {
                 engine.load(key.clone());
             }
@@ -241,6 +221,7 @@ impl RedisEngine {
             .arg(self.config.tenant_history_max_bytes)
             .arg(self.config.tenant_state_max_bytes)
             .arg(source.map_or_else(String::new, |s| s.position.to_string()))
+            .arg(topic_log::ENTRY_OVERHEAD)
             .arg(ops.len());
         for op in &ops {
             for part in op {
@@ -257,287 +238,6 @@ impl RedisEngine {
 
     fn idle_ms(&self) -> u64 {
         (self.config.topic_idle.as_millis() as u64).max(1000)
-    }
-
-    /// Starts loading `key` unless it is loading already.
-    fn load(&self, key: TopicKey) {
-        let mut loading = self.loading.lock().expect("loading lock");
-        self.load_locked(&mut loading, key, Vec::new());
-    }
-
-    fn load_locked(&self, loading: &mut HashMap<TopicKey, Vec<Remote>>, key: TopicKey, held: Vec<Remote>) {
-        self.load_locked_after(loading, key, held, None);
-    }
-
-    /// Like `load_locked`, first giving the topic a new epoch in Redis if it still has `went_back`.
-    fn load_locked_after(
-        &self,
-        loading: &mut HashMap<TopicKey, Vec<Remote>>,
-        key: TopicKey,
-        held: Vec<Remote>,
-        went_back: Option<String>,
-    ) {
-        let Some(me) = self.me.upgrade() else { return };
-        if loading.contains_key(&key) {
-            return;
-        }
-        loading.insert(key.clone(), held);
-        tokio::spawn(me.load_until_in_step(key, went_back));
-    }
-
-    async fn load_until_in_step(self: Arc<Self>, key: TopicKey, mut went_back: Option<String>) {
-        let keys = TopicKeys::new(&self.prefix, &key);
-        loop {
-            if let Some(epoch) = went_back.take() {
-                self.start_new_epoch(&key, &keys, &epoch).await;
-            }
-            let loaded: Result<Option<wire::Loaded>, _> = self
-                .load_script
-                .key(&keys.meta)
-                .key(&keys.log)
-                .key(&keys.state)
-                .invoke_async(&mut self.connection.clone())
-                .await;
-            let mut loading = self.loading.lock().expect("loading lock");
-            let held = loading.remove(&key).unwrap_or_default();
-            let image = match loaded {
-                Ok(None) => None,
-                Ok(Some(loaded)) => match wire::image(loaded) {
-                    Some(image) => Some(image),
-                    None => {
-                        tracing::error!(topic = %key, "Redis holds a topic this node cannot read; leaving it");
-                        return;
-                    }
-                },
-                Err(e) => {
-                    // The link's return reloads every topic held or awaited.
-                    tracing::warn!(error = %e, topic = %key, "could not load a topic from Redis");
-                    return;
-                }
-            };
-            let epoch = image.as_ref().map(|image| image.epoch.clone());
-            match self.broker.install(&key, image, &held) {
-                Applied::Done | Applied::Duplicate | Applied::NotHeld => return,
-                Applied::OutOfStep => {}
-                Applied::WentBack => went_back = epoch,
-            }
-            loading.insert(key.clone(), Vec::new());
-        }
-    }
-
-    /// Redis's offsets for `key` went back under `epoch` (a failover lost writes): positions taken
-    /// in that epoch can no longer be trusted, so the topic gets a new one. Every node then finds
-    /// its copy out of step and every subscriber gets a `gap` and a snapshot; a client that comes
-    /// back holding an old position is told it was lost.
-    async fn start_new_epoch(&self, key: &TopicKey, keys: &TopicKeys, epoch: &str) {
-        let started: redis::RedisResult<i64> = self
-            .new_epoch_script
-            .key(&keys.meta)
-            .arg(epoch)
-            .arg(new_epoch())
-            .invoke_async(&mut self.connection.clone())
-            .await;
-        match started {
-            Ok(_) => {
-                metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "went_back").increment(1);
-                tracing::warn!(topic = %key, "the topic's offsets went back in Redis (a failover?): it starts a new epoch");
-            }
-            Err(e) => tracing::warn!(error = %e, topic = %key, "could not give the topic a new epoch"),
-        }
-    }
-
-    /// What the link hears.
-    fn heard(&self, payload: &[u8]) {
-        let Some(remote) = std::str::from_utf8(payload).ok().and_then(wire::message) else {
-            metrics::counter!(telemetry::DENIALS, "reason" => "bad_engine_message").increment(1);
-            tracing::warn!("ignored a message on a livedash channel that is not one of ours");
-            return;
-        };
-        let mut loading = self.loading.lock().expect("loading lock");
-        if let Some(held) = loading.get_mut(&remote.key) {
-            if held.len() < MAX_HELD {
-                held.push(remote);
-            }
-            return;
-        }
-        match self.broker.apply_remote(&remote, Instant::now()) {
-            Applied::Done | Applied::Duplicate => {}
-            Applied::NotHeld if self.broker.awaited(&remote.key) => {
-                self.load_locked(&mut loading, remote.key.clone(), Vec::new());
-            }
-            Applied::NotHeld => {}
-            Applied::OutOfStep => {
-                metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "out_of_step").increment(1);
-                let key = remote.key.clone();
-                self.load_locked(&mut loading, key, vec![remote]);
-            }
-            Applied::WentBack => {
-                let (key, epoch) = (remote.key.clone(), remote.epoch.clone());
-                self.load_locked_after(&mut loading, key, Vec::new(), Some(epoch));
-            }
-        }
-    }
-
-    /// Keeps the pub/sub link up, until shutdown.
-    async fn listen(self: Arc<Self>, mut shutdown: ShutdownSignal) {
-        let backoff =
-            Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(5), factor: 2.0, jitter: 0.2 };
-        let mut attempt = 0u32;
-        let notices = keys::notices_channel(&self.prefix);
-        loop {
-            match tokio::time::timeout(COMMAND_TIMEOUT, self.link()).await {
-                Ok(Ok(pubsub)) => {
-                    attempt = 0;
-                    self.linked.store(true, Ordering::Release);
-                    tracing::info!("linked to Redis");
-                    // Whatever was published while unlinked is in Redis, not in the copies.
-                    self.reload_everything();
-                    // And whatever the others announced meanwhile is lost: this node checks its
-                    // sockets again, and tells them what it could not.
-                    if let Some(handle) = self.notices.get() {
-                        handle(Notice::Missed);
-                    }
-                    self.flush_unsent();
-                    let (mut sink, mut stream) = pubsub.split();
-                    let mut check = tokio::time::interval(LINK_CHECK);
-                    loop {
-                        tokio::select! {
-                            message = stream.next() => match message {
-                                Some(message) if message.get_channel_name() == notices => {
-                                    self.heard_notice(message.get_payload_bytes());
-                                }
-                                Some(message) => self.heard(message.get_payload_bytes()),
-                                None => break,
-                            },
-                            _ = check.tick() => {
-                                let pong = tokio::time::timeout(LINK_CHECK, sink.ping::<redis::Value>()).await;
-                                if !matches!(pong, Ok(Ok(_))) {
-                                    break;
-                                }
-                                // The link may have stayed up while commands failed.
-                                self.flush_unsent();
-                            }
-                            _ = shutdown.stopping() => return,
-                        }
-                    }
-                    self.linked.store(false, Ordering::Release);
-                    metrics::counter!(telemetry::ENGINE_LINK_LOST).increment(1);
-                    tracing::warn!("lost the link to Redis; serving what this node holds and reconnecting");
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot link to Redis"),
-                Err(_) => tracing::warn!("linking to Redis timed out"),
-            }
-            attempt += 1;
-            tokio::select! {
-                _ = tokio::time::sleep(backoff.delay(attempt, rand::random())) => {}
-                _ = shutdown.stopping() => return,
-            }
-        }
-    }
-
-    async fn link(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(keys::channels(&self.prefix)).await?;
-        pubsub.subscribe(keys::notices_channel(&self.prefix)).await?;
-        Ok(pubsub)
-    }
-
-    /// A notice another node announced: `<node> <notice>`.
-    fn heard_notice(&self, payload: &[u8]) {
-        let Some((node, line)) = std::str::from_utf8(payload).ok().and_then(|p| p.split_once(' ')) else { return };
-        if node == self.node {
-            return;
-        }
-        match (Notice::from_line(line), self.notices.get()) {
-            (Some(notice), Some(handle)) => handle(notice),
-            (None, _) => tracing::warn!("ignored a notice that is not one of ours"),
-            (Some(_), None) => {}
-        }
-    }
-
-    /// Sends the notices that could not be sent, oldest first, in a task of its own (one at a
-    /// time), until one fails again. When some had to be dropped, the others are first told they
-    /// missed notices, so they check every socket again.
-    fn flush_unsent(&self) {
-        let nothing_waits = {
-            let unsent = self.unsent.lock().expect("unsent lock");
-            unsent.queue.is_empty() && !unsent.overflowed
-        };
-        if nothing_waits || self.flushing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Some(me) = self.me.upgrade() else { return };
-        tokio::spawn(async move {
-            loop {
-                let next = {
-                    let mut unsent = me.unsent.lock().expect("unsent lock");
-                    if std::mem::take(&mut unsent.overflowed) { Some(Notice::Missed) } else { unsent.queue.pop_front() }
-                };
-                let Some(notice) = next else { break };
-                if me.send_notice(&notice).await.is_err() {
-                    let mut unsent = me.unsent.lock().expect("unsent lock");
-                    match notice {
-                        Notice::Missed => unsent.overflowed = true,
-                        notice => unsent.queue.push_front(notice),
-                    }
-                    break;
-                }
-            }
-            me.flushing.store(false, Ordering::Release);
-        });
-    }
-
-    async fn send_notice(&self, notice: &Notice) -> redis::RedisResult<i64> {
-        redis::cmd("PUBLISH")
-            .arg(keys::notices_channel(&self.prefix))
-            .arg(format!("{} {}", self.node, notice.to_line()))
-            .query_async(&mut self.connection.clone())
-            .await
-    }
-
-    fn reload_everything(&self) {
-        let mut keys: Vec<TopicKey> = self.broker.held().into_iter().map(|(key, _)| key).collect();
-        keys.extend(self.broker.awaited_topics());
-        if !keys.is_empty() {
-            metrics::counter!(telemetry::ENGINE_RELOADS, "reason" => "relinked").increment(keys.len() as u64);
-        }
-        let mut loading = self.loading.lock().expect("loading lock");
-        for key in keys {
-            self.load_locked(&mut loading, key, Vec::new());
-        }
-    }
-
-    /// Topics viewers here follow must not expire in Redis while nobody publishes to them.
-    async fn keep_alive(self: Arc<Self>, mut shutdown: ShutdownSignal) {
-        let every = (self.config.topic_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
-        let mut ticker = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.stopping() => return,
-            }
-            for (key, followed) in self.broker.held() {
-                if !followed {
-                    continue;
-                }
-                let keys = TopicKeys::new(&self.prefix, &key);
-                let touched: redis::RedisResult<i64> = self
-                    .touch_script
-                    .key(&keys.meta)
-                    .key(&keys.log)
-                    .key(&keys.state)
-                    .key(&keys.tenant_topics)
-                    .key(&keys.tenant_usage)
-                    .arg(key.name.as_str())
-                    .arg(self.idle_ms())
-                    .invoke_async(&mut self.connection.clone())
-                    .await;
-                if let Err(e) = touched {
-                    tracing::debug!(error = %e, "could not keep a topic alive in Redis");
-                    break;
-                }
-            }
-        }
     }
 }
 
@@ -564,7 +264,7 @@ impl Engine for RedisEngine {
         Box::pin(async move { self.publish_items(&key, kind, None, None).await.map(drop) })
     }
 
-    fn prepare(&self, key: TopicKey) -> BoxFuture<'_, ()> {
+    fn load_current(&self, key: TopicKey) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if self.broker.holds(&key) {
                 return;
@@ -586,7 +286,9 @@ impl Engine for RedisEngine {
     fn name(&self) -> &'static str {
         "redis"
     }
+}
 
+impl PublishRate for RedisEngine {
     fn allow_publish<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<(), f64>> {
         let per_sec = self.publishes_per_sec;
         Box::pin(async move {
@@ -607,61 +309,6 @@ impl Engine for RedisEngine {
                 Err(_) => Ok(()),
             }
         })
-    }
-
-    fn hold_duty<'a>(&'a self, duty: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let held: redis::RedisResult<i64> = self
-                .hold_duty_script
-                .key(keys::duty(&self.prefix, duty))
-                .arg(&self.node)
-                .arg(ttl.as_millis() as u64)
-                .invoke_async(&mut self.connection.clone())
-                .await;
-            // Unreachable, it cannot know that no other node holds the duty: it does not.
-            held.is_ok_and(|held| held == 1)
-        })
-    }
-
-    fn release_duty<'a>(&'a self, duty: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let _: redis::RedisResult<i64> = self
-                .release_duty_script
-                .key(keys::duty(&self.prefix, duty))
-                .arg(&self.node)
-                .invoke_async(&mut self.connection.clone())
-                .await;
-        })
-    }
-
-    fn announce(&self, notice: Notice) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            // Behind the ones still waiting, if any, so the others hear them in order.
-            let others_wait = !self.unsent.lock().expect("unsent lock").queue.is_empty();
-            if !others_wait {
-                match self.send_notice(&notice).await {
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, ?notice, "could not tell the other nodes; told when Redis answers")
-                    }
-                }
-            }
-            let mut unsent = self.unsent.lock().expect("unsent lock");
-            if unsent.queue.len() == MAX_UNSENT_NOTICES {
-                unsent.queue.pop_front();
-                unsent.overflowed = true;
-                metrics::counter!(telemetry::DROPS, "reason" => "unsent_notice").increment(1);
-            }
-            unsent.queue.push_back(notice);
-            drop(unsent);
-            self.flush_unsent();
-        })
-    }
-
-    fn on_notice(&self, handle: Box<dyn Fn(Notice) + Send + Sync>) {
-        if self.notices.set(handle).is_err() {
-            tracing::warn!("notices already have a handler");
-        }
     }
 }
 

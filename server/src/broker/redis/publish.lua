@@ -10,7 +10,9 @@
 --       items as one JSON array ('' only declares), history length, history bytes, history age ms,
 --       idle ms, topics per tenant, series points, events, metric keys, documents, state bytes,
 --       tenant history bytes, tenant state bytes, the message's position in its outside stream
---       ('' when it has none), n, then n state operations of four values each: op, field, value, size
+--       ('' when it has none), what a history entry costs beyond its text (the node's
+--       `topic_log::ENTRY_OVERHEAD`), n, then n state operations of four values each: op, field,
+--       value, size
 -- Returns {'ok', epoch, offset, ts} or {'duplicate'} or {'kind', existing} or {'topics', limit} or
 -- {'full', what, limit} or {'tenant_full', limit}; every value a string.
 local meta, log, state, topics, usage, source = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -21,12 +23,21 @@ local series_points, max_events = tonumber(ARGV[12]), tonumber(ARGV[13])
 local metric_keys, documents, state_max = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
 local tenant_history_max, tenant_state_max = tonumber(ARGV[17]), tonumber(ARGV[18])
 local position = ARGV[19]
-local n = tonumber(ARGV[20])
-local FIRST_OP = 20
+local entry_overhead = tonumber(ARGV[20])
+local n = tonumber(ARGV[21])
+local FIRST_OP = 21
 -- How long the last position of an outside stream is kept without a message from it.
 local SOURCE_TTL_MS = 30 * 24 * 3600 * 1000
--- What an entry costs beyond its items, as the node's own log counts it.
-local ENTRY_OVERHEAD = 64
+-- What a history entry costs, exactly as a node's own log counts it (`topic_log::Entry::bytes`):
+-- the update's body as the node encodes it (`encode::update_body`: `"ts":…,"series":…,"meta":{…}}`,
+-- whose fixed characters number 84; topic names need no escaping), its resume token, and the
+-- overhead. The engine conformance test holds the two to the same result.
+local function entry_cost(items_text, epoch, offset, ts)
+  local token = string.len(epoch) + 1 + string.len(tostring(offset))
+  local body = 84 + string.len(tostring(ts)) + string.len(items_text) + string.len(name) + string.len(kind)
+    + token + string.len(epoch) + string.len(tostring(offset))
+  return body + token + entry_overhead
+end
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -110,12 +121,12 @@ end
 local old_sbytes = tonumber(redis.call('HGET', meta, 'sbytes'))
 local sbytes, apply
 if kind == 'series' then
-  local size = 0
-  for i = 1, n do
-    local _, _, _, s = op(i)
-    size = s
+  -- Every point costs the same; a message without points leaves the state as it is.
+  sbytes = old_sbytes
+  if n > 0 then
+    local _, _, _, point_bytes = op(1)
+    sbytes = math.min(redis.call('LLEN', state) + n, series_points) * point_bytes
   end
-  sbytes = math.min(redis.call('LLEN', state) + n, series_points) * size
   apply = function()
     for i = 1, n do
       local _, _, value = op(i)
@@ -222,9 +233,10 @@ redis.call('HSET', usage, 's:' .. name, sbytes)
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
 local epoch = redis.call('HGET', meta, 'epoch')
 -- The entry's id carries its offset, so a node that missed messages reads exactly those.
-redis.call('XADD', log, '0-' .. offset, 't', now, 'i', items)
+local cost = entry_cost(items, epoch, offset, now)
+redis.call('XADD', log, '0-' .. offset, 't', now, 'i', items, 'c', cost)
 local old_hbytes = tonumber(redis.call('HGET', meta, 'hbytes'))
-local hbytes = old_hbytes + string.len(items) + ENTRY_OVERHEAD
+local hbytes = old_hbytes + cost
 -- The tenant's history without this topic: over the tenant's budget, the topic being written to
 -- forgets its oldest messages, possibly all of them, as a node's own broker does.
 local share_h = tonumber(redis.call('HGET', usage, 'h:' .. name) or '0')
@@ -233,11 +245,13 @@ while true do
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
   if not first then break end
   local len = redis.call('XLEN', log)
-  local first_ts, first_items = tonumber(first[2][2]), first[2][4]
+  local first_ts = tonumber(first[2][2])
+  -- Entries written before their cost was kept cost what they were counted as then.
+  local first_cost = tonumber(first[2][6]) or (string.len(first[2][4]) + 64)
   local over_topic_budget = hbytes > history_bytes_max and len > 1
   if len > history_len or over_topic_budget or others + hbytes > tenant_history_max or first_ts < now - max_age then
     redis.call('XDEL', log, first[1])
-    hbytes = hbytes - string.len(first_items) - ENTRY_OVERHEAD
+    hbytes = hbytes - first_cost
   else
     break
   end

@@ -7,7 +7,7 @@ use crate::broker::{
     replica::{Image, Logged, Remote},
     topic_state::{self, StateError, StateLimits, TopicState},
 };
-use app::protocol::{Change, ChangeOp, Event, Item, Metric, Point, TopicKind};
+use protocol::{Change, ChangeOp, Event, Item, Metric, Point, TopicKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -231,7 +231,7 @@ mod tests {
             id: "e1".into(),
             ts: 1,
             event_type: "notification".into(),
-            level: app::protocol::Level::Info,
+            level: protocol::Level::Info,
             title: "hello".into(),
             body: None,
             severity: None,

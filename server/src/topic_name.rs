@@ -48,12 +48,6 @@ impl TenantId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Whether only the server publishes here (presence, dashboard edits): publishers and the
-    /// Kafka bridge are refused, and the idle-topic sweep keeps these.
-    pub fn is_server_owned(&self) -> bool {
-        app::protocol::SERVER_OWNED_PREFIXES.iter().any(|prefix| self.0.starts_with(prefix))
-    }
 }
 
 impl fmt::Display for TenantId {
@@ -99,7 +93,7 @@ impl TopicName {
     /// Whether only the server publishes here (presence, dashboard edits): publishers and the
     /// Kafka bridge are refused, and the idle-topic sweep keeps these.
     pub fn is_server_owned(&self) -> bool {
-        app::protocol::SERVER_OWNED_PREFIXES.iter().any(|prefix| self.0.starts_with(prefix))
+        protocol::topics::is_server_owned(&self.0)
     }
 }
 

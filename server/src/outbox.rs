@@ -1,4 +1,5 @@
 //! A connection's write queue: bounded, shared by all its subscriptions, drained by one writer.
+//! The broker fills it and the transports drain it, so neither depends on the other.
 //!
 //! Publishers push into it from the broker without awaiting (a plain mutex, held for a push), and
 //! the connection task drains everything queued in one go and writes it with a single flush. A
@@ -7,7 +8,7 @@
 //! subscription a `gap` and a fresh snapshot. Control frames (snapshots, errors, pongs) are never
 //! dropped; there is at most a handful per subscription.
 
-use app::protocol::TopicKind;
+use protocol::TopicKind;
 use std::time::Instant;
 use std::{
     collections::{HashSet, VecDeque},

@@ -177,7 +177,7 @@ impl WidgetDef {
     pub fn feeds(&self) -> Vec<PageFeed> {
         let mut feeds = vec![PageFeed { widget_id: self.dom_id(), topic: self.topic.clone() }];
         if self.kind == WidgetKind::ActiveUsers {
-            let topic = crate::protocol::PRESENCE_ACTIVITY_TOPIC.to_owned();
+            let topic = crate::topics::PRESENCE_ACTIVITY_TOPIC.to_owned();
             feeds.push(PageFeed { widget_id: self.activity_feed_id(), topic });
         }
         feeds
@@ -198,7 +198,7 @@ pub const NOTIFICATION_CENTER_FEED: &str = "notification-center";
 pub const DASHBOARD_EDITS_FEED: &str = "dashboard-edits";
 
 /// What the server announces of a dashboard after every edit, on the tenant's
-/// [`DASHBOARD_EDITS_TOPIC`](crate::protocol::DASHBOARD_EDITS_TOPIC): enough for an open page to
+/// [`DASHBOARD_EDITS_TOPIC`](crate::topics::DASHBOARD_EDITS_TOPIC): enough for an open page to
 /// tell whether what it shows is out of date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,8 +210,10 @@ pub struct DashboardOutline {
 
 impl DashboardOutline {
     /// The outlines the edits topic holds, by dashboard id; documents of another shape are skipped.
-    pub fn all_in(docs: &crate::live::documents::Documents) -> BTreeMap<i64, Self> {
-        docs.iter()
+    pub fn all_in<'a>(
+        docs: impl IntoIterator<Item = (&'a String, &'a serde_json::Map<String, serde_json::Value>)>,
+    ) -> BTreeMap<i64, Self> {
+        docs.into_iter()
             .filter_map(|(id, doc)| {
                 let outline = serde_json::from_value(serde_json::Value::Object(doc.clone())).ok()?;
                 Some((id.parse().ok()?, outline))
@@ -283,8 +285,8 @@ impl DashboardView {
     /// exactly this set.
     pub fn page_feeds(&self) -> Vec<PageFeed> {
         let page = [
-            (NOTIFICATION_CENTER_FEED, crate::pages::NOTIFICATIONS_TOPIC),
-            (DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC),
+            (NOTIFICATION_CENTER_FEED, crate::topics::NOTIFICATIONS_TOPIC),
+            (DASHBOARD_EDITS_FEED, crate::topics::DASHBOARD_EDITS_TOPIC),
         ]
         .map(|(widget_id, topic)| PageFeed { widget_id: widget_id.to_owned(), topic: topic.to_owned() });
         page.into_iter().chain(self.widgets.iter().flat_map(WidgetDef::feeds)).collect()
@@ -333,12 +335,12 @@ pub struct ModeChoice {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Preferences {
     /// Notification levels that raise a toast.
-    pub toast_levels: Vec<crate::protocol::Level>,
+    pub toast_levels: Vec<crate::data::Level>,
 }
 
 impl Default for Preferences {
     fn default() -> Self {
-        use crate::protocol::Level;
+        use crate::data::Level;
         Self { toast_levels: vec![Level::Warning, Level::Error] }
     }
 }
@@ -403,27 +405,14 @@ mod tests {
 
     #[test]
     fn outlines_are_read_from_the_edits_topic() {
-        use crate::live::{documents::Documents, session::Delivery, topic_view::TopicView};
-        use crate::protocol::{Change, ChangeOp, Item};
-        let change = |id: &str, doc: serde_json::Value| {
-            Item::Change(Change { op: ChangeOp::Upsert, id: id.into(), doc: doc.as_object().cloned() })
-        };
-        let mut docs = Documents::default();
-        docs.apply(&Delivery::Update {
-            series: vec![
-                change("7", serde_json::json!({"title": "Ops", "widgets": [3, 1]})),
-                change("x", serde_json::json!({"title": "bad id", "widgets": []})),
-                change("8", serde_json::json!({"title": "no widgets"})),
-            ],
-            meta: crate::protocol::Meta {
-                topic: crate::protocol::DASHBOARD_EDITS_TOPIC.into(),
-                kind: crate::protocol::TopicKind::Collection,
-                epoch: "e".into(),
-                offset: 1,
-                resume_token: String::new(),
-            },
-            ts: 0,
-        });
+        let docs: BTreeMap<String, serde_json::Map<String, serde_json::Value>> = [
+            ("7", serde_json::json!({"title": "Ops", "widgets": [3, 1]})),
+            ("x", serde_json::json!({"title": "bad id", "widgets": []})),
+            ("8", serde_json::json!({"title": "no widgets"})),
+        ]
+        .into_iter()
+        .map(|(id, doc)| (id.to_owned(), doc.as_object().cloned().unwrap()))
+        .collect();
         assert_eq!(DashboardOutline::all_in(&docs), [(7, outline("Ops", &[3, 1]))].into_iter().collect());
     }
 
@@ -460,11 +449,11 @@ mod tests {
         assert_eq!(
             feeds,
             [
-                pair(NOTIFICATION_CENTER_FEED, crate::pages::NOTIFICATIONS_TOPIC),
-                pair(DASHBOARD_EDITS_FEED, crate::protocol::DASHBOARD_EDITS_TOPIC),
+                pair(NOTIFICATION_CENTER_FEED, crate::topics::NOTIFICATIONS_TOPIC),
+                pair(DASHBOARD_EDITS_FEED, crate::topics::DASHBOARD_EDITS_TOPIC),
                 pair("w3", "t/3"),
                 pair("w4", "t/4"),
-                pair("w4-activity", crate::protocol::PRESENCE_ACTIVITY_TOPIC),
+                pair("w4-activity", crate::topics::PRESENCE_ACTIVITY_TOPIC),
             ]
         );
     }

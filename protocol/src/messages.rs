@@ -1,11 +1,13 @@
-//! The WebSocket wire protocol, shared by the server and the browser client.
+//! The WebSocket messages: what a browser sends ([`ClientMessage`]) and what the server answers
+//! ([`ServerMessage`]), and the polling transport's answer, which carries the same messages.
 //!
-//! Both sides compile this one module, so a message the server encodes is by construction a message
-//! the client can decode. Frames are JSON text; field names are camelCase because the contract the
-//! project started from (and any JavaScript consumer) speaks camelCase. `docs/protocol.md` is the
-//! human-readable version of this file and must change with it.
+//! Frames are JSON text; field names are camelCase because the contract the project started from
+//! (and any JavaScript consumer) speaks camelCase.
 
+use crate::data::{Item, Meta};
+use crate::error_code::ErrorCode;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// A message from the browser to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,18 +52,8 @@ impl ActivityAction {
     }
 }
 
-/// The server-owned topics of every tenant that say who is online (a collection) and what users do
-/// (events); see docs/protocol.md. Publishers cannot write under `presence/`.
-pub const PRESENCE_ONLINE_TOPIC: &str = "presence/online";
-pub const PRESENCE_ACTIVITY_TOPIC: &str = "presence/activity";
-
-/// The server-owned topic of every tenant that announces dashboard edits (a collection: one
-/// [`DashboardOutline`](crate::dashboard::DashboardOutline) per dashboard, id = the dashboard's
-/// id); see docs/protocol.md.
-pub const DASHBOARD_EDITS_TOPIC: &str = "dashboards/edits";
-
-/// Where the server alone publishes: publishers and the Kafka bridge are refused here.
-pub const SERVER_OWNED_PREFIXES: [&str; 2] = ["presence/", "dashboards/"];
+/// Longest `widgetId`, in bytes (the shortest is 1).
+pub const MAX_WIDGET_ID_LEN: usize = 128;
 
 /// Longest `detail` of an `activity` message.
 pub const MAX_ACTIVITY_DETAIL: usize = 120;
@@ -119,6 +111,14 @@ pub struct Limits {
     pub max_frame_bytes: usize,
 }
 
+/// How often a client pings until the server's `welcome` says otherwise (the server's default too).
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(25);
+
+/// How late an expected sign of life (the answer to a `ping`, an SSE `heartbeat`) may be before a
+/// client counts the path as dead: a half-open path closes nothing, and the pill must not say Live
+/// while nothing can arrive.
+pub const SILENCE_SLACK: Duration = Duration::from_secs(10);
+
 /// New data for one subscription, in order, exactly once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -129,210 +129,6 @@ pub struct Update {
     /// What this message changes; the items' shape follows `meta.kind`.
     pub series: Vec<Item>,
     pub meta: Meta,
-}
-
-/// One element of a snapshot's or update's `series` array. Every kind keeps the contract's
-/// `series` field; what its items look like follows `meta.kind`. The shapes are told apart by their
-/// required fields, tried in this order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Item {
-    /// `series`: a chart point.
-    Point(Point),
-    /// `metrics`: one KPI's latest value.
-    Metric(Metric),
-    /// `events`: a notification, job update, log line or activity.
-    Event(Event),
-    /// `collection`: a document created, updated or deleted.
-    Change(Change),
-}
-
-impl Item {
-    pub fn as_point(&self) -> Option<&Point> {
-        match self {
-            Item::Point(p) => Some(p),
-            _ => None,
-        }
-    }
-}
-
-/// One point of a `series` topic.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Point {
-    /// Milliseconds since the Unix epoch.
-    pub ts: i64,
-    pub value: f64,
-}
-
-/// One KPI of a `metrics` topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metric {
-    pub key: String,
-    pub value: f64,
-}
-
-/// One entry of an `events` topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    /// Unique within the topic; the server assigns one when the publisher does not.
-    pub id: String,
-    /// Milliseconds since the Unix epoch.
-    pub ts: i64,
-    /// What happened, e.g. `notification`, `system:error`, `maintenance`, `job`, `activity`.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub level: Level,
-    pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// For `system:error`: how bad it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<Severity>,
-    /// For `maintenance`: when it is planned, ms since the Unix epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_at: Option<i64>,
-    /// Anything else the publisher attached (a small JSON object, e.g. a job's id and status).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    #[default]
-    Info,
-    Success,
-    Warning,
-    Error,
-}
-
-impl Level {
-    pub const ALL: [Level; 4] = [Level::Info, Level::Success, Level::Warning, Level::Error];
-
-    /// The level as on the wire; also its CSS class suffix.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Success => "success",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-}
-
-/// One change of a `collection` topic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    pub op: ChangeOp,
-    /// The document's id, unique within the topic.
-    pub id: String,
-    /// The whole document after an upsert; absent for a delete.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub doc: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeOp {
-    Upsert,
-    Delete,
-}
-
-/// Where a snapshot or update sits in its topic's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Meta {
-    pub topic: String,
-    pub kind: TopicKind,
-    /// Identifies one life of the topic's log; a new epoch means older offsets mean nothing.
-    pub epoch: String,
-    /// Position of this message in the log (for a snapshot: of the last message it includes).
-    pub offset: u64,
-    /// Opaque; the client stores it and sends it back to resume after this message.
-    pub resume_token: String,
-}
-
-#[cfg(test)]
-impl Meta {
-    /// A series topic `t` at `offset` of `epoch`, whose resume token is `{epoch}.{offset}` (tests).
-    pub fn at(epoch: &str, offset: u64) -> Self {
-        Self {
-            topic: "t".into(),
-            kind: TopicKind::Series,
-            epoch: epoch.into(),
-            offset,
-            resume_token: format!("{epoch}.{offset}"),
-        }
-    }
-}
-
-/// How a topic's payloads behave (see DESIGN.md, "Topics and payload kinds").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TopicKind {
-    /// Chart points: the snapshot is the last N points, a delta appends points.
-    Series,
-    /// A KPI map: the snapshot is the latest value per key, a delta the keys that changed.
-    Metrics,
-    /// Notifications, job logs, activity: the snapshot is the last N events, a delta appends.
-    Events,
-    /// Documents: the snapshot is every current document, a delta the changes.
-    Collection,
-}
-
-impl TopicKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TopicKind::Series => "series",
-            TopicKind::Metrics => "metrics",
-            TopicKind::Events => "events",
-            TopicKind::Collection => "collection",
-        }
-    }
-}
-
-/// Machine-readable reason carried by an `error` message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The frame was not JSON or not a known message.
-    BadMessage,
-    /// The topic name is not valid (see docs/protocol.md for the grammar).
-    BadTopic,
-    /// A limit was reached (subscriptions per connection, topics, documents …).
-    LimitExceeded,
-    /// The client sends messages faster than allowed; this one was ignored.
-    RateLimited,
-    /// A `resume` token that is forged, expired or another user's: subscribe afresh instead.
-    BadResumeToken,
-    /// The widget id is already subscribed on this connection.
-    DuplicateSubscription,
-    /// The widget id is not subscribed on this connection.
-    NotSubscribed,
-}
-
-impl ErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadMessage => "bad_message",
-            ErrorCode::BadTopic => "bad_topic",
-            ErrorCode::LimitExceeded => "limit_exceeded",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::BadResumeToken => "bad_resume_token",
-            ErrorCode::DuplicateSubscription => "duplicate_subscription",
-            ErrorCode::NotSubscribed => "not_subscribed",
-        }
-    }
 }
 
 /// The answer of `GET /api/v1/dashboards/{id}/updates` (the polling transport): what changed for
@@ -353,6 +149,22 @@ pub struct PollWidget {
     pub messages: Vec<ServerMessage>,
 }
 
+impl ControlMessage {
+    /// Every `type` the server sends (updates have none).
+    pub const TYPES: [&str; 5] = ["welcome", "snapshot", "gap", "error", "pong"];
+
+    /// The message's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ControlMessage::Welcome { .. } => "welcome",
+            ControlMessage::Snapshot { .. } => "snapshot",
+            ControlMessage::Gap { .. } => "gap",
+            ControlMessage::Error { .. } => "error",
+            ControlMessage::Pong { .. } => "pong",
+        }
+    }
+}
+
 impl ServerMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialise")
@@ -360,6 +172,9 @@ impl ServerMessage {
 }
 
 impl ClientMessage {
+    /// Every `type` a client may send.
+    pub const TYPES: [&str; 6] = ["subscribe", "unsubscribe", "request_update", "resume", "ping", "activity"];
+
     /// The message's `type`, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -380,6 +195,7 @@ impl ClientMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::*;
     use serde_json::json;
 
     fn meta() -> Meta {
@@ -478,6 +294,42 @@ mod tests {
         assert!(matches!(&items[4], Item::Change(c) if c.op == ChangeOp::Delete && c.doc.is_none()));
         let round_trip: Vec<Item> = serde_json::from_str(&serde_json::to_string(&items).unwrap()).unwrap();
         assert_eq!(round_trip, items);
+    }
+
+    #[test]
+    fn every_type_is_listed_and_written_as_serde_writes_it() {
+        let limits = Limits { max_subscriptions: 1, max_messages_per_sec: 1, max_frame_bytes: 1 };
+        let client = [
+            ClientMessage::Subscribe { widget_id: "w".into(), topic: "t".into(), resume_token: None },
+            ClientMessage::Unsubscribe { widget_id: "w".into() },
+            ClientMessage::RequestUpdate { widget_id: "w".into() },
+            ClientMessage::Resume { token: "r".into() },
+            ClientMessage::Ping,
+            ClientMessage::Activity { action: ActivityAction::ChangeMode, detail: "d".into() },
+        ];
+        let control = [
+            ControlMessage::Welcome {
+                connection_id: "1".into(),
+                resume_token: "r".into(),
+                heartbeat_interval_ms: 1,
+                idle_timeout_ms: 1,
+                limits,
+            },
+            ControlMessage::Snapshot { widget_id: "w".into(), ts: 0, series: vec![], meta: meta() },
+            ControlMessage::Gap { widget_id: "w".into(), reason: "r".into() },
+            ControlMessage::Error { code: ErrorCode::BadMessage, message: "m".into(), widget_id: None },
+            ControlMessage::Pong { resume_token: None },
+        ];
+        let client_types: Vec<_> = client.iter().map(ClientMessage::kind).collect();
+        let control_types: Vec<_> = control.iter().map(ControlMessage::kind).collect();
+        assert_eq!(client_types, ClientMessage::TYPES);
+        assert_eq!(control_types, ControlMessage::TYPES);
+        for message in &client {
+            assert_eq!(serde_json::to_value(message).unwrap()["type"], message.kind());
+        }
+        for message in &control {
+            assert_eq!(serde_json::to_value(message).unwrap()["type"], message.kind());
+        }
     }
 
     #[test]

@@ -1,0 +1,27 @@
+//! livedash's wire contract, in one place.
+//!
+//! Everything a client and the server must agree on lives here, and nowhere else: the WebSocket
+//! messages ([`messages`]), the items a topic carries ([`data`]), the error codes of both the
+//! WebSocket and the HTTP API ([`error_code`]), the close codes and what each tells a client to do
+//! ([`close`]), the SSE event names ([`sse`]), the job stream's payloads ([`jobs`]), the server-owned
+//! topics ([`topics`]), a stored dashboard's shape ([`dashboard`]) and the reconnect curve both the
+//! browser and the server's Redis link follow ([`backoff`]).
+//!
+//! The crate depends on serde alone, so the server, the browser bundle (wasm32) and the load
+//! generator compile the very same definitions: a message one side encodes is by construction one
+//! the other decodes. `docs/protocol.md` is the human-readable version; `tests/docs.rs` checks that
+//! it names every message type, error code, close code and SSE event defined here.
+
+pub mod backoff;
+pub mod close;
+pub mod dashboard;
+pub mod data;
+pub mod error_code;
+pub mod jobs;
+pub mod messages;
+pub mod sse;
+pub mod topics;
+
+pub use data::*;
+pub use error_code::{ErrorBody, ErrorCode, LimitReached};
+pub use messages::*;

@@ -1,0 +1,92 @@
+//! What the nodes of a deployment tell each other and share out, apart from ordering messages (the
+//! [`Engine`](super::engine::Engine)'s job): notices about connections only another node can close,
+//! and duties one node does for all (the demo feed). Alone, a node is its whole cluster ([`Alone`]);
+//! over Redis, see [`super::redis`].
+
+use crate::topic_name::TenantId;
+use futures_util::future::BoxFuture;
+use std::time::Duration;
+
+pub trait Cluster: Send + Sync + 'static {
+    /// Tells every other node of the deployment (this one has acted on it already).
+    fn announce(&self, notice: Notice) -> BoxFuture<'_, ()>;
+
+    /// What to do with the notices other nodes announce.
+    fn on_notice(&self, handle: Box<dyn Fn(Notice) + Send + Sync>);
+
+    /// Claims, or keeps, a duty that one node of the deployment does (the demo feed) for `ttl`:
+    /// `true` while this node holds it. Alone, a node always does; several hand it over when its
+    /// holder stops renewing it (it stopped, died, or lost Redis).
+    fn hold_duty<'a>(&'a self, duty: &'a str, ttl: Duration) -> BoxFuture<'a, bool>;
+
+    /// Gives the duty up (at shutdown), so that another node takes it at its next claim.
+    fn release_duty<'a>(&'a self, duty: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// What a node tells the others about connections only they can close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A session ended (a logout): its sockets close with 4401 wherever they are.
+    SessionEnded(String),
+    /// A tenant's live dashboards were turned off: its sockets close with 4403.
+    LiveOff(TenantId),
+    /// Never announced: this node's link to the others was down, so it may have missed notices.
+    /// Whatever it remembers may be stale, and every open socket must be checked again.
+    Missed,
+}
+
+impl Notice {
+    /// One line, for a channel: `session <id>`, `live_off <tenant>` (or `missed -`).
+    pub fn to_line(&self) -> String {
+        match self {
+            Notice::SessionEnded(session) => format!("session {session}"),
+            Notice::LiveOff(tenant) => format!("live_off {tenant}"),
+            Notice::Missed => "missed -".to_owned(),
+        }
+    }
+
+    pub fn from_line(line: &str) -> Option<Self> {
+        match line.split_once(' ')? {
+            ("session", session) if !session.is_empty() => Some(Notice::SessionEnded(session.to_owned())),
+            ("live_off", tenant) => TenantId::parse(tenant).ok().map(Notice::LiveOff),
+            ("missed", "-") => Some(Notice::Missed),
+            _ => None,
+        }
+    }
+}
+
+/// A node with no other: nothing to tell, every duty its own.
+pub struct Alone;
+
+impl Cluster for Alone {
+    fn announce(&self, _notice: Notice) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    fn on_notice(&self, _handle: Box<dyn Fn(Notice) + Send + Sync>) {}
+
+    fn hold_duty<'a>(&'a self, _duty: &'a str, _ttl: Duration) -> BoxFuture<'a, bool> {
+        Box::pin(std::future::ready(true))
+    }
+
+    fn release_duty<'a>(&'a self, _duty: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_round_trip_through_one_line() {
+        for notice in
+            [Notice::SessionEnded("abc123".into()), Notice::LiveOff(TenantId::parse("acme").unwrap()), Notice::Missed]
+        {
+            assert_eq!(Notice::from_line(&notice.to_line()), Some(notice));
+        }
+        assert_eq!(Notice::from_line("live_off ../x"), None);
+        assert_eq!(Notice::from_line("session "), None);
+        assert_eq!(Notice::from_line("reboot now"), None);
+    }
+}

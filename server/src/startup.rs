@@ -1,0 +1,184 @@
+//! Putting a node together: the site's files, the store, the engine (this node, or Redis with the
+//! other nodes), the roster, the auditor, the Kafka bridge, each from the configuration.
+
+use crate::assets::Assets;
+use crate::auth::Auth;
+use crate::broker::{
+    Broker,
+    cluster::{Alone, Cluster, Notice},
+    engine::{Engine, InOrder, LocalPublishRate, MemoryEngine, PublishRate},
+    redis::RedisEngine,
+};
+use crate::client_addr::TrustedProxies;
+use crate::config::Config;
+use crate::dashboard_edits::DashboardEdits;
+use crate::presence::Presence;
+use crate::roster::{MemoryRoster, Roster, redis::RedisRoster};
+use crate::shutdown::Shutdown;
+use crate::store::{
+    Store,
+    audit::{AuditSettings, Auditor},
+};
+use crate::topic_name::TenantId;
+use crate::transport::{cursor::CursorKeys, registry::Registry};
+use anyhow::Context;
+use leptos::config::LeptosOptions;
+use std::{sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+use crate::{AppState, Limiters, Livedash, broker_config};
+use crate::{auth, bridge, demo, roster, store, telemetry};
+
+impl Livedash {
+    /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
+    pub async fn start(config: Config, mut leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        if config.metrics_addr.is_none() && config.metrics_token.is_none() {
+            anyhow::bail!(
+                "LIVEDASH_METRICS_ADDR=main serves /metrics on the public listener, and metrics name every \
+                 tenant: set LIVEDASH_METRICS_TOKEN too"
+            );
+        }
+        telemetry::handle();
+        let site_root = std::path::PathBuf::from(&*leptos_options.site_root);
+        // Files change under a running server only with `cargo leptos watch`.
+        let watching = std::env::var_os("LEPTOS_WATCH").is_some();
+        let assets = Assets::scan(&site_root, &leptos_options.site_pkg_dir, watching)
+            .with_context(|| format!("reading the site's files in {}", site_root.display()))?;
+        let site_urls = assets.site_urls(&leptos_options);
+        // The hydration script names the bundle by this directory.
+        leptos_options.site_pkg_dir = assets.pkg_dir().into();
+        let store = Store::open(&config.database)
+            .await
+            .with_context(|| format!("opening {}", store::redacted(&config.database)))?;
+        tracing::info!(backend = store.backend_name(), database = %store::redacted(&config.database), "store open");
+        let secret = match &config.session_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => store.setting_or_init("session_secret", || rand::random::<[u8; 32]>().to_vec()).await?,
+        };
+        let demo_keys =
+            if config.demo { demo::seed(&store).await.context("seeding demo accounts")? } else { Vec::new() };
+        for tenant in &config.live_dashboards_off {
+            let tenant = TenantId::parse(tenant).context("LIVEDASH_LIVE_DASHBOARDS_OFF")?;
+            store.set_live_dashboards(&tenant, false).await?;
+        }
+        let broker = Arc::new(Broker::new(broker_config(&config)));
+        let shutdown = Shutdown::new();
+        let (engine, cluster, publish_rate): (Arc<dyn Engine>, Arc<dyn Cluster>, Arc<dyn PublishRate>) =
+            match &config.redis_url {
+                Some(url) => {
+                    let signal = shutdown.signal();
+                    let per_sec = config.publishes_per_sec as f64;
+                    let engine = RedisEngine::connect(
+                        url,
+                        &config.redis_prefix,
+                        broker.clone(),
+                        broker_config(&config),
+                        per_sec,
+                        signal,
+                    )
+                    .await
+                    .context("LIVEDASH_REDIS_URL")?;
+                    tracing::info!("topics are kept in Redis, shared with every node that uses it");
+                    (engine.clone(), engine.clone(), engine)
+                }
+                None => (
+                    Arc::new(MemoryEngine::new(broker.clone())),
+                    Arc::new(Alone),
+                    Arc::new(LocalPublishRate::new(config.publishes_per_sec as f64)),
+                ),
+            };
+        let sockets = Arc::new(Registry::default());
+        let cookies = auth::session_cookie::CookiePolicy {
+            always_secure: config.secure_cookies,
+            domain: config.cookie_domain.clone(),
+        };
+        let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, cookies, config.max_password_checks));
+        cluster.on_notice(Box::new({
+            let (sockets, auth) = (sockets.clone(), auth.clone());
+            move |notice| {
+                // Forgotten first: a socket being admitted now reads the store, and one admitted
+                // a moment ago is registered and closed.
+                auth.forget(&notice);
+                sockets.apply(&notice);
+                if notice == Notice::Missed {
+                    let (sockets, auth) = (sockets.clone(), auth.clone());
+                    tokio::spawn(async move {
+                        let closed = sockets.recheck(&auth).await;
+                        tracing::info!(closed, "open sockets checked again after the link to the other nodes was back");
+                    });
+                }
+            }
+        }));
+        let redis_roster = match &config.redis_url {
+            Some(url) => Some(
+                RedisRoster::connect(url, &config.redis_prefix, config.node_expiry)
+                    .await
+                    .context("LIVEDASH_REDIS_URL (connection counts)")?,
+            ),
+            None => None,
+        };
+        let roster: Arc<dyn Roster> = match &redis_roster {
+            Some(roster) => roster.clone(),
+            None => Arc::new(MemoryRoster::default()),
+        };
+        let presence = Arc::new(Presence::new(InOrder::start(engine.clone()), roster.clone(), config.activity_per_min));
+        if let Some(redis_roster) = redis_roster {
+            let presence = presence.clone();
+            let gone = move |gone: roster::redis::Gone| presence.gone(&gone.user);
+            tokio::spawn(redis_roster.run(gone, shutdown.signal()));
+        }
+        let proxies = TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("LIVEDASH_TRUSTED_PROXIES")?;
+        let metrics_listener = match &config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("binding LIVEDASH_METRICS_ADDR {addr} (is another livedash using it? set another address)")
+            })?),
+            None => None,
+        };
+        let audit = AuditSettings {
+            denials_per_min: config.audit_denials_per_min,
+            retention: Duration::from_secs(config.audit_retention_days * 24 * 3600),
+            queue: store::audit::QUEUE,
+            spill_dir: config.audit_spill_dir(),
+        };
+        let (auditor, audit_writer) = Auditor::start(store.clone(), audit);
+        let limiters = Arc::new(Limiters::new(&config));
+        let edits = Arc::new(DashboardEdits::new(engine.clone()));
+        let bridge = match &config.kafka_bridge {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {path} (LIVEDASH_KAFKA_BRIDGE)"))?;
+                let (settings, routes) = bridge::mapping::parse(&text).with_context(|| format!("in {path}"))?;
+                let (group, count) = (settings.group_id.clone(), routes.len());
+                let status = bridge::consumer::start(settings, routes, engine.clone(), shutdown.signal())
+                    .context("starting the Kafka bridge")?;
+                tracing::info!(group, routes = count, "the Kafka bridge consumes");
+                Some(status)
+            }
+            None => None,
+        };
+        let state = AppState {
+            leptos_options,
+            config: Arc::new(config),
+            broker,
+            engine,
+            cluster,
+            publish_rate,
+            store,
+            auth,
+            auditor,
+            sockets,
+            roster,
+            limiters,
+            presence,
+            edits,
+            cursors: Arc::new(CursorKeys::new(&secret)),
+            job_streams: Arc::default(),
+            proxies: Arc::new(proxies),
+            shutdown: shutdown.signal(),
+            bridge,
+        };
+        Ok(Self { state, assets, site_urls, shutdown, audit_writer, demo_keys, metrics_listener })
+    }
+}

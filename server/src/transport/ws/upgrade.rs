@@ -1,0 +1,84 @@
+//! Admitting a WebSocket: the checks made before the upgrade (Origin, connection rate, session,
+//! live flag), then the seat in the user's limit once upgraded; a refusal after the upgrade is a
+//! close code, because a browser cannot read the HTTP status of a refused upgrade.
+
+use super::*;
+
+/// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
+/// buffers dominate server memory. What a client sends is small (a subscription is about 150
+/// bytes): one read takes it, and a larger frame grows the buffer to fit. Writes are gathered up to
+/// the write size before they go out.
+const READ_BUFFER_BYTES: usize = 256;
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Checks the Origin (403 before the upgrade: such a request is not from our page), then the
+/// address's connection rate, the session and the tenant's live flag. Those refusals happen after the
+/// upgrade, as close codes, because a browser's WebSocket cannot see an HTTP status (it only reports
+/// 1006).
+pub async fn upgrade(
+    upgrade: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = admission::check_origin(&state, &headers, OriginRule::Required) {
+        admission::deny(&state, None, peer, &refusal);
+        return ApiError::forbidden("this origin may not open live connections").into_response();
+    }
+    let verdict = match admission::check_connect_rate(&state, peer) {
+        Ok(()) => admission::check_session(&state, &headers).await,
+        Err(refusal) => Err(refusal),
+    };
+    if let Err(refusal) = &verdict {
+        admission::deny(&state, None, peer, refusal);
+    }
+    let max = state.config.max_frame_bytes;
+    let upgrade = upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(max)
+        .max_frame_size(max);
+    match verdict {
+        Ok(session) => {
+            let admitted = Box::new(Admitted { session, state, headers, peer });
+            // Boxed before the future is made, so that the socket's task holds two pointers, not
+            // copies of them (rust-lang/rust#62958: an async fn keeps its arguments beside what
+            // it moves them into). That task lives as long as the socket.
+            upgrade.on_upgrade(move |socket| admitted.open(Box::new(socket)))
+        }
+        Err(refusal) => {
+            upgrade.on_upgrade(move |mut socket| async move { close(&mut socket, refusal.disconnect()).await })
+        }
+    }
+}
+
+/// A connection that passed the checks made before the upgrade.
+struct Admitted {
+    session: Session,
+    state: AppState,
+    headers: HeaderMap,
+    peer: IpAddr,
+}
+
+impl Admitted {
+    /// Takes a seat in the user's connection limit, then serves the socket.
+    async fn open(self: Box<Self>, mut socket: Box<WebSocket>) {
+        let id = admission::next_connection_id();
+        // Boxed, as are the other steps taken once (the goodbye, leaving the roster): the task's
+        // future is as large as its largest step.
+        let detail = format!("websocket from {}", self.peer);
+        let registered = Box::pin(admission::seat(&self.state, id, &self.session, &self.headers, detail)).await;
+        // Header values share the request's whole read buffer (8 KB): kept for the socket's life,
+        // they would more than double what an idle connection holds.
+        let Admitted { session, state, peer, headers } = *self;
+        drop(headers);
+        match registered {
+            Ok(registration) => Box::new(Connection::new(id, state, session, registration)).run(socket).await,
+            Err(refusal) => {
+                admission::deny(&state, Some(&session), peer, &refusal);
+                drop((state, session));
+                close(&mut socket, refusal.disconnect()).await
+            }
+        }
+    }
+}
