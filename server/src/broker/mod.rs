@@ -243,13 +243,17 @@ impl Broker {
         // A message wrong in itself (an item of another kind, more keys or documents than a topic
         // may hold, an event larger than a whole state) is refused for that before the topic is
         // looked at, as the Redis engine refuses it; and a refused first message leaves no topic
-        // behind (none created, no waiting subscriber let in), as there.
-        let alone = TopicState::new(kind).check(&items, &self.config.state)?;
-        if !self.holds(key)
-            && alone > 0
-            && self.tenant_usage(&key.tenant).state_bytes() + alone > self.config.tenant_state_max_bytes
-        {
-            return Err(BrokerError::TenantFull(self.config.tenant_state_max_bytes));
+        // behind (none created, no waiting subscriber let in), as there. A topic of this kind
+        // refuses such a message the same way in `publish_into`, so only a new topic, or one of
+        // another kind, needs the check here: the hot path does not judge a message twice.
+        if self.topic(key).ok().is_none_or(|topic| topic.kind != kind) {
+            let alone = TopicState::new(kind).check(&items, &self.config.state)?;
+            if !self.holds(key)
+                && alone > 0
+                && self.tenant_usage(&key.tenant).state_bytes() + alone > self.config.tenant_state_max_bytes
+            {
+                return Err(BrokerError::TenantFull(self.config.tenant_state_max_bytes));
+            }
         }
         let published_at = Instant::now();
         loop {
