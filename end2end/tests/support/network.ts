@@ -32,6 +32,9 @@ export class FaultyNetwork {
   hangPolls = false;
   /// Requests of each kind seen, for tests that check the client really tried.
   readonly seen = { upgrades: 0, streams: 0, polls: 0 };
+  /// Writes the latency holds back, in the order they were made, and the timer that sends them.
+  private late: { due: number; write: () => void }[] = [];
+  private lateTimer?: NodeJS.Timeout;
 
   private constructor(private readonly target: number) {}
 
@@ -80,21 +83,42 @@ export class FaultyNetwork {
 
   async close(): Promise<void> {
     const closed = new Promise((r) => this.server?.close(r));
+    clearTimeout(this.lateTimer);
+    this.late = [];
     this.dropAll();
     await closed;
   }
 
-  /// Passes `chunk` on as the fault says: at once, late (in order), or never.
+  /// Passes `chunk` on as the fault says: at once, late, or never; always in the order written.
   private gate(write: () => void): void {
     switch (this.fault) {
       case 'none':
-        return write();
+        // Nothing overtakes what the latency still holds back: a write that went out before a
+        // delayed one would reorder the stream (a body chunk before its response's headers).
+        if (this.late.length === 0) return write();
+        return this.delay(write, 0);
       case 'latency':
-        setTimeout(write, this.latencyMs);
-        return;
+        return this.delay(write, this.latencyMs);
       default:
         return; // cut (the connection is going anyway) or black hole: lost
     }
+  }
+
+  /// Queues `write` to go out `ms` from now, never before what was queued earlier: one queue,
+  /// drained in order by one timer (timers of different delays are not ordered by Node).
+  private delay(write: () => void, ms: number): void {
+    const last = this.late.length > 0 ? this.late[this.late.length - 1].due : 0;
+    this.late.push({ due: Math.max(Date.now() + ms, last), write });
+    this.drainLate();
+  }
+
+  private drainLate(): void {
+    if (this.lateTimer !== undefined || this.late.length === 0) return;
+    this.lateTimer = setTimeout(() => {
+      this.lateTimer = undefined;
+      while (this.late.length > 0 && this.late[0].due <= Date.now()) this.late.shift()!.write();
+      this.drainLate();
+    }, Math.max(0, this.late[0].due - Date.now()));
   }
 
   private relay(from: net.Socket, to: net.Socket): void {
