@@ -13,6 +13,7 @@ pub mod broker;
 pub mod client_addr;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod cors;
 pub mod credentials;
 pub mod csrf;

@@ -13,7 +13,7 @@
 //!
 //! On other platforms and allocators, nothing here does anything.
 
-use crate::{shutdown::ShutdownSignal, transport::registry::Registry};
+use crate::{connections::registry::Registry, shutdown::ShutdownSignal};
 use std::{sync::Arc, time::Duration};
 
 /// Blocks from this size up are mapped on their own and unmapped when freed.

@@ -11,6 +11,7 @@ use crate::broker::{
 };
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
+use crate::connections::{cursor::CursorKeys, registry::Registry};
 use crate::dashboard_edits::DashboardEdits;
 use crate::presence::Presence;
 use crate::roster::{MemoryRoster, Roster, redis::RedisRoster};
@@ -20,7 +21,6 @@ use crate::store::{
     audit::{AuditSettings, Auditor},
 };
 use crate::topic_name::TenantId;
-use crate::transport::{cursor::CursorKeys, registry::Registry};
 use anyhow::Context;
 use leptos::config::LeptosOptions;
 use std::{sync::Arc, time::Duration};
@@ -28,6 +28,10 @@ use tokio::net::TcpListener;
 
 use crate::{AppState, Limiters, Livedash, broker_config};
 use crate::{auth, bridge, demo, roster, store, telemetry};
+
+/// The broker and the engine parts a node is made of: all four are this node's own, or all come
+/// from Redis.
+type Parts = (Arc<Broker>, Arc<dyn Engine>, Arc<dyn Cluster>, Arc<dyn PublishRate>);
 
 impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
@@ -61,32 +65,27 @@ impl Livedash {
             let tenant = TenantId::parse(tenant).context("LIVEDASH_LIVE_DASHBOARDS_OFF")?;
             store.set_live_dashboards(&tenant, false).await?;
         }
-        let broker = Arc::new(Broker::new(broker_config(&config)));
         let shutdown = Shutdown::new();
-        let (engine, cluster, publish_rate): (Arc<dyn Engine>, Arc<dyn Cluster>, Arc<dyn PublishRate>) =
-            match &config.redis_url {
-                Some(url) => {
-                    let signal = shutdown.signal();
-                    let per_sec = config.publishes_per_sec as f64;
-                    let engine = RedisEngine::connect(
-                        url,
-                        &config.redis_prefix,
-                        broker.clone(),
-                        broker_config(&config),
-                        per_sec,
-                        signal,
-                    )
+        let (broker, engine, cluster, publish_rate): Parts = match &config.redis_url {
+            Some(url) => {
+                let signal = shutdown.signal();
+                let per_sec = config.publishes_per_sec as f64;
+                let engine = RedisEngine::connect(url, &config.redis_prefix, broker_config(&config), per_sec, signal)
                     .await
                     .context("LIVEDASH_REDIS_URL")?;
-                    tracing::info!("topics are kept in Redis, shared with every node that uses it");
-                    (engine.clone(), engine.clone(), engine)
-                }
-                None => (
-                    Arc::new(MemoryEngine::new(broker.clone())),
+                tracing::info!("topics are kept in Redis, shared with every node that uses it");
+                (engine.broker(), engine.clone(), engine.clone(), engine)
+            }
+            None => {
+                let broker = Arc::new(Broker::new(broker_config(&config)));
+                (
+                    broker.clone(),
+                    Arc::new(MemoryEngine::new(broker)),
                     Arc::new(Alone),
                     Arc::new(LocalPublishRate::new(config.publishes_per_sec as f64)),
-                ),
-            };
+                )
+            }
+        };
         let sockets = Arc::new(Registry::default());
         let cookies = auth::session_cookie::CookiePolicy {
             always_secure: config.secure_cookies,

@@ -12,13 +12,13 @@ use crate::broker::{
 };
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
+use crate::connections::{cursor::CursorKeys, job_streams::JobStreamCounts, registry::Registry};
 use crate::dashboard_edits::DashboardEdits;
 use crate::limits::KeyedLimiter;
 use crate::presence::Presence;
 use crate::roster::Roster;
 use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, audit::Auditor};
-use crate::transport::{cursor::CursorKeys, job_stream::JobStreamCounts, registry::Registry};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;

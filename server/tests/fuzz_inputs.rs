@@ -26,12 +26,12 @@ use server::{
     },
     broker::position::Position,
     clock::now_secs,
+    connections::cursor::{self, BadCursor, CursorKeys},
     ingest::publish_body::{
         self, InvalidBody, MAX_BODY_CHARS, MAX_CHANGES, MAX_DATA_BYTES, MAX_DOC_BYTES, MAX_EVENTS, MAX_ID_LEN,
         MAX_KEY_LEN, MAX_METRICS, MAX_POINTS, MAX_TITLE_CHARS, MAX_TYPE_LEN, Publish,
     },
     presence::check_detail,
-    transport::cursor::{self, BadCursor, CursorKeys},
 };
 use std::fmt::Debug;
 

@@ -11,7 +11,7 @@ use protocol::jobs::JobStatus;
 // The server only ever renders `Connecting`; the browser moves it on.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
+enum StreamState {
     Connecting,
     Following,
     Reconnecting,
@@ -26,10 +26,10 @@ enum Link {
 #[component]
 pub fn JobDetailView(job_id: String, topic: String, on_close: Callback<()>) -> impl IntoView {
     let detail = RwSignal::new(JobDetail::default());
-    let link = RwSignal::new(Link::Connecting);
+    let stream_state = RwSignal::new(StreamState::Connecting);
     #[cfg(feature = "hydrate")]
     {
-        let stream = browser::follow(&job_id, &topic, detail, link);
+        let stream = browser::follow(&job_id, &topic, detail, stream_state);
         let stream = send_wrapper::SendWrapper::new(stream);
         on_cleanup(move || drop(stream.take()));
     }
@@ -41,20 +41,20 @@ pub fn JobDetailView(job_id: String, topic: String, on_close: Callback<()>) -> i
     let status = move || detail.with(|d| d.job.as_ref().map(|j| j.status));
     let progress = move || detail.with(|d| d.job.as_ref().and_then(|j| j.progress).unwrap_or(0));
     let summary = move || detail.with(|d| d.job.as_ref().map(|j| j.summary().to_owned()).unwrap_or_default());
-    let footer = move || match (link.get(), status()) {
-        (Link::Ended, Some(status)) => format!("Finished: {}", status.label()),
-        (Link::Ended, None) | (Link::Following, _) => "Following live".to_owned(),
-        (Link::Connecting, _) => "Connecting…".to_owned(),
-        (Link::Reconnecting, _) => "Connection lost, reconnecting…".to_owned(),
-        (Link::Unavailable, _) => "This job's run is no longer available".to_owned(),
-        (Link::Closed, _) => detail
+    let footer = move || match (stream_state.get(), status()) {
+        (StreamState::Ended, Some(status)) => format!("Finished: {}", status.label()),
+        (StreamState::Ended, None) | (StreamState::Following, _) => "Following live".to_owned(),
+        (StreamState::Connecting, _) => "Connecting…".to_owned(),
+        (StreamState::Reconnecting, _) => "Connection lost, reconnecting…".to_owned(),
+        (StreamState::Unavailable, _) => "This job's run is no longer available".to_owned(),
+        (StreamState::Closed, _) => detail
             .with(|d| d.closed.as_ref().map_or_else(String::new, |c| format!("Live updates stopped: {}", c.reason))),
     };
     let slug = move || status().unwrap_or(JobStatus::Running).as_str();
     let log = move || detail.with(|d| d.job.iter().flat_map(|j| j.log.iter()).map(log_line).collect_view());
     let errors = move || detail.with(|d| d.errors.clone());
     view! {
-        <section class="job-detail" aria-label=format!("Job {job_id}") data-job-id=job_id.clone() data-link=move || format!("{:?}", link.get()).to_lowercase()>
+        <section class="job-detail" aria-label=format!("Job {job_id}") data-job-id=job_id.clone() data-link=move || format!("{:?}", stream_state.get()).to_lowercase()>
             <div class="job-head">
                 <strong>{name}</strong>
                 <span class=move || format!("job-status job-status-{}", slug())>{move || status().map_or("…", |s| s.label())}</span>
@@ -75,7 +75,7 @@ pub fn JobDetailView(job_id: String, topic: String, on_close: Callback<()>) -> i
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use super::Link;
+    use super::StreamState;
     use crate::live::job_detail::JobDetail;
     use leptos::prelude::*;
     use wasm_bindgen::{JsCast, closure::Closure};
@@ -95,7 +95,12 @@ mod browser {
         }
     }
 
-    pub fn follow(job: &str, topic: &str, detail: RwSignal<JobDetail>, link: RwSignal<Link>) -> Option<Stream> {
+    pub fn follow(
+        job: &str,
+        topic: &str,
+        detail: RwSignal<JobDetail>,
+        stream_state: RwSignal<StreamState>,
+    ) -> Option<Stream> {
         let params = web_sys::UrlSearchParams::new().ok()?;
         params.append("topic", topic);
         let url = format!("/api/v1/realtime/jobs/{job}?{}", String::from(params.to_string()));
@@ -109,25 +114,29 @@ mod browser {
                 if detail.with_untracked(JobDetail::is_over) {
                     // Nothing more comes: keep the EventSource from reconnecting.
                     source.close();
-                    link.set(if detail.with_untracked(|d| d.ended) { Link::Ended } else { Link::Closed });
+                    stream_state.set(if detail.with_untracked(|d| d.ended) {
+                        StreamState::Ended
+                    } else {
+                        StreamState::Closed
+                    });
                 }
             }
         });
         for name in protocol::jobs::JOB_EVENTS.into_iter().chain([protocol::sse::event::CLOSE]) {
             let _ = source.add_event_listener_with_callback(name, event.as_ref().unchecked_ref());
         }
-        let open = Closure::<dyn FnMut(Event)>::new(move |_| link.set(Link::Following));
+        let open = Closure::<dyn FnMut(Event)>::new(move |_| stream_state.set(StreamState::Following));
         let error = Closure::<dyn FnMut(Event)>::new({
             let source = source.clone();
             move |_| {
-                if matches!(link.get_untracked(), Link::Ended | Link::Closed) {
+                if matches!(stream_state.get_untracked(), StreamState::Ended | StreamState::Closed) {
                     return;
                 }
                 // CLOSED: the server refused it; otherwise the browser is reconnecting.
-                link.set(if source.ready_state() == EventSource::CLOSED {
-                    Link::Unavailable
+                stream_state.set(if source.ready_state() == EventSource::CLOSED {
+                    StreamState::Unavailable
                 } else {
-                    Link::Reconnecting
+                    StreamState::Reconnecting
                 });
             }
         });

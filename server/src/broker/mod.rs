@@ -39,7 +39,7 @@ use position::Position;
 use protocol::{Item, TopicKind};
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, OnceLock, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
 use topic_log::{Catchup, Entry, HistoryLimits, TopicLog};
@@ -150,16 +150,26 @@ pub struct Broker {
     topics: RwLock<HashMap<TopicKey, Arc<Topic>>>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantUsage>>>,
     waiting: Mutex<WaitingList>,
-    /// Set when an engine elsewhere orders the messages (see [`Broker::become_replica`]): how to ask it for
-    /// a topic this node does not hold.
-    loader: OnceLock<Loader>,
+    /// Fixed when the broker is made: whether it orders messages itself or copies an engine
+    /// that orders them elsewhere.
+    role: Role,
 }
 
-struct Loader(Box<dyn Fn(&TopicKey) + Send + Sync>);
+/// Who orders a broker's messages.
+enum Role {
+    /// This broker ([`Broker::new`], for [`engine::MemoryEngine`]).
+    Owner,
+    /// An engine elsewhere ([`Broker::replica`]); `load` asks it for a topic this node does not
+    /// hold yet.
+    Replica { load: Box<dyn Fn(&TopicKey) + Send + Sync> },
+}
 
-impl std::fmt::Debug for Loader {
+impl std::fmt::Debug for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Loader")
+        f.write_str(match self {
+            Role::Owner => "Owner",
+            Role::Replica { .. } => "Replica",
+        })
     }
 }
 
@@ -209,14 +219,13 @@ pub struct Swept {
 }
 
 impl Broker {
+    /// A broker that orders its own messages: what [`engine::MemoryEngine`] publishes through.
     pub fn new(config: BrokerConfig) -> Self {
-        Self {
-            config,
-            topics: RwLock::default(),
-            tenants: Mutex::default(),
-            waiting: Mutex::default(),
-            loader: OnceLock::new(),
-        }
+        Self::with_role(config, Role::Owner)
+    }
+
+    fn with_role(config: BrokerConfig, role: Role) -> Self {
+        Self { config, topics: RwLock::default(), tenants: Mutex::default(), waiting: Mutex::default(), role }
     }
 
     /// Creates `key` as a `kind` topic if it does not exist yet (refused, like `publish`, when the
@@ -227,11 +236,11 @@ impl Broker {
     }
 
     fn refuse_if_shared(&self) -> Result<(), BrokerError> {
-        match self.loader.get() {
-            Some(_) => {
+        match self.role {
+            Role::Replica { .. } => {
                 Err(BrokerError::Unavailable("this node's topics are kept by the engine: publish through it".into()))
             }
-            None => Ok(()),
+            Role::Owner => Ok(()),
         }
     }
 
@@ -344,8 +353,8 @@ impl Broker {
                 return Err(BrokerError::TooManyWaiting(max));
             }
             // Outside the locks: the engine takes its own, then ours, when the topic arrives.
-            if let Some(loader) = self.loader.get() {
-                (loader.0)(key);
+            if let Role::Replica { load } = &self.role {
+                load(key);
             }
             return Ok(Subscribed::Pending);
         };

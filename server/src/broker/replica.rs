@@ -14,7 +14,7 @@
 //! in Redis, so that every position taken before is known to be lost.
 
 use super::{
-    Broker, Topic, TopicInner, encode, gap_frame, snapshot_frame,
+    Broker, BrokerConfig, Role, Topic, TopicInner, encode, gap_frame, snapshot_frame,
     topic_log::TopicLog,
     topic_state::TopicState,
     waiting::{StartAt, Waiting},
@@ -72,13 +72,11 @@ pub enum Applied {
 }
 
 impl Broker {
-    /// Marks the broker as a copy of an engine that orders messages elsewhere: a topic a viewer
-    /// follows that this node does not hold yet is asked of `load`, and publishing straight into
-    /// the broker is refused (it would reach this node only).
-    pub fn become_replica(&self, load: impl Fn(&TopicKey) + Send + Sync + 'static) {
-        if self.loader.set(super::Loader(Box::new(load))).is_err() {
-            tracing::warn!("the broker was shared twice; the first loader stays");
-        }
+    /// A broker that copies an engine ordering messages elsewhere: a topic a viewer follows that
+    /// this node does not hold yet is asked of `load`, and publishing straight into the broker is
+    /// refused (it would reach this node only).
+    pub fn replica(config: BrokerConfig, load: impl Fn(&TopicKey) + Send + Sync + 'static) -> Self {
+        Self::with_role(config, Role::Replica { load: Box::new(load) })
     }
 
     /// Applies a message the engine announced.

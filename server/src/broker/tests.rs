@@ -381,8 +381,7 @@ fn snapshots_are_encoded_once_per_position() {
 #[test]
 fn a_load_that_found_no_topic_while_a_message_of_it_came_loads_again() {
     use super::replica::{Applied, Logged, Remote};
-    let b = Broker::new(config());
-    b.become_replica(|_| {});
+    let b = Broker::replica(config(), |_| {});
     let remote = Remote {
         key: t(),
         kind: TopicKind::Series,

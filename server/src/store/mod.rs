@@ -8,8 +8,6 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
-pub mod audit_digest;
-pub mod audit_spill;
 pub mod dashboards;
 pub mod sessions;
 pub mod settings;

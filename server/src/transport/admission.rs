@@ -3,7 +3,7 @@
 //! per-user connection limit. A refusal is audited and counted the same way whichever transport
 //! refused it; the WebSocket tells it as a close code, the HTTP transports as a status.
 
-use super::registry::Registration;
+use crate::connections::registry::Registration;
 use crate::{
     AppState,
     auth::{AuthError, Session, origin},

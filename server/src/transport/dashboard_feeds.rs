@@ -2,7 +2,7 @@
 //! [`page_feeds`](protocol::dashboard::DashboardView::page_feeds)), and where a returning reader starts
 //! in each, from whichever form of position it brought.
 
-use super::cursor::{BadCursor, CursorKeys, Positions, Resume};
+use crate::connections::cursor::{BadCursor, CursorKeys, Positions, Resume};
 use crate::topic_name::{TopicKey, TopicName};
 use crate::{
     AppState,

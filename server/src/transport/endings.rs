@@ -2,7 +2,7 @@
 //! the same things from outside (the server shutting down, a kick after a logout or with live
 //! updates turned off, the session's expiry) and end the same ways; both are here once.
 
-use super::registry::Kick;
+use crate::connections::registry::Kick;
 use crate::shutdown::ShutdownSignal;
 use protocol::close::Disconnect;
 use std::{future::Future, sync::Arc, time::Duration};

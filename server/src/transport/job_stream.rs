@@ -15,21 +15,14 @@
 use super::{
     admission::{self, Refusal},
     endings::Ending,
-    registry::Registration,
+    live_connection::LiveConnection,
     sse_format,
     sse_stream::{EventStream, Lifetime, Wake},
 };
-use crate::outbox::{Frame, Outbox, update_text};
+use crate::connections::job_streams::JobStreamSlot;
+use crate::outbox::{Frame, update_text};
 use crate::topic_name::{TopicKey, TopicName};
-use crate::{
-    AppState,
-    auth::Session,
-    broker::{ReadFrom, Subscriber},
-    client_addr::ClientAddr,
-    http_error::ApiError,
-    listener::Hangup,
-    telemetry,
-};
+use crate::{AppState, broker::ReadFrom, client_addr::ClientAddr, http_error::ApiError, listener::Hangup, telemetry};
 use axum::{
     extract::{Extension, Path, Query, State},
     http::HeaderMap,
@@ -40,10 +33,7 @@ use protocol::jobs::{Job, JobEnd, JobProgress, JobSnapshot, JobStep, MAX_JOB_ID_
 use protocol::topics::JOBS_TOPIC;
 use protocol::{ControlMessage, Item, Level, ServerMessage};
 use serde::Deserialize;
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
-};
+use std::{collections::VecDeque, sync::Arc};
 
 /// The widget id the stream subscribes under.
 const WIDGET: &str = "job";
@@ -87,31 +77,19 @@ pub async fn job(
         };
         return Err(admission::refuse_stream(&state, Some(&session), peer, &refusal));
     };
-    let connection = admission::next_connection_id();
     let detail = format!("sse for job {job} of {} from {peer}", topic.name);
-    let registration = admission::seat(&state, connection, &session, headers, detail)
+    let live = LiveConnection::open(&state, session, headers, "job", detail)
         .await
-        .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
+        .map_err(|(session, r)| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let resume = header.or(params.last_event_id.as_deref()).filter(|t| !t.is_empty()).map(str::to_owned);
     if resume.is_some() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "job").increment(1);
     }
-    let (events, response) =
-        EventStream::open(&state.config, "job", &session, registration.kick.clone(), hangup.map(|Extension(h)| h));
-    let stream = JobStream {
-        connection,
-        job,
-        topic,
-        outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
-        state,
-        session,
-        registration,
-        events,
-        progress: None,
-        _slot: slot,
-    };
-    tokio::spawn(stream.run(resume));
+    let (events, response) = EventStream::open(&state.config, "job", &live, hangup.map(|Extension(h)| h));
+    let lifetime = Lifetime::new(&state.config, &live);
+    let stream = JobStream { job, topic, live, events, progress: None, _slot: slot };
+    tokio::spawn(stream.run(resume, lifetime));
     Ok(response)
 }
 
@@ -125,13 +103,10 @@ fn job_exists(state: &AppState, topic: &TopicKey, job: &str) -> bool {
 }
 
 struct JobStream {
-    connection: u64,
     job: String,
     topic: TopicKey,
-    outbox: Arc<Outbox>,
-    state: AppState,
-    session: Session,
-    registration: Registration,
+    /// Its seat, its one subscription and what ends it.
+    live: LiveConnection,
     events: EventStream,
     /// The job as sent so far.
     progress: Option<Job>,
@@ -139,36 +114,25 @@ struct JobStream {
 }
 
 impl JobStream {
-    async fn run(mut self, resume: Option<String>) {
-        let subscriber = Subscriber { connection: self.connection, widget: WIDGET.into(), outbox: self.outbox.clone() };
-        let ending = match self.state.broker.subscribe(&self.topic, subscriber, ReadFrom::token(resume.as_deref())) {
-            Ok(_) => self.serve().await,
-            Err(e) => {
-                telemetry::denied(e.limit_label().unwrap_or("subscribe"));
-                Ending::Close(Disconnect::new(LIMIT, e.to_string()))
-            }
+    async fn run(mut self, resume: Option<String>, lifetime: Lifetime) {
+        let from = ReadFrom::token(resume.as_deref());
+        let ending = match self.live.follow(WIDGET.into(), self.topic.clone(), from, ()) {
+            Ok(_) => self.serve(lifetime).await,
+            Err(e) => Ending::Close(Disconnect::new(LIMIT, e.to_string())),
         };
         self.events.end(ending).await;
-        self.state.broker.unsubscribe(&self.topic, self.connection, WIDGET);
+        self.live.close().await;
     }
 
-    async fn serve(&mut self) -> Ending {
-        let mut lifetime = Lifetime::new(&self.state, &self.session, self.registration.kick.clone());
+    async fn serve(&mut self, mut lifetime: Lifetime) -> Ending {
         loop {
-            match lifetime.next(&self.events, &self.outbox).await {
+            match lifetime.next(&self.events, &mut self.live).await {
                 Wake::Frames => {
-                    let batch = self.outbox.take();
+                    let batch = self.live.outbox.take();
                     if let Err(ending) = self.write(batch.frames).await {
                         return ending;
                     }
-                    if !batch.lagging.is_empty() {
-                        let subscriber = Subscriber {
-                            connection: self.connection,
-                            widget: WIDGET.into(),
-                            outbox: self.outbox.clone(),
-                        };
-                        let _ = self.state.broker.resync(&self.topic, &subscriber);
-                    }
+                    self.live.resync(batch.lagging);
                 }
                 Wake::HeartbeatSent => {}
                 Wake::Ended(ending) => return ending,
@@ -264,62 +228,4 @@ fn steps_of(items: Vec<Item>, job: &str) -> impl Iterator<Item = (JobStep, i64)>
         Item::Event(event) => JobStep::of(&event).filter(|s| s.job_id == job).map(|s| (s, event.ts)),
         _ => None,
     })
-}
-
-/// Open streams per user and job, to cap them.
-#[derive(Debug, Default)]
-pub struct JobStreamCounts {
-    open: Mutex<HashMap<(i64, TopicKey, String), usize>>,
-}
-
-/// One open job stream; frees its place when dropped.
-pub struct JobStreamSlot {
-    counts: Arc<JobStreamCounts>,
-    key: (i64, TopicKey, String),
-}
-
-impl JobStreamCounts {
-    /// A place for one more stream of `job` for `user`, unless they have `max` open.
-    pub fn take(self: &Arc<Self>, user: i64, topic: &TopicKey, job: &str, max: usize) -> Option<JobStreamSlot> {
-        let key = (user, topic.clone(), job.to_owned());
-        let mut open = self.open.lock().expect("job streams lock");
-        let count = open.entry(key.clone()).or_default();
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(JobStreamSlot { counts: self.clone(), key })
-    }
-}
-
-impl Drop for JobStreamSlot {
-    fn drop(&mut self) {
-        let mut open = self.counts.open.lock().expect("job streams lock");
-        if let Some(count) = open.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::topic_name::TenantId;
-
-    #[test]
-    fn job_streams_are_capped_per_user_and_job_and_freed_on_drop() {
-        let counts = Arc::new(JobStreamCounts::default());
-        let topic = TopicKey::new(TenantId::parse("acme").unwrap(), TopicName::parse("ops/jobs").unwrap());
-        let first = counts.take(1, &topic, "job-1", 2).unwrap();
-        let _second = counts.take(1, &topic, "job-1", 2).unwrap();
-        assert!(counts.take(1, &topic, "job-1", 2).is_none());
-        assert!(counts.take(1, &topic, "job-2", 2).is_some(), "another job");
-        assert!(counts.take(2, &topic, "job-1", 2).is_some(), "another user");
-        drop(first);
-        assert!(counts.take(1, &topic, "job-1", 2).is_some());
-        assert_eq!(counts.open.lock().unwrap().len(), 1, "only job-1 of user 1 is still open");
-    }
 }

@@ -5,22 +5,21 @@
 //! same per-user limit), fed by the broker through the same bounded [`Outbox`], so the queueing, gap
 //! and memory rules are the WebSocket's. One task per stream drains the outbox and writes each
 //! batch, framed as events, as one chunk ([`sse_stream`](super::sse_stream)). Every data event's
-//! `id:` is a signed cursor of the positions of every feed ([`cursor`](super::cursor)), so
+//! `id:` is a signed cursor of the positions of every feed ([`cursor`](crate::connections::cursor)), so
 //! `Last-Event-ID` resumes exactly; a dashboard edited while it streams is followed as it changes.
 
 use super::{
     admission,
     dashboard_feeds::{self, Feed, Starts},
     endings::Ending,
-    registry::Registration,
+    live_connection::LiveConnection,
     sse_format::{self, MetricChanges},
     sse_stream::{EventStream, Lifetime, Wake},
 };
-use crate::outbox::{Batch, Frame, Outbox, update_text};
+use crate::outbox::{Batch, Frame, update_text};
 use crate::{
     AppState,
-    auth::Session,
-    broker::{ReadFrom, Subscriber, position::Position},
+    broker::{ReadFrom, position::Position},
     client_addr::ClientAddr,
     http_error::ApiError,
     listener::Hangup,
@@ -62,31 +61,20 @@ pub async fn dashboard(
     let session = admission::admit_stream(&state, peer, headers).await?;
     let feeds = dashboard_feeds::load(&state, &session, id).await?;
     let starts = starts(&state, id, headers, &params)?;
-    let connection = admission::next_connection_id();
     let detail = format!("sse for dashboard {id} from {peer}");
-    let registration = admission::seat(&state, connection, &session, headers, detail)
+    let live = LiveConnection::open(&state, session, headers, "sse", detail)
         .await
-        .map_err(|r| admission::refuse_stream(&state, Some(&session), peer, &r))?;
+        .map_err(|(session, r)| admission::refuse_stream(&state, Some(&session), peer, &r))?;
     if starts.is_last_event_id() {
         metrics::counter!(telemetry::SSE_RECONNECTIONS, "stream" => "dashboard").increment(1);
     }
 
-    let (events, response) = EventStream::open(
-        &state.config,
-        "dashboard",
-        &session,
-        registration.kick.clone(),
-        hangup.map(|Extension(h)| h),
-    );
+    let (events, response) = EventStream::open(&state.config, "dashboard", &live, hangup.map(|Extension(h)| h));
     let stream = DashboardStream {
-        connection,
         dashboard: id,
-        outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
         state,
-        session,
-        registration,
+        live,
         events,
-        feeds: HashMap::new(),
         positions: BTreeMap::new(),
         metric_changes: MetricChanges::default(),
     };
@@ -108,15 +96,11 @@ fn starts(state: &AppState, id: i64, headers: &HeaderMap, params: &StreamParams)
 }
 
 struct DashboardStream {
-    connection: u64,
     dashboard: i64,
     state: AppState,
-    session: Session,
-    registration: Registration,
+    /// Its seat, its feeds (widget id → topic) and what ends it.
+    live: LiveConnection,
     events: EventStream,
-    outbox: Arc<Outbox>,
-    /// widget id → topic
-    feeds: HashMap<Arc<str>, Feed>,
     /// widget id → the position of the last snapshot or update sent
     positions: BTreeMap<Arc<str>, Position>,
     metric_changes: MetricChanges,
@@ -124,28 +108,22 @@ struct DashboardStream {
 
 impl DashboardStream {
     async fn run(mut self, feeds: Vec<Feed>, starts: Starts) {
-        tracing::info!(connection = self.connection, dashboard = self.dashboard, user = %self.session.user.email, "sse stream opened");
-        self.state.presence.connected(&self.session.user, self.registration.joined());
+        tracing::debug!(connection = self.live.id, dashboard = self.dashboard, "streaming a dashboard");
         for feed in feeds {
             let start = starts.of(&feed, &self.state.broker);
             self.follow(feed, start.read_from());
         }
         let ending = self.serve().await;
         self.events.end(ending).await;
-        for (widget, feed) in self.feeds.drain() {
-            self.state.broker.unsubscribe(&feed.topic, self.connection, &widget);
-        }
-        let left = self.registration.leave().await;
-        self.state.presence.disconnected(&self.session.user, &left);
-        tracing::info!(connection = self.connection, "sse stream closed");
+        self.live.close().await;
     }
 
     async fn serve(&mut self) -> Ending {
-        let mut lifetime = Lifetime::new(&self.state, &self.session, self.registration.kick.clone());
+        let mut lifetime = Lifetime::new(&self.state.config, &self.live);
         loop {
-            let next = match lifetime.next(&self.events, &self.outbox).await {
+            let next = match lifetime.next(&self.events, &mut self.live).await {
                 Wake::Frames => {
-                    let batch = self.outbox.take();
+                    let batch = self.live.outbox.take();
                     self.write(batch).await
                 }
                 Wake::HeartbeatSent => Ok(()),
@@ -159,21 +137,18 @@ impl DashboardStream {
 
     /// Subscribes one feed, starting where the reader stood.
     fn follow(&mut self, feed: Feed, from: ReadFrom) {
-        let subscriber = self.subscriber(&feed.widget);
-        if let Err(e) = self.state.broker.subscribe(&feed.topic, subscriber, from) {
+        let Feed { widget, topic } = feed;
+        if let Err(e) = self.live.follow(widget, topic.clone(), from, ()) {
             // The dashboard's own feeds: only a tenant-wide limit refuses one. The stream goes on
-            // with the others, and the refusal is counted.
-            tracing::warn!(connection = self.connection, topic = %feed.topic, error = %e, "feed not followed");
-            telemetry::denied(e.limit_label().unwrap_or("subscribe"));
-            return;
+            // with the others; the refusal is counted and audited.
+            tracing::warn!(connection = self.live.id, %topic, error = %e, "feed not followed");
         }
-        self.feeds.insert(feed.widget.clone(), feed);
     }
 
     /// Follows the dashboard's feeds as they are now: new widgets start with a snapshot, removed
     /// ones stop.
     async fn reload(&mut self) -> Result<(), Ending> {
-        let feeds = match dashboard_feeds::load(&self.state, &self.session, self.dashboard).await {
+        let feeds = match dashboard_feeds::load(&self.state, &self.live.session, self.dashboard).await {
             Ok(feeds) => feeds,
             Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
                 return Err(Ending::Close(Disconnect::new(NORMAL, "the dashboard was removed")));
@@ -181,18 +156,19 @@ impl DashboardStream {
             Err(_) => return Ok(()), // logged; the stream goes on with what it has
         };
         let wanted: HashMap<Arc<str>, Feed> = feeds.into_iter().map(|f| (f.widget.clone(), f)).collect();
-        let gone: Vec<Arc<str>> =
-            self.feeds.iter().filter(|(w, f)| wanted.get(*w) != Some(f)).map(|(w, _)| w.clone()).collect();
+        let gone: Vec<Arc<str>> = self
+            .live
+            .subscriptions()
+            .filter(|(w, followed)| wanted.get(*w).map(|f| &f.topic) != Some(&followed.topic))
+            .map(|(w, _)| w.clone())
+            .collect();
         for widget in gone {
-            if let Some(feed) = self.feeds.remove(&widget) {
-                self.state.broker.unsubscribe(&feed.topic, self.connection, &widget);
-            }
-            self.outbox.forget(&widget);
+            self.live.unfollow(&widget);
             self.positions.remove(&widget);
             self.metric_changes.forget(&widget);
         }
         for (widget, feed) in wanted {
-            if !self.feeds.contains_key(&widget) {
+            if self.live.followed(&widget).is_none() {
                 self.follow(feed, ReadFrom::Start);
             }
         }
@@ -217,11 +193,7 @@ impl DashboardStream {
             self.events.send(text).await?;
             self.events.count_sent(sent);
         }
-        for widget in batch.lagging {
-            if let Some(feed) = self.feeds.get(&widget) {
-                let _ = self.state.broker.resync(&feed.topic, &self.subscriber(&widget));
-            }
-        }
+        self.live.resync(batch.lagging);
         if edited { self.reload().await } else { Ok(()) }
     }
 
@@ -245,9 +217,9 @@ impl DashboardStream {
     /// feed this stream no longer follows.
     fn event_of(&mut self, frame: Frame) -> Option<(&'static str, String)> {
         match frame {
-            Frame::Gap { widget, text } => self.feeds.contains_key(&widget).then_some((event::GAP, text)),
+            Frame::Gap { widget, text } => self.live.followed(&widget).map(|_| (event::GAP, text)),
             Frame::Snapshot { widget, kind, text, position } => {
-                self.feeds.contains_key(&widget).then_some(())?;
+                self.live.followed(&widget)?;
                 self.moved(&widget, &position);
                 if kind == TopicKind::Metrics
                     && let Ok(ServerMessage::Control(ControlMessage::Snapshot { series, .. })) =
@@ -258,7 +230,7 @@ impl DashboardStream {
                 Some((event::SNAPSHOT, text))
             }
             Frame::Update { widget, prefix, kind, body, position, .. } => {
-                self.feeds.contains_key(&widget).then_some(())?;
+                self.live.followed(&widget)?;
                 self.moved(&widget, &position);
                 let text = update_text(&prefix, &body);
                 let text = if kind == TopicKind::Metrics { self.changed_metrics(&widget, text) } else { text };
@@ -283,9 +255,5 @@ impl DashboardStream {
         if let Some(position) = Position::parse(token) {
             self.positions.insert(widget.clone(), position);
         }
-    }
-
-    fn subscriber(&self, widget: &Arc<str>) -> Subscriber {
-        Subscriber { connection: self.connection, widget: widget.clone(), outbox: self.outbox.clone() }
     }
 }

@@ -10,13 +10,9 @@
 //! waits, or a closing response that does not finish within [`CLOSE_DRAIN`], hangs up the
 //! connection (see [`Hangup`]).
 
-use super::{
-    endings::{self, Ending},
-    registry::Kick,
-    sse_format,
-};
-use crate::outbox::Outbox;
-use crate::{AppState, auth::Session, listener::Hangup, telemetry};
+use super::{endings::Ending, live_connection::LiveConnection, sse_format};
+use crate::connections::registry::Kick;
+use crate::{config::Config, listener::Hangup, telemetry};
 use axum::{
     body::{Body, Bytes},
     http::{HeaderValue, header},
@@ -54,11 +50,10 @@ impl EventStream {
     /// A stream and the `text/event-stream` response whose body it writes; the first chunk asks
     /// for a 1 s reconnection delay and says how often heartbeats come (a client then knows at
     /// once how long a silence means a dead path).
-    pub fn open(
-        config: &crate::config::Config,
+    pub fn open<K>(
+        config: &Config,
         kind: &'static str,
-        session: &Session,
-        kick: Arc<Kick>,
+        live: &LiveConnection<K>,
         hangup: Option<Hangup>,
     ) -> (Self, Response) {
         let (write_timeout, heartbeat) = (config.write_timeout, config.sse_heartbeat);
@@ -80,7 +75,15 @@ impl EventStream {
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         metrics::gauge!(telemetry::SSE_ACTIVE, "stream" => kind).increment(1.0);
         (
-            Self { chunks: Some(chunks), write_timeout, kind, kick, expires_at: session.expires_at, hangup, body_gone },
+            Self {
+                chunks: Some(chunks),
+                write_timeout,
+                kind,
+                kick: live.kick().clone(),
+                expires_at: live.session.expires_at,
+                hangup,
+                body_gone,
+            },
             response,
         )
     }
@@ -148,7 +151,8 @@ impl Drop for EventStream {
 pub enum Wake {
     /// Its outbox has frames.
     Frames,
-    /// Time for a `heartbeat` event (written by [`Lifetime::next`] already).
+    /// Time for a `heartbeat` event (written by [`Lifetime::next`] already, with the audit summary
+    /// if one is due).
     HeartbeatSent,
     Ended(Ending),
 }
@@ -160,19 +164,18 @@ pub struct Lifetime {
 }
 
 impl Lifetime {
-    pub fn new(state: &AppState, session: &Session, kick: Arc<Kick>) -> Self {
-        let every = state.config.sse_heartbeat;
-        Self {
-            beat: tokio::time::interval_at(Instant::now() + every, every),
-            ended: Box::pin(endings::from_outside(state.shutdown.clone(), kick, session.expires_at)),
-        }
+    pub fn new<K>(config: &Config, live: &LiveConnection<K>) -> Self {
+        let every = config.sse_heartbeat;
+        Self { beat: tokio::time::interval_at(Instant::now() + every, every), ended: Box::pin(live.ended()) }
     }
 
-    /// Waits for frames in `outbox`, the heartbeat (which it writes), or the end of the stream.
-    pub async fn next(&mut self, stream: &EventStream, outbox: &Outbox) -> Wake {
+    /// Waits for frames in the connection's outbox, the heartbeat (which it writes), or the end of
+    /// the stream.
+    pub async fn next<K>(&mut self, stream: &EventStream, live: &mut LiveConnection<K>) -> Wake {
         tokio::select! {
-            () = outbox.ready() => Wake::Frames,
+            () = live.outbox.ready() => Wake::Frames,
             _ = self.beat.tick() => {
+                live.audit_if_due();
                 let mut text = String::new();
                 sse_format::heartbeat(&mut text, crate::clock::now_ms(), self.beat.period());
                 match stream.send(text).await {

@@ -36,7 +36,7 @@ pub struct TestServer {
     pub store: Store,
     /// The sockets, presence and limits the handlers see (no shutdown signal: a test must not hold
     /// the server's shutdown open).
-    pub sockets: Arc<server::transport::registry::Registry>,
+    pub sockets: Arc<server::connections::registry::Registry>,
     pub presence: Arc<server::presence::Presence>,
     /// `/metrics`'s own listener, when the config asks for one.
     pub metrics_addr: Option<SocketAddr>,

@@ -121,12 +121,12 @@ pub struct RedisEngine {
 }
 
 impl RedisEngine {
-    /// Connects, links this node to every channel and makes `broker` a copy of Redis. Fails when
-    /// Redis cannot be reached now: a node that starts without its Redis would serve nothing.
+    /// Connects, links this node to every channel and makes this node's broker, a copy of Redis
+    /// ([`RedisEngine::broker`]). Fails when Redis cannot be reached now: a node that starts
+    /// without its Redis would serve nothing.
     pub async fn connect(
         url: &str,
         prefix: &str,
-        broker: Arc<Broker>,
         config: BrokerConfig,
         publishes_per_sec: f64,
         shutdown: ShutdownSignal,
@@ -135,8 +135,15 @@ impl RedisEngine {
         let connection = command_connection(&client)
             .await
             .map_err(|source| RedisEngineError::Unreachable { url: redacted(url), source })?;
-        let engine = Arc::new_cyclic(|me| Self {
-            broker: broker.clone(),
+        let engine = Arc::new_cyclic(|me: &Weak<Self>| Self {
+            broker: Arc::new(Broker::replica(config, {
+                let me = me.clone();
+                move |key| {
+                    if let Some(engine) = me.upgrade() {
+                        engine.load(key.clone());
+                    }
+                }
+            })),
             config,
             client,
             connection,
@@ -157,12 +164,6 @@ impl RedisEngine {
             unsent: Mutex::default(),
             flushing: AtomicBool::new(false),
         });
-        let weak: Weak<Self> = Arc::downgrade(&engine);
-        broker.become_replica(move |key| {
-            if let Some(engine) = weak.upgrade() {
-                engine.load(key.clone());
-            }
-        });
         tokio::spawn(engine.clone().listen(shutdown.clone()));
         tokio::spawn(engine.clone().keep_alive(shutdown));
         // Publishes made from now on must reach this node: wait for the link.
@@ -175,6 +176,11 @@ impl RedisEngine {
             .await
             .map_err(|_| RedisEngineError::NotLinked(redacted(url)))?;
         Ok(engine)
+    }
+
+    /// This node's broker: a copy of Redis, which serves this node's subscribers.
+    pub fn broker(&self) -> Arc<Broker> {
+        self.broker.clone()
     }
 
     /// Declares `key` (no `items`), or publishes `items` to it, once per `source` position when

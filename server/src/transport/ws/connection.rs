@@ -5,72 +5,55 @@
 use super::*;
 
 impl Connection {
-    pub(super) fn new(id: u64, state: AppState, session: Session, registration: Registration) -> Self {
+    pub(super) fn new(live: LiveConnection<LastWritten>, state: AppState) -> Self {
+        let config = state.config;
         Self {
-            id,
-            session,
-            broker: state.broker,
-            auditor: state.auditor,
-            presence: state.presence,
-            outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
-            subscriptions: HashMap::new(),
+            live,
             auth: state.auth,
             limits: Limits {
-                max_subscriptions: state.config.max_subscriptions,
-                max_messages_per_sec: state.config.client_messages_per_sec,
-                max_frame_bytes: state.config.max_frame_bytes,
+                max_subscriptions: config.max_subscriptions,
+                max_messages_per_sec: config.client_messages_per_sec,
+                max_frame_bytes: config.max_frame_bytes,
             },
-            config: state.config.clone(),
-            shutdown: state.shutdown,
-            registration,
             inbound: TokenBucket::new(
-                state.config.client_messages_per_sec as f64,
-                2.0 * state.config.client_messages_per_sec as f64,
+                config.client_messages_per_sec as f64,
+                2.0 * config.client_messages_per_sec as f64,
                 std::time::Instant::now(),
             ),
             refreshes: TokenBucket::new(
-                state.config.refreshes_per_min as f64 / 60.0,
-                state.config.refreshes_per_min as f64,
+                config.refreshes_per_min as f64 / 60.0,
+                config.refreshes_per_min as f64,
                 std::time::Instant::now(),
             ),
-            subscription_log: SubscriptionLog::default(),
-            last_summary: Instant::now(),
+            config,
         }
     }
 
     /// Both arrive boxed: an async fn keeps a copy of each argument beside the one it uses
     /// (rust-lang/rust#62958), and this future lives as long as the socket.
     pub(super) async fn run(mut self: Box<Self>, mut socket: Box<WebSocket>) {
-        tracing::info!(connection = self.id, user = %self.session.user.email, "connected");
         metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).increment(1.0);
         self.reply(ControlMessage::Welcome {
-            connection_id: self.id.to_string(),
+            connection_id: self.live.id.to_string(),
             resume_token: self.resume_token(),
             limits: self.limits,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
             idle_timeout_ms: self.config.idle_timeout.as_millis() as u64,
         });
-        self.presence.connected(&self.session.user, self.registration.joined());
         let ending = self.serve(&mut socket).await;
         Box::pin(self.finish(socket, ending)).await;
     }
 
     /// Says goodbye when there is something to say, and frees what the connection held.
-    pub(super) async fn finish(mut self: Box<Self>, mut socket: Box<WebSocket>, ending: Ending) {
+    pub(super) async fn finish(self: Box<Self>, mut socket: Box<WebSocket>, ending: Ending) {
         if let Ending::Close(disconnect) = ending {
             // A client that does not read must not hold its socket with the goodbye.
             let _ = tokio::time::timeout(CLOSE_WRITE_LIMIT, close(&mut socket, disconnect)).await;
         }
         drop(socket);
-        self.audit_subscriptions();
-        for (widget, followed) in self.subscriptions.drain() {
-            self.broker.unsubscribe(&followed.topic, self.id, &widget);
-        }
-        let left = self.registration.leave().await;
-        self.presence.disconnected(&self.session.user, &left);
         metrics::gauge!(telemetry::CONNECTIONS_OPEN).decrement(1.0);
-        tracing::info!(connection = self.id, "disconnected");
+        self.live.close().await;
     }
 
     pub(super) async fn serve(&mut self, socket: &mut WebSocket) -> Ending {
@@ -79,8 +62,8 @@ impl Connection {
             tokio::time::interval_at(Instant::now() + self.config.heartbeat_interval, self.config.heartbeat_interval);
         // The futures that outlive one turn of the loop are made once: re-making them on every
         // update (a lock, a waiter list entry) cost more than the update itself.
-        let kick = self.registration.kick.clone();
-        let ended = endings::from_outside(self.shutdown.clone(), kick.clone(), self.session.expires_at);
+        let kick = self.live.kick().clone();
+        let ended = self.live.ended();
         // When the outbox has something but the last write was under `write_coalesce` ago.
         let held = tokio::time::sleep(Duration::ZERO);
         // When the client will have been silent for `idle_timeout`, unless it speaks before: moved
@@ -107,12 +90,12 @@ impl Connection {
                         return Ending::Close(Disconnect::new(MESSAGE_TOO_BIG, "message too big"));
                     }
                     Some(Err(e)) => {
-                        tracing::debug!(connection = self.id, error = %e, "read failed");
+                        tracing::debug!(connection = self.live.id, error = %e, "read failed");
                         return Ending::ClientLeft;
                     }
                     None => return Ending::ClientLeft,
                 },
-                () = self.outbox.ready(), if !holding => {
+                () = self.live.outbox.ready(), if !holding => {
                     if let Some(until) = pacer.hold_until(Instant::now()) {
                         held.as_mut().reset(until);
                         holding = true;
@@ -123,7 +106,7 @@ impl Connection {
                     }
                 }
                 // Holding must never make a subscription lag: half a queue goes out at once.
-                () = self.outbox.half_full(), if holding => {
+                () = self.live.outbox.half_full(), if holding => {
                     holding = false;
                     if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
                         return ending;
@@ -143,12 +126,10 @@ impl Connection {
                     idle.as_mut().reset(silent_until);
                 }
                 _ = ping.tick() => {
-                    if self.last_summary.elapsed() >= SUMMARY_EVERY {
-                        self.audit_subscriptions();
-                    }
+                    self.live.audit_if_due();
                     let ping = socket.send(Message::Ping(Default::default()));
                     let ping = Box::pin(tokio::time::timeout(self.config.write_timeout, ping));
-                    match unless_ended(&kick, self.session.expires_at, ping).await {
+                    match unless_ended(&kick, self.live.session.expires_at, ping).await {
                         Some(Ok(Ok(()))) => {}
                         Some(_) => return Ending::ClientLeft,
                         None => return Ending::HungUp,
@@ -163,12 +144,12 @@ impl Connection {
     /// connection's task (a heap allocation a write costs far less than the write).
     pub(super) async fn write_batch(&mut self, socket: &mut WebSocket, pacer: &mut WritePacer) -> Result<(), Ending> {
         pacer.wrote(Instant::now());
-        let batch = self.outbox.take();
+        let batch = self.live.outbox.take();
         if batch.frames.is_empty() && batch.lagging.is_empty() {
             return Ok(());
         }
-        let kick = self.registration.kick.clone();
-        let expires_at = self.session.expires_at;
+        let kick = self.live.kick().clone();
+        let expires_at = self.live.session.expires_at;
         let write = tokio::time::timeout(self.config.write_timeout, self.write(socket, batch));
         match unless_ended(&kick, expires_at, write).await {
             Some(Ok(Ok(()))) => Ok(()),
@@ -187,9 +168,9 @@ impl Connection {
         let mut published = Vec::new();
         for frame in batch.frames {
             if let Some((widget, position)) = frame.position()
-                && let Some(followed) = self.subscriptions.get_mut(widget)
+                && let Some(followed) = self.live.followed_mut(widget)
             {
-                followed.position = Some(position.clone());
+                followed.kept = Some(position.clone());
             }
             if let Frame::Update { published_at: Some(at), .. } = &frame {
                 published.push(*at);
@@ -202,12 +183,7 @@ impl Connection {
         for at in published {
             meters().push_latency.record(at.elapsed().as_secs_f64());
         }
-        for widget in batch.lagging {
-            if let Some(followed) = self.subscriptions.get(&widget) {
-                tracing::debug!(connection = self.id, %widget, "subscriber lagged; resyncing");
-                let _ = self.broker.resync(&followed.topic, &self.subscriber(&widget));
-            }
-        }
+        self.live.resync(batch.lagging);
         Ok(())
     }
 }

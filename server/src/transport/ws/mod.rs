@@ -7,24 +7,21 @@
 //! the socket after `idle_timeout` of silence or with 1001 when the server shuts down.
 
 use super::admission::{self, OriginRule};
-use super::endings::{self, Ending};
-use super::registry::{Kick, Registration};
-use super::subscription_log::{SUMMARY_EVERY, SubscriptionLog};
+use super::endings::Ending;
+use super::live_connection::LiveConnection;
 use super::write_pacer::WritePacer;
-use crate::outbox::{Batch, Frame, Outbox};
+use crate::connections::registry::Kick;
+use crate::outbox::{Batch, Frame};
 use crate::topic_name::{TopicKey, TopicName};
 use crate::{
     AppState,
-    auth::{Auth, Session, resume_token::ResumedSubscription},
-    broker::{Broker, ReadFrom, Subscribed, Subscriber},
+    auth::{Auth, resume_token::ResumedSubscription},
+    broker::ReadFrom,
     client_addr::ClientAddr,
     config::Config,
     http_error::ApiError,
     limits::TokenBucket,
-    presence::{self, Presence},
-    shutdown::ShutdownSignal,
-    store::audit::{AuditEntry, Auditor, Outcome},
-    telemetry,
+    presence, telemetry,
 };
 use axum::{
     extract::{
@@ -37,7 +34,7 @@ use axum::{
 use futures_util::SinkExt;
 use protocol::close::{Disconnect, MESSAGE_TOO_BIG, NORMAL};
 use protocol::{ClientMessage, ControlMessage, ErrorCode, Limits, MAX_WIDGET_ID_LEN, ServerMessage};
-use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 mod connection;
@@ -47,35 +44,23 @@ mod upgrade;
 use connection::close;
 pub use upgrade::upgrade;
 
+/// What a WebSocket keeps per subscription: the resume token of the last snapshot or update it
+/// wrote, for the resume token it hands out.
+type LastWritten = Option<Arc<str>>;
+
+/// A WebSocket's connection: its [`LiveConnection`] (seat, subscriptions, endings, audit) and what
+/// only a WebSocket has (the client's messages, their limits, the welcome's copy of them).
 struct Connection {
-    id: u64,
-    session: Session,
-    broker: Arc<Broker>,
-    auditor: Auditor,
-    presence: Arc<Presence>,
-    outbox: Arc<Outbox>,
-    /// widget id → what it follows (one table: thousands of idle connections each hold one)
-    subscriptions: HashMap<Arc<str>, Followed>,
+    live: LiveConnection<LastWritten>,
     auth: Arc<Auth>,
     limits: Limits,
     /// Timeouts, read from here rather than copied into each of thousands of connections (`limits`
     /// is the welcome message's copy).
     config: Arc<Config>,
-    shutdown: ShutdownSignal,
-    registration: Registration,
     /// The client's message rate limit.
     inbound: TokenBucket,
     /// Its manual refreshes: each costs a snapshot, so they have a limit of their own.
     refreshes: TokenBucket,
-    /// Its subscriptions since the last audit summary, and when that was written.
-    subscription_log: SubscriptionLog,
-    last_summary: Instant,
-}
-
-struct Followed {
-    topic: TopicKey,
-    /// The resume token of the last snapshot or update written to the socket.
-    position: Option<Arc<str>>,
 }
 
 /// Metric handles, looked up once for the process: a look-up by name hashes the name, and a

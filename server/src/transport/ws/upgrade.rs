@@ -3,6 +3,7 @@
 //! close code, because a browser cannot read the HTTP status of a refused upgrade.
 
 use super::*;
+use crate::auth::Session;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
 /// buffers dominate server memory. What a client sends is small (a subscription is about 150
@@ -63,22 +64,27 @@ struct Admitted {
 impl Admitted {
     /// Takes a seat in the user's connection limit, then serves the socket.
     async fn open(self: Box<Self>, mut socket: Box<WebSocket>) {
-        let id = admission::next_connection_id();
         // Boxed, as are the other steps taken once (the goodbye, leaving the roster): the task's
         // future is as large as its largest step.
-        let detail = format!("websocket from {}", self.peer);
-        let registered = Box::pin(admission::seat(&self.state, id, &self.session, &self.headers, detail)).await;
-        // Header values share the request's whole read buffer (8 KB): kept for the socket's life,
-        // they would more than double what an idle connection holds.
-        let Admitted { session, state, peer, headers } = *self;
-        drop(headers);
-        match registered {
-            Ok(registration) => Box::new(Connection::new(id, state, session, registration)).run(socket).await,
-            Err(refusal) => {
-                admission::deny(&state, Some(&session), peer, &refusal);
-                drop((state, session));
-                close(&mut socket, refusal.disconnect()).await
+        let opened = Box::pin(async move {
+            let Admitted { session, state, peer, headers } = *self;
+            let detail = format!("websocket from {peer}");
+            let opened = LiveConnection::open(&state, session, &headers, "websocket", detail).await;
+            // Header values share the request's whole read buffer (8 KB): kept for the socket's
+            // life, they would more than double what an idle connection holds.
+            drop(headers);
+            match opened {
+                Ok(live) => Ok(Connection::new(live, state)),
+                Err((session, refusal)) => {
+                    admission::deny(&state, Some(&session), peer, &refusal);
+                    Err(refusal)
+                }
             }
+        })
+        .await;
+        match opened {
+            Ok(connection) => Box::new(connection).run(socket).await,
+            Err(refusal) => close(&mut socket, refusal.disconnect()).await,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! bounded too: past [`MAX_SOURCES`], new ones share one "other sources" entry. Pure: the auditor
 //! calls it with the time.
 
-use super::audit::{AuditEntry, Outcome};
+use super::{AuditEntry, Outcome};
 use std::collections::HashMap;
 
 /// Distinct sources tracked at once.

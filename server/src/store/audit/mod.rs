@@ -9,8 +9,13 @@
 //! summary row (`transport::subscription_log`). The writer deletes entries older than the
 //! retention period.
 
-use super::{Store, StoreError, audit_digest::DenialDigest, audit_spill::Spill, on_backend};
+pub mod digest;
+pub mod spill;
+
+use super::{Store, StoreError, on_backend};
+use digest::DenialDigest;
 use serde::{Deserialize, Serialize};
+use spill::Spill;
 use std::{
     borrow::Cow,
     path::PathBuf,

@@ -14,7 +14,7 @@
 //! database failed again) leaves the file to be drained again from its start: a row may then be
 //! written twice, never not at all.
 
-use super::audit::Row;
+use super::Row;
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, BufRead, BufReader, BufWriter, Write},

@@ -1,0 +1,11 @@
+//! What the server keeps about every open live connection, apart from the requests that opened them:
+//! the registry a logout or a live flag turned off closes them by, the keys that sign SSE and polling
+//! cursors, and the count of job streams per user.
+//!
+//! Kept out of `transport` so that the application state can hold these without importing the
+//! request handlers that read the state: `state` → `connections`, `transport` → `state` and
+//! `connections`, never back.
+
+pub mod cursor;
+pub mod job_streams;
+pub mod registry;
