@@ -275,13 +275,19 @@ async fn stalled_socket(server: &TestServer, cookie: &str, topic: &str) -> suppo
     client
 }
 
+/// The flood tests one at a time: they read process-wide counters (the metrics recorder is global),
+/// so one test's drops or hang-ups must not pass for another's.
+static FLOODS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Publishes big updates to `topic` until the server has had to drop some for a subscriber that
-/// does not read: its writes are then blocked.
+/// does not read: its writes are then blocked. The caller holds [`FLOODS`].
 async fn flood_until_blocked(server: &TestServer, topic: &str) {
+    let drops = "livedash_drops_total{reason=\"slow_subscriber\"}";
+    let before = support::metric(server, drops).await;
     let key = support::acme(topic);
     let deadline = Instant::now() + support::WAIT;
     let mut n = 0i64;
-    while support::metric(server, "livedash_drops_total{reason=\"slow_subscriber\"}").await < 1.0 {
+    while support::metric(server, drops).await <= before {
         assert!(Instant::now() < deadline, "the reader never fell behind");
         for _ in 0..200 {
             // Updates of 200 points (a few KB each) fill the socket's buffers quickly.
@@ -297,12 +303,15 @@ async fn flood_until_blocked(server: &TestServer, topic: &str) {
 
 #[tokio::test]
 async fn a_logout_closes_a_connection_whose_writes_are_blocked_at_once() {
+    let _alone = FLOODS.lock().await;
     // Without the hang-up, the blocked write would hold the socket for the whole write timeout.
     let config = quiet(Config { write_timeout: Duration::from_secs(120), ..Config::default() });
     let server = TestServer::start(config).await;
     let cookie = server.login(ACME_ADMIN).await;
     let _stalled = stalled_socket(&server, &cookie, "flood/ws").await;
     flood_until_blocked(&server, "flood/ws").await;
+    let hangups = "livedash_hangups_total{transport=\"websocket\"}";
+    let before = support::metric(&server, hangups).await;
     assert_eq!(server.sockets.open().0, 1);
     let logout = server.http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(logout.status(), 204);
@@ -311,12 +320,13 @@ async fn a_logout_closes_a_connection_whose_writes_are_blocked_at_once() {
     let took = logged_out.elapsed();
     println!("a WebSocket blocked in a write closed {} ms after its session's logout", took.as_millis());
     assert!(took < Duration::from_secs(10), "{took:?}: far below the 120 s write timeout");
-    assert!(support::metric(&server, "livedash_hangups_total{transport=\"websocket\"}").await >= 1.0);
+    assert!(support::metric(&server, hangups).await > before, "it was hung up on mid-write");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_logout_ends_an_event_stream_whose_reader_stopped_at_once() {
+    let _alone = FLOODS.lock().await;
     let config = quiet(Config { write_timeout: Duration::from_secs(120), ..Config::default() });
     let server = TestServer::start(config).await;
     let admin = support::As::user(&server, ACME_ADMIN).await;
@@ -324,6 +334,8 @@ async fn a_logout_ends_an_event_stream_whose_reader_stopped_at_once() {
     let stalled = admin.open(&format!("/api/stream/dashboard/{dashboard}"), &[("origin", &server.origin())]).await;
     assert_eq!(stalled.status(), 200);
     flood_until_blocked(&server, "flood/sse").await;
+    let hangups = "livedash_hangups_total{transport=\"sse\"}";
+    let before = support::metric(&server, hangups).await;
     let logout = admin.call(reqwest::Method::POST, "/api/auth/logout", None).await;
     assert_eq!(logout.0, 204);
     let logged_out = Instant::now();
@@ -332,13 +344,14 @@ async fn a_logout_ends_an_event_stream_whose_reader_stopped_at_once() {
     println!("an event stream whose reader stopped closed {} ms after its session's logout", took.as_millis());
     assert!(took < Duration::from_secs(10), "{took:?}: far below the 120 s write timeout");
     // Its HTTP connection, whose response could not finish, was hung up on (not left to TCP).
-    assert!(support::metric(&server, "livedash_hangups_total{transport=\"sse\"}").await >= 1.0);
+    assert!(support::metric(&server, hangups).await > before);
     drop(stalled);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_session_that_expires_closes_a_connection_whose_writes_are_blocked() {
+    let _alone = FLOODS.lock().await;
     let ttl = Duration::from_secs(5);
     let config = quiet(Config { write_timeout: Duration::from_secs(120), session_ttl: ttl, ..Config::default() });
     let server = TestServer::start(config).await;
