@@ -39,3 +39,14 @@ test('the live switch pauses and resumes updates, and the header says when data 
   await expect.poll(async () => Number(await widget.getAttribute('data-updates'))).toBeGreaterThan(paused);
   await page.screenshot({ path: 'artifacts/controls.png' });
 });
+
+test('before the app runs, the server-rendered live switch shows on and takes no click', async ({ page }) => {
+  // Found by the chaos test on a loaded machine (seed 1076497181): the server rendered the switch
+  // off, so a pause before hydration was no click at all, and hydration then showed it on.
+  await signIn(page);
+  await page.route('**/*.wasm', (route) => route.abort()); // the app never starts
+  await page.goto('/');
+  const toggle = page.getByRole('switch', { name: 'Live updates' });
+  await expect(toggle).toBeChecked();
+  await expect(toggle).toBeDisabled();
+});

@@ -17,6 +17,12 @@ pub fn LiveControls() -> AnyView {
         }
     });
 
+    // The server-rendered page already shows the switch, as it will be (on), but a click on it
+    // before the app runs in the browser would flip the box and nothing else (and hydration would
+    // flip it back): it takes clicks once the app runs. (An effect runs only in the browser.)
+    let running = RwSignal::new(false);
+    Effect::new(move |_| running.set(true));
+
     let status = live.status;
     let updated = move || live.last_update.get().map(|at| format!("Updated {}", ago(now.get() - at)));
     let switched_on = move || status.get() != ConnectionStatus::Paused;
@@ -45,7 +51,14 @@ pub fn LiveControls() -> AnyView {
             "Refresh"
         </button>
         <label class="live-switch">
-            <input type="checkbox" role="switch" prop:checked=switched_on on:change=toggle/>
+            <input
+                type="checkbox"
+                role="switch"
+                checked=switched_on
+                prop:checked=switched_on
+                disabled=move || !running.get()
+                on:change=toggle
+            />
             "Live updates"
         </label>
     }
