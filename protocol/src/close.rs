@@ -22,12 +22,26 @@ pub const TRY_AGAIN: u16 = 1013;
 pub const SESSION_ENDED: u16 = 4401;
 /// Live dashboards are off for the tenant.
 pub const LIVE_OFF: u16 = 4403;
+/// The tenant's dashboards poll, an administrator's choice ([`crate::LiveMode::Polling`]): do not
+/// come back over this transport, poll. (405 is HTTP's "method not allowed"; an older client that
+/// does not know the code walks its usual fallback down to polling.)
+pub const POLLING_ONLY: u16 = 4405;
 /// A limit was reached: connections per user, or connection attempts per address and minute.
 pub const LIMIT: u16 = 4429;
 
 /// Every code a client may see, for the documentation check.
-pub const ALL: [u16; 9] =
-    [NORMAL, GOING_AWAY, ABNORMAL, MESSAGE_TOO_BIG, SERVER_ERROR, TRY_AGAIN, SESSION_ENDED, LIVE_OFF, LIMIT];
+pub const ALL: [u16; 10] = [
+    NORMAL,
+    GOING_AWAY,
+    ABNORMAL,
+    MESSAGE_TOO_BIG,
+    SERVER_ERROR,
+    TRY_AGAIN,
+    SESSION_ENDED,
+    LIVE_OFF,
+    POLLING_ONLY,
+    LIMIT,
+];
 
 /// What a client does after a connection ended with a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +55,8 @@ pub enum Reconnect {
     SignIn,
     /// Do not come back: live updates are off; refresh by hand.
     Stop,
+    /// Do not come back over this transport: poll instead.
+    Poll,
 }
 
 impl Reconnect {
@@ -50,6 +66,7 @@ impl Reconnect {
             GOING_AWAY => Reconnect::Spread,
             SESSION_ENDED => Reconnect::SignIn,
             LIVE_OFF => Reconnect::Stop,
+            POLLING_ONLY => Reconnect::Poll,
             _ => Reconnect::WithBackoff,
         }
     }
@@ -96,9 +113,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_session_end_and_live_off_keep_a_client_away() {
+    fn only_a_session_end_live_off_and_polling_keep_a_client_away() {
         let away: Vec<u16> = ALL.into_iter().filter(|&code| !Reconnect::after(code).comes_back()).collect();
-        assert_eq!(away, [SESSION_ENDED, LIVE_OFF]);
+        assert_eq!(away, [SESSION_ENDED, LIVE_OFF, POLLING_ONLY]);
+        assert_eq!(Reconnect::after(POLLING_ONLY), Reconnect::Poll);
         assert_eq!(Reconnect::after(GOING_AWAY), Reconnect::Spread);
         assert_eq!(Reconnect::after(4999), Reconnect::WithBackoff, "an unknown code is a failure");
     }

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     Forbidden,
     /// Live dashboards are off for the tenant.
     LiveDashboardsOff,
+    /// The tenant's dashboards poll (an administrator's choice): WebSockets and SSE streams are
+    /// refused, polls are answered.
+    PollingOnly,
     /// No such thing for this tenant.
     NotFound,
     /// The server is shedding load; try again after `Retry-After`.
@@ -58,7 +61,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the documentation check.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadMessage,
         ErrorCode::BadTopic,
         ErrorCode::LimitExceeded,
@@ -76,6 +79,7 @@ impl ErrorCode {
         ErrorCode::InvalidCredentials,
         ErrorCode::Forbidden,
         ErrorCode::LiveDashboardsOff,
+        ErrorCode::PollingOnly,
         ErrorCode::NotFound,
         ErrorCode::Busy,
         ErrorCode::Unavailable,
@@ -102,6 +106,7 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::LiveDashboardsOff => "live_dashboards_off",
+            ErrorCode::PollingOnly => "polling_only",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Busy => "busy",
             ErrorCode::Unavailable => "unavailable",

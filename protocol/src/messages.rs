@@ -6,6 +6,7 @@
 
 use crate::data::{Item, Meta};
 use crate::error_code::ErrorCode;
+use crate::live_mode::LiveMode;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -139,6 +140,10 @@ pub struct PollAnswer {
     pub cursor: String,
     /// Only the widgets that have something new.
     pub widgets: Vec<PollWidget>,
+    /// The tenant's live mode: `polling` tells a page that polling is the operator's choice (so it
+    /// does not probe faster transports), `live` that it may climb back. Absent from an older server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_mode: Option<LiveMode>,
 }
 
 /// One widget's part of a [`PollAnswer`]: the messages a WebSocket would have carried, in order.

@@ -1,7 +1,7 @@
 //! `docs/protocol.md` is the contract a client author reads: it must name everything this crate
 //! defines. A name added here and not there fails this test.
 
-use protocol::{ClientMessage, ControlMessage, ErrorCode, close, jobs, sse, topics};
+use protocol::{ClientMessage, ControlMessage, ErrorCode, LiveMode, close, jobs, sse, topics};
 
 fn protocol_md() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
@@ -32,6 +32,12 @@ fn every_close_code_has_a_row_in_the_close_code_table() {
     let table = &doc[doc.find("## Close codes").expect("a close code section")..];
     let absent: Vec<u16> = close::ALL.into_iter().filter(|code| !table.contains(&format!("\n| {code} |"))).collect();
     assert_eq!(absent, Vec::<u16>::new());
+}
+
+#[test]
+fn every_live_mode_is_documented() {
+    let doc = protocol_md();
+    assert_eq!(missing(&doc, LiveMode::ALL.map(LiveMode::as_str)), Vec::<&str>::new());
 }
 
 #[test]

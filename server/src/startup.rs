@@ -23,6 +23,7 @@ use crate::store::{
 use crate::topic_name::TenantId;
 use anyhow::Context;
 use leptos::config::LeptosOptions;
+use protocol::LiveMode;
 use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -61,9 +62,8 @@ impl Livedash {
         };
         let demo_keys =
             if config.demo { demo::seed(&store).await.context("seeding demo accounts")? } else { Vec::new() };
-        for tenant in &config.live_dashboards_off {
-            let tenant = TenantId::parse(tenant).context("LIVEDASH_LIVE_DASHBOARDS_OFF")?;
-            store.set_live_dashboards(&tenant, false).await?;
+        for (tenant, mode) in start_modes(&config)? {
+            store.set_live_mode(&tenant, mode).await?;
         }
         let shutdown = Shutdown::new();
         let (broker, engine, cluster, publish_rate): Parts = match &config.redis_url {
@@ -179,5 +179,47 @@ impl Livedash {
             bridge,
         };
         Ok(Self { state, assets, site_urls, shutdown, audit_writer, demo_keys, metrics_listener })
+    }
+}
+
+/// The live modes the configuration sets at start (`LIVEDASH_LIVE_DASHBOARDS_OFF` and
+/// `…_POLLING`). A tenant in both lists is a mistake the operator must see, not a guess.
+fn start_modes(config: &Config) -> anyhow::Result<Vec<(TenantId, LiveMode)>> {
+    let lists = [
+        (&config.live_dashboards_off, LiveMode::Off, "LIVEDASH_LIVE_DASHBOARDS_OFF"),
+        (&config.live_dashboards_polling, LiveMode::Polling, "LIVEDASH_LIVE_DASHBOARDS_POLLING"),
+    ];
+    let mut modes: Vec<(TenantId, LiveMode)> = Vec::new();
+    for (tenants, mode, setting) in lists {
+        for tenant in tenants {
+            let tenant = TenantId::parse(tenant).context(setting)?;
+            if let Some((_, other)) = modes.iter().find(|(seen, _)| *seen == tenant) {
+                anyhow::bail!("{setting}: tenant {tenant} is set to {other} by another setting too");
+            }
+            modes.push((tenant, mode));
+        }
+    }
+    Ok(modes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_tenant_gets_one_start_mode() {
+        let config = Config {
+            live_dashboards_off: vec!["acme".into()],
+            live_dashboards_polling: vec!["globex".into()],
+            ..Config::default()
+        };
+        let modes = start_modes(&config).unwrap();
+        assert_eq!(
+            modes.iter().map(|(t, m)| (t.as_str(), *m)).collect::<Vec<_>>(),
+            [("acme", LiveMode::Off), ("globex", LiveMode::Polling)]
+        );
+        let both = Config { live_dashboards_polling: vec!["acme".into()], ..config };
+        let error = start_modes(&both).unwrap_err().to_string();
+        assert!(error.contains("acme") && error.contains("POLLING"), "{error}");
     }
 }

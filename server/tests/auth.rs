@@ -276,6 +276,68 @@ async fn only_admins_toggle_live_dashboards_and_turning_them_off_closes_with_440
 }
 
 #[tokio::test]
+async fn only_admins_set_the_live_mode_and_each_switch_reaches_open_connections() {
+    let server = server().await;
+    let viewer = server.login(ACME_VIEWER).await;
+    let admin = server.login(ACME_ADMIN).await;
+    let url = server.url("/api/admin/live-mode");
+    let put =
+        |cookie: &str, body: serde_json::Value| server.http().put(&url).header("cookie", cookie).json(&body).send();
+    let mode = |mode: &str| serde_json::json!({ "mode": mode });
+
+    assert_eq!(put(&viewer, mode("polling")).await.unwrap().status(), 403, "viewers may not");
+    let bad = put(&admin, mode("fast")).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!((body["error"].as_str(), body["field"].as_str()), (Some("bad_request"), Some("mode")), "{body}");
+
+    let mut acme_socket = server.connect_as(ACME_VIEWER).await;
+    let mut globex_socket = server.connect_as(GLOBEX_ADMIN).await;
+    assert_eq!(put(&admin, mode("polling")).await.unwrap().status(), 200);
+    assert_eq!(acme_socket.close_code().await, 4405, "an open socket is told to poll");
+    assert_eq!(close_code_of(&server, Some(&viewer)).await, 4405, "so is a new one");
+    globex_socket.send(&protocol::ClientMessage::Ping).await;
+    assert_eq!(globex_socket.next_json().await["type"], "pong", "another tenant is untouched");
+    let read = |path: &'static str, cookie: String| {
+        let request = http().get(server.url(path)).header("cookie", cookie);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    assert_eq!(read("/api/admin/live-mode", admin.clone()).await, mode("polling"));
+    assert_eq!(read("/api/auth/me", viewer.clone()).await["liveMode"], "polling", "what a page reads");
+    assert_eq!(read("/api/admin/live-dashboards", admin.clone()).await["enabled"], true, "polling is not off");
+
+    assert_eq!(put(&admin, mode("off")).await.unwrap().status(), 200);
+    assert_eq!(close_code_of(&server, Some(&viewer)).await, 4403);
+    assert_eq!(read("/api/auth/me", viewer.clone()).await["liveMode"], "off");
+    assert_eq!(put(&admin, mode("live")).await.unwrap().status(), 200);
+    let mut back = server.open_ws(Some(&viewer), Some(&server.origin())).await.unwrap();
+    assert_eq!(back.next_json().await["type"], "welcome");
+
+    let switches = async {
+        loop {
+            let log = audit_log(&server, &admin).await;
+            let details: Vec<&str> =
+                log.iter().filter(|e| e["action"] == "live_mode").filter_map(|e| e["detail"].as_str()).collect();
+            if details.len() == 3 {
+                return details.into_iter().map(str::to_owned).collect::<Vec<_>>();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let mut details = tokio::time::timeout(support::WAIT, switches).await.expect("every switch audited");
+    details.sort();
+    assert_eq!(
+        details,
+        [
+            "live → polling; 1 connection(s) closed",
+            "off → live; 0 connection(s) closed",
+            "polling → off; 0 connection(s) closed",
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn connections_per_user_are_limited_with_4429() {
     let server = TestServer::start(Config { demo: false, max_connections_per_user: 2, ..Config::default() }).await;
     let _a = server.connect().await;
@@ -366,5 +428,18 @@ async fn the_config_can_turn_a_tenants_live_dashboards_off() {
     let mut acme = server.connect().await;
     acme.send(&protocol::ClientMessage::Ping).await;
     assert_eq!(acme.next_json().await["type"], "pong");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_config_can_set_a_tenant_to_polling() {
+    let server =
+        TestServer::start(Config { demo: true, live_dashboards_polling: vec!["globex".into()], ..Config::default() })
+            .await;
+    let globex = server.login(GLOBEX_ADMIN).await;
+    assert_eq!(close_code_of(&server, Some(&globex)).await, 4405);
+    let me: serde_json::Value =
+        http().get(server.url("/api/auth/me")).header("cookie", globex).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["liveMode"], "polling");
     server.stop().await;
 }

@@ -97,5 +97,20 @@ async fn job_ids_are_checked_jobs_belong_to_a_tenant_and_streams_per_job_are_cap
     assert_eq!(sixth.status(), 429);
     let body: serde_json::Value = sixth.json().await.unwrap();
     assert_eq!(body["limit"], json!({"name": "job_streams_per_user", "max": 5}));
+
+    // A tenant backed out to polling: open job streams end with 4405, new ones are refused.
+    let (status, _) = admin.call(reqwest::Method::PUT, "/api/admin/live-mode", Some(json!({"mode": "polling"}))).await;
+    assert_eq!(status, 200);
+    for mut stream in open {
+        let close = loop {
+            let event = stream.next().await;
+            if event.name == "close" {
+                break event;
+            }
+        };
+        assert_eq!(close.json()["code"], 4405);
+    }
+    let (status, body) = admin.get("/api/v1/realtime/jobs/job-7").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("polling_only")));
     server.stop().await;
 }

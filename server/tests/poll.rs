@@ -5,7 +5,7 @@
 mod support;
 
 use protocol::dashboard::{DASHBOARD_EDITS_FEED, NOTIFICATION_CENTER_FEED};
-use protocol::{ControlMessage, PollAnswer, ServerMessage};
+use protocol::{ControlMessage, LiveMode, PollAnswer, ServerMessage};
 use server::config::Config;
 use support::{ACME_ADMIN, As, GLOBEX_ADMIN, TestServer, acme, metric, publish_point};
 
@@ -108,7 +108,7 @@ async fn positions_from_the_websocket_time_since_and_lost_history() {
 }
 
 #[tokio::test]
-async fn polls_need_a_session_of_the_tenant_and_live_dashboards_on() {
+async fn polls_need_a_session_of_the_tenant_and_a_live_mode_other_than_off() {
     let server = TestServer::quiet().await;
     let admin = As::user(&server, ACME_ADMIN).await;
     let (dashboard, _) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
@@ -121,10 +121,47 @@ async fn polls_need_a_session_of_the_tenant_and_live_dashboards_on() {
     server.broker.publish(&acme("ops/notifications"), protocol::TopicKind::Events, vec![]).unwrap();
     let answer = poll(&admin, dashboard, "").await;
     assert!(answer.widgets.iter().any(|w| w.widget_id == NOTIFICATION_CENTER_FEED));
+    assert_eq!(answer.live_mode, Some(LiveMode::Live));
+    let polling = serde_json::json!({"mode": "polling"});
+    assert_eq!(admin.call(reqwest::Method::PUT, "/api/admin/live-mode", Some(polling)).await.0, 200);
+    assert_eq!(poll(&admin, dashboard, "").await.live_mode, Some(LiveMode::Polling), "polls go on, and say why");
     let off = serde_json::json!({"enabled": false});
     assert_eq!(admin.call(reqwest::Method::PUT, "/api/admin/live-dashboards", Some(off)).await.0, 200);
     let (status, body) = admin.get(&path).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("live_dashboards_off")));
+    server.stop().await;
+}
+
+/// The operator's backout: a page whose WebSocket is closed because its tenant now polls continues
+/// from the resume token of the last message that socket brought, and misses nothing.
+#[tokio::test]
+async fn a_socket_moved_to_polling_continues_from_its_resume_token() {
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    let (dashboard, ids) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
+    let orders = acme("sales/orders");
+    let mut socket = server.connect_as(ACME_ADMIN).await;
+    socket.subscribe(&ids[0], "sales/orders", None).await;
+    let mut last_token = None;
+    for v in 1..=3 {
+        publish_point(&server.broker, &orders, v as f64);
+    }
+    while last_token.as_ref().is_none_or(|t: &String| !t.ends_with(".3")) {
+        last_token = Some(match socket.next_message().await {
+            ServerMessage::Control(ControlMessage::Snapshot { meta, .. }) => meta.resume_token,
+            ServerMessage::Update(update) => update.meta.resume_token,
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    let polling = serde_json::json!({"mode": "polling"});
+    assert_eq!(admin.call(reqwest::Method::PUT, "/api/admin/live-mode", Some(polling)).await.0, 200);
+    assert_eq!(socket.close_code().await, 4405);
+    publish_point(&server.broker, &orders, 4.0);
+    publish_point(&server.broker, &orders, 5.0);
+    let token = last_token.unwrap();
+    let carried = poll(&admin, dashboard, &format!("?positions={}:{token}", ids[0])).await;
+    assert_eq!(summary(&carried), [(ids[0].clone(), "update", 4), (ids[0].clone(), "update", 5)], "nothing lost");
+    assert_eq!(carried.live_mode, Some(LiveMode::Polling));
     server.stop().await;
 }
 

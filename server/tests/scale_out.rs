@@ -287,7 +287,7 @@ async fn a_node_killed_with_sigkill_stops_counting_its_users_within_the_heartbea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_logout_or_live_off_on_one_node_closes_the_sockets_on_every_node() {
+async fn a_logout_or_a_live_mode_switch_on_one_node_closes_the_sockets_on_every_node() {
     let redis = RedisServer::start();
     let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
     // The session is made on node A and checked by node B.
@@ -300,18 +300,37 @@ async fn a_logout_or_live_off_on_one_node_closes_the_sockets_on_every_node() {
     let mut refused = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
     assert_eq!(refused.close_code().await, 4401, "and the session is gone for B too");
 
-    let mut watcher = a.connect().await;
     let admin = b.login(support::ACME_ADMIN).await;
-    let off = b
-        .http()
-        .put(b.url("/api/admin/live-dashboards"))
-        .header("cookie", &admin)
-        .json(&serde_json::json!({"enabled": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(off.status(), 200);
-    assert_eq!(watcher.close_code().await, 4403, "live turned off on B, closed on A");
+    let switch = |path: &'static str, body: serde_json::Value| {
+        let request = b.http().put(b.url(path)).header("cookie", &admin).json(&body);
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let mut watcher = a.connect().await;
+    switch("/api/admin/live-mode", serde_json::json!({"mode": "polling"})).await;
+    assert_eq!(watcher.close_code().await, 4405, "polling chosen on B, closed on A");
+    let viewer = a.login(support::ACME_VIEWER).await;
+    let mut again = a.open_ws(Some(&viewer), Some(&a.origin())).await.unwrap();
+    assert_eq!(again.close_code().await, 4405, "A forgot the mode it had cached");
+    switch("/api/admin/live-mode", serde_json::json!({"mode": "live"})).await;
+    // A forgets the mode it cached when B's notice arrives over Redis, a moment after B answered:
+    // until then A may still refuse with 4405, never longer than the wait.
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let mut back = loop {
+        let mut socket = a.open_ws(Some(&viewer), Some(&a.origin())).await.unwrap();
+        match socket.next_json_or_close().await {
+            Ok(first) => {
+                assert_eq!(first["type"], "welcome");
+                break socket;
+            }
+            Err(code) => {
+                assert_eq!(code, 4405);
+                assert!(tokio::time::Instant::now() < deadline, "A never heard that live is back");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    switch("/api/admin/live-dashboards", serde_json::json!({"enabled": false})).await;
+    assert_eq!(back.close_code().await, 4403, "live turned off on B, closed on A");
     a.stop().await;
     b.stop().await;
 }
@@ -648,15 +667,16 @@ async fn a_node_that_missed_notices_checks_its_sockets_again() {
     let mut on_b = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
     assert_eq!(on_b.next_json().await["type"], "welcome");
     let mut globex_on_b = b.connect_as(support::GLOBEX_ADMIN).await;
-    // A logout and a live-off whose notices never reached B: made in the store behind its back.
+    // A logout and a switch to polling whose notices never reached B: made in the store behind its
+    // back.
     let token = cookie.strip_prefix("livedash_session=").unwrap();
     let session = b.state().auth.session(Some(token)).await.unwrap();
     a.store.revoke_session(&session.id).await.unwrap();
-    a.store.set_live_dashboards(&TenantId::parse("globex").unwrap(), false).await.unwrap();
+    a.store.set_live_mode(&TenantId::parse("globex").unwrap(), protocol::LiveMode::Polling).await.unwrap();
     b.state().auth.forget(&server::broker::cluster::Notice::Missed);
     assert_eq!(b.sockets.recheck(&b.state().auth).await, 2);
     assert_eq!(on_b.close_code().await, 4401);
-    assert_eq!(globex_on_b.close_code().await, 4403);
+    assert_eq!(globex_on_b.close_code().await, 4405);
     a.stop().await;
     b.stop().await;
 }

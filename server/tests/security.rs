@@ -77,6 +77,7 @@ async fn no_state_changes_from_another_site() {
     for (method, path) in [
         (Method::PUT, "/api/me/preferences"),
         (Method::PUT, "/api/admin/live-dashboards"),
+        (Method::PUT, "/api/admin/live-mode"),
         (Method::DELETE, "/api/dashboards/1/widgets/1"),
         (Method::PUT, "/api/me/widget-modes/1"),
         (Method::POST, "/api/auth/logout"),

@@ -222,6 +222,49 @@ async fn streams_are_refused_without_a_session_from_another_origin_for_another_t
     server.stop().await;
 }
 
+/// The operator's backout to polling: an open stream ends with `close` 4405 (do not come back, poll),
+/// a new one is refused with `polling_only`, and a poll from the stream's last event id brings
+/// exactly what the stream did not.
+#[tokio::test]
+async fn a_stream_told_to_poll_continues_in_polls_from_its_last_event_id() {
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    let (dashboard, ids) = admin.create_dashboard(&[("line_chart", "sales/orders")]).await;
+    let orders = acme("sales/orders");
+    publish_point(&server.broker, &orders, 1.0);
+    let mut sse = admin.stream(&stream_path(dashboard), &[]).await;
+    snapshots_of(&mut sse, &[&ids[0]]).await;
+    let last_seen = sse.next_or_end_id_after_publish(&server, 2.0).await;
+
+    let (status, _) = admin.call(reqwest::Method::PUT, "/api/admin/live-mode", Some(json!({"mode": "polling"}))).await;
+    assert_eq!(status, 200);
+    let close = loop {
+        let event = sse.next().await;
+        if event.name != "heartbeat" {
+            break event;
+        }
+    };
+    assert_eq!((close.name.as_str(), close.json()["code"].as_u64()), ("close", Some(4405)));
+    assert_eq!(close.json()["reconnect"], false);
+    assert!(sse.next_or_end().await.is_none(), "the stream ends after close");
+    let (status, body) = admin.get(&stream_path(dashboard)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("polling_only")));
+
+    publish_point(&server.broker, &orders, 3.0);
+    let (status, answer) = admin.get(&format!("/api/v1/dashboards/{dashboard}/updates?since={last_seen}")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["liveMode"], "polling");
+    let offsets: Vec<u64> = answer["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["widgetId"] == ids[0].as_str())
+        .flat_map(|w| w["messages"].as_array().unwrap().iter().map(|m| m["meta"]["offset"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(offsets, [3], "exactly what the stream did not bring");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn websockets_and_streams_share_the_per_user_connection_limit() {
     let server = TestServer::start(quiet(Config { max_connections_per_user: 3, ..Config::default() })).await;

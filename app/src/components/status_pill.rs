@@ -16,7 +16,7 @@ pub fn StatusPill() -> AnyView {
             data-status=move || status.get().slug()
             data-attempt=move || status.get().pending_retry().map(|(attempt, _)| attempt)
             data-retry-in=move || status.get().pending_retry().map(|(_, secs)| secs)
-            data-probe-at=move || next_probe.get().filter(|_| status.get().is_receiving()).map(|at| at as u64)
+            data-probe-at=move || next_probe.get().filter(|_| status.get().probes()).map(|at| at as u64)
             role="status"
             aria-live="polite"
             aria-label=move || format!("Connection: {}", status.get())

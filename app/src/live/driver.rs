@@ -7,13 +7,13 @@
 //! either may feed the session again.
 
 use super::session::{
-    Delivery, Effect, Input, LiveSession, LiveSessionConfig, PollFailure, PollPurpose, WidgetPosition,
+    Delivery, Effect, Input, LiveSession, LiveSessionConfig, ModeCheck, PollFailure, PollPurpose, WidgetPosition,
 };
 use super::status::ConnectionStatus;
 use super::stream::{EventStream, Heard};
 use leptos::prelude::*;
 use protocol::close::ABNORMAL;
-use protocol::{ClientMessage, ControlMessage, ErrorBody, PollAnswer, ServerMessage};
+use protocol::{ClientMessage, ControlMessage, ErrorBody, LiveMode, PollAnswer, ServerMessage};
 use std::{
     cell::RefCell,
     collections::BTreeMap,
@@ -32,6 +32,9 @@ pub type Handler = Rc<dyn Fn(&Delivery)>;
 pub enum Notice {
     Status(ConnectionStatus),
     WebSocketRefused,
+    /// The tenant polls, an administrator's choice, and this connection cannot (see
+    /// [`Effect::PollingChosen`]).
+    PollingChosen,
 }
 
 pub type NoticeHook = Rc<dyn Fn(Notice)>;
@@ -71,6 +74,7 @@ pub(super) struct Driver {
     poll_timer: Option<TimeoutHandle>,
     probe_timer: Option<TimeoutHandle>,
     fetch_timer: Option<TimeoutHandle>,
+    mode_timer: Option<TimeoutHandle>,
     /// Set when the page closes the client: answers of polls in flight are dropped.
     closed: bool,
 }
@@ -104,6 +108,7 @@ impl LiveClient {
             poll_timer: None,
             probe_timer: None,
             fetch_timer: None,
+            mode_timer: None,
             closed: false,
         };
         let client = Self(Rc::new(RefCell::new(driver)));
@@ -145,9 +150,8 @@ impl LiveClient {
         driver.handlers.clear();
         driver.drop_socket();
         driver.stream = None;
-        for timer in
-            [driver.poll_timer.take(), driver.probe_timer.take(), driver.fetch_timer.take()].into_iter().flatten()
-        {
+        let timers = [driver.poll_timer.take(), driver.probe_timer.take(), driver.fetch_timer.take()];
+        for timer in timers.into_iter().chain([driver.mode_timer.take()]).flatten() {
             timer.clear();
         }
     }
@@ -224,12 +228,10 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
                 super::forget_saved_session();
                 crate::http::go_to(crate::routes::LOGIN_PATH)
             }
-            Effect::WebSocketRefused => {
-                let hook = rc.borrow().on_notice.clone();
-                if let Some(hook) = hook {
-                    hook(Notice::WebSocketRefused);
-                }
-            }
+            Effect::WebSocketRefused => tell(rc, Notice::WebSocketRefused),
+            Effect::PollingChosen => tell(rc, Notice::PollingChosen),
+            Effect::CheckModeIn(delay) => feed_after(rc, Timer::Mode, delay, Input::ModeCheckDue),
+            Effect::CheckMode => check_mode(Rc::downgrade(rc)),
         }
     }
 }
@@ -373,6 +375,35 @@ fn poll(weak: Weak<RefCell<Driver>>, url: String, dashboard: i64, purpose: PollP
     });
 }
 
+/// Tells whoever runs the connection (the hub of shared tabs) what it asked to hear.
+fn tell(rc: &Rc<RefCell<Driver>>, notice: Notice) {
+    let hook = rc.borrow().on_notice.clone();
+    if let Some(hook) = hook {
+        hook(notice);
+    }
+}
+
+/// Asks the tenant's live mode (`/api/auth/me` says it) and feeds the answer back.
+fn check_mode(weak: Weak<RefCell<Driver>>) {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Me {
+        live_mode: LiveMode,
+    }
+    leptos::task::spawn_local(async move {
+        let check = match crate::http::fetch_within("GET", "/api/auth/me", None, POLL_TIMEOUT).await {
+            Ok(reply) if reply.status == 200 => {
+                serde_json::from_str::<Me>(&reply.text).map_or(ModeCheck::Unknown, |me| ModeCheck::Mode(me.live_mode))
+            }
+            Ok(reply) if reply.status == 401 => ModeCheck::SignedOut,
+            _ => ModeCheck::Unknown,
+        };
+        if let Some(rc) = weak.upgrade() {
+            dispatch(&rc, Input::ModeIs(check));
+        }
+    });
+}
+
 pub(super) fn on_message(rc: &Rc<RefCell<Driver>>, text: &str) {
     // Whatever arrives proves the path works: the answer to a ping is overdue no more.
     if let Some(deadline) = rc.borrow_mut().pong_deadline.take() {
@@ -402,6 +433,8 @@ enum Timer {
     Fetch,
     /// A ping's answer is overdue.
     Pong,
+    /// The tenant's live mode is due to be asked again (while live updates are off).
+    Mode,
 }
 
 impl Driver {
@@ -411,6 +444,7 @@ impl Driver {
             Timer::Probe => &mut self.probe_timer,
             Timer::Fetch => &mut self.fetch_timer,
             Timer::Pong => &mut self.pong_deadline,
+            Timer::Mode => &mut self.mode_timer,
         }
     }
 }

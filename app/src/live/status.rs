@@ -12,15 +12,21 @@ pub enum ConnectionStatus {
     Live,
     /// WebSockets do not get through: updates arrive over Server-Sent Events.
     LiveSse,
-    /// Neither WebSockets nor SSE get through: the page asks for updates every `every_secs`.
-    Polling { every_secs: u32 },
+    /// The page asks for updates every `every_secs`: neither WebSockets nor SSE get through, or
+    /// (`by_operator`) an administrator set the tenant's dashboards to polling.
+    Polling {
+        every_secs: u32,
+        #[serde(default)]
+        by_operator: bool,
+    },
     /// Lost the socket; retry `attempt` is due in `retry_in_secs`.
     Reconnecting { attempt: u32, retry_in_secs: u32 },
     /// The user switched live updates off.
     Paused,
     /// Gave up after too many failed attempts; a Retry button starts again.
     Offline,
-    /// The tenant's live dashboards are off (close code 4403): manual refresh only.
+    /// The tenant's live mode is `off` (close code 4403): manual refresh only; the page checks the
+    /// mode again every half minute and comes back on its own when an administrator turns it on.
     LiveOff,
     /// The session ended (close code 4401): the user must sign in again.
     SignedOut,
@@ -55,12 +61,26 @@ impl ConnectionStatus {
                  Events. WebSockets are tried again in the background."
                     .into(),
             ),
-            Self::Polling { every_secs } => Some(format!(
+            Self::Polling { every_secs, by_operator: true } => Some(format!(
+                "An administrator set this workspace's dashboards to polling: the page asks for updates \
+                 every {every_secs} s, and goes live again on its own when they switch live updates back on."
+            )),
+            Self::Polling { every_secs, by_operator: false } => Some(format!(
                 "Neither WebSockets nor Server-Sent Events get through this network, so the page asks for \
                  updates every {every_secs} s. The faster ways are tried again in the background."
             )),
+            Self::LiveOff => Some(
+                "An administrator turned live updates off for this workspace: refresh a widget by hand. The \
+                 page checks every half minute and goes live again on its own when they are back on."
+                    .into(),
+            ),
             _ => None,
         }
+    }
+
+    /// Whether faster transports are tried in the background (the pill shows when the next try is).
+    pub fn probes(&self) -> bool {
+        matches!(self, Self::LiveSse | Self::Polling { by_operator: false, .. })
     }
 
     /// While reconnecting: which retry is next and how many seconds away it is, as the pill says.
@@ -106,9 +126,18 @@ mod tests {
         assert_eq!(waiting.pending_retry(), Some((2, 4)));
         assert_eq!(ConnectionStatus::Connecting.pending_retry(), None);
         assert_eq!(ConnectionStatus::LiveSse.to_string(), "Live (SSE)");
-        let polling = ConnectionStatus::Polling { every_secs: 30 };
+        let polling = ConnectionStatus::Polling { every_secs: 30, by_operator: false };
         assert_eq!((polling.to_string().as_str(), polling.slug()), ("Polling", "polling"));
         assert!(polling.explanation().unwrap().contains("every 30 s"));
+        assert!(polling.probes() && ConnectionStatus::LiveSse.probes() && !ConnectionStatus::Live.probes());
+        let chosen = ConnectionStatus::Polling { every_secs: 30, by_operator: true };
+        assert_eq!((chosen.to_string().as_str(), chosen.slug()), ("Polling", "polling"));
+        let why = chosen.explanation().unwrap();
+        assert!(why.contains("administrator") && why.contains("every 30 s"), "{why}");
+        assert!(!chosen.probes(), "the operator's choice is not second-guessed");
+        assert!(ConnectionStatus::LiveOff.explanation().unwrap().contains("administrator"));
+        let older: ConnectionStatus = serde_json::from_str(r#"{"state":"polling","every_secs":30}"#).unwrap();
+        assert_eq!(older, polling, "what a tab of the previous release relays");
         assert!(polling.is_receiving() && ConnectionStatus::Live.is_receiving());
         assert!(!ConnectionStatus::Offline.is_receiving() && ConnectionStatus::Live.explanation().is_none());
     }

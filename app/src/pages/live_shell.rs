@@ -1,7 +1,7 @@
 //! The frame of every live page: one connection and the header (status, controls, notifications,
 //! account) that stay put while the user moves between dashboards; the routed page renders below.
 
-use crate::components::{LiveControls, NotificationCenter, StatusPill, UserMenu};
+use crate::components::{LiveControls, LiveModeControl, NotificationCenter, StatusPill, UserMenu};
 use crate::live::Live;
 use leptos::prelude::*;
 use leptos_router::components::Outlet;
@@ -22,6 +22,7 @@ pub fn LiveShell() -> AnyView {
             <h1 class="dashboard-title">{move || heading.get()}</h1>
             <StatusPill/>
             <LiveControls/>
+            <LiveModeControl/>
             <NotificationCenter topic=NOTIFICATIONS_TOPIC/>
             <UserMenu/>
         </header>

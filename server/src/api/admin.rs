@@ -1,9 +1,10 @@
-//! Tenant administration (admins only): the live-dashboards flag and the audit log.
+//! Tenant administration (admins only): the tenant's live mode and the audit log.
 
 use super::{AdminSession, json_body};
 use crate::http_error::ApiError;
 use crate::{
     AppState,
+    auth::Session,
     broker::cluster::Notice,
     store::audit::{AuditEntry, AuditRecord, Outcome},
 };
@@ -12,22 +13,46 @@ use axum::{
     body::Bytes,
     extract::{Query, State},
 };
+use protocol::LiveMode;
 use serde::{Deserialize, Serialize};
 
-/// Close code for sockets of a tenant whose live dashboards were turned off.
+/// The body of `GET`/`PUT /api/admin/live-mode`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveModeBody {
+    mode: LiveMode,
+}
 
+/// The body of the older `/api/admin/live-dashboards` (on means `live`, off means `off`), kept so
+/// that scripts written for it keep working.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LiveDashboards {
     enabled: bool,
 }
 
+pub async fn live_mode(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+) -> Result<Json<LiveModeBody>, ApiError> {
+    Ok(Json(LiveModeBody { mode: current_mode(&state, &session).await? }))
+}
+
+pub async fn set_live_mode(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    body: Bytes,
+) -> Result<Json<LiveModeBody>, ApiError> {
+    let wanted: LiveModeBody = json_body(&body)?;
+    switch(&state, &session, wanted.mode).await?;
+    Ok(Json(wanted))
+}
+
 pub async fn live_dashboards(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
 ) -> Result<Json<LiveDashboards>, ApiError> {
-    let tenant = state.store.tenant(&session.user.tenant).await.map_err(ApiError::internal)?;
-    Ok(Json(LiveDashboards { enabled: tenant.is_some_and(|t| t.live_dashboards) }))
+    Ok(Json(LiveDashboards { enabled: current_mode(&state, &session).await? != LiveMode::Off }))
 }
 
 pub async fn set_live_dashboards(
@@ -36,24 +61,33 @@ pub async fn set_live_dashboards(
     body: Bytes,
 ) -> Result<Json<LiveDashboards>, ApiError> {
     let wanted: LiveDashboards = json_body(&body)?;
+    switch(&state, &session, if wanted.enabled { LiveMode::Live } else { LiveMode::Off }).await?;
+    Ok(Json(wanted))
+}
+
+/// The mode as the store has it now (not as this node last cached it).
+async fn current_mode(state: &AppState, session: &Session) -> Result<LiveMode, ApiError> {
+    let tenant = state.store.tenant(&session.user.tenant).await.map_err(ApiError::internal)?;
+    Ok(tenant.map_or(LiveMode::Off, |t| t.live_mode))
+}
+
+/// Sets the session's tenant's live mode, closes here what the mode no longer lets in, tells the
+/// other nodes (which close theirs and forget the mode they cached) and audits the switch.
+async fn switch(state: &AppState, session: &Session, mode: LiveMode) -> Result<(), ApiError> {
     let tenant = &session.user.tenant;
-    state.auth.set_live_dashboards(tenant, wanted.enabled).await.map_err(ApiError::internal)?;
-    let closed = if wanted.enabled {
-        0
-    } else {
-        let notice = Notice::LiveOff(tenant.clone());
-        let closed = state.sockets.apply(&notice);
-        state.cluster.announce(notice).await;
-        closed
-    };
+    let before = current_mode(state, session).await?;
+    state.auth.set_live_mode(tenant, mode).await.map_err(ApiError::internal)?;
+    let notice = Notice::LiveMode(tenant.clone(), mode);
+    let closed = state.sockets.apply(&notice);
+    state.cluster.announce(notice).await;
     state.auditor.record(AuditEntry {
         tenant: Some(tenant.to_string()),
         actor: Some(session.user.email.clone()),
-        action: "live_dashboards",
+        action: "live_mode",
         outcome: Outcome::Ok,
-        detail: Some(format!("set to {}; {closed} socket(s) closed", wanted.enabled)),
+        detail: Some(format!("{before} → {mode}; {closed} connection(s) closed")),
     });
-    Ok(Json(wanted))
+    Ok(())
 }
 
 #[derive(Deserialize)]

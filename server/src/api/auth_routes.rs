@@ -20,7 +20,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::CookieJar;
-use protocol::ErrorCode;
+use protocol::{ErrorCode, LiveMode};
 use serde::{Deserialize, Serialize};
 use std::{net::IpAddr, time::Instant};
 
@@ -40,6 +40,25 @@ pub struct Me {
     user: User,
     /// Unix seconds.
     expires_at: i64,
+    /// The tenant's live mode: a page whose live updates are off asks this to learn when an
+    /// administrator turns them back on. Left out when the store could not say just now (the page
+    /// asks again later; the sign-in itself must not fail for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_mode: Option<LiveMode>,
+}
+
+impl Me {
+    async fn of(state: &AppState, session: Session) -> Self {
+        let live_mode = match state.auth.live_mode(&session.user.tenant).await {
+            // An unknown tenant (removed from the store) is off.
+            Ok(mode) => Some(mode.unwrap_or(LiveMode::Off)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the tenant's live mode");
+                None
+            }
+        };
+        Me { user: session.user, expires_at: session.expires_at, live_mode }
+    }
 }
 
 pub async fn login(
@@ -91,7 +110,7 @@ pub async fn login(
     });
     state.presence.signed_in(&session.user);
     let jar = jar.add(state.auth.cookie(token, &headers));
-    Ok((jar, Json(Me { user: session.user, expires_at: session.expires_at })))
+    Ok((jar, Json(Me::of(&state, session).await)))
 }
 
 /// A throttled sign-in: 429 with `Retry-After`, counted and audited.
@@ -130,8 +149,8 @@ pub async fn logout(
     Ok((jar.add(state.auth.removal_cookie(&headers)), StatusCode::NO_CONTENT))
 }
 
-pub async fn me(session: Session) -> Json<Me> {
-    Json(Me { user: session.user, expires_at: session.expires_at })
+pub async fn me(State(state): State<AppState>, session: Session) -> Json<Me> {
+    Json(Me::of(&state, session).await)
 }
 
 /// Whether anyone is signed in: `{"session": Me | null}`, always `200`. The sign-in page asks this
@@ -141,7 +160,7 @@ pub async fn session_status(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let me = match state.auth.session_of(&headers).await {
-        Ok(session) => Some(Me { user: session.user, expires_at: session.expires_at }),
+        Ok(session) => Some(Me::of(&state, session).await),
         Err(AuthError::Store(e)) => return Err(ApiError::internal(e)),
         Err(_) => None,
     };

@@ -20,6 +20,7 @@ use crate::{
 };
 use axum_extra::extract::cookie::Cookie;
 use lookup_cache::LookupCache;
+use protocol::LiveMode;
 use resume_token::ResumeKeys;
 use session_cookie::CookiePolicy;
 use std::time::{Duration, Instant};
@@ -62,9 +63,9 @@ pub struct Auth {
     /// Password hashing is slow and takes memory by design (Argon2id): a login flood must queue
     /// here, not fill the blocking pool.
     password_checks: tokio::sync::Semaphore,
-    /// session id → its user; tenant → its live flag.
+    /// session id → its user; tenant → its live mode.
     sessions: LookupCache<String, User>,
-    live_flags: LookupCache<TenantId, bool>,
+    live_modes: LookupCache<TenantId, LiveMode>,
 }
 
 /// How long a session's or a tenant's state read from the store is trusted (see [`lookup_cache`]).
@@ -80,7 +81,7 @@ impl Auth {
             cookies,
             password_checks: tokio::sync::Semaphore::new(max_password_checks),
             sessions: LookupCache::new(LOOKUP_TTL),
-            live_flags: LookupCache::new(LOOKUP_TTL),
+            live_modes: LookupCache::new(LOOKUP_TTL),
         }
     }
 
@@ -129,21 +130,21 @@ impl Auth {
         Ok(())
     }
 
-    /// Whether `tenant`'s live dashboards are on; `None` for an unknown tenant.
-    pub async fn live_dashboards(&self, tenant: &TenantId) -> Result<Option<bool>, StoreError> {
-        let began = match self.live_flags.get(tenant, Instant::now()) {
-            Ok(live) => return Ok(Some(live)),
+    /// How `tenant`'s dashboards get their updates; `None` for an unknown tenant.
+    pub async fn live_mode(&self, tenant: &TenantId) -> Result<Option<LiveMode>, StoreError> {
+        let began = match self.live_modes.get(tenant, Instant::now()) {
+            Ok(mode) => return Ok(Some(mode)),
             Err(began) => began,
         };
         let Some(found) = self.store.tenant(tenant).await? else { return Ok(None) };
-        self.live_flags.put(tenant.clone(), found.live_dashboards, began, Instant::now());
-        Ok(Some(found.live_dashboards))
+        self.live_modes.put(tenant.clone(), found.live_mode, began, Instant::now());
+        Ok(Some(found.live_mode))
     }
 
-    /// Turns `tenant`'s live dashboards on or off (the caller closes its sockets).
-    pub async fn set_live_dashboards(&self, tenant: &TenantId, enabled: bool) -> Result<(), StoreError> {
-        self.store.set_live_dashboards(tenant, enabled).await?;
-        self.live_flags.changed(tenant);
+    /// Sets `tenant`'s live mode (the caller closes the connections it no longer lets in).
+    pub async fn set_live_mode(&self, tenant: &TenantId, mode: LiveMode) -> Result<(), StoreError> {
+        self.store.set_live_mode(tenant, mode).await?;
+        self.live_modes.changed(tenant);
         Ok(())
     }
 
@@ -151,10 +152,10 @@ impl Auth {
     pub fn forget(&self, notice: &Notice) {
         match notice {
             Notice::SessionEnded(session) => self.sessions.changed(session),
-            Notice::LiveOff(tenant) => self.live_flags.changed(tenant),
+            Notice::LiveMode(tenant, _) => self.live_modes.changed(tenant),
             Notice::Missed => {
                 self.sessions.clear();
-                self.live_flags.clear();
+                self.live_modes.clear();
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::topic_name::TenantId;
 use futures_util::future::BoxFuture;
+use protocol::LiveMode;
 use std::time::Duration;
 
 pub trait Cluster: Send + Sync + 'static {
@@ -28,19 +29,23 @@ pub trait Cluster: Send + Sync + 'static {
 pub enum Notice {
     /// A session ended (a logout): its sockets close with 4401 wherever they are.
     SessionEnded(String),
-    /// A tenant's live dashboards were turned off: its sockets close with 4403.
-    LiveOff(TenantId),
+    /// A tenant's live mode changed: what it no longer lets in closes (4405 for `polling`, 4403 for
+    /// `off`), and every node forgets the mode it remembered.
+    LiveMode(TenantId, LiveMode),
     /// Never announced: this node's link to the others was down, so it may have missed notices.
     /// Whatever it remembers may be stale, and every open socket must be checked again.
     Missed,
 }
 
 impl Notice {
-    /// One line, for a channel: `session <id>`, `live_off <tenant>` (or `missed -`).
+    /// One line, for a channel: `session <id>`, `live_mode <tenant> <mode>` (or `missed -`). A switch
+    /// to `off` is written `live_off <tenant>`, the line of the previous release, so that its nodes
+    /// still close the tenant's sockets during a rolling upgrade.
     pub fn to_line(&self) -> String {
         match self {
             Notice::SessionEnded(session) => format!("session {session}"),
-            Notice::LiveOff(tenant) => format!("live_off {tenant}"),
+            Notice::LiveMode(tenant, LiveMode::Off) => format!("live_off {tenant}"),
+            Notice::LiveMode(tenant, mode) => format!("live_mode {tenant} {mode}"),
             Notice::Missed => "missed -".to_owned(),
         }
     }
@@ -48,7 +53,11 @@ impl Notice {
     pub fn from_line(line: &str) -> Option<Self> {
         match line.split_once(' ')? {
             ("session", session) if !session.is_empty() => Some(Notice::SessionEnded(session.to_owned())),
-            ("live_off", tenant) => TenantId::parse(tenant).ok().map(Notice::LiveOff),
+            ("live_off", tenant) => Some(Notice::LiveMode(TenantId::parse(tenant).ok()?, LiveMode::Off)),
+            ("live_mode", rest) => {
+                let (tenant, mode) = rest.split_once(' ')?;
+                Some(Notice::LiveMode(TenantId::parse(tenant).ok()?, LiveMode::parse(mode)?))
+            }
             ("missed", "-") => Some(Notice::Missed),
             _ => None,
         }
@@ -80,12 +89,15 @@ mod tests {
 
     #[test]
     fn notices_round_trip_through_one_line() {
-        for notice in
-            [Notice::SessionEnded("abc123".into()), Notice::LiveOff(TenantId::parse("acme").unwrap()), Notice::Missed]
-        {
+        let acme = TenantId::parse("acme").unwrap();
+        let modes = LiveMode::ALL.map(|mode| Notice::LiveMode(acme.clone(), mode));
+        for notice in [Notice::SessionEnded("abc123".into()), Notice::Missed].into_iter().chain(modes) {
             assert_eq!(Notice::from_line(&notice.to_line()), Some(notice));
         }
+        assert_eq!(Notice::LiveMode(acme, LiveMode::Off).to_line(), "live_off acme", "what older nodes read");
         assert_eq!(Notice::from_line("live_off ../x"), None);
+        assert_eq!(Notice::from_line("live_mode acme fast"), None);
+        assert_eq!(Notice::from_line("live_mode acme"), None);
         assert_eq!(Notice::from_line("session "), None);
         assert_eq!(Notice::from_line("reboot now"), None);
     }

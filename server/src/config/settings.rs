@@ -74,7 +74,10 @@ settings! {
         "open WebSockets and SSE streams per user, together (more: 4429, or 429 for a stream)";
     live_dashboards_off: Vec<String> = Vec::new(), "LIVEDASH_LIVE_DASHBOARDS_OFF", list,
         "none",
-        "tenants whose live dashboards are turned off at start (comma-separated); admins toggle the flag with the API";
+        "tenants whose live mode is set to `off` at start (comma-separated); admins change it with the API or the page's header";
+    live_dashboards_polling: Vec<String> = Vec::new(), "LIVEDASH_LIVE_DASHBOARDS_POLLING", list,
+        "none",
+        "tenants whose live mode is set to `polling` at start: WebSockets and SSE refused, pages poll (comma-separated)";
     max_publish_bytes: usize = 256 * 1024, "LIVEDASH_MAX_PUBLISH_BYTES", size,
         "`262144`",
         "largest publish body (413 beyond)";

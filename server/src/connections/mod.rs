@@ -1,5 +1,6 @@
 //! What the server keeps about every open live connection, apart from the requests that opened them:
-//! the registry a logout or a live flag turned off closes them by, the keys that sign SSE and polling
+//! the registry a logout or a change of live mode closes them by (and the rule of what each mode lets
+//! in), the keys that sign SSE and polling
 //! cursors, and the count of job streams per user.
 //!
 //! Kept out of `transport` so that the application state can hold these without importing the
@@ -8,4 +9,5 @@
 
 pub mod cursor;
 pub mod job_streams;
+pub mod live_mode_gate;
 pub mod registry;

@@ -1,14 +1,17 @@
-//! Every open socket, so the server can close the right ones when something changes elsewhere: a
-//! logout (4401), a tenant's live flag turned off (4403). Each registration holds its user's
+//! Every open live connection (WebSocket, dashboard or job SSE stream), so the server can close the
+//! right ones when something changes elsewhere: a logout (4401), a tenant's live mode set to
+//! `polling` (4405) or `off` (4403). Each registration holds its user's
 //! [`Seat`] in the deployment-wide count (the per-user limit is the roster's).
 
+use super::live_mode_gate::{Carrier, shut_out};
 use crate::topic_name::TenantId;
 use crate::{
     auth::Auth,
     broker::cluster::Notice,
     roster::{Seat, Standing},
 };
-use protocol::close::{Disconnect, LIVE_OFF, SESSION_ENDED};
+use protocol::LiveMode;
+use protocol::close::{Disconnect, SESSION_ENDED};
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
@@ -129,18 +132,28 @@ impl Registry {
         Registration { registry: self.clone(), connection, kick, seat }
     }
 
-    /// Closes the sockets a notice is about (a logout here or on another node); returns how many.
-    /// [`Notice::Missed`] closes none here: see [`Registry::recheck`].
+    /// Closes the connections a notice is about (a logout or a change of live mode, here or on
+    /// another node); returns how many. [`Notice::Missed`] closes none here: see
+    /// [`Registry::recheck`].
     pub fn apply(&self, notice: &Notice) -> usize {
         match notice {
             Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),
-            Notice::LiveOff(tenant) => self.kick_tenant(tenant, LIVE_OFF, "live dashboards are off"),
+            Notice::LiveMode(tenant, mode) => self.kick_for_mode(tenant, *mode),
             Notice::Missed => 0,
         }
     }
 
+    /// Closes the tenant's connections that `mode` no longer lets in (every registered connection
+    /// pushes: polls hold nothing open).
+    fn kick_for_mode(&self, tenant: &TenantId, mode: LiveMode) -> usize {
+        match shut_out(mode, Carrier::Push) {
+            Some(out) => self.kick_tenant(tenant, out.code, out.reason),
+            None => 0,
+        }
+    }
+
     /// Asks the store again about every open socket's session and tenant, and closes the sockets
-    /// whose session ended or whose tenant's live dashboards are off: what notices missed while
+    /// whose session ended or whose tenant's live mode no longer lets them in: what notices missed while
     /// the node was cut off from the others would have closed. What the store cannot answer now
     /// (it may be coming back too) is asked again, with backoff, for up to [`RECHECK_FOR`].
     /// Returns how many sockets it closed.
@@ -163,9 +176,9 @@ impl Registry {
             }
             let mut unanswered_tenants = HashSet::new();
             for tenant in tenants {
-                match auth.live_dashboards(&tenant).await {
-                    Ok(Some(false)) => closed += self.kick_tenant(&tenant, LIVE_OFF, "live dashboards are off"),
-                    Ok(_) => {}
+                match auth.live_mode(&tenant).await {
+                    // An unknown tenant (removed from the store) is off.
+                    Ok(mode) => closed += self.kick_for_mode(&tenant, mode.unwrap_or(LiveMode::Off)),
                     Err(_) => {
                         unanswered_tenants.insert(tenant);
                     }
@@ -232,6 +245,18 @@ mod tests {
         assert_eq!(r.kick_tenant(&acme(), 4403, "live updates are off"), 2);
         assert_eq!(b.kick.received().await, Disconnect::new(4403, "live updates are off"));
         assert!(c.kick.reason.lock().unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_change_of_live_mode_closes_what_the_mode_keeps_out() {
+        let r = Arc::new(Registry::default());
+        let a = r.register(1, 10, "s1", &acme(), seat(10).await);
+        assert_eq!(r.apply(&Notice::LiveMode(acme(), LiveMode::Live)), 0);
+        assert_eq!(r.apply(&Notice::LiveMode(acme(), LiveMode::Polling)), 1);
+        assert_eq!(a.kick.received().await.code, protocol::close::POLLING_ONLY);
+        let b = r.register(2, 10, "s1", &acme(), seat(10).await);
+        assert_eq!(r.apply(&Notice::LiveMode(acme(), LiveMode::Off)), 2);
+        assert_eq!(b.kick.received().await.code, protocol::close::LIVE_OFF);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 use super::{Store, StoreError, on_backend};
 use crate::clock::now_secs;
 use crate::{credentials::password, topic_name::TenantId};
+use protocol::LiveMode;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -10,7 +11,7 @@ use serde::Serialize;
 pub enum Role {
     /// Watches dashboards.
     Viewer,
-    /// Also edits dashboards, toggles the tenant's live flag and reads the audit log.
+    /// Also edits dashboards, sets the tenant's live mode and reads the audit log.
     Admin,
 }
 
@@ -48,7 +49,7 @@ fn tenant_str<S: serde::Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Erro
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
-    pub live_dashboards: bool,
+    pub live_mode: LiveMode,
 }
 
 type UserRow = (i64, String, String, String);
@@ -92,7 +93,7 @@ impl std::fmt::Display for EmailKey {
 }
 
 impl Store {
-    /// Creates the tenant if it does not exist (its live flag starts on).
+    /// Creates the tenant if it does not exist (its live mode starts `live`).
     pub async fn ensure_tenant(&self, id: &TenantId, name: &str) -> Result<(), StoreError> {
         on_backend!(self, pool => {
             sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
@@ -106,19 +107,24 @@ impl Store {
     }
 
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let row: Option<(String, bool)> = on_backend!(self, pool => {
-            sqlx::query_as("SELECT name, live_dashboards FROM tenants WHERE id = $1")
+        let row: Option<(String, String)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT name, live_mode FROM tenants WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(|(name, live_dashboards)| Tenant { id: id.clone(), name, live_dashboards }))
+        let Some((name, mode)) = row else { return Ok(None) };
+        let live_mode =
+            LiveMode::parse(&mode).ok_or_else(|| StoreError::Invalid(format!("tenant {id} has live mode {mode:?}")))?;
+        Ok(Some(Tenant { id: id.clone(), name, live_mode }))
     }
 
-    pub async fn set_live_dashboards(&self, id: &TenantId, on: bool) -> Result<(), StoreError> {
+    /// Sets the tenant's live mode (and the on/off column that nodes of the previous release read).
+    pub async fn set_live_mode(&self, id: &TenantId, mode: LiveMode) -> Result<(), StoreError> {
         on_backend!(self, pool => {
-            sqlx::query("UPDATE tenants SET live_dashboards = $1 WHERE id = $2")
-                .bind(on)
+            sqlx::query("UPDATE tenants SET live_mode = $1, live_dashboards = $2 WHERE id = $3")
+                .bind(mode.as_str())
+                .bind(mode != LiveMode::Off)
                 .bind(id.as_str())
                 .execute(pool)
                 .await?;
@@ -204,7 +210,7 @@ mod tests {
         assert_ne!(EmailKey::new("o ps@globex.test"), key, "inner characters are the address's own");
     }
 
-    on_each_backend!(users_log_in_with_their_password_only, the_live_flag_starts_on_and_can_be_turned_off);
+    on_each_backend!(users_log_in_with_their_password_only, the_live_mode_starts_live_and_can_be_set);
 
     async fn users_log_in_with_their_password_only(store: Store) {
         let acme = TenantId::parse("acme").unwrap();
@@ -229,12 +235,41 @@ mod tests {
         assert_eq!(store.user(user.id).await.unwrap(), Some(user));
     }
 
-    async fn the_live_flag_starts_on_and_can_be_turned_off(store: Store) {
+    async fn the_live_mode_starts_live_and_can_be_set(store: Store) {
         let acme = TenantId::parse("acme").unwrap();
         store.ensure_tenant(&acme, "Acme").await.unwrap();
-        assert!(store.tenant(&acme).await.unwrap().unwrap().live_dashboards);
-        store.set_live_dashboards(&acme, false).await.unwrap();
-        assert!(!store.tenant(&acme).await.unwrap().unwrap().live_dashboards);
+        assert_eq!(store.tenant(&acme).await.unwrap().unwrap().live_mode, LiveMode::Live);
+        for mode in [LiveMode::Polling, LiveMode::Off, LiveMode::Live] {
+            store.set_live_mode(&acme, mode).await.unwrap();
+            assert_eq!(store.tenant(&acme).await.unwrap().unwrap().live_mode, mode);
+        }
         assert_eq!(store.tenant(&TenantId::parse("nope").unwrap()).await.unwrap(), None);
+    }
+
+    /// A database of the previous release, with a tenant turned off, keeps it off once migrated.
+    #[tokio::test]
+    async fn a_tenant_that_was_off_is_off_after_migrating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut previous = sqlx::migrate!("./migrations/sqlite");
+        let before_modes = previous.migrations.iter().position(|m| m.description == "live mode").unwrap();
+        previous.migrations = previous.migrations[..before_modes].to_vec().into();
+        previous.run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO tenants (id, name, created_at, live_dashboards) VALUES ('acme', 'Acme', 0, 0), ('globex', 'Globex', 0, 1)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let store = Store::open(path.to_str().unwrap()).await.unwrap();
+        let mode = |id: &str| {
+            let store = store.clone();
+            let id = TenantId::parse(id).unwrap();
+            async move { store.tenant(&id).await.unwrap().unwrap().live_mode }
+        };
+        assert_eq!(mode("acme").await, LiveMode::Off);
+        assert_eq!(mode("globex").await, LiveMode::Live);
     }
 }

@@ -1,8 +1,9 @@
 //! What every live transport checks before it serves anyone, in one place so that none forgets a
-//! check: the Origin, the address's connection rate, the session, the tenant's live flag and the
-//! per-user connection limit. A refusal is audited and counted the same way whichever transport
+//! check: the Origin, the address's connection rate, the session, the tenant's live mode (see
+//! [`live_mode_gate`]) and the per-user connection limit. A refusal is audited and counted the same way whichever transport
 //! refused it; the WebSocket tells it as a close code, the HTTP transports as a status.
 
+use crate::connections::live_mode_gate::{self, Carrier};
 use crate::connections::registry::Registration;
 use crate::{
     AppState,
@@ -16,8 +17,8 @@ use axum::http::{
     HeaderMap, StatusCode,
     header::{HOST, ORIGIN},
 };
-use protocol::ErrorCode;
-use protocol::close::{Disconnect, LIMIT, LIVE_OFF, SERVER_ERROR, SESSION_ENDED, TRY_AGAIN};
+use protocol::close::{Disconnect, LIMIT, LIVE_OFF, POLLING_ONLY, SERVER_ERROR, SESSION_ENDED, TRY_AGAIN};
+use protocol::{ErrorCode, LiveMode};
 use std::{
     net::IpAddr,
     sync::atomic::{AtomicU64, Ordering},
@@ -58,6 +59,7 @@ impl Refusal {
         match self.code {
             SESSION_ENDED => ApiError::unauthorized(&self.reason),
             LIVE_OFF => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::LiveDashboardsOff, &self.reason),
+            POLLING_ONLY => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::PollingOnly, &self.reason),
             LIMIT => ApiError::limit(self.metric, self.max.unwrap_or_default(), &self.reason),
             403 => ApiError::forbidden(&self.reason),
             TRY_AGAIN => ApiError {
@@ -101,8 +103,12 @@ pub fn check_connect_rate(state: &AppState, peer: IpAddr) -> Result<(), Refusal>
     Err(Refusal { max: Some(max as u64), ..refusal })
 }
 
-/// The signed-in user of `headers`, if their tenant's live dashboards are on.
-pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Refusal> {
+/// The signed-in user of `headers`, and their tenant's live mode, if it lets `carrier` in.
+pub async fn check_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    carrier: Carrier,
+) -> Result<(Session, LiveMode), Refusal> {
     let server_error = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "could not check a live connection");
         Refusal::new(SERVER_ERROR, "server error", "server_error")
@@ -112,17 +118,21 @@ pub async fn check_session(state: &AppState, headers: &HeaderMap) -> Result<Sess
         Err(AuthError::Store(e)) => return Err(server_error(&e)),
         Err(e) => return Err(Refusal::new(SESSION_ENDED, e.to_string(), "session")),
     };
-    match state.auth.live_dashboards(&session.user.tenant).await {
-        Ok(Some(true)) => Ok(session),
-        Ok(_) => Err(Refusal::new(LIVE_OFF, "live dashboards are off for this tenant", "live_off")),
-        Err(e) => Err(server_error(&e)),
+    // An unknown tenant (removed from the store) is off.
+    let mode = match state.auth.live_mode(&session.user.tenant).await {
+        Ok(mode) => mode.unwrap_or(LiveMode::Off),
+        Err(e) => return Err(server_error(&e)),
+    };
+    match live_mode_gate::shut_out(mode, carrier) {
+        None => Ok((session, mode)),
+        Some(out) => Err(Refusal::new(out.code, out.reason, out.metric)),
     }
 }
 
 /// Seats a connection in the per-user limit, which WebSocket and SSE connections on every node
-/// share, registers it so that a logout or a live flag turned off can close it, checks the session
-/// again (a logout or a live flag turned off between the first check and the registration would
-/// otherwise miss this connection, so it is refused now instead with the same 4401/4403), and
+/// share, registers it so that a logout or a change of live mode can close it, checks the session
+/// again (a logout or a change of live mode between the first check and the registration would
+/// otherwise miss this connection, so it is refused now instead with the same 4401/4403/4405), and
 /// audits it as connected: on every transport, only once it holds its seat. `detail` says what
 /// connected (`websocket from …`, `sse for dashboard 3 from …`).
 pub async fn seat(
@@ -141,7 +151,7 @@ pub async fn seat(
             ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
         })?;
     let registration = state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, seat);
-    check_session(state, headers).await?;
+    check_session(state, headers, Carrier::Push).await?;
     accepted(state, session, detail);
     Ok(registration)
 }
@@ -170,14 +180,14 @@ pub fn deny(state: &AppState, session: Option<&Session>, peer: IpAddr, refusal: 
 }
 
 /// What an SSE stream checks before it opens: the Origin (when sent), the address's connection
-/// rate, the session and the live flag. A refusal is logged, audited and counted (also as an SSE
+/// rate, the session and the live mode. A refusal is logged, audited and counted (also as an SSE
 /// error) and comes back as the HTTP answer to give.
 pub async fn admit_stream(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> Result<Session, ApiError> {
     let checked = match check_origin(state, headers, OriginRule::IfPresent).and(check_connect_rate(state, peer)) {
-        Ok(()) => check_session(state, headers).await,
+        Ok(()) => check_session(state, headers, Carrier::Push).await,
         Err(refusal) => Err(refusal),
     };
-    checked.map_err(|refusal| refuse_stream(state, None, peer, &refusal))
+    checked.map(|(session, _)| session).map_err(|refusal| refuse_stream(state, None, peer, &refusal))
 }
 
 /// Denies a stream (see [`admit_stream`]) and gives the HTTP answer.

@@ -4,14 +4,16 @@
 //! Each answer holds, for every feed of the dashboard, the messages a WebSocket would have sent
 //! since the reader's position, and a new cursor. Nothing is kept per reader between calls: the
 //! cursor says where the reader stands, so any node can answer the next poll, and a poll when
-//! nothing changed costs a look at each topic's offset and a small JSON. Same session, Origin rule
-//! and live-dashboards flag as the streams; polls are rate-limited per user (429 with
-//! `Retry-After`).
+//! nothing changed costs a look at each topic's offset and a small JSON. Same session and Origin
+//! rule as the streams; the tenant's live mode lets polls in unless it is `off`, and each answer
+//! says the mode (`liveMode`), which is how a polling page learns that polling is the operator's
+//! choice and when that choice is lifted. Polls are rate-limited per user (429 with `Retry-After`).
 
 use super::{
     admission::{self, OriginRule},
     dashboard_feeds::{self, Start, Starts},
 };
+use crate::connections::live_mode_gate::Carrier;
 use crate::outbox::Frame;
 use crate::{AppState, broker::position::Position, client_addr::ClientAddr, http_error::ApiError, telemetry};
 use axum::{
@@ -19,6 +21,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
+use protocol::LiveMode;
 use serde::Deserialize;
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -45,7 +48,7 @@ pub async fn updates(
         refusal.to_api_error()
     };
     admission::check_origin(&state, &headers, OriginRule::IfPresent).map_err(refused)?;
-    let session = admission::check_session(&state, &headers).await.map_err(refused)?;
+    let (session, mode) = admission::check_session(&state, &headers, Carrier::Poll).await.map_err(refused)?;
     if let Err(wait) = state.limiters.polls_by_user.check(&session.user.id, std::time::Instant::now()) {
         telemetry::denied("polls_per_user");
         let max = state.config.polls_per_min;
@@ -88,7 +91,7 @@ pub async fn updates(
     let outcome = if widgets.is_empty() { "unchanged" } else { "changes" };
     metrics::counter!(telemetry::POLLS, "outcome" => outcome).increment(1);
     let cursor = state.cursors.encode(id, positions.iter().map(|(w, p)| (&**w, p)));
-    let mut response = answer_json(&cursor, widgets).into_response();
+    let mut response = answer_json(&cursor, mode, widgets).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
@@ -96,7 +99,7 @@ pub async fn updates(
 
 /// The answer as JSON, spliced from the messages' own JSON: they were encoded once, for every
 /// reader, when they were published.
-fn answer_json(cursor: &str, widgets: Vec<(Arc<str>, Vec<Frame>)>) -> String {
+fn answer_json(cursor: &str, mode: LiveMode, widgets: Vec<(Arc<str>, Vec<Frame>)>) -> String {
     let quote = |s: &str| serde_json::to_string(s).expect("strings serialise");
     let mut json = format!("{{\"cursor\":{},\"widgets\":[", quote(cursor));
     for (i, (widget, frames)) in widgets.into_iter().enumerate() {
@@ -112,7 +115,7 @@ fn answer_json(cursor: &str, widgets: Vec<(Arc<str>, Vec<Frame>)>) -> String {
         }
         json.push_str("]}");
     }
-    json.push_str("]}");
+    json.push_str(&format!("],\"liveMode\":\"{mode}\"}}"));
     json
 }
 
@@ -134,11 +137,13 @@ mod tests {
                 position: "ab.3".into(),
             },
         ];
-        let answer: PollAnswer = serde_json::from_str(&answer_json("c", vec![("w\"1".into(), frames)])).unwrap();
+        let json = answer_json("c", LiveMode::Polling, vec![("w\"1".into(), frames)]);
+        let answer: PollAnswer = serde_json::from_str(&json).unwrap();
         assert_eq!(answer.cursor, "c");
+        assert_eq!(answer.live_mode, Some(LiveMode::Polling));
         assert_eq!(answer.widgets[0].widget_id, "w\"1");
         assert_eq!(answer.widgets[0].messages.len(), 2);
-        let empty: PollAnswer = serde_json::from_str(&answer_json("c", vec![])).unwrap();
+        let empty: PollAnswer = serde_json::from_str(&answer_json("c", LiveMode::Live, vec![])).unwrap();
         assert!(empty.widgets.is_empty());
     }
 }

@@ -19,12 +19,18 @@
 //! resubscribes with each widget's resume token, the stream and the polls start from the same
 //! tokens (or from the server's cursor while they keep going), and duplicates fall to the offset
 //! rule.
+//!
+//! The operator's live mode overrides the ladder. A connection closed with 4405 (the tenant polls,
+//! an administrator's choice) goes straight to polling from the positions it holds and probes
+//! nothing; each poll answer says the mode, and when it says `live` again the page climbs back to
+//! the WebSocket. Live updates turned off (4403) leave the page static, but it asks the mode again
+//! every poll interval and comes back when they are on.
 
 use super::{fallback, status::ConnectionStatus};
 use protocol::backoff::Backoff;
 use protocol::close::{ABNORMAL, Reconnect};
 use protocol::{
-    ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, Meta, PollAnswer, ServerMessage, Update,
+    ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, LiveMode, Meta, PollAnswer, ServerMessage, Update,
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, time::Duration};
@@ -226,6 +232,20 @@ pub enum Input {
     /// Nothing (not even a `pong`) arrived in time after a ping: the path is dead even if the
     /// socket does not know yet, which on a half-open path can take minutes.
     HeartbeatLost,
+    /// The mode check scheduled by [`Effect::CheckModeIn`] is due.
+    ModeCheckDue,
+    /// What the mode check ([`Effect::CheckMode`]) found.
+    ModeIs(ModeCheck),
+}
+
+/// The answer to [`Effect::CheckMode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeCheck {
+    Mode(LiveMode),
+    /// The session ended.
+    SignedOut,
+    /// No answer (the network, the server): ask again later.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +288,14 @@ pub enum Effect {
     /// The WebSocket does not get through and this session has no fallback of its own (no
     /// dashboard): whoever runs it may have one (the hub of shared tabs hands each tab its own).
     WebSocketRefused,
+    /// The tenant polls (an administrator's choice) and this session cannot (no dashboard): the
+    /// hub of shared tabs hands each tab a connection of its own, which polls.
+    PollingChosen,
+    /// Feed [`Input::ModeCheckDue`] after this long.
+    CheckModeIn(Duration),
+    /// Ask the server the tenant's live mode (`GET /api/auth/me`), and feed the answer back as
+    /// [`Input::ModeIs`].
+    CheckMode,
 }
 
 /// What a widget receives (also across tabs, from the hub: see `relay`).
@@ -309,6 +337,8 @@ pub struct LiveSession {
     fetch_scheduled: bool,
     /// Widget fetches in a row that did not heal their widgets (spaces the retries out).
     failed_fetches: u32,
+    /// The server said the tenant polls, an administrator's choice: poll, and probe nothing.
+    polling_chosen: bool,
 }
 
 impl LiveSession {
@@ -330,6 +360,7 @@ impl LiveSession {
             failed_probes: 0,
             fetch_scheduled: false,
             failed_fetches: 0,
+            polling_chosen: false,
         };
         (session, vec![Effect::Open])
     }
@@ -390,7 +421,7 @@ impl LiveSession {
                 }
                 vec![]
             }
-            Input::SetDashboard(dashboard) => self.on_dashboard(dashboard),
+            Input::SetDashboard(dashboard) => self.on_dashboard(dashboard, random),
             Input::Refresh { widget } => {
                 let (live, on_fallback) = (self.is_live(), self.on_fallback());
                 let Some(sub) = self.subscriptions.get_mut(&widget) else { return vec![] };
@@ -426,7 +457,7 @@ impl LiveSession {
             }
             Input::ProbeDue => {
                 self.probe_scheduled = false;
-                if self.on_fallback() && self.probing.is_none() {
+                if self.on_fallback() && self.probing.is_none() && !self.polling_chosen {
                     self.probing = Some(Transport::WebSocket);
                     vec![Effect::Open]
                 } else {
@@ -462,6 +493,9 @@ impl LiveSession {
                 effects
             }
             Input::HeartbeatLost => vec![],
+            Input::ModeCheckDue if self.status == ConnectionStatus::LiveOff => vec![Effect::CheckMode],
+            Input::ModeCheckDue => vec![],
+            Input::ModeIs(check) => self.on_mode_checked(check, random),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! and fallback path.
 
 use super::*;
-use protocol::close::{GOING_AWAY, LIVE_OFF, SESSION_ENDED};
-use protocol::{Point, Update};
+use protocol::close::{GOING_AWAY, LIVE_OFF, POLLING_ONLY, SESSION_ENDED};
+use protocol::{LiveMode, Point, Update};
 
 fn meta(epoch: &str, offset: u64) -> Meta {
     Meta::at(epoch, offset)
@@ -165,7 +165,7 @@ fn session_end_and_live_off_do_not_retry() {
     assert!(s.handle(Input::RetryDue, 0.5).is_empty());
 
     let mut t = live_with("w");
-    assert!(t.handle(closed(LIVE_OFF), 0.5).is_empty());
+    assert_eq!(t.handle(closed(LIVE_OFF), 0.5), vec![Effect::CheckModeIn(Duration::from_secs(30))], "only a check");
     assert_eq!(t.status(), ConnectionStatus::LiveOff);
     assert_eq!(t.handle(Input::RetryNow, 0.5), vec![Effect::Open], "the user may try again");
 }
@@ -262,7 +262,7 @@ fn refused_websocket() -> (LiveSession, Vec<Effect>) {
 
 fn answer(cursor: &str, messages: Vec<ServerMessage>) -> Result<PollAnswer, PollFailure> {
     let widgets = vec![protocol::PollWidget { widget_id: "w".into(), messages }];
-    Ok(PollAnswer { cursor: cursor.into(), widgets })
+    Ok(PollAnswer { cursor: cursor.into(), widgets, live_mode: Some(LiveMode::Live) })
 }
 
 fn message(input: Input) -> ServerMessage {
@@ -321,7 +321,7 @@ fn when_the_stream_fails_too_it_polls_from_the_same_positions_and_climbs_back_th
         },
         0.5,
     );
-    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30 });
+    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30, by_operator: false });
     assert!(polled.contains(&Effect::ProbeIn(Duration::from_secs(5))));
     assert!(polled.contains(&Effect::PollIn(Duration::from_secs(30))));
     assert_eq!(delivered_offsets(&polled), vec![42]);
@@ -401,7 +401,7 @@ fn fetched(widget: &str, messages: Vec<Input>) -> Input {
     Input::Polled {
         dashboard: 7,
         purpose: PollPurpose::Widgets(vec![widget.into()]),
-        answer: Ok(PollAnswer { cursor: "c".into(), widgets }),
+        answer: Ok(PollAnswer { cursor: "c".into(), widgets, live_mode: Some(LiveMode::Live) }),
     }
 }
 
@@ -551,7 +551,7 @@ fn polling_follows_widget_intervals_and_the_answers_status() {
     let polled =
         s.handle(Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: answer("c1", vec![]) }, 0.5);
     assert!(polled.contains(&Effect::PollIn(Duration::from_secs(5))));
-    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 5 });
+    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 5, by_operator: false });
     let limited = Input::Polled {
         dashboard: 7,
         purpose: PollPurpose::Regular,
@@ -563,7 +563,7 @@ fn polling_follows_widget_intervals_and_the_answers_status() {
         purpose: PollPurpose::Regular,
         answer: Err(failure(Some(403), Some(ErrorCode::LiveDashboardsOff))),
     };
-    assert!(s.handle(off, 0.5).is_empty());
+    assert_eq!(s.handle(off, 0.5), vec![Effect::CheckModeIn(Duration::from_secs(30))]);
     assert_eq!(s.status(), ConnectionStatus::LiveOff);
 
     let (mut t, _) = refused_websocket();
@@ -602,4 +602,172 @@ fn another_dashboard_on_a_fallback_reopens_the_stream_and_pausing_closes_it() {
     assert_eq!(s.status(), ConnectionStatus::Paused);
     assert!(s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5).is_empty(), "its own close");
     assert_eq!(s.handle(Input::SetLive(true), 0.5), vec![Effect::Open], "the WebSocket first again");
+}
+
+fn answer_in(cursor: &str, mode: LiveMode, messages: Vec<ServerMessage>) -> Result<PollAnswer, PollFailure> {
+    let widgets = vec![protocol::PollWidget { widget_id: "w".into(), messages }];
+    Ok(PollAnswer { cursor: cursor.into(), widgets, live_mode: Some(mode) })
+}
+
+fn regular(answer: Result<PollAnswer, PollFailure>) -> Input {
+    Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer }
+}
+
+/// A live session on dashboard 7 whose `w` holds `e.41`.
+fn live_on_dashboard() -> LiveSession {
+    let (mut s, _) = LiveSession::start(LiveSessionConfig::default());
+    s.handle(Input::SetDashboard(Some(7)), 0.5);
+    s.handle(Input::Subscribe { widget: "w".into(), topic: "t".into(), position: None }, 0.5);
+    s.handle(Input::Opened, 0.5);
+    s.handle(snapshot("w", "e", 41), 0.5);
+    s
+}
+
+#[test]
+fn an_operator_choice_of_polling_moves_a_live_socket_to_polls_from_its_positions() {
+    let mut s = live_on_dashboard();
+    let first = Effect::Poll { dashboard: 7, query: q(&[("positions", "w:e.41")]), purpose: PollPurpose::Regular };
+    assert_eq!(s.handle(closed(POLLING_ONLY), 0.5), vec![first], "no backoff, no stream");
+    let polled = s.handle(regular(answer_in("c1", LiveMode::Polling, vec![message(update("w", "e", 42))])), 0.5);
+    assert_eq!(delivered_offsets(&polled), vec![42], "nothing lost");
+    assert!(polled.contains(&Effect::PollIn(Duration::from_secs(30))));
+    assert!(!polled.iter().any(|e| matches!(e, Effect::ProbeIn(_))), "no probe: {polled:?}");
+    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30, by_operator: true });
+    assert!(s.handle(Input::ProbeDue, 0.5).is_empty(), "a probe scheduled before does nothing");
+    let next = Effect::Poll { dashboard: 7, query: q(&[("since", "c1")]), purpose: PollPurpose::Regular };
+    assert_eq!(s.handle(Input::PollDue, 0.5), vec![next]);
+}
+
+#[test]
+fn an_open_stream_closed_for_polling_polls_from_its_cursor() {
+    let (mut s, _) = refused_websocket();
+    s.handle(Input::StreamOpened, 0.5);
+    s.handle(Input::StreamCursor("c7".into()), 0.5);
+    let poll = s.handle(Input::StreamClosed { code: POLLING_ONLY }, 0.5);
+    assert_eq!(poll, vec![Effect::Poll { dashboard: 7, query: q(&[("since", "c7")]), purpose: PollPurpose::Regular }]);
+}
+
+#[test]
+fn a_fallback_poll_that_learns_the_operator_chose_polling_stops_probing() {
+    let (mut s, _) = refused_websocket();
+    s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+    let polled = s.handle(regular(answer_in("c1", LiveMode::Live, vec![])), 0.5);
+    assert!(polled.contains(&Effect::ProbeIn(Duration::from_secs(5))), "the network's fallback probes");
+    s.handle(regular(answer_in("c2", LiveMode::Polling, vec![])), 0.5);
+    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30, by_operator: true });
+    assert!(s.handle(Input::ProbeDue, 0.5).is_empty());
+    // A probe already under way when the mode changed is told 4405 too: it stops there.
+    let (mut t, _) = refused_websocket();
+    t.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
+    t.handle(regular(answer_in("c1", LiveMode::Live, vec![])), 0.5);
+    assert_eq!(t.handle(Input::ProbeDue, 0.5), vec![Effect::Open]);
+    assert!(t.handle(closed(POLLING_ONLY), 0.5).is_empty(), "no stream tried, no new probe");
+    assert!(t.handle(Input::ProbeDue, 0.5).is_empty());
+}
+
+#[test]
+fn when_polling_is_lifted_the_page_climbs_to_the_websocket_from_its_positions() {
+    let mut s = live_on_dashboard();
+    s.handle(closed(POLLING_ONLY), 0.5);
+    s.handle(regular(answer_in("c1", LiveMode::Polling, vec![message(update("w", "e", 42))])), 0.5);
+    let lifted = s.handle(regular(answer_in("c2", LiveMode::Live, vec![message(update("w", "e", 43))])), 0.5);
+    assert_eq!(delivered_offsets(&lifted), vec![43], "the answer's messages first");
+    assert_eq!(lifted.last(), Some(&Effect::Open));
+    assert!(!lifted.iter().any(|e| matches!(e, Effect::PollIn(_))), "no further poll: {lifted:?}");
+    assert_eq!(s.status(), ConnectionStatus::Connecting);
+    let resubscribed = s.handle(Input::Opened, 0.5);
+    assert_eq!(
+        resubscribed,
+        vec![Effect::Send(ClientMessage::Subscribe {
+            widget_id: "w".into(),
+            topic: "t".into(),
+            resume_token: Some("e.43".into())
+        })]
+    );
+    assert_eq!(s.status(), ConnectionStatus::Live);
+    assert!(s.handle(Input::PollDue, 0.5).is_empty(), "the poll timer left behind does nothing");
+}
+
+#[test]
+fn live_off_checks_the_mode_again_and_comes_back() {
+    let mut s = live_on_dashboard();
+    let check_in = Effect::CheckModeIn(Duration::from_secs(30));
+    assert_eq!(s.handle(closed(LIVE_OFF), 0.5), vec![check_in.clone()]);
+    assert_eq!(s.handle(Input::ModeCheckDue, 0.5), vec![Effect::CheckMode]);
+    assert_eq!(s.handle(Input::ModeIs(ModeCheck::Mode(LiveMode::Off)), 0.5), vec![check_in.clone()]);
+    assert_eq!(s.handle(Input::ModeIs(ModeCheck::Unknown), 0.5), vec![check_in.clone()], "asked again");
+    assert_eq!(s.status(), ConnectionStatus::LiveOff);
+    assert_eq!(s.handle(Input::ModeIs(ModeCheck::Mode(LiveMode::Live)), 0.5), vec![Effect::Open]);
+    assert_eq!(s.status(), ConnectionStatus::Connecting);
+    assert!(s.handle(Input::ModeCheckDue, 0.5).is_empty(), "a check left behind does nothing");
+
+    let mut t = live_on_dashboard();
+    t.handle(closed(LIVE_OFF), 0.5);
+    let poll = t.handle(Input::ModeIs(ModeCheck::Mode(LiveMode::Polling)), 0.5);
+    assert_eq!(
+        poll,
+        vec![Effect::Poll { dashboard: 7, query: q(&[("positions", "w:e.41")]), purpose: PollPurpose::Regular }],
+        "straight to polls, no refused socket first"
+    );
+
+    let mut u = live_on_dashboard();
+    u.handle(closed(LIVE_OFF), 0.5);
+    assert_eq!(u.handle(Input::ModeIs(ModeCheck::SignedOut), 0.5), vec![Effect::SignIn]);
+}
+
+#[test]
+fn a_hub_told_to_poll_hands_its_tabs_over() {
+    let config = LiveSessionConfig { report_refusals: true, ..LiveSessionConfig::default() };
+    let (mut s, _) = LiveSession::start(config);
+    s.handle(Input::Opened, 0.5);
+    assert_eq!(s.handle(closed(POLLING_ONLY), 0.5), vec![Effect::PollingChosen], "no retry, no backoff");
+    // What its tabs show until each polls on its own: the truth, not "off" or "reconnecting".
+    assert_eq!(s.status(), ConnectionStatus::Polling { every_secs: 30, by_operator: true });
+    assert!(s.handle(Input::PollDue, 0.5).is_empty() && s.handle(Input::ProbeDue, 0.5).is_empty());
+
+    let mut page = live_with("w"); // a page with no dashboard to poll
+    assert_eq!(page.handle(closed(POLLING_ONLY), 0.5), vec![Effect::CheckModeIn(Duration::from_secs(30))]);
+    assert_eq!(page.status(), ConnectionStatus::LiveOff);
+    page.handle(Input::ModeCheckDue, 0.5);
+    assert_eq!(
+        page.handle(Input::ModeIs(ModeCheck::Mode(LiveMode::Polling)), 0.5),
+        vec![Effect::CheckModeIn(Duration::from_secs(30))],
+        "nothing it can do but ask again"
+    );
+    assert_eq!(page.handle(Input::ModeIs(ModeCheck::Mode(LiveMode::Live)), 0.5), vec![Effect::Open]);
+}
+
+#[test]
+fn a_probe_refused_for_polling_while_on_the_stream_is_only_a_failed_probe() {
+    // The stream is the server's to close if the tenant polls; a probe's answer alone (it may come
+    // from a node that has not heard of a switch back to live yet) does not stop the probing.
+    let (mut s, _) = refused_websocket();
+    s.handle(Input::StreamOpened, 0.5);
+    assert_eq!(s.handle(Input::ProbeDue, 0.5), vec![Effect::Open]);
+    assert_eq!(s.handle(closed(POLLING_ONLY), 0.5), vec![Effect::ProbeIn(Duration::from_secs(10))]);
+    assert_eq!(s.status(), ConnectionStatus::LiveSse);
+}
+
+#[test]
+fn a_page_that_could_not_poll_polls_once_it_shows_a_dashboard() {
+    let mut page = live_with("w"); // no dashboard yet
+    page.handle(closed(POLLING_ONLY), 0.5);
+    assert_eq!(page.status(), ConnectionStatus::LiveOff);
+    let poll = page.handle(Input::SetDashboard(Some(7)), 0.5);
+    assert!(matches!(poll[..], [Effect::Poll { dashboard: 7, .. }]), "{poll:?}");
+    assert_eq!(page.status(), ConnectionStatus::Connecting);
+}
+
+#[test]
+fn the_polls_and_mode_checks_of_pages_closed_by_one_switch_are_spread() {
+    let check_after = |random: f64| match live_with("w").handle(closed(LIVE_OFF), random)[..] {
+        [Effect::CheckModeIn(after)] => after,
+        ref other => panic!("{other:?}"),
+    };
+    assert_eq!(check_after(0.0), Duration::from_secs(27));
+    assert!((Duration::from_secs(32)..Duration::from_secs(33)).contains(&check_after(0.999)));
+    let mut s = live_on_dashboard();
+    s.handle(closed(POLLING_ONLY), 0.5);
+    let polled = s.handle(regular(answer_in("c1", LiveMode::Polling, vec![])), 0.0);
+    assert!(polled.contains(&Effect::PollIn(Duration::from_secs(27))), "{polled:?}");
 }

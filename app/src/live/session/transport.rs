@@ -50,6 +50,7 @@ impl LiveSession {
         }
         self.status = ConnectionStatus::Live;
         self.transport = Transport::WebSocket;
+        self.polling_chosen = false; // the server lets pushes in again
         self.failed_attempts = 0;
         self.failed_probes = 0;
         self.probing = None;
@@ -69,6 +70,16 @@ impl LiveSession {
     }
 
     pub(super) fn on_socket_closed(&mut self, code: u16, random: f64) -> Vec<Effect> {
+        if self.probing == Some(Transport::WebSocket)
+            && Reconnect::after(code) == Reconnect::Poll
+            && matches!(self.status, ConnectionStatus::Polling { .. })
+        {
+            // Polling is the operator's choice: no faster transport is tried until a poll answer
+            // says it was lifted. (On the stream, the server closes the stream itself if so.)
+            self.probing = None;
+            self.polling_chosen = true;
+            return vec![];
+        }
         if self.probing == Some(Transport::WebSocket) {
             // The faster transport still does not get through; on polling, try the stream next.
             if matches!(self.status, ConnectionStatus::Polling { .. })
@@ -92,10 +103,8 @@ impl LiveSession {
             // We closed it ourselves, or nothing more is to be done.
             (ConnectionStatus::Paused | ConnectionStatus::SignedOut | ConnectionStatus::Offline, _) => vec![],
             (_, Reconnect::SignIn) => self.signed_out(),
-            (_, Reconnect::Stop) => {
-                self.status = ConnectionStatus::LiveOff;
-                vec![]
-            }
+            (_, Reconnect::Stop) => self.live_off(random),
+            (_, Reconnect::Poll) => self.poll_by_choice(random),
             (_, Reconnect::Spread) => self.going_away(random),
             _ if (!was_open || self.quiet_drops >= 2) && self.dashboard.is_some() => {
                 // The WebSocket does not get through: the same attempt tries the stream.
@@ -127,6 +136,7 @@ impl LiveSession {
         self.probing = None;
         self.transport = Transport::Sse;
         self.status = ConnectionStatus::LiveSse;
+        self.polling_chosen = false; // the server lets pushes in again
         self.failed_attempts = 0;
         if switching {
             self.failed_probes = 0;
@@ -137,6 +147,11 @@ impl LiveSession {
     }
 
     pub(super) fn on_stream_closed(&mut self, code: u16, random: f64) -> Vec<Effect> {
+        if self.probing == Some(Transport::Sse) && Reconnect::after(code) == Reconnect::Poll {
+            self.probing = None;
+            self.polling_chosen = true;
+            return vec![];
+        }
         if self.probing == Some(Transport::Sse) {
             return self.probe_failed(random);
         }
@@ -147,10 +162,8 @@ impl LiveSession {
         match (self.status, Reconnect::after(code)) {
             (ConnectionStatus::Paused | ConnectionStatus::SignedOut | ConnectionStatus::Offline, _) => vec![],
             (_, Reconnect::SignIn) => self.signed_out(),
-            (_, Reconnect::Stop) => {
-                self.status = ConnectionStatus::LiveOff;
-                vec![]
-            }
+            (_, Reconnect::Stop) => self.live_off(random),
+            (_, Reconnect::Poll) => self.poll_by_choice(random),
             (_, Reconnect::Spread) => self.going_away(random),
             _ if !was_open => {
                 // Nor does the stream: poll.
@@ -184,18 +197,33 @@ impl LiveSession {
         };
         let mut effects = Vec::new();
         let first_regular = regular && self.status == ConnectionStatus::Connecting;
+        // A regular answer says the tenant's mode (a widget's fetch is not trusted with it: it may
+        // come from a node that has not heard of a switch yet): `live` while polling by choice lifts
+        // the choice.
+        let mode = if regular { answer.live_mode } else { None };
+        let lifted = self.polling_chosen && mode == Some(LiveMode::Live);
+        match mode {
+            Some(LiveMode::Polling) => self.polling_chosen = true, // a probe already scheduled finds nothing to do
+            Some(LiveMode::Live) => self.polling_chosen = false,
+            _ => {}
+        }
         if regular {
             if !matches!(self.status, ConnectionStatus::Polling { .. } | ConnectionStatus::Connecting) {
                 return vec![];
             }
             let first = self.status == ConnectionStatus::Connecting;
-            self.status = ConnectionStatus::Polling { every_secs: self.poll_interval().as_secs() as u32 };
+            let every_secs = self.poll_interval().as_secs() as u32;
+            self.status = ConnectionStatus::Polling { every_secs, by_operator: self.polling_chosen };
             self.failed_attempts = 0;
             self.cursor = Some(answer.cursor);
             if first {
                 effects.extend(self.schedule_probe());
             }
-            effects.push(Effect::PollIn(self.poll_interval()));
+            if !lifted {
+                // Spread a little, so that pages moved to polling at the same instant (by one
+                // switch) do not stay in step.
+                effects.push(Effect::PollIn(jittered(self.poll_interval(), random)));
+            }
         }
         for widget in answer.widgets {
             for message in widget.messages {
@@ -207,16 +235,72 @@ impl LiveSession {
             PollPurpose::Regular => {}
             PollPurpose::Widgets(widgets) => effects.extend(self.fetched(&widgets)),
         }
+        if lifted {
+            // Back up the ladder from the positions this answer left: the WebSocket resubscribes
+            // with each widget's resume token.
+            effects.extend(self.begin_attempt());
+        }
         effects
+    }
+
+    /// The server closed a connection because the tenant polls (4405): poll from the positions
+    /// held (the socket's resume tokens, or the stream's cursor), and probe nothing. A session
+    /// without a dashboard cannot poll: the hub of shared tabs hands its tabs connections of their
+    /// own (which poll), anything else waits like a page whose live updates are off.
+    pub(super) fn poll_by_choice(&mut self, random: f64) -> Vec<Effect> {
+        let mut effects = match self.probing.take() {
+            Some(Transport::WebSocket) => vec![Effect::Close],
+            Some(Transport::Sse) => vec![Effect::CloseStream],
+            _ => vec![],
+        };
+        self.polling_chosen = true;
+        if self.dashboard.is_none() && self.config.report_refusals {
+            let every_secs = self.poll_interval().as_secs() as u32;
+            self.status = ConnectionStatus::Polling { every_secs, by_operator: true };
+            effects.push(Effect::PollingChosen);
+            return effects;
+        }
+        if self.dashboard.is_none() {
+            effects.extend(self.live_off(random));
+            return effects;
+        }
+        self.status = ConnectionStatus::Connecting;
+        self.transport = Transport::Polling;
+        effects.extend(self.regular_poll());
+        effects
+    }
+
+    /// Live updates are off for the tenant: nothing arrives until an administrator turns them on,
+    /// which the page learns by asking every poll interval (spread a little: every page of the
+    /// tenant was closed by the same switch).
+    pub(super) fn live_off(&mut self, random: f64) -> Vec<Effect> {
+        self.status = ConnectionStatus::LiveOff;
+        vec![Effect::CheckModeIn(jittered(self.config.poll_every, random))]
+    }
+
+    pub(super) fn on_mode_checked(&mut self, check: ModeCheck, random: f64) -> Vec<Effect> {
+        if self.status != ConnectionStatus::LiveOff {
+            return vec![]; // a check of a state the page has left (the user pressed Retry)
+        }
+        match check {
+            ModeCheck::Mode(LiveMode::Off) | ModeCheck::Unknown => self.live_off(random),
+            ModeCheck::Mode(LiveMode::Polling) if self.dashboard.is_none() && !self.config.report_refusals => {
+                self.polling_chosen = true; // a dashboard shown later polls at once (`on_dashboard`)
+                self.live_off(random)
+            }
+            ModeCheck::Mode(mode) => {
+                self.polling_chosen = mode == LiveMode::Polling;
+                self.failed_attempts = 0;
+                if self.polling_chosen { self.poll_by_choice(random) } else { self.begin_attempt() }
+            }
+            ModeCheck::SignedOut => self.signed_out(),
+        }
     }
 
     pub(super) fn poll_failed(&mut self, failure: PollFailure, random: f64) -> Vec<Effect> {
         match (failure.status, failure.code) {
             (Some(401), _) => self.signed_out(),
-            (Some(403), Some(ErrorCode::LiveDashboardsOff)) => {
-                self.status = ConnectionStatus::LiveOff;
-                vec![]
-            }
+            (Some(403), Some(ErrorCode::LiveDashboardsOff)) => self.live_off(random),
             (Some(429), _) if matches!(self.status, ConnectionStatus::Polling { .. }) => {
                 let wait = Duration::from_secs(u64::from(failure.retry_after.unwrap_or(1)));
                 vec![Effect::PollIn(wait.max(self.poll_interval()))]
@@ -258,7 +342,7 @@ impl LiveSession {
     }
 
     pub(super) fn schedule_probe(&mut self) -> Vec<Effect> {
-        if self.probe_scheduled {
+        if self.probe_scheduled || self.polling_chosen {
             return vec![];
         }
         self.probe_scheduled = true;
@@ -268,20 +352,24 @@ impl LiveSession {
     pub(super) fn probe_failed(&mut self, random: f64) -> Vec<Effect> {
         self.probing = None;
         self.failed_probes += 1;
-        if self.probe_scheduled || !self.on_fallback() {
+        if self.probe_scheduled || !self.on_fallback() || self.polling_chosen {
             return vec![];
         }
         self.probe_scheduled = true;
         vec![Effect::ProbeIn(self.config.probe_backoff.delay(self.failed_probes + 1, random))]
     }
 
-    pub(super) fn on_dashboard(&mut self, dashboard: Option<i64>) -> Vec<Effect> {
+    pub(super) fn on_dashboard(&mut self, dashboard: Option<i64>, random: f64) -> Vec<Effect> {
         if dashboard == self.dashboard || dashboard.is_none() {
             self.dashboard = self.dashboard.or(dashboard);
             return vec![];
         }
         self.dashboard = dashboard;
         self.cursor = None;
+        if self.status == ConnectionStatus::LiveOff && self.polling_chosen {
+            // A page that could not poll (it had no dashboard) now can.
+            return self.poll_by_choice(random);
+        }
         let connecting = self.status == ConnectionStatus::Connecting;
         match (self.status, self.transport) {
             // A stream of the old dashboard, open or still opening, must not serve the new one.
@@ -331,4 +419,9 @@ impl LiveSession {
         self.status = ConnectionStatus::Reconnecting { attempt, retry_in_secs };
         vec![Effect::RetryIn(delay)]
     }
+}
+
+/// `every`, spread by ±10 % with `random` (uniform in `[0, 1)`; 0.5 gives `every` itself).
+fn jittered(every: Duration, random: f64) -> Duration {
+    every.mul_f64(0.9 + 0.2 * random.clamp(0.0, 1.0))
 }

@@ -45,6 +45,10 @@ impl Hub {
                     match notice {
                         Notice::Status(status) => hub.on_status(status),
                         Notice::WebSocketRefused => hub.on_refused(),
+                        // The operator's choice, not a network's: every tab polls on its own now.
+                        Notice::PollingChosen => {
+                            hub.broadcast(ToTabs::Solo);
+                        }
                     }
                 }
             }
@@ -119,7 +123,14 @@ impl Hub {
             match message {
                 ToHub::Hello { .. } => {
                     drop(fanout);
-                    self.broadcast(ToTabs::Status { status: self.status.get_untracked(), next_probe: None });
+                    let status = self.status.get_untracked();
+                    if matches!(status, ConnectionStatus::Polling { by_operator: true, .. }) {
+                        // The hub handed its tabs over to polling (it has no dashboard to poll):
+                        // a tab that comes later polls on its own too, rather than wait on it.
+                        self.broadcast(ToTabs::Solo);
+                    } else {
+                        self.broadcast(ToTabs::Status { status, next_probe: None });
+                    }
                     return;
                 }
                 ToHub::Subscribe { tab, widget, topic, position } => {

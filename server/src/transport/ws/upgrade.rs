@@ -1,9 +1,10 @@
 //! Admitting a WebSocket: the checks made before the upgrade (Origin, connection rate, session,
-//! live flag), then the seat in the user's limit once upgraded; a refusal after the upgrade is a
+//! live mode), then the seat in the user's limit once upgraded; a refusal after the upgrade is a
 //! close code, because a browser cannot read the HTTP status of a refused upgrade.
 
 use super::*;
 use crate::auth::Session;
+use crate::connections::live_mode_gate::Carrier;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
 /// buffers dominate server memory. What a client sends is small (a subscription is about 150
@@ -13,7 +14,7 @@ const READ_BUFFER_BYTES: usize = 256;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Checks the Origin (403 before the upgrade: such a request is not from our page), then the
-/// address's connection rate, the session and the tenant's live flag. Those refusals happen after the
+/// address's connection rate, the session and the tenant's live mode. Those refusals happen after the
 /// upgrade, as close codes, because a browser's WebSocket cannot see an HTTP status (it only reports
 /// 1006).
 pub async fn upgrade(
@@ -27,7 +28,7 @@ pub async fn upgrade(
         return ApiError::forbidden("this origin may not open live connections").into_response();
     }
     let verdict = match admission::check_connect_rate(&state, peer) {
-        Ok(()) => admission::check_session(&state, &headers).await,
+        Ok(()) => admission::check_session(&state, &headers, Carrier::Push).await.map(|(session, _)| session),
         Err(refusal) => Err(refusal),
     };
     if let Err(refusal) = &verdict {
