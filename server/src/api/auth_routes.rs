@@ -50,8 +50,7 @@ pub struct Me {
 impl Me {
     async fn of(state: &AppState, session: Session) -> Self {
         let live_mode = match state.auth.live_mode(&session.user.tenant).await {
-            // An unknown tenant (removed from the store) is off.
-            Ok(mode) => Some(mode.unwrap_or(LiveMode::Off)),
+            Ok(mode) => Some(mode),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the tenant's live mode");
                 None

@@ -130,15 +130,16 @@ impl Auth {
         Ok(())
     }
 
-    /// How `tenant`'s dashboards get their updates; `None` for an unknown tenant.
-    pub async fn live_mode(&self, tenant: &TenantId) -> Result<Option<LiveMode>, StoreError> {
+    /// How `tenant`'s dashboards get their updates. An unknown tenant (removed from the store) is
+    /// `off`: nothing of it is served live.
+    pub async fn live_mode(&self, tenant: &TenantId) -> Result<LiveMode, StoreError> {
         let began = match self.live_modes.get(tenant, Instant::now()) {
-            Ok(mode) => return Ok(Some(mode)),
+            Ok(mode) => return Ok(mode),
             Err(began) => began,
         };
-        let Some(found) = self.store.tenant(tenant).await? else { return Ok(None) };
+        let Some(found) = self.store.tenant(tenant).await? else { return Ok(LiveMode::Off) };
         self.live_modes.put(tenant.clone(), found.live_mode, began, Instant::now());
-        Ok(Some(found.live_mode))
+        Ok(found.live_mode)
     }
 
     /// Sets `tenant`'s live mode (the caller closes the connections it no longer lets in).

@@ -177,8 +177,7 @@ impl Registry {
             let mut unanswered_tenants = HashSet::new();
             for tenant in tenants {
                 match auth.live_mode(&tenant).await {
-                    // An unknown tenant (removed from the store) is off.
-                    Ok(mode) => closed += self.kick_for_mode(&tenant, mode.unwrap_or(LiveMode::Off)),
+                    Ok(mode) => closed += self.kick_for_mode(&tenant, mode),
                     Err(_) => {
                         unanswered_tenants.insert(tenant);
                     }

@@ -118,9 +118,8 @@ pub async fn check_session(
         Err(AuthError::Store(e)) => return Err(server_error(&e)),
         Err(e) => return Err(Refusal::new(SESSION_ENDED, e.to_string(), "session")),
     };
-    // An unknown tenant (removed from the store) is off.
     let mode = match state.auth.live_mode(&session.user.tenant).await {
-        Ok(mode) => mode.unwrap_or(LiveMode::Off),
+        Ok(mode) => mode,
         Err(e) => return Err(server_error(&e)),
     };
     match live_mode_gate::shut_out(mode, carrier) {
