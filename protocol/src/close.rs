@@ -26,11 +26,14 @@ pub const LIVE_OFF: u16 = 4403;
 /// come back over this transport, poll. (405 is HTTP's "method not allowed"; an older client that
 /// does not know the code walks its usual fallback down to polling.)
 pub const POLLING_ONLY: u16 = 4405;
+/// A job stream's topic is no longer the user's to read (the tenant's topic rules changed): do not
+/// come back. (A dashboard's streams end only the subscription, with an error naming the topic.)
+pub const TOPIC_FORBIDDEN: u16 = 4406;
 /// A limit was reached: connections per user, or connection attempts per address and minute.
 pub const LIMIT: u16 = 4429;
 
 /// Every code a client may see, for the documentation check.
-pub const ALL: [u16; 10] = [
+pub const ALL: [u16; 11] = [
     NORMAL,
     GOING_AWAY,
     ABNORMAL,
@@ -40,6 +43,7 @@ pub const ALL: [u16; 10] = [
     SESSION_ENDED,
     LIVE_OFF,
     POLLING_ONLY,
+    TOPIC_FORBIDDEN,
     LIMIT,
 ];
 
@@ -53,7 +57,8 @@ pub enum Reconnect {
     WithBackoff,
     /// Do not come back: the user must sign in again.
     SignIn,
-    /// Do not come back: live updates are off; refresh by hand.
+    /// Do not come back: live updates are off (refresh by hand), or the topic is not the user's to
+    /// read.
     Stop,
     /// Do not come back over this transport: poll instead.
     Poll,
@@ -65,7 +70,7 @@ impl Reconnect {
         match code {
             GOING_AWAY => Reconnect::Spread,
             SESSION_ENDED => Reconnect::SignIn,
-            LIVE_OFF => Reconnect::Stop,
+            LIVE_OFF | TOPIC_FORBIDDEN => Reconnect::Stop,
             POLLING_ONLY => Reconnect::Poll,
             _ => Reconnect::WithBackoff,
         }
@@ -113,9 +118,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_session_end_live_off_and_polling_keep_a_client_away() {
+    fn only_a_session_end_live_off_polling_and_a_forbidden_topic_keep_a_client_away() {
         let away: Vec<u16> = ALL.into_iter().filter(|&code| !Reconnect::after(code).comes_back()).collect();
-        assert_eq!(away, [SESSION_ENDED, LIVE_OFF, POLLING_ONLY]);
+        assert_eq!(away, [SESSION_ENDED, LIVE_OFF, POLLING_ONLY, TOPIC_FORBIDDEN]);
+        assert_eq!(Reconnect::after(TOPIC_FORBIDDEN), Reconnect::Stop);
         assert_eq!(Reconnect::after(POLLING_ONLY), Reconnect::Poll);
         assert_eq!(Reconnect::after(GOING_AWAY), Reconnect::Spread);
         assert_eq!(Reconnect::after(4999), Reconnect::WithBackoff, "an unknown code is a failure");

@@ -14,20 +14,25 @@ pub mod event {
     pub const EVENTS_UPDATE: &str = "events_update";
     pub const COLLECTION_UPDATE: &str = "collection_update";
     pub const GAP: &str = "gap";
+    /// A widget's feed ended with an error (the WebSocket's `error` message, with its `widgetId`):
+    /// the tenant's topic rules no longer let the user read its topic.
+    pub const WIDGET_ERROR: &str = "widget_error";
     /// [`Heartbeat`](super::Heartbeat): the stream is alive, and how often it says so.
     pub const HEARTBEAT: &str = "heartbeat";
     /// [`Disconnect`](crate::close::Disconnect): the stream ends, and why.
     pub const CLOSE: &str = "close";
 }
 
-/// A dashboard stream's data events: each carries a WebSocket message and moves a position.
-pub const DATA_EVENTS: [&str; 6] = [
+/// A dashboard stream's data events: each carries a WebSocket message; all but `widget_error`
+/// move a position.
+pub const DATA_EVENTS: [&str; 7] = [
     event::SNAPSHOT,
     event::SERIES_UPDATE,
     event::METRIC_UPDATE,
     event::EVENTS_UPDATE,
     event::COLLECTION_UPDATE,
     event::GAP,
+    event::WIDGET_ERROR,
 ];
 
 /// The events that say how the stream is, on both streams.

@@ -26,6 +26,7 @@ pub mod listener;
 pub mod memory;
 pub mod outbox;
 pub mod pages;
+pub mod permissions;
 pub mod presence;
 pub mod redact;
 pub mod roster;

@@ -36,12 +36,18 @@ pub enum Frame {
     },
     /// A subscription's snapshot, and the position it stands at.
     Snapshot { widget: Arc<str>, kind: TopicKind, text: String, position: Arc<str> },
+    /// A subscription ended by the server: the error that says why (a topic the user may no
+    /// longer read), after which nothing more of it comes.
+    Refused { widget: Arc<str>, text: String },
 }
 
 impl Frame {
     pub fn into_text(self) -> String {
         match self {
-            Frame::Whole(text) | Frame::Gap { text, .. } | Frame::Snapshot { text, .. } => text,
+            Frame::Whole(text)
+            | Frame::Gap { text, .. }
+            | Frame::Snapshot { text, .. }
+            | Frame::Refused { text, .. } => text,
             Frame::Update { prefix, body, .. } => update_text(&prefix, &body),
         }
     }
@@ -50,7 +56,18 @@ impl Frame {
     fn widget(&self) -> Option<&Arc<str>> {
         match self {
             Frame::Update { widget, .. } => Some(widget),
-            Frame::Whole(_) | Frame::Gap { .. } | Frame::Snapshot { .. } => None,
+            Frame::Whole(_) | Frame::Gap { .. } | Frame::Snapshot { .. } | Frame::Refused { .. } => None,
+        }
+    }
+
+    /// The subscription a frame is about, if any.
+    pub fn subscription(&self) -> Option<&Arc<str>> {
+        match self {
+            Frame::Update { widget, .. }
+            | Frame::Gap { widget, .. }
+            | Frame::Snapshot { widget, .. }
+            | Frame::Refused { widget, .. } => Some(widget),
+            Frame::Whole(_) => None,
         }
     }
 
@@ -60,7 +77,7 @@ impl Frame {
             Frame::Update { widget, position, .. } | Frame::Snapshot { widget, position, .. } => {
                 Some((widget, position))
             }
-            Frame::Whole(_) | Frame::Gap { .. } => None,
+            Frame::Whole(_) | Frame::Gap { .. } | Frame::Refused { .. } => None,
         }
     }
 }
@@ -144,10 +161,12 @@ impl Outbox {
         self.ready.notify_one();
     }
 
-    /// Drops everything queued for a subscription that has ended.
+    /// Drops everything queued for a subscription that has ended: its updates, and its snapshot
+    /// and gap too (encoded for what it could read before; it may start again under other rules).
     pub fn forget(&self, widget: &Arc<str>) {
         let mut state = self.state.lock().expect("outbox lock");
         state.remove_updates_of(widget);
+        state.frames.retain(|f| f.subscription() != Some(widget));
         state.lagging.remove(widget);
         state.to_report.retain(|w| w != widget);
     }
@@ -162,6 +181,12 @@ impl Outbox {
     /// its subscriptions would lag for the wait alone.
     pub async fn half_full(&self) {
         self.half_full.notified().await
+    }
+
+    /// Has the writer take what is queued (perhaps nothing) now: its connection has something to
+    /// check before it writes more (see `LiveConnection::take`).
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 
     /// Waits until something was pushed since the last `take`.
@@ -286,5 +311,26 @@ mod tests {
         outbox.push_update(update("b", 1));
         outbox.forget(&"a".into());
         assert_eq!(texts(outbox.take()), vec!["b:1"]);
+    }
+
+    #[test]
+    fn forgetting_a_subscription_drops_its_snapshot_and_gap_too() {
+        let outbox = Outbox::new(4);
+        let widget: Arc<str> = "a".into();
+        outbox.push(Frame::Gap { widget: widget.clone(), text: "gap".into() });
+        let snapshot = Frame::Snapshot {
+            widget: widget.clone(),
+            kind: TopicKind::Metrics,
+            text: "all".into(),
+            position: "p".into(),
+        };
+        outbox.push(snapshot);
+        outbox.push(Frame::Whole("pong".into()));
+        outbox.push_update(update("a", 1));
+        outbox.forget(&widget);
+        outbox.push(Frame::Refused { widget, text: "forbidden".into() });
+        assert_eq!(texts(outbox.take()), vec!["pong", "forbidden"]);
+        outbox.push_update(update("a", 2));
+        assert_eq!(outbox.backlog(), 1, "the count of queued updates stayed right");
     }
 }

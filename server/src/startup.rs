@@ -13,6 +13,7 @@ use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::connections::{cursor::CursorKeys, registry::Registry};
 use crate::dashboard_edits::DashboardEdits;
+use crate::permissions::Permissions;
 use crate::presence::Presence;
 use crate::roster::{MemoryRoster, Roster, redis::RedisRoster};
 use crate::shutdown::Shutdown;
@@ -92,13 +93,23 @@ impl Livedash {
             domain: config.cookie_domain.clone(),
         };
         let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, cookies, config.max_password_checks));
+        let permissions = Arc::new(Permissions::new(store.clone()));
         cluster.on_notice(Box::new({
-            let (sockets, auth) = (sockets.clone(), auth.clone());
+            let (sockets, auth, permissions) = (sockets.clone(), auth.clone(), permissions.clone());
             move |notice| {
                 // Forgotten first: a socket being admitted now reads the store, and one admitted
                 // a moment ago is registered and closed.
                 auth.forget(&notice);
                 sockets.apply(&notice);
+                let changed_rules = match &notice {
+                    Notice::TopicRules(tenant) => vec![tenant.clone()],
+                    Notice::Missed => permissions.tenants(),
+                    Notice::SessionEnded(_) | Notice::LiveMode(..) => vec![],
+                };
+                for tenant in changed_rules {
+                    let (sockets, permissions) = (sockets.clone(), permissions.clone());
+                    tokio::spawn(async move { permissions.reread_until_read(&tenant, &sockets).await });
+                }
                 if notice == Notice::Missed {
                     let (sockets, auth) = (sockets.clone(), auth.clone());
                     tokio::spawn(async move {
@@ -166,6 +177,7 @@ impl Livedash {
             publish_rate,
             store,
             auth,
+            permissions,
             auditor,
             sockets,
             roster,

@@ -37,6 +37,8 @@ pub struct AppState {
     pub publish_rate: Arc<dyn PublishRate>,
     pub store: Store,
     pub auth: Arc<Auth>,
+    /// The tenants' topic rules, as this node holds them.
+    pub permissions: Arc<crate::permissions::Permissions>,
     pub auditor: Auditor,
     pub sockets: Arc<Registry>,
     /// Connections per user in the whole deployment.

@@ -141,7 +141,9 @@ async fn a_socket_admitted_just_before_its_logout_is_refused_with_4401() {
     // ... then the user logged out before the socket was registered, so the logout closed nothing.
     let logout = server.http().post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await;
     assert_eq!(logout.unwrap().status(), 204);
-    let seated = admission::seat(&state, admission::next_connection_id(), &session, &headers, "test".into()).await;
+    let outbox = std::sync::Arc::new(server::outbox::Outbox::new(4));
+    let id = admission::next_connection_id();
+    let seated = admission::seat(&state, id, &session, &outbox, &headers, "test".into()).await;
     let Err(refusal) = seated else { panic!("seated a socket of a logged-out session") };
     assert_eq!(refusal.code, protocol::close::SESSION_ENDED);
     assert_eq!(server.sockets.open(), (0, 0), "the slot it took is free again");

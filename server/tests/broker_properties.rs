@@ -60,7 +60,7 @@ impl Client {
     }
 
     fn subscriber(&self) -> Subscriber {
-        Subscriber { connection: self.id, widget: "w".into(), outbox: self.outbox.clone().unwrap() }
+        Subscriber { connection: self.id, widget: "w".into(), outbox: self.outbox.clone().unwrap(), hidden: None }
     }
 
     /// What a connection task does: take a batch, hand it to the browser, resync what lagged.
@@ -151,7 +151,7 @@ fn run(ops: Vec<Op>, clients: usize, history: usize, capacity: usize) -> Result<
     broker
         .subscribe(
             &key,
-            Subscriber { connection: u64::MAX, widget: "probe".into(), outbox: probe.clone() },
+            Subscriber { connection: u64::MAX, widget: "probe".into(), outbox: probe.clone(), hidden: None },
             ReadFrom::Start,
         )
         .unwrap();

@@ -357,7 +357,7 @@ impl Watcher {
         static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
         let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY));
         let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-        let subscriber = Subscriber { connection, widget: name.into(), outbox: outbox.clone() };
+        let subscriber = Subscriber { connection, widget: name.into(), outbox: outbox.clone(), hidden: None };
         broker.subscribe(&key(topic), subscriber, from).expect("the subscription is taken");
         Self { name, connection, topic: topic.to_owned(), outbox, queued: VecDeque::new(), seen: Vec::new() }
     }

@@ -78,7 +78,7 @@ async fn a_quiet_topic_gives_its_history_back_and_an_idle_one_retires() {
         publish_point(&server.broker, &topic, v as f64);
     }
     let token =
-        server.broker.read(&topic, &"probe".into(), server::broker::ReadFrom::Start, 0).unwrap().position.token();
+        server.broker.read(&topic, &"probe".into(), None, server::broker::ReadFrom::Start, 0).unwrap().position.token();
     assert!(server.broker.usage(&acme_tenant()).history_bytes > 0);
     eventually("the sweep ages the history out", || server.broker.usage(&acme_tenant()).history_bytes == 0).await;
     eventually("the sweep retires the idle topic", || server.broker.usage(&acme_tenant()).topics == 0).await;
@@ -195,8 +195,12 @@ async fn refreshes_and_activity_reports_are_rate_limited_and_the_socket_stays() 
     assert_eq!(snapshots, 3, "the burst, then refusals");
 
     let activity = acme("presence/activity");
-    let before =
-        server.broker.read(&activity, &"probe".into(), server::broker::ReadFrom::Start, 0).unwrap().position.offset;
+    let before = server
+        .broker
+        .read(&activity, &"probe".into(), None, server::broker::ReadFrom::Start, 0)
+        .unwrap()
+        .position
+        .offset;
     for i in 0..4 {
         let report =
             ClientMessage::Activity { action: protocol::ActivityAction::OpenDashboard, detail: format!("d{i}") };
@@ -216,8 +220,12 @@ async fn refreshes_and_activity_reports_are_rate_limited_and_the_socket_stays() 
         }
     }
     assert_eq!(limited, 2);
-    let after =
-        server.broker.read(&activity, &"probe".into(), server::broker::ReadFrom::Start, 0).unwrap().position.offset;
+    let after = server
+        .broker
+        .read(&activity, &"probe".into(), None, server::broker::ReadFrom::Start, 0)
+        .unwrap()
+        .position
+        .offset;
     assert_eq!(after - before, 2, "only the allowed reports reached the activity feed");
     client.send(&ClientMessage::RequestUpdate { widget_id: "nope".into() }).await;
     assert_eq!(client.next_json().await["code"], "not_subscribed", "still served");

@@ -336,6 +336,41 @@ async fn a_logout_or_a_live_mode_switch_on_one_node_closes_the_sockets_on_every_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_rules_changed_on_one_node_end_the_subscriptions_they_take_away_on_another() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    publish(&a, "finance/q3", 1.0).await;
+    publish(&a, TOPIC, 1.0).await;
+    let mut viewer = a.connect_as(support::ACME_VIEWER).await;
+    viewer.subscribe("money", "finance/q3", None).await;
+    snapshot(viewer.next_message().await);
+    viewer.subscribe("orders", TOPIC, None).await;
+    snapshot(viewer.next_message().await);
+
+    let admin = b.login(support::ACME_ADMIN).await;
+    let rules = serde_json::json!({"rules": [{"topics": "finance/**", "read": ["admin"]}]});
+    let saved = b.http().put(b.url("/api/admin/topic-rules")).header("cookie", &admin).json(&rules).send().await;
+    assert_eq!(saved.unwrap().status(), 200);
+    match viewer.next_message().await {
+        ServerMessage::Control(ControlMessage::Error { code, widget_id, message }) => {
+            assert_eq!((code, widget_id.as_deref()), (protocol::ErrorCode::Forbidden, Some("money")), "{message}");
+        }
+        other => panic!("expected the subscription to end, got {other:?}"),
+    }
+    // The other subscription goes on, and a new one on node A is refused under the new rules.
+    publish(&b, TOPIC, 2.0).await;
+    assert!(matches!(viewer.next_message().await, ServerMessage::Update(u) if u.meta.offset == 2));
+    let mut again = a.connect_as(support::ACME_VIEWER).await;
+    again.subscribe("money", "finance/q3", None).await;
+    assert!(matches!(
+        again.next_message().await,
+        ServerMessage::Control(ControlMessage::Error { code: protocol::ErrorCode::Forbidden, .. })
+    ));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_that_go_back_under_one_epoch_start_a_new_epoch_instead_of_being_dropped() {
     // A Redis failover to a replica that missed the last writes: the topic's offset goes back while
     // its epoch stays, and new messages reuse offsets that viewers already hold. Simulated here by

@@ -37,6 +37,9 @@ pub struct FeedState {
     pub last_update: RwSignal<Option<f64>>,
     /// The server refused the subscription (e.g. a bad topic name).
     pub error: RwSignal<Option<String>>,
+    /// The topic rules do not let this user read the topic: the view was emptied and stays so
+    /// (until a later subscription is let in).
+    pub denied: RwSignal<bool>,
 }
 
 impl<V: TopicView> Clone for TopicFeed<V> {
@@ -62,6 +65,7 @@ pub fn use_topic<V: TopicView>(widget_id: &str, topic: &str, mode: WidgetMode) -
             held: RwSignal::new(0),
             last_update: RwSignal::new(None),
             error: RwSignal::new(None),
+            denied: RwSignal::new(false),
         },
         #[cfg(feature = "hydrate")]
         control: StoredValue::new_local(None),
@@ -101,6 +105,7 @@ mod browser {
         topic_view::TopicView,
     };
     use leptos::prelude::*;
+    use protocol::ErrorCode;
     use protocol::dashboard::WidgetMode;
     use std::{
         cell::{Cell, RefCell},
@@ -228,11 +233,20 @@ mod browser {
                         s.offset.set(Some(meta.offset));
                         s.last_update.set(Some(js_sys::Date::now()));
                         s.error.set(None);
+                        s.denied.set(false);
                         if matches!(delivery, Delivery::Update { .. }) {
                             s.updates.update(|n| *n += 1);
                         }
                     }
                     Delivery::Gap => s.gaps.update(|n| *n += 1),
+                    Delivery::Error { code: ErrorCode::Forbidden, message } => {
+                        // What it showed is no longer the user's to see, nor current.
+                        data.set(V::default());
+                        s.offset.set(None);
+                        s.last_update.set(None);
+                        s.denied.set(true);
+                        s.error.set(Some(message.clone()));
+                    }
                     Delivery::Error { message, .. } => s.error.set(Some(message.clone())),
                 }
             }

@@ -18,7 +18,7 @@ use super::{
     session::{Delivery, WidgetPosition},
     status::ConnectionStatus,
 };
-use protocol::ActivityAction;
+use protocol::{ActivityAction, ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -388,7 +388,13 @@ impl Fanout {
                     }
                 }
             }
-            Delivery::Error { .. } => {
+            Delivery::Error { code, .. } => {
+                if *code == ErrorCode::Forbidden {
+                    // The topic rules took the topic away: the hub's subscription ended, and
+                    // nothing kept of it may be shown again.
+                    shared.position = None;
+                    shared.recent.clear();
+                }
                 if shared.position.is_none() {
                     shared.refused = Some(delivery.clone());
                 }
@@ -673,6 +679,20 @@ mod tests {
         assert_eq!(
             f.subscribe(sub("b", "w"), "bad".into(), None),
             vec![HubAction::Deliver { topic: "bad".into(), to: vec![sub("b", "w")], delivery: refusal }]
+        );
+    }
+
+    #[test]
+    fn a_topic_the_rules_take_away_is_refused_to_later_tabs_and_forgotten() {
+        let mut f = Fanout::default();
+        f.subscribe(sub("a", "w"), "finance".into(), None);
+        fan(&mut f, "finance", &snapshot(1), 10);
+        let forbidden = Delivery::Error { code: ErrorCode::Forbidden, message: "a viewer may not read".into() };
+        assert_eq!(fan(&mut f, "finance", &forbidden, 10).to, vec![sub("a", "w")]);
+        assert_eq!(
+            f.subscribe(sub("b", "w"), "finance".into(), None),
+            vec![HubAction::Deliver { topic: "finance".into(), to: vec![sub("b", "w")], delivery: forbidden }],
+            "a tab that joins later is told at once, and given nothing the topic had"
         );
     }
 

@@ -16,6 +16,7 @@ use leptos_router::hooks::use_params_map;
 use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 
 mod editor;
+mod topic_rules_editor;
 
 /// The topics the built-in demo feed publishes to.
 pub const DEMO_ORDERS_TOPIC: &str = "sales/orders";
@@ -207,6 +208,7 @@ pub fn DashboardPage() -> AnyView {
         </nav>
         <Show when=move || editing.get() && can_edit()>
             <editor::AddWidgetForm loaded=loaded/>
+            <topic_rules_editor::TopicRulesEditor/>
         </Show>
         {move || match loaded.get() {
             Loaded::Loading => Some(view! { <p class="page-note">"Loading dashboard…"</p> }.into_any()),

@@ -67,7 +67,7 @@ pub fn WidgetFrame(
         <section
             class=format!("widget widget-{}", def.kind.slug().replace('_', "-"))
             // What is shown may be out of date while the connection is not live.
-            class:stale=move || !state.status.get().is_receiving()
+            class:stale=move || !state.status.get().is_receiving() || state.denied.get()
             data-widget-id=dom_id.clone()
             data-kind=def.kind.slug()
             data-topic=def.topic.clone()
@@ -76,6 +76,7 @@ pub fn WidgetFrame(
             data-gaps=move || state.gaps.get()
             data-held=move || state.held.get()
             data-offset=move || state.offset.get().map(|o| o.to_string()).unwrap_or_default()
+            data-denied=move || state.denied.get().then_some("true")
             data-points=move || points.map(|p| p.get().to_string())
             aria-labelledby=format!("{dom_id}-title")
         >

@@ -85,8 +85,15 @@ mod browser {
         });
     }
 
-    /// Merges the buffer's data into the chart, creating the chart the first time.
+    /// Merges the buffer's data into the chart, creating the chart the first time. An emptied
+    /// buffer (the topic rules took the topic away) starts a fresh chart: merging an empty series
+    /// would keep the old points, since charming leaves empty data out of the option.
     fn render(chart: &mut Option<Echarts>, kind: WidgetKind, title: &str, dom_id: &str, buffer: &SeriesBuffer) {
+        if buffer.is_empty()
+            && let Some(old) = chart.take()
+        {
+            dispose(&old);
+        }
         let option = data_only(kind, buffer);
         match chart {
             Some(existing) => WasmRenderer::update(existing, &option),

@@ -1,4 +1,4 @@
-//! Tenant administration (admins only): the tenant's live mode and the audit log.
+//! Tenant administration (admins only): the tenant's live mode, its topic rules and the audit log.
 
 use super::{AdminSession, json_body};
 use crate::http_error::ApiError;
@@ -14,6 +14,7 @@ use axum::{
     extract::{Query, State},
 };
 use protocol::LiveMode;
+use protocol::topic_rules::TopicRules;
 use serde::{Deserialize, Serialize};
 
 /// The body of `GET`/`PUT /api/admin/live-mode`.
@@ -88,6 +89,43 @@ async fn switch(state: &AppState, session: &Session, mode: LiveMode) -> Result<(
         detail: Some(format!("{before} → {mode}; {closed} connection(s) closed")),
     });
     Ok(())
+}
+
+pub async fn topic_rules(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+) -> Result<Json<TopicRules>, ApiError> {
+    state.store.topic_rules(&session.user.tenant).await.map(Json).map_err(ApiError::internal)
+}
+
+/// Replaces the tenant's topic rules (a body's `version` is ignored), has this node's connections
+/// of the tenant check their subscriptions against them, tells the other nodes to do the same, and
+/// audits the change. Answers the rules as saved, with their new version.
+pub async fn set_topic_rules(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    body: Bytes,
+) -> Result<Json<TopicRules>, ApiError> {
+    let wanted: TopicRules = json_body(&body)?;
+    wanted.check().map_err(|e| ApiError { field: Some(e.at.clone()), ..ApiError::bad_request(e.to_string()) })?;
+    let tenant = &session.user.tenant;
+    let before = state.store.topic_rules(tenant).await.map_err(ApiError::internal)?;
+    let version = state.store.set_topic_rules(tenant, &wanted.rules).await.map_err(ApiError::internal)?;
+    let checked = state.permissions.reread(tenant, &state.sockets).await.map_err(ApiError::internal)?;
+    state.cluster.announce(Notice::TopicRules(tenant.clone())).await;
+    state.auditor.record(AuditEntry {
+        tenant: Some(tenant.to_string()),
+        actor: Some(session.user.email.clone()),
+        action: "topic_rules",
+        outcome: Outcome::Ok,
+        detail: Some(format!(
+            "version {} → {version}: {} rule(s) → {}; {checked} connection(s) here checked again",
+            before.version,
+            before.rules.len(),
+            wanted.rules.len()
+        )),
+    });
+    Ok(Json(TopicRules { version, rules: wanted.rules }))
 }
 
 #[derive(Deserialize)]

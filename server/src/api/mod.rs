@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/auth/session", get(auth_routes::session_status))
         .route("/api/v1/publish/{*topic}", post(publish::publish))
         .route("/api/admin/live-mode", get(admin::live_mode).put(admin::set_live_mode))
+        .route("/api/admin/topic-rules", get(admin::topic_rules).put(admin::set_topic_rules))
         .route("/api/admin/live-dashboards", get(admin::live_dashboards).put(admin::set_live_dashboards))
         .route("/api/admin/audit", get(admin::audit_log))
         .route("/api/dashboards", get(dashboards::list).post(dashboards::create))

@@ -154,6 +154,7 @@ impl Auth {
         match notice {
             Notice::SessionEnded(session) => self.sessions.changed(session),
             Notice::LiveMode(tenant, _) => self.live_modes.changed(tenant),
+            Notice::TopicRules(_) => {} // see `Permissions`
             Notice::Missed => {
                 self.sessions.clear();
                 self.live_modes.clear();

@@ -3,17 +3,19 @@
 
 use super::*;
 
-/// The frames that bring a reader at `from` up to date, under the topic's lock.
+/// The frames that bring a reader at `from` up to date, without the `hidden` fields, under the
+/// topic's lock.
 pub(super) fn catch_up(
     topic: &Topic,
     inner: &mut TopicInner,
     widget: &Arc<str>,
     prefix: &Arc<str>,
+    hidden: Option<&Hidden>,
     from: ReadFrom,
     max_updates: usize,
 ) -> Vec<Frame> {
     let catchup = match from {
-        ReadFrom::Start => return vec![snapshot_frame(topic, inner, widget)],
+        ReadFrom::Start => return vec![snapshot_frame(topic, inner, widget, hidden)],
         ReadFrom::Token(token) => match Position::parse(token) {
             Some(position) => inner.log.catch_up(&position, now_ms()),
             None => Catchup::Gap,
@@ -24,7 +26,11 @@ pub(super) fn catch_up(
     match catchup {
         Catchup::Replay(entries) if entries.len() <= max_updates => {
             metrics::counter!(telemetry::RESUMES, "outcome" => "replayed").increment(1);
-            entries.iter().map(|entry| update_frame(widget, prefix, topic.kind, entry, None)).collect()
+            let body = |entry: &Entry| match hidden {
+                Some(hidden) => encode::masked_body(&entry.body, hidden).into(),
+                None => entry.body.clone(),
+            };
+            entries.iter().map(|entry| update_frame(widget, prefix, topic.kind, entry, body(entry), None)).collect()
         }
         Catchup::Replay(_) => {
             // Like a subscriber whose queue overflowed: the kinds that coalesce lose nothing.
@@ -32,37 +38,45 @@ pub(super) fn catch_up(
                 metrics::counter!(telemetry::GAPS, "reason" => "slow_subscriber").increment(1);
                 gap_frame(widget, "more updates were missed than are replayed at once")
             });
-            gap.into_iter().chain([snapshot_frame(topic, inner, widget)]).collect()
+            gap.into_iter().chain([snapshot_frame(topic, inner, widget, hidden)]).collect()
         }
         Catchup::Gap => {
             metrics::counter!(telemetry::RESUMES, "outcome" => "gap").increment(1);
             metrics::counter!(telemetry::GAPS, "reason" => "history").increment(1);
-            vec![gap_frame(widget, "resume position no longer in history"), snapshot_frame(topic, inner, widget)]
+            let gap = gap_frame(widget, "resume position no longer in history");
+            vec![gap, snapshot_frame(topic, inner, widget, hidden)]
         }
     }
 }
 
-/// One subscriber's frame of a logged message; `published_at` only for live (not replayed) ones.
+/// One subscriber's frame of a logged message, whose `body` is the entry's (or the entry's with
+/// fields hidden); `published_at` only for live (not replayed) ones.
 pub(super) fn update_frame(
     widget: &Arc<str>,
     prefix: &Arc<str>,
     kind: TopicKind,
     entry: &Entry,
+    body: Arc<str>,
     published_at: Option<Instant>,
 ) -> Frame {
     Frame::Update {
         widget: widget.clone(),
         prefix: prefix.clone(),
         kind,
-        body: entry.body.clone(),
+        body,
         published_at,
         position: entry.position.clone(),
     }
 }
 
 /// One subscriber's snapshot: its prefix and the topic's snapshot body, encoded at most once per
-/// position.
-pub(super) fn snapshot_frame(topic: &Topic, inner: &mut TopicInner, widget: &Arc<str>) -> Frame {
+/// position (and again, filtered, for a subscriber with `hidden` fields).
+pub(super) fn snapshot_frame(
+    topic: &Topic,
+    inner: &mut TopicInner,
+    widget: &Arc<str>,
+    hidden: Option<&Hidden>,
+) -> Frame {
     let position = inner.log.position();
     let body = match &inner.snapshot {
         Some((offset, body)) if *offset == position.offset => body.clone(),
@@ -74,7 +88,10 @@ pub(super) fn snapshot_frame(topic: &Topic, inner: &mut TopicInner, widget: &Arc
             body
         }
     };
-    let text = encode::snapshot_prefix(widget) + &body;
+    let text = match hidden {
+        Some(hidden) => encode::snapshot_prefix(widget) + &encode::masked_body(&body, hidden),
+        None => encode::snapshot_prefix(widget) + &body,
+    };
     Frame::Snapshot { widget: widget.clone(), kind: topic.kind, text, position: position.token().into() }
 }
 

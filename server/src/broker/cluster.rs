@@ -32,13 +32,17 @@ pub enum Notice {
     /// A tenant's live mode changed: what it no longer lets in closes (4405 for `polling`, 4403 for
     /// `off`), and every node forgets the mode it remembered.
     LiveMode(TenantId, LiveMode),
+    /// A tenant's topic rules changed: every node reads them again, and its connections of that
+    /// tenant check their subscriptions against them.
+    TopicRules(TenantId),
     /// Never announced: this node's link to the others was down, so it may have missed notices.
     /// Whatever it remembers may be stale, and every open socket must be checked again.
     Missed,
 }
 
 impl Notice {
-    /// One line, for a channel: `session <id>`, `live_mode <tenant> <mode>` (or `missed -`). A switch
+    /// One line, for a channel: `session <id>`, `live_mode <tenant> <mode>`, `topic_rules <tenant>`
+    /// (or `missed -`). A switch
     /// to `off` is written `live_off <tenant>`, the line of the previous release, so that its nodes
     /// still close the tenant's sockets during a rolling upgrade.
     pub fn to_line(&self) -> String {
@@ -46,6 +50,7 @@ impl Notice {
             Notice::SessionEnded(session) => format!("session {session}"),
             Notice::LiveMode(tenant, LiveMode::Off) => format!("live_off {tenant}"),
             Notice::LiveMode(tenant, mode) => format!("live_mode {tenant} {mode}"),
+            Notice::TopicRules(tenant) => format!("topic_rules {tenant}"),
             Notice::Missed => "missed -".to_owned(),
         }
     }
@@ -58,6 +63,7 @@ impl Notice {
                 let (tenant, mode) = rest.split_once(' ')?;
                 Some(Notice::LiveMode(TenantId::parse(tenant).ok()?, LiveMode::parse(mode)?))
             }
+            ("topic_rules", tenant) => Some(Notice::TopicRules(TenantId::parse(tenant).ok()?)),
             ("missed", "-") => Some(Notice::Missed),
             _ => None,
         }
@@ -91,7 +97,8 @@ mod tests {
     fn notices_round_trip_through_one_line() {
         let acme = TenantId::parse("acme").unwrap();
         let modes = LiveMode::ALL.map(|mode| Notice::LiveMode(acme.clone(), mode));
-        for notice in [Notice::SessionEnded("abc123".into()), Notice::Missed].into_iter().chain(modes) {
+        let notices = [Notice::SessionEnded("abc123".into()), Notice::TopicRules(acme.clone()), Notice::Missed];
+        for notice in notices.into_iter().chain(modes) {
             assert_eq!(Notice::from_line(&notice.to_line()), Some(notice));
         }
         assert_eq!(Notice::LiveMode(acme, LiveMode::Off).to_line(), "live_off acme", "what older nodes read");
@@ -99,6 +106,7 @@ mod tests {
         assert_eq!(Notice::from_line("live_mode acme fast"), None);
         assert_eq!(Notice::from_line("live_mode acme"), None);
         assert_eq!(Notice::from_line("session "), None);
+        assert_eq!(Notice::from_line("topic_rules ../x"), None);
         assert_eq!(Notice::from_line("reboot now"), None);
     }
 }

@@ -5,14 +5,22 @@
 //! prefix, and a frame is the two glued together.
 
 use super::position::Position;
+use crate::permissions::mask::Hidden;
 use protocol::{Item, Meta, TopicKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
 struct Body<'a> {
     ts: i64,
     series: &'a [Item],
     meta: &'a Meta,
+}
+
+#[derive(Deserialize)]
+struct OwnedBody {
+    ts: i64,
+    series: Vec<Item>,
+    meta: Meta,
 }
 
 pub fn meta(topic: &str, kind: TopicKind, position: &Position) -> Meta {
@@ -30,6 +38,19 @@ pub fn update_body(topic: &str, kind: TopicKind, position: &Position, ts: i64, i
     let meta = meta(topic, kind, position);
     let mut json =
         serde_json::to_string(&Body { ts, series: items, meta: &meta }).expect("update bodies always serialise");
+    json.remove(0);
+    json
+}
+
+/// `body` (from [`update_body`]) without the `hidden` fields, for a subscriber that may not see
+/// them. Decoded again rather than kept as items: only such subscribers pay for it, once per
+/// message and set of hidden fields.
+pub fn masked_body(body: &str, hidden: &Hidden) -> String {
+    let whole = format!("{{{body}");
+    let OwnedBody { ts, series, meta } = serde_json::from_str(&whole).expect("bodies are the broker's own encoding");
+    let series = hidden.without(&series);
+    let mut json =
+        serde_json::to_string(&Body { ts, series: &series, meta: &meta }).expect("update bodies always serialise");
     json.remove(0);
     json
 }

@@ -28,6 +28,7 @@ pub mod topic_state;
 pub mod usage;
 pub mod waiting;
 
+use crate::permissions::mask::Hidden;
 use crate::topic_name::{TenantId, TopicKey};
 use crate::{
     clock::now_ms,
@@ -108,6 +109,16 @@ pub struct Subscriber {
     pub connection: u64,
     pub widget: Arc<str>,
     pub outbox: Arc<Outbox>,
+    /// The fields its user may not see (topic rules); they are taken out before its frames are
+    /// encoded.
+    pub hidden: Option<Arc<Hidden>>,
+}
+
+impl Subscriber {
+    /// The fields to take out of a `kind` topic's messages for it, if any.
+    pub fn hidden_in(&self, kind: TopicKind) -> Option<&Hidden> {
+        self.hidden.as_deref().filter(|hidden| hidden.touches(kind))
+    }
 }
 
 #[derive(Debug)]
@@ -312,8 +323,22 @@ impl Broker {
         topic.usage.history_resized(history_before, inner.log.bytes());
         topic.usage.state_resized(state_before, inner.state.bytes());
         self.hold_tenant_history(topic, inner);
+        // Encoded once for every subscriber that sees every field, and once per set of hidden
+        // fields for the others.
+        let mut masked: Vec<(&Hidden, Arc<str>)> = Vec::new();
         for live in &inner.subscribers {
-            let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, published_at);
+            let body = match live.subscriber.hidden_in(kind) {
+                None => entry.body.clone(),
+                Some(hidden) => match masked.iter().find(|(seen, _)| *seen == hidden) {
+                    Some((_, body)) => body.clone(),
+                    None => {
+                        let body: Arc<str> = encode::masked_body(&entry.body, hidden).into();
+                        masked.push((hidden, body.clone()));
+                        body
+                    }
+                },
+            };
+            let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, body, published_at);
             live.subscriber.outbox.push_update(frame);
         }
         entry.offset
@@ -361,7 +386,8 @@ impl Broker {
         let mut inner = topic.inner.lock().expect("topic lock");
         drop(topics);
         let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
-        for frame in catch_up(&topic, &mut inner, &subscriber.widget, &prefix, from, usize::MAX) {
+        let hidden = subscriber.hidden_in(topic.kind);
+        for frame in catch_up(&topic, &mut inner, &subscriber.widget, &prefix, hidden, from, usize::MAX) {
             match frame {
                 frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),
                 frame => subscriber.outbox.push(frame),
@@ -376,13 +402,21 @@ impl Broker {
     /// What a subscription of `widget` that stands at `from` needs now, without subscribing (for
     /// polling): the missed updates, or a snapshot (after a `gap` when history cannot bridge it, or
     /// when more than `max_updates` were missed and replaying them would cost more than it is
-    /// worth), and the position the reader then stands at. `None` while the topic does not exist:
-    /// there is nothing to catch up on.
-    pub fn read(&self, key: &TopicKey, widget: &Arc<str>, from: ReadFrom, max_updates: usize) -> Option<Read> {
+    /// worth), and the position the reader then stands at, without the `hidden` fields. `None`
+    /// while the topic does not exist: there is nothing to catch up on.
+    pub fn read(
+        &self,
+        key: &TopicKey,
+        widget: &Arc<str>,
+        hidden: Option<&Hidden>,
+        from: ReadFrom,
+        max_updates: usize,
+    ) -> Option<Read> {
         let topic = self.topic(key).ok()?;
         let mut inner = topic.inner.lock().expect("topic lock");
         let prefix: Arc<str> = encode::widget_prefix(widget).into();
-        let frames = catch_up(&topic, &mut inner, widget, &prefix, from, max_updates);
+        let hidden = hidden.filter(|hidden| hidden.touches(topic.kind));
+        let frames = catch_up(&topic, &mut inner, widget, &prefix, hidden, from, max_updates);
         inner.last_active = now_ms();
         Some(Read { frames, position: inner.log.position() })
     }
@@ -414,7 +448,7 @@ impl Broker {
             metrics::counter!(telemetry::GAPS, "reason" => "slow_subscriber").increment(1);
             gap_frame(&subscriber.widget, "updates were dropped because the client read too slowly")
         });
-        let snapshot = snapshot_frame(&topic, &mut inner, &subscriber.widget);
+        let snapshot = snapshot_frame(&topic, &mut inner, &subscriber.widget, subscriber.hidden_in(topic.kind));
         subscriber.outbox.end_lag(&subscriber.widget, gap.into_iter().chain([snapshot]));
         Ok(())
     }
@@ -423,7 +457,8 @@ impl Broker {
     pub fn refresh(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
         let topic = self.topic(key)?;
         let mut inner = topic.inner.lock().expect("topic lock");
-        subscriber.outbox.push(snapshot_frame(&topic, &mut inner, &subscriber.widget));
+        let hidden = subscriber.hidden_in(topic.kind);
+        subscriber.outbox.push(snapshot_frame(&topic, &mut inner, &subscriber.widget, hidden));
         Ok(())
     }
 
@@ -545,7 +580,8 @@ impl Broker {
         let mut inner = topic.inner.lock().expect("topic lock");
         for Waiting { subscriber, from } in waiting {
             let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
-            for frame in catch_up(topic, &mut inner, &subscriber.widget, &prefix, from.as_read_from(), usize::MAX) {
+            let (widget, hidden) = (&subscriber.widget, subscriber.hidden_in(topic.kind));
+            for frame in catch_up(topic, &mut inner, widget, &prefix, hidden, from.as_read_from(), usize::MAX) {
                 match frame {
                     frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),
                     frame => subscriber.outbox.push(frame),

@@ -38,7 +38,7 @@ fn broker() -> Broker {
 }
 
 fn subscriber(widget: &str, capacity: usize) -> Subscriber {
-    Subscriber { connection: 1, widget: widget.into(), outbox: Arc::new(Outbox::new(capacity)) }
+    Subscriber { connection: 1, widget: widget.into(), outbox: Arc::new(Outbox::new(capacity)), hidden: None }
 }
 
 fn point(v: f64) -> Vec<Item> {
@@ -390,4 +390,48 @@ fn a_load_that_found_no_topic_while_a_message_of_it_came_loads_again() {
     };
     assert_eq!(b.install(&t(), None, &[remote]), Applied::OutOfStep, "the message must not be dropped");
     assert_eq!(b.install(&t(), None, &[]), Applied::Done, "nothing came: nothing to hold");
+}
+
+#[test]
+fn hidden_fields_never_reach_the_subscribers_that_may_not_see_them() {
+    let b = broker();
+    let ops = key("acme", "ops");
+    let margin = |v: f64| {
+        vec![
+            Item::Metric(Metric { key: "margin".into(), value: v }),
+            Item::Metric(Metric { key: "orders".into(), value: v }),
+        ]
+    };
+    b.publish(&ops, TopicKind::Metrics, margin(1.0)).unwrap();
+    let hidden = crate::permissions::mask::Hidden::of(vec!["margin".into()]).map(Arc::new);
+    let (admin, viewer) = (subscriber("a", 10), Subscriber { connection: 2, hidden, ..subscriber("v", 10) });
+    let other_viewer = Subscriber { connection: 3, outbox: Arc::new(Outbox::new(10)), ..viewer.clone() };
+    for sub in [&admin, &viewer, &other_viewer] {
+        b.subscribe(&ops, sub.clone(), ReadFrom::Start).unwrap();
+    }
+    let token = b.publish(&ops, TopicKind::Metrics, margin(2.0)).unwrap();
+    let keys = |outbox: &Outbox| -> Vec<Vec<String>> {
+        messages(outbox)
+            .into_iter()
+            .map(|m| {
+                let series = match m {
+                    ServerMessage::Update(u) => u.series,
+                    ServerMessage::Control(ControlMessage::Snapshot { series, .. }) => series,
+                    other => panic!("{other:?}"),
+                };
+                series.into_iter().map(|i| if let Item::Metric(m) = i { m.key } else { panic!() }).collect()
+            })
+            .collect()
+    };
+    assert_eq!(keys(&admin.outbox), [vec!["margin", "orders"], vec!["margin", "orders"]]);
+    assert_eq!(keys(&viewer.outbox), [vec!["orders"], vec!["orders"]], "snapshot and update filtered");
+    assert_eq!(keys(&other_viewer.outbox), [vec!["orders"], vec!["orders"]]);
+    // A replay from a position, and a poll's read, are filtered the same way.
+    b.unsubscribe(&ops, 2, "v");
+    let epoch = b.epoch(&ops).unwrap();
+    b.subscribe(&ops, viewer.clone(), ReadFrom::Token(&format!("{epoch}.{}", token - 1))).unwrap();
+    assert_eq!(keys(&viewer.outbox), [vec!["orders"]]);
+    let read = b.read(&ops, &viewer.widget, viewer.hidden.as_deref(), ReadFrom::Start, 10).unwrap();
+    let texts: Vec<String> = read.frames.into_iter().map(Frame::into_text).collect();
+    assert!(texts[0].contains("orders") && !texts[0].contains("margin"), "{texts:?}");
 }

@@ -141,7 +141,8 @@ mod tests {
     }
 
     fn waiting(connection: u64, widget: &str) -> Waiting {
-        let subscriber = Subscriber { connection, widget: widget.into(), outbox: Arc::new(Outbox::new(4)) };
+        let subscriber =
+            Subscriber { connection, widget: widget.into(), outbox: Arc::new(Outbox::new(4)), hidden: None };
         Waiting { subscriber, from: StartAt::Start }
     }
 

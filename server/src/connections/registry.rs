@@ -1,9 +1,11 @@
 //! Every open live connection (WebSocket, dashboard or job SSE stream), so the server can close the
 //! right ones when something changes elsewhere: a logout (4401), a tenant's live mode set to
-//! `polling` (4405) or `off` (4403). Each registration holds its user's
-//! [`Seat`] in the deployment-wide count (the per-user limit is the roster's).
+//! `polling` (4405) or `off` (4403); and so it can have the right ones check their subscriptions
+//! again when the tenant's topic rules change. Each registration holds its user's [`Seat`] in the
+//! deployment-wide count (the per-user limit is the roster's).
 
 use super::live_mode_gate::{Carrier, shut_out};
+use crate::outbox::Outbox;
 use crate::topic_name::TenantId;
 use crate::{
     auth::Auth,
@@ -14,7 +16,10 @@ use protocol::LiveMode;
 use protocol::close::{Disconnect, SESSION_ENDED};
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio::sync::Notify;
@@ -67,6 +72,9 @@ struct Entry {
     session_id: String,
     tenant: TenantId,
     kick: Arc<Kick>,
+    /// Woken when the topic rules change, so the connection checks them before it writes again.
+    outbox: Arc<Outbox>,
+    rules_changed: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
@@ -86,6 +94,8 @@ pub struct Registration {
     registry: Arc<Registry>,
     connection: u64,
     pub kick: Arc<Kick>,
+    /// Set when the tenant's topic rules changed since the connection last checked them.
+    pub rules_changed: Arc<AtomicBool>,
     seat: Seat,
 }
 
@@ -115,21 +125,45 @@ impl Drop for Registration {
 }
 
 impl Registry {
-    /// Adds a socket whose user holds `seat`.
+    /// Adds a socket whose user holds `seat` and which writes from `outbox`.
     pub fn register(
         self: &Arc<Self>,
         connection: u64,
         user_id: i64,
         session_id: &str,
         tenant: &TenantId,
+        outbox: Arc<Outbox>,
         seat: Seat,
     ) -> Registration {
         let mut sockets = self.sockets.lock().expect("registry lock");
         *sockets.per_user.entry(user_id).or_default() += 1;
         let kick = Arc::new(Kick::default());
-        let entry = Entry { user_id, session_id: session_id.to_owned(), tenant: tenant.clone(), kick: kick.clone() };
+        let rules_changed = Arc::new(AtomicBool::new(false));
+        let entry = Entry {
+            user_id,
+            session_id: session_id.to_owned(),
+            tenant: tenant.clone(),
+            kick: kick.clone(),
+            outbox,
+            rules_changed: rules_changed.clone(),
+        };
         sockets.by_id.insert(connection, entry);
-        Registration { registry: self.clone(), connection, kick, seat }
+        Registration { registry: self.clone(), connection, kick, rules_changed, seat }
+    }
+
+    /// Flags every socket of `tenant` to check its subscriptions against the tenant's new topic
+    /// rules, and wakes it to do so now; returns how many.
+    pub fn rules_changed(&self, tenant: &TenantId) -> usize {
+        let sockets = self.sockets.lock().expect("registry lock");
+        sockets
+            .by_id
+            .values()
+            .filter(|e| &e.tenant == tenant)
+            .map(|e| {
+                e.rules_changed.store(true, Ordering::Release);
+                e.outbox.wake();
+            })
+            .count()
     }
 
     /// Closes the connections a notice is about (a logout or a change of live mode, here or on
@@ -139,7 +173,8 @@ impl Registry {
         match notice {
             Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),
             Notice::LiveMode(tenant, mode) => self.kick_for_mode(tenant, *mode),
-            Notice::Missed => 0,
+            // The rules must be read first: see `Permissions::reread`.
+            Notice::TopicRules(_) | Notice::Missed => 0,
         }
     }
 
@@ -226,6 +261,10 @@ mod tests {
         TenantId::parse("acme").unwrap()
     }
 
+    fn outbox() -> Arc<Outbox> {
+        Arc::new(Outbox::new(4))
+    }
+
     async fn seat(user_id: i64) -> Seat {
         let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::default());
         let user = User { id: user_id, email: "u@acme.test".into(), tenant: acme(), role: Role::Viewer };
@@ -235,10 +274,10 @@ mod tests {
     #[tokio::test]
     async fn kicks_reach_exactly_the_chosen_sockets() {
         let r = Arc::new(Registry::default());
-        let a = r.register(1, 10, "s1", &acme(), seat(10).await);
-        let b = r.register(2, 10, "s2", &acme(), seat(10).await);
+        let a = r.register(1, 10, "s1", &acme(), outbox(), seat(10).await);
+        let b = r.register(2, 10, "s2", &acme(), outbox(), seat(10).await);
         let other = TenantId::parse("globex").unwrap();
-        let c = r.register(3, 20, "s3", &other, seat(20).await);
+        let c = r.register(3, 20, "s3", &other, outbox(), seat(20).await);
         assert_eq!(r.kick_session("s1", 4401, "logged out"), 1);
         assert_eq!(a.kick.received().await, Disconnect::new(4401, "logged out"));
         assert_eq!(r.kick_tenant(&acme(), 4403, "live updates are off"), 2);
@@ -249,20 +288,35 @@ mod tests {
     #[tokio::test]
     async fn a_change_of_live_mode_closes_what_the_mode_keeps_out() {
         let r = Arc::new(Registry::default());
-        let a = r.register(1, 10, "s1", &acme(), seat(10).await);
+        let a = r.register(1, 10, "s1", &acme(), outbox(), seat(10).await);
         assert_eq!(r.apply(&Notice::LiveMode(acme(), LiveMode::Live)), 0);
         assert_eq!(r.apply(&Notice::LiveMode(acme(), LiveMode::Polling)), 1);
         assert_eq!(a.kick.received().await.code, protocol::close::POLLING_ONLY);
-        let b = r.register(2, 10, "s1", &acme(), seat(10).await);
+        let b = r.register(2, 10, "s1", &acme(), outbox(), seat(10).await);
         assert_eq!(r.apply(&Notice::LiveMode(acme(), LiveMode::Off)), 2);
         assert_eq!(b.kick.received().await.code, protocol::close::LIVE_OFF);
     }
 
     #[tokio::test]
+    async fn a_change_of_topic_rules_flags_and_wakes_the_tenants_connections_only() {
+        let r = Arc::new(Registry::default());
+        let (mine, theirs) = (outbox(), outbox());
+        let a = r.register(1, 10, "s1", &acme(), mine.clone(), seat(10).await);
+        let globex = TenantId::parse("globex").unwrap();
+        let b = r.register(2, 20, "s2", &globex, theirs.clone(), seat(20).await);
+        assert_eq!(r.rules_changed(&acme()), 1);
+        assert!(a.rules_changed.load(Ordering::Acquire));
+        assert!(!b.rules_changed.load(Ordering::Acquire));
+        let woken = tokio::time::timeout(Duration::from_secs(5), mine.ready()).await;
+        assert!(woken.is_ok(), "the connection's writer is woken to check");
+        assert_eq!(r.apply(&Notice::TopicRules(acme())), 0, "a notice alone closes nothing");
+    }
+
+    #[tokio::test]
     async fn a_closed_socket_leaves_nothing_behind() {
         let r = Arc::new(Registry::default());
-        let first = r.register(1, 10, "s", &acme(), seat(10).await);
-        let second = r.register(2, 11, "s", &acme(), seat(11).await);
+        let first = r.register(1, 10, "s", &acme(), outbox(), seat(10).await);
+        let second = r.register(2, 11, "s", &acme(), outbox(), seat(11).await);
         assert_eq!(r.open(), (2, 2));
         drop(first);
         assert_eq!(r.open(), (1, 1), "user 10's socket closed at once");

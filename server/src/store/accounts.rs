@@ -6,31 +6,8 @@ use crate::{credentials::password, topic_name::TenantId};
 use protocol::LiveMode;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Watches dashboards.
-    Viewer,
-    /// Also edits dashboards, sets the tenant's live mode and reads the audit log.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "viewer" => Some(Role::Viewer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
+/// Defined in the protocol: topic rules name roles, and the browser edits them.
+pub use protocol::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {

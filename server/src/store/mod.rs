@@ -1,4 +1,5 @@
-//! Durable state (sqlx): tenants, users, sessions, API keys, the audit trail, dashboards, settings.
+//! Durable state (sqlx): tenants, users, sessions, API keys, the audit trail, dashboards, topic
+//! rules, settings.
 //!
 //! A SQLite file, created and migrated on start, is all a single node needs. Several nodes share
 //! one PostgreSQL instead, so a login made on one node is checked, and revoked, on every other.
@@ -11,6 +12,7 @@ pub mod audit;
 pub mod dashboards;
 pub mod sessions;
 pub mod settings;
+pub mod topic_rules;
 
 mod backend;
 

@@ -5,6 +5,7 @@
 
 use crate::connections::live_mode_gate::{self, Carrier};
 use crate::connections::registry::Registration;
+use crate::outbox::Outbox;
 use crate::{
     AppState,
     auth::{AuthError, Session, origin},
@@ -21,7 +22,10 @@ use protocol::close::{Disconnect, LIMIT, LIVE_OFF, POLLING_ONLY, SERVER_ERROR, S
 use protocol::{ErrorCode, LiveMode};
 use std::{
     net::IpAddr,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 /// When a client refused with [`TRY_AGAIN`] over HTTP is told to come back.
@@ -138,6 +142,7 @@ pub async fn seat(
     state: &AppState,
     id: u64,
     session: &Session,
+    outbox: &Arc<Outbox>,
     headers: &HeaderMap,
     detail: String,
 ) -> Result<Registration, Refusal> {
@@ -149,7 +154,8 @@ pub async fn seat(
             max: Some(limit as u64),
             ..Refusal::new(LIMIT, format!("at most {limit} live connections per user"), "connections_per_user")
         })?;
-    let registration = state.sockets.register(id, session.user.id, &session.id, &session.user.tenant, seat);
+    let user = &session.user;
+    let registration = state.sockets.register(id, user.id, &session.id, &user.tenant, outbox.clone(), seat);
     check_session(state, headers, Carrier::Push).await?;
     accepted(state, session, detail);
     Ok(registration)

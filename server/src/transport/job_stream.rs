@@ -6,7 +6,9 @@
 //! (`?topic=`, by default [`JOBS_TOPIC`]); see [`JobStep`]. The stream subscribes to that topic like
 //! a widget would and passes on only that job's steps. Admission is the dashboard stream's (the
 //! per-user connection limit included), and a user may have at most
-//! `LIVEDASH_MAX_JOB_STREAMS_PER_USER` streams of one job.
+//! `LIVEDASH_MAX_JOB_STREAMS_PER_USER` streams of one job. A topic the tenant's topic rules do not
+//! let the user read is refused with 403 before the stream opens; rules that change while it is
+//! open end it with close code 4406.
 //!
 //! Events ([`protocol::jobs::event`]): `snapshot` (the job so far), then per step `progress`, `log`
 //! (when the step has a line), `step_error` (when that line is an error), and finally `end`. Each carries the position of the step in
@@ -15,12 +17,13 @@
 use super::{
     admission::{self, Refusal},
     endings::Ending,
-    live_connection::LiveConnection,
+    live_connection::{FollowError, LiveConnection},
     sse_format,
     sse_stream::{EventStream, Lifetime, Wake},
 };
 use crate::connections::job_streams::JobStreamSlot;
 use crate::outbox::{Frame, update_text};
+use crate::permissions::{self, mask::Hidden};
 use crate::topic_name::{TopicKey, TopicName};
 use crate::{AppState, broker::ReadFrom, client_addr::ClientAddr, http_error::ApiError, listener::Hangup, telemetry};
 use axum::{
@@ -28,7 +31,7 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use protocol::close::{Disconnect, LIMIT};
+use protocol::close::{Disconnect, LIMIT, TOPIC_FORBIDDEN};
 use protocol::jobs::{Job, JobEnd, JobProgress, JobSnapshot, JobStep, MAX_JOB_ID_LEN, StepError, event, valid_job_id};
 use protocol::topics::JOBS_TOPIC;
 use protocol::{ControlMessage, Item, Level, ServerMessage};
@@ -64,9 +67,17 @@ pub async fn job(
     let session = admission::admit_stream(&state, peer, headers).await?;
     let name = TopicName::parse(params.topic.as_deref().unwrap_or(JOBS_TOPIC))
         .map_err(|e| ApiError { field: Some("topic".into()), ..ApiError::bad_request(e.to_string()) })?;
+    let rules = state.permissions.of(&session.user.tenant).await.map_err(ApiError::internal)?;
+    let hidden = match permissions::check(&rules, session.user.role, &name) {
+        Ok(hidden) => hidden,
+        Err(forbidden) => {
+            let refusal = Refusal::new(403, forbidden.to_string(), "topic_rules");
+            return Err(admission::refuse_stream(&state, Some(&session), peer, &refusal));
+        }
+    };
     let topic = TopicKey::new(session.user.tenant.clone(), name);
     state.engine.load_current(topic.clone()).await;
-    if !job_exists(&state, &topic, &job) {
+    if !job_exists(&state, &topic, hidden.as_deref(), &job) {
         return Err(ApiError::not_found("no such job"));
     }
     let max = state.config.max_job_streams_per_user;
@@ -93,9 +104,9 @@ pub async fn job(
     Ok(response)
 }
 
-/// Whether the topic's current state holds a step of `job`.
-fn job_exists(state: &AppState, topic: &TopicKey, job: &str) -> bool {
-    let Some(read) = state.broker.read(topic, &Arc::from(WIDGET), ReadFrom::Start, 0) else { return false };
+/// Whether the topic's current state, as the user may see it, holds a step of `job`.
+fn job_exists(state: &AppState, topic: &TopicKey, hidden: Option<&Hidden>, job: &str) -> bool {
+    let Some(read) = state.broker.read(topic, &Arc::from(WIDGET), hidden, ReadFrom::Start, 0) else { return false };
     read.frames.into_iter().any(|frame| match frame {
         Frame::Snapshot { text, .. } => steps_of(snapshot_items(&text), job).next().is_some(),
         _ => false,
@@ -118,7 +129,8 @@ impl JobStream {
         let from = ReadFrom::token(resume.as_deref());
         let ending = match self.live.follow(WIDGET.into(), self.topic.clone(), from, ()) {
             Ok(_) => self.serve(lifetime).await,
-            Err(e) => Ending::Close(Disconnect::new(LIMIT, e.to_string())),
+            Err(FollowError::Forbidden(e)) => Ending::Close(Disconnect::new(TOPIC_FORBIDDEN, e.to_string())),
+            Err(FollowError::Broker(e)) => Ending::Close(Disconnect::new(LIMIT, e.to_string())),
         };
         self.events.end(ending).await;
         self.live.close().await;
@@ -128,7 +140,7 @@ impl JobStream {
         loop {
             match lifetime.next(&self.events, &mut self.live).await {
                 Wake::Frames => {
-                    let batch = self.live.outbox.take();
+                    let batch = self.live.take();
                     if let Err(ending) = self.write(batch.frames).await {
                         return ending;
                     }
@@ -172,6 +184,7 @@ impl JobStream {
                         sent += self.step(&mut out, &position, step, ts);
                     }
                 }
+                Frame::Refused { text, .. } => return Err(Ending::Close(forbidden(&text))),
                 Frame::Gap { .. } | Frame::Whole(_) => {} // the snapshot that follows says it all
             }
         }
@@ -202,6 +215,16 @@ impl JobStream {
         sse_format::push_event(out, event::STEP_ERROR, Some(position), &to_json(&error));
         3
     }
+}
+
+/// The close that ends a stream whose topic the rules no longer let its user read, with the
+/// reason its `forbidden` error gives.
+fn forbidden(error: &str) -> Disconnect {
+    let reason = match serde_json::from_str(error) {
+        Ok(ServerMessage::Control(ControlMessage::Error { message, .. })) => message,
+        _ => "the topic rules no longer let you read this topic".to_owned(),
+    };
+    Disconnect::new(TOPIC_FORBIDDEN, reason)
 }
 
 fn to_json(payload: &impl serde::Serialize) -> String {

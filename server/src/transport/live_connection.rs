@@ -1,7 +1,8 @@
 //! One live connection's life, whatever carries it (a WebSocket, a dashboard's SSE stream, a job's
 //! SSE stream): its seat in the user's limit, its registration (so a logout or live updates turned
-//! off can end it), its presence, what it follows in the broker, what ends it from outside, the
-//! audit of what it subscribed to, and what it gives back when it closes.
+//! off can end it), its presence, what it follows in the broker and whether the tenant's topic
+//! rules let it (see [`crate::permissions`]), what ends it from outside, the audit of what it
+//! subscribed to, and what it gives back when it closes.
 //!
 //! The transports differ only in how they frame and write: each holds a [`LiveConnection`] and
 //! asks it for everything else, so every rule (the audit order, the summary of subscriptions, what
@@ -17,7 +18,8 @@ use super::admission::{self, Refusal};
 use super::endings;
 use super::subscription_log::{SUMMARY_EVERY, SubscriptionLog};
 use crate::connections::registry::{Kick, Registration};
-use crate::outbox::Outbox;
+use crate::outbox::{Batch, Outbox};
+use crate::permissions::{self, Forbidden, Permissions, mask::Hidden};
 use crate::presence::{Presence, TooManyReports};
 use crate::topic_name::TopicKey;
 use crate::{
@@ -30,15 +32,30 @@ use crate::{
 };
 use axum::http::HeaderMap;
 use protocol::ActivityAction;
-use protocol::close::Disconnect;
+use protocol::close::{Disconnect, SERVER_ERROR};
+use protocol::topic_rules::TopicRules;
+use std::sync::atomic::Ordering;
 use std::{collections::HashMap, future::Future, sync::Arc};
 use tokio::time::Instant;
 
-/// One subscription of a connection: its topic, and what its transport keeps beside it.
+/// One subscription of a connection: its topic, the fields its user may not see of it, and what
+/// its transport keeps beside it.
 #[derive(Debug)]
 pub struct Followed<K> {
     pub topic: TopicKey,
+    pub hidden: Option<Arc<Hidden>>,
     pub kept: K,
+}
+
+/// Why a subscription was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The topic rules refuse it; the client has been told (a `forbidden` error for the widget).
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// A tenant-wide limit; the caller tells the client.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
 }
 
 /// A connection that holds its user's seat; see the module docs.
@@ -52,6 +69,9 @@ pub struct LiveConnection<K = ()> {
     transport: &'static str,
     registration: Registration,
     broker: Arc<Broker>,
+    permissions: Arc<Permissions>,
+    /// The tenant's topic rules as its subscriptions were last checked against.
+    rules: Arc<TopicRules>,
     presence: Arc<Presence>,
     auditor: Auditor,
     shutdown: ShutdownSignal,
@@ -75,19 +95,34 @@ impl<K> LiveConnection<K> {
         detail: String,
     ) -> Result<Self, (Session, Refusal)> {
         let id = admission::next_connection_id();
-        let registration = match admission::seat(state, id, &session, headers, detail).await {
+        let rules = match state.permissions.of(&session.user.tenant).await {
+            Ok(rules) => rules,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the topic rules");
+                return Err((session, Refusal::new(SERVER_ERROR, "server error", "server_error")));
+            }
+        };
+        let outbox = Arc::new(Outbox::new(state.config.outbox_capacity));
+        let registration = match admission::seat(state, id, &session, &outbox, headers, detail).await {
             Ok(registration) => registration,
             Err(refusal) => return Err((session, refusal)),
         };
+        // Rules that changed between the read and the registration flagged the connections then
+        // registered, not this one: it checks them before it writes anything.
+        if state.permissions.held(&session.user.tenant).is_some_and(|held| held.version != rules.version) {
+            registration.rules_changed.store(true, Ordering::Release);
+        }
         state.presence.connected(&session.user, registration.joined());
         tracing::info!(connection = id, transport, user = %session.user.email, "connected");
         Ok(Self {
             id,
             session,
-            outbox: Arc::new(Outbox::new(state.config.outbox_capacity)),
+            outbox,
             transport,
             registration,
             broker: state.broker.clone(),
+            permissions: state.permissions.clone(),
+            rules,
             presence: state.presence.clone(),
             auditor: state.auditor.clone(),
             shutdown: state.shutdown.clone(),
@@ -109,30 +144,83 @@ impl<K> LiveConnection<K> {
     }
 
     /// The broker's handle for one of this connection's widgets.
-    pub fn subscriber(&self, widget: &Arc<str>) -> Subscriber {
-        Subscriber { connection: self.id, widget: widget.clone(), outbox: self.outbox.clone() }
+    fn subscriber(&self, widget: &Arc<str>, hidden: Option<Arc<Hidden>>) -> Subscriber {
+        Subscriber { connection: self.id, widget: widget.clone(), outbox: self.outbox.clone(), hidden }
     }
 
-    /// Follows `topic` under `widget`, starting `from` where the client stood. A refusal (a
-    /// tenant-wide limit) is counted and summarised in the audit; the caller tells the client.
+    /// Follows `topic` under `widget`, starting `from` where the client stood, if the topic rules
+    /// let the user read it (without the fields they hide). A refusal is counted and summarised in
+    /// the audit; one by the rules is told to the client here (in order with the rest of its
+    /// frames), one by a tenant-wide limit by the caller.
     pub fn follow(
         &mut self,
         widget: Arc<str>,
         topic: TopicKey,
         from: ReadFrom,
         kept: K,
-    ) -> Result<Subscribed, BrokerError> {
-        match self.broker.subscribe(&topic, self.subscriber(&widget), from) {
+    ) -> Result<Subscribed, FollowError> {
+        let hidden = match permissions::check(&self.rules, self.session.user.role, &topic.name) {
+            Ok(hidden) => hidden,
+            Err(forbidden) => {
+                self.refuse(&widget, &forbidden);
+                return Err(forbidden.into());
+            }
+        };
+        match self.broker.subscribe(&topic, self.subscriber(&widget, hidden.clone()), from) {
             Ok(subscribed) => {
                 tracing::debug!(connection = self.id, %widget, %topic, ?subscribed, "subscribed");
                 self.subscription_log.subscribed(topic.name.as_str());
-                self.subscriptions.insert(widget, Followed { topic, kept });
+                self.subscriptions.insert(widget, Followed { topic, hidden, kept });
                 Ok(subscribed)
             }
             Err(e) => {
                 telemetry::denied(e.limit_label().unwrap_or("subscribe"));
                 self.subscription_log.refused(topic.name.as_str(), &e.to_string());
-                Err(e)
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Tells the client the rules refuse `widget`'s topic, counts and logs it.
+    fn refuse(&mut self, widget: &Arc<str>, forbidden: &Forbidden) {
+        telemetry::denied("topic_rules");
+        tracing::debug!(connection = self.id, %widget, topic = %forbidden.topic, "subscription forbidden");
+        self.subscription_log.refused(&forbidden.topic, &forbidden.to_string());
+        self.outbox.push(forbidden.frame(widget));
+    }
+
+    /// What to write now: everything queued, after the subscriptions were checked against the
+    /// tenant's topic rules if they changed since (the outbox was woken for it). A subscription
+    /// the new rules refuse ends with a `forbidden` error; one whose hidden fields changed starts
+    /// again from a snapshot, filtered the new way (nothing queued under the old rules is sent).
+    pub fn take(&mut self) -> Batch {
+        if self.registration.rules_changed.swap(false, Ordering::AcqRel) {
+            self.check_rules_again();
+        }
+        self.outbox.take()
+    }
+
+    fn check_rules_again(&mut self) {
+        let Some(rules) = self.permissions.held(&self.session.user.tenant) else { return };
+        if rules.version == self.rules.version {
+            return;
+        }
+        self.rules = rules;
+        let role = self.session.user.role;
+        let changed: Vec<(Arc<str>, permissions::Checked)> = self
+            .subscriptions
+            .iter()
+            .map(|(widget, followed)| (widget.clone(), permissions::check(&self.rules, role, &followed.topic.name)))
+            .filter(|(widget, now)| now.as_ref().map_or(true, |hidden| *hidden != self.subscriptions[widget].hidden))
+            .collect();
+        for (widget, now) in changed {
+            let Some(followed) = self.unfollow(&widget) else { continue };
+            match now {
+                Err(forbidden) => self.refuse(&widget, &forbidden),
+                Ok(_) => {
+                    // Checked again by `follow`, against the same rules.
+                    let _ = self.follow(widget, followed.topic, ReadFrom::Start, followed.kept);
+                }
             }
         }
     }
@@ -171,7 +259,7 @@ impl<K> LiveConnection<K> {
     /// created has no snapshot to refresh: its first one is on its way.
     pub fn refresh(&self, widget: &str) {
         if let Some((widget, followed)) = self.subscriptions.get_key_value(widget) {
-            let _ = self.broker.refresh(&followed.topic, &self.subscriber(widget));
+            let _ = self.broker.refresh(&followed.topic, &self.subscriber(widget, followed.hidden.clone()));
         }
     }
 
@@ -181,7 +269,7 @@ impl<K> LiveConnection<K> {
         for widget in lagging {
             if let Some(followed) = self.subscriptions.get(&widget) {
                 tracing::debug!(connection = self.id, %widget, "subscriber lagged; resyncing");
-                let _ = self.broker.resync(&followed.topic, &self.subscriber(&widget));
+                let _ = self.broker.resync(&followed.topic, &self.subscriber(&widget, followed.hidden.clone()));
             }
         }
     }

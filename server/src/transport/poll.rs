@@ -8,6 +8,9 @@
 //! rule as the streams; the tenant's live mode lets polls in unless it is `off`, and each answer
 //! says the mode (`liveMode`), which is how a polling page learns that polling is the operator's
 //! choice and when that choice is lifted. Polls are rate-limited per user (429 with `Retry-After`).
+//! The tenant's topic rules apply as on the streams: a feed whose topic the user may not read gets
+//! a `forbidden` error in place of its messages, on every poll, and the others come without the
+//! fields the user may not see.
 
 use super::{
     admission::{self, OriginRule},
@@ -15,6 +18,7 @@ use super::{
 };
 use crate::connections::live_mode_gate::Carrier;
 use crate::outbox::Frame;
+use crate::permissions;
 use crate::{AppState, broker::position::Position, client_addr::ClientAddr, http_error::ApiError, telemetry};
 use axum::{
     extract::{Path, Query, State},
@@ -56,6 +60,7 @@ pub async fn updates(
         return Err(ApiError { retry_after: Some(wait.ceil().max(1.0) as u64), ..error });
     }
     let feeds = dashboard_feeds::load(&state, &session, id).await?;
+    let rules = state.permissions.of(&session.user.tenant).await.map_err(ApiError::internal)?;
     let starts = match (&params.since, &params.positions) {
         (Some(since), _) if !since.is_empty() && since.bytes().all(|b| b.is_ascii_digit()) => {
             Starts::Since(since.parse().map_err(|_| ApiError::bad_request("since: not a time in ms"))?)
@@ -79,8 +84,16 @@ pub async fn updates(
             }
             continue;
         }
-        let Some(read) = state.broker.read(&feed.topic, &feed.widget, start.read_from(), state.config.outbox_capacity)
-        else {
+        let hidden = match permissions::check(&rules, session.user.role, &feed.topic.name) {
+            Ok(hidden) => hidden,
+            Err(forbidden) => {
+                telemetry::denied("topic_rules");
+                widgets.push((feed.widget.clone(), vec![forbidden.frame(&feed.widget)]));
+                continue;
+            }
+        };
+        let max = state.config.outbox_capacity;
+        let Some(read) = state.broker.read(&feed.topic, &feed.widget, hidden.as_deref(), start.read_from(), max) else {
             continue; // the topic has had no message yet: nothing to say
         };
         positions.insert(feed.widget.clone(), read.position);

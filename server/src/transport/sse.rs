@@ -12,7 +12,7 @@ use super::{
     admission,
     dashboard_feeds::{self, Feed, Starts},
     endings::Ending,
-    live_connection::LiveConnection,
+    live_connection::{FollowError, LiveConnection},
     sse_format::{self, MetricChanges},
     sse_stream::{EventStream, Lifetime, Wake},
 };
@@ -123,7 +123,7 @@ impl DashboardStream {
         loop {
             let next = match lifetime.next(&self.events, &mut self.live).await {
                 Wake::Frames => {
-                    let batch = self.live.outbox.take();
+                    let batch = self.live.take();
                     self.write(batch).await
                 }
                 Wake::HeartbeatSent => Ok(()),
@@ -138,9 +138,10 @@ impl DashboardStream {
     /// Subscribes one feed, starting where the reader stood.
     fn follow(&mut self, feed: Feed, from: ReadFrom) {
         let Feed { widget, topic } = feed;
-        if let Err(e) = self.live.follow(widget, topic.clone(), from, ()) {
-            // The dashboard's own feeds: only a tenant-wide limit refuses one. The stream goes on
-            // with the others; the refusal is counted and audited.
+        // A topic the rules refuse becomes a `widget_error` event (see `event_of`); else only a
+        // tenant-wide limit refuses one of the dashboard's own feeds. The stream goes on with the
+        // others; the refusal is counted and audited.
+        if let Err(FollowError::Broker(e)) = self.live.follow(widget, topic.clone(), from, ()) {
             tracing::warn!(connection = self.live.id, %topic, error = %e, "feed not followed");
         }
     }
@@ -235,6 +236,12 @@ impl DashboardStream {
                 let text = update_text(&prefix, &body);
                 let text = if kind == TopicKind::Metrics { self.changed_metrics(&widget, text) } else { text };
                 Some((sse::update_event(kind), text))
+            }
+            Frame::Refused { widget, text } => {
+                // The feed ended: the cursor no longer carries its position.
+                self.positions.remove(&widget);
+                self.metric_changes.forget(&widget);
+                Some((event::WIDGET_ERROR, text))
             }
             Frame::Whole(_) => None, // a stream has no replies of its own
         }

@@ -87,6 +87,12 @@ impl LiveSession {
                 if code == ErrorCode::RateLimited {
                     sub.snapshot_asked = false; // refused: no snapshot is coming, the view stays live
                 }
+                if code == ErrorCode::Forbidden {
+                    // The server ended the subscription (the topic rules): a later subscription
+                    // starts afresh, and nothing held for it is applied.
+                    sub.position = None;
+                    sub.snapshot_asked = false;
+                }
                 deliver(widget_id, Delivery::Error { code, message })
             }
             ServerMessage::Update(update) => self.on_update(update),

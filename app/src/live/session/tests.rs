@@ -469,6 +469,28 @@ fn a_snapshot_lost_with_the_socket_is_asked_for_again_whether_a_gap_or_a_refresh
 }
 
 #[test]
+fn a_subscription_the_topic_rules_end_starts_afresh_and_applies_nothing_after_the_refusal() {
+    let mut s = live_with("w");
+    s.handle(snapshot("w", "e", 1), 0.5);
+    let forbidden = ServerMessage::Control(ControlMessage::Error {
+        code: ErrorCode::Forbidden,
+        message: "a viewer may not read topic t".into(),
+        widget_id: Some("w".into()),
+    });
+    let told = s.handle(Input::Received(forbidden), 0.5);
+    assert!(
+        told.iter()
+            .any(|e| matches!(e, Effect::Deliver { delivery: Delivery::Error { code: ErrorCode::Forbidden, .. }, .. })),
+        "{told:?}"
+    );
+    assert!(delivered_offsets(&s.handle(update("w", "e", 2), 0.5)).is_empty(), "nothing follows a refusal");
+    s.handle(closed(ABNORMAL), 0.5);
+    s.handle(Input::RetryDue, 0.5);
+    let fresh = Effect::Send(ClientMessage::Subscribe { widget_id: "w".into(), topic: "t".into(), resume_token: None });
+    assert_eq!(s.handle(Input::Opened, 0.5), vec![fresh], "asked again from the start, not resumed");
+}
+
+#[test]
 fn on_a_fallback_what_the_stream_brings_while_a_snapshot_is_fetched_follows_it() {
     // Before: those updates were dropped, and the next one looked like a hole: gap, fetch, gap.
     let mut s = on_sse();

@@ -144,7 +144,7 @@ impl Connection {
     /// connection's task (a heap allocation a write costs far less than the write).
     pub(super) async fn write_batch(&mut self, socket: &mut WebSocket, pacer: &mut WritePacer) -> Result<(), Ending> {
         pacer.wrote(Instant::now());
-        let batch = self.live.outbox.take();
+        let batch = self.live.take();
         if batch.frames.is_empty() && batch.lagging.is_empty() {
             return Ok(());
         }

@@ -8,7 +8,7 @@
 
 use super::admission::{self, OriginRule};
 use super::endings::Ending;
-use super::live_connection::LiveConnection;
+use super::live_connection::{FollowError, LiveConnection};
 use super::write_pacer::WritePacer;
 use crate::connections::registry::Kick;
 use crate::outbox::{Batch, Frame};

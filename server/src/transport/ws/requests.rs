@@ -102,7 +102,9 @@ impl Connection {
         };
         let key = TopicKey::new(self.live.session.user.tenant.clone(), name);
         let widget: Arc<str> = widget_id.into();
-        if let Err(e) = self.live.follow(widget.clone(), key, ReadFrom::token(resume_token), None) {
+        // A topic the rules refuse was answered by `follow` itself.
+        if let Err(FollowError::Broker(e)) = self.live.follow(widget.clone(), key, ReadFrom::token(resume_token), None)
+        {
             self.error(ErrorCode::LimitExceeded, e.to_string(), Some(widget.to_string()));
         }
     }

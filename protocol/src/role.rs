@@ -1,0 +1,34 @@
+//! A user's role in their tenant. In the protocol because topic rules (see [`crate::topic_rules`])
+//! name roles, and the admin page edits those rules in the browser.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Watches dashboards.
+    Viewer,
+    /// Also edits dashboards and the tenant's settings, and reads the audit log.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Viewer, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Role::ALL.into_iter().find(|role| role.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
