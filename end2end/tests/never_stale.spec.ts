@@ -219,7 +219,7 @@ test('a dashboard opened during an outage loads by itself once the network retur
     network.set('cut');
     await tab.click();
     // Before: the failed load stayed on the page for good, with no widget to come back.
-    await expect(page.getByRole('alert')).toContainText('Trying again');
+    await expect(page.getByRole('alert').filter({ hasText: 'Trying again' })).toBeVisible();
     network.set('none');
     await expectLiveAgain(page);
     await expectMoving(page);

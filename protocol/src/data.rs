@@ -69,6 +69,23 @@ pub struct Event {
     pub data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+impl Event {
+    /// An event that is only a title: no body, severity, schedule or data.
+    pub fn titled(id: String, ts: i64, event_type: &str, level: Level, title: String) -> Self {
+        Self {
+            id,
+            ts,
+            event_type: event_type.to_owned(),
+            level,
+            title,
+            body: None,
+            severity: None,
+            scheduled_at: None,
+            data: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {

@@ -290,17 +290,7 @@ impl Presence {
         }
         if let Some((level, title)) = publication.activity {
             let id = format!("a{}", self.next_event.fetch_add(1, Ordering::Relaxed));
-            let event = Event {
-                id,
-                ts: now,
-                event_type: "activity".into(),
-                level,
-                title,
-                body: None,
-                severity: None,
-                scheduled_at: None,
-                data: None,
-            };
+            let event = Event::titled(id, now, "activity", level, title);
             self.publish(tenant, ACTIVITY_TOPIC, TopicKind::Events, Item::Event(event));
         }
     }

@@ -1,5 +1,6 @@
 //! The header's notification centre (history, unread count, mark as read, clear, which levels
-//! raise a toast) and the toasts themselves. Fed by one `events` topic; the unread state survives a
+//! raise a toast) and the toasts themselves. Fed by one `events` topic, and by the page's own
+//! connection events ("Connection lost", "Connection restored after 12 s"); the unread state survives a
 //! page refresh with the rest of the session. Marking read, clearing and the toast choices made in
 //! one tab apply in the user's other tabs of the browser too (a `BroadcastChannel` per user).
 
@@ -41,6 +42,16 @@ pub fn NotificationCenter(
 
     #[cfg(feature = "hydrate")]
     browser::attach(model, toasts, held, toast_levels, touched);
+    // The page's own connection, lost and restored, as local entries (toasted like the others).
+    #[cfg(feature = "hydrate")]
+    crate::live::Live::expect().on_connection_event(move |event| {
+        let now = js_sys::Date::now() as i64;
+        model.try_update(|m| {
+            if let Some(toast) = m.connection(event, now) {
+                m.fresh_toasts.push(toast);
+            }
+        });
+    });
     #[cfg(feature = "hydrate")]
     let tabs = browser::OtherTabs::open(crate::live::Live::expect().identity, model, toast_levels, touched);
     let tell = move |change: CentreChange| {

@@ -496,13 +496,13 @@ fn count_down(weak: Weak<RefCell<Driver>>, generation: u64, remaining: Duration)
     let Some(rc) = weak.upgrade() else { return };
     {
         let driver = rc.borrow();
-        let ConnectionStatus::Reconnecting { attempt, .. } = driver.session.status() else { return };
+        let ConnectionStatus::Reconnecting { attempt, cause, .. } = driver.session.status() else { return };
         if driver.retry_generation != generation {
             return; // a newer retry is scheduled
         }
         if !remaining.is_zero() {
             let retry_in_secs = remaining.as_secs_f64().ceil() as u32;
-            driver.show(ConnectionStatus::Reconnecting { attempt, retry_in_secs });
+            driver.show(ConnectionStatus::Reconnecting { attempt, retry_in_secs, cause });
         }
     }
     if remaining.is_zero() {

@@ -9,6 +9,7 @@
 //! and are tested on the host; the browser parts exist only in the hydrate build. On the server the
 //! same components render their initial HTML with the status `Connecting`.
 
+pub mod connection_events;
 pub mod documents;
 pub mod election;
 pub mod fallback;
@@ -36,6 +37,7 @@ mod shared;
 #[cfg(feature = "hydrate")]
 mod stream;
 
+pub use connection_events::ConnectionEvent;
 pub use feed::{TopicFeed, use_topic};
 pub use session::WidgetPosition;
 pub use topic_view::TopicView;
@@ -81,7 +83,12 @@ pub struct Live {
     pub identity: RwSignal<Identity>,
     #[cfg(feature = "hydrate")]
     page: StoredValue<std::rc::Rc<browser::Page>, LocalStorage>,
+    #[cfg(feature = "hydrate")]
+    listeners: StoredValue<Vec<ConnectionListener>, LocalStorage>,
 }
+
+/// What [`Live::on_connection_event`] calls.
+pub type ConnectionListener = std::rc::Rc<dyn Fn(&ConnectionEvent)>;
 
 impl Live {
     /// Creates the page's connection (opening the socket in the browser) and provides it as context;
@@ -105,9 +112,25 @@ impl Live {
             identity,
             #[cfg(feature = "hydrate")]
             page: StoredValue::new_local(page),
+            #[cfg(feature = "hydrate")]
+            listeners: StoredValue::new_local(Vec::new()),
         };
+        #[cfg(feature = "hydrate")]
+        browser::raise_connection_events(status, live.listeners);
         provide_context(live);
         live
+    }
+
+    /// Calls `listener` with each of the page's connection events from now on
+    /// ([`connection_events`]): `established`, `lost {reason}`, `restored {downtime}`, once each
+    /// per outage. The same events are dispatched on `window` as `CustomEvent`s named
+    /// `connection:established`, `connection:lost` (`detail: {reason}`) and `connection:restored`
+    /// (`detail: {downtimeMs}`), for scripts outside the app.
+    pub fn on_connection_event(&self, listener: impl Fn(&ConnectionEvent) + 'static) {
+        #[cfg(feature = "hydrate")]
+        self.listeners.update_value(|listeners| listeners.push(std::rc::Rc::new(listener)));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = listener;
     }
 
     /// The page's connection; panics outside a component tree that called [`Live::provide`].
@@ -175,6 +198,40 @@ mod browser {
     use wasm_bindgen::{JsCast, closure::Closure};
 
     type Listener = Closure<dyn FnMut(web_sys::Event)>;
+
+    /// Turns the statuses the pill shows into connection events, for the listeners and `window`.
+    pub fn raise_connection_events(
+        status: RwSignal<ConnectionStatus>,
+        listeners: StoredValue<Vec<super::ConnectionListener>, LocalStorage>,
+    ) {
+        let tracker = StoredValue::new_local(super::connection_events::ConnectionEvents::default());
+        Effect::new(move |_| {
+            let now = status.get();
+            let mut raised = None;
+            tracker.update_value(|t| raised = t.observe(now, js_sys::Date::now()));
+            let Some(event) = raised else { return };
+            dispatch(&event);
+            for listener in listeners.try_with_value(Clone::clone).unwrap_or_default() {
+                listener(&event);
+            }
+        });
+    }
+
+    /// The event as a `CustomEvent` on `window`.
+    fn dispatch(event: &super::ConnectionEvent) {
+        let detail = js_sys::Object::new();
+        let set = |key: &str, value: wasm_bindgen::JsValue| js_sys::Reflect::set(&detail, &key.into(), &value);
+        let _ = match event {
+            super::ConnectionEvent::Established => Ok(true),
+            super::ConnectionEvent::Lost { reason } => set("reason", reason.into()),
+            super::ConnectionEvent::Restored { downtime_ms } => set("downtimeMs", (*downtime_ms as f64).into()),
+        };
+        let init = web_sys::CustomEventInit::new();
+        init.set_detail(&detail);
+        if let Ok(custom) = web_sys::CustomEvent::new_with_event_init_dict(event.name(), &init) {
+            let _ = window().dispatch_event(&custom);
+        }
+    }
 
     /// The page's connection, its widgets' feeds, and what the previous page saved.
     pub struct Page {

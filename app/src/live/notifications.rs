@@ -4,11 +4,15 @@
 //! old alarms); events in updates are new. A `system:error` is shown at the level its severity
 //! implies (low → info, medium → warning, high → error).
 //!
+//! Beside the topic's events the centre keeps local entries this page made itself (its connection
+//! lost and restored, see [`super::connection_events`]): shown and toasted like the others, kept
+//! when a snapshot replaces the topic's history.
+//!
 //! What the user does in one tab (marking read, clearing, choosing which levels pop up) is told to
 //! their other tabs of the browser as a [`CentreChange`], naming the events it touched, so a tab
 //! that has fewer or more of them changes exactly those.
 
-use super::{session::Delivery, topic_view::TopicView};
+use super::{connection_events::ConnectionEvent, session::Delivery, topic_view::TopicView};
 use protocol::{Event, Item, Level, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -22,6 +26,9 @@ pub struct Notification {
     /// The level it is shown at.
     pub level: Level,
     pub read: bool,
+    /// Made by this page, not from the topic.
+    #[serde(default)]
+    pub local: bool,
 }
 
 /// The level an event is shown at.
@@ -72,19 +79,45 @@ impl TopicView for Notifications {
 }
 
 impl Notifications {
-    /// History from a snapshot: replaces what is shown, all of it read.
+    /// History from a snapshot: replaces what is shown, all of it read; local entries stay, in
+    /// their place in time.
     pub fn replace(&mut self, items: &[Item]) {
-        self.items.clear();
+        let local: Vec<Notification> = self.items.drain(..).filter(|n| n.local).collect();
         for event in events(items) {
-            self.push(Notification { level: shown_level(event), event: event.clone(), read: true });
+            self.push(Notification { level: shown_level(event), event: event.clone(), read: true, local: false });
         }
+        for n in local {
+            let at = self.items.iter().rposition(|kept| kept.event.ts <= n.event.ts).map_or(0, |i| i + 1);
+            self.items.insert(at, n);
+            if self.items.len() > HISTORY {
+                self.items.pop_front();
+            }
+        }
+    }
+
+    /// Records what happened to the page's connection at `now` (ms since the Unix epoch), as the
+    /// user reads it; returns it when it should raise a toast. The page's first connection is not
+    /// news.
+    pub fn connection(&mut self, event: &ConnectionEvent, now: i64) -> Option<Notification> {
+        let (title, level) = match event {
+            ConnectionEvent::Established => return None,
+            ConnectionEvent::Lost { reason } => (format!("Connection lost ({reason})"), Level::Warning),
+            ConnectionEvent::Restored { downtime_ms } => {
+                (format!("Connection restored after {}", duration(*downtime_ms)), Level::Success)
+            }
+        };
+        let id = format!("local-{}-{now}-{}", event.name(), self.items.len());
+        let event = Event::titled(id, now, event.name(), level, title);
+        let n = Notification { level, event, read: false, local: true };
+        self.push(n.clone());
+        self.toast_levels.contains(&level).then_some(n)
     }
 
     /// New events; returns those that should raise a toast.
     pub fn add(&mut self, items: &[Item]) -> Vec<Notification> {
         let mut toasts = Vec::new();
         for event in events(items) {
-            let n = Notification { level: shown_level(event), event: event.clone(), read: false };
+            let n = Notification { level: shown_level(event), event: event.clone(), read: false, local: false };
             if self.toast_levels.contains(&n.level) {
                 toasts.push(n.clone());
             }
@@ -148,6 +181,17 @@ pub enum CentreChange {
     Cleared { events: Vec<String> },
     /// The levels that raise a toast now.
     ToastLevels { levels: Vec<Level> },
+}
+
+/// `12 s`, `3 min 5 s`, `2 h 4 min`.
+fn duration(ms: u64) -> String {
+    let secs = (ms + 500) / 1000;
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 if secs.is_multiple_of(60) => format!("{} min", secs / 60),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
 }
 
 fn events(items: &[Item]) -> impl Iterator<Item = &Event> {
@@ -214,6 +258,39 @@ mod tests {
             n.add(&[event(&i.to_string(), "notification", Level::Info, None)]);
         }
         assert_eq!(n.newest_first().count(), HISTORY);
+    }
+
+    #[test]
+    fn connection_losses_and_restores_are_local_entries_that_outlive_a_snapshot() {
+        let mut n = Notifications { toast_levels: vec![Level::Warning], ..Default::default() };
+        assert_eq!(n.connection(&ConnectionEvent::Established, 1), None);
+        assert_eq!(n.newest_first().count(), 0, "the first connection is not news");
+        n.replace(&[event("a", "notification", Level::Info, None)]);
+        let lost = ConnectionEvent::Lost { reason: "the network dropped the connection".into() };
+        let toast = n.connection(&lost, 10).expect("warnings toast");
+        assert_eq!(toast.event.title, "Connection lost (the network dropped the connection)");
+        let restored = ConnectionEvent::Restored { downtime_ms: 12_400 };
+        assert_eq!(n.connection(&restored, 20), None, "successes do not toast for this user");
+        let titles = |n: &Notifications| n.newest_first().map(|x| x.event.title.clone()).collect::<Vec<_>>();
+        assert_eq!(titles(&n)[0], "Connection restored after 12 s");
+        assert_eq!(n.unread(), 2);
+        // A snapshot after the outage replaces the topic's history, not the page's own entries.
+        let Item::Event(mut late) = event("b", "notification", Level::Info, None) else { panic!() };
+        late.ts = 15;
+        n.replace(&[event("a", "notification", Level::Info, None), Item::Event(late)]);
+        assert_eq!(
+            titles(&n),
+            ["Connection restored after 12 s", "b", "Connection lost (the network dropped the connection)", "a"]
+        );
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(400), "0 s");
+        assert_eq!(duration(12_400), "12 s");
+        assert_eq!(duration(185_000), "3 min 5 s");
+        assert_eq!(duration(120_000), "2 min");
+        assert_eq!(duration(7_440_000), "2 h 4 min");
     }
 
     #[test]

@@ -727,7 +727,7 @@ mod tests {
             Relay::Hub(ToHub::Subscribe { tab: "a".into(), widget: "w".into(), topic: "t".into(), position: at(3) }),
             Relay::Tabs(ToTabs::Deliver { topic: "t".into(), to: vec![sub("a", "w")], delivery: update(4) }),
             Relay::Tabs(ToTabs::Status {
-                status: ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 3 },
+                status: ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 3, cause: 1006 },
                 next_probe: None,
             }),
             Relay::Tabs(ToTabs::Solo),

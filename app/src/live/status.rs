@@ -1,7 +1,13 @@
 //! The connection state the header's status pill shows.
 
+use protocol::close::ABNORMAL;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// What a `Reconnecting` of an earlier version (without a cause) reads as.
+fn dropped() -> u16 {
+    ABNORMAL
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -19,8 +25,15 @@ pub enum ConnectionStatus {
         #[serde(default)]
         by_operator: bool,
     },
-    /// Lost the socket; retry `attempt` is due in `retry_in_secs`.
-    Reconnecting { attempt: u32, retry_in_secs: u32 },
+    /// Lost the socket; retry `attempt` is due in `retry_in_secs`. `cause` is the close code of
+    /// what failed (1006 when the network dropped it or nothing answered), for the connection
+    /// events (see `connection_events`).
+    Reconnecting {
+        attempt: u32,
+        retry_in_secs: u32,
+        #[serde(default = "dropped")]
+        cause: u16,
+    },
     /// The user switched live updates off.
     Paused,
     /// Gave up after too many failed attempts; a Retry button starts again.
@@ -69,6 +82,11 @@ impl ConnectionStatus {
                 "Neither WebSockets nor Server-Sent Events get through this network, so the page asks for \
                  updates every {every_secs} s. The faster ways are tried again in the background."
             )),
+            Self::Reconnecting { attempt, cause, .. } => Some(format!(
+                "The connection was lost: {}. Attempt {attempt} to reconnect; what the page shows \
+                 may be out of date until it is back.",
+                super::connection_events::reason_of(*cause)
+            )),
             Self::LiveOff => Some(
                 "An administrator turned live updates off for this workspace: refresh a widget by hand. The \
                  page checks every half minute and goes live again on its own when they are back on."
@@ -86,7 +104,7 @@ impl ConnectionStatus {
     /// While reconnecting: which retry is next and how many seconds away it is, as the pill says.
     pub fn pending_retry(&self) -> Option<(u32, u32)> {
         match *self {
-            Self::Reconnecting { attempt, retry_in_secs } => Some((attempt, retry_in_secs)),
+            Self::Reconnecting { attempt, retry_in_secs, .. } => Some((attempt, retry_in_secs)),
             _ => None,
         }
     }
@@ -116,10 +134,15 @@ mod tests {
     #[test]
     fn labels_read_as_a_person_would_say_them() {
         assert_eq!(ConnectionStatus::Live.to_string(), "Live");
-        let waiting = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 4 };
+        let waiting = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 4, cause: ABNORMAL };
         assert_eq!(waiting.to_string(), "Reconnecting in 4 s");
         assert_eq!(waiting.slug(), "reconnecting");
-        let now = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 0 };
+        assert_eq!(
+            waiting.explanation().unwrap(),
+            "The connection was lost: the network dropped the connection. Attempt 2 to reconnect; what the page \
+             shows may be out of date until it is back."
+        );
+        let now = ConnectionStatus::Reconnecting { attempt: 2, retry_in_secs: 0, cause: ABNORMAL };
         assert_eq!(now.to_string(), "Reconnecting");
         assert_eq!(ConnectionStatus::LiveOff.to_string(), "Live updates off");
         assert_eq!(ConnectionStatus::Offline.slug(), "offline");

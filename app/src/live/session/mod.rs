@@ -28,7 +28,7 @@
 
 use super::{fallback, status::ConnectionStatus};
 use protocol::backoff::Backoff;
-use protocol::close::{ABNORMAL, Reconnect};
+use protocol::close::{ABNORMAL, GOING_AWAY, Reconnect};
 use protocol::{
     ActivityAction, ClientMessage, ControlMessage, ErrorCode, Item, LiveMode, Meta, PollAnswer, ServerMessage, Update,
 };
@@ -165,6 +165,20 @@ pub struct PollFailure {
     pub code: Option<ErrorCode>,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<u32>,
+}
+
+impl PollFailure {
+    /// The close code a WebSocket would have ended with for the same failure, for what the page
+    /// says about it: a 503 is the server asking to come back later, another 5xx a server error,
+    /// no answer at all the network.
+    pub fn close_code(&self) -> u16 {
+        match self.status {
+            Some(503) => protocol::close::TRY_AGAIN,
+            Some(500..=599) => protocol::close::SERVER_ERROR,
+            Some(429) => protocol::close::LIMIT,
+            _ => protocol::close::ABNORMAL,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -116,7 +116,7 @@ fn reconnecting_resubscribes_with_each_resume_token() {
     s.handle(snapshot("w", "e", 3), 0.5);
     s.handle(update("w", "e", 4), 0.5);
     assert_eq!(s.handle(closed(1006), 0.5), vec![Effect::RetryIn(Duration::from_secs(1))]);
-    assert_eq!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, retry_in_secs: 1 });
+    assert_eq!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, retry_in_secs: 1, cause: ABNORMAL });
     assert_eq!(s.handle(Input::RetryDue, 0.5), vec![Effect::Open]);
     let resent = s.handle(Input::Opened, 0.5);
     assert_eq!(
@@ -146,6 +146,19 @@ fn backoff_grows_then_goes_offline_after_ten_failures_and_retry_starts_over() {
     assert_eq!(s.status(), ConnectionStatus::Offline);
     assert_eq!(s.handle(Input::RetryNow, 0.5), vec![Effect::Open]);
     assert_eq!(s.handle(closed(1006), 0.5), vec![Effect::RetryIn(Duration::from_secs(1))], "counting anew");
+}
+
+#[test]
+fn reconnecting_says_what_failed() {
+    let mut s = live_with("w");
+    s.handle(closed(protocol::close::SERVER_ERROR), 0.5);
+    assert!(matches!(s.status(), ConnectionStatus::Reconnecting { cause: protocol::close::SERVER_ERROR, .. }));
+    let mut t = live_with("w");
+    t.handle(closed(GOING_AWAY), 0.5);
+    assert!(matches!(t.status(), ConnectionStatus::Reconnecting { cause: GOING_AWAY, .. }));
+    let busy = PollFailure { status: Some(503), code: None, retry_after: Some(2) };
+    assert_eq!(busy.close_code(), protocol::close::TRY_AGAIN);
+    assert_eq!(PollFailure { status: None, code: None, retry_after: None }.close_code(), ABNORMAL);
 }
 
 #[test]
@@ -344,7 +357,7 @@ fn only_when_every_transport_fails_does_the_attempt_fail_and_the_next_starts_wit
     s.handle(Input::StreamClosed { code: ABNORMAL }, 0.5);
     let failed = Input::Polled { dashboard: 7, purpose: PollPurpose::Regular, answer: Err(failure(None, None)) };
     assert_eq!(s.handle(failed, 0.5), vec![Effect::RetryIn(Duration::from_secs(1))]);
-    assert_eq!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, retry_in_secs: 1 });
+    assert_eq!(s.status(), ConnectionStatus::Reconnecting { attempt: 1, retry_in_secs: 1, cause: ABNORMAL });
     assert_eq!(s.handle(Input::RetryDue, 0.5), vec![Effect::Open]);
     assert_eq!(s.transport(), Transport::WebSocket);
 }

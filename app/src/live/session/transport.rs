@@ -112,11 +112,11 @@ impl LiveSession {
                 self.try_stream()
             }
             _ if self.config.report_refusals && (!was_open || self.quiet_drops >= 2) => {
-                let mut effects = self.attempt_failed(random);
+                let mut effects = self.attempt_failed(code, random);
                 effects.push(Effect::WebSocketRefused);
                 effects
             }
-            _ => self.attempt_failed(random),
+            _ => self.attempt_failed(code, random),
         }
     }
 
@@ -170,7 +170,7 @@ impl LiveSession {
                 self.transport = Transport::Polling;
                 self.regular_poll()
             }
-            _ => self.attempt_failed(random),
+            _ => self.attempt_failed(code, random),
         }
     }
 
@@ -305,7 +305,7 @@ impl LiveSession {
                 let wait = Duration::from_secs(u64::from(failure.retry_after.unwrap_or(1)));
                 vec![Effect::PollIn(wait.max(self.poll_interval()))]
             }
-            _ => self.attempt_failed(random),
+            _ => self.attempt_failed(failure.close_code(), random),
         }
     }
 
@@ -400,23 +400,24 @@ impl LiveSession {
     pub(super) fn going_away(&mut self, random: f64) -> Vec<Effect> {
         // Prompt, but spread: thousands of clients must not return in the same millisecond.
         let delay = self.config.going_away_spread.mul_f64(random.clamp(0.0, 1.0));
-        self.retry(1, delay)
+        self.retry(1, delay, GOING_AWAY)
     }
 
-    /// Every transport of the attempt failed: wait out the backoff (or give up).
-    pub(super) fn attempt_failed(&mut self, random: f64) -> Vec<Effect> {
+    /// Every transport of the attempt failed, the last with close code `cause`: wait out the
+    /// backoff (or give up).
+    pub(super) fn attempt_failed(&mut self, cause: u16, random: f64) -> Vec<Effect> {
         self.failed_attempts += 1;
         if self.failed_attempts > self.config.max_attempts {
             self.status = ConnectionStatus::Offline;
             return vec![];
         }
         let delay = self.config.backoff.delay(self.failed_attempts, random);
-        self.retry(self.failed_attempts, delay)
+        self.retry(self.failed_attempts, delay, cause)
     }
 
-    pub(super) fn retry(&mut self, attempt: u32, delay: Duration) -> Vec<Effect> {
+    pub(super) fn retry(&mut self, attempt: u32, delay: Duration, cause: u16) -> Vec<Effect> {
         let retry_in_secs = delay.as_secs_f64().ceil() as u32;
-        self.status = ConnectionStatus::Reconnecting { attempt, retry_in_secs };
+        self.status = ConnectionStatus::Reconnecting { attempt, retry_in_secs, cause };
         vec![Effect::RetryIn(delay)]
     }
 }

@@ -93,13 +93,6 @@ pub fn TopicRulesEditor() -> AnyView {
         }
     });
 
-    let edit = move |i: usize, change: Box<dyn Fn(&mut RuleRow)>| {
-        rows.update(|rows| {
-            if let Some(row) = rows.get_mut(i) {
-                change(row)
-            }
-        })
-    };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let rules = match rules_of(&rows.get_untracked()) {
@@ -124,59 +117,24 @@ pub fn TopicRulesEditor() -> AnyView {
         let _ = rules;
     };
     let row_view = move |i: usize| {
-        let row = move || rows.with(|rows| rows.get(i).cloned().unwrap_or_default());
+        let topics = move || rows.with(|rows| rows.get(i).map(|r| r.topics.clone()).unwrap_or_default());
         view! {
             <li class="topic-rule" data-rule=i>
-                <label>
-                    "Topics"
-                    <input
-                        type="text"
-                        placeholder="e.g. finance/**"
-                        prop:value=move || row().topics
-                        on:input=move |ev| {
-                            let value = event_target_value(&ev);
-                            edit(i, Box::new(move |r| r.topics = value.clone()))
-                        }
-                    />
-                </label>
-                <label class="inline">
-                    <input
-                        type="checkbox"
-                        prop:checked=move || row().viewers_read
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            edit(i, Box::new(move |r| r.viewers_read = on))
-                        }
-                    />
-                    "Viewers read"
-                </label>
-                <label class="inline">
-                    <input
-                        type="checkbox"
-                        prop:checked=move || row().admins_read
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            edit(i, Box::new(move |r| r.admins_read = on))
-                        }
-                    />
-                    "Admins read"
-                </label>
-                <label>
-                    "Fields only admins see"
-                    <input
-                        type="text"
-                        placeholder="e.g. salary, margin"
-                        prop:value=move || row().admin_only_fields
-                        on:input=move |ev| {
-                            let value = event_target_value(&ev);
-                            edit(i, Box::new(move |r| r.admin_only_fields = value.clone()))
-                        }
-                    />
-                </label>
+                {text_field(rows, i, "Topics", "e.g. finance/**", |r| &r.topics, |r, v| r.topics = v)}
+                {check_field(rows, i, "Viewers read", |r| r.viewers_read, |r, on| r.viewers_read = on)}
+                {check_field(rows, i, "Admins read", |r| r.admins_read, |r, on| r.admins_read = on)}
+                {text_field(
+                    rows,
+                    i,
+                    "Fields only admins see",
+                    "e.g. salary, margin",
+                    |r| &r.admin_only_fields,
+                    |r, v| r.admin_only_fields = v,
+                )}
                 <button
                     class="button-quiet danger"
                     type="button"
-                    aria-label=move || format!("Remove the rule for {}", row().topics)
+                    aria-label=move || format!("Remove the rule for {}", topics())
                     on:click=move |_| {
                         rows.update(|rows| {
                             if i < rows.len() {
@@ -208,6 +166,56 @@ pub fn TopicRulesEditor() -> AnyView {
         </form>
     }
     .into_any()
+}
+
+/// A text field of rule `i`, read with `get` and written with `set`.
+fn text_field(
+    rows: RwSignal<Vec<RuleRow>>,
+    i: usize,
+    label: &'static str,
+    placeholder: &'static str,
+    get: fn(&RuleRow) -> &String,
+    set: fn(&mut RuleRow, String),
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input
+                type="text"
+                placeholder=placeholder
+                prop:value=move || rows.with(|rows| rows.get(i).map(|r| get(r).clone()).unwrap_or_default())
+                on:input=move |ev| change(rows, i, set, event_target_value(&ev))
+            />
+        </label>
+    }
+}
+
+/// A checkbox of rule `i`, read with `get` and written with `set`.
+fn check_field(
+    rows: RwSignal<Vec<RuleRow>>,
+    i: usize,
+    label: &'static str,
+    get: fn(&RuleRow) -> bool,
+    set: fn(&mut RuleRow, bool),
+) -> impl IntoView {
+    view! {
+        <label class="inline">
+            <input
+                type="checkbox"
+                prop:checked=move || rows.with(|rows| rows.get(i).is_some_and(get))
+                on:change=move |ev| change(rows, i, set, event_target_checked(&ev))
+            />
+            {label}
+        </label>
+    }
+}
+
+fn change<T>(rows: RwSignal<Vec<RuleRow>>, i: usize, set: fn(&mut RuleRow, T), value: T) {
+    rows.update(|rows| {
+        if let Some(row) = rows.get_mut(i) {
+            set(row, value)
+        }
+    })
 }
 
 #[cfg(feature = "hydrate")]
