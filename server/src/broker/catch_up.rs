@@ -3,8 +3,8 @@
 
 use super::*;
 
-/// The frames that bring a reader at `from` up to date, without the `hidden` fields, under the
-/// topic's lock.
+/// The frames that bring a reader at `from` up to date, without the `hidden` fields (those a
+/// message of this topic's kind can carry), under the topic's lock.
 pub(super) fn catch_up(
     topic: &Topic,
     inner: &mut TopicInner,
@@ -14,6 +14,7 @@ pub(super) fn catch_up(
     from: ReadFrom,
     max_updates: usize,
 ) -> Vec<Frame> {
+    let hidden = hidden.filter(|hidden| hidden.touches(topic.kind));
     let catchup = match from {
         ReadFrom::Start => return vec![snapshot_frame(topic, inner, widget, hidden)],
         ReadFrom::Token(token) => match Position::parse(token) {
@@ -77,6 +78,7 @@ pub(super) fn snapshot_frame(
     widget: &Arc<str>,
     hidden: Option<&Hidden>,
 ) -> Frame {
+    let hidden = hidden.filter(|hidden| hidden.touches(topic.kind));
     let position = inner.log.position();
     let body = match &inner.snapshot {
         Some((offset, body)) if *offset == position.offset => body.clone(),

@@ -114,13 +114,6 @@ pub struct Subscriber {
     pub hidden: Option<Arc<Hidden>>,
 }
 
-impl Subscriber {
-    /// The fields to take out of a `kind` topic's messages for it, if any.
-    pub fn hidden_in(&self, kind: TopicKind) -> Option<&Hidden> {
-        self.hidden.as_deref().filter(|hidden| hidden.touches(kind))
-    }
-}
-
 #[derive(Debug)]
 struct Topic {
     key: TopicKey,
@@ -327,7 +320,7 @@ impl Broker {
         // fields for the others.
         let mut masked: Vec<(&Hidden, Arc<str>)> = Vec::new();
         for live in &inner.subscribers {
-            let body = match live.subscriber.hidden_in(kind) {
+            let body = match live.subscriber.hidden.as_deref().filter(|hidden| hidden.touches(kind)) {
                 None => entry.body.clone(),
                 Some(hidden) => match masked.iter().find(|(seen, _)| *seen == hidden) {
                     Some((_, body)) => body.clone(),
@@ -386,7 +379,7 @@ impl Broker {
         let mut inner = topic.inner.lock().expect("topic lock");
         drop(topics);
         let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
-        let hidden = subscriber.hidden_in(topic.kind);
+        let hidden = subscriber.hidden.as_deref();
         for frame in catch_up(&topic, &mut inner, &subscriber.widget, &prefix, hidden, from, usize::MAX) {
             match frame {
                 frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),
@@ -415,7 +408,6 @@ impl Broker {
         let topic = self.topic(key).ok()?;
         let mut inner = topic.inner.lock().expect("topic lock");
         let prefix: Arc<str> = encode::widget_prefix(widget).into();
-        let hidden = hidden.filter(|hidden| hidden.touches(topic.kind));
         let frames = catch_up(&topic, &mut inner, widget, &prefix, hidden, from, max_updates);
         inner.last_active = now_ms();
         Some(Read { frames, position: inner.log.position() })
@@ -448,7 +440,7 @@ impl Broker {
             metrics::counter!(telemetry::GAPS, "reason" => "slow_subscriber").increment(1);
             gap_frame(&subscriber.widget, "updates were dropped because the client read too slowly")
         });
-        let snapshot = snapshot_frame(&topic, &mut inner, &subscriber.widget, subscriber.hidden_in(topic.kind));
+        let snapshot = snapshot_frame(&topic, &mut inner, &subscriber.widget, subscriber.hidden.as_deref());
         subscriber.outbox.end_lag(&subscriber.widget, gap.into_iter().chain([snapshot]));
         Ok(())
     }
@@ -457,8 +449,7 @@ impl Broker {
     pub fn refresh(&self, key: &TopicKey, subscriber: &Subscriber) -> Result<(), BrokerError> {
         let topic = self.topic(key)?;
         let mut inner = topic.inner.lock().expect("topic lock");
-        let hidden = subscriber.hidden_in(topic.kind);
-        subscriber.outbox.push(snapshot_frame(&topic, &mut inner, &subscriber.widget, hidden));
+        subscriber.outbox.push(snapshot_frame(&topic, &mut inner, &subscriber.widget, subscriber.hidden.as_deref()));
         Ok(())
     }
 
@@ -580,7 +571,7 @@ impl Broker {
         let mut inner = topic.inner.lock().expect("topic lock");
         for Waiting { subscriber, from } in waiting {
             let prefix: Arc<str> = encode::widget_prefix(&subscriber.widget).into();
-            let (widget, hidden) = (&subscriber.widget, subscriber.hidden_in(topic.kind));
+            let (widget, hidden) = (&subscriber.widget, subscriber.hidden.as_deref());
             for frame in catch_up(topic, &mut inner, widget, &prefix, hidden, from.as_read_from(), usize::MAX) {
                 match frame {
                     frame @ Frame::Update { .. } => subscriber.outbox.push_update(frame),

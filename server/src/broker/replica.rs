@@ -236,7 +236,7 @@ impl Broker {
         for subscriber in subscribers {
             metrics::counter!(telemetry::GAPS, "reason" => "engine").increment(1);
             let gap = gap_frame(&subscriber.widget, "the server lost track of this topic's history");
-            let snapshot = snapshot_frame(topic, inner, &subscriber.widget, subscriber.hidden_in(topic.kind));
+            let snapshot = snapshot_frame(topic, inner, &subscriber.widget, subscriber.hidden.as_deref());
             subscriber.outbox.end_lag(&subscriber.widget, [gap, snapshot]);
         }
     }

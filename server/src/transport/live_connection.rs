@@ -210,8 +210,11 @@ impl<K> LiveConnection<K> {
         let changed: Vec<(Arc<str>, permissions::Checked)> = self
             .subscriptions
             .iter()
-            .map(|(widget, followed)| (widget.clone(), permissions::check(&self.rules, role, &followed.topic.name)))
-            .filter(|(widget, now)| now.as_ref().map_or(true, |hidden| *hidden != self.subscriptions[widget].hidden))
+            .filter_map(|(widget, followed)| {
+                let now = permissions::check(&self.rules, role, &followed.topic.name);
+                let moved = now.as_ref().map_or(true, |hidden| *hidden != followed.hidden);
+                moved.then(|| (widget.clone(), now))
+            })
             .collect();
         for (widget, now) in changed {
             let Some(followed) = self.unfollow(&widget) else { continue };
