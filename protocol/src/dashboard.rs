@@ -1,6 +1,7 @@
 //! Stored dashboards as the JSON API carries them: what the server keeps in SQLite and the browser
 //! lays out. Both sides compile this module, so the shapes cannot drift apart.
 
+use crate::collection_notify::CollectionNotify;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt};
 
@@ -160,6 +161,9 @@ pub struct WidgetDef {
     /// Topic name relative to the tenant.
     pub topic: String,
     pub default_mode: WidgetMode,
+    /// The notifications its collection raises (collection widgets only; none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<CollectionNotify>,
 }
 
 impl WidgetDef {
@@ -314,6 +318,8 @@ pub struct NewWidget {
     pub topic: String,
     #[serde(default)]
     pub default_mode: WidgetMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<CollectionNotify>,
 }
 
 /// Body of `PUT /api/dashboards/{id}/order`: every widget id, in the new order.
@@ -375,6 +381,7 @@ mod tests {
             kind: WidgetKind::LineChart,
             topic: "t".into(),
             default_mode: WidgetMode::Live,
+            notify: None,
         };
         DashboardView {
             id,
@@ -436,6 +443,7 @@ mod tests {
             kind,
             topic: format!("t/{id}"),
             default_mode: WidgetMode::Live,
+            notify: None,
         };
         let view = DashboardView {
             id: 1,
@@ -476,6 +484,7 @@ mod tests {
             kind: WidgetKind::LineChart,
             topic: "a/b".into(),
             default_mode: WidgetMode::Every5s,
+            notify: None,
         };
         let mut view =
             DashboardView { id: 1, title: "d".into(), widgets: vec![], can_edit: false, modes: BTreeMap::new() };

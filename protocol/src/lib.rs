@@ -3,7 +3,7 @@
 //! Everything a client and the server must agree on lives here, and nowhere else: the WebSocket
 //! messages ([`messages`]), the items a topic carries ([`data`]), the error codes of both the
 //! WebSocket and the HTTP API ([`error_code`]), the close codes and what each tells a client to do
-//! ([`close`]), the SSE event names ([`sse`]), the job stream's payloads ([`jobs`]), a tenant's live modes ([`live_mode`]), roles ([`role`]) and topic rules ([`topic_rules`]), the server-owned
+//! ([`close`]), the SSE event names ([`sse`]), the job stream's payloads ([`jobs`]), a tenant's live modes ([`live_mode`]), roles ([`role`]), topic rules ([`topic_rules`]), collection notifications ([`collection_notify`]), the server-owned
 //! topics ([`topics`]), a stored dashboard's shape ([`dashboard`]) and the reconnect curve both the
 //! browser and the server's Redis link follow ([`backoff`]).
 //!
@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod close;
+pub mod collection_notify;
 pub mod dashboard;
 pub mod data;
 pub mod error_code;

@@ -50,8 +50,13 @@ pub async fn seed(store: &Store) -> Result<Vec<(TenantId, ApiKey)>, StoreError> 
         if store.dashboards(&tenant).await?.is_empty() && store.claim_once(&format!("demo dashboard {tenant}")).await? {
             let dashboard = store.create_dashboard(&tenant, DASHBOARD).await?;
             for (title, kind, topic) in WIDGETS {
-                let widget =
-                    NewWidget { title: title.into(), kind, topic: topic.into(), default_mode: WidgetMode::Live };
+                let widget = NewWidget {
+                    title: title.into(),
+                    kind,
+                    topic: topic.into(),
+                    default_mode: WidgetMode::Live,
+                    notify: None,
+                };
                 store
                     .add_widget(&tenant, dashboard.id, &widget)
                     .await?

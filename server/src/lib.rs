@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod broker;
 pub mod client_addr;
 pub mod clock;
+pub mod collection_notifications;
 pub mod config;
 pub mod connections;
 pub mod cors;

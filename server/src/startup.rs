@@ -10,6 +10,7 @@ use crate::broker::{
     redis::RedisEngine,
 };
 use crate::client_addr::TrustedProxies;
+use crate::collection_notifications::{Notifiers, NotifyingEngine};
 use crate::config::Config;
 use crate::connections::{cursor::CursorKeys, registry::Registry};
 use crate::dashboard_edits::DashboardEdits;
@@ -94,17 +95,25 @@ impl Livedash {
         };
         let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, cookies, config.max_password_checks));
         let permissions = Arc::new(Permissions::new(store.clone()));
+        let notifiers = Arc::new(Notifiers::new(store.clone()));
+        let engine: Arc<dyn Engine> = Arc::new(NotifyingEngine::new(engine, notifiers.clone(), permissions.clone()));
         cluster.on_notice(Box::new({
             let (sockets, auth, permissions) = (sockets.clone(), auth.clone(), permissions.clone());
+            let notifiers = notifiers.clone();
             move |notice| {
                 // Forgotten first: a socket being admitted now reads the store, and one admitted
                 // a moment ago is registered and closed.
                 auth.forget(&notice);
                 sockets.apply(&notice);
+                match &notice {
+                    Notice::CollectionNotify(tenant) => notifiers.forget(Some(tenant)),
+                    Notice::Missed => notifiers.forget(None),
+                    _ => {}
+                }
                 let changed_rules = match &notice {
                     Notice::TopicRules(tenant) => vec![tenant.clone()],
                     Notice::Missed => permissions.tenants(),
-                    Notice::SessionEnded(_) | Notice::LiveMode(..) => vec![],
+                    Notice::SessionEnded(_) | Notice::LiveMode(..) | Notice::CollectionNotify(_) => vec![],
                 };
                 for tenant in changed_rules {
                     let (sockets, permissions) = (sockets.clone(), permissions.clone());
@@ -178,6 +187,7 @@ impl Livedash {
             store,
             auth,
             permissions,
+            notifiers,
             auditor,
             sockets,
             roster,

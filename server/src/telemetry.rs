@@ -34,6 +34,7 @@
 //! | `livedash_engine_reloads_total` | counter | `reason`: `out_of_step`, `relinked`, `went_back` (topics a node reloaded from Redis, or gave a new epoch) |
 //! | `livedash_engine_link_lost_total` | counter | (times a node's pub/sub link to Redis dropped) |
 //! | `livedash_nodes_swept_total` | counter | (dead nodes whose connections this node took out of the counts) |
+//! | `livedash_collection_notifications_total` | counter | `outcome`: `raised`, `withheld`, `failed` |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -70,6 +71,10 @@ pub const HTTP_CONNECTIONS_OPEN: &str = "livedash_http_connections_open";
 pub const ENGINE_RELOADS: &str = "livedash_engine_reloads_total";
 pub const ENGINE_LINK_LOST: &str = "livedash_engine_link_lost_total";
 pub const NODES_SWEPT: &str = "livedash_nodes_swept_total";
+/// Collection notifications by `outcome`: `raised` (each one published), `withheld` (the topic
+/// rules keep the collection from a reader of the notifications topic), `failed` (the store or the
+/// engine did not answer).
+pub const COLLECTION_NOTIFICATIONS: &str = "livedash_collection_notifications_total";
 /// Kafka messages the bridge published.
 pub const BRIDGE_ACCEPTED: &str = "livedash_bridge_accepted_total";
 /// Kafka messages the bridge skipped, by `reason` (not_json, missing_field, refused, …).

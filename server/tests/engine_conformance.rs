@@ -145,8 +145,12 @@ impl Rig {
         kind: TopicKind,
         items: Vec<Item>,
     ) -> Result<u64, BrokerError> {
-        let result = self.engine.publish(key(topic), kind, items).await;
-        t.note(format!("publish {topic} as {}: {}", kind.as_str(), outcome(&result)));
+        let published = self.engine.publish_message(key(topic), kind, items, None).await;
+        let published = published.map(|p| p.expect("a message without a source is never a duplicate"));
+        t.created = published.as_ref().map(|p| p.created.clone()).unwrap_or_default();
+        let result = published.map(|p| p.offset);
+        let created = if t.created.is_empty() { String::new() } else { format!(" created {:?}", t.created) };
+        t.note(format!("publish {topic} as {}: {}{created}", kind.as_str(), outcome(&result)));
         result
     }
 
@@ -218,6 +222,8 @@ struct Transcript {
     epochs: Vec<String>,
     /// Facts the scenario expected that did not hold.
     broken: Vec<String>,
+    /// The documents the last publish created.
+    created: Vec<String>,
 }
 
 impl Transcript {
@@ -708,6 +714,7 @@ async fn keys_documents_and_state_bytes(rig: &Rig) -> Transcript {
     // 30 bytes each: two fill the 60 bytes exactly.
     let published = rig.publish(&mut t, "c", Collection, vec![sized_doc("a", 21), sized_doc("b", 21)]).await;
     t.expect("two documents", published, Ok(1));
+    t.expect("both are new", t.created.clone(), vec!["a".to_owned(), "b".to_owned()]);
     let published = rig.publish(&mut t, "c", Collection, vec![upsert("c", 1)]).await;
     t.expect("a third document", published, full("documents", 2));
     let sneaky = vec![delete("b"), upsert("b", 1), upsert("c", 1)];
@@ -715,6 +722,7 @@ async fn keys_documents_and_state_bytes(rig: &Rig) -> Transcript {
     t.expect("deleting and adding back b makes no room for c", published, full("documents", 2));
     let published = rig.publish(&mut t, "c", Collection, vec![delete("a"), sized_doc("c", 21)]).await;
     t.expect("a delete makes room", published, Ok(2));
+    t.expect("c is new", t.created.clone(), vec!["c".to_owned()]);
     let published = rig.publish(&mut t, "c", Collection, vec![sized_doc("b", 22)]).await;
     t.expect("a document one byte bigger", published, full("bytes", 60));
     let published = rig.publish(&mut t, "c", Collection, vec![delete("b")]).await;
@@ -723,6 +731,7 @@ async fn keys_documents_and_state_bytes(rig: &Rig) -> Transcript {
     t.expect("deleting what is not there", published, Ok(4));
     let published = rig.publish(&mut t, "c", Collection, vec![upsert("a", 1), sized_doc("c", 21)]).await;
     t.expect("an upsert and a replacement", published, Ok(5));
+    t.expect("a is new again, c is not", t.created.clone(), vec!["a".to_owned()]);
     live.until_offset(&mut t, 5).await;
     t.expect(
         "refused changes reached nobody",

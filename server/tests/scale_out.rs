@@ -371,6 +371,49 @@ async fn topic_rules_changed_on_one_node_end_the_subscriptions_they_take_away_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_notifications_set_on_one_node_are_raised_by_a_publish_on_another_once() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    let order = |id: &str| {
+        let doc = serde_json::json!({"customer": format!("customer {id}")}).as_object().cloned();
+        vec![Item::Change(protocol::Change { op: protocol::ChangeOp::Upsert, id: id.into(), doc })]
+    };
+    // Node B has read the tenant's (no) notifying widgets already.
+    b.engine.publish(acme(TOPIC), TopicKind::Collection, order("before")).await.unwrap();
+    let admin = support::As::user(&a, support::ACME_ADMIN).await;
+    let (dashboard, widgets) = admin.create_dashboard(&[("document_table", TOPIC)]).await;
+    let widget = widgets[0].trim_start_matches('w');
+    let notify = serde_json::json!({"ops": ["created"], "title": "New order for {customer}"});
+    let path = format!("/api/dashboards/{dashboard}/widgets/{widget}/notify");
+    assert_eq!(admin.call(reqwest::Method::PUT, &path, Some(notify)).await.0, 200);
+
+    let centre = acme(protocol::topics::NOTIFICATIONS_TOPIC);
+    a.engine.declare(centre, TopicKind::Events).await.unwrap();
+    let mut viewer = a.connect_as(support::ACME_VIEWER).await;
+    viewer.subscribe("centre", protocol::topics::NOTIFICATIONS_TOPIC, None).await;
+    snapshot(viewer.next_message().await);
+    // Node B hears of the change by a notice: it may take a moment, so orders go on until one is
+    // told; each is told once, by the node it was published on, however many nodes there are.
+    let mut n = 0;
+    let told = loop {
+        n += 1;
+        b.engine.publish(acme(TOPIC), TopicKind::Collection, order(&n.to_string())).await.unwrap();
+        let heard = tokio::time::timeout(Duration::from_secs(1), viewer.next_message()).await;
+        if let Ok(ServerMessage::Update(update)) = heard {
+            break update.series;
+        }
+        assert!(n < 30, "node B never raised a notification");
+    };
+    let [Item::Event(event)] = told.as_slice() else { panic!("one notification: {told:?}") };
+    assert_eq!(event.title, format!("New order for customer {n}"));
+    b.engine.publish(acme(TOPIC), TopicKind::Collection, order("last")).await.unwrap();
+    let ServerMessage::Update(update) = viewer.next_message().await else { panic!() };
+    assert!(matches!(update.series.as_slice(), [Item::Event(e)] if e.title == "New order for customer last"));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_that_go_back_under_one_epoch_start_a_new_epoch_instead_of_being_dropped() {
     // A Redis failover to a replica that missed the last writes: the topic's offset goes back while
     // its epoch stays, and new messages reuse offsets that viewers already hold. Simulated here by

@@ -16,6 +16,7 @@ use leptos_router::hooks::use_params_map;
 use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 
 mod editor;
+mod notify_editor;
 mod topic_rules_editor;
 
 /// The topics the built-in demo feed publishes to.
@@ -171,6 +172,7 @@ pub fn DashboardPage() -> AnyView {
             <div class="widget-slot" data-slot=id>
                 <Show when=move || editing.get()>
                     <editor::WidgetEditBar widget=id loaded=loaded/>
+                    {(def.kind.topic_kind() == "collection").then(|| view! { <notify_editor::NotifyEditor widget=id loaded=loaded/> })}
                 </Show>
                 {widget_view(def.clone(), mode)}
             </div>

@@ -1,17 +1,20 @@
 //! Stored dashboards: anyone of the tenant lists and opens them and saves their own widget modes
-//! and preferences; admins create dashboards and add, remove and reorder widgets.
+//! and preferences; admins create dashboards, add, remove and reorder widgets, and choose the
+//! notifications a collection widget raises.
 
 use super::{AdminSession, json_body};
 use crate::http_error::ApiError;
 use crate::{
     AppState,
     auth::Session,
+    broker::cluster::Notice,
+    permissions,
     store::{
         StoreError,
         audit::{AuditEntry, Outcome},
         dashboards::EditError,
     },
-    topic_name::TopicName,
+    topic_name::{TenantId, TopicName},
 };
 use axum::{
     Json,
@@ -20,11 +23,14 @@ use axum::{
     http::StatusCode,
 };
 use protocol::ErrorCode;
+use protocol::collection_notify::CollectionNotify;
 use protocol::dashboard::MAX_WIDGETS;
+use protocol::dashboard::WidgetKind;
 use protocol::dashboard::{
     DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, WidgetDef, WidgetOrder,
     clean_title,
 };
+use protocol::topics::NOTIFICATIONS_TOPIC;
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
     state.store.dashboards(&session.user.tenant).await.map(Json).map_err(ApiError::internal)
@@ -64,8 +70,14 @@ pub async fn add_widget(
     new.title = clean_title(&new.title).map_err(|e| invalid("title", e))?;
     let topic = TopicName::parse(&new.topic).map_err(|e| invalid("topic", &e.to_string()))?;
     new.topic = topic.to_string();
+    if let Some(notify) = &new.notify {
+        check_notify(&state, &session.user.tenant, new.kind, &topic, notify).await?;
+    }
     let added = edited(state.store.add_widget(&session.user.tenant, dashboard, &new).await)?;
     announce(&state, &session, dashboard).await;
+    if new.notify.is_some() {
+        notifiers_changed(&state, &session.user.tenant).await;
+    }
     let detail = format!("{} on dashboard {dashboard}: {} {:?} on {}", added.id, new.kind.slug(), new.title, new.topic);
     audit(&state, &session, "widget_add", detail);
     Ok((StatusCode::CREATED, Json(added)))
@@ -78,6 +90,7 @@ pub async fn remove_widget(
 ) -> Result<StatusCode, ApiError> {
     edited(state.store.remove_widget(&session.user.tenant, dashboard, widget).await)?;
     announce(&state, &session, dashboard).await;
+    notifiers_changed(&state, &session.user.tenant).await;
     audit(&state, &session, "widget_remove", format!("{widget} from dashboard {dashboard}"));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -96,6 +109,68 @@ pub async fn reorder(
     announce(&state, &session, dashboard).await;
     audit(&state, &session, "widget_reorder", format!("dashboard {dashboard}: {:?}", order.widget_ids));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets the collection notifications a widget raises, or ends them (a `null` body). Answers the
+/// widget as it now is.
+pub async fn set_notify(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    Path((dashboard, widget)): Path<(i64, i64)>,
+    body: Bytes,
+) -> Result<Json<WidgetDef>, ApiError> {
+    let notify: Option<CollectionNotify> = json_body(&body)?;
+    let tenant = &session.user.tenant;
+    let view = state.store.dashboard(tenant, dashboard, session.user.id).await.map_err(ApiError::internal)?;
+    let mut def = view.and_then(|v| v.widgets.into_iter().find(|w| w.id == widget)).ok_or_else(not_found)?;
+    if let Some(notify) = &notify {
+        let topic = TopicName::parse(&def.topic).map_err(|e| invalid("topic", &e.to_string()))?;
+        check_notify(&state, tenant, def.kind, &topic, notify).await?;
+    }
+    edited(state.store.set_widget_notify(tenant, dashboard, widget, notify.as_ref()).await)?;
+    notifiers_changed(&state, tenant).await;
+    let detail = match &notify {
+        Some(n) => {
+            let ops: Vec<&str> = n.ops.iter().map(|op| op.as_str()).collect();
+            format!("{widget} on dashboard {dashboard}: {} at {} as {:?}", ops.join("+"), n.level.as_str(), n.title)
+        }
+        None => format!("{widget} on dashboard {dashboard}: off"),
+    };
+    audit(&state, &session, "widget_notify", detail);
+    def.notify = notify;
+    Ok(Json(def))
+}
+
+/// Whether a widget of `kind` on `topic` may raise `notify`: a collection widget, a template that
+/// parses, and topic rules that let everyone who reads the notifications read the collection
+/// (the same check that withholds them should the rules change later).
+async fn check_notify(
+    state: &AppState,
+    tenant: &TenantId,
+    kind: WidgetKind,
+    topic: &TopicName,
+    notify: &CollectionNotify,
+) -> Result<(), ApiError> {
+    if kind.topic_kind() != "collection" {
+        return Err(invalid("notify", "only a widget that shows a collection raises collection notifications"));
+    }
+    notify.validate().map_err(|e| invalid("notify", &e.to_string()))?;
+    let rules = state.permissions.of(tenant).await.map_err(ApiError::internal)?;
+    let target = TopicName::parse(NOTIFICATIONS_TOPIC).expect("the notifications topic is a topic name");
+    permissions::retold(&rules, topic, &target).map_err(|e| {
+        let advice = format!("{e}: let that role read the topic, or keep {NOTIFICATIONS_TOPIC} from it");
+        ApiError {
+            field: Some("notify".into()),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Forbidden, advice)
+        }
+    })?;
+    Ok(())
+}
+
+/// This node and every other read the tenant's notifying widgets again.
+async fn notifiers_changed(state: &AppState, tenant: &TenantId) {
+    state.notifiers.forget(Some(tenant));
+    state.cluster.announce(Notice::CollectionNotify(tenant.clone())).await;
 }
 
 pub async fn set_mode(

@@ -22,23 +22,56 @@ use std::{
 };
 use tokio::sync::mpsc;
 
+/// What publishing one message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Its offset in the topic.
+    pub offset: u64,
+    /// The ids of the documents it added to a collection (upserts of ids the collection did not
+    /// hold), in the order of the message; empty for other kinds. Known only where the state is
+    /// changed (this node's broker, or the Redis script), hence reported rather than worked out
+    /// again by whoever needs it (collection notifications).
+    pub created: Vec<String>,
+}
+
 pub trait Engine: Send + Sync + 'static {
     /// Appends `items` as one message to `key` (creating the topic on first use) and hands it to
-    /// every subscriber on every node; resolves to its offset.
-    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>>;
+    /// every subscriber on every node. With a `source` (a position in an ordered outside stream,
+    /// such as a Kafka partition), a message at or before the last position published from
+    /// `source.stream` is dropped as a duplicate (`Ok(None)`), so a feed that delivers at least
+    /// once (Kafka, after a crash or a rebalance) shows each message once; the positions are kept
+    /// where the topics are (this node, or Redis), in the same step as the message. Without one,
+    /// never `Ok(None)`.
+    fn publish_message(
+        &self,
+        key: TopicKey,
+        kind: TopicKind,
+        items: Vec<Item>,
+        source: Option<Source>,
+    ) -> BoxFuture<'_, Result<Option<Published>, BrokerError>>;
 
-    /// Like [`Engine::publish`], once per position of an ordered outside stream (a Kafka
-    /// partition): a message at or before the last position published from `source.stream` is
-    /// dropped as a duplicate (`Ok(None)`). So a feed that delivers at least once (Kafka, after a
-    /// crash or a rebalance) shows each message once. The positions are kept where the topics are
-    /// (this node, or Redis), in the same step as the message.
+    /// [`Engine::publish_message`] without a source; resolves to the message's offset.
+    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
+        let published = self.publish_message(key, kind, items, None);
+        Box::pin(async move {
+            published.await?.map(|p| p.offset).ok_or_else(|| {
+                BrokerError::Unavailable("the engine took a message without a source for a duplicate".into())
+            })
+        })
+    }
+
+    /// [`Engine::publish_message`] once per position of an ordered outside stream; resolves to
+    /// the offset, or `None` for a duplicate.
     fn publish_from(
         &self,
         key: TopicKey,
         kind: TopicKind,
         items: Vec<Item>,
         source: Source,
-    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>>;
+    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>> {
+        let published = self.publish_message(key, kind, items, Some(source));
+        Box::pin(async move { Ok(published.await?.map(|p| p.offset)) })
+    }
 
     /// Creates `key` as a `kind` topic if it does not exist yet.
     fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>>;
@@ -80,31 +113,29 @@ impl MemoryEngine {
 }
 
 impl Engine for MemoryEngine {
-    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
-        // Done before the future is returned: a caller that does not wait still publishes in order.
-        let published = self.broker.publish(&key, kind, items);
-        Box::pin(std::future::ready(published))
-    }
-
-    fn publish_from(
+    fn publish_message(
         &self,
         key: TopicKey,
         kind: TopicKind,
         items: Vec<Item>,
-        source: Source,
-    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>> {
+        source: Option<Source>,
+    ) -> BoxFuture<'_, Result<Option<Published>, BrokerError>> {
+        // Done before the future is returned: a caller that does not wait still publishes in order.
+        let Some(source) = source else {
+            return Box::pin(std::future::ready(self.broker.publish_message(&key, kind, items).map(Some)));
+        };
         // Checked, published and recorded under one lock: two deliveries of one message racing
         // each other publish it once.
         let mut sources = self.sources.lock().expect("sources lock");
         let published = if sources.get(&source.stream).is_some_and(|last| source.position <= *last) {
             Ok(None)
         } else {
-            self.broker.publish(&key, kind, items).map(|offset| {
+            self.broker.publish_message(&key, kind, items).map(|published| {
                 if sources.len() >= MAX_SOURCES && !sources.contains_key(&source.stream) {
                     sources.clear();
                 }
                 sources.insert(source.stream, source.position);
-                Some(offset)
+                Some(published)
             })
         };
         Box::pin(std::future::ready(published))

@@ -36,6 +36,7 @@ use crate::{
     telemetry,
 };
 use catch_up::{catch_up, gap_frame, snapshot_frame, update_frame};
+use engine::Published;
 use position::Position;
 use protocol::{Item, TopicKind};
 use std::{
@@ -252,6 +253,11 @@ impl Broker {
     /// subscriber; returns its offset. This is what [`engine::MemoryEngine`] does; a broker that
     /// is a copy of another engine refuses it, since the message would reach this node only.
     pub fn publish(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<u64, BrokerError> {
+        self.publish_message(key, kind, items).map(|published| published.offset)
+    }
+
+    /// [`Broker::publish`], telling also which documents the message created.
+    pub fn publish_message(&self, key: &TopicKey, kind: TopicKind, items: Vec<Item>) -> Result<Published, BrokerError> {
         self.refuse_if_shared()?;
         // A message wrong in itself (an item of another kind, more keys or documents than a topic
         // may hold, an event larger than a whole state) is refused for that before the topic is
@@ -285,16 +291,17 @@ impl Broker {
         inner: &mut TopicInner,
         items: &[Item],
         published_at: Instant,
-    ) -> Result<u64, BrokerError> {
+    ) -> Result<Published, BrokerError> {
         let state_before = inner.state.bytes();
         let state_after = inner.state.check(items, &self.config.state)?;
         let growth = state_after.saturating_sub(state_before);
         if growth > 0 && topic.usage.state_bytes() + growth > self.config.tenant_state_max_bytes {
             return Err(BrokerError::TenantFull(self.config.tenant_state_max_bytes));
         }
+        let created = inner.state.created_by(items);
         let offset = self.append(topic, inner, now_ms(), items, Some(published_at));
         metrics::counter!(telemetry::PUBLISHES, "kind" => topic.kind.as_str()).increment(1);
-        Ok(offset)
+        Ok(Published { offset, created })
     }
 
     /// Logs a message that passed the checks at the next offset, applies it to the state and hands

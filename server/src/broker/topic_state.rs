@@ -157,6 +157,26 @@ impl TopicState {
         }
     }
 
+    /// The documents `items` would add to a collection: ids whose last change in the message is an
+    /// upsert and that the collection does not hold now, in the order they first appear. Empty for
+    /// other kinds.
+    pub fn created_by(&self, items: &[Item]) -> Vec<String> {
+        let Data::Collection(docs) = &self.data else { return Vec::new() };
+        let mut last: Vec<(&str, bool)> = Vec::new();
+        for item in items {
+            let Item::Change(change) = item else { continue };
+            let upsert = change.op == ChangeOp::Upsert && change.doc.is_some();
+            match last.iter_mut().find(|(id, _)| *id == change.id) {
+                Some(seen) => seen.1 = upsert,
+                None => last.push((change.id.as_str(), upsert)),
+            }
+        }
+        last.into_iter()
+            .filter(|(id, upsert)| *upsert && !docs.contains_key(*id))
+            .map(|(id, _)| id.to_owned())
+            .collect()
+    }
+
     /// Applies a message that passed [`TopicState::check`].
     pub fn apply(&mut self, items: &[Item], limits: &StateLimits) {
         for item in items {
@@ -289,6 +309,15 @@ mod tests {
             state.apply(items, &LIMITS);
         }
         state
+    }
+
+    #[test]
+    fn a_message_creates_the_ids_it_leaves_upserted_that_were_not_held() {
+        let state = applied(TopicKind::Collection, &[vec![upsert("a", 1)]]);
+        let message = [upsert("a", 2), upsert("b", 1), upsert("c", 1), delete("c"), delete("d"), upsert("b", 2)];
+        assert_eq!(state.created_by(&message), ["b"]);
+        assert_eq!(state.created_by(&[delete("a"), upsert("a", 3)]), Vec::<String>::new(), "held before");
+        assert!(TopicState::new(TopicKind::Events).created_by(&[event("e")]).is_empty());
     }
 
     #[test]

@@ -62,6 +62,37 @@ pub fn check(rules: &TopicRules, role: Role, topic: &TopicName) -> Checked {
     }
 }
 
+/// Why what happens on one topic may not be told on another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("every {role} reads {target}, but a {role} may not read topic {source_topic}")]
+pub struct Overheard {
+    pub role: Role,
+    pub source_topic: String,
+    pub target: String,
+}
+
+/// What may be told on `target` of what happens on `source` (a collection notification, told on
+/// the tenant's notifications topic): the fields of `source` hidden from some role that reads
+/// `target` (the telling must leave them out), or a refusal when a role that reads `target` may
+/// not read `source` at all. What is told on `target` reaches all its readers alike, so it may
+/// hold only what each of them may see.
+pub fn retold(rules: &TopicRules, source: &TopicName, target: &TopicName) -> Result<Option<Hidden>, Overheard> {
+    let mut hidden = Vec::new();
+    for role in Role::ALL {
+        if check(rules, role, target).is_err() {
+            continue;
+        }
+        match check(rules, role, source) {
+            Err(_) => {
+                return Err(Overheard { role, source_topic: source.to_string(), target: target.to_string() });
+            }
+            Ok(Some(fields)) => hidden.extend(fields.fields().iter().cloned()),
+            Ok(None) => {}
+        }
+    }
+    Ok(Hidden::of(hidden))
+}
+
 /// The rules of the tenants this node serves, read from the store once and then when they change.
 #[derive(Debug)]
 pub struct Permissions {
@@ -160,5 +191,32 @@ mod tests {
             message,
             ServerMessage::Control(ControlMessage::Error { code: ErrorCode::Forbidden, widget_id: Some(w), .. }) if w == "w1"
         ));
+    }
+
+    #[test]
+    fn what_is_retold_reaches_only_those_who_may_read_its_source() {
+        let rule =
+            |topics: &str, read: Vec<Role>, fields: Vec<FieldRule>| TopicRule { topics: topics.into(), read, fields };
+        let margin = || vec![FieldRule { field: "margin".into(), roles: vec![Role::Admin] }];
+        let name = |n: &str| TopicName::parse(n).unwrap();
+        let (orders, finance, notices) = (name("sales/orders"), name("finance/q3"), name("ops/notifications"));
+        let rules = TopicRules {
+            version: 1,
+            rules: vec![
+                rule("sales/**", vec![Role::Admin, Role::Viewer], margin()),
+                rule("finance/**", vec![Role::Admin], vec![]),
+            ],
+        };
+        let hidden = retold(&rules, &orders, &notices).unwrap().unwrap();
+        assert_eq!(hidden.fields(), ["margin"], "viewers read the notifications and may not see margins");
+        let refused = retold(&rules, &finance, &notices).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "every viewer reads ops/notifications, but a viewer may not read topic finance/q3"
+        );
+        let mut admins_only = rules.clone();
+        admins_only.rules.push(rule("ops/notifications", vec![Role::Admin], vec![]));
+        assert_eq!(retold(&admins_only, &finance, &notices), Ok(None), "only admins hear of finance");
+        assert_eq!(retold(&admins_only, &orders, &notices), Ok(None), "admins see margins");
     }
 }

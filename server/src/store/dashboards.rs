@@ -6,6 +6,7 @@
 use super::{Dialect, Store, StoreError, lock_row, on_backend};
 use crate::clock::now_secs;
 use crate::topic_name::TenantId;
+use protocol::collection_notify::CollectionNotify;
 use protocol::dashboard::{
     DashboardSummary, DashboardView, MAX_WIDGETS, NewWidget, Preferences, WidgetDef, WidgetKind, WidgetMode,
 };
@@ -22,16 +23,25 @@ pub enum EditError {
     BadOrder,
 }
 
-type WidgetRow = (i64, String, String, String, String);
+type WidgetRow = (i64, String, String, String, String, Option<String>);
+/// A notifying widget with its dashboard's title first.
+type NotifyingRow = (String, i64, String, String, String, String, Option<String>);
 /// A user's mode for one widget: (widget id, mode slug).
 type ModeRow = (i64, String);
 /// A dashboard's title, widgets and the user's modes, as read.
 type DashboardRows = (String, Vec<WidgetRow>, Vec<ModeRow>);
 
-fn widget_from((id, title, kind, topic, mode): WidgetRow) -> Result<WidgetDef, StoreError> {
+fn widget_from((id, title, kind, topic, mode, notify): WidgetRow) -> Result<WidgetDef, StoreError> {
     let kind = WidgetKind::parse(&kind).ok_or_else(|| StoreError::Invalid(format!("widget kind {kind:?}")))?;
     let default_mode = WidgetMode::parse(&mode).ok_or_else(|| StoreError::Invalid(format!("widget mode {mode:?}")))?;
-    Ok(WidgetDef { id, title, kind, topic, default_mode })
+    let notify = notify
+        .map(|json| serde_json::from_str(&json).map_err(|e| StoreError::Invalid(format!("widget notify: {e}"))))
+        .transpose()?;
+    Ok(WidgetDef { id, title, kind, topic, default_mode, notify })
+}
+
+fn notify_json(notify: Option<&CollectionNotify>) -> Option<String> {
+    notify.map(|n| serde_json::to_string(n).expect("notify settings always serialise"))
 }
 
 /// Locks the tenant's dashboard `$id` for the rest of the transaction `$tx` on `$pool`; `false`
@@ -87,7 +97,7 @@ impl Store {
                 None => None,
                 Some((title,)) => {
                     let widgets = sqlx::query_as(
-                        "SELECT id, title, kind, topic, default_mode FROM widgets WHERE dashboard_id = $1
+                        "SELECT id, title, kind, topic, default_mode, notify FROM widgets WHERE dashboard_id = $1
                          ORDER BY position, id",
                     )
                     .bind(id)
@@ -134,9 +144,9 @@ impl Store {
                     Err(EditError::TooManyWidgets)
                 } else {
                     let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO widgets (dashboard_id, position, title, kind, topic, default_mode)
+                        "INSERT INTO widgets (dashboard_id, position, title, kind, topic, default_mode, notify)
                          VALUES ($1, COALESCE((SELECT MAX(position) + 1 FROM widgets WHERE dashboard_id = $1), 0),
-                                 $2, $3, $4, $5)
+                                 $2, $3, $4, $5, $6)
                          RETURNING id",
                     )
                     .bind(dashboard)
@@ -144,6 +154,7 @@ impl Store {
                     .bind(widget.kind.slug())
                     .bind(&widget.topic)
                     .bind(widget.default_mode.slug())
+                    .bind(notify_json(widget.notify.as_ref()))
                     .fetch_one(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -157,6 +168,7 @@ impl Store {
             kind: widget.kind,
             topic: widget.topic.clone(),
             default_mode: widget.default_mode,
+            notify: widget.notify.clone(),
         }))
     }
 
@@ -215,6 +227,50 @@ impl Store {
             }
         });
         Ok(reordered)
+    }
+
+    /// Sets (or with `None` ends) the notifications a widget of the tenant's dashboard raises.
+    pub async fn set_widget_notify(
+        &self,
+        tenant: &TenantId,
+        dashboard: i64,
+        widget: i64,
+        notify: Option<&CollectionNotify>,
+    ) -> Result<Result<(), EditError>, StoreError> {
+        let saved = on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE widgets SET notify = $1 WHERE id = $2 AND dashboard_id =
+                   (SELECT id FROM dashboards WHERE id = $3 AND tenant_id = $4)",
+            )
+            .bind(notify_json(notify))
+            .bind(widget)
+            .bind(dashboard)
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(if saved == 1 { Ok(()) } else { Err(EditError::NotFound) })
+    }
+
+    /// Every widget of the tenant that raises collection notifications, with the title of its
+    /// dashboard, in no particular order.
+    pub async fn notifying_widgets(&self, tenant: &TenantId) -> Result<Vec<(String, WidgetDef)>, StoreError> {
+        let rows: Vec<NotifyingRow> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT d.title, w.id, w.title, w.kind, w.topic, w.default_mode, w.notify
+                 FROM widgets w JOIN dashboards d ON d.id = w.dashboard_id
+                 WHERE d.tenant_id = $1 AND w.notify IS NOT NULL",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(dashboard, id, title, kind, topic, mode, notify)| {
+                Ok((dashboard, widget_from((id, title, kind, topic, mode, notify))?))
+            })
+            .collect()
     }
 
     /// Saves `user_id`'s mode for a widget of their tenant.
@@ -284,6 +340,7 @@ mod tests {
         a_dashboard_holds_a_bounded_number_of_widgets,
         editors_adding_at_once_stay_within_the_limit,
         preferences_default_until_saved,
+        notifications_are_set_per_widget_and_listed_per_tenant,
     );
 
     fn widget(title: &str) -> NewWidget {
@@ -292,6 +349,7 @@ mod tests {
             kind: WidgetKind::LineChart,
             topic: "a/b".into(),
             default_mode: WidgetMode::Live,
+            notify: None,
         }
     }
 
@@ -353,6 +411,32 @@ mod tests {
         assert!(results.iter().all(|r| r.is_ok() || *r == Err(EditError::TooManyWidgets)));
         let view = store.dashboard(&acme, d.id, 0).await.unwrap().unwrap();
         assert_eq!(view.widgets.len(), protocol::dashboard::MAX_WIDGETS);
+    }
+
+    async fn notifications_are_set_per_widget_and_listed_per_tenant(store: Store) {
+        use protocol::collection_notify::{CollectionNotify, DocumentOp};
+        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+        store.ensure_tenant(&acme, "Acme").await.unwrap();
+        store.ensure_tenant(&globex, "Globex").await.unwrap();
+        let d = store.create_dashboard(&acme, "Orders").await.unwrap();
+        let notify =
+            CollectionNotify { ops: vec![DocumentOp::Created], title: "Order {id}".into(), level: Level::Warning };
+        let table = NewWidget { kind: WidgetKind::DocumentTable, notify: Some(notify.clone()), ..widget("Open") };
+        let a = store.add_widget(&acme, d.id, &table).await.unwrap().unwrap();
+        let b = store.add_widget(&acme, d.id, &widget("Chart")).await.unwrap().unwrap();
+        assert_eq!(a.notify.as_ref(), Some(&notify));
+        let listed = store.notifying_widgets(&acme).await.unwrap();
+        assert_eq!(listed, vec![("Orders".to_owned(), a.clone())]);
+        assert!(store.notifying_widgets(&globex).await.unwrap().is_empty());
+
+        assert_eq!(store.set_widget_notify(&globex, d.id, a.id, None).await.unwrap(), Err(EditError::NotFound));
+        store.set_widget_notify(&acme, d.id, a.id, None).await.unwrap().unwrap();
+        store.set_widget_notify(&acme, d.id, b.id, Some(&notify)).await.unwrap().unwrap();
+        let listed = store.notifying_widgets(&acme).await.unwrap();
+        assert_eq!(listed.iter().map(|(_, w)| w.id).collect::<Vec<_>>(), [b.id]);
+        let view = store.dashboard(&acme, d.id, 0).await.unwrap().unwrap();
+        assert_eq!(view.widgets[0].notify, None);
+        assert_eq!(view.widgets[1].notify, Some(notify));
     }
 
     async fn preferences_default_until_saved(store: Store) {

@@ -90,6 +90,7 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
             kind: kind.get_untracked(),
             topic: topic.get_untracked(),
             default_mode: mode.get_untracked(),
+            notify: None,
         };
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {

@@ -24,7 +24,7 @@ mod wire;
 use super::{
     Broker, BrokerConfig, BrokerError,
     cluster::{Cluster, Notice},
-    engine::{Engine, PublishRate, Source},
+    engine::{Engine, PublishRate, Published, Source},
     new_epoch,
     replica::{Applied, Remote},
     topic_log,
@@ -191,7 +191,7 @@ impl RedisEngine {
         kind: TopicKind,
         items: Option<Vec<Item>>,
         source: Option<&Source>,
-    ) -> Result<Option<u64>, BrokerError> {
+    ) -> Result<Option<Published>, BrokerError> {
         let (json, ops) = match &items {
             Some(items) => (
                 serde_json::to_string(items).expect("items always serialise"),
@@ -239,7 +239,7 @@ impl RedisEngine {
         if items.is_some() {
             metrics::counter!(telemetry::PUBLISHES, "kind" => kind.as_str()).increment(1);
         }
-        Ok(Some(accepted.offset))
+        Ok(Some(Published { offset: accepted.offset, created: accepted.created }))
     }
 
     fn idle_ms(&self) -> u64 {
@@ -248,22 +248,14 @@ impl RedisEngine {
 }
 
 impl Engine for RedisEngine {
-    fn publish(&self, key: TopicKey, kind: TopicKind, items: Vec<Item>) -> BoxFuture<'_, Result<u64, BrokerError>> {
-        Box::pin(async move {
-            let published = self.publish_items(&key, kind, Some(items), None).await?;
-            published
-                .ok_or_else(|| BrokerError::Unavailable("Redis took a message without a source for a duplicate".into()))
-        })
-    }
-
-    fn publish_from(
+    fn publish_message(
         &self,
         key: TopicKey,
         kind: TopicKind,
         items: Vec<Item>,
-        source: Source,
-    ) -> BoxFuture<'_, Result<Option<u64>, BrokerError>> {
-        Box::pin(async move { self.publish_items(&key, kind, Some(items), Some(&source)).await })
+        source: Option<Source>,
+    ) -> BoxFuture<'_, Result<Option<Published>, BrokerError>> {
+        Box::pin(async move { self.publish_items(&key, kind, Some(items), source.as_ref()).await })
     }
 
     fn declare(&self, key: TopicKey, kind: TopicKind) -> BoxFuture<'_, Result<(), BrokerError>> {

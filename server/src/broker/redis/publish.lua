@@ -13,7 +13,8 @@
 --       ('' when it has none), what a history entry costs beyond its text (the node's
 --       `topic_log::ENTRY_OVERHEAD`), n, then n state operations of four values each: op, field,
 --       value, size
--- Returns {'ok', epoch, offset, ts} or {'duplicate'} or {'kind', existing} or {'topics', limit} or
+-- Returns {'ok', epoch, offset, ts, created ids…} (the ids of the documents a collection message
+-- added) or {'duplicate'} or {'kind', existing} or {'topics', limit} or
 -- {'full', what, limit} or {'tenant_full', limit}; every value a string.
 local meta, log, state, topics, usage, source = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local kind, new_epoch, name, key, channel, items = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -120,6 +121,7 @@ end
 -- budget allows it, the change itself: a refused message changes nothing.
 local old_sbytes = tonumber(redis.call('HGET', meta, 'sbytes'))
 local sbytes, apply
+local created = {}
 if kind == 'series' then
   -- Every point costs the same; a message without points leaves the state as it is.
   sbytes = old_sbytes
@@ -198,6 +200,9 @@ else
     if o == 'set' then
       count = count + 1
       bytes = bytes + s
+      if not old then
+        created[#created + 1] = field
+      end
     end
   end
   if count > documents then
@@ -264,4 +269,8 @@ if position ~= '' then
   redis.call('SET', source, position, 'PX', SOURCE_TTL_MS)
 end
 redis.call('PUBLISH', channel, key .. '\n' .. kind .. '\n' .. epoch .. '\n' .. offset .. '\n' .. now .. '\n' .. items)
-return {'ok', epoch, tostring(offset), tostring(now)}
+local reply = {'ok', epoch, tostring(offset), tostring(now)}
+for _, id in ipairs(created) do
+  reply[#reply + 1] = id
+end
+return reply

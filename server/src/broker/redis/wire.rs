@@ -88,6 +88,8 @@ pub struct Accepted {
     pub epoch: String,
     pub offset: u64,
     pub ts: i64,
+    /// The documents a collection message added.
+    pub created: Vec<String>,
 }
 
 /// The publish script's answer to publishing (or declaring) `topic` as a `given` topic.
@@ -96,7 +98,12 @@ pub fn accepted(reply: &[String], topic: &str, given: TopicKind) -> Result<Optio
     let field = |i: usize| reply.get(i).map(String::as_str).unwrap_or_default();
     let number = |i: usize| field(i).parse::<u64>().unwrap_or(0);
     match field(0) {
-        "ok" => Ok(Some(Accepted { epoch: field(1).to_owned(), offset: number(2), ts: number(3) as i64 })),
+        "ok" => Ok(Some(Accepted {
+            epoch: field(1).to_owned(),
+            offset: number(2),
+            ts: number(3) as i64,
+            created: reply.iter().skip(4).cloned().collect(),
+        })),
         "duplicate" => Ok(None),
         "kind" => match kind_of(field(1)) {
             Some(existing) => Err(BrokerError::KindMismatch { topic: topic.to_owned(), existing, given }),
@@ -284,8 +291,9 @@ mod tests {
         let accepted = |r: &[String]| accepted(r, "t", TopicKind::Series);
         assert_eq!(
             accepted(&reply(&["ok", "ab", "3", "99"])).unwrap(),
-            Some(Accepted { epoch: "ab".into(), offset: 3, ts: 99 })
+            Some(Accepted { epoch: "ab".into(), offset: 3, ts: 99, created: vec![] })
         );
+        assert_eq!(accepted(&reply(&["ok", "ab", "4", "99", "o-1", "o-2"])).unwrap().unwrap().created, ["o-1", "o-2"]);
         assert_eq!(accepted(&reply(&["duplicate"])), Ok(None));
         assert_eq!(accepted(&reply(&["topics", "5"])), Err(BrokerError::TooManyTopics(5)));
         assert_eq!(accepted(&reply(&["tenant_full", "9"])), Err(BrokerError::TenantFull(9)));
