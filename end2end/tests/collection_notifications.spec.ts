@@ -45,6 +45,8 @@ test('an admin has a collection widget raise notifications; a change toasts in e
     await elsewhere.goto(server.url);
     for (const page of [viewer, elsewhere]) {
       await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+      // The centre has its history: what is raised from now on is new, and toasts.
+      await expect(page.getByRole('button', { name: /^Notifications/ })).toHaveAttribute('data-offset', /^\d+$/);
     }
     // The collection does not exist yet: the widget waits for it, and its first change creates it.
     const table = widgetOf(viewer, 'e2e/orders');

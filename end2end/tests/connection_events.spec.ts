@@ -33,6 +33,8 @@ test('an outage through several retries is one "Connection lost" and one "Connec
   await expect(page.locator('.toast', { hasText: 'Connection lost (the network dropped the connection)' })).toHaveCount(1);
   await expect(pill).toHaveAttribute('data-attempt', /^([2-9]|\d\d)$/, { timeout: 60_000 });
   const cutFor = await page.evaluate(() => Date.now());
+  // The page reports how long it was without data, for the server's recovery-time histogram.
+  const reported = page.waitForResponse((r) => r.url().endsWith('/api/me/recovery'));
   await proxy.restore();
   await expectLiveAgain(page);
   const events = await raised();
@@ -42,6 +44,9 @@ test('an outage through several retries is one "Connection lost" and one "Connec
   expect(downtime, 'from the loss to the restore').toBeGreaterThanOrEqual(events[2].at - events[1].at - 50);
   expect(downtime, 'not from before the cut').toBeLessThanOrEqual(events[2].at - cutAt + 1_000);
   expect(events[1].at).toBeLessThan(cutFor);
+  const report = await reported;
+  expect(report.status()).toBe(204);
+  expect(JSON.parse(report.request().postData()!)).toEqual({ downtimeMs: downtime });
 
   // The notification centre has one of each, as its own entries.
   await page.getByRole('button', { name: /^Notifications/ }).click();

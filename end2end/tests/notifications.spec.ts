@@ -10,6 +10,8 @@ test('a warning event raises a toast and increments the unread count; the centre
     await page.goto(server.url);
     await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
     const bell = page.getByRole('button', { name: /^Notifications, \d+ unread$/ });
+    // The centre has its history: what is published from now on is new, and toasts.
+    await expect(bell).toHaveAttribute('data-offset', /^\d+$/);
     const unread = async () => Number((await bell.getAttribute('aria-label'))!.match(/(\d+) unread/)![1]);
     const before = await unread();
 
@@ -62,6 +64,7 @@ test('which levels raise a toast is each user’s own choice, kept on the server
     await signIn(page, 'viewer@acme.test', server.url);
     await page.goto(server.url);
     await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+    await expect(page.getByRole('button', { name: /^Notifications/ })).toHaveAttribute('data-offset', /^\d+$/);
     await page.getByRole('button', { name: /^Notifications, \d+ unread$/ }).click();
     const choices = page.getByRole('group', { name: 'Pop up for' });
     await expect(choices.getByLabel('Warning')).toBeChecked();
@@ -98,6 +101,8 @@ test('marking read, clearing and toast choices in one tab apply in the same user
     for (const tab of [tabA, tabB]) {
       await tab.goto(server.url);
       await expect(tab.getByRole('status')).toHaveAttribute('data-status', 'live');
+      // The centre has its history: what is published from now on is new (unread), not history.
+      await expect(tab.getByRole('button', { name: /^Notifications/ })).toHaveAttribute('data-offset', /^\d+$/);
     }
     const title = `Both tabs ${Date.now()}`;
     expect(await server.publish('acme', 'ops/notifications', { events: [{ type: 'notification', level: 'warning', title }] })).toBe(200);

@@ -11,6 +11,8 @@
 //!                                                          the Kafka bridge: sustained rate, produce→screen
 //! loadgen fanout  [--targets livedash,livedash-sse,axum,node] [--loads 1000x20,1000x100] [--topics 1] [--points 1] [--secs 10]
 //!                                                          fan-out against two baselines (docs/benchmarks.md)
+//! loadgen targets [--clients 1000] [--secs 10]             the success figures against their targets:
+//!                                                          PASS/FAIL per target, exit 1 if any fails
 //! loadgen baseline-axum --port P                           the axum baseline alone
 //!         common: [--bin target/debug/livedash]
 //! ```
@@ -27,6 +29,7 @@ mod sse;
 mod stats;
 mod storm;
 mod tally;
+mod targets;
 mod wire;
 
 use anyhow::{Context, bail};
@@ -86,9 +89,20 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(plan.topics > 0 && plan.secs > 0, "--topics and --secs must be above 0");
             fanout::run(&plan).await
         }
+        Some("targets") => {
+            let clients = number(&args, "--clients", 1000)?;
+            let server = server::Server::start(&bin, &targets::settings(clients)).await.context("the server")?;
+            let verdicts = targets::run(&server, clients, number(&args, "--secs", 10)?).await?;
+            for verdict in &verdicts {
+                println!("{}", verdict.line());
+            }
+            let failed = verdicts.iter().filter(|v| !v.pass).count();
+            anyhow::ensure!(failed == 0, "{failed} of {} server targets not met", verdicts.len());
+            Ok(())
+        }
         Some("baseline-axum") => Ok(baseline_axum::serve(number(&args, "--port", 4000)?).await?),
         _ => bail!(
-            "usage: loadgen storm [--clients N] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S] | fanout [--targets T,T] [--loads NxR,NxR] [--topics T] [--points P] [--secs S]  [--bin PATH]"
+            "usage: loadgen storm [--clients N] | targets [--clients N] [--secs S] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S] | fanout [--targets T,T] [--loads NxR,NxR] [--topics T] [--points P] [--secs S]  [--bin PATH]"
         ),
     }
 }

@@ -336,6 +336,14 @@ pub struct ModeChoice {
     pub mode: WidgetMode,
 }
 
+/// What a page reports after its connection came back (`POST /api/me/recovery`): how long it was
+/// without data, for the server's recovery-time histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoveryReport {
+    pub downtime_ms: u64,
+}
+
 /// A user's own settings (`GET`/`PUT /api/me/preferences`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

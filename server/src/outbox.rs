@@ -8,6 +8,7 @@
 //! subscription a `gap` and a fresh snapshot. Control frames (snapshots, errors, pongs) are never
 //! dropped; there is at most a handful per subscription.
 
+use crate::telemetry;
 use protocol::TopicKind;
 use std::time::Instant;
 use std::{
@@ -71,6 +72,12 @@ impl Frame {
         }
     }
 
+    /// Whether this is a live event message (a notification, a job's step, an activity): what the
+    /// delivery metric (`livedash_event_deliveries_total`) follows on its way.
+    pub fn is_live_event(&self) -> bool {
+        matches!(self, Frame::Update { kind: TopicKind::Events, published_at: Some(_), .. })
+    }
+
     /// The subscription and resume token a delivered frame moves forward.
     pub fn position(&self) -> Option<(&Arc<str>, &Arc<str>)> {
         match self {
@@ -128,16 +135,20 @@ impl Outbox {
 
     /// Queues an update unless its subscription is lagging (its coming snapshot covers it).
     pub fn push_update(&self, frame: Frame) {
+        let event = usize::from(frame.is_live_event());
+        telemetry::event_deliveries("queued", event);
         let mut state = self.state.lock().expect("outbox lock");
         let widget = frame.widget().expect("push_update takes updates");
         // Nearly always empty: skip hashing the widget id on every update.
         if !state.lagging.is_empty() && state.lagging.contains(widget) {
-            return;
+            drop(state);
+            return telemetry::event_deliveries("dropped", event);
         }
         if state.queued_updates >= self.capacity {
             state.drop_oldest_subscription();
             if state.lagging.contains(frame.widget().expect("update")) {
                 drop(state);
+                telemetry::event_deliveries("dropped", event);
                 return self.ready.notify_one();
             }
         }
@@ -165,7 +176,8 @@ impl Outbox {
     /// and gap too (encoded for what it could read before; it may start again under other rules).
     pub fn forget(&self, widget: &Arc<str>) {
         let mut state = self.state.lock().expect("outbox lock");
-        state.remove_updates_of(widget);
+        let withdrawn = state.remove_updates_of(widget);
+        telemetry::event_deliveries("withdrawn", withdrawn);
         state.frames.retain(|f| f.subscription() != Some(widget));
         state.lagging.remove(widget);
         state.to_report.retain(|w| w != widget);
@@ -206,16 +218,31 @@ impl State {
         let Some(victim) = self.frames.iter().find_map(|f| f.widget().cloned()) else {
             return;
         };
-        self.remove_updates_of(&victim);
-        metrics::counter!(crate::telemetry::DROPS, "reason" => "slow_subscriber").increment(1);
+        let dropped = self.remove_updates_of(&victim);
+        telemetry::event_deliveries("dropped", dropped);
+        metrics::counter!(telemetry::DROPS, "reason" => "slow_subscriber").increment(1);
         self.lagging.insert(victim.clone());
         self.to_report.push(victim);
     }
 
-    fn remove_updates_of(&mut self, widget: &Arc<str>) {
+    /// Removes the subscription's queued updates; returns how many were live events.
+    fn remove_updates_of(&mut self, widget: &Arc<str>) -> usize {
         let before = self.frames.len();
-        self.frames.retain(|f| f.widget() != Some(widget));
+        let mut events = 0;
+        self.frames.retain(|f| {
+            let keep = f.widget() != Some(widget);
+            events += usize::from(!keep && f.is_live_event());
+            keep
+        });
         self.queued_updates -= before - self.frames.len();
+        events
+    }
+}
+
+/// What a closed connection had not yet taken is withdrawn, not lost: its subscriber left first.
+impl Drop for State {
+    fn drop(&mut self) {
+        telemetry::event_deliveries("withdrawn", self.frames.iter().filter(|f| f.is_live_event()).count());
     }
 }
 

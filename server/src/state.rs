@@ -65,7 +65,12 @@ pub struct Limiters {
     pub sign_ins: SignInThrottle,
     /// Failed API-key checks per source: a flood of made-up keys costs no database lookups.
     pub api_key_failures_by_source: KeyedLimiter<crate::client_addr::Source>,
+    /// Recovery reports per user: a page sends one per outage, so a few a minute is plenty.
+    pub recovery_reports_by_user: KeyedLimiter<i64>,
 }
+
+/// Recovery reports a user may send a minute (`POST /api/me/recovery`).
+pub const RECOVERY_REPORTS_PER_MIN: usize = 12;
 
 impl Limiters {
     pub(crate) fn new(config: &Config) -> Self {
@@ -78,6 +83,7 @@ impl Limiters {
                 failures_per_hour_per_account: config.login_failures_per_hour_per_account,
             }),
             api_key_failures_by_source: per_minute(config.api_key_failures_per_min_per_address),
+            recovery_reports_by_user: per_minute(RECOVERY_REPORTS_PER_MIN),
         }
     }
 }

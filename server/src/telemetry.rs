@@ -35,6 +35,9 @@
 //! | `livedash_engine_link_lost_total` | counter | (times a node's pub/sub link to Redis dropped) |
 //! | `livedash_nodes_swept_total` | counter | (dead nodes whose connections this node took out of the counts) |
 //! | `livedash_collection_notifications_total` | counter | `outcome`: `raised`, `withheld`, `failed` |
+//! | `livedash_connect_attempts_total` | counter | `outcome`: `ok` (served), `refused` (by a rule: session, origin, live mode, a limit), `failed` (the server could not: its store or roster did not answer); the connection success rate is ok / (ok + failed) |
+//! | `livedash_event_deliveries_total` | counter | `outcome`: `queued` (a live event message handed to a subscriber's connection), `delivered` (written to it), `dropped` (dropped for a subscriber too slow to read); the notification delivery rate is delivered / queued |
+//! | `livedash_connection_recovery_seconds` | histogram | (how long pages were without data before it flowed again, as the pages report it) |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -75,6 +78,9 @@ pub const NODES_SWEPT: &str = "livedash_nodes_swept_total";
 /// rules keep the collection from a reader of the notifications topic), `failed` (the store or the
 /// engine did not answer).
 pub const COLLECTION_NOTIFICATIONS: &str = "livedash_collection_notifications_total";
+pub const CONNECT_ATTEMPTS: &str = "livedash_connect_attempts_total";
+pub const EVENT_DELIVERIES: &str = "livedash_event_deliveries_total";
+pub const RECOVERY: &str = "livedash_connection_recovery_seconds";
 /// Kafka messages the bridge published.
 pub const BRIDGE_ACCEPTED: &str = "livedash_bridge_accepted_total";
 /// Kafka messages the bridge skipped, by `reason` (not_json, missing_field, refused, …).
@@ -131,6 +137,12 @@ fn recorder() -> PrometheusHandle {
                 &[0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0],
             )
         })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(RECOVERY.into()),
+                &[0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0],
+            )
+        })
         .expect("bucket lists are not empty")
         .install_recorder()
         .expect("no other metrics recorder is installed")
@@ -139,6 +151,14 @@ fn recorder() -> PrometheusHandle {
 /// Counts a refusal (a denied connection, publish or subscription) by reason.
 pub fn denied(reason: &'static str) {
     metrics::counter!(DENIALS, "reason" => reason).increment(1);
+}
+
+/// Counts live event messages (notifications, jobs, activity) at one stage of their way to a
+/// subscriber: `queued`, `delivered` or `dropped`.
+pub fn event_deliveries(outcome: &'static str, messages: usize) {
+    if messages > 0 {
+        metrics::counter!(EVENT_DELIVERIES, "outcome" => outcome).increment(messages as u64);
+    }
 }
 
 /// Counts a client dropped because a write to it did not finish in time.

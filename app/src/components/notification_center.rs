@@ -91,6 +91,8 @@ pub fn NotificationCenter(
                 type="button"
                 aria-expanded=move || open.get().to_string()
                 aria-label=move || format!("Notifications, {} unread", unread())
+                // Where the centre's topic stands, as on every widget: empty until its snapshot.
+                data-offset=move || feed.state.offset.get().map(|o| o.to_string()).unwrap_or_default()
                 on:click=move |_| open.update(|o| *o = !*o)
             >
                 "Notifications"

@@ -210,9 +210,23 @@ mod browser {
             let mut raised = None;
             tracker.update_value(|t| raised = t.observe(now, js_sys::Date::now()));
             let Some(event) = raised else { return };
+            if let super::ConnectionEvent::Restored { downtime_ms } = &event {
+                report_recovery(*downtime_ms);
+            }
             dispatch(&event);
             for listener in listeners.try_with_value(Clone::clone).unwrap_or_default() {
                 listener(&event);
+            }
+        });
+    }
+
+    /// Tells the server how long this page was without data (`POST /api/me/recovery`), for its
+    /// recovery-time histogram. Best effort: a report that does not arrive costs one sample.
+    fn report_recovery(downtime_ms: u64) {
+        let report = protocol::dashboard::RecoveryReport { downtime_ms };
+        leptos::task::spawn_local(async move {
+            if let Err(e) = crate::http::send_json("POST", "/api/me/recovery", Some(&report)).await {
+                leptos::logging::warn!("could not report the connection's recovery: {e}");
             }
         });
     }

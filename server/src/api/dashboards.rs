@@ -9,6 +9,7 @@ use crate::{
     auth::Session,
     broker::cluster::Notice,
     permissions,
+    state::RECOVERY_REPORTS_PER_MIN,
     store::{
         StoreError,
         audit::{AuditEntry, Outcome},
@@ -27,8 +28,8 @@ use protocol::collection_notify::CollectionNotify;
 use protocol::dashboard::MAX_WIDGETS;
 use protocol::dashboard::WidgetKind;
 use protocol::dashboard::{
-    DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, WidgetDef, WidgetOrder,
-    clean_title,
+    DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, RecoveryReport, WidgetDef,
+    WidgetOrder, clean_title,
 };
 use protocol::topics::NOTIFICATIONS_TOPIC;
 
@@ -181,6 +182,25 @@ pub async fn set_mode(
 ) -> Result<StatusCode, ApiError> {
     let choice: ModeChoice = json_body(&body)?;
     edited(state.store.set_widget_mode(&session.user.tenant, session.user.id, widget, choice.mode).await)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page's report of how long it was without data before its connection came back: one sample of
+/// `livedash_connection_recovery_seconds`. Bounded per user, and clamped to a day, so a page cannot
+/// skew the histogram more than by one report.
+pub async fn report_recovery(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let report: RecoveryReport = json_body(&body)?;
+    if state.limiters.recovery_reports_by_user.check(&session.user.id, std::time::Instant::now()).is_err() {
+        crate::telemetry::denied("recovery_reports");
+        let message = format!("at most {RECOVERY_REPORTS_PER_MIN} recovery reports a minute");
+        return Err(ApiError::limit("recovery_reports", RECOVERY_REPORTS_PER_MIN as u64, message));
+    }
+    let seconds = report.downtime_ms.min(24 * 3600 * 1000) as f64 / 1000.0;
+    metrics::histogram!(crate::telemetry::RECOVERY).record(seconds);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/dashboards/{id}/order", put(dashboards::reorder))
         .route("/api/me/widget-modes/{widget}", put(dashboards::set_mode))
         .route("/api/me/preferences", get(dashboards::preferences).put(dashboards::set_preferences))
+        .route("/api/me/recovery", post(dashboards::report_recovery))
 }
 
 /// Parses a JSON body into `T`, answering malformed input in the API's own error shape.

@@ -53,6 +53,15 @@ impl Refusal {
         Self { code, reason: reason.into(), metric, max: None }
     }
 
+    /// `failed` when the server could not serve (its store or roster did not answer), `refused`
+    /// when a rule said no: what the connection success rate counts against the server.
+    pub fn outcome(&self) -> &'static str {
+        match self.code {
+            SERVER_ERROR | TRY_AGAIN => "failed",
+            _ => "refused",
+        }
+    }
+
     /// The refusal as a WebSocket closes with it.
     pub fn disconnect(self) -> Disconnect {
         Disconnect::new(self.code, self.reason)
@@ -162,6 +171,7 @@ pub async fn seat(
 }
 
 fn accepted(state: &AppState, session: &Session, detail: String) {
+    metrics::counter!(telemetry::CONNECT_ATTEMPTS, "outcome" => "ok").increment(1);
     state.auditor.record(AuditEntry {
         tenant: Some(session.user.tenant.to_string()),
         actor: Some(session.user.email.clone()),
@@ -175,6 +185,7 @@ fn accepted(state: &AppState, session: &Session, detail: String) {
 pub fn deny(state: &AppState, session: Option<&Session>, peer: IpAddr, refusal: &Refusal) {
     tracing::info!(%peer, code = refusal.code, reason = %refusal.reason, "live connection refused");
     telemetry::denied(refusal.metric);
+    metrics::counter!(telemetry::CONNECT_ATTEMPTS, "outcome" => refusal.outcome()).increment(1);
     state.auditor.record(AuditEntry {
         tenant: session.map(|s| s.user.tenant.to_string()),
         actor: Some(session.map_or_else(|| peer.to_string(), |s| s.user.email.clone())),

@@ -156,6 +156,9 @@ impl JobStream {
     async fn write(&mut self, frames: VecDeque<Frame>) -> Result<(), Ending> {
         let mut out = String::new();
         let mut sent = 0;
+        // Every event of the job's topic is handled here, whether it is this job's step (written)
+        // or another job's (nothing to write): all of them reached their subscriber.
+        let events = frames.iter().filter(|f| f.is_live_event()).count();
         for frame in frames {
             if self.progress.as_ref().is_some_and(|job| job.status.is_final()) {
                 break;
@@ -197,6 +200,7 @@ impl JobStream {
             self.events.send(out).await?;
             self.events.count_sent(sent);
         }
+        telemetry::event_deliveries("delivered", events);
         if finished { Err(Ending::Finished) } else { Ok(()) }
     }
 

@@ -181,10 +181,13 @@ impl DashboardStream {
     async fn write(&mut self, batch: Batch) -> Result<(), Ending> {
         let mut text = String::new();
         let mut sent = 0u64;
+        let mut events = 0;
         let mut edited = false;
         for frame in batch.frames {
             edited |= self.announces_edit(&frame);
+            let event = frame.is_live_event();
             if let Some((name, data)) = self.event_of(frame) {
+                events += usize::from(event);
                 let id = self.state.cursors.encode(self.dashboard, self.positions.iter().map(|(w, p)| (&**w, p)));
                 sse_format::push_event(&mut text, name, Some(&id), &data);
                 sent += 1;
@@ -193,6 +196,7 @@ impl DashboardStream {
         if !text.is_empty() {
             self.events.send(text).await?;
             self.events.count_sent(sent);
+            telemetry::event_deliveries("delivered", events);
         }
         self.live.resync(batch.lagging);
         if edited { self.reload().await } else { Ok(()) }

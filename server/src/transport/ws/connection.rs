@@ -166,6 +166,7 @@ impl Connection {
     pub(super) async fn write(&mut self, socket: &mut WebSocket, batch: Batch) -> Result<(), axum::Error> {
         let frames = batch.frames.len();
         let mut published = Vec::new();
+        let events = batch.frames.iter().filter(|f| f.is_live_event()).count();
         for frame in batch.frames {
             if let Some((widget, position)) = frame.position()
                 && let Some(followed) = self.live.followed_mut(widget)
@@ -178,6 +179,7 @@ impl Connection {
             socket.feed(Message::Text(frame.into_text().into())).await?;
         }
         socket.flush().await?;
+        telemetry::event_deliveries("delivered", events);
         meters().backlog.record(published.len() as f64);
         meters().messages_out.increment(frames as u64);
         for at in published {
