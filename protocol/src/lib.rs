@@ -3,7 +3,7 @@
 //! Everything a client and the server must agree on lives here, and nowhere else: the WebSocket
 //! messages ([`messages`]), the items a topic carries ([`data`]), the error codes of both the
 //! WebSocket and the HTTP API ([`error_code`]), the close codes and what each tells a client to do
-//! ([`close`]), the SSE event names ([`sse`]), the job stream's payloads ([`jobs`]), a tenant's live modes ([`live_mode`]), roles ([`role`]), topic rules ([`topic_rules`]), collection notifications ([`collection_notify`]), the server-owned
+//! ([`close`]), the SSE event names ([`sse`]), the job stream's payloads ([`jobs`]), a tenant's live modes ([`live_mode`]), roles ([`role`]), topic rules ([`topic_rules`]), collection notifications ([`collection_notify`]), thresholds and alert states ([`thresholds`]), the server-owned
 //! topics ([`topics`]), a stored dashboard's shape ([`dashboard`]) and the reconnect curve both the
 //! browser and the server's Redis link follow ([`backoff`]).
 //!
@@ -23,6 +23,7 @@ pub mod live_mode;
 pub mod messages;
 pub mod role;
 pub mod sse;
+pub mod thresholds;
 pub mod topic_rules;
 pub mod topics;
 
