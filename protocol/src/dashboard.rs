@@ -2,6 +2,7 @@
 //! lays out. Both sides compile this module, so the shapes cannot drift apart.
 
 use crate::collection_notify::CollectionNotify;
+use crate::thresholds::Threshold;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt};
 
@@ -152,7 +153,7 @@ impl fmt::Display for WidgetMode {
 }
 
 /// One widget of a dashboard, as an admin defined it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetDef {
     pub id: i64,
@@ -164,6 +165,9 @@ pub struct WidgetDef {
     /// The notifications its collection raises (collection widgets only; none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<CollectionNotify>,
+    /// Its warning and critical bounds (KPI tiles: per key; charts: one, for the series).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Threshold>,
 }
 
 impl WidgetDef {
@@ -265,7 +269,7 @@ pub struct DashboardSummary {
 }
 
 /// Everything a page needs to lay out one dashboard for the signed-in user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardView {
     pub id: i64,
@@ -310,7 +314,7 @@ pub struct NewDashboard {
 }
 
 /// Body of `POST /api/dashboards/{id}/widgets`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWidget {
     pub title: String,
@@ -320,6 +324,40 @@ pub struct NewWidget {
     pub default_mode: WidgetMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<CollectionNotify>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Threshold>,
+}
+
+/// Most thresholds one widget holds.
+pub const MAX_THRESHOLDS: usize = 32;
+
+/// Whether `thresholds` suit a widget of `kind`: a KPI tile's are each for a key of its own; a
+/// chart has at most one, for its series (no key); other kinds have none. `Err` names the faulty
+/// entry (`thresholds[2]: …`).
+pub fn check_thresholds(kind: WidgetKind, thresholds: &[Threshold]) -> Result<(), String> {
+    if thresholds.is_empty() {
+        return Ok(());
+    }
+    if thresholds.len() > MAX_THRESHOLDS {
+        return Err(format!("thresholds: at most {MAX_THRESHOLDS}"));
+    }
+    for (i, threshold) in thresholds.iter().enumerate() {
+        let at = |message: &str| format!("thresholds[{i}]: {message}");
+        threshold.validate().map_err(|e| at(&e.to_string()))?;
+        match kind {
+            WidgetKind::KpiTiles if threshold.key.trim().is_empty() => return Err(at("name the KPI's key")),
+            WidgetKind::KpiTiles if thresholds[..i].iter().any(|t| t.key == threshold.key) => {
+                return Err(at(&format!("{:?} has a threshold already", threshold.key)));
+            }
+            WidgetKind::LineChart | WidgetKind::BarChart if !threshold.key.is_empty() => {
+                return Err(at("a chart's threshold is for its series: no key"));
+            }
+            WidgetKind::LineChart | WidgetKind::BarChart if i > 0 => return Err(at("a chart has one threshold")),
+            WidgetKind::KpiTiles | WidgetKind::LineChart | WidgetKind::BarChart => {}
+            other => return Err(format!("a {} has no thresholds", other.label().to_lowercase())),
+        }
+    }
+    Ok(())
 }
 
 /// Body of `PUT /api/dashboards/{id}/order`: every widget id, in the new order.
@@ -390,6 +428,7 @@ mod tests {
             topic: "t".into(),
             default_mode: WidgetMode::Live,
             notify: None,
+            thresholds: vec![],
         };
         DashboardView {
             id,
@@ -452,6 +491,7 @@ mod tests {
             topic: format!("t/{id}"),
             default_mode: WidgetMode::Live,
             notify: None,
+            thresholds: vec![],
         };
         let view = DashboardView {
             id: 1,
@@ -485,6 +525,47 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_suit_their_widget_kind() {
+        use crate::thresholds::{Direction, Threshold};
+        let bound = |key: &str| Threshold {
+            key: key.into(),
+            direction: Direction::Below,
+            warning: Some(50.0),
+            critical: Some(30.0),
+            for_secs: 60,
+            hysteresis: 0.0,
+        };
+        assert_eq!(check_thresholds(WidgetKind::KpiTiles, &[bound("orders"), bound("returns")]), Ok(()));
+        assert_eq!(
+            check_thresholds(WidgetKind::KpiTiles, &[bound("orders"), bound("orders")]),
+            Err("thresholds[1]: \"orders\" has a threshold already".into())
+        );
+        assert_eq!(
+            check_thresholds(WidgetKind::KpiTiles, &[bound(" ")]),
+            Err("thresholds[0]: name the KPI's key".into())
+        );
+        assert_eq!(check_thresholds(WidgetKind::LineChart, &[bound("")]), Ok(()));
+        assert_eq!(
+            check_thresholds(WidgetKind::BarChart, &[bound(""), bound("")]),
+            Err("thresholds[1]: a chart has one threshold".into())
+        );
+        assert_eq!(
+            check_thresholds(WidgetKind::LineChart, &[bound("x")]),
+            Err("thresholds[0]: a chart's threshold is for its series: no key".into())
+        );
+        assert_eq!(
+            check_thresholds(WidgetKind::DocumentTable, &[bound("x")]),
+            Err("a document table has no thresholds".into())
+        );
+        let upside_down = Threshold { warning: Some(10.0), ..bound("orders") };
+        assert_eq!(
+            check_thresholds(WidgetKind::KpiTiles, &[upside_down]),
+            Err("thresholds[0]: bad when below: the critical bound is below the warning bound".into())
+        );
+        assert_eq!(check_thresholds(WidgetKind::JobPanel, &[]), Ok(()));
+    }
+
+    #[test]
     fn the_users_choice_wins_over_the_default() {
         let widget = WidgetDef {
             id: 7,
@@ -493,6 +574,7 @@ mod tests {
             topic: "a/b".into(),
             default_mode: WidgetMode::Every5s,
             notify: None,
+            thresholds: vec![],
         };
         let mut view =
             DashboardView { id: 1, title: "d".into(), widgets: vec![], can_edit: false, modes: BTreeMap::new() };

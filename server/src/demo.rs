@@ -56,6 +56,7 @@ pub async fn seed(store: &Store) -> Result<Vec<(TenantId, ApiKey)>, StoreError> 
                     topic: topic.into(),
                     default_mode: WidgetMode::Live,
                     notify: None,
+                    thresholds: vec![],
                 };
                 store
                     .add_widget(&tenant, dashboard.id, &widget)

@@ -29,6 +29,36 @@ async fn every_demo_tenant_starts_with_its_own_operations_dashboard() {
 }
 
 #[tokio::test]
+async fn admins_set_a_widgets_thresholds_which_every_reader_of_the_dashboard_gets() {
+    let server = TestServer::quiet().await;
+    let admin = As::user(&server, ACME_ADMIN).await;
+    let (dashboard, widgets) = admin.create_dashboard(&[("kpi_tiles", "kpi/ops"), ("document_table", "docs/x")]).await;
+    let [tiles, table] = [0, 1].map(|i| widgets[i].trim_start_matches('w').parse::<i64>().unwrap());
+    let path = |widget: i64| format!("/api/dashboards/{dashboard}/widgets/{widget}/thresholds");
+    let orders = json!({"key": "orders", "direction": "below", "warning": 50, "critical": 30, "forSecs": 120});
+    let (status, saved) = admin.call(reqwest::Method::PUT, &path(tiles), Some(json!([orders]))).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["thresholds"][0]["critical"], 30.0);
+    let viewer = As::user(&server, ACME_VIEWER).await;
+    let seen = viewer.dashboard(dashboard).await;
+    assert_eq!(seen.widgets[0].thresholds[0].for_secs, 120);
+    assert!(seen.widgets[1].thresholds.is_empty());
+
+    // Refused with the faulty entry named; viewers may not set them; `[]` removes them.
+    let twice = json!([orders, orders]);
+    let (status, refused) = admin.call(reqwest::Method::PUT, &path(tiles), Some(twice)).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("thresholds")), "{refused}");
+    assert_eq!(refused["message"], "thresholds[1]: \"orders\" has a threshold already");
+    let (status, _) = admin.call(reqwest::Method::PUT, &path(table), Some(json!([orders]))).await;
+    assert_eq!(status, 400, "a document table has no thresholds");
+    assert_eq!(viewer.call(reqwest::Method::PUT, &path(tiles), Some(json!([]))).await.0, 403);
+    assert_eq!(admin.call(reqwest::Method::PUT, &path(tiles), Some(json!([]))).await.0, 200);
+    assert!(admin.dashboard(dashboard).await.widgets[0].thresholds.is_empty());
+    let (_, audit) = admin.get("/api/admin/audit").await;
+    assert!(audit.to_string().contains("widget_thresholds"), "{audit}");
+}
+
+#[tokio::test]
 async fn admins_create_dashboards_and_add_reorder_and_remove_widgets() {
     let server = TestServer::quiet().await;
     let admin = As::user(&server, ACME_ADMIN).await;

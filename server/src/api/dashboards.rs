@@ -29,8 +29,9 @@ use protocol::dashboard::MAX_WIDGETS;
 use protocol::dashboard::WidgetKind;
 use protocol::dashboard::{
     DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, RecoveryReport, WidgetDef,
-    WidgetOrder, clean_title,
+    WidgetOrder, check_thresholds, clean_title,
 };
+use protocol::thresholds::Threshold;
 use protocol::topics::NOTIFICATIONS_TOPIC;
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
@@ -74,6 +75,7 @@ pub async fn add_widget(
     if let Some(notify) = &new.notify {
         check_notify(&state, &session.user.tenant, new.kind, &topic, notify).await?;
     }
+    check_thresholds(new.kind, &new.thresholds).map_err(|e| invalid("thresholds", &e))?;
     let added = edited(state.store.add_widget(&session.user.tenant, dashboard, &new).await)?;
     announce(&state, &session, dashboard).await;
     if new.notify.is_some() {
@@ -139,6 +141,26 @@ pub async fn set_notify(
     };
     audit(&state, &session, "widget_notify", detail);
     def.notify = notify;
+    Ok(Json(def))
+}
+
+/// Replaces a widget's thresholds (`[]` removes them). Answers the widget as it now is.
+pub async fn set_thresholds(
+    State(state): State<AppState>,
+    AdminSession(session): AdminSession,
+    Path((dashboard, widget)): Path<(i64, i64)>,
+    body: Bytes,
+) -> Result<Json<WidgetDef>, ApiError> {
+    let thresholds: Vec<Threshold> = json_body(&body)?;
+    let tenant = &session.user.tenant;
+    let view = state.store.dashboard(tenant, dashboard, session.user.id).await.map_err(ApiError::internal)?;
+    let mut def = view.and_then(|v| v.widgets.into_iter().find(|w| w.id == widget)).ok_or_else(not_found)?;
+    check_thresholds(def.kind, &thresholds).map_err(|e| invalid("thresholds", &e))?;
+    edited(state.store.set_widget_thresholds(tenant, dashboard, widget, &thresholds).await)?;
+    let keys: Vec<String> =
+        thresholds.iter().map(|t| if t.key.is_empty() { "series".into() } else { t.key.clone() }).collect();
+    audit(&state, &session, "widget_thresholds", format!("{widget} on dashboard {dashboard}: [{}]", keys.join(", ")));
+    def.thresholds = thresholds;
     Ok(Json(def))
 }
 

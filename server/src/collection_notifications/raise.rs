@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 pub const MAX_PER_MESSAGE: usize = 10;
 
 /// A widget that raises notifications, with the title of its dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Notifier {
     pub dashboard: String,
     pub widget: WidgetDef,
@@ -117,6 +117,7 @@ mod tests {
                 topic: "sales/orders".into(),
                 default_mode: WidgetMode::Live,
                 notify: Some(CollectionNotify { ops: ops.to_vec(), title: title.into(), level: Level::Warning }),
+                thresholds: vec![],
             },
         }
     }

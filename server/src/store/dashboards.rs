@@ -10,6 +10,7 @@ use protocol::collection_notify::CollectionNotify;
 use protocol::dashboard::{
     DashboardSummary, DashboardView, MAX_WIDGETS, NewWidget, Preferences, WidgetDef, WidgetKind, WidgetMode,
 };
+use protocol::thresholds::Threshold;
 use std::collections::BTreeMap;
 
 /// Why a change to a dashboard was refused.
@@ -23,25 +24,41 @@ pub enum EditError {
     BadOrder,
 }
 
-type WidgetRow = (i64, String, String, String, String, Option<String>);
+/// id, title, kind, topic, default mode, notify (JSON), thresholds (JSON).
+type WidgetRow = (i64, String, String, String, String, Option<String>, Option<String>);
 /// A notifying widget with its dashboard's title first.
-type NotifyingRow = (String, i64, String, String, String, String, Option<String>);
+type NotifyingRow = (String, i64, String, String, String, String, Option<String>, Option<String>);
+
+/// The columns of a [`WidgetRow`], as `w` names the widgets table.
+const WIDGET_COLUMNS: &str = "w.id, w.title, w.kind, w.topic, w.default_mode, w.notify, w.thresholds";
 /// A user's mode for one widget: (widget id, mode slug).
 type ModeRow = (i64, String);
 /// A dashboard's title, widgets and the user's modes, as read.
 type DashboardRows = (String, Vec<WidgetRow>, Vec<ModeRow>);
 
-fn widget_from((id, title, kind, topic, mode, notify): WidgetRow) -> Result<WidgetDef, StoreError> {
+fn widget_from((id, title, kind, topic, mode, notify, thresholds): WidgetRow) -> Result<WidgetDef, StoreError> {
     let kind = WidgetKind::parse(&kind).ok_or_else(|| StoreError::Invalid(format!("widget kind {kind:?}")))?;
     let default_mode = WidgetMode::parse(&mode).ok_or_else(|| StoreError::Invalid(format!("widget mode {mode:?}")))?;
-    let notify = notify
-        .map(|json| serde_json::from_str(&json).map_err(|e| StoreError::Invalid(format!("widget notify: {e}"))))
-        .transpose()?;
-    Ok(WidgetDef { id, title, kind, topic, default_mode, notify })
+    let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("widget {what}: {e}"));
+    let notify = notify.map(|text| serde_json::from_str(&text).map_err(|e| json("notify", e))).transpose()?;
+    let thresholds =
+        thresholds.map(|text| serde_json::from_str(&text).map_err(|e| json("thresholds", e))).transpose()?;
+    Ok(WidgetDef { id, title, kind, topic, default_mode, notify, thresholds: thresholds.unwrap_or_default() })
 }
 
 fn notify_json(notify: Option<&CollectionNotify>) -> Option<String> {
     notify.map(|n| serde_json::to_string(n).expect("notify settings always serialise"))
+}
+
+/// A change that names one widget of the tenant: it touched that row, or there is no such widget
+/// (another tenant's id included).
+fn found(rows_affected: u64) -> Result<(), EditError> {
+    if rows_affected == 1 { Ok(()) } else { Err(EditError::NotFound) }
+}
+
+/// NULL for none, so a widget without thresholds reads as before they existed.
+fn thresholds_json(thresholds: &[Threshold]) -> Option<String> {
+    (!thresholds.is_empty()).then(|| serde_json::to_string(thresholds).expect("thresholds always serialise"))
 }
 
 /// Locks the tenant's dashboard `$id` for the rest of the transaction `$tx` on `$pool`; `false`
@@ -96,10 +113,10 @@ impl Store {
             match title {
                 None => None,
                 Some((title,)) => {
-                    let widgets = sqlx::query_as(
-                        "SELECT id, title, kind, topic, default_mode, notify FROM widgets WHERE dashboard_id = $1
-                         ORDER BY position, id",
-                    )
+                    let sql = format!(
+                        "SELECT {WIDGET_COLUMNS} FROM widgets w WHERE w.dashboard_id = $1 ORDER BY w.position, w.id"
+                    );
+                    let widgets = sqlx::query_as(&sql)
                     .bind(id)
                     .fetch_all(pool)
                     .await?;
@@ -144,9 +161,9 @@ impl Store {
                     Err(EditError::TooManyWidgets)
                 } else {
                     let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO widgets (dashboard_id, position, title, kind, topic, default_mode, notify)
+                        "INSERT INTO widgets (dashboard_id, position, title, kind, topic, default_mode, notify, thresholds)
                          VALUES ($1, COALESCE((SELECT MAX(position) + 1 FROM widgets WHERE dashboard_id = $1), 0),
-                                 $2, $3, $4, $5, $6)
+                                 $2, $3, $4, $5, $6, $7)
                          RETURNING id",
                     )
                     .bind(dashboard)
@@ -155,6 +172,7 @@ impl Store {
                     .bind(&widget.topic)
                     .bind(widget.default_mode.slug())
                     .bind(notify_json(widget.notify.as_ref()))
+                    .bind(thresholds_json(&widget.thresholds))
                     .fetch_one(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -169,6 +187,7 @@ impl Store {
             topic: widget.topic.clone(),
             default_mode: widget.default_mode,
             notify: widget.notify.clone(),
+            thresholds: widget.thresholds.clone(),
         }))
     }
 
@@ -190,7 +209,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        Ok(if removed == 1 { Ok(()) } else { Err(EditError::NotFound) })
+        Ok(found(removed))
     }
 
     /// Puts the widgets in the order of `ids`, which must name each of them once.
@@ -250,25 +269,49 @@ impl Store {
             .await?
             .rows_affected()
         });
-        Ok(if saved == 1 { Ok(()) } else { Err(EditError::NotFound) })
+        Ok(found(saved))
+    }
+
+    /// Replaces a widget's thresholds (none: an empty list).
+    pub async fn set_widget_thresholds(
+        &self,
+        tenant: &TenantId,
+        dashboard: i64,
+        widget: i64,
+        thresholds: &[Threshold],
+    ) -> Result<Result<(), EditError>, StoreError> {
+        let saved = on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE widgets SET thresholds = $1 WHERE id = $2 AND dashboard_id =
+                   (SELECT id FROM dashboards WHERE id = $3 AND tenant_id = $4)",
+            )
+            .bind(thresholds_json(thresholds))
+            .bind(widget)
+            .bind(dashboard)
+            .bind(tenant.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(found(saved))
     }
 
     /// Every widget of the tenant that raises collection notifications, with the title of its
     /// dashboard, in no particular order.
     pub async fn notifying_widgets(&self, tenant: &TenantId) -> Result<Vec<(String, WidgetDef)>, StoreError> {
+        let sql = format!(
+            "SELECT d.title, {WIDGET_COLUMNS} FROM widgets w JOIN dashboards d ON d.id = w.dashboard_id
+             WHERE d.tenant_id = $1 AND w.notify IS NOT NULL"
+        );
         let rows: Vec<NotifyingRow> = on_backend!(self, pool => {
-            sqlx::query_as(
-                "SELECT d.title, w.id, w.title, w.kind, w.topic, w.default_mode, w.notify
-                 FROM widgets w JOIN dashboards d ON d.id = w.dashboard_id
-                 WHERE d.tenant_id = $1 AND w.notify IS NOT NULL",
-            )
+            sqlx::query_as(&sql)
             .bind(tenant.as_str())
             .fetch_all(pool)
             .await?
         });
         rows.into_iter()
-            .map(|(dashboard, id, title, kind, topic, mode, notify)| {
-                Ok((dashboard, widget_from((id, title, kind, topic, mode, notify))?))
+            .map(|(dashboard, id, title, kind, topic, mode, notify, thresholds)| {
+                Ok((dashboard, widget_from((id, title, kind, topic, mode, notify, thresholds))?))
             })
             .collect()
     }
@@ -296,7 +339,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        Ok(if saved == 1 { Ok(()) } else { Err(EditError::NotFound) })
+        Ok(found(saved))
     }
 
     /// The user's preferences, or the defaults when they never saved any.
@@ -350,6 +393,7 @@ mod tests {
             topic: "a/b".into(),
             default_mode: WidgetMode::Live,
             notify: None,
+            thresholds: vec![],
         }
     }
 

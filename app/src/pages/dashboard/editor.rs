@@ -91,6 +91,7 @@ pub fn AddWidgetForm(loaded: RwSignal<Loaded>) -> AnyView {
             topic: topic.get_untracked(),
             default_mode: mode.get_untracked(),
             notify: None,
+            thresholds: vec![],
         };
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
