@@ -115,6 +115,20 @@ impl Threshold {
         }
     }
 
+    /// The bound a state is past: `below 30`, `above 500`; `None` for `Ok` or a bound not set.
+    pub fn describe(&self, state: ThresholdState) -> Option<String> {
+        let bound = match state {
+            ThresholdState::Ok => None,
+            ThresholdState::Warning => self.warning,
+            ThresholdState::Critical => self.critical,
+        }?;
+        let side = match self.direction {
+            Direction::Above => "above",
+            Direction::Below => "below",
+        };
+        Some(format!("{side} {bound}"))
+    }
+
     /// The level of `value` alone: what a tile's colour says.
     pub fn level_of(&self, value: f64) -> ThresholdState {
         if self.critical.is_some_and(|c| self.past(value, c)) {
@@ -218,6 +232,16 @@ mod tests {
         let latency = Threshold { direction: Direction::Above, warning: None, critical: Some(500.0), ..t.clone() };
         assert_eq!(latency.level_of(499.0), ThresholdState::Ok);
         assert_eq!(latency.level_of(501.0), ThresholdState::Critical);
+    }
+
+    #[test]
+    fn a_state_names_its_bound() {
+        let t = below(50.0, 30.5, 0, 0.0);
+        assert_eq!(t.describe(ThresholdState::Critical).as_deref(), Some("below 30.5"));
+        assert_eq!(t.describe(ThresholdState::Warning).as_deref(), Some("below 50"));
+        assert_eq!(t.describe(ThresholdState::Ok), None);
+        let only_critical = Threshold { warning: None, direction: Direction::Above, ..t };
+        assert_eq!(only_critical.describe(ThresholdState::Warning), None);
     }
 
     #[test]

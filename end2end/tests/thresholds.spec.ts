@@ -1,0 +1,43 @@
+import { expect, test } from '@playwright/test';
+import { createDashboard, widgetOf } from './support/dashboard';
+import { OwnServer } from './support/server';
+import { signIn } from './support/session';
+
+test('a KPI tile past its threshold says so in words and colour, light and dark', async ({ page }) => {
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    await signIn(page, 'ops@acme.test', server.url);
+    const orders = { key: 'orders', direction: 'below', warning: 50, critical: 30 };
+    const id = await createDashboard(page, server.url, 'Floor', [
+      { title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi', thresholds: [orders] } as any,
+    ]);
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 60, returns: 3 } })).toBe(200);
+    await signIn(page, 'viewer@acme.test', server.url);
+    await page.goto(`${server.url}/d/${id}`);
+    await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
+    const tiles = widgetOf(page, 'e2e/kpi');
+    const tile = tiles.locator('.kpi[data-key="orders"]');
+    await expect(tile).toHaveAttribute('data-state', 'ok');
+    await expect(tile.locator('.kpi-state')).toHaveCount(0);
+
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 40 } })).toBe(200);
+    await expect(tile).toHaveAttribute('data-state', 'warning');
+    await expect(tile.locator('.kpi-state')).toHaveText('⚠ Warning · below 50');
+
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 20 } })).toBe(200);
+    await expect(tile).toHaveAttribute('data-state', 'critical');
+    await expect(tile.locator('.kpi-state')).toHaveText('✖ Critical · below 30');
+    // A key without a threshold has no state.
+    await expect(tiles.locator('.kpi[data-key="returns"]')).toHaveAttribute('data-state', 'ok');
+    await expect(tile).not.toHaveClass(/kpi-flash/);
+    await page.screenshot({ path: 'artifacts/thresholds-light.png' });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: 'artifacts/thresholds-dark.png' });
+
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 55 } })).toBe(200);
+    await expect(tile).toHaveAttribute('data-state', 'ok');
+  } finally {
+    await server.stop();
+  }
+});
