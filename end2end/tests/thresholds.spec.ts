@@ -41,3 +41,37 @@ test('a KPI tile past its threshold says so in words and colour, light and dark'
     await server.stop();
   }
 });
+
+test('an admin sets a tile’s threshold in the editor and it applies at once', async ({ page }) => {
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    await signIn(page, 'ops@acme.test', server.url);
+    const id = await createDashboard(page, server.url, 'Floor', [{ title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' }]);
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 40 } })).toBe(200);
+    await page.goto(`${server.url}/d/${id}`);
+    const tile = widgetOf(page, 'e2e/kpi').locator('.kpi[data-key="orders"]');
+    await expect(tile).toHaveAttribute('data-state', 'ok');
+    await page.getByRole('button', { name: 'Edit dashboard' }).click();
+    await page.getByText('Thresholds: none').click();
+    const form = page.getByRole('form', { name: 'Thresholds of Throughput' });
+    await form.getByRole('button', { name: 'Add a threshold' }).click();
+    await form.getByLabel('Key').fill('orders');
+    await form.getByLabel('Bad when').selectOption('below');
+    // Bounds the wrong way round are refused in the form, naming the row.
+    await form.getByLabel('Warning').fill('30');
+    await form.getByLabel('Critical').fill('50');
+    await form.getByRole('button', { name: 'Save thresholds' }).click();
+    await expect(form.getByRole('alert')).toHaveText('row 1: bad when below: the critical bound is below the warning bound');
+    await form.getByLabel('Warning').fill('50');
+    await form.getByLabel('Critical').fill('30');
+    await form.getByRole('button', { name: 'Save thresholds' }).click();
+    await expect(form.getByText('Saved')).toBeVisible();
+    await expect(page.locator('.thresholds-editor summary')).toHaveText('Thresholds: orders');
+    await expect(tile).toHaveAttribute('data-state', 'warning');
+    await expect(tile.locator('.kpi-state')).toHaveText('⚠ Warning · below 50');
+    await page.screenshot({ path: 'artifacts/thresholds-editor.png', fullPage: true });
+  } finally {
+    await server.stop();
+  }
+});

@@ -13,10 +13,11 @@ use crate::widgets::widget_view;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
+use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetKind, WidgetMode};
 
 mod editor;
 mod notify_editor;
+mod thresholds_editor;
 mod topic_rules_editor;
 
 /// The topics the built-in demo feed publishes to.
@@ -168,13 +169,20 @@ pub fn DashboardPage() -> AnyView {
     };
     let slot = move |(def, mode): (WidgetDef, WidgetMode)| {
         let id = def.id;
+        // As saved now: a threshold the editor changes applies at once, without re-creating the
+        // widget.
+        let thresholds = Memo::new(move |_| match loaded.get() {
+            Loaded::Ready(v) => v.widgets.iter().find(|w| w.id == id).map(|w| w.thresholds.clone()).unwrap_or_default(),
+            _ => Vec::new(),
+        });
         view! {
             <div class="widget-slot" data-slot=id>
                 <Show when=move || editing.get()>
                     <editor::WidgetEditBar widget=id loaded=loaded/>
                     {(def.kind.topic_kind() == "collection").then(|| view! { <notify_editor::NotifyEditor widget=id loaded=loaded/> })}
+                    {(def.kind == WidgetKind::KpiTiles).then(|| view! { <thresholds_editor::ThresholdsEditor widget=id kind=def.kind loaded=loaded/> })}
                 </Show>
-                {widget_view(def.clone(), mode)}
+                {widget_view(def.clone(), mode, thresholds)}
             </div>
         }
     };

@@ -27,16 +27,20 @@ pub fn tile_state(thresholds: &[Threshold], key: &str, value: f64) -> (Threshold
 }
 
 #[component]
-pub fn KpiTiles(def: WidgetDef, mode: WidgetMode) -> AnyView {
+pub fn KpiTiles(
+    def: WidgetDef,
+    mode: WidgetMode,
+    /// The widget's thresholds as saved now (they may change while it is shown).
+    thresholds: Memo<Vec<Threshold>>,
+) -> AnyView {
     let feed = use_topic::<KpiValues>(&def.dom_id(), &def.topic, mode);
     let flash = flashing(move || feed.data.with(|v| v.changed.clone()));
-    let thresholds = StoredValue::new(def.thresholds.clone());
     let tiles = move || {
         feed.data.with(|v| {
             v.iter()
                 .map(|(key, value)| {
                     let lit = flash.with(|f| f.contains(key));
-                    let (state, said) = thresholds.with_value(|t| tile_state(t, key, *value));
+                    let (state, said) = thresholds.with(|t| tile_state(t, key, *value));
                     view! {
                         <div class=format!("kpi kpi-{}", state.as_str()) class:kpi-flash=lit data-key=key.clone() data-state=state.as_str()>
                             <span class="kpi-label">{label(key)}</span>

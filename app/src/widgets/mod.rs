@@ -14,12 +14,13 @@ mod series_chart;
 
 use leptos::prelude::*;
 use protocol::dashboard::{WidgetDef, WidgetKind, WidgetMode};
+use protocol::thresholds::Threshold;
 
 /// The widget for a definition, starting in `mode`.
-pub fn widget_view(def: WidgetDef, mode: WidgetMode) -> AnyView {
+pub fn widget_view(def: WidgetDef, mode: WidgetMode, thresholds: Memo<Vec<Threshold>>) -> AnyView {
     match def.kind {
         WidgetKind::LineChart | WidgetKind::BarChart => view! { <series_chart::SeriesChart def mode/> }.into_any(),
-        WidgetKind::KpiTiles => view! { <kpi_tiles::KpiTiles def mode/> }.into_any(),
+        WidgetKind::KpiTiles => view! { <kpi_tiles::KpiTiles def mode thresholds/> }.into_any(),
         WidgetKind::NotificationFeed => view! { <notification_feed::NotificationFeed def mode/> }.into_any(),
         WidgetKind::JobPanel => view! { <job_panel::JobPanel def mode/> }.into_any(),
         WidgetKind::ActiveUsers => view! { <active_users::ActiveUsers def mode/> }.into_any(),
