@@ -1,18 +1,21 @@
 import { expect, test } from '@playwright/test';
 import { createDashboard, widgetOf } from './support/dashboard';
 import { OwnServer } from './support/server';
-import { signIn } from './support/session';
+import { from, signIn } from './support/session';
 
-test('a KPI tile past its threshold says so in words and colour, light and dark', async ({ page }) => {
+test('a KPI tile past its threshold says so in words and colour, light and dark, on pages already open', async ({
+  page,
+  browser,
+}) => {
   const server = await OwnServer.create();
   await server.start();
+  const adminContext = await browser.newContext();
   try {
-    await signIn(page, 'ops@acme.test', server.url);
-    const orders = { key: 'orders', direction: 'below', warning: 50, critical: 30 };
-    const id = await createDashboard(page, server.url, 'Floor', [
-      { title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi', thresholds: [orders] } as any,
-    ]);
-    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 60, returns: 3 } })).toBe(200);
+    const admin = await adminContext.newPage();
+    await signIn(admin, 'ops@acme.test', server.url);
+    const id = await createDashboard(admin, server.url, 'Floor', [{ title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' }]);
+    const widget = (await (await admin.request.get(`${server.url}/api/dashboards/${id}`)).json()).widgets[0].id;
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 40, returns: 3 } })).toBe(200);
     await signIn(page, 'viewer@acme.test', server.url);
     await page.goto(`${server.url}/d/${id}`);
     await expect(page.getByRole('status')).toHaveAttribute('data-status', 'live');
@@ -21,7 +24,13 @@ test('a KPI tile past its threshold says so in words and colour, light and dark'
     await expect(tile).toHaveAttribute('data-state', 'ok');
     await expect(tile.locator('.kpi-state')).toHaveCount(0);
 
-    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 40 } })).toBe(200);
+    // An admin sets the threshold elsewhere: the page already open follows.
+    const orders = { key: 'orders', direction: 'below', warning: 50, critical: 30 };
+    const saved = await admin.request.put(`${server.url}/api/dashboards/${id}/widgets/${widget}/thresholds`, {
+      data: [orders],
+      headers: from(server.url),
+    });
+    expect(saved.status()).toBe(200);
     await expect(tile).toHaveAttribute('data-state', 'warning');
     await expect(tile.locator('.kpi-state')).toHaveText('⚠ Warning · below 50');
 
@@ -38,6 +47,7 @@ test('a KPI tile past its threshold says so in words and colour, light and dark'
     expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 55 } })).toBe(200);
     await expect(tile).toHaveAttribute('data-state', 'ok');
   } finally {
+    await adminContext.close();
     await server.stop();
   }
 });

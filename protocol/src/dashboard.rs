@@ -214,6 +214,29 @@ pub struct DashboardOutline {
     pub title: String,
     /// Widget ids in display order.
     pub widgets: Vec<i64>,
+    /// A digest of the widgets' settings (thresholds, notifications): 0 when none has any, so an
+    /// announcement from before settings existed still matches.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settings: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// FNV-1a over the widgets' settings as JSON: the same on the server that announces and the page
+/// that compares (both compile this code); 0 when no widget has settings.
+fn settings_digest(widgets: &[WidgetDef]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut any = false;
+    for widget in widgets.iter().filter(|w| w.notify.is_some() || !w.thresholds.is_empty()) {
+        any = true;
+        let json = serde_json::to_string(&(widget.id, &widget.notify, &widget.thresholds)).expect("settings serialise");
+        for byte in json.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    if any { hash.max(1) } else { 0 }
 }
 
 impl DashboardOutline {
@@ -302,7 +325,11 @@ impl DashboardView {
 
     /// What the server announces of this dashboard when it is edited.
     pub fn outline(&self) -> DashboardOutline {
-        DashboardOutline { title: self.title.clone(), widgets: self.widgets.iter().map(|w| w.id).collect() }
+        DashboardOutline {
+            title: self.title.clone(),
+            widgets: self.widgets.iter().map(|w| w.id).collect(),
+            settings: settings_digest(&self.widgets),
+        }
     }
 }
 
@@ -417,7 +444,7 @@ mod tests {
     use super::*;
 
     fn outline(title: &str, widgets: &[i64]) -> DashboardOutline {
-        DashboardOutline { title: title.into(), widgets: widgets.to_vec() }
+        DashboardOutline { title: title.into(), widgets: widgets.to_vec(), settings: 0 }
     }
 
     fn shown(id: i64, title: &str, widgets: &[i64]) -> DashboardView {
@@ -455,6 +482,23 @@ mod tests {
         assert!(stale(&[(1, outline("Ops 2", &[10, 11]))]) == Stale { list: true, shown: true }, "renamed");
         let none = Stale::of(&[(3, outline("First", &[]))].into_iter().collect(), &[], None);
         assert_eq!(none, Stale { list: true, shown: false }, "the first dashboard of a tenant that had none");
+
+        // A widget's settings changed: the same widgets, another digest.
+        let mut edited = shown(1, "Ops", &[10, 11]);
+        edited.widgets[1].thresholds = vec![crate::thresholds::Threshold {
+            key: String::new(),
+            direction: crate::thresholds::Direction::Above,
+            warning: None,
+            critical: Some(500.0),
+            for_secs: 0,
+            hysteresis: 0.0,
+        }];
+        let announced = edited.outline();
+        assert_ne!(announced.settings, 0);
+        assert_eq!(stale(&[(1, announced.clone())]), Stale { list: false, shown: true }, "thresholds set");
+        let page = |view: &DashboardView| Stale::of(&[(1, announced.clone())].into_iter().collect(), &list, Some(view));
+        assert_eq!(page(&edited), Stale::default(), "a page that has them is up to date");
+        assert_eq!(view.outline().settings, 0, "no settings, no digest: older announcements still match");
     }
 
     #[test]

@@ -205,8 +205,11 @@ async fn every_edit_is_announced_to_the_tenants_open_pages() {
     other_tenant.subscribe("edits", protocol::topics::DASHBOARD_EDITS_TOPIC, None).await;
 
     let (dashboard, _) = admin.create_dashboard(&[]).await;
-    let outline =
-        |widgets: &[i64]| protocol::dashboard::DashboardOutline { title: "Test".into(), widgets: widgets.to_vec() };
+    let outline = |widgets: &[i64]| protocol::dashboard::DashboardOutline {
+        title: "Test".into(),
+        widgets: widgets.to_vec(),
+        settings: 0,
+    };
     assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[])), "a new dashboard");
     let first: i64 = admin.add_widget(dashboard, "line_chart", "a/b").await[1..].parse().unwrap();
     assert_eq!(next_outline(&mut viewer).await, (dashboard, outline(&[first])));

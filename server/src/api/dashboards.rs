@@ -132,6 +132,7 @@ pub async fn set_notify(
     }
     edited(state.store.set_widget_notify(tenant, dashboard, widget, notify.as_ref()).await)?;
     notifiers_changed(&state, tenant).await;
+    announce(&state, &session, dashboard).await;
     let detail = match &notify {
         Some(n) => {
             let ops: Vec<&str> = n.ops.iter().map(|op| op.as_str()).collect();
@@ -157,6 +158,7 @@ pub async fn set_thresholds(
     let mut def = view.and_then(|v| v.widgets.into_iter().find(|w| w.id == widget)).ok_or_else(not_found)?;
     check_thresholds(def.kind, &thresholds).map_err(|e| invalid("thresholds", &e))?;
     edited(state.store.set_widget_thresholds(tenant, dashboard, widget, &thresholds).await)?;
+    announce(&state, &session, dashboard).await;
     let keys: Vec<String> =
         thresholds.iter().map(|t| if t.key.is_empty() { "series".into() } else { t.key.clone() }).collect();
     audit(&state, &session, "widget_thresholds", format!("{widget} on dashboard {dashboard}: [{}]", keys.join(", ")));
