@@ -19,6 +19,7 @@ mod editor;
 mod notify_editor;
 mod thresholds_editor;
 mod topic_rules_editor;
+mod widget_setting;
 
 /// The topics the built-in demo feed publishes to.
 pub const DEMO_ORDERS_TOPIC: &str = "sales/orders";

@@ -50,6 +50,22 @@ fn notify_json(notify: Option<&CollectionNotify>) -> Option<String> {
     notify.map(|n| serde_json::to_string(n).expect("notify settings always serialise"))
 }
 
+/// A widget's settings kept as JSON, one column each: names from here only, never from a request.
+#[derive(Debug, Clone, Copy)]
+enum WidgetSetting {
+    Notify,
+    Thresholds,
+}
+
+impl WidgetSetting {
+    fn column(self) -> &'static str {
+        match self {
+            WidgetSetting::Notify => "notify",
+            WidgetSetting::Thresholds => "thresholds",
+        }
+    }
+}
+
 /// A change that names one widget of the tenant: it touched that row, or there is no such widget
 /// (another tenant's id included).
 fn found(rows_affected: u64) -> Result<(), EditError> {
@@ -256,20 +272,7 @@ impl Store {
         widget: i64,
         notify: Option<&CollectionNotify>,
     ) -> Result<Result<(), EditError>, StoreError> {
-        let saved = on_backend!(self, pool => {
-            sqlx::query(
-                "UPDATE widgets SET notify = $1 WHERE id = $2 AND dashboard_id =
-                   (SELECT id FROM dashboards WHERE id = $3 AND tenant_id = $4)",
-            )
-            .bind(notify_json(notify))
-            .bind(widget)
-            .bind(dashboard)
-            .bind(tenant.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(found(saved))
+        self.set_widget_setting(tenant, dashboard, widget, WidgetSetting::Notify, notify_json(notify)).await
     }
 
     /// Replaces a widget's thresholds (none: an empty list).
@@ -280,18 +283,33 @@ impl Store {
         widget: i64,
         thresholds: &[Threshold],
     ) -> Result<Result<(), EditError>, StoreError> {
+        let json = thresholds_json(thresholds);
+        self.set_widget_setting(tenant, dashboard, widget, WidgetSetting::Thresholds, json).await
+    }
+
+    /// Writes one settings column (JSON, or NULL) of a widget of the tenant's dashboard.
+    async fn set_widget_setting(
+        &self,
+        tenant: &TenantId,
+        dashboard: i64,
+        widget: i64,
+        setting: WidgetSetting,
+        json: Option<String>,
+    ) -> Result<Result<(), EditError>, StoreError> {
+        let sql = format!(
+            "UPDATE widgets SET {} = $1 WHERE id = $2 AND dashboard_id =
+               (SELECT id FROM dashboards WHERE id = $3 AND tenant_id = $4)",
+            setting.column()
+        );
         let saved = on_backend!(self, pool => {
-            sqlx::query(
-                "UPDATE widgets SET thresholds = $1 WHERE id = $2 AND dashboard_id =
-                   (SELECT id FROM dashboards WHERE id = $3 AND tenant_id = $4)",
-            )
-            .bind(thresholds_json(thresholds))
-            .bind(widget)
-            .bind(dashboard)
-            .bind(tenant.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&sql)
+                .bind(&json)
+                .bind(widget)
+                .bind(dashboard)
+                .bind(tenant.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(found(saved))
     }

@@ -4,6 +4,7 @@
 //! `PUT /api/dashboards/{id}/widgets/{widget}/notify`, which also checks the topic rules.
 
 use super::Loaded;
+use super::widget_setting::{SaveState, save};
 use leptos::prelude::*;
 use protocol::Level;
 use protocol::collection_notify::{CollectionNotify, DocumentOp};
@@ -60,31 +61,11 @@ pub fn NotifyEditor(widget: i64, loaded: RwSignal<Loaded>) -> AnyView {
         _ => None,
     };
     let form = RwSignal::new(NotifyForm::of(current().and_then(|(_, n)| n).as_ref()));
-    let error = RwSignal::new(None::<String>);
-    let saved = RwSignal::new(false);
+    let state = SaveState::default();
+    let SaveState { saved, error } = state;
     let title = move || current().map(|(t, _)| t).unwrap_or_default();
     let send = move |notify: Option<CollectionNotify>| {
-        let Loaded::Ready(view) = loaded.get_untracked() else { return };
-        saved.set(false);
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(async move {
-            let url = format!("/api/dashboards/{}/widgets/{widget}/notify", view.id);
-            match crate::http::send_json("PUT", &url, Some(&notify)).await {
-                Ok(_) => {
-                    error.set(None);
-                    saved.set(true);
-                    loaded.update(|l| match l {
-                        Loaded::Ready(v) if v.id == view.id => {
-                            v.widgets.iter_mut().filter(|w| w.id == widget).for_each(|w| w.notify = notify.clone())
-                        }
-                        _ => {}
-                    });
-                }
-                Err(e) => error.set(Some(e)),
-            }
-        });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (view, notify);
+        save(loaded, widget, "notify", notify, state, |w, notify| w.notify = notify);
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -4,6 +4,7 @@
 //! `PUT /api/dashboards/{id}/widgets/{widget}/thresholds`.
 
 use super::Loaded;
+use super::widget_setting::{SaveState, save};
 use leptos::prelude::*;
 use protocol::dashboard::{WidgetKind, check_thresholds};
 use protocol::thresholds::{Direction, Threshold};
@@ -87,37 +88,17 @@ pub fn ThresholdsEditor(widget: i64, kind: WidgetKind, loaded: RwSignal<Loaded>)
     let initial: Vec<ThresholdRow> =
         current().map(|(_, t)| t.iter().map(ThresholdRow::of).collect()).unwrap_or_default();
     let rows = RwSignal::new(initial);
-    let error = RwSignal::new(None::<String>);
-    let saved = RwSignal::new(false);
+    let state = SaveState::default();
+    let SaveState { saved, error } = state;
     let keyed = kind == WidgetKind::KpiTiles;
     let title = move || current().map(|(t, _)| t).unwrap_or_default();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         saved.set(false);
-        let list = match to_thresholds(kind, &rows.get_untracked()) {
-            Ok(list) => list,
-            Err(e) => return error.set(Some(e)),
-        };
-        let Loaded::Ready(view) = loaded.get_untracked() else { return };
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(async move {
-            let url = format!("/api/dashboards/{}/widgets/{widget}/thresholds", view.id);
-            match crate::http::send_json("PUT", &url, Some(&list)).await {
-                Ok(_) => {
-                    error.set(None);
-                    saved.set(true);
-                    loaded.update(|l| match l {
-                        Loaded::Ready(v) if v.id == view.id => {
-                            v.widgets.iter_mut().filter(|w| w.id == widget).for_each(|w| w.thresholds = list.clone())
-                        }
-                        _ => {}
-                    });
-                }
-                Err(e) => error.set(Some(e)),
-            }
-        });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (view, list);
+        match to_thresholds(kind, &rows.get_untracked()) {
+            Ok(list) => save(loaded, widget, "thresholds", list, state, |w, list| w.thresholds = list),
+            Err(e) => error.set(Some(e)),
+        }
     };
     let field = move |n: usize,
                       label: &'static str,
