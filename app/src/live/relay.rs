@@ -309,7 +309,8 @@ impl Fanout {
         vec![HubAction::Unsubscribe { topic: standing.topic }]
     }
 
-    /// A manual refresh: the widget takes the next snapshot, whoever else is in step.
+    /// A manual refresh: the widget takes the next snapshot (as does every other tab on the topic:
+    /// see [`Self::deliver`]).
     pub fn refresh(&mut self, who: &Subscriber) -> Vec<HubAction> {
         let Some(standing) = self.subscribers.get_mut(who) else { return vec![] };
         standing.awaiting_snapshot = true;
@@ -347,11 +348,12 @@ impl Fanout {
                 }
                 shared.position = Some(position.clone());
                 shared.refused = None;
+                // Every tab takes it, even one that stands at the same position: what a position
+                // shows can change without a new message (the topic rules now hide a field, and
+                // the server sent this snapshot to say so).
                 for who in &shared.subscribers {
                     let Some(standing) = self.subscribers.get_mut(who) else { continue };
-                    if standing.awaiting_snapshot || standing.position.as_ref() != Some(&position) {
-                        to.push(who.clone());
-                    }
+                    to.push(who.clone());
                     standing.got_snapshot(position.clone());
                 }
             }
@@ -564,7 +566,7 @@ mod tests {
             vec![sub("a", "w"), sub("b", "w")],
             "c waits for its snapshot"
         );
-        assert_eq!(fan(&mut f, "t", &snapshot(5), 100).to, vec![sub("c", "w")], "a and b have it all already");
+        assert_eq!(fan(&mut f, "t", &snapshot(5), 100).to.len(), 3, "a snapshot replaces what every tab shows");
         assert_eq!(fan(&mut f, "t", &update(6), 100).to.len(), 3);
     }
 
@@ -584,7 +586,11 @@ mod tests {
         g.subscribe(sub("b", "w"), "t".into(), at(7));
         assert_eq!(g.subscribe(sub("c", "w"), "t".into(), at(6)), vec![HubAction::Refresh { topic: "t".into() }]);
         assert_eq!(fan(&mut g, "t", &update(8), 100), Fanned { to: vec![sub("b", "w")], refresh: false });
-        assert_eq!(fan(&mut g, "t", &snapshot(8), 100).to, vec![sub("c", "w")]);
+        assert_eq!(
+            fan(&mut g, "t", &snapshot(8), 100).to,
+            vec![sub("b", "w"), sub("c", "w")],
+            "a snapshot reaches all"
+        );
     }
 
     #[test]
@@ -594,7 +600,7 @@ mod tests {
         // The hub resumed from 3; the second tab never had a position.
         assert_eq!(f.subscribe(sub("b", "w"), "t".into(), None), vec![HubAction::Refresh { topic: "t".into() }]);
         assert_eq!(fan(&mut f, "t", &update(4), 100), Fanned { to: vec![sub("a", "w")], refresh: false });
-        assert_eq!(fan(&mut f, "t", &snapshot(4), 100).to, vec![sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &snapshot(4), 100).to, vec![sub("a", "w"), sub("b", "w")]);
     }
 
     #[test]
@@ -660,13 +666,19 @@ mod tests {
     }
 
     #[test]
-    fn a_manual_refresh_takes_the_snapshot_only_where_asked() {
+    fn a_snapshot_at_the_position_every_tab_stands_at_still_reaches_them_all() {
         let mut f = Fanout::default();
         f.subscribe(sub("a", "w"), "t".into(), None);
         f.subscribe(sub("b", "w"), "t".into(), None);
         fan(&mut f, "t", &snapshot(1), 100);
+        fan(&mut f, "t", &update(2), 100);
+        // The topic rules now hide a field: the server sends the same position filtered anew, and a
+        // tab that kept the old one would go on showing the field.
+        assert_eq!(fan(&mut f, "t", &snapshot(2), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        // A manual refresh asks for one the same way.
         assert_eq!(f.refresh(&sub("a", "w")), vec![HubAction::Refresh { topic: "t".into() }]);
-        assert_eq!(fan(&mut f, "t", &snapshot(1), 100).to, vec![sub("a", "w")]);
+        assert_eq!(fan(&mut f, "t", &snapshot(2), 100).to, vec![sub("a", "w"), sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &update(3), 100).to.len(), 2, "both in step again");
         assert!(f.refresh(&sub("z", "w")).is_empty());
     }
 
@@ -792,7 +804,7 @@ mod tests {
         fan(&mut f, "t", &refused, 10);
         fan(&mut f, "t", &update(2), 100);
         assert_eq!(f.stalled(), vec!["t".to_owned()]);
-        assert_eq!(fan(&mut f, "t", &snapshot(2), 100).to, vec![sub("b", "w")]);
+        assert_eq!(fan(&mut f, "t", &snapshot(2), 100).to, vec![sub("a", "w"), sub("b", "w")]);
         assert!(f.stalled().is_empty() && f.stalled().is_empty(), "healed");
         // A topic the server refused is not asked for again and again.
         f.subscribe(sub("a", "x"), "bad".into(), None);
