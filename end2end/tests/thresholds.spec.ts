@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createDashboard, widgetOf } from './support/dashboard';
+import { chartSettled, createDashboard, widgetOf } from './support/dashboard';
 import { OwnServer } from './support/server';
 import { from, signIn } from './support/session';
 
@@ -81,6 +81,92 @@ test('an admin sets a tile’s threshold in the editor and it applies at once', 
     await expect(tile).toHaveAttribute('data-state', 'warning');
     await expect(tile.locator('.kpi-state')).toHaveText('⚠ Warning · below 50');
     await page.screenshot({ path: 'artifacts/thresholds-editor.png', fullPage: true });
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a chart draws its bounds, colours the points past them and says its state in words', async ({ page }) => {
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    await signIn(page, 'ops@acme.test', server.url);
+    const id = await createDashboard(page, server.url, 'Floor', [
+      { title: 'Orders per second', kind: 'line_chart', topic: 'e2e/orders' },
+      { title: 'Refunds', kind: 'bar_chart', topic: 'e2e/refunds' },
+    ]);
+    for (const value of [60, 55, 48]) {
+      expect(await server.publish('acme', 'e2e/orders', { points: [{ value }] })).toBe(200);
+    }
+    expect(await server.publish('acme', 'e2e/refunds', { points: [{ value: 2 }, { value: 9 }] })).toBe(200);
+    await page.goto(`${server.url}/d/${id}`);
+    const line = widgetOf(page, 'e2e/orders');
+    await expect(line).toHaveAttribute('data-points', '3');
+    await expect(line.locator('.chart-thresholds')).toHaveCount(0);
+
+    // The editor has one row for a chart, without a key.
+    await page.getByRole('button', { name: 'Edit dashboard' }).click();
+    const slot = page.locator('.widget-slot', { has: line });
+    await slot.getByText('Thresholds: none').click();
+    const form = page.getByRole('form', { name: 'Thresholds of Orders per second' });
+    await form.getByRole('button', { name: 'Add a threshold' }).click();
+    await expect(form.getByRole('button', { name: 'Add a threshold' })).toBeDisabled();
+    await expect(form.getByLabel('Key')).toHaveCount(0);
+    await form.getByLabel('Bad when').selectOption('below');
+    await form.getByLabel('Warning').fill('50');
+    await form.getByLabel('Critical').fill('30');
+    await form.getByRole('button', { name: 'Save thresholds' }).click();
+    await expect(form.getByText('Saved')).toBeVisible();
+    await expect(slot.locator('.thresholds-editor summary')).toHaveText('Thresholds: series');
+
+    // The words under the chart: the bounds, and the latest point's state.
+    const said = line.locator('.chart-thresholds');
+    await expect(said.locator('.chart-legend')).toHaveText('Warning below 50 · Critical below 30');
+    await expect(said).toHaveAttribute('data-state', 'warning');
+    await expect(said.locator('.chart-state')).toHaveText('⚠ Warning · below 50');
+    // The chart itself: a dashed line per bound, and the points coloured by the band they fall in.
+    const drawn = () =>
+      page.evaluate(() => {
+        const el = document.querySelector('section[data-topic="e2e/orders"] .chart');
+        const option = (window as any).echarts.getInstanceByDom(el).getOption();
+        return {
+          bounds: option.series.slice(1).map((s: any) => [s.name, s.markLine.data[0].yAxis]),
+          pieces: option.visualMap[0].pieces.map((p: any) => [p.lt ?? null, p.gte ?? null, p.color]),
+          axis: [option.yAxis[0].min, option.yAxis[0].max],
+        };
+      });
+    await expect.poll(async () => (await drawn()).bounds).toEqual([
+      ['Warning', 50],
+      ['Critical', 30],
+    ]);
+    const { pieces, axis } = await drawn();
+    expect(pieces).toEqual([
+      [30, null, '#d1343e'],
+      [50, 30, '#c98a00'],
+      [null, 50, '#5470c6'],
+    ]);
+    expect(axis[0]).toBeLessThan(30);
+    expect(axis[1]).toBeGreaterThan(60);
+
+    expect(await server.publish('acme', 'e2e/orders', { points: [{ value: 20 }] })).toBe(200);
+    await expect(said).toHaveAttribute('data-state', 'critical');
+    await expect(said.locator('.chart-state')).toHaveText('✖ Critical · below 30');
+    await page.getByRole('button', { name: 'Done editing' }).click();
+    await chartSettled(page, 'e2e/orders');
+    await page.screenshot({ path: 'artifacts/thresholds-chart.png' });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.reload();
+    await expect(widgetOf(page, 'e2e/orders').locator('.chart-thresholds')).toHaveAttribute('data-state', 'critical');
+    await expect
+      .poll(async () => (await drawn()).pieces.map((p: unknown[]) => p[2]))
+      .toEqual(['#ff6b74', '#f2b53a', '#4992ff']);
+    await chartSettled(page, 'e2e/orders');
+    await page.screenshot({ path: 'artifacts/thresholds-chart-dark.png' });
+
+    // Back past the bound: fine again, in words too.
+    expect(await server.publish('acme', 'e2e/orders', { points: [{ value: 70 }] })).toBe(200);
+    await expect(widgetOf(page, 'e2e/orders').locator('.chart-thresholds')).toHaveAttribute('data-state', 'ok');
+    await expect(widgetOf(page, 'e2e/orders').locator('.chart-state')).toHaveCount(0);
   } finally {
     await server.stop();
   }

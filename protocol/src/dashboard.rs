@@ -65,6 +65,11 @@ impl WidgetKind {
         }
     }
 
+    /// Whether it can have thresholds: KPI tiles (one per key) and charts (one for the series).
+    pub fn has_thresholds(self) -> bool {
+        matches!(self, WidgetKind::KpiTiles | WidgetKind::LineChart | WidgetKind::BarChart)
+    }
+
     /// The topic kind (see docs/protocol.md) whose messages this widget understands.
     pub fn topic_kind(self) -> &'static str {
         match self {
@@ -365,6 +370,9 @@ pub fn check_thresholds(kind: WidgetKind, thresholds: &[Threshold]) -> Result<()
     if thresholds.is_empty() {
         return Ok(());
     }
+    if !kind.has_thresholds() {
+        return Err(format!("a {} has no thresholds", kind.label().to_lowercase()));
+    }
     if thresholds.len() > MAX_THRESHOLDS {
         return Err(format!("thresholds: at most {MAX_THRESHOLDS}"));
     }
@@ -380,8 +388,7 @@ pub fn check_thresholds(kind: WidgetKind, thresholds: &[Threshold]) -> Result<()
                 return Err(at("a chart's threshold is for its series: no key"));
             }
             WidgetKind::LineChart | WidgetKind::BarChart if i > 0 => return Err(at("a chart has one threshold")),
-            WidgetKind::KpiTiles | WidgetKind::LineChart | WidgetKind::BarChart => {}
-            other => return Err(format!("a {} has no thresholds", other.label().to_lowercase())),
+            _ => {}
         }
     }
     Ok(())

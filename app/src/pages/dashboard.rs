@@ -13,7 +13,7 @@ use crate::widgets::widget_view;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetKind, WidgetMode};
+use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 
 mod editor;
 mod notify_editor;
@@ -181,7 +181,7 @@ pub fn DashboardPage() -> AnyView {
                 <Show when=move || editing.get()>
                     <editor::WidgetEditBar widget=id loaded=loaded/>
                     {(def.kind.topic_kind() == "collection").then(|| view! { <notify_editor::NotifyEditor widget=id loaded=loaded/> })}
-                    {(def.kind == WidgetKind::KpiTiles).then(|| view! { <thresholds_editor::ThresholdsEditor widget=id kind=def.kind loaded=loaded/> })}
+                    {def.kind.has_thresholds().then(|| view! { <thresholds_editor::ThresholdsEditor widget=id kind=def.kind loaded=loaded/> })}
                 </Show>
                 {widget_view(def.clone(), mode, thresholds)}
             </div>

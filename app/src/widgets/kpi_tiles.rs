@@ -5,6 +5,7 @@
 use super::{
     flash::flashing,
     frame::{Framed, WidgetFrame},
+    threshold_view::state_words,
 };
 use crate::live::{
     kpi_values::{KpiValues, format_value, label},
@@ -18,12 +19,7 @@ use protocol::thresholds::{Threshold, ThresholdState};
 pub fn tile_state(thresholds: &[Threshold], key: &str, value: f64) -> (ThresholdState, Option<String>) {
     let Some(threshold) = thresholds.iter().find(|t| t.key == key) else { return (ThresholdState::Ok, None) };
     let state = threshold.level_of(value);
-    let said = match state {
-        ThresholdState::Ok => None,
-        ThresholdState::Warning => Some(format!("⚠ Warning · {}", threshold.describe(state).unwrap_or_default())),
-        ThresholdState::Critical => Some(format!("✖ Critical · {}", threshold.describe(state).unwrap_or_default())),
-    };
-    (state, said)
+    (state, state_words(threshold, state))
 }
 
 #[component]

@@ -3,30 +3,59 @@
 //! The chart is created once, when the widget mounts; every later change only merges the new data
 //! into it (`setOption` merges by default), so ECharts animates the new points in instead of
 //! drawing a new chart.
+//!
+//! A chart with a threshold draws its bounds as lines and colours the points past them; under the
+//! chart, words say the bounds and the latest point's state (`✖ Critical · below 30`), so neither
+//! depends on telling colours apart.
 
 use super::frame::{Framed, WidgetFrame};
+use super::threshold_view::{legend, state_words};
 use crate::live::{series_buffer::SeriesBuffer, use_topic};
 use leptos::prelude::*;
 use protocol::dashboard::{WidgetDef, WidgetKind, WidgetMode};
+use protocol::thresholds::Threshold;
 
 /// Bars shown by a bar chart (a line shows the whole window).
 pub const BARS: usize = 30;
 
 #[component]
-pub fn SeriesChart(def: WidgetDef, mode: WidgetMode) -> AnyView {
+pub fn SeriesChart(
+    def: WidgetDef,
+    mode: WidgetMode,
+    /// The widget's thresholds as saved now (a chart has at most one; it may change while shown).
+    thresholds: Memo<Vec<Threshold>>,
+) -> AnyView {
     let feed = use_topic::<SeriesBuffer>(&def.dom_id(), &def.topic, mode);
     let chart_dom_id = format!("chart-{}", def.dom_id());
     let kind = def.kind;
     let shown = Signal::derive(move || feed.data.with(|b| shown(kind, b)));
     let title = def.title.clone();
+    let threshold = Memo::new(move |_| thresholds.with(|t| t.first().cloned()));
+    let latest = move || feed.data.with(|b| b.points().last().map(|p| p.value));
+    let state =
+        move || threshold.with(|t| t.as_ref().zip(latest()).map(|(t, value)| t.level_of(value))).unwrap_or_default();
 
     #[cfg(feature = "hydrate")]
-    browser::draw(kind, title.clone(), chart_dom_id.clone(), feed.data);
+    browser::draw(kind, title.clone(), chart_dom_id.clone(), feed.data, threshold);
 
     let label = format!("{title}, {}", if kind == WidgetKind::BarChart { "bar chart" } else { "line chart" });
+    let said = move || {
+        threshold.with(|t| {
+            t.as_ref().map(|t| {
+                let now = state();
+                view! {
+                    <p class=format!("chart-thresholds chart-{}", now.as_str()) data-state=now.as_str()>
+                        <span class="chart-legend">{legend(t)}</span>
+                        {state_words(t, now).map(|words| view! { <span class="chart-state">{words}</span> })}
+                    </p>
+                }
+            })
+        })
+    };
     view! {
         <WidgetFrame framed=Framed::new(&def, feed) points=shown>
             <div class="chart" id=chart_dom_id role="img" aria-label=label></div>
+            {said}
         </WidgetFrame>
     }
     .into_any()
@@ -44,32 +73,47 @@ fn shown(kind: WidgetKind, buffer: &SeriesBuffer) -> usize {
 mod browser {
     use super::shown;
     use crate::live::{documents::clock_time, series_buffer::SeriesBuffer};
+    use crate::widgets::threshold_view::{Band, axis_range, bands, state_colour};
     use charming::{
         Chart, Echarts, WasmRenderer,
-        component::{Axis, Grid},
-        element::{AxisLabel, AxisType, Tooltip, Trigger},
+        component::{Axis, Grid, VisualMap, VisualMapPiece, VisualMapType},
+        element::{
+            AxisLabel, AxisType, Label, LabelPosition, LineStyle, LineStyleType, MarkLine, MarkLineData,
+            MarkLineVariant, Symbol, Tooltip, Trigger,
+        },
         series::{Bar, Line},
         theme::Theme,
     };
     use leptos::prelude::*;
     use protocol::dashboard::WidgetKind;
+    use protocol::thresholds::{Threshold, ThresholdState};
     use std::{cell::RefCell, rc::Rc};
+
+    /// The chart, and the threshold it was drawn with.
+    type Drawn = Option<(Echarts, Option<Threshold>)>;
 
     /// Draws the chart once mounted, then at most once per animation frame however many updates
     /// arrive between two frames: a frame shows only the last of them anyway, and each draw costs
     /// ECharts a layout of the whole series. The chart is disposed of when the widget goes:
     /// ECharts keeps every instance (its canvas, its data) in a registry of its own until then.
-    pub fn draw(kind: WidgetKind, title: String, dom_id: String, data: RwSignal<SeriesBuffer>) {
-        let chart = Rc::new(RefCell::new(None::<Echarts>));
+    pub fn draw(
+        kind: WidgetKind,
+        title: String,
+        dom_id: String,
+        data: RwSignal<SeriesBuffer>,
+        threshold: Memo<Option<Threshold>>,
+    ) {
+        let chart: Rc<RefCell<Drawn>> = Rc::new(RefCell::new(None));
         let frame_asked = StoredValue::new_local(false);
         let owned = send_wrapper::SendWrapper::new(chart.clone());
         on_cleanup(move || {
-            if let Some(chart) = owned.take().borrow_mut().take() {
+            if let Some((chart, _)) = owned.take().borrow_mut().take() {
                 dispose(&chart);
             }
         });
         Effect::new(move |_| {
             data.track();
+            threshold.track();
             if frame_asked.try_get_value() != Some(false) {
                 return;
             }
@@ -80,29 +124,41 @@ mod browser {
                 if frame_asked.try_set_value(false).is_some() {
                     return;
                 }
-                data.try_with_untracked(|buffer| render(&mut chart.borrow_mut(), kind, &title, &dom_id, buffer));
+                let threshold = threshold.try_get_untracked().flatten();
+                data.try_with_untracked(|buffer| {
+                    render(&mut chart.borrow_mut(), kind, &title, &dom_id, buffer, threshold)
+                });
             });
         });
     }
 
     /// Merges the buffer's data into the chart, creating the chart the first time. An emptied
     /// buffer (the topic rules took the topic away) starts a fresh chart: merging an empty series
-    /// would keep the old points, since charming leaves empty data out of the option.
-    fn render(chart: &mut Option<Echarts>, kind: WidgetKind, title: &str, dom_id: &str, buffer: &SeriesBuffer) {
-        if buffer.is_empty()
-            && let Some(old) = chart.take()
-        {
+    /// would keep the old points, since charming leaves empty data out of the option. So does a
+    /// changed threshold: a merge cannot take its lines and colours away.
+    fn render(
+        chart: &mut Drawn,
+        kind: WidgetKind,
+        title: &str,
+        dom_id: &str,
+        buffer: &SeriesBuffer,
+        threshold: Option<Threshold>,
+    ) {
+        let outdated = chart.as_ref().is_some_and(|(_, drawn)| buffer.is_empty() || *drawn != threshold);
+        if outdated && let Some((old, _)) = chart.take() {
             dispose(&old);
         }
-        let option = data_only(kind, buffer);
+        let option = data_only(kind, buffer, threshold.as_ref());
         match chart {
-            Some(existing) => WasmRenderer::update(existing, &option),
+            Some((existing, _)) => WasmRenderer::update(existing, &option),
             None => {
-                let renderer = WasmRenderer::new_opt(None, None).theme(system_theme());
-                match renderer.render(dom_id, &base_chart(kind, title)) {
+                let dark = dark_system();
+                let theme = if dark { Theme::Dark } else { Theme::Default };
+                let renderer = WasmRenderer::new_opt(None, None).theme(theme);
+                match renderer.render(dom_id, &base_chart(kind, title, threshold.as_ref(), dark)) {
                     Ok(created) => {
                         WasmRenderer::update(&created, &option);
-                        *chart = Some(created);
+                        *chart = Some((created, threshold));
                     }
                     Err(e) => leptos::logging::error!("livedash: chart {dom_id}: {e:?}"),
                 }
@@ -120,20 +176,65 @@ mod browser {
         }
     }
 
-    /// ECharts' own dark theme when the system asks for dark, so axes and labels stay legible.
-    fn system_theme() -> Theme {
-        let dark =
-            window().match_media("(prefers-color-scheme: dark)").ok().flatten().is_some_and(|query| query.matches());
-        if dark { Theme::Dark } else { Theme::Default }
+    /// Whether the system asks for dark: the chart then takes ECharts' own dark theme, so axes and
+    /// labels stay legible.
+    fn dark_system() -> bool {
+        window().match_media("(prefers-color-scheme: dark)").ok().flatten().is_some_and(|query| query.matches())
     }
 
-    fn base_chart(kind: WidgetKind, title: &str) -> Chart {
-        let chart = Chart::new()
+    /// The first colour of the theme's palette: what the series is drawn in where it is fine.
+    fn series_colour(dark: bool) -> &'static str {
+        if dark { "#4992ff" } else { "#5470c6" }
+    }
+
+    /// Colours every point by the band its value is in (the points past a bound in its state's
+    /// colour), without a legend of its own: the words under the chart are the legend.
+    fn colour_by(threshold: &Threshold, dark: bool) -> VisualMap {
+        let piece = |band: &Band| {
+            let colour = state_colour(band.state, dark).unwrap_or(series_colour(dark));
+            let mut piece = VisualMapPiece::new().color(colour);
+            if let Some(low) = band.low {
+                piece = if band.low_inclusive { piece.gte(low) } else { piece.gt(low) };
+            }
+            if let Some(high) = band.high {
+                piece = if band.high_inclusive { piece.lte(high) } else { piece.lt(high) };
+            }
+            piece
+        };
+        VisualMap::new()
+            .type_(VisualMapType::Piecewise)
+            .show(false)
+            .series_index(0)
+            .pieces(bands(threshold).iter().map(piece).collect::<Vec<_>>())
+    }
+
+    /// An invisible series that only draws one bound, as a dashed line in its state's colour,
+    /// labelled at its end (`Critical 30`).
+    fn bound_line(state: ThresholdState, bound: f64, dark: bool) -> Line {
+        let name = if state == ThresholdState::Critical { "Critical" } else { "Warning" };
+        let colour = state_colour(state, dark).unwrap_or(series_colour(dark));
+        Line::new().name(name).mark_line(
+            MarkLine::new()
+                .silent(true)
+                .symbol(vec![Symbol::None, Symbol::None])
+                .line_style(LineStyle::new().color(colour).type_(LineStyleType::Dashed).width(1.5))
+                .label(
+                    Label::new()
+                        .position(LabelPosition::InsideEndTop)
+                        .formatter(format!("{name} {bound}").as_str())
+                        .color(colour),
+                )
+                .data(vec![MarkLineVariant::Simple(MarkLineData::new().y_axis(bound))]),
+        )
+    }
+
+    fn base_chart(kind: WidgetKind, title: &str, threshold: Option<&Threshold>, dark: bool) -> Chart {
+        let mut chart = Chart::new()
             // The card behind the chart provides the background in both themes.
             .background_color("transparent")
             .grid(Grid::new().left(48).right(16).top(16).bottom(32))
             .tooltip(Tooltip::new().trigger(Trigger::Axis));
-        match kind {
+        chart = match kind {
             // Bars sit on a category axis of their times: evenly spaced, however few there are.
             WidgetKind::BarChart => chart
                 .x_axis(Axis::new().type_(AxisType::Category))
@@ -149,19 +250,40 @@ mod browser {
                 )
                 .y_axis(Axis::new().type_(AxisType::Value).scale(true))
                 .series(Line::new().name(title).show_symbol(false).smooth(true)),
+        };
+        if let Some(threshold) = threshold {
+            chart = chart.visual_map(colour_by(threshold, dark));
+            for (state, bound) in
+                [(ThresholdState::Warning, threshold.warning), (ThresholdState::Critical, threshold.critical)]
+            {
+                if let Some(bound) = bound {
+                    chart = chart.series(bound_line(state, bound, dark));
+                }
+            }
         }
+        chart
     }
 
-    /// Only the data: merged into the existing option, it leaves axes and styling as they are.
-    fn data_only(kind: WidgetKind, buffer: &SeriesBuffer) -> Chart {
+    /// Only the data (and, with a threshold, the value axis' range, so the bounds stay in view):
+    /// merged into the existing option, it leaves the rest as it is. The series is the first; the
+    /// bounds' series after it are left alone.
+    fn data_only(kind: WidgetKind, buffer: &SeriesBuffer, threshold: Option<&Threshold>) -> Chart {
         let skip = buffer.len() - shown(kind, buffer);
-        let points = buffer.points().skip(skip);
-        match kind {
+        let points = || buffer.points().skip(skip);
+        let values = points().map(|p| p.value);
+        let range = threshold.and_then(|t| axis_range(values, t, kind == WidgetKind::BarChart));
+        let points = points();
+        let value_axis = range.map(|(min, max)| Axis::new().min(min).max(max));
+        let chart = match kind {
             WidgetKind::BarChart => {
                 let (times, values): (Vec<String>, Vec<f64>) = points.map(|p| (clock_time(p.ts), p.value)).unzip();
                 Chart::new().x_axis(Axis::new().data(times)).series(Bar::new().data(values))
             }
             _ => Chart::new().series(Line::new().data(points.map(|p| vec![p.ts as f64, p.value]).collect())),
+        };
+        match value_axis {
+            Some(axis) => chart.y_axis(axis),
+            None => chart,
         }
     }
 }

@@ -29,6 +29,22 @@ export async function chartValues(page: Page, topic: string): Promise<number[]> 
   }, topic);
 }
 
+/// Waits until the chart of `topic` has finished drawing what it holds (its animations included):
+/// for a screenshot that shows the chart as a user sees it once it is still.
+export async function chartSettled(page: Page, topic: string) {
+  await page.evaluate(
+    (topic) =>
+      new Promise<void>((resolve) => {
+        const el = document.querySelector(`section[data-topic="${topic}"] .chart`);
+        const chart = (window as any).echarts.getInstanceByDom(el);
+        chart.on('finished', () => resolve());
+        // Nothing left to draw: 'finished' comes after this forced render.
+        chart.resize();
+      }),
+    topic,
+  );
+}
+
 /// What the widget of `topic` has applied, read in one task of the page so that no update lands
 /// between the values: its offset, counters, and the timestamps its line chart holds. A chart draws
 /// at most once per animation frame, so this reads again until the chart shows what the widget
