@@ -3,7 +3,7 @@ import { chartSettled, createDashboard, widgetOf } from './support/dashboard';
 import { OwnServer } from './support/server';
 import { from, signIn } from './support/session';
 
-test('a KPI tile past its threshold says so in words and colour, light and dark, on pages already open', async ({
+test('a KPI tile past its threshold says so in words and colour, light and dark, on pages already open, and its alert toasts', async ({
   page,
   browser,
 }) => {
@@ -34,9 +34,15 @@ test('a KPI tile past its threshold says so in words and colour, light and dark,
     await expect(tile).toHaveAttribute('data-state', 'warning');
     await expect(tile.locator('.kpi-state')).toHaveText('⚠ Warning · below 50');
 
+    // The centre has its history: the alert raised from now on is new, and toasts.
+    await expect(page.getByRole('button', { name: /^Notifications/ })).toHaveAttribute('data-offset', /^\d+$/);
     expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 20 } })).toBe(200);
     await expect(tile).toHaveAttribute('data-state', 'critical');
     await expect(tile.locator('.kpi-state')).toHaveText('✖ Critical · below 30');
+    // The server raised an alert: it toasts in this viewer's page, and is in the widget's history.
+    await expect(page.getByRole('alert').filter({ hasText: 'Throughput: orders is critical at 20 (below 30)' })).toBeVisible();
+    const history = await (await page.request.get(`${server.url}/api/dashboards/${id}/widgets/${widget}/alerts`)).json();
+    expect(history.map((a: { from: string; to: string; value: number }) => [a.from, a.to, a.value])).toEqual([['ok', 'critical', 20]]);
     // A key without a threshold has no state.
     await expect(tiles.locator('.kpi[data-key="returns"]')).toHaveAttribute('data-state', 'ok');
     await expect(tile).not.toHaveClass(/kpi-flash/);

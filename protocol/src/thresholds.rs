@@ -157,6 +157,25 @@ impl Threshold {
     }
 }
 
+/// Alerts kept per widget (`GET /api/dashboards/{id}/widgets/{widget}/alerts`); older ones go.
+pub const ALERTS_KEPT: usize = 200;
+
+/// One alert of a widget's history: a threshold's state changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRecord {
+    /// The threshold's key (empty for a chart's series).
+    pub key: String,
+    pub from: ThresholdState,
+    pub to: ThresholdState,
+    /// The value that completed the change.
+    pub value: f64,
+    /// When the new state began (ms since the Unix epoch).
+    pub since: i64,
+    /// When it was told (ms).
+    pub at: i64,
+}
+
 /// A change of an alert's state, as the server tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {

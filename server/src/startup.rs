@@ -10,10 +10,11 @@ use crate::broker::{
     redis::RedisEngine,
 };
 use crate::client_addr::TrustedProxies;
-use crate::collection_notifications::{Notifiers, NotifyingEngine};
 use crate::config::Config;
 use crate::connections::{cursor::CursorKeys, registry::Registry};
 use crate::dashboard_edits::DashboardEdits;
+use crate::notifying::alert_states::{AlertStates, MemoryAlertStates};
+use crate::notifying::{Notifiers, NotifyingEngine};
 use crate::permissions::Permissions;
 use crate::presence::Presence;
 use crate::roster::{MemoryRoster, Roster, redis::RedisRoster};
@@ -34,7 +35,7 @@ use crate::{auth, bridge, demo, roster, store, telemetry};
 
 /// The broker and the engine parts a node is made of: all four are this node's own, or all come
 /// from Redis.
-type Parts = (Arc<Broker>, Arc<dyn Engine>, Arc<dyn Cluster>, Arc<dyn PublishRate>);
+type Parts = (Arc<Broker>, Arc<dyn Engine>, Arc<dyn Cluster>, Arc<dyn PublishRate>, Arc<dyn AlertStates>);
 
 impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
@@ -68,7 +69,7 @@ impl Livedash {
             store.set_live_mode(&tenant, mode).await?;
         }
         let shutdown = Shutdown::new();
-        let (broker, engine, cluster, publish_rate): Parts = match &config.redis_url {
+        let (broker, engine, cluster, publish_rate, alert_states): Parts = match &config.redis_url {
             Some(url) => {
                 let signal = shutdown.signal();
                 let per_sec = config.publishes_per_sec as f64;
@@ -76,7 +77,7 @@ impl Livedash {
                     .await
                     .context("LIVEDASH_REDIS_URL")?;
                 tracing::info!("topics are kept in Redis, shared with every node that uses it");
-                (engine.broker(), engine.clone(), engine.clone(), engine)
+                (engine.broker(), engine.clone(), engine.clone(), engine.clone(), engine)
             }
             None => {
                 let broker = Arc::new(Broker::new(broker_config(&config)));
@@ -85,6 +86,7 @@ impl Livedash {
                     Arc::new(MemoryEngine::new(broker)),
                     Arc::new(Alone),
                     Arc::new(LocalPublishRate::new(config.publishes_per_sec as f64)),
+                    Arc::new(MemoryAlertStates::default()),
                 )
             }
         };
@@ -96,7 +98,8 @@ impl Livedash {
         let auth = Arc::new(Auth::new(store.clone(), &secret, config.session_ttl, cookies, config.max_password_checks));
         let permissions = Arc::new(Permissions::new(store.clone()));
         let notifiers = Arc::new(Notifiers::new(store.clone()));
-        let engine: Arc<dyn Engine> = Arc::new(NotifyingEngine::new(engine, notifiers.clone(), permissions.clone()));
+        let engine: Arc<dyn Engine> =
+            Arc::new(NotifyingEngine::new(engine, notifiers.clone(), permissions.clone(), alert_states, store.clone()));
         cluster.on_notice(Box::new({
             let (sockets, auth, permissions) = (sockets.clone(), auth.clone(), permissions.clone());
             let notifiers = notifiers.clone();
@@ -106,14 +109,14 @@ impl Livedash {
                 auth.forget(&notice);
                 sockets.apply(&notice);
                 match &notice {
-                    Notice::CollectionNotify(tenant) => notifiers.forget(Some(tenant)),
+                    Notice::Notifiers(tenant) => notifiers.forget(Some(tenant)),
                     Notice::Missed => notifiers.forget(None),
                     _ => {}
                 }
                 let changed_rules = match &notice {
                     Notice::TopicRules(tenant) => vec![tenant.clone()],
                     Notice::Missed => permissions.tenants(),
-                    Notice::SessionEnded(_) | Notice::LiveMode(..) | Notice::CollectionNotify(_) => vec![],
+                    Notice::SessionEnded(_) | Notice::LiveMode(..) | Notice::Notifiers(_) => vec![],
                 };
                 for tenant in changed_rules {
                     let (sockets, permissions) = (sockets.clone(), permissions.clone());

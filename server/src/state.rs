@@ -40,7 +40,7 @@ pub struct AppState {
     /// The tenants' topic rules, as this node holds them.
     pub permissions: Arc<crate::permissions::Permissions>,
     /// The tenants' widgets that raise collection notifications, as this node holds them.
-    pub notifiers: Arc<crate::collection_notifications::Notifiers>,
+    pub notifiers: Arc<crate::notifying::Notifiers>,
     pub auditor: Auditor,
     pub sockets: Arc<Registry>,
     /// Connections per user in the whole deployment.

@@ -78,6 +78,11 @@ pub const NODES_SWEPT: &str = "livedash_nodes_swept_total";
 /// rules keep the collection from a reader of the notifications topic), `failed` (the store or the
 /// engine did not answer).
 pub const COLLECTION_NOTIFICATIONS: &str = "livedash_collection_notifications_total";
+/// Threshold alerts by `outcome`: `raised` (each change of state told), `withheld` (the topic
+/// rules keep the topic or the key from a reader of the notifications topic), `failed` (the store,
+/// the alert states or the engine did not answer), `unrecorded` (told, but not kept in the
+/// widget's history).
+pub const ALERTS: &str = "livedash_alerts_total";
 pub const CONNECT_ATTEMPTS: &str = "livedash_connect_attempts_total";
 pub const EVENT_DELIVERIES: &str = "livedash_event_deliveries_total";
 pub const RECOVERY: &str = "livedash_connection_recovery_seconds";

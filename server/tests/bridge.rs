@@ -251,6 +251,37 @@ async fn a_message_a_producer_sent_twice_shows_once_by_its_key() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_from_kafka_past_a_charts_threshold_raise_an_alert() {
+    let tansu = Tansu::start();
+    let kafka = producer(&tansu);
+    let (server, _dir) = node_with_bridge(&tansu, "alerts", ORDERS).await;
+    let admin = support::As::user(&server, support::ACME_ADMIN).await;
+    let (dashboard, widgets) = admin.create_dashboard(&[("line_chart", "orders/eu")]).await;
+    let widget = widgets[0].trim_start_matches('w');
+    let path = format!("/api/dashboards/{dashboard}/widgets/{widget}/thresholds");
+    let above = serde_json::json!([{"direction": "above", "warning": 100}]);
+    assert_eq!(admin.call(reqwest::Method::PUT, &path, Some(above)).await.0, 200);
+    let mut centre = server.connect_as(support::ACME_VIEWER).await;
+    centre.subscribe("centre", protocol::topics::NOTIFICATIONS_TOPIC, None).await;
+    for amount in [50, 150, 170, 20] {
+        produce(&kafka, "orders", "eu", &order("eu", amount)).await;
+    }
+    let mut titles = Vec::new();
+    while titles.len() < 2 {
+        if let ServerMessage::Update(update) = centre.next_message().await {
+            titles.extend(update.series.into_iter().filter_map(|item| match item {
+                Item::Event(event) => Some(event.title),
+                _ => None,
+            }));
+        }
+    }
+    assert_eq!(titles, ["orders/eu is warning at 150 (above 100)", "orders/eu is back to normal at 20"]);
+    let (_, kept) = admin.get(&format!("/api/dashboards/{dashboard}/widgets/{widget}/alerts")).await;
+    assert_eq!(kept.as_array().unwrap().len(), 2);
+    server.stop().await;
+}
+
 /// The values each widget of `viewer` shows, snapshot and updates, until `done` says enough; a
 /// gap (something lost) fails the test.
 async fn values_by_widget(

@@ -414,6 +414,48 @@ async fn collection_notifications_set_on_one_node_are_raised_by_a_publish_on_ano
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_taking_the_same_bad_values_at_once_raise_each_alert_once() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    let admin = support::As::user(&a, support::ACME_ADMIN).await;
+    let (dashboard, widgets) = admin.create_dashboard(&[("kpi_tiles", "ops/kpi")]).await;
+    let widget = widgets[0].trim_start_matches('w');
+    let below = serde_json::json!([{"key": "orders", "direction": "below", "critical": 30}]);
+    let path = format!("/api/dashboards/{dashboard}/widgets/{widget}/thresholds");
+    assert_eq!(admin.call(reqwest::Method::PUT, &path, Some(below)).await.0, 200);
+    let orders = |value: f64| vec![Item::Metric(protocol::Metric { key: "orders".into(), value })];
+    // Each round both nodes publish the same value at the same moment: bad, then fine again. Each
+    // change of state is one alert, whichever node's write lands first.
+    const ROUNDS: usize = 10;
+    for _ in 0..ROUNDS {
+        for value in [20.0, 60.0] {
+            let (on_a, on_b) = tokio::join!(
+                a.engine.publish(acme("ops/kpi"), TopicKind::Metrics, orders(value)),
+                b.engine.publish(acme("ops/kpi"), TopicKind::Metrics, orders(value)),
+            );
+            on_a.unwrap();
+            on_b.unwrap();
+        }
+    }
+    let mut page = b.connect_as(support::ACME_ADMIN).await;
+    page.subscribe("centre", protocol::topics::NOTIFICATIONS_TOPIC, None).await;
+    let (told, _) = snapshot(page.next_message().await);
+    let states: Vec<String> = told
+        .iter()
+        .map(|item| match item {
+            Item::Event(event) => event.data.as_ref().unwrap()["state"].as_str().unwrap().to_owned(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let expected: Vec<&str> = (0..ROUNDS).flat_map(|_| ["critical", "ok"]).collect();
+    assert_eq!(states, expected, "each change told once, in order");
+    let (_, kept) = admin.get(&format!("/api/dashboards/{dashboard}/widgets/{widget}/alerts")).await;
+    assert_eq!(kept.as_array().unwrap().len(), 2 * ROUNDS, "and kept once");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_that_go_back_under_one_epoch_start_a_new_epoch_instead_of_being_dropped() {
     // A Redis failover to a replica that missed the last writes: the topic's offset goes back while
     // its epoch stays, and new messages reuse offsets that viewers already hold. Simulated here by

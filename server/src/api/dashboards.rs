@@ -31,7 +31,7 @@ use protocol::dashboard::{
     DashboardSummary, DashboardView, ModeChoice, NewDashboard, NewWidget, Preferences, RecoveryReport, WidgetDef,
     WidgetOrder, check_thresholds, clean_title,
 };
-use protocol::thresholds::Threshold;
+use protocol::thresholds::{AlertRecord, Threshold};
 use protocol::topics::NOTIFICATIONS_TOPIC;
 
 pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
@@ -78,7 +78,7 @@ pub async fn add_widget(
     check_thresholds(new.kind, &new.thresholds).map_err(|e| invalid("thresholds", &e))?;
     let added = edited(state.store.add_widget(&session.user.tenant, dashboard, &new).await)?;
     announce(&state, &session, dashboard).await;
-    if new.notify.is_some() {
+    if new.notify.is_some() || !new.thresholds.is_empty() {
         notifiers_changed(&state, &session.user.tenant).await;
     }
     let detail = format!("{} on dashboard {dashboard}: {} {:?} on {}", added.id, new.kind.slug(), new.title, new.topic);
@@ -158,12 +158,37 @@ pub async fn set_thresholds(
     let mut def = view.and_then(|v| v.widgets.into_iter().find(|w| w.id == widget)).ok_or_else(not_found)?;
     check_thresholds(def.kind, &thresholds).map_err(|e| invalid("thresholds", &e))?;
     edited(state.store.set_widget_thresholds(tenant, dashboard, widget, &thresholds).await)?;
+    notifiers_changed(&state, tenant).await;
     announce(&state, &session, dashboard).await;
     let keys: Vec<String> =
         thresholds.iter().map(|t| if t.key.is_empty() { "series".into() } else { t.key.clone() }).collect();
     audit(&state, &session, "widget_thresholds", format!("{widget} on dashboard {dashboard}: [{}]", keys.join(", ")));
     def.thresholds = thresholds;
     Ok(Json(def))
+}
+
+/// A widget's alert history, newest first (the latest `ALERTS_KEPT`): for any user of the
+/// tenant who may read the widget's topic (the topic rules apply as on the live transports), without
+/// the alerts of keys hidden from them.
+pub async fn alerts(
+    State(state): State<AppState>,
+    session: Session,
+    Path((dashboard, widget)): Path<(i64, i64)>,
+) -> Result<Json<Vec<AlertRecord>>, ApiError> {
+    let tenant = &session.user.tenant;
+    let view = state.store.dashboard(tenant, dashboard, session.user.id).await.map_err(ApiError::internal)?;
+    let def = view.and_then(|v| v.widgets.into_iter().find(|w| w.id == widget)).ok_or_else(not_found)?;
+    let topic = TopicName::parse(&def.topic).map_err(ApiError::internal)?;
+    let rules = state.permissions.of(tenant).await.map_err(ApiError::internal)?;
+    let hidden = permissions::check(&rules, session.user.role, &topic).map_err(|forbidden| {
+        crate::telemetry::denied("topic_rules");
+        ApiError::forbidden(forbidden.to_string())
+    })?;
+    let mut history = state.store.alert_history(widget).await.map_err(ApiError::internal)?;
+    if let Some(hidden) = hidden {
+        history.retain(|alert| !hidden.fields().contains(&alert.key));
+    }
+    Ok(Json(history))
 }
 
 /// Whether a widget of `kind` on `topic` may raise `notify`: a collection widget, a template that
@@ -192,10 +217,11 @@ async fn check_notify(
     Ok(())
 }
 
-/// This node and every other read the tenant's notifying widgets again.
+/// This node and every other read the tenant's notifying widgets (collection notifications,
+/// thresholds) again.
 async fn notifiers_changed(state: &AppState, tenant: &TenantId) {
     state.notifiers.forget(Some(tenant));
-    state.cluster.announce(Notice::CollectionNotify(tenant.clone())).await;
+    state.cluster.announce(Notice::Notifiers(tenant.clone())).await;
 }
 
 pub async fn set_mode(

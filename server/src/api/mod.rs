@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/dashboards/{id}/widgets/{widget}", delete(dashboards::remove_widget))
         .route("/api/dashboards/{id}/widgets/{widget}/notify", put(dashboards::set_notify))
         .route("/api/dashboards/{id}/widgets/{widget}/thresholds", put(dashboards::set_thresholds))
+        .route("/api/dashboards/{id}/widgets/{widget}/alerts", get(dashboards::alerts))
         .route("/api/dashboards/{id}/order", put(dashboards::reorder))
         .route("/api/me/widget-modes/{widget}", put(dashboards::set_mode))
         .route("/api/me/preferences", get(dashboards::preferences).put(dashboards::set_preferences))

@@ -154,7 +154,7 @@ impl Auth {
         match notice {
             Notice::SessionEnded(session) => self.sessions.changed(session),
             Notice::LiveMode(tenant, _) => self.live_modes.changed(tenant),
-            Notice::TopicRules(_) | Notice::CollectionNotify(_) => {} // see `Permissions`, `Notifiers`
+            Notice::TopicRules(_) | Notice::Notifiers(_) => {} // see `Permissions`, `Notifiers`
             Notice::Missed => {
                 self.sessions.clear();
                 self.live_modes.clear();

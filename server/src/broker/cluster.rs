@@ -35,8 +35,10 @@ pub enum Notice {
     /// A tenant's topic rules changed: every node reads them again, and its connections of that
     /// tenant check their subscriptions against them.
     TopicRules(TenantId),
-    /// A widget's collection notifications changed: every node reads the tenant's again.
-    CollectionNotify(TenantId),
+    /// A widget's collection notifications or thresholds changed, or a widget that had some
+    /// went: every node reads the tenant's notifying widgets again. (Written `collection_notify`,
+    /// the line of the release that had only collection notifications.)
+    Notifiers(TenantId),
     /// Never announced: this node's link to the others was down, so it may have missed notices.
     /// Whatever it remembers may be stale, and every open socket must be checked again.
     Missed,
@@ -53,7 +55,7 @@ impl Notice {
             Notice::LiveMode(tenant, LiveMode::Off) => format!("live_off {tenant}"),
             Notice::LiveMode(tenant, mode) => format!("live_mode {tenant} {mode}"),
             Notice::TopicRules(tenant) => format!("topic_rules {tenant}"),
-            Notice::CollectionNotify(tenant) => format!("collection_notify {tenant}"),
+            Notice::Notifiers(tenant) => format!("collection_notify {tenant}"),
             Notice::Missed => "missed -".to_owned(),
         }
     }
@@ -67,7 +69,7 @@ impl Notice {
                 Some(Notice::LiveMode(TenantId::parse(tenant).ok()?, LiveMode::parse(mode)?))
             }
             ("topic_rules", tenant) => Some(Notice::TopicRules(TenantId::parse(tenant).ok()?)),
-            ("collection_notify", tenant) => Some(Notice::CollectionNotify(TenantId::parse(tenant).ok()?)),
+            ("collection_notify", tenant) => Some(Notice::Notifiers(TenantId::parse(tenant).ok()?)),
             ("missed", "-") => Some(Notice::Missed),
             _ => None,
         }

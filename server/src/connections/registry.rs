@@ -174,7 +174,7 @@ impl Registry {
             Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),
             Notice::LiveMode(tenant, mode) => self.kick_for_mode(tenant, *mode),
             // The rules must be read first: see `Permissions::reread`.
-            Notice::TopicRules(_) | Notice::CollectionNotify(_) | Notice::Missed => 0,
+            Notice::TopicRules(_) | Notice::Notifiers(_) | Notice::Missed => 0,
         }
     }
 

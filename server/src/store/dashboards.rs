@@ -314,12 +314,12 @@ impl Store {
         Ok(found(saved))
     }
 
-    /// Every widget of the tenant that raises collection notifications, with the title of its
-    /// dashboard, in no particular order.
+    /// Every widget of the tenant that raises collection notifications or has thresholds, with the
+    /// title of its dashboard, in no particular order.
     pub async fn notifying_widgets(&self, tenant: &TenantId) -> Result<Vec<(String, WidgetDef)>, StoreError> {
         let sql = format!(
             "SELECT d.title, {WIDGET_COLUMNS} FROM widgets w JOIN dashboards d ON d.id = w.dashboard_id
-             WHERE d.tenant_id = $1 AND w.notify IS NOT NULL"
+             WHERE d.tenant_id = $1 AND (w.notify IS NOT NULL OR w.thresholds IS NOT NULL)"
         );
         let rows: Vec<NotifyingRow> = on_backend!(self, pool => {
             sqlx::query_as(&sql)

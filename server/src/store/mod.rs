@@ -7,6 +7,7 @@
 //! the two must differ are in [`backend::Dialect`]. Every test of this module runs against both.
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod dashboards;

@@ -15,6 +15,7 @@
 //! on the way back reload every topic they hold; a Redis that came back empty gives a new epoch to
 //! each topic as it is next published, and its subscribers a `gap` and the new snapshot.
 
+mod alert_states;
 mod keys;
 mod link;
 mod loading;
@@ -101,6 +102,7 @@ pub struct RedisEngine {
     touch_script: Script,
     new_epoch_script: Script,
     rate_script: Script,
+    swap_alert_script: Script,
     hold_duty_script: Script,
     release_duty_script: Script,
     /// Each API key's publish allowance (see [`Engine::allow_publish`]).
@@ -155,6 +157,7 @@ impl RedisEngine {
             hold_duty_script: Script::new(HOLD_DUTY),
             release_duty_script: Script::new(RELEASE_DUTY),
             rate_script: Script::new(RATE),
+            swap_alert_script: Script::new(alert_states::SWAP),
             publishes_per_sec,
             loading: Mutex::default(),
             linked: AtomicBool::new(false),

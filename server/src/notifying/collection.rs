@@ -1,21 +1,14 @@
 //! What a published collection message raises: pure, so every case is a unit test.
 
+use super::notifiers::Notifier;
 use crate::permissions::mask::Hidden;
 use protocol::collection_notify::DocumentOp;
-use protocol::dashboard::WidgetDef;
 use protocol::{ChangeOp, Event, Item};
 use serde_json::{Map, Value, json};
 
 /// Notifications one message raises at most; past it, one more says how many were left out. A
 /// bulk import of ten thousand documents is one line in the centre, not ten thousand toasts.
 pub const MAX_PER_MESSAGE: usize = 10;
-
-/// A widget that raises notifications, with the title of its dashboard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notifier {
-    pub dashboard: String,
-    pub widget: WidgetDef,
-}
 
 /// One message as published: where, at which offset, its items and the ids it created.
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +97,7 @@ fn last_changes<'a>(message: Message<'a>) -> Vec<DocChange<'a>> {
 mod tests {
     use super::*;
     use protocol::collection_notify::CollectionNotify;
-    use protocol::dashboard::{WidgetKind, WidgetMode};
+    use protocol::dashboard::{WidgetDef, WidgetKind, WidgetMode};
     use protocol::{Change, Level};
 
     fn notifier(id: i64, ops: &[DocumentOp], title: &str) -> Notifier {
