@@ -4,6 +4,10 @@
 /// Where a signed-out visitor is sent, and where the dashboard sends them when the session ends.
 pub const LOGIN_PATH: &str = "/login";
 
+/// Where a wall display's page is (`/display/{id}`, its secret in the fragment): it needs no
+/// sign-in, and a display session is sent there from any other page.
+pub const DISPLAY_PATH: &str = "/display";
+
 /// Where to go once signed in: the page the visitor was sent here from (`?next=`), when it is a path
 /// of this site; anything else (another host, `//host`, `/\\host`, a scheme) is ignored, so a link
 /// cannot use the sign-in page to send someone elsewhere.

@@ -17,6 +17,7 @@ pub mod close;
 pub mod collection_notify;
 pub mod dashboard;
 pub mod data;
+pub mod display;
 pub mod error_code;
 pub mod jobs;
 pub mod live_mode;

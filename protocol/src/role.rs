@@ -10,15 +10,19 @@ pub enum Role {
     Viewer,
     /// Also edits dashboards and the tenant's settings, and reads the audit log.
     Admin,
+    /// A wall display (see [`crate::display`]): not a person; reads the dashboards it was made
+    /// for, and nothing else, and changes nothing.
+    Display,
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Viewer, Role::Admin];
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Admin, Role::Display];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
             Role::Admin => "admin",
+            Role::Display => "display",
         }
     }
 

@@ -7,17 +7,25 @@
 //! while a page is open.
 
 use crate::{AppState, auth::AuthError};
-use app::routes::{LOGIN_PATH, after_sign_in};
+use app::routes::{DISPLAY_PATH, LOGIN_PATH, after_sign_in};
 use axum::{
     extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 
-/// Middleware for the routed pages.
+/// Middleware for the routed pages. A display's page needs no session (the screen trades its
+/// link's secret for one there); a display session is sent to its own page from any other.
 pub async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    if uri.path().starts_with(DISPLAY_PATH) {
+        return next.run(request).await;
+    }
     let signed_in = match state.auth.session_of(request.headers()).await {
-        Ok(_) => true,
+        Ok(session) => match &session.display {
+            Some(display) => return Redirect::to(&format!("{DISPLAY_PATH}/{}", display.id)).into_response(),
+            None => true,
+        },
         // The page renders; its socket reports the failure (1011) and retries.
         Err(AuthError::Store(_)) => return next.run(request).await,
         Err(_) => false,

@@ -67,6 +67,10 @@ pub struct Limiters {
     pub api_key_failures_by_source: KeyedLimiter<crate::client_addr::Source>,
     /// Recovery reports per user: a page sends one per outage, so a few a minute is plenty.
     pub recovery_reports_by_user: KeyedLimiter<i64>,
+    /// Display sessions opened per display (the lookup a claim makes), and wrong display secrets
+    /// per source.
+    pub display_sessions_by_display: KeyedLimiter<i64>,
+    pub display_secret_failures_by_source: KeyedLimiter<crate::client_addr::Source>,
 }
 
 /// Recovery reports a user may send a minute (`POST /api/me/recovery`).
@@ -84,6 +88,8 @@ impl Limiters {
             }),
             api_key_failures_by_source: per_minute(config.api_key_failures_per_min_per_address),
             recovery_reports_by_user: per_minute(RECOVERY_REPORTS_PER_MIN),
+            display_sessions_by_display: per_minute(crate::api::displays::DISPLAY_SESSIONS_PER_MIN),
+            display_secret_failures_by_source: per_minute(crate::api::displays::DISPLAY_FAILURES_PER_MIN),
         }
     }
 }

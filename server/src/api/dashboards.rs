@@ -34,8 +34,11 @@ use protocol::dashboard::{
 use protocol::thresholds::{AlertRecord, Threshold};
 use protocol::topics::NOTIFICATIONS_TOPIC;
 
+/// The tenant's dashboards (a display's own only).
 pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
-    state.store.dashboards(&session.user.tenant).await.map(Json).map_err(ApiError::internal)
+    let mut all = state.store.dashboards(&session.user.tenant).await.map_err(ApiError::internal)?;
+    all.retain(|dashboard| session.may_see_dashboard(dashboard.id));
+    Ok(Json(all))
 }
 
 pub async fn create(
@@ -56,7 +59,10 @@ pub async fn open(
     session: Session,
     Path(id): Path<i64>,
 ) -> Result<Json<DashboardView>, ApiError> {
-    let view = state.store.dashboard(&session.user.tenant, id, session.user.id).await.map_err(ApiError::internal)?;
+    let view = match session.may_see_dashboard(id) {
+        true => state.store.dashboard(&session.user.tenant, id, session.user.id).await.map_err(ApiError::internal)?,
+        false => None,
+    };
     let mut view = view.ok_or_else(not_found)?;
     view.can_edit = session.user.role == crate::store::accounts::Role::Admin;
     Ok(Json(view))
@@ -176,11 +182,14 @@ pub async fn alerts(
     Path((dashboard, widget)): Path<(i64, i64)>,
 ) -> Result<Json<Vec<AlertRecord>>, ApiError> {
     let tenant = &session.user.tenant;
+    if !session.may_see_dashboard(dashboard) {
+        return Err(not_found());
+    }
     let view = state.store.dashboard(tenant, dashboard, session.user.id).await.map_err(ApiError::internal)?;
     let def = view.and_then(|v| v.widgets.into_iter().find(|w| w.id == widget)).ok_or_else(not_found)?;
     let topic = TopicName::parse(&def.topic).map_err(ApiError::internal)?;
     let rules = state.permissions.of(tenant).await.map_err(ApiError::internal)?;
-    let hidden = permissions::check(&rules, session.user.role, &topic).map_err(|forbidden| {
+    let hidden = permissions::check_session(&rules, &session, &topic).map_err(|forbidden| {
         crate::telemetry::denied("topic_rules");
         ApiError::forbidden(forbidden.to_string())
     })?;

@@ -1,8 +1,10 @@
-//! The JSON API under `/api`: sign-in, publishing, dashboards, preferences and tenant administration.
+//! The JSON API under `/api`: sign-in, publishing, dashboards, preferences, tenant administration and
+//! wall displays.
 
 mod admin;
 mod auth_routes;
 mod dashboards;
+pub(crate) mod displays;
 mod publish;
 mod session;
 
@@ -12,7 +14,7 @@ use crate::AppState;
 use crate::http_error::ApiError;
 use axum::{
     Router,
-    routing::{delete, get, post, put},
+    routing::{delete, get, patch, post, put},
 };
 use protocol::ErrorCode;
 use serde::de::DeserializeOwned;
@@ -28,6 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/topic-rules", get(admin::topic_rules).put(admin::set_topic_rules))
         .route("/api/admin/live-dashboards", get(admin::live_dashboards).put(admin::set_live_dashboards))
         .route("/api/admin/audit", get(admin::audit_log))
+        .route("/api/admin/displays", get(displays::list).post(displays::create))
+        .route("/api/admin/displays/{id}", patch(displays::edit).delete(displays::revoke))
+        .route("/api/display/session", post(displays::open_session))
+        .route("/api/display/me", get(displays::me))
         .route("/api/dashboards", get(dashboards::list).post(dashboards::create))
         .route("/api/dashboards/{id}", get(dashboards::open))
         .route("/api/dashboards/{id}/widgets", post(dashboards::add_widget))

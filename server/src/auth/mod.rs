@@ -1,5 +1,6 @@
-//! Who is asking: user sessions (a JWT in an httpOnly cookie, backed by a sessions row), the Origin
-//! rule, the sign-in throttle and connection resume tokens. The secrets themselves (password hashes,
+//! Who is asking: user sessions (a JWT in an httpOnly cookie, backed by a sessions row), display
+//! sessions (the same cookie, backed by the display's row: see [`Auth::display_session`]), the
+//! Origin rule, the sign-in throttle and connection resume tokens. The secrets themselves (password hashes,
 //! API keys) are `credentials`'.
 
 pub mod lookup_cache;
@@ -14,7 +15,8 @@ use crate::clock::now_secs;
 use crate::{
     store::{
         Store, StoreError,
-        accounts::{EmailKey, User},
+        accounts::{EmailKey, Role, User},
+        displays::DisplayScope,
     },
     topic_name::TenantId,
 };
@@ -23,18 +25,52 @@ use lookup_cache::LookupCache;
 use protocol::LiveMode;
 use resume_token::ResumeKeys;
 use session_cookie::CookiePolicy;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use token::{Claims, TokenError, TokenKeys};
 
-/// The session cookie's name.
-/// A signed-in user and the session they are signed in with.
+/// A signed-in user and the session they are signed in with; or a wall display, whose `user` is
+/// the display as the rest of the server sees a principal (role [`Role::Display`], a negative id
+/// that no user has, `display <name>` for logs) and whose `display` says what it may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub user: User,
     pub id: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Set for a display session: its dashboards and topics.
+    pub display: Option<Arc<DisplayScope>>,
 }
+
+impl Session {
+    /// Whether this session may change anything (a display session may not). The one rule every
+    /// write path asks: the `Session` extractor for every API call that is not a read, and the live
+    /// connections for what a page reports over them.
+    pub fn may_write(&self) -> Result<(), ReadOnly> {
+        if self.display.is_some() { Err(ReadOnly) } else { Ok(()) }
+    }
+
+    /// Whether this session may see dashboard `id` at all (a display sees only its own). The
+    /// tenant is the store's to check.
+    pub fn may_see_dashboard(&self, id: i64) -> bool {
+        self.display.as_ref().is_none_or(|display| display.dashboards.contains(&id))
+    }
+}
+
+/// What a display session is refused when it tries to change something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a display can only read")]
+pub struct ReadOnly;
+
+/// A display's session id: what its token names, what revoking it ends.
+pub fn display_session_id(display: i64) -> String {
+    format!("display:{display}")
+}
+
+/// A display session has no expiry of its own (revocation ends it): its token says a hundred years.
+const DISPLAY_TOKEN_SECS: i64 = 100 * 365 * 24 * 3600;
+/// The longest a browser keeps a cookie (Chromium caps `Max-Age` there).
+const DISPLAY_COOKIE: Duration = Duration::from_secs(400 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -63,8 +99,9 @@ pub struct Auth {
     /// Password hashing is slow and takes memory by design (Argon2id): a login flood must queue
     /// here, not fill the blocking pool.
     password_checks: tokio::sync::Semaphore,
-    /// session id → its user; tenant → its live mode.
+    /// session id → its user; display session id → what it may read; tenant → its live mode.
     sessions: LookupCache<String, User>,
+    displays: LookupCache<String, Arc<DisplayScope>>,
     live_modes: LookupCache<TenantId, LiveMode>,
 }
 
@@ -81,6 +118,7 @@ impl Auth {
             cookies,
             password_checks: tokio::sync::Semaphore::new(max_password_checks),
             sessions: LookupCache::new(LOOKUP_TTL),
+            displays: LookupCache::new(LOOKUP_TTL),
             live_modes: LookupCache::new(LOOKUP_TTL),
         }
     }
@@ -99,12 +137,54 @@ impl Auth {
         let expires_at = now + self.ttl.as_secs() as i64;
         let id = self.store.create_session(user.id, expires_at).await?;
         let token = self.keys.issue(&Claims { sub: user.id.to_string(), sid: id.clone(), iat: now, exp: expires_at });
-        Ok(Some((Session { user, id, expires_at }, token)))
+        Ok(Some((Session { user, id, expires_at, display: None }, token)))
+    }
+
+    /// Trades a display link's secret for a display session and its token; `None` when the
+    /// display does not exist, is revoked, or the secret is not its own.
+    pub async fn display_session(&self, display: i64, secret: &str) -> Result<Option<(Session, String)>, AuthError> {
+        let Some((_, stored)) = self.store.display_secret(display).await? else { return Ok(None) };
+        if !crate::credentials::display_secret::matches(secret, &stored) {
+            return Ok(None);
+        }
+        let sid = display_session_id(display);
+        let now = now_secs();
+        let claims = Claims { sub: sid.clone(), sid, iat: now, exp: now + DISPLAY_TOKEN_SECS };
+        let token = self.keys.issue(&claims);
+        Ok(Some((self.display_of(claims).await?, token)))
+    }
+
+    /// The display session `claims` name, if its display still stands.
+    async fn display_of(&self, claims: Claims) -> Result<Session, AuthError> {
+        let display: i64 = claims
+            .sid
+            .strip_prefix("display:")
+            .and_then(|id| id.parse().ok())
+            .filter(|_| claims.sub == claims.sid)
+            .ok_or(TokenError::Invalid)?;
+        let scope = match self.displays.get(&claims.sid, Instant::now()) {
+            Ok(scope) => scope,
+            Err(began) => {
+                let scope = Arc::new(self.store.display_scope(display).await?.ok_or(AuthError::Ended)?);
+                self.displays.put(claims.sid.clone(), scope.clone(), began, Instant::now());
+                scope
+            }
+        };
+        let user = User {
+            id: -display,
+            email: format!("display {}", scope.name),
+            tenant: scope.tenant.clone(),
+            role: Role::Display,
+        };
+        Ok(Session { user, id: claims.sid, expires_at: claims.exp, display: Some(scope) })
     }
 
     /// The session a cookie value proves: a valid signature, not expired, not logged out.
     pub async fn session(&self, token: Option<&str>) -> Result<Session, AuthError> {
         let claims = self.keys.verify(token.ok_or(AuthError::Missing)?)?;
+        if claims.sid.starts_with("display:") {
+            return self.display_of(claims).await;
+        }
         let user = match self.sessions.get(&claims.sid, Instant::now()) {
             Ok(user) => user,
             Err(began) => {
@@ -116,7 +196,7 @@ impl Auth {
         if user.id.to_string() != claims.sub {
             return Err(TokenError::Invalid.into());
         }
-        Ok(Session { user, id: claims.sid, expires_at: claims.exp })
+        Ok(Session { user, id: claims.sid, expires_at: claims.exp, display: None })
     }
 
     /// The session the request's cookie proves (what every signed-in page and API call asks).
@@ -152,11 +232,15 @@ impl Auth {
     /// Another node changed what `notice` names: what this node remembers of it is stale.
     pub fn forget(&self, notice: &Notice) {
         match notice {
-            Notice::SessionEnded(session) => self.sessions.changed(session),
+            Notice::SessionEnded(session) => {
+                self.sessions.changed(session);
+                self.displays.changed(session);
+            }
             Notice::LiveMode(tenant, _) => self.live_modes.changed(tenant),
             Notice::TopicRules(_) | Notice::Notifiers(_) => {} // see `Permissions`, `Notifiers`
             Notice::Missed => {
                 self.sessions.clear();
+                self.displays.clear();
                 self.live_modes.clear();
             }
         }
@@ -164,12 +248,27 @@ impl Auth {
 
     /// Whether the session still stands in the store (not logged out, not expired), asked afresh.
     pub async fn session_stands(&self, session_id: &str) -> Result<bool, StoreError> {
-        Ok(self.store.session_user(session_id).await?.is_some())
+        match session_id.strip_prefix("display:").map(str::parse::<i64>) {
+            Some(Ok(display)) => Ok(self.store.display_scope(display).await?.is_some()),
+            Some(Err(_)) => Ok(false),
+            None => Ok(self.store.session_user(session_id).await?.is_some()),
+        }
+    }
+
+    /// The session token a request's cookie carries, if any.
+    pub fn token_of(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        self.cookies.read(headers)
     }
 
     /// The cookie that carries a session token, for a request with these headers.
     pub fn cookie(&self, token: String, headers: &axum::http::HeaderMap) -> Cookie<'static> {
         self.cookies.issue(token, self.ttl, headers)
+    }
+
+    /// The cookie of a display session: kept as long as browsers keep any (400 days), and issued
+    /// again each time the screen asks what it shows, so a screen that runs for years keeps it.
+    pub fn display_cookie(&self, token: String, headers: &axum::http::HeaderMap) -> Cookie<'static> {
+        self.cookies.issue(token, DISPLAY_COOKIE, headers)
     }
 
     /// A cookie that makes the browser forget the session.

@@ -171,6 +171,9 @@ impl Registry {
     /// [`Registry::recheck`].
     pub fn apply(&self, notice: &Notice) -> usize {
         match notice {
+            Notice::SessionEnded(session) if session.starts_with("display:") => {
+                self.kick_session(session, SESSION_ENDED, "display revoked")
+            }
             Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),
             Notice::LiveMode(tenant, mode) => self.kick_for_mode(tenant, *mode),
             // The rules must be read first: see `Permissions::reread`.

@@ -15,6 +15,7 @@
 
 pub mod mask;
 
+use crate::auth::Session;
 use crate::connections::registry::Registry;
 use crate::outbox::Frame;
 use crate::store::{Store, StoreError};
@@ -54,7 +55,26 @@ impl Forbidden {
 /// What a subscription may have: the fields hidden from it (`None`: none), or a refusal.
 pub type Checked = Result<Option<Arc<Hidden>>, Forbidden>;
 
-/// What `role` may have of `topic` under `rules`. The one check every transport goes through.
+/// What `session` may have of `topic`: a display session only the topics its dashboards follow,
+/// then what its role may have under `rules`. The one check every transport goes through.
+pub fn check_session(rules: &TopicRules, session: &Session, topic: &TopicName) -> Checked {
+    let role = session.user.role;
+    if let Some(display) = &session.display
+        && (!display.topics.contains(topic.as_str()) || FOR_PEOPLE_ONLY.contains(&topic.as_str()))
+    {
+        return Err(Forbidden { topic: topic.to_string(), role });
+    }
+    check(rules, role, topic)
+}
+
+/// Topics no display reads, whatever its dashboards show: the notification centre's, where what
+/// happens on other topics is told ([`retold`]) to the people who read it. A screen on a wall is
+/// read by whoever walks by, so it shows its dashboards' own topics only; and topic rules written
+/// before displays existed (which name only people's roles) keep meaning what they meant for what
+/// the centre may tell.
+pub const FOR_PEOPLE_ONLY: [&str; 1] = [protocol::topics::NOTIFICATIONS_TOPIC];
+
+/// What `role` may have of `topic` under `rules`.
 pub fn check(rules: &TopicRules, role: Role, topic: &TopicName) -> Checked {
     match rules.access(role, topic.as_str()) {
         Access::Denied => Err(Forbidden { topic: topic.to_string(), role }),
@@ -79,7 +99,8 @@ pub struct Overheard {
 pub fn retold(rules: &TopicRules, source: &TopicName, target: &TopicName) -> Result<Option<Hidden>, Overheard> {
     let mut hidden = Vec::new();
     for role in Role::ALL {
-        if check(rules, role, target).is_err() {
+        let displays_never_read = role == Role::Display && FOR_PEOPLE_ONLY.contains(&target.as_str());
+        if displays_never_read || check(rules, role, target).is_err() {
             continue;
         }
         match check(rules, role, source) {

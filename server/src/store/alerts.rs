@@ -2,7 +2,7 @@
 //! [`ALERTS_KEPT`] per widget (written by the node that made the change, see
 //! [`crate::notifying`]).
 
-use super::{Store, StoreError, on_backend};
+use super::{Dialect, Store, StoreError, on_backend};
 use protocol::thresholds::{ALERTS_KEPT, AlertRecord, ThresholdState};
 
 type AlertRow = (String, String, String, f64, i64, i64);
@@ -16,7 +16,7 @@ impl Store {
     /// Adds an alert to `widget`'s history and lets the oldest go past [`ALERTS_KEPT`].
     pub async fn record_alert(&self, widget: i64, alert: &AlertRecord) -> Result<(), StoreError> {
         on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = Dialect::begin_write(pool).await?;
             sqlx::query(
                 "INSERT INTO alert_events (widget_id, key, from_state, to_state, value, since_ms, at_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod dashboards;
+pub mod displays;
 pub mod sessions;
 pub mod settings;
 pub mod topic_rules;

@@ -26,6 +26,9 @@ pub struct Feed {
 /// The feeds of `session`'s tenant's dashboard `id`, each topic ready to be read; 404 when the
 /// tenant has no such dashboard.
 pub async fn load(state: &AppState, session: &Session, id: i64) -> Result<Vec<Feed>, ApiError> {
+    if !session.may_see_dashboard(id) {
+        return Err(ApiError::not_found("no such dashboard"));
+    }
     let view = state.store.dashboard(&session.user.tenant, id, session.user.id).await.map_err(ApiError::internal)?;
     let view = view.ok_or_else(|| ApiError::not_found("no such dashboard"))?;
     let feeds = view.page_feeds().into_iter().filter_map(|feed| match TopicName::parse(&feed.topic) {

@@ -68,7 +68,7 @@ pub async fn job(
     let name = TopicName::parse(params.topic.as_deref().unwrap_or(JOBS_TOPIC))
         .map_err(|e| ApiError { field: Some("topic".into()), ..ApiError::bad_request(e.to_string()) })?;
     let rules = state.permissions.of(&session.user.tenant).await.map_err(ApiError::internal)?;
-    let hidden = match permissions::check(&rules, session.user.role, &name) {
+    let hidden = match permissions::check_session(&rules, &session, &name) {
         Ok(hidden) => hidden,
         Err(forbidden) => {
             let refusal = Refusal::new(403, forbidden.to_string(), "topic_rules");

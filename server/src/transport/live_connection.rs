@@ -47,6 +47,15 @@ pub struct Followed<K> {
     pub kept: K,
 }
 
+/// Why an activity report was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreported {
+    #[error(transparent)]
+    ReadOnly(#[from] crate::auth::ReadOnly),
+    #[error(transparent)]
+    TooMany(#[from] TooManyReports),
+}
+
 /// Why a subscription was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -159,7 +168,7 @@ impl<K> LiveConnection<K> {
         from: ReadFrom,
         kept: K,
     ) -> Result<Subscribed, FollowError> {
-        let hidden = match permissions::check(&self.rules, self.session.user.role, &topic.name) {
+        let hidden = match permissions::check_session(&self.rules, &self.session, &topic.name) {
             Ok(hidden) => hidden,
             Err(forbidden) => {
                 self.refuse(&widget, &forbidden);
@@ -206,12 +215,11 @@ impl<K> LiveConnection<K> {
             return;
         }
         self.rules = rules;
-        let role = self.session.user.role;
         let changed: Vec<(Arc<str>, permissions::Checked)> = self
             .subscriptions
             .iter()
             .filter_map(|(widget, followed)| {
-                let now = permissions::check(&self.rules, role, &followed.topic.name);
+                let now = permissions::check_session(&self.rules, &self.session, &followed.topic.name);
                 let moved = now.as_ref().map_or(true, |hidden| *hidden != followed.hidden);
                 moved.then(|| (widget.clone(), now))
             })
@@ -278,8 +286,10 @@ impl<K> LiveConnection<K> {
     }
 
     /// What the user says they are doing (see [`Presence::reported`]).
-    pub fn report_activity(&self, action: ActivityAction, detail: &str) -> Result<(), TooManyReports> {
-        self.presence.reported(&self.session.user, action, detail)
+    /// Refused for a display session, which changes nothing (not even what others see of it).
+    pub fn report_activity(&self, action: ActivityAction, detail: &str) -> Result<(), Unreported> {
+        self.session.may_write()?;
+        Ok(self.presence.reported(&self.session.user, action, detail)?)
     }
 
     /// Writes the subscription summary if the last one is [`SUMMARY_EVERY`] old: a connection that

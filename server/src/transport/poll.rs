@@ -84,7 +84,7 @@ pub async fn updates(
             }
             continue;
         }
-        let hidden = match permissions::check(&rules, session.user.role, &feed.topic.name) {
+        let hidden = match permissions::check_session(&rules, &session, &feed.topic.name) {
             Ok(hidden) => hidden,
             Err(forbidden) => {
                 telemetry::denied("topic_rules");

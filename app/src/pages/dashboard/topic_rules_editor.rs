@@ -15,6 +15,8 @@ pub struct RuleRow {
     pub topics: String,
     pub viewers_read: bool,
     pub admins_read: bool,
+    /// Wall displays (a role of their own: a screen anyone in the room reads).
+    pub displays_read: bool,
     /// Fields only admins see, comma-separated.
     pub admin_only_fields: String,
     /// Field rules the form does not show, kept as they were.
@@ -23,7 +25,7 @@ pub struct RuleRow {
 
 impl RuleRow {
     pub fn new() -> Self {
-        Self { viewers_read: true, admins_read: true, ..Self::default() }
+        Self { viewers_read: true, admins_read: true, displays_read: true, ..Self::default() }
     }
 
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code, reason = "the page reads the rules in the browser"))]
@@ -33,6 +35,7 @@ impl RuleRow {
             topics: rule.topics.clone(),
             viewers_read: rule.read.contains(&Role::Viewer),
             admins_read: rule.read.contains(&Role::Admin),
+            displays_read: rule.read.contains(&Role::Display),
             admin_only_fields: rule
                 .fields
                 .iter()
@@ -45,7 +48,8 @@ impl RuleRow {
     }
 
     pub fn to_rule(&self) -> TopicRule {
-        let read = [(self.viewers_read, Role::Viewer), (self.admins_read, Role::Admin)];
+        let read =
+            [(self.viewers_read, Role::Viewer), (self.admins_read, Role::Admin), (self.displays_read, Role::Display)];
         let shown = self
             .admin_only_fields
             .split(',')
@@ -123,6 +127,7 @@ pub fn TopicRulesEditor() -> AnyView {
                 {text_field(rows, i, "Topics", "e.g. finance/**", |r| &r.topics, |r, v| r.topics = v)}
                 {check_field(rows, i, "Viewers read", |r| r.viewers_read, |r, on| r.viewers_read = on)}
                 {check_field(rows, i, "Admins read", |r| r.admins_read, |r, on| r.admins_read = on)}
+                {check_field(rows, i, "Displays read", |r| r.displays_read, |r, on| r.displays_read = on)}
                 {text_field(
                     rows,
                     i,

@@ -3,6 +3,7 @@
 //! the connection's outbox.
 
 use super::*;
+use crate::transport::live_connection::Unreported;
 
 impl Connection {
     pub(super) fn on_message(&mut self, message: Message) -> Option<Ending> {
@@ -69,11 +70,16 @@ impl Connection {
                 }
             }
             ClientMessage::Activity { action, detail } => match presence::check_detail(&detail) {
-                Ok(detail) => {
-                    if let Err(limited) = self.live.report_activity(action, detail) {
+                Ok(detail) => match self.live.report_activity(action, detail) {
+                    Ok(()) => {}
+                    Err(refused @ Unreported::ReadOnly(_)) => {
+                        telemetry::denied("display_read_only");
+                        self.error(ErrorCode::Forbidden, refused.to_string(), None)
+                    }
+                    Err(limited @ Unreported::TooMany(_)) => {
                         self.error(ErrorCode::RateLimited, limited.to_string(), None)
                     }
-                }
+                },
                 Err(message) => self.error(ErrorCode::BadMessage, message, None),
             },
         }

@@ -1,0 +1,196 @@
+//! Wall displays: a screen in an operations room that shows one dashboard, or a rotation of
+//! several, day and night, without anyone signed in on it. An admin makes a display and gets a link
+//! with a secret (shown once); the screen trades the secret for a display session that can only
+//! read those dashboards, has no expiry of its own, and ends when the display is revoked.
+
+use serde::{Deserialize, Serialize};
+
+/// Most dashboards one display rotates through.
+pub const MAX_DASHBOARDS: usize = 12;
+/// Most displays a tenant has (revoked ones included: they are kept for the record).
+pub const MAX_DISPLAYS: usize = 200;
+/// A display's name, in characters.
+pub const MAX_NAME: usize = 80;
+/// Seconds each dashboard of a rotation shows; the default, and the bounds.
+pub const DEFAULT_ROTATE_SECS: u32 = 30;
+pub const MIN_ROTATE_SECS: u32 = 5;
+pub const MAX_ROTATE_SECS: u32 = 3600;
+/// After this long without fresh data a display says so across the screen.
+pub const DEFAULT_STALE_SECS: u32 = 60;
+
+/// How a display is lit: by its own choice, not the screen's system setting (a wall screen's
+/// browser seldom has one worth following), unless asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DisplayTheme {
+    #[default]
+    Dark,
+    Light,
+    System,
+}
+
+impl DisplayTheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisplayTheme::Dark => "dark",
+            DisplayTheme::Light => "light",
+            DisplayTheme::System => "system",
+        }
+    }
+}
+
+/// Body of `POST /api/admin/displays`, and of `PATCH /api/admin/displays/{id}` with every field
+/// optional ([`DisplayEdit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDisplay {
+    pub name: String,
+    /// The dashboards it shows, in the order it rotates through them.
+    pub dashboards: Vec<i64>,
+    #[serde(default = "default_rotate")]
+    pub rotate_secs: u32,
+    #[serde(default)]
+    pub theme: DisplayTheme,
+}
+
+fn default_rotate() -> u32 {
+    DEFAULT_ROTATE_SECS
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DisplayEdit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<DisplayTheme>,
+}
+
+impl NewDisplay {
+    /// Why it cannot be saved, naming the field: `(field, message)`. (Whether its dashboards are
+    /// the tenant's is the store's to say.)
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(("name", format!("a name is 1 to {MAX_NAME} characters, without control characters")));
+        }
+        if self.dashboards.is_empty() || self.dashboards.len() > MAX_DASHBOARDS {
+            return Err(("dashboards", format!("a display shows 1 to {MAX_DASHBOARDS} dashboards")));
+        }
+        let mut seen = self.dashboards.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != self.dashboards.len() {
+            return Err(("dashboards", "each dashboard once".into()));
+        }
+        if !(MIN_ROTATE_SECS..=MAX_ROTATE_SECS).contains(&self.rotate_secs) {
+            return Err(("rotateSecs", format!("{MIN_ROTATE_SECS} to {MAX_ROTATE_SECS} seconds")));
+        }
+        Ok(())
+    }
+
+    /// `self` with `edit` applied.
+    pub fn edited(&self, edit: DisplayEdit) -> NewDisplay {
+        NewDisplay {
+            name: edit.name.unwrap_or_else(|| self.name.clone()),
+            dashboards: edit.dashboards.unwrap_or_else(|| self.dashboards.clone()),
+            rotate_secs: edit.rotate_secs.unwrap_or(self.rotate_secs),
+            theme: edit.theme.unwrap_or(self.theme),
+        }
+    }
+}
+
+/// A display as admins see it (`GET /api/admin/displays`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisplayInfo {
+    pub id: i64,
+    #[serde(flatten)]
+    pub settings: NewDisplay,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When a screen last opened a connection or polled with it (Unix seconds), and from where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_addr: Option<String>,
+    /// When it was revoked (Unix seconds): it shows nothing since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+/// Answer to `POST /api/admin/displays`: the display, and the link a screen opens. The link holds
+/// the secret, which is shown this once and kept only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedDisplay {
+    pub display: DisplayInfo,
+    /// `/display/{id}#{secret}`: the secret rides in the fragment, which browsers never send, so it
+    /// is in no server's or proxy's log.
+    pub link: String,
+}
+
+/// Body of `POST /api/display/session`: what the screen read from its link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DisplayClaim {
+    pub display: i64,
+    pub secret: String,
+}
+
+/// What a display session shows (`GET /api/display/me`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisplayBrief {
+    pub id: i64,
+    pub name: String,
+    pub dashboards: Vec<i64>,
+    pub rotate_secs: u32,
+    pub theme: DisplayTheme,
+    /// After this long without fresh data the screen says so.
+    pub stale_secs: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn display() -> NewDisplay {
+        NewDisplay { name: "Ops wall".into(), dashboards: vec![1, 2], rotate_secs: 30, theme: DisplayTheme::Dark }
+    }
+
+    #[test]
+    fn a_display_is_checked_field_by_field() {
+        assert_eq!(display().check(), Ok(()));
+        assert_eq!(NewDisplay { name: " ".into(), ..display() }.check().unwrap_err().0, "name");
+        assert_eq!(NewDisplay { name: "a\u{7}".into(), ..display() }.check().unwrap_err().0, "name");
+        assert_eq!(NewDisplay { dashboards: vec![], ..display() }.check().unwrap_err().0, "dashboards");
+        assert_eq!(NewDisplay { dashboards: vec![1, 1], ..display() }.check().unwrap_err().1, "each dashboard once");
+        assert_eq!(NewDisplay { rotate_secs: 1, ..display() }.check().unwrap_err().0, "rotateSecs");
+    }
+
+    #[test]
+    fn the_wire_shape_is_camel_case_with_defaults() {
+        let parsed: NewDisplay = serde_json::from_str(r#"{"name":"Wall","dashboards":[3]}"#).unwrap();
+        assert_eq!((parsed.rotate_secs, parsed.theme), (DEFAULT_ROTATE_SECS, DisplayTheme::Dark));
+        assert!(serde_json::from_str::<NewDisplay>(r#"{"name":"W","dashboards":[3],"admin":true}"#).is_err());
+        let edit: DisplayEdit = serde_json::from_str(r#"{"name":"Lobby"}"#).unwrap();
+        assert_eq!(display().edited(edit).name, "Lobby");
+        let info = DisplayInfo {
+            id: 4,
+            settings: display(),
+            created_at: 1,
+            last_seen_at: None,
+            last_seen_addr: None,
+            revoked_at: None,
+        };
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!(json["rotateSecs"], 30);
+        assert_eq!(json["theme"], "dark");
+        assert!(json.get("revokedAt").is_none());
+    }
+}
