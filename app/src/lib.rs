@@ -115,6 +115,8 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("d"), ParamSegment("id")) view=pages::DashboardPage/>
                 </ParentRoute>
                 <Route path=StaticSegment("login") view=pages::LoginPage/>
+                // A wall display has a page of its own: no header, no controls, its own connection.
+                <Route path=(StaticSegment("display"), ParamSegment("id")) view=pages::DisplayPage/>
             </Routes>
         </Router>
     }

@@ -153,6 +153,9 @@ pub struct DisplayBrief {
     pub theme: DisplayTheme,
     /// After this long without fresh data the screen says so.
     pub stale_secs: u32,
+    /// Names the site's build (its assets' directory): a screen whose page came from another build
+    /// reloads itself, so a deploy reaches the wall without anyone touching it.
+    pub build: String,
 }
 
 #[cfg(test)]

@@ -226,7 +226,15 @@ fn perform(rc: &Rc<RefCell<Driver>>, effects: Vec<Effect>) {
             }
             Effect::SignIn => {
                 super::forget_saved_session();
-                crate::http::go_to(crate::routes::LOGIN_PATH)
+                match super::page_kind::get() {
+                    super::page_kind::PageKind::Person => crate::http::go_to(crate::routes::LOGIN_PATH),
+                    // A display's session ends only when it is revoked: its page says so.
+                    super::page_kind::PageKind::Display => {
+                        if let Ok(event) = web_sys::CustomEvent::new(super::page_kind::SESSION_ENDED_EVENT) {
+                            let _ = window().dispatch_event(&event);
+                        }
+                    }
+                }
             }
             Effect::WebSocketRefused => tell(rc, Notice::WebSocketRefused),
             Effect::PollingChosen => tell(rc, Notice::PollingChosen),

@@ -19,6 +19,7 @@ pub mod job_detail;
 pub mod kpi_values;
 pub mod mode_gate;
 pub mod notifications;
+pub mod page_kind;
 pub mod relay;
 pub mod saved_session;
 pub mod series_buffer;

@@ -15,6 +15,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 
+mod displays_editor;
 mod editor;
 mod notify_editor;
 mod thresholds_editor;
@@ -220,6 +221,7 @@ pub fn DashboardPage() -> AnyView {
         <Show when=move || editing.get() && can_edit()>
             <editor::AddWidgetForm loaded=loaded/>
             <topic_rules_editor::TopicRulesEditor/>
+            <displays_editor::DisplaysEditor dashboards=Signal::derive(move || list.get()) current=Signal::derive(current)/>
         </Show>
         {move || match loaded.get() {
             Loaded::Loading => Some(view! { <p class="page-note">"Loading dashboard…"</p> }.into_any()),

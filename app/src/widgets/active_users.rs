@@ -30,9 +30,12 @@ pub fn ActiveUsers(def: WidgetDef, mode: WidgetMode) -> AnyView {
         activity.refresh();
     });
 
+    let is_display =
+        |doc: &serde_json::Map<String, serde_json::Value>| doc.get("role").and_then(|r| r.as_str()) == Some("display");
     let people = move || {
         online.data.with(|docs| {
             docs.iter()
+                .filter(|(_, doc)| !is_display(doc))
                 .map(|(id, doc)| {
                     let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
                     let since = doc.get("since").and_then(|v| v.as_i64()).map(clock_time).unwrap_or_default();
@@ -56,6 +59,28 @@ pub fn ActiveUsers(def: WidgetDef, mode: WidgetMode) -> AnyView {
                 .collect_view()
         })
     };
+    // Wall displays are no people: listed apart, by name, with how long they have been on.
+    let displays = move || {
+        online.data.with(|docs| {
+            docs.iter()
+                .filter(|(_, doc)| is_display(doc))
+                .map(|(id, doc)| {
+                    let name = doc.get("email").and_then(|v| v.as_str()).unwrap_or_default();
+                    let name = name.strip_prefix("display ").unwrap_or(name).to_owned();
+                    let since = doc.get("since").and_then(|v| v.as_i64()).map(clock_time).unwrap_or_default();
+                    view! {
+                        <li class="display-online" data-user=id.clone()>
+                            <span class="presence-dot" aria-hidden="true"></span>
+                            <strong>{name}</strong>
+                            <span class="since">{format!("on since {since}")}</span>
+                        </li>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let people_count = move || online.data.with(|docs| docs.iter().filter(|(_, doc)| !is_display(doc)).count());
+    let display_count = move || online.data.with(|docs| docs.iter().filter(|(_, doc)| is_display(doc)).count());
     let recent = move || {
         activity.data.with(|a| {
             a.newest_first()
@@ -66,8 +91,12 @@ pub fn ActiveUsers(def: WidgetDef, mode: WidgetMode) -> AnyView {
     };
     view! {
         <WidgetFrame framed=framed>
-            <p class="online-count">{move || format!("{} online", online.data.with(Documents::len))}</p>
+            <p class="online-count">{move || format!("{} online", people_count())}</p>
             <ul class="people">{people}</ul>
+            <Show when=move || { display_count() > 0 }>
+                <h3 class="subhead">{move || format!("Wall displays ({})", display_count())}</h3>
+                <ul class="people displays-online">{displays}</ul>
+            </Show>
             <h3 class="subhead">"Recent activity"</h3>
             <ul class="activity">{recent}</ul>
         </WidgetFrame>

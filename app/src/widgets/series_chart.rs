@@ -152,7 +152,7 @@ mod browser {
         match chart {
             Some((existing, _)) => WasmRenderer::update(existing, &option),
             None => {
-                let dark = dark_system();
+                let dark = page_is_dark();
                 let theme = if dark { Theme::Dark } else { Theme::Default };
                 let renderer = WasmRenderer::new_opt(None, None).theme(theme);
                 match renderer.render(dom_id, &base_chart(kind, title, threshold.as_ref(), dark)) {
@@ -176,10 +176,18 @@ mod browser {
         }
     }
 
-    /// Whether the system asks for dark: the chart then takes ECharts' own dark theme, so axes and
-    /// labels stay legible.
-    fn dark_system() -> bool {
-        window().match_media("(prefers-color-scheme: dark)").ok().flatten().is_some_and(|query| query.matches())
+    /// Whether the page is dark (its own choice, `data-theme` on the root, as a wall display makes;
+    /// else the system's): the chart then takes ECharts' own dark theme, so axes and labels stay
+    /// legible.
+    fn page_is_dark() -> bool {
+        let chosen = document().document_element().and_then(|root| root.get_attribute("data-theme"));
+        match chosen.as_deref() {
+            Some("dark") => true,
+            Some("light") => false,
+            _ => {
+                window().match_media("(prefers-color-scheme: dark)").ok().flatten().is_some_and(|query| query.matches())
+            }
+        }
     }
 
     /// The first colour of the theme's palette: what the series is drawn in where it is fine.

@@ -186,14 +186,16 @@ mod tests {
     #[test]
     fn a_chart_colours_its_states_as_the_page_does() {
         let css = include_str!("../../../style/main.css");
-        let (light, dark) = css.split_once("@media (prefers-color-scheme: dark)").unwrap();
-        let variable = |block: &str, name: &str| {
-            let at = block.find(&format!("--{name}:")).unwrap_or_else(|| panic!("--{name} in main.css"));
-            block[at..].split_once(':').unwrap().1.split(';').next().unwrap().trim().to_owned()
+        // `--warn: light-dark(#c98a00, #f2b53a);`: the light value, then the dark one.
+        let variable = |name: &str, dark: bool| {
+            let at = css.find(&format!("--{name}: light-dark(")).unwrap_or_else(|| panic!("--{name} in main.css"));
+            let values = css[at..].split_once('(').unwrap().1.split_once(')').unwrap().0;
+            let (light, dark_value) = values.split_once(',').unwrap();
+            (if dark { dark_value } else { light }).trim().to_owned()
         };
-        for (block, is_dark) in [(light, false), (dark, true)] {
-            assert_eq!(state_colour(ThresholdState::Warning, is_dark).unwrap(), variable(block, "warn"));
-            assert_eq!(state_colour(ThresholdState::Critical, is_dark).unwrap(), variable(block, "bad"));
+        for is_dark in [false, true] {
+            assert_eq!(state_colour(ThresholdState::Warning, is_dark).unwrap(), variable("warn", is_dark));
+            assert_eq!(state_colour(ThresholdState::Critical, is_dark).unwrap(), variable("bad", is_dark));
         }
         assert_eq!(state_colour(ThresholdState::Ok, false), None);
     }

@@ -171,7 +171,7 @@ pub async fn open_session(
     };
     seen(&state, &session, peer).await;
     audit(&state, &session, "display_open", format!("from {peer}"));
-    let brief = brief(&session)?;
+    let brief = brief(&state, &session)?;
     Ok((jar.add(state.auth.display_cookie(token, &headers)), Json(brief)))
 }
 
@@ -184,7 +184,7 @@ pub async fn me(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<(CookieJar, Json<DisplayBrief>), ApiError> {
-    let brief = brief(&session)?;
+    let brief = brief(&state, &session)?;
     seen(&state, &session, peer).await;
     let jar = match state.auth.token_of(&headers) {
         Some(token) => jar.add(state.auth.display_cookie(token, &headers)),
@@ -193,7 +193,7 @@ pub async fn me(
     Ok((jar, Json(brief)))
 }
 
-fn brief(session: &Session) -> Result<DisplayBrief, ApiError> {
+fn brief(state: &AppState, session: &Session) -> Result<DisplayBrief, ApiError> {
     let display = session.display.as_ref().ok_or_else(|| ApiError::forbidden("this is not a display's session"))?;
     Ok(DisplayBrief {
         id: display.id,
@@ -202,6 +202,7 @@ fn brief(session: &Session) -> Result<DisplayBrief, ApiError> {
         rotate_secs: display.rotate_secs,
         theme: display.theme,
         stale_secs: DEFAULT_STALE_SECS,
+        build: state.leptos_options.site_pkg_dir.to_string(),
     })
 }
 

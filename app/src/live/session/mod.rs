@@ -52,6 +52,13 @@ pub struct LiveSessionConfig {
     pub report_refusals: bool,
 }
 
+impl LiveSessionConfig {
+    /// A wall display's: never Offline, however long the outage (see `page_kind`).
+    pub fn display() -> Self {
+        Self { max_attempts: u32::MAX, ..Self::default() }
+    }
+}
+
 impl Default for LiveSessionConfig {
     fn default() -> Self {
         Self {

@@ -55,7 +55,7 @@ impl Hub {
         });
         // The hub's connection has no fallback of its own (it serves every dashboard of every
         // tab, and the fallbacks serve one): it says when the WebSocket does not get through.
-        let config = LiveSessionConfig { report_refusals: true, ..LiveSessionConfig::default() };
+        let config = LiveSessionConfig { report_refusals: true, ..crate::live::page_kind::session_config() };
         let client = LiveClient::connect(config, status, RwSignal::new(None), RwSignal::new(None), Some(hook));
         *hub.client.borrow_mut() = Some(client);
         *hub.sweep.borrow_mut() = set_interval_with_handle(

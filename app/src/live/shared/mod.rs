@@ -539,7 +539,7 @@ fn go_solo(rc: &Rc<RefCell<Tab>>) {
         let tab = rc.borrow();
         tab.show(ConnectionStatus::Connecting);
         let client =
-            LiveClient::connect(LiveSessionConfig::default(), tab.status, tab.last_update, tab.next_probe, None);
+            LiveClient::connect(super::page_kind::session_config(), tab.status, tab.last_update, tab.next_probe, None);
         let mut replay: Vec<Input> = tab.dashboard.map(|d| Input::SetDashboard(Some(d))).into_iter().collect();
         let subscriptions: Vec<_> = tab
             .widgets
