@@ -91,7 +91,7 @@ ensure_npm_packages() {
     return
   fi
   command -v npm >/dev/null || die "npm is missing: install Node.js 20 or newer"
-  say "installing npm packages (ECharts, Playwright, binaryen, ws)"
+  say "installing npm packages (ECharts, Playwright, axe-core, binaryen, ws)"
   npm ci --no-audit --no-fund --loglevel=error
 }
 

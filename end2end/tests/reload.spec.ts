@@ -29,7 +29,7 @@ test('a page refresh resumes where the old page stopped: no point missing, none 
     // Unread notifications are part of what a refresh keeps (and the header is server-rendered:
     // restoring them must not break hydration).
     expect(await server.publish('acme', 'ops/notifications', { events: [{ type: 'notification', level: 'info', title: 'Before reload' }] })).toBe(200);
-    const unread = page.getByRole('button', { name: /^Notifications, [1-9]\d* unread$/ });
+    const unread = page.getByRole('button', { name: /^Notifications [1-9]\d* unread$/ });
     await expect(unread).toBeVisible();
 
     for (let round = 0; round < 3; round++) {

@@ -90,15 +90,20 @@ pub fn NotificationCenter(
                 class="button-quiet bell"
                 type="button"
                 aria-expanded=move || open.get().to_string()
-                aria-label=move || format!("Notifications, {} unread", unread())
                 // Where the centre's topic stands, as on every widget: empty until its snapshot.
                 data-offset=move || feed.state.offset.get().map(|o| o.to_string()).unwrap_or_default()
                 on:click=move |_| open.update(|o| *o = !*o)
             >
-                "Notifications"
-                <Show when=move || { unread() > 0 }>
+                // Its name is its text, "Notifications 3 unread": what it shows ("Notifications 3"),
+                // then what only a screen reader needs to hear.
+                "Notifications "
+                <Show
+                    when=move || { unread() > 0 }
+                    fallback=|| view! { <span class="visually-hidden">"0"</span> }
+                >
                     <span class="unread-count">{unread}</span>
                 </Show>
+                <span class="visually-hidden">" unread"</span>
             </button>
             <Show when=move || open.get()>
                 <div class="notification-panel" role="dialog" aria-label="Notifications">
