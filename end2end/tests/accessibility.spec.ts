@@ -70,6 +70,8 @@ test('every page has no accessibility violations, light and dark: sign-in, dashb
     await expect(widgetOf(page, 'e2e/kpi').locator('.kpi[data-key="orders"]')).toHaveAttribute('data-state', 'critical');
     // The alerts: a toast, the centre with them, the widget's history.
     await expect(page.getByRole('alert').filter({ hasText: 'is critical at 20' })).toBeVisible();
+    await page.getByText('Alert history').click();
+    await expect(page.locator('.alert-line')).toHaveCount(2); // warning at 40, then critical at 20
     await page.getByRole('button', { name: /^Notifications/ }).click();
     await expect(page.getByRole('dialog', { name: 'Notifications' })).toBeVisible();
     await audit(page, 'alerts, light');

@@ -43,6 +43,10 @@ test('a KPI tile past its threshold says so in words and colour, light and dark,
     await expect(page.getByRole('alert').filter({ hasText: 'Throughput: orders is critical at 20 (below 30)' })).toBeVisible();
     const history = await (await page.request.get(`${server.url}/api/dashboards/${id}/widgets/${widget}/alerts`)).json();
     expect(history.map((a: { from: string; to: string; value: number }) => [a.from, a.to, a.value])).toEqual([['ok', 'critical', 20]]);
+    // The viewer reads it under the tile too.
+    const slot = page.locator('.widget-slot', { has: tiles });
+    await slot.getByText('Alert history').click();
+    await expect(slot.locator('.alert-line')).toHaveText([/^\d\d:\d\d:\d\d · orders critical at 20 \(was ok\)$/]);
     // A key without a threshold has no state.
     await expect(tiles.locator('.kpi[data-key="returns"]')).toHaveAttribute('data-state', 'ok');
     await expect(tile).not.toHaveClass(/kpi-flash/);

@@ -15,6 +15,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use protocol::dashboard::{DASHBOARD_EDITS_FEED, DashboardSummary, DashboardView, WidgetDef, WidgetMode};
 
+mod alert_history;
 mod displays_editor;
 mod editor;
 mod notify_editor;
@@ -185,6 +186,13 @@ pub fn DashboardPage() -> AnyView {
                     {def.kind.has_thresholds().then(|| view! { <thresholds_editor::ThresholdsEditor widget=id kind=def.kind loaded=loaded/> })}
                 </Show>
                 {widget_view(def.clone(), mode, thresholds)}
+                {move || {
+                    let dashboard = loaded.with(|l| match l {
+                        Loaded::Ready(v) if v.widgets.iter().any(|w| w.id == id && !w.thresholds.is_empty()) => Some(v.id),
+                        _ => None,
+                    });
+                    dashboard.map(|dashboard| view! { <alert_history::AlertHistory dashboard widget=id/> })
+                }}
             </div>
         }
     };
