@@ -1,5 +1,6 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
 import { createDashboard, widgetOf } from './support/dashboard';
+import { usedHeapMb } from './support/heap';
 import { FaultyNetwork } from './support/network';
 import { OwnServer } from './support/server';
 import { from, signIn } from './support/session';
@@ -163,6 +164,58 @@ test('a screen that holds no display session asks for its link, and a display se
     await wall.goto(`${server.url}/d/${id}`);
     await expect(wall).toHaveURL(`${server.url}/display/${body.display.id}`);
     await expect(wall.locator('.display-screen')).toHaveAttribute('data-status', 'live');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a display runs a simulated day (its clock advanced 10 minutes at a time, data published at every step) with its memory flat', async ({
+  page,
+  browser,
+}) => {
+  test.setTimeout(420_000);
+  const server = await OwnServer.create();
+  await server.start();
+  try {
+    await signIn(page, 'ops@acme.test', server.url);
+    const floor = await createDashboard(page, server.url, 'Floor', [{ title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' }]);
+    const sales = await createDashboard(page, server.url, 'Sales', [
+      { title: 'Orders', kind: 'kpi_tiles', topic: 'e2e/kpi' },
+      { title: 'Orders per second', kind: 'line_chart', topic: 'e2e/orders' },
+    ]);
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 1 } })).toBe(200);
+    const made = await page.request.post(`${server.url}/api/admin/displays`, {
+      data: { name: 'Wall', dashboards: [floor, sales], rotateSecs: 7 },
+      headers: from(server.url),
+    });
+    // The screen's timers and clock are Playwright's: a day passes in minutes of real time. Its
+    // network is real.
+    const context = await browser.newContext({ viewport: { width: 1600, height: 900 } });
+    const wall = await context.newPage();
+    await wall.clock.install();
+    await wall.goto(`${server.url}${(await made.json()).link}`);
+    const display = wall.locator('.display-screen');
+    await expect(display).toHaveAttribute('data-status', 'live');
+    const step = async (n: number) => {
+      expect(await server.publish('acme', 'e2e/kpi', { values: { orders: n } })).toBe(200);
+      expect(await server.publish('acme', 'e2e/orders', { points: [{ value: n % 100 }] })).toBe(200);
+      await wall.clock.fastForward('10:00');
+      await expect(display).toHaveAttribute('data-status', 'live');
+      await expect(widgetOf(wall, 'e2e/kpi').locator('.kpi[data-key="orders"] .kpi-value').first()).toHaveText(String(n));
+    };
+    for (let n = 2; n < 8; n++) await step(n); // warm up: both dashboards shown, every timer run
+    const before = await usedHeapMb(wall);
+    const titles = new Set<string>();
+    const steps = 6 * 24;
+    for (let n = 8; n < 8 + steps; n++) {
+      await step(n);
+      titles.add((await wall.getByRole('heading', { level: 1 }).textContent()) ?? '');
+    }
+    const after = await usedHeapMb(wall);
+    console.log(`simulated day: ${steps} steps of 10 min, JS heap ${before.toFixed(2)} MB → ${after.toFixed(2)} MB`);
+    expect([...titles].sort(), 'the rotation went on all day').toEqual(['Floor', 'Sales']);
+    expect(after - before, 'the heap stays flat').toBeLessThan(5);
+    await context.close();
   } finally {
     await server.stop();
   }
