@@ -1,3 +1,6 @@
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { expect, test, type Browser, type Page } from '@playwright/test';
 import { createDashboard, widgetOf } from './support/dashboard';
 import { usedHeapMb } from './support/heap';
@@ -218,5 +221,57 @@ test('a display runs a simulated day (its clock advanced 10 minutes at a time, d
     await context.close();
   } finally {
     await server.stop();
+  }
+});
+
+test('a display reloads itself after a deploy: a new build of the site reaches the wall without anyone touching it', async ({
+  page,
+  browser,
+}) => {
+  test.setTimeout(180_000);
+  const server = await OwnServer.create();
+  await server.start();
+  const site = await mkdtemp(path.join(os.tmpdir(), 'livedash-deployed-site-'));
+  try {
+    await signIn(page, 'ops@acme.test', server.url);
+    const id = await createDashboard(page, server.url, 'Floor', [{ title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' }]);
+    const made = await page.request.post(`${server.url}/api/admin/displays`, {
+      data: { name: 'Wall', dashboards: [id] },
+      headers: from(server.url),
+    });
+    const wall = await (await browser.newContext()).newPage();
+    await wall.clock.install(); // the minute between two checks of what it shows passes at once
+    await wall.goto(`${server.url}${(await made.json()).link}`);
+    const display = wall.locator('.display-screen');
+    await expect(display).toHaveAttribute('data-status', 'live');
+    // The build a page runs: its package's hashed directory, named in the page's HTML.
+    // (Asked while the page reloads, it answers nothing, and is asked again.)
+    const build = () =>
+      wall
+        .evaluate(() => document.documentElement.outerHTML.match(/assets\/([0-9a-f]+)\/pkg/)?.[1])
+        .catch(() => undefined);
+    const before = await build();
+    expect(before).toMatch(/^[0-9a-f]+$/);
+
+    // A deploy: the same site with one more file in its package, so another build.
+    await server.stop();
+    await cp(process.env.LEPTOS_SITE_ROOT ?? '../target/site', site, { recursive: true });
+    await writeFile(path.join(site, 'pkg', 'deployed.txt'), `deployed at ${Date.now()}`);
+    server.useSite(site);
+    await server.start();
+    await expect(display).toHaveAttribute('data-status', 'live', { timeout: 60_000 });
+    await wall.clock.fastForward('01:05');
+    await expect
+      .poll(async () => {
+        const now = await build();
+        return now !== undefined && now !== before;
+      }, { message: 'the wall runs the new build' })
+      .toBe(true);
+    await expect(wall.locator('.display-screen')).toHaveAttribute('data-status', 'live');
+    expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 9 } })).toBe(200);
+    await tile(wall, '9');
+  } finally {
+    await server.stop();
+    await rm(site, { recursive: true, force: true });
   }
 });

@@ -15,6 +15,11 @@ export class OwnServer {
     private readonly env: Record<string, string>,
   ) {}
 
+  /// Serves the site at `root` from the next start on: a deploy of another build.
+  useSite(root: string): void {
+    this.env.LEPTOS_SITE_ROOT = root;
+  }
+
   /// `env` adds to or overrides the server's environment (e.g. smaller snapshots); `port` is a
   /// free one unless given.
   static async create(env: Record<string, string> = {}, port?: number): Promise<OwnServer> {
