@@ -126,6 +126,7 @@ async fn a_display_session_reads_its_own_dashboards_only_and_changes_nothing() {
     assert_eq!(screen.get(&format!("/api/dashboards/{sales}")).await.0, 404);
     assert_eq!(screen.get(&format!("/api/v1/dashboards/{sales}/updates")).await.0, 404);
     assert_eq!(screen.get(&format!("/api/v1/dashboards/{floor}/updates")).await.0, 200);
+    assert_eq!(screen.get(&format!("/api/stream/dashboard/{sales}")).await.0, 404, "nor over SSE");
     let widget = floor_widgets[0].trim_start_matches('w');
     assert_eq!(screen.get(&format!("/api/dashboards/{floor}/widgets/{widget}/alerts")).await.0, 200);
 

@@ -456,6 +456,40 @@ async fn two_nodes_taking_the_same_bad_values_at_once_raise_each_alert_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_revoked_on_one_node_is_closed_at_once_on_another() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    let admin = support::As::user(&a, support::ACME_ADMIN).await;
+    let (dashboard, _) = admin.create_dashboard(&[("kpi_tiles", "ops/kpi")]).await;
+    let body = serde_json::json!({"name": "Wall", "dashboards": [dashboard]});
+    let (status, made) = admin.call(reqwest::Method::POST, "/api/admin/displays", Some(body)).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["display"]["id"].as_i64().unwrap();
+    let secret = made["link"].as_str().unwrap().split_once('#').unwrap().1.to_owned();
+    // The screen opens its link on node B and follows its dashboard there.
+    let opened = b
+        .http()
+        .post(b.url("/api/display/session"))
+        .header("origin", b.origin())
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"display": id, "secret": secret}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut screen = b.open_ws(Some(&cookie), Some(&b.origin())).await.unwrap();
+    assert_eq!(screen.next_json().await["type"], "welcome");
+    // Revoked on node A: node B closes the screen's socket, and its session is refused there.
+    assert_eq!(admin.call(reqwest::Method::DELETE, &format!("/api/admin/displays/{id}"), None).await.0, 204);
+    assert_eq!(screen.close_code().await, protocol::close::SESSION_ENDED);
+    let on_b = support::As { http: reqwest::Client::new(), cookie, base: b.url("") };
+    assert_eq!(on_b.get("/api/display/me").await.0, 401);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_that_go_back_under_one_epoch_start_a_new_epoch_instead_of_being_dropped() {
     // A Redis failover to a replica that missed the last writes: the topic's offset goes back while
     // its epoch stays, and new messages reuse offsets that viewers already hold. Simulated here by
