@@ -70,6 +70,14 @@ test('an admin makes two displays; each screen shows its dashboard live without 
     await a.screenshot({ path: 'artifacts/display-dark.png' });
     await b.screenshot({ path: 'artifacts/display-light.png' });
 
+    // Who's online lists the two screens apart from the people.
+    const operations = await page.context().newPage();
+    await operations.goto(server.url);
+    const online = operations.locator('section[data-kind="active_users"]');
+    await expect(online.locator('.displays-online li strong')).toHaveText(['Left wall', 'Right wall']);
+    await expect(online.locator('.person', { hasText: 'wall' })).toHaveCount(0);
+    await operations.close();
+
     expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 42 } })).toBe(200);
     await tile(a, '42');
     await tile(b, '42');
