@@ -101,9 +101,11 @@ async fn chosen_document_changes_raise_titled_notifications_for_everyone_who_rea
     publish(&server, "sales/orders", json!([order("o3", "Umbrella", 0.2)])).await;
     publish(&server, "ops/other", json!([order("x", "y", 0.0)])).await;
     assert_eq!(centre_titles(&server).await.len(), 3);
-    let (_, audit) = admin.get("/api/admin/audit").await;
-    let audit = audit.to_string();
-    assert!(audit.contains("widget_notify") && audit.contains(": off"), "{audit}");
+    support::eventually_async("turning them off is audited", || async {
+        let audit = admin.get("/api/admin/audit").await.1.to_string();
+        audit.contains("widget_notify") && audit.contains(": off")
+    })
+    .await;
 }
 
 /// What a page opening now finds in the notification centre.
