@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { createDashboard, widgetOf } from './support/dashboard';
+import { createDashboard, createDisplay, widgetOf } from './support/dashboard';
 import { OwnServer } from './support/server';
 import { from, signIn } from './support/session';
 
@@ -87,11 +87,8 @@ test('every page has no accessibility violations, light and dark: sign-in, dashb
     await page.emulateMedia({ colorScheme: 'dark' });
     await audit(page, 'editor, dark');
 
-    const made = await page.request.post(`${server.url}/api/admin/displays`, {
-      data: { name: 'Wall', dashboards: [id] },
-      headers: from(server.url),
-    });
-    const link = `${server.url}${(await made.json()).link}`;
+    const made = await createDisplay(page, server.url, { name: 'Wall', dashboards: [id] });
+    const link = `${server.url}${made.link}`;
     for (const theme of ['dark', 'light']) {
       const wall = await (await browser.newContext({ viewport: { width: 1600, height: 900 } })).newPage();
       await wall.goto(link);

@@ -2,11 +2,11 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { createDashboard, widgetOf } from './support/dashboard';
+import { createDashboard, createDisplay, widgetOf } from './support/dashboard';
 import { usedHeapMb } from './support/heap';
 import { FaultyNetwork } from './support/network';
 import { OwnServer } from './support/server';
-import { from, signIn } from './support/session';
+import { signIn } from './support/session';
 
 /// A screen with nothing but a display's link: a browser context of its own, nobody signed in.
 async function screen(browser: Browser, link: string, colorScheme: 'light' | 'dark' = 'light'): Promise<Page> {
@@ -47,12 +47,8 @@ test('an admin makes two displays; each screen shows its dashboard live without 
     const left = (await shownLink.textContent())!;
     await page.screenshot({ path: 'artifacts/displays-editor.png', fullPage: true });
     // The other through the API, light.
-    const made = await page.request.post(`${server.url}/api/admin/displays`, {
-      data: { name: 'Right wall', dashboards: [id], theme: 'light' },
-      headers: from(server.url),
-    });
-    expect(made.status()).toBe(201);
-    const right = `${server.url}${(await made.json()).link}`;
+    const made = await createDisplay(page, server.url, { name: 'Right wall', dashboards: [id], theme: 'light' });
+    const right = `${server.url}${made.link}`;
 
     const a = await screen(browser, left, 'light');
     const b = await screen(browser, right, 'dark');
@@ -112,11 +108,8 @@ test('a display never gives up: over a server restart and a 2-minute outage it s
     await signIn(page, 'ops@acme.test', server.url);
     const id = await createDashboard(page, server.url, 'Floor', [{ title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' }]);
     expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 40 } })).toBe(200);
-    const made = await page.request.post(`${server.url}/api/admin/displays`, {
-      data: { name: 'Wall', dashboards: [id] },
-      headers: from(server.url),
-    });
-    const wall = await screen(browser, `${network.url}${(await made.json()).link}`);
+    const made = await createDisplay(page, server.url, { name: 'Wall', dashboards: [id] });
+    const wall = await screen(browser, `${network.url}${made.link}`);
     const display = wall.locator('.display-screen');
     await expect(display).toHaveAttribute('data-status', 'live');
     await tile(wall, '40');
@@ -165,15 +158,11 @@ test('a screen that holds no display session asks for its link, and a display se
     await mine.goto(`${server.url}/display/1`);
     await expect(mine.getByRole('alert')).toHaveText("This screen has no display session: open the display's link.");
     // A display session sent to any other page comes back to its own.
-    const made = await page.request.post(`${server.url}/api/admin/displays`, {
-      data: { name: 'Wall', dashboards: [id] },
-      headers: from(server.url),
-    });
-    const body = await made.json();
-    const wall = await screen(browser, `${server.url}${body.link}`);
+    const made = await createDisplay(page, server.url, { name: 'Wall', dashboards: [id] });
+    const wall = await screen(browser, `${server.url}${made.link}`);
     await expect(wall.locator('.display-screen')).toHaveAttribute('data-status', 'live');
     await wall.goto(`${server.url}/d/${id}`);
-    await expect(wall).toHaveURL(`${server.url}/display/${body.display.id}`);
+    await expect(wall).toHaveURL(`${server.url}/display/${made.id}`);
     await expect(wall.locator('.display-screen')).toHaveAttribute('data-status', 'live');
   } finally {
     await server.stop();
@@ -195,16 +184,13 @@ test('a display runs a simulated day (its clock advanced 10 minutes at a time, d
       { title: 'Orders per second', kind: 'line_chart', topic: 'e2e/orders' },
     ]);
     expect(await server.publish('acme', 'e2e/kpi', { values: { orders: 1 } })).toBe(200);
-    const made = await page.request.post(`${server.url}/api/admin/displays`, {
-      data: { name: 'Wall', dashboards: [floor, sales], rotateSecs: 7 },
-      headers: from(server.url),
-    });
+    const made = await createDisplay(page, server.url, { name: 'Wall', dashboards: [floor, sales], rotateSecs: 7 });
     // The screen's timers and clock are Playwright's: a day passes in minutes of real time. Its
     // network is real.
     const context = await browser.newContext({ viewport: { width: 1600, height: 900 } });
     const wall = await context.newPage();
     await wall.clock.install();
-    await wall.goto(`${server.url}${(await made.json()).link}`);
+    await wall.goto(`${server.url}${made.link}`);
     const display = wall.locator('.display-screen');
     await expect(display).toHaveAttribute('data-status', 'live');
     const step = async (n: number) => {
@@ -243,13 +229,10 @@ test('a display reloads itself after a deploy: a new build of the site reaches t
   try {
     await signIn(page, 'ops@acme.test', server.url);
     const id = await createDashboard(page, server.url, 'Floor', [{ title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' }]);
-    const made = await page.request.post(`${server.url}/api/admin/displays`, {
-      data: { name: 'Wall', dashboards: [id] },
-      headers: from(server.url),
-    });
+    const made = await createDisplay(page, server.url, { name: 'Wall', dashboards: [id] });
     const wall = await (await browser.newContext()).newPage();
     await wall.clock.install(); // the minute between two checks of what it shows passes at once
-    await wall.goto(`${server.url}${(await made.json()).link}`);
+    await wall.goto(`${server.url}${made.link}`);
     const display = wall.locator('.display-screen');
     await expect(display).toHaveAttribute('data-status', 'live');
     // The build a page runs: its package's hashed directory, named in the page's HTML.

@@ -6,11 +6,11 @@
 
 mod support;
 
+use protocol::Level;
 use protocol::thresholds::{AlertRecord, ThresholdState};
-use protocol::{ControlMessage, Event, Item, Level, ServerMessage};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{ACME_ADMIN, ACME_VIEWER, As, Client, TestServer, metric};
+use support::{ACME_ADMIN, ACME_VIEWER, As, Client, TestServer, metric, next_events};
 
 async fn publish(server: &TestServer, topic: &str, body: Value) {
     let answer = server
@@ -37,26 +37,6 @@ async fn widget_with(admin: &As, kind: &str, topic: &str, thresholds: Value) -> 
     let (status, saved) = admin.call(Method::PUT, &path, Some(thresholds)).await;
     assert_eq!(status, 200, "{saved}");
     (dashboard, widget)
-}
-
-/// The events of the next update on the centre's topic (snapshots and pongs skipped).
-async fn next_events(client: &mut Client) -> Vec<Event> {
-    loop {
-        match client.next_message().await {
-            ServerMessage::Update(update) => {
-                return update
-                    .series
-                    .into_iter()
-                    .map(|item| match item {
-                        Item::Event(event) => event,
-                        other => panic!("{other:?}"),
-                    })
-                    .collect();
-            }
-            ServerMessage::Control(ControlMessage::Snapshot { .. } | ControlMessage::Pong { .. }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
 }
 
 async fn next_title(client: &mut Client) -> String {

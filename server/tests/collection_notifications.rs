@@ -9,7 +9,7 @@ mod support;
 use protocol::{ControlMessage, Event, Item, Level, ServerMessage};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{ACME_ADMIN, ACME_VIEWER, As, Client, TestServer, metric};
+use support::{ACME_ADMIN, ACME_VIEWER, As, TestServer, metric, next_events};
 
 async fn publish(server: &TestServer, topic: &str, changes: Value) {
     let answer = server
@@ -36,26 +36,6 @@ async fn table(admin: &As, topic: &str) -> (i64, i64) {
 
 async fn set_notify(admin: &As, dashboard: i64, widget: i64, notify: Value) -> (u16, Value) {
     admin.call(Method::PUT, &format!("/api/dashboards/{dashboard}/widgets/{widget}/notify"), Some(notify)).await
-}
-
-/// The events of the next update on the centre's topic (snapshots and pongs skipped).
-async fn next_events(client: &mut Client) -> Vec<Event> {
-    loop {
-        match client.next_message().await {
-            ServerMessage::Update(update) => {
-                return update
-                    .series
-                    .into_iter()
-                    .map(|item| match item {
-                        Item::Event(event) => event,
-                        other => panic!("{other:?}"),
-                    })
-                    .collect();
-            }
-            ServerMessage::Control(ControlMessage::Snapshot { .. } | ControlMessage::Pong { .. }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
 }
 
 fn titles(events: &[Event]) -> Vec<&str> {

@@ -15,6 +15,19 @@ export async function createDashboard(page: Page, origin: string, title: string,
   return id as number;
 }
 
+/// Makes a wall display through the API as the signed-in admin; returns its id and its link (a
+/// path with the secret in its fragment: `/display/3#…`).
+export async function createDisplay(
+  page: Page,
+  origin: string,
+  display: { name: string; dashboards: number[]; rotateSecs?: number; theme?: string },
+): Promise<{ id: number; link: string }> {
+  const made = await page.request.post(`${origin}/api/admin/displays`, { data: display, headers: from(origin) });
+  expect(made.status()).toBe(201);
+  const body = await made.json();
+  return { id: body.display.id, link: body.link };
+}
+
 /// The widget that shows `topic`.
 export const widgetOf = (page: Page, topic: string) => page.locator(`section[data-topic="${topic}"]`);
 

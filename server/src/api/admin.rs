@@ -1,13 +1,8 @@
 //! Tenant administration (admins only): the tenant's live mode, its topic rules and the audit log.
 
-use super::{AdminSession, json_body};
+use super::{AdminSession, audit, json_body};
 use crate::http_error::ApiError;
-use crate::{
-    AppState,
-    auth::Session,
-    broker::cluster::Notice,
-    store::audit::{AuditEntry, AuditRecord, Outcome},
-};
+use crate::{AppState, auth::Session, broker::cluster::Notice, store::audit::AuditRecord};
 use axum::{
     Json,
     body::Bytes,
@@ -81,13 +76,7 @@ async fn switch(state: &AppState, session: &Session, mode: LiveMode) -> Result<(
     let notice = Notice::LiveMode(tenant.clone(), mode);
     let closed = state.sockets.apply(&notice);
     state.cluster.announce(notice).await;
-    state.auditor.record(AuditEntry {
-        tenant: Some(tenant.to_string()),
-        actor: Some(session.user.email.clone()),
-        action: "live_mode",
-        outcome: Outcome::Ok,
-        detail: Some(format!("{before} → {mode}; {closed} connection(s) closed")),
-    });
+    audit(state, session, "live_mode", format!("{before} → {mode}; {closed} connection(s) closed"));
     Ok(())
 }
 
@@ -113,18 +102,13 @@ pub async fn set_topic_rules(
     let version = state.store.set_topic_rules(tenant, &wanted.rules).await.map_err(ApiError::internal)?;
     let checked = state.permissions.reread(tenant, &state.sockets).await.map_err(ApiError::internal)?;
     state.cluster.announce(Notice::TopicRules(tenant.clone())).await;
-    state.auditor.record(AuditEntry {
-        tenant: Some(tenant.to_string()),
-        actor: Some(session.user.email.clone()),
-        action: "topic_rules",
-        outcome: Outcome::Ok,
-        detail: Some(format!(
-            "version {} → {version}: {} rule(s) → {}; {checked} connection(s) here checked again",
-            before.version,
-            before.rules.len(),
-            wanted.rules.len()
-        )),
-    });
+    let detail = format!(
+        "version {} → {version}: {} rule(s) → {}; {checked} connection(s) here checked again",
+        before.version,
+        before.rules.len(),
+        wanted.rules.len()
+    );
+    audit(&state, &session, "topic_rules", detail);
     Ok(Json(TopicRules { version, rules: wanted.rules }))
 }
 

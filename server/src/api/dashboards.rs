@@ -2,7 +2,7 @@
 //! and preferences; admins create dashboards, add, remove and reorder widgets, and choose the
 //! notifications a collection widget raises.
 
-use super::{AdminSession, json_body};
+use super::{AdminSession, audit, invalid, json_body};
 use crate::http_error::ApiError;
 use crate::{
     AppState,
@@ -10,11 +10,7 @@ use crate::{
     broker::cluster::Notice,
     permissions,
     state::RECOVERY_REPORTS_PER_MIN,
-    store::{
-        StoreError,
-        audit::{AuditEntry, Outcome},
-        dashboards::EditError,
-    },
+    store::{StoreError, dashboards::EditError},
     topic_name::{TenantId, TopicName},
 };
 use axum::{
@@ -302,18 +298,4 @@ fn edited<T>(result: Result<Result<T, EditError>, StoreError>) -> Result<T, ApiE
 
 fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such dashboard or widget")
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message) }
-}
-
-fn audit(state: &AppState, session: &Session, action: &'static str, detail: String) {
-    state.auditor.record(AuditEntry {
-        tenant: Some(session.user.tenant.to_string()),
-        actor: Some(session.user.email.clone()),
-        action,
-        outcome: Outcome::Ok,
-        detail: Some(detail),
-    });
 }

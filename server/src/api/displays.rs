@@ -6,7 +6,7 @@
 //! lookups are forgotten and its connections closed (`Notice::SessionEnded` with the display's
 //! session id), and its screen shows that it was revoked.
 
-use super::{AdminSession, json_body};
+use super::{AdminSession, audit, invalid, json_body};
 use crate::http_error::ApiError;
 use crate::{
     AppState,
@@ -28,31 +28,21 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::CookieJar;
-use protocol::ErrorCode;
 use protocol::display::{
     CreatedDisplay, DEFAULT_STALE_SECS, DisplayBrief, DisplayClaim, DisplayEdit, DisplayInfo, NewDisplay,
 };
 
-fn invalid((field, message): (&str, String)) -> ApiError {
-    ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message) }
+/// A check's `(field, message)` as the `400` that names the field.
+fn invalid_field((field, message): (&str, String)) -> ApiError {
+    invalid(field, &message)
 }
 
 fn refused(error: DisplayError) -> ApiError {
     match error {
         DisplayError::NotFound => ApiError::not_found(error.to_string()),
         DisplayError::TooMany => ApiError::limit("displays", protocol::display::MAX_DISPLAYS as u64, error.to_string()),
-        DisplayError::UnknownDashboard(_) => invalid(("dashboards", error.to_string())),
+        DisplayError::UnknownDashboard(_) => invalid("dashboards", &error.to_string()),
     }
-}
-
-fn audit(state: &AppState, session: &Session, action: &'static str, detail: String) {
-    state.auditor.record(AuditEntry {
-        tenant: Some(session.user.tenant.to_string()),
-        actor: Some(session.user.email.clone()),
-        action,
-        outcome: Outcome::Ok,
-        detail: Some(detail),
-    });
 }
 
 pub async fn list(
@@ -69,7 +59,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedDisplay>), ApiError> {
     let new: NewDisplay = json_body(&body)?;
-    new.check().map_err(invalid)?;
+    new.check().map_err(invalid_field)?;
     let secret = display_secret::generate();
     let made = state
         .store
@@ -100,7 +90,7 @@ pub async fn edit(
     let current = state.store.display(tenant, id).await.map_err(ApiError::internal)?;
     let current = current.ok_or_else(|| refused(DisplayError::NotFound))?;
     let wanted = current.settings.edited(edit);
-    wanted.check().map_err(invalid)?;
+    wanted.check().map_err(invalid_field)?;
     let edited = state.store.edit_display(tenant, id, &wanted).await.map_err(ApiError::internal)?.map_err(refused)?;
     audit(&state, &session, "display_edit", format!("{id} {:?}: dashboards {:?}", wanted.name, wanted.dashboards));
     Ok(Json(edited))

@@ -57,3 +57,22 @@ fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })
 }
+
+/// A `400` that names the faulty field.
+pub(crate) fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError {
+        field: Some(field.into()),
+        ..ApiError::new(axum::http::StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+}
+
+/// The audit row of a change `session` made, as every admin and editing route writes it.
+pub(crate) fn audit(state: &AppState, session: &crate::auth::Session, action: &'static str, detail: String) {
+    state.auditor.record(crate::store::audit::AuditEntry {
+        tenant: Some(session.user.tenant.to_string()),
+        actor: Some(session.user.email.clone()),
+        action,
+        outcome: crate::store::audit::Outcome::Ok,
+        detail: Some(detail),
+    });
+}

@@ -54,6 +54,33 @@ fn info(row: DisplayRow, dashboards: Vec<i64>) -> Result<DisplayInfo, StoreError
     })
 }
 
+/// Puts `dashboards` in display `id`'s rotation, in order, inside transaction `tx` (a macro, as
+/// the body runs on either backend: see `on_backend!`). `Err` names the first dashboard that is not
+/// one of `tenant`'s; the caller then rolls back.
+macro_rules! place_dashboards {
+    ($tx:ident, $id:expr, $tenant:expr, $dashboards:expr) => {{
+        let mut placed = Ok(());
+        for (position, dashboard) in $dashboards.iter().enumerate() {
+            let added = sqlx::query(
+                "INSERT INTO display_dashboards (display_id, position, dashboard_id)
+                 SELECT $1, $2, id FROM dashboards WHERE id = $3 AND tenant_id = $4",
+            )
+            .bind($id)
+            .bind(position as i64)
+            .bind(dashboard)
+            .bind($tenant.as_str())
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if added == 0 {
+                placed = Err(DisplayError::UnknownDashboard(*dashboard));
+                break;
+            }
+        }
+        placed
+    }};
+}
+
 impl Store {
     /// Makes a display of `tenant` whose link's secret hashes to `secret_hash`.
     pub async fn create_display(
@@ -87,24 +114,7 @@ impl Store {
                 .bind(now_secs())
                 .fetch_one(&mut *tx)
                 .await?;
-                let mut placed = Ok(id);
-                for (position, dashboard) in display.dashboards.iter().enumerate() {
-                    let added = sqlx::query(
-                        "INSERT INTO display_dashboards (display_id, position, dashboard_id)
-                         SELECT $1, $2, id FROM dashboards WHERE id = $3 AND tenant_id = $4",
-                    )
-                    .bind(id)
-                    .bind(position as i64)
-                    .bind(dashboard)
-                    .bind(tenant.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if added == 0 {
-                        placed = Err(DisplayError::UnknownDashboard(*dashboard));
-                        break;
-                    }
-                }
+                let placed = place_dashboards!(tx, id, tenant, display.dashboards).map(|()| id);
                 if placed.is_ok() {
                     tx.commit().await?;
                 }
@@ -177,23 +187,7 @@ impl Store {
             let mut outcome = if updated == 1 { Ok(()) } else { Err(DisplayError::NotFound) };
             if outcome.is_ok() {
                 sqlx::query("DELETE FROM display_dashboards WHERE display_id = $1").bind(id).execute(&mut *tx).await?;
-                for (position, dashboard) in display.dashboards.iter().enumerate() {
-                    let added = sqlx::query(
-                        "INSERT INTO display_dashboards (display_id, position, dashboard_id)
-                         SELECT $1, $2, id FROM dashboards WHERE id = $3 AND tenant_id = $4",
-                    )
-                    .bind(id)
-                    .bind(position as i64)
-                    .bind(dashboard)
-                    .bind(tenant.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if added == 0 {
-                        outcome = Err(DisplayError::UnknownDashboard(*dashboard));
-                        break;
-                    }
-                }
+                outcome = place_dashboards!(tx, id, tenant, display.dashboards);
             }
             if outcome.is_ok() {
                 tx.commit().await?;

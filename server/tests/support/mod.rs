@@ -516,3 +516,25 @@ pub async fn metric(server: &TestServer, series: &str) -> f64 {
         .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
         .map_or(0.0, |value| value.trim().parse().unwrap())
 }
+
+/// The events of the next update on an events topic such as the notification centre's (snapshots
+/// and pongs skipped).
+pub async fn next_events(client: &mut Client) -> Vec<protocol::Event> {
+    use protocol::ControlMessage;
+    loop {
+        match client.next_message().await {
+            ServerMessage::Update(update) => {
+                return update
+                    .series
+                    .into_iter()
+                    .map(|item| match item {
+                        Item::Event(event) => event,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+            }
+            ServerMessage::Control(ControlMessage::Snapshot { .. } | ControlMessage::Pong { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
