@@ -30,6 +30,12 @@ pub enum DisplayTheme {
 }
 
 impl DisplayTheme {
+    pub const ALL: [DisplayTheme; 3] = [DisplayTheme::Dark, DisplayTheme::Light, DisplayTheme::System];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|theme| theme.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DisplayTheme::Dark => "dark",

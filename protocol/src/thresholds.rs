@@ -27,12 +27,18 @@ pub enum ThresholdState {
 }
 
 impl ThresholdState {
+    pub const ALL: [ThresholdState; 3] = [ThresholdState::Ok, ThresholdState::Warning, ThresholdState::Critical];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ThresholdState::Ok => "ok",
             ThresholdState::Warning => "warning",
             ThresholdState::Critical => "critical",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
     }
 }
 

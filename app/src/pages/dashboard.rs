@@ -187,10 +187,7 @@ pub fn DashboardPage() -> AnyView {
                 </Show>
                 {widget_view(def.clone(), mode, thresholds)}
                 {move || {
-                    let dashboard = loaded.with(|l| match l {
-                        Loaded::Ready(v) if v.widgets.iter().any(|w| w.id == id && !w.thresholds.is_empty()) => Some(v.id),
-                        _ => None,
-                    });
+                    let dashboard = current().filter(|_| thresholds.with(|t| !t.is_empty()));
                     dashboard.map(|dashboard| view! { <alert_history::AlertHistory dashboard widget=id/> })
                 }}
             </div>

@@ -64,8 +64,15 @@ pub struct ReadOnly;
 
 /// A display's session id: what its token names, what revoking it ends.
 pub fn display_session_id(display: i64) -> String {
-    format!("display:{display}")
+    format!("{DISPLAY_SESSION}{display}")
 }
+
+/// The display whose session id `session_id` is ([`display_session_id`]); `None` for a person's.
+pub fn display_of_session(session_id: &str) -> Option<i64> {
+    session_id.strip_prefix(DISPLAY_SESSION)?.parse().ok()
+}
+
+const DISPLAY_SESSION: &str = "display:";
 
 /// A display session has no expiry of its own (revocation ends it): its token says a hundred years.
 const DISPLAY_TOKEN_SECS: i64 = 100 * 365 * 24 * 3600;
@@ -151,17 +158,14 @@ impl Auth {
         let now = now_secs();
         let claims = Claims { sub: sid.clone(), sid, iat: now, exp: now + DISPLAY_TOKEN_SECS };
         let token = self.keys.issue(&claims);
-        Ok(Some((self.display_of(claims).await?, token)))
+        Ok(Some((self.display_of(display, claims).await?, token)))
     }
 
-    /// The display session `claims` name, if its display still stands.
-    async fn display_of(&self, claims: Claims) -> Result<Session, AuthError> {
-        let display: i64 = claims
-            .sid
-            .strip_prefix("display:")
-            .and_then(|id| id.parse().ok())
-            .filter(|_| claims.sub == claims.sid)
-            .ok_or(TokenError::Invalid)?;
+    /// The session of `display` that `claims` name, if its display still stands.
+    async fn display_of(&self, display: i64, claims: Claims) -> Result<Session, AuthError> {
+        if claims.sub != claims.sid {
+            return Err(TokenError::Invalid.into());
+        }
         let scope = match self.displays.get(&claims.sid, Instant::now()) {
             Ok(scope) => scope,
             Err(began) => {
@@ -182,8 +186,8 @@ impl Auth {
     /// The session a cookie value proves: a valid signature, not expired, not logged out.
     pub async fn session(&self, token: Option<&str>) -> Result<Session, AuthError> {
         let claims = self.keys.verify(token.ok_or(AuthError::Missing)?)?;
-        if claims.sid.starts_with("display:") {
-            return self.display_of(claims).await;
+        if let Some(display) = display_of_session(&claims.sid) {
+            return self.display_of(display, claims).await;
         }
         let user = match self.sessions.get(&claims.sid, Instant::now()) {
             Ok(user) => user,
@@ -248,9 +252,8 @@ impl Auth {
 
     /// Whether the session still stands in the store (not logged out, not expired), asked afresh.
     pub async fn session_stands(&self, session_id: &str) -> Result<bool, StoreError> {
-        match session_id.strip_prefix("display:").map(str::parse::<i64>) {
-            Some(Ok(display)) => Ok(self.store.display_scope(display).await?.is_some()),
-            Some(Err(_)) => Ok(false),
+        match display_of_session(session_id) {
+            Some(display) => Ok(self.store.display_scope(display).await?.is_some()),
             None => Ok(self.store.session_user(session_id).await?.is_some()),
         }
     }

@@ -171,7 +171,7 @@ impl Registry {
     /// [`Registry::recheck`].
     pub fn apply(&self, notice: &Notice) -> usize {
         match notice {
-            Notice::SessionEnded(session) if session.starts_with("display:") => {
+            Notice::SessionEnded(session) if crate::auth::display_of_session(session).is_some() => {
                 self.kick_session(session, SESSION_ENDED, "display revoked")
             }
             Notice::SessionEnded(session) => self.kick_session(session, SESSION_ENDED, "logged out"),

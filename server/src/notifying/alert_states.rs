@@ -81,12 +81,7 @@ fn encode(state: &AlertState) -> Option<String> {
 
 /// What [`encode`] wrote; anything else (a format of another version) starts afresh.
 fn decode(text: Option<&str>) -> AlertState {
-    let level = |s: &str| match s {
-        "warning" => Some(ThresholdState::Warning),
-        "critical" => Some(ThresholdState::Critical),
-        "ok" => Some(ThresholdState::Ok),
-        _ => None,
-    };
+    let level = ThresholdState::parse;
     let Some(text) = text else { return AlertState::default() };
     let mut parts = text.split(':');
     let parsed = (|| {

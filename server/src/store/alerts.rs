@@ -8,8 +8,7 @@ use protocol::thresholds::{ALERTS_KEPT, AlertRecord, ThresholdState};
 type AlertRow = (String, String, String, f64, i64, i64);
 
 fn state(text: &str) -> Result<ThresholdState, StoreError> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|e| StoreError::Invalid(format!("stored alert state {text:?}: {e}")))
+    ThresholdState::parse(text).ok_or_else(|| StoreError::Invalid(format!("stored alert state {text:?}")))
 }
 
 impl Store {

@@ -38,8 +38,7 @@ type DisplayRow = (i64, String, i64, String, i64, Option<i64>, Option<String>, O
 const DISPLAY_COLUMNS: &str = "id, name, rotate_secs, theme, created_at, last_seen_at, last_seen_addr, revoked_at";
 
 fn theme(text: &str) -> Result<DisplayTheme, StoreError> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|e| StoreError::Invalid(format!("stored display theme {text:?}: {e}")))
+    DisplayTheme::parse(text).ok_or_else(|| StoreError::Invalid(format!("stored display theme {text:?}")))
 }
 
 fn info(row: DisplayRow, dashboards: Vec<i64>) -> Result<DisplayInfo, StoreError> {
@@ -134,7 +133,7 @@ impl Store {
             sqlx::query_as(&sql).bind(id).bind(tenant.as_str()).fetch_optional(pool).await?
         });
         let Some(row) = row else { return Ok(None) };
-        let dashboards = self.display_dashboards(&[id]).await?.remove(&id).unwrap_or_default();
+        let dashboards = self.dashboards_of(id).await?;
         info(row, dashboards).map(Some)
     }
 
@@ -144,24 +143,37 @@ impl Store {
         let rows: Vec<DisplayRow> = on_backend!(self, pool => {
             sqlx::query_as(&sql).bind(tenant.as_str()).fetch_all(pool).await?
         });
-        let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
-        let mut dashboards = self.display_dashboards(&ids).await?;
-        rows.into_iter().map(|row| info(row.clone(), dashboards.remove(&row.0).unwrap_or_default())).collect()
+        // Every display's dashboards in one query, in rotation order.
+        let placed: Vec<(i64, i64)> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT dd.display_id, dd.dashboard_id FROM display_dashboards dd JOIN displays d ON d.id = dd.display_id
+                 WHERE d.tenant_id = $1 ORDER BY dd.display_id, dd.position",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        let mut by_display: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for (display, dashboard) in placed {
+            by_display.entry(display).or_default().push(dashboard);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let dashboards = by_display.remove(&row.0).unwrap_or_default();
+                info(row, dashboards)
+            })
+            .collect()
     }
 
-    /// The dashboards of each of `ids`, in rotation order.
-    async fn display_dashboards(&self, ids: &[i64]) -> Result<BTreeMap<i64, Vec<i64>>, StoreError> {
-        let mut by_display: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        for id in ids {
-            let rows: Vec<(i64,)> = on_backend!(self, pool => {
-                sqlx::query_as("SELECT dashboard_id FROM display_dashboards WHERE display_id = $1 ORDER BY position")
-                    .bind(id)
-                    .fetch_all(pool)
-                    .await?
-            });
-            by_display.insert(*id, rows.into_iter().map(|(d,)| d).collect());
-        }
-        Ok(by_display)
+    /// Display `id`'s dashboards, in rotation order.
+    async fn dashboards_of(&self, id: i64) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = on_backend!(self, pool => {
+            sqlx::query_as("SELECT dashboard_id FROM display_dashboards WHERE display_id = $1 ORDER BY position")
+                .bind(id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 
     /// Replaces a display's settings (a revoked one stays revoked).
@@ -250,7 +262,7 @@ impl Store {
         });
         let Some((tenant, name, rotate_secs, theme_text)) = row else { return Ok(None) };
         let tenant = TenantId::parse(&tenant).map_err(|e| StoreError::Invalid(format!("display {id}: {e}")))?;
-        let dashboards = self.display_dashboards(&[id]).await?.remove(&id).unwrap_or_default();
+        let dashboards = self.dashboards_of(id).await?;
         // The topics its pages follow, as a page works them out (the widgets' feeds, the centre,
         // the dashboards' edits).
         let mut topics = HashSet::new();

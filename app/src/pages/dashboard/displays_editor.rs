@@ -197,11 +197,7 @@ pub fn DisplaysEditor(
                 <label>
                     "Theme"
                     <select on:change=move |ev| {
-                        theme.set(match event_target_value(&ev).as_str() {
-                            "light" => DisplayTheme::Light,
-                            "system" => DisplayTheme::System,
-                            _ => DisplayTheme::Dark,
-                        })
+                        theme.set(DisplayTheme::parse(&event_target_value(&ev)).unwrap_or_default())
                     }>
                         <option value="dark">"dark"</option>
                         <option value="light">"light"</option>
