@@ -141,6 +141,25 @@ ensure_tansu() {
   export LIVEDASH_TANSU="$bin"
 }
 
+# promtool, for the tests of deploy/prometheus/alerts.yml: from Debian's prometheus package, unpacked
+# into livedash's cache rather than installed (installing it would start a Prometheus server).
+ensure_promtool() {
+  local dir="$STATE_DIR/prometheus"
+  local bin="$dir/usr/bin/promtool"
+  if [ ! -x "$bin" ]; then
+    say "unpacking promtool from Debian's prometheus package into $dir"
+    local tmp
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null); then
+      as_root apt-get update -qq
+      (cd "$tmp" && apt-get download -qq prometheus)
+    fi
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$dir"
+    rm -rf "$tmp"
+  fi
+  export LIVEDASH_PROMTOOL="$bin"
+}
+
 # ECharts comes from its npm package; the build copies it into the site (public/ is the assets dir).
 vendor_assets() {
   mkdir -p public/vendor

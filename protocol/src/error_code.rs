@@ -32,6 +32,10 @@ pub enum ErrorCode {
     InvalidPayload,
     /// The topic exists with another kind.
     KindMismatch,
+    /// A publish repeats an `Idempotency-Key` whose first request is still being published.
+    IdempotencyKeyInUse,
+    /// A publish repeats an `Idempotency-Key` with another topic or body.
+    IdempotencyKeyReused,
     /// The body is larger than the endpoint takes.
     PayloadTooLarge,
     /// The body did not arrive in time.
@@ -61,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the documentation check.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::BadMessage,
         ErrorCode::BadTopic,
         ErrorCode::LimitExceeded,
@@ -72,6 +76,8 @@ impl ErrorCode {
         ErrorCode::BadRequest,
         ErrorCode::InvalidPayload,
         ErrorCode::KindMismatch,
+        ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::IdempotencyKeyReused,
         ErrorCode::PayloadTooLarge,
         ErrorCode::BodyTimeout,
         ErrorCode::UnsupportedMediaType,
@@ -99,6 +105,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::InvalidPayload => "invalid_payload",
             ErrorCode::KindMismatch => "kind_mismatch",
+            ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",

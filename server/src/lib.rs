@@ -39,6 +39,7 @@ pub mod store;
 pub mod telemetry;
 pub mod topic_name;
 pub mod transport;
+pub mod vitals;
 
 pub use state::{AppState, Limiters, broker_config};
 

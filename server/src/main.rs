@@ -47,7 +47,8 @@ fn print_demo_access(url: &str, livedash: &Livedash) {
     }
     if let Some((_, key)) = livedash.demo_keys().first() {
         println!(
-            "  curl -X POST {url}/api/v1/publish/kpi/custom -H 'Authorization: Bearer {key}' \\\n       -H 'Content-Type: application/json' -d '{{\"values\": {{\"answer\": 42}}}}'\n"
+            "  curl -X POST {url}/api/v1/publish/kpi/custom -H 'Authorization: Bearer {key}' \\\n       -H 'Content-Type: application/json' -d '{{\"values\": {{\"answer\": 42}}}}'\n  \
+             (add -H 'Idempotency-Key: <a UUID>' to retry it safely; the API: {url}/api/openapi.json)\n"
         );
     }
 }

@@ -4,10 +4,9 @@
 use app::{App, shell};
 use axum::{Router, routing::get};
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use std::time::Duration;
 
 use crate::{AppState, Livedash};
-use crate::{api, assets, cors, csrf, pages, telemetry, transport};
+use crate::{api, assets, cors, csrf, pages, telemetry, transport, vitals};
 
 impl Livedash {
     pub fn router(&self) -> Router {
@@ -60,28 +59,13 @@ impl Livedash {
     }
 }
 
-/// How long `/readyz` waits for the store: less than a balancer's health-check timeout.
-const READY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// `/readyz`: whether a load balancer should send this node new clients. Not ready while its engine
-/// cannot take publishes (Redis unreachable), while its store does not answer (no sign-in or new
-/// connection could be checked), or once it is shutting down; `/healthz` stays the liveness check
-/// (the process answers), so a node that lost Redis or its database is not restarted for it.
+/// `/readyz`: whether a load balancer should send this node new clients ([`vitals`]). `/healthz`
+/// stays the liveness check (the process answers), so a node that lost Redis or its database is
+/// not restarted for it.
 async fn readiness(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let engine = state.engine.name();
-    let problem = if state.shutdown.is_stopping() {
-        Some("shutting down")
-    } else if !state.engine.ready() {
-        Some("the engine is unreachable")
-    } else if state.bridge.as_ref().is_some_and(|bridge| !bridge.connected()) {
-        Some("the Kafka bridge is not connected")
-    } else if !matches!(tokio::time::timeout(READY_STORE_TIMEOUT, state.store.ping()).await, Ok(Ok(()))) {
-        tracing::warn!("the store does not answer");
-        Some("the store is unreachable")
-    } else {
-        None
-    };
+    let problem = vitals::unready_because(&state).await;
     let body = serde_json::json!({
         "ready": problem.is_none(),
         "engine": engine,

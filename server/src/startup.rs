@@ -13,6 +13,7 @@ use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::connections::{cursor::CursorKeys, registry::Registry};
 use crate::dashboard_edits::DashboardEdits;
+use crate::ingest::idempotency::{MemoryReceipts, Receipts};
 use crate::notifying::alert_states::{AlertStates, MemoryAlertStates};
 use crate::notifying::{Notifiers, NotifyingEngine};
 use crate::permissions::Permissions;
@@ -33,9 +34,16 @@ use tokio::net::TcpListener;
 use crate::{AppState, Limiters, Livedash, broker_config};
 use crate::{auth, bridge, demo, roster, store, telemetry};
 
-/// The broker and the engine parts a node is made of: all four are this node's own, or all come
-/// from Redis.
-type Parts = (Arc<Broker>, Arc<dyn Engine>, Arc<dyn Cluster>, Arc<dyn PublishRate>, Arc<dyn AlertStates>);
+/// The broker and the engine parts a node is made of: all are this node's own, or all come from
+/// Redis.
+struct Parts {
+    broker: Arc<Broker>,
+    engine: Arc<dyn Engine>,
+    cluster: Arc<dyn Cluster>,
+    publish_rate: Arc<dyn PublishRate>,
+    alert_states: Arc<dyn AlertStates>,
+    receipts: Arc<dyn Receipts>,
+}
 
 impl Livedash {
     /// Opens the store (creating and migrating it), and in demo mode seeds the demo accounts.
@@ -69,7 +77,7 @@ impl Livedash {
             store.set_live_mode(&tenant, mode).await?;
         }
         let shutdown = Shutdown::new();
-        let (broker, engine, cluster, publish_rate, alert_states): Parts = match &config.redis_url {
+        let Parts { broker, engine, cluster, publish_rate, alert_states, receipts } = match &config.redis_url {
             Some(url) => {
                 let signal = shutdown.signal();
                 let per_sec = config.publishes_per_sec as f64;
@@ -77,17 +85,25 @@ impl Livedash {
                     .await
                     .context("LIVEDASH_REDIS_URL")?;
                 tracing::info!("topics are kept in Redis, shared with every node that uses it");
-                (engine.broker(), engine.clone(), engine.clone(), engine.clone(), engine)
+                Parts {
+                    broker: engine.broker(),
+                    engine: engine.clone(),
+                    cluster: engine.clone(),
+                    publish_rate: engine.clone(),
+                    alert_states: engine.clone(),
+                    receipts: engine,
+                }
             }
             None => {
                 let broker = Arc::new(Broker::new(broker_config(&config)));
-                (
-                    broker.clone(),
-                    Arc::new(MemoryEngine::new(broker)),
-                    Arc::new(Alone),
-                    Arc::new(LocalPublishRate::new(config.publishes_per_sec as f64)),
-                    Arc::new(MemoryAlertStates::default()),
-                )
+                Parts {
+                    broker: broker.clone(),
+                    engine: Arc::new(MemoryEngine::new(broker)),
+                    cluster: Arc::new(Alone),
+                    publish_rate: Arc::new(LocalPublishRate::new(config.publishes_per_sec as f64)),
+                    alert_states: Arc::new(MemoryAlertStates::default()),
+                    receipts: Arc::new(MemoryReceipts::default()),
+                }
             }
         };
         let sockets = Arc::new(Registry::default());
@@ -187,6 +203,7 @@ impl Livedash {
             engine,
             cluster,
             publish_rate,
+            receipts,
             store,
             auth,
             permissions,
@@ -203,6 +220,7 @@ impl Livedash {
             shutdown: shutdown.signal(),
             bridge,
         };
+        crate::vitals::keep_gauges(state.clone());
         Ok(Self { state, assets, site_urls, shutdown, audit_writer, demo_keys, metrics_listener })
     }
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub cluster: Arc<dyn Cluster>,
     /// Each API key's publish allowance, across the deployment.
     pub publish_rate: Arc<dyn PublishRate>,
+    /// The publish API's idempotency keys, across the deployment.
+    pub receipts: Arc<dyn crate::ingest::idempotency::Receipts>,
     pub store: Store,
     pub auth: Arc<Auth>,
     /// The tenants' topic rules, as this node holds them.

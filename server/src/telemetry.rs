@@ -7,6 +7,7 @@
 //! | `livedash_messages_in_total` | counter | `type` (client message type, or `invalid`) |
 //! | `livedash_messages_out_total` | counter | |
 //! | `livedash_publishes_total` | counter | `kind` |
+//! | `livedash_publish_replays_total` | counter | (publishes repeating an `Idempotency-Key`, answered with the first answer, publishing nothing) |
 //! | `livedash_outbox_backlog` | histogram | (updates queued for a connection when its writer wakes) |
 //! | `livedash_drops_total` | counter | `reason`: `slow_subscriber`, `audit_digest` (denials summarised), `audit_spill_failed`, `dashboard_edit_announcement` |
 //! | `livedash_resumes_total` | counter | `outcome`: `replayed`, `gap` |
@@ -34,6 +35,10 @@
 //! | `livedash_engine_reloads_total` | counter | `reason`: `out_of_step`, `relinked`, `went_back` (topics a node reloaded from Redis, or gave a new epoch) |
 //! | `livedash_engine_link_lost_total` | counter | (times a node's pub/sub link to Redis dropped) |
 //! | `livedash_nodes_swept_total` | counter | (dead nodes whose connections this node took out of the counts) |
+//! | `livedash_ready` | gauge | (1 while `/readyz` would answer 200; set every 5 s) |
+//! | `livedash_engine_ready` | gauge | `engine`: `memory`, `redis` (1 while it takes publishes: with Redis, while linked) |
+//! | `livedash_audit_backlog` | gauge | (audit entries recorded and not yet written, in memory and on disk) |
+//! | `livedash_publish_answers_total` | counter | `status` (every answer of the publish API, by HTTP status) |
 //! | `livedash_collection_notifications_total` | counter | `outcome`: `raised`, `withheld`, `failed` |
 //! | `livedash_connect_attempts_total` | counter | `outcome`: `ok` (served), `refused` (by a rule: session, origin, live mode, a limit), `failed` (the server could not: its store or roster did not answer); the connection success rate is ok / (ok + failed) |
 //! | `livedash_event_deliveries_total` | counter | `outcome`: `queued` (a live event message handed to a subscriber's connection), `delivered` (written to it), `dropped` (dropped for a subscriber too slow to read); the notification delivery rate is delivered / queued |
@@ -47,6 +52,8 @@ pub const CONNECTIONS_TOTAL: &str = "livedash_connections_total";
 pub const MESSAGES_IN: &str = "livedash_messages_in_total";
 pub const MESSAGES_OUT: &str = "livedash_messages_out_total";
 pub const PUBLISHES: &str = "livedash_publishes_total";
+/// Publishes answered with the answer kept for their `Idempotency-Key`: repeats that published nothing.
+pub const PUBLISH_REPLAYS: &str = "livedash_publish_replays_total";
 pub const OUTBOX_BACKLOG: &str = "livedash_outbox_backlog";
 pub const DROPS: &str = "livedash_drops_total";
 pub const RESUMES: &str = "livedash_resumes_total";
@@ -74,6 +81,14 @@ pub const HTTP_CONNECTIONS_OPEN: &str = "livedash_http_connections_open";
 pub const ENGINE_RELOADS: &str = "livedash_engine_reloads_total";
 pub const ENGINE_LINK_LOST: &str = "livedash_engine_link_lost_total";
 pub const NODES_SWEPT: &str = "livedash_nodes_swept_total";
+/// 1 while the node would answer `/readyz` with 200, else 0 (set every few seconds).
+pub const READY: &str = "livedash_ready";
+/// 1 while the engine takes publishes (with Redis: while the node is linked to it), by `engine`.
+pub const ENGINE_READY: &str = "livedash_engine_ready";
+/// Audit entries recorded and not yet written: queued in memory, or waiting on disk.
+pub const AUDIT_BACKLOG: &str = "livedash_audit_backlog";
+/// Answers of the publish API by `status` code.
+pub const PUBLISH_ANSWERS: &str = "livedash_publish_answers_total";
 /// Collection notifications by `outcome`: `raised` (each one published), `withheld` (the topic
 /// rules keep the collection from a reader of the notifications topic), `failed` (the store or the
 /// engine did not answer).

@@ -576,6 +576,53 @@ async fn an_api_keys_publish_rate_is_shared_by_every_node() {
     b.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_publishes_once_whichever_nodes_take_the_repeats() {
+    let redis = RedisServer::start();
+    let (a, b, _dir) = two_nodes(&redis, |_| {}).await;
+    let key = b.key("acme");
+    let publish = |node: &TestServer, idempotency_key: String, ts: i64| {
+        node.http()
+            .post(node.url("/api/v1/publish/sales/orders"))
+            .bearer_auth(&key)
+            .header("idempotency-key", idempotency_key)
+            .json(&serde_json::json!({"points": [{"ts": ts, "value": 1.0}]}))
+            .send()
+    };
+    const ROUNDS: i64 = 20;
+    let (mut replayed, mut in_flight) = (0, 0);
+    for round in 1..=ROUNDS {
+        // The same request on both nodes at once: exactly one publishes; the other gets its
+        // answer, or 409 while it is being published.
+        let request_key = format!("round-{round}");
+        let (x, y) = tokio::join!(publish(&a, request_key.clone(), round), publish(&b, request_key.clone(), round));
+        let mut fresh = Vec::new();
+        for response in [x.unwrap(), y.unwrap()] {
+            let status = response.status().as_u16();
+            let was_replayed = response.headers().contains_key("idempotent-replayed");
+            let body: serde_json::Value = response.json().await.unwrap();
+            match (status, was_replayed) {
+                (200, false) => fresh.push(body["offset"].clone()),
+                (200, true) => replayed += 1,
+                (409, _) => {
+                    assert_eq!(body["error"], "idempotency_key_in_use");
+                    in_flight += 1;
+                }
+                other => panic!("round {round}: unexpected {other:?} {body}"),
+            }
+        }
+        assert_eq!(fresh, [serde_json::json!(round)], "round {round}: one publish, in order");
+        // A repeat with another body is refused on the node that did not take the first.
+        let reused = publish(&a, request_key.clone(), -round).await.unwrap();
+        assert_eq!(reused.status().as_u16(), 422);
+    }
+    println!("of {ROUNDS} concurrent repeats: {replayed} replayed, {in_flight} found the first in flight");
+    let next = publish(&b, "after".into(), 0).await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(next["offset"], ROUNDS + 1, "the repeats published nothing");
+    a.stop().await;
+    b.stop().await;
+}
+
 /// An event of about `bytes` bytes.
 fn blob(id: usize, bytes: usize) -> Vec<Item> {
     vec![Item::Event(protocol::Event {

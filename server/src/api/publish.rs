@@ -1,6 +1,7 @@
 //! `POST /api/v1/publish/{topic}`: publishers push data with an API key bound to their tenant.
 
 use crate::http_error::ApiError;
+use crate::ingest::idempotency::{self, Claim, IdempotencyKey, ReceiptError};
 use crate::topic_name::{TenantId, TopicKey, TopicName};
 use crate::{
     AppState,
@@ -13,12 +14,11 @@ use crate::{
     telemetry,
 };
 use axum::{
-    Json,
     body::Body,
     extract::{Path, State},
     http::{
-        HeaderMap, StatusCode,
-        header::{AUTHORIZATION, RETRY_AFTER},
+        HeaderMap, HeaderValue, StatusCode,
+        header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
     },
     response::{IntoResponse, Response},
 };
@@ -28,7 +28,7 @@ use serde::Serialize;
 use std::time::Instant;
 
 #[derive(Serialize)]
-pub struct Published {
+struct Published {
     topic: String,
     kind: TopicKind,
     offset: u64,
@@ -99,20 +99,44 @@ impl RefusedPublish {
     }
 }
 
+/// What a publish answers: the JSON of [`Published`], made now or kept from the first request
+/// under the same `Idempotency-Key` (then `replayed`).
+struct Answer {
+    json: String,
+    replayed: bool,
+}
+
 pub async fn publish(
     State(state): State<AppState>,
     client: ClientAddr,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Published>, Response> {
-    accept(&state, client, &topic, &headers, body).await.map_err(|refusal| {
-        telemetry::denied(refusal.metric);
-        match refusal.retry_after {
-            Some(secs) => ([(RETRY_AFTER, secs.to_string())], refusal.error).into_response(),
-            None => refusal.error.into_response(),
+) -> Response {
+    let response = answer(accept(&state, client, &topic, &headers, body).await);
+    let status = response.status();
+    metrics::counter!(telemetry::PUBLISH_ANSWERS, "status" => status.as_str().to_owned()).increment(1);
+    response
+}
+
+fn answer(accepted: Result<Answer, RefusedPublish>) -> Response {
+    match accepted {
+        Ok(Answer { json, replayed }) => {
+            let mut response = ([(CONTENT_TYPE, "application/json")], json).into_response();
+            if replayed {
+                metrics::counter!(telemetry::PUBLISH_REPLAYS).increment(1);
+                response.headers_mut().insert(idempotency::REPLAYED_HEADER, HeaderValue::from_static("true"));
+            }
+            response
         }
-    })
+        Err(refusal) => {
+            telemetry::denied(refusal.metric);
+            match refusal.retry_after {
+                Some(secs) => ([(RETRY_AFTER, secs.to_string())], refusal.error).into_response(),
+                None => refusal.error.into_response(),
+            }
+        }
+    }
 }
 
 async fn accept(
@@ -121,8 +145,10 @@ async fn accept(
     topic: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Json<Published>, RefusedPublish> {
+) -> Result<Answer, RefusedPublish> {
     let (key, tenant) = check_key(state, client, headers).await?;
+    let idempotency_key =
+        idempotency_key(headers).map_err(|error| RefusedPublish::new("bad_idempotency_key", error))?;
     // Charged only once the key is known to be real: wrong secrets must not spend its allowance.
     if let Err(wait) = state.publish_rate.allow_publish(&key.id).await {
         let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
@@ -158,7 +184,64 @@ async fn accept(
         let error = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidPayload, e.message);
         RefusedPublish::new("invalid_payload", ApiError { field: Some(e.field), ..error })
     })?;
-    let key = TopicKey::new(tenant, name);
+    let Some(idempotency_key) = idempotency_key else {
+        let published = publish_to(state, TopicKey::new(tenant, name), publish).await?;
+        return Ok(Answer { json: published, replayed: false });
+    };
+    let fingerprint = idempotency::fingerprint(name.as_str(), &bytes);
+    let max = state.config.max_idempotency_keys;
+    let receipts = &*state.receipts;
+    match idempotency::claim(receipts, tenant.as_str(), &idempotency_key, &fingerprint, max).await {
+        Ok(Claim::Mine) => {}
+        Ok(Claim::Replay(json)) => return Ok(Answer { json, replayed: true }),
+        Ok(Claim::InFlight) => {
+            let message = "a request with this Idempotency-Key is still being published; retry shortly";
+            let error = ApiError::new(StatusCode::CONFLICT, ErrorCode::IdempotencyKeyInUse, message);
+            return Err(RefusedPublish { error, metric: "idempotency_in_use", retry_after: Some(1) });
+        }
+        Ok(Claim::Reused) => {
+            let message = "this Idempotency-Key was used for another topic or body";
+            let error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::IdempotencyKeyReused, message);
+            let error = ApiError { field: Some("Idempotency-Key".into()), ..error };
+            return Err(RefusedPublish::new("idempotency_reused", error));
+        }
+        Err(e @ ReceiptError::Full(_)) => {
+            let error = ApiError::limit("idempotency_keys", max as u64, e.to_string());
+            let retry_after = Some(idempotency::PENDING_FOR.as_secs());
+            return Err(RefusedPublish { error, metric: "idempotency_keys", retry_after });
+        }
+        Err(e @ ReceiptError::Unavailable(_)) => return Err(unavailable(e)),
+    }
+    let published = publish_to(state, TopicKey::new(tenant.clone(), name), publish).await;
+    let window = state.config.idempotency_window;
+    let answer = published.as_deref().ok();
+    if let Err(e) = idempotency::settle(receipts, tenant.as_str(), &idempotency_key, &fingerprint, answer, window).await
+    {
+        // The publish stands; only a retry of it within the window may publish again.
+        tracing::warn!(error = %e, "a publish's answer was not kept for its Idempotency-Key");
+    }
+    Ok(Answer { json: published?, replayed: false })
+}
+
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get(idempotency::HEADER) else { return Ok(None) };
+    IdempotencyKey::parse(value.as_bytes()).map(Some).map_err(|e| ApiError {
+        field: Some("Idempotency-Key".into()),
+        ..ApiError::bad_request(format!("Idempotency-Key {e}"))
+    })
+}
+
+/// A 503 for a part of the deployment that does not answer.
+fn unavailable(error: impl std::fmt::Display) -> RefusedPublish {
+    tracing::warn!(error = %error, "a publish found the engine unavailable");
+    let message = "the server cannot take messages right now; retry shortly";
+    let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message);
+    RefusedPublish { error, metric: "engine_unavailable", retry_after: Some(1) }
+}
+
+/// Publishes a checked body and answers the JSON of [`Published`].
+async fn publish_to(state: &AppState, key: TopicKey, publish: publish_body::Publish) -> Result<String, RefusedPublish> {
     let offset = state.engine.publish(key.clone(), publish.kind, publish.items).await.map_err(|e| match e {
         BrokerError::KindMismatch { .. } => RefusedPublish::new(
             "kind_mismatch",
@@ -172,16 +255,10 @@ async fn accept(
             e.limit_label().unwrap_or("topic_limit"),
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::LimitExceeded, e.to_string()),
         ),
-        BrokerError::Unavailable(_) => {
-            tracing::warn!(error = %e, "a publish found the engine unavailable");
-            let message = "the server cannot take messages right now; retry shortly";
-            RefusedPublish::new(
-                "engine_unavailable",
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message),
-            )
-        }
+        BrokerError::Unavailable(_) => unavailable(e),
     })?;
-    Ok(Json(Published { topic: key.name.to_string(), kind: publish.kind, offset }))
+    let published = Published { topic: key.name.to_string(), kind: publish.kind, offset };
+    Ok(serde_json::to_string(&published).expect("a publish answer serialises"))
 }
 
 /// Whether reading a body failed because the client stopped sending it.

@@ -84,6 +84,12 @@ settings! {
     publishes_per_sec: usize = 100, "LIVEDASH_PUBLISHES_PER_SEC", size,
         "`100`",
         "publishes per second per API key, bursts of twice that (429 with `Retry-After` beyond)";
+    idempotency_window: Duration = Duration::from_secs(300), "LIVEDASH_IDEMPOTENCY_WINDOW_SECS", secs,
+        "`300`",
+        "how long the publish API keeps the answer to a request sent with an `Idempotency-Key`: a repeat within it gets the same answer and publishes nothing";
+    max_idempotency_keys: usize = 50_000, "LIVEDASH_MAX_IDEMPOTENCY_KEYS", size,
+        "`50000`",
+        "idempotency keys one tenant may hold at once, across the deployment (a publish with a new key beyond: 429)";
     connect_attempts_per_min: usize = 60, "LIVEDASH_CONNECT_ATTEMPTS_PER_MIN", size,
         "`60`",
         "WebSocket and SSE connection attempts per address and minute (4429 or 429 beyond)";

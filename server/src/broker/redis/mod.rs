@@ -20,6 +20,7 @@ mod keys;
 mod link;
 mod loading;
 mod notices;
+mod receipts;
 mod wire;
 
 use super::{
@@ -103,6 +104,8 @@ pub struct RedisEngine {
     new_epoch_script: Script,
     rate_script: Script,
     swap_alert_script: Script,
+    hold_receipt_script: Script,
+    replace_receipt_script: Script,
     hold_duty_script: Script,
     release_duty_script: Script,
     /// Each API key's publish allowance (see [`Engine::allow_publish`]).
@@ -158,6 +161,8 @@ impl RedisEngine {
             release_duty_script: Script::new(RELEASE_DUTY),
             rate_script: Script::new(RATE),
             swap_alert_script: Script::new(alert_states::SWAP),
+            hold_receipt_script: Script::new(receipts::HOLD),
+            replace_receipt_script: Script::new(receipts::REPLACE),
             publishes_per_sec,
             loading: Mutex::default(),
             linked: AtomicBool::new(false),

@@ -117,6 +117,11 @@ impl Auditor {
         (Self { tx, digest, spill }, writer)
     }
 
+    /// Entries recorded and not written yet: queued in memory, and waiting on disk.
+    pub fn backlog(&self) -> u64 {
+        (self.tx.max_capacity() - self.tx.capacity()) as u64 + self.spill.waiting()
+    }
+
     pub fn record(&self, entry: AuditEntry) {
         let now = crate::clock::now_ms();
         if entry.outcome == Outcome::Denied && !self.digest.lock().expect("digest lock").admit(&entry, now) {
