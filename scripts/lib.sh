@@ -75,15 +75,17 @@ ensure_cargo_leptos() {
 }
 
 # For the static build (Trunk.toml, scripts/build-static) and its end-to-end test. Without default
-# features: they add a check for Trunk updates, which would go to the internet.
+# features: they add a check for Trunk updates, which would go to the internet. An unoptimised
+# build: Trunk's release profile (fat LTO, one codegen unit) took 27 minutes on 2 cores, this one
+# 5.3; the tool only orchestrates (cargo, wasm-bindgen and wasm-opt do the work), so it runs as fast.
 ensure_trunk() {
   local have
   have=$(trunk --version 2>/dev/null | awk '{print $2}' || true)
   [ "$have" = "$TRUNK_VERSION" ] && return
   ensure_nightly trunk
-  say "installing trunk $TRUNK_VERSION with nightly (about 25 minutes on 2 cores, once)"
+  say "installing trunk $TRUNK_VERSION with nightly, unoptimised (about 6 minutes on 2 cores, once)"
   env -u CARGO_TARGET_DIR cargo +nightly install trunk --version "$TRUNK_VERSION" \
-    --locked --no-default-features --features rustls --force
+    --locked --no-default-features --features rustls --debug --force
 }
 
 ensure_npm_packages() {
@@ -160,13 +162,35 @@ ensure_promtool() {
   export LIVEDASH_PROMTOOL="$bin"
 }
 
-# ECharts comes from its npm package; the build copies it into the site (public/ is the assets dir).
+# schemathesis, which checks the HTTP API against its OpenAPI document (scripts/api-contract), in a
+# virtual environment of livedash's cache: the release the checks were written against.
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+  local venv="$STATE_DIR/schemathesis-$SCHEMATHESIS_VERSION"
+  if [ ! -x "$venv/bin/st" ]; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary :all: "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  export SCHEMATHESIS="$venv/bin/st"
+}
+
+# ECharts and Swagger UI (the API's documentation page, /api/docs) come from their npm packages; the
+# build copies them into the site (public/ is the assets dir), so no page loads a script from
+# elsewhere.
 vendor_assets() {
-  mkdir -p public/vendor
+  mkdir -p public/vendor/swagger-ui
   if ! cmp -s node_modules/echarts/dist/echarts.min.js public/vendor/echarts.min.js; then
     say "copying ECharts $(node -p 'require("echarts/package.json").version') into public/vendor"
     cp node_modules/echarts/dist/echarts.min.js public/vendor/echarts.min.js
   fi
+  local file
+  for file in swagger-ui-bundle.js swagger-ui.css; do
+    if ! cmp -s "node_modules/swagger-ui-dist/$file" "public/vendor/swagger-ui/$file"; then
+      say "copying Swagger UI's $file into public/vendor/swagger-ui"
+      cp "node_modules/swagger-ui-dist/$file" "public/vendor/swagger-ui/$file"
+    fi
+  done
 }
 
 # What every build needs before cargo starts. wasm-bindgen-cli is installed by scripts/build-site,

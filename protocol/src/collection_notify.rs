@@ -21,6 +21,7 @@ pub const MISSING: &str = "—";
 
 /// What happened to a document, as a notification names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentOp {
     /// An upsert of an id the collection did not hold.
@@ -53,15 +54,21 @@ impl DocumentOp {
 
 /// A widget's collection notifications, as an admin chose them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"ops": ["created"], "title": "Order {id} {op}: {customer}", "level": "warning"}))
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CollectionNotify {
     /// Which changes raise one; never empty.
     pub ops: Vec<DocumentOp>,
     /// The title, with `{field}` for a field of the document, `{id}` for its id and `{op}` for
-    /// `created`, `updated` or `deleted`.
+    /// `created`, `updated` or `deleted`; at most 120 characters.
     pub title: String,
     /// The level it is shown at (which decides whether it toasts, by each user's choice).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = Level::default))]
     pub level: Level,
 }
 

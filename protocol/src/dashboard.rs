@@ -13,6 +13,7 @@ pub const MAX_WIDGETS: usize = 24;
 
 /// What a widget draws, and so which topic kind it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WidgetKind {
     LineChart,
@@ -81,8 +82,10 @@ impl WidgetKind {
     }
 }
 
-/// How often a widget shows what arrived.
+/// How often a widget shows what arrived: `live`, every update as it arrives; `5s` to `1min`, what
+/// arrived in that time, all at once; `manual`, only when its refresh button is pressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WidgetMode {
     /// Every update as it arrives.
     #[default]
@@ -159,6 +162,7 @@ impl fmt::Display for WidgetMode {
 
 /// One widget of a dashboard, as an admin defined it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetDef {
     pub id: i64,
@@ -166,6 +170,7 @@ pub struct WidgetDef {
     pub kind: WidgetKind,
     /// Topic name relative to the tenant.
     pub topic: String,
+    /// The mode a user sees it in until they choose their own.
     pub default_mode: WidgetMode,
     /// The notifications its collection raises (collection widgets only; none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,6 +295,7 @@ impl Stale {
 
 /// A dashboard in the tenant's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardSummary {
     pub id: i64,
@@ -298,6 +304,7 @@ pub struct DashboardSummary {
 
 /// Everything a page needs to lay out one dashboard for the signed-in user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardView {
     pub id: i64,
@@ -306,7 +313,11 @@ pub struct DashboardView {
     pub widgets: Vec<WidgetDef>,
     /// Whether this user may change it (admins).
     pub can_edit: bool,
-    /// The user's own mode per widget id, where they chose one.
+    /// The user's own mode per widget id (the id written as a JSON key: `{"12": "30s"}`), where they
+    /// chose one.
+    // As a string-keyed map: utoipa would give an `i64` key `propertyNames: {type: integer}`, which
+    // no JSON key (always a string) satisfies.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, WidgetMode>))]
     pub modes: BTreeMap<i64, WidgetMode>,
 }
 
@@ -340,22 +351,40 @@ impl DashboardView {
 
 /// Body of `POST /api/dashboards`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"title": "Operations"})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDashboard {
+    /// 1 to 80 characters, no control characters; stored trimmed.
     pub title: String,
 }
 
 /// Body of `POST /api/dashboards/{id}/widgets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "title": "Orders",
+    "kind": "kpi_tiles",
+    "topic": "sales/kpis",
+    "defaultMode": "live",
+    "thresholds": [{"key": "orders_per_sec", "direction": "below", "warning": 50, "critical": 30, "forSecs": 60}]
+})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWidget {
+    /// 1 to 80 characters, no control characters; stored trimmed.
     pub title: String,
     pub kind: WidgetKind,
+    /// Topic name relative to the tenant.
     pub topic: String,
+    /// The mode a user sees it in until they choose their own.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = WidgetMode::default))]
     pub default_mode: WidgetMode,
+    /// The notifications its collection raises (collection widgets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<CollectionNotify>,
+    /// Its warning and critical bounds: KPI tiles one per key, charts one without a key, other kinds
+    /// none; at most 32.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<Threshold>,
 }
@@ -396,6 +425,8 @@ pub fn check_thresholds(kind: WidgetKind, thresholds: &[Threshold]) -> Result<()
 
 /// Body of `PUT /api/dashboards/{id}/order`: every widget id, in the new order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"widgetIds": [12, 10, 11]})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WidgetOrder {
     pub widget_ids: Vec<i64>,
@@ -403,6 +434,8 @@ pub struct WidgetOrder {
 
 /// Body of `PUT /api/me/widget-modes/{widget}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"mode": "30s"})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModeChoice {
     pub mode: WidgetMode,
@@ -411,13 +444,18 @@ pub struct ModeChoice {
 /// What a page reports after its connection came back (`POST /api/me/recovery`): how long it was
 /// without data, for the server's recovery-time histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"downtimeMs": 4200})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoveryReport {
+    /// Milliseconds without data; the server counts at most a day.
     pub downtime_ms: u64,
 }
 
 /// A user's own settings (`GET`/`PUT /api/me/preferences`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"toastLevels": ["warning", "error"]})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Preferences {
     /// Notification levels that raise a toast.

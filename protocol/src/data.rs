@@ -6,7 +6,12 @@ use serde::{Deserialize, Serialize};
 /// One element of a snapshot's or update's `series` array. Every kind keeps the contract's
 /// `series` field; what its items look like follows `meta.kind`. The shapes are told apart by their
 /// required fields, tried in this order.
+// The derived `oneOf` holds for every item serde writes: each lacks a field that every other variant
+// requires (a point has no `key`, `id` or `op`; a metric no `ts` or `op`; an event no `value` or `op`;
+// a change no `ts` or `value`). An object with the fields of two would match both; serde reads it as
+// the first and never writes one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Item {
     /// `series`: a chart point.
@@ -30,6 +35,7 @@ impl Item {
 
 /// One point of a `series` topic.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Point {
     /// Milliseconds since the Unix epoch.
     pub ts: i64,
@@ -38,13 +44,16 @@ pub struct Point {
 
 /// One KPI of a `metrics` topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metric {
+    /// The KPI's name, unique within the topic.
     pub key: String,
     pub value: f64,
 }
 
 /// One entry of an `events` topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// Unique within the topic; the server assigns one when the publisher does not.
@@ -54,8 +63,10 @@ pub struct Event {
     /// What happened, e.g. `notification`, `system:error`, `maintenance`, `job`, `activity`.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// How it is shown (and whether it toasts, by each user's choice).
     pub level: Level,
     pub title: String,
+    /// More text, below the title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// For `system:error`: how bad it is.
@@ -86,7 +97,10 @@ impl Event {
     }
 }
 
+/// How a notification is shown: its colour, and whether it raises a toast (each user chooses which
+/// levels do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     #[default]
@@ -110,7 +124,9 @@ impl Level {
     }
 }
 
+/// How bad a `system:error` event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Low,
@@ -120,6 +136,7 @@ pub enum Severity {
 
 /// One change of a `collection` topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub op: ChangeOp,
     /// The document's id, unique within the topic.
@@ -129,7 +146,9 @@ pub struct Change {
     pub doc: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// What a change did to its document: `upsert` (created or replaced it) or `delete`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeOp {
     Upsert,
@@ -138,8 +157,10 @@ pub enum ChangeOp {
 
 /// Where a snapshot or update sits in its topic's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
+    /// The topic's name, relative to the tenant.
     pub topic: String,
     pub kind: TopicKind,
     /// Identifies one life of the topic's log; a new epoch means older offsets mean nothing.
@@ -166,6 +187,7 @@ impl Meta {
 
 /// How a topic's payloads behave (docs/protocol.md, "Topic kinds and their items").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TopicKind {
     /// Chart points: the snapshot is the last N points, a delta appends points.

@@ -21,6 +21,7 @@ pub const DEFAULT_STALE_SECS: u32 = 60;
 /// How a display is lit: by its own choice, not the screen's system setting (a wall screen's
 /// browser seldom has one worth following), unless asked to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DisplayTheme {
     #[default]
@@ -48,14 +49,24 @@ impl DisplayTheme {
 /// Body of `POST /api/admin/displays`, and of `PATCH /api/admin/displays/{id}` with every field
 /// optional ([`DisplayEdit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"name": "Ops wall", "dashboards": [1, 2], "rotateSecs": 30, "theme": "dark"}))
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDisplay {
+    /// 1 to 80 characters, no control characters.
     pub name: String,
-    /// The dashboards it shows, in the order it rotates through them.
+    /// The dashboards it shows, in the order it rotates through them: 1 to 12, each once.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 12))]
     pub dashboards: Vec<i64>,
+    /// Seconds each dashboard shows before the next, 5 to 3600.
     #[serde(default = "default_rotate")]
+    #[cfg_attr(feature = "openapi", schema(default = default_rotate, minimum = 5, maximum = 3600))]
     pub rotate_secs: u32,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = DisplayTheme::default))]
     pub theme: DisplayTheme,
 }
 
@@ -63,14 +74,20 @@ fn default_rotate() -> u32 {
     DEFAULT_ROTATE_SECS
 }
 
+/// Body of `PATCH /api/admin/displays/{id}`: the settings to change, as in `NewDisplay`; those
+/// left out stay as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "Lobby", "rotateSecs": 60})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisplayEdit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 12))]
     pub dashboards: Option<Vec<i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 3600))]
     pub rotate_secs: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<DisplayTheme>,
@@ -111,13 +128,16 @@ impl NewDisplay {
 }
 
 /// A display as admins see it (`GET /api/admin/displays`).
+///
+/// Its schema is written by hand (see the `openapi` impl below): serde flattens `settings` into it,
+/// and the derived `allOf` would hold `NewDisplay`'s schema, which forbids other fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisplayInfo {
     pub id: i64,
     #[serde(flatten)]
     pub settings: NewDisplay,
-    /// Unix seconds.
+    /// When it was made (Unix seconds).
     pub created_at: i64,
     /// When a screen last opened a connection or polled with it (Unix seconds), and from where.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +152,7 @@ pub struct DisplayInfo {
 /// Answer to `POST /api/admin/displays`: the display, and the link a screen opens. The link holds
 /// the secret, which is shown this once and kept only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedDisplay {
     pub display: DisplayInfo,
@@ -142,26 +163,91 @@ pub struct CreatedDisplay {
 
 /// Body of `POST /api/display/session`: what the screen read from its link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"display": 4, "secret": "9f86d081884c7d659a2feaa0c55ad015"})))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisplayClaim {
+    /// The display's id: the link's path ends with it.
     pub display: i64,
+    /// The link's fragment (after `#`).
     pub secret: String,
 }
 
 /// What a display session shows (`GET /api/display/me`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DisplayBrief {
     pub id: i64,
     pub name: String,
+    /// The dashboards it rotates through, in order.
     pub dashboards: Vec<i64>,
+    /// Seconds each dashboard shows.
     pub rotate_secs: u32,
     pub theme: DisplayTheme,
-    /// After this long without fresh data the screen says so.
+    /// After this many seconds without fresh data the screen says so.
     pub stale_secs: u32,
     /// Names the site's build (its assets' directory): a screen whose page came from another build
     /// reloads itself, so a deploy reaches the wall without anyone touching it.
     pub build: String,
+}
+
+/// [`DisplayInfo`]'s schema: one object with [`NewDisplay`]'s fields and its own, as serde writes it.
+/// The derive would write `allOf: [NewDisplay, {id, …}]`, and `NewDisplay`'s schema forbids fields
+/// it does not name (`deny_unknown_fields`), so no display would match that.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for DisplayInfo {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+
+        let RefOr::T(Schema::Object(settings)) = <NewDisplay as utoipa::PartialSchema>::schema() else {
+            unreachable!("a struct's schema is an object")
+        };
+        let field = |types: &[Type], format: Option<KnownFormat>, description: &str| {
+            let schema_type = match types {
+                [one] => SchemaType::new(one.clone()),
+                many => SchemaType::from_iter(many.iter().cloned()),
+            };
+            ObjectBuilder::new()
+                .schema_type(schema_type)
+                .format(format.map(SchemaFormat::KnownFormat))
+                .description(Some(description))
+        };
+        let unix_secs = |nullable: bool, description: &str| {
+            let types: &[Type] = if nullable { &[Type::Integer, Type::Null] } else { &[Type::Integer] };
+            field(types, Some(KnownFormat::Int64), description)
+        };
+        let description = "A display as admins see it (`GET /api/admin/displays`): its settings, as in `NewDisplay`, \
+            and its record.";
+        let mut display = ObjectBuilder::new()
+            .description(Some(description))
+            .property("id", field(&[Type::Integer], Some(KnownFormat::Int64), "The display's id."))
+            .required("id")
+            .property("createdAt", unix_secs(false, "When it was made (Unix seconds)."))
+            .required("createdAt")
+            .property(
+                "lastSeenAt",
+                unix_secs(true, "When a screen last opened a connection or polled with it (Unix seconds)."),
+            )
+            .property("lastSeenAddr", field(&[Type::String, Type::Null], None, "The address it was last seen from."))
+            .property("revokedAt", unix_secs(true, "When it was revoked (Unix seconds): it shows nothing since."))
+            .build();
+        display.properties.extend(settings.properties);
+        display.required.extend(settings.required);
+        display.into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for DisplayInfo {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "DisplayInfo".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <NewDisplay as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[cfg(test)]

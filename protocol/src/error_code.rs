@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Machine-readable reason of a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     // Over the WebSocket (the connection stays open).
@@ -131,20 +132,27 @@ impl std::fmt::Display for ErrorCode {
 
 /// The body of every HTTP error: `{"error": code, "message": text, "field"?: path, "limit"?: …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
+    /// What went wrong, for programs: the same code whatever the wording.
     pub error: ErrorCode,
+    /// What went wrong, for people.
     pub message: String,
     /// Which parameter or body field was wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The limit that was reached, when that is the reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<LimitReached>,
 }
 
 /// The limit a 429 (or 422) reached: its name, as in the metrics, and its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitReached {
+    /// The limit's name, e.g. `connections_per_user`.
     pub name: String,
+    /// Its value: the most it allows.
     pub max: u64,
 }
 

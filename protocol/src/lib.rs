@@ -11,6 +11,9 @@
 //! generator compile the very same definitions: a message one side encodes is by construction one
 //! the other decodes. `docs/protocol.md` is the human-readable version; `tests/docs.rs` checks that
 //! it names every message type, error code, close code and SSE event defined here.
+//!
+//! The `openapi` feature, which only the server turns on, adds utoipa's `ToSchema` to the types the
+//! HTTP API reads and answers, for its OpenAPI document; the browser's build never has it.
 
 pub mod backoff;
 pub mod close;
@@ -22,6 +25,8 @@ pub mod error_code;
 pub mod jobs;
 pub mod live_mode;
 pub mod messages;
+#[cfg(all(test, feature = "openapi"))]
+mod openapi_tests;
 pub mod role;
 pub mod sse;
 pub mod thresholds;

@@ -9,7 +9,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// How a tenant's dashboards get their updates: `live` (WebSocket, SSE and polling), `polling` (polls
+/// only: WebSockets and SSE streams are refused) or `off` (every transport refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LiveMode {
     Live,

@@ -63,6 +63,9 @@ pub const MAX_ACTIVITY_DETAIL: usize = 120;
 ///
 /// Updates carry no `type` field (`{widgetId, ts, series, meta}`, as in the original contract), so
 /// the enum is untagged: every other message has a `type` and is tried first.
+///
+/// Its schema is written by hand (see the `openapi` impl below), as `anyOf`: a `snapshot` has every
+/// field an update requires, so it matches both variants and would fail the derived `oneOf`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ServerMessage {
@@ -71,10 +74,13 @@ pub enum ServerMessage {
 }
 
 /// Every server message that has a `type` field.
+// utoipa ignores serde's `rename_all_fields`: each variant repeats it as `schema(rename_all)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ControlMessage {
     /// First message on every connection.
+    #[cfg_attr(feature = "openapi", schema(rename_all = "camelCase"))]
     Welcome {
         connection_id: String,
         /// Send it back in `resume` on a later connection to restore this one's subscriptions.
@@ -86,10 +92,13 @@ pub enum ControlMessage {
         limits: Limits,
     },
     /// The topic's current state for one subscription; later updates continue from `meta.offset`.
+    #[cfg_attr(feature = "openapi", schema(rename_all = "camelCase"))]
     Snapshot { widget_id: String, ts: i64, series: Vec<Item>, meta: Meta },
     /// Updates were lost for this subscription; a `snapshot` follows and replaces the client's state.
+    #[cfg_attr(feature = "openapi", schema(rename_all = "camelCase"))]
     Gap { widget_id: String, reason: String },
     /// A request was refused or could not be understood. The connection stays open.
+    #[cfg_attr(feature = "openapi", schema(rename_all = "camelCase"))]
     Error {
         code: ErrorCode,
         message: String,
@@ -97,6 +106,7 @@ pub enum ControlMessage {
         widget_id: Option<String>,
     },
     /// Answer to `ping`, with a fresh connection resume token (current subscriptions and positions).
+    #[cfg_attr(feature = "openapi", schema(rename_all = "camelCase"))]
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume_token: Option<String>,
@@ -105,6 +115,7 @@ pub enum ControlMessage {
 
 /// The limits a connection works under, announced in `welcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     pub max_subscriptions: usize,
@@ -122,6 +133,7 @@ pub const SILENCE_SLACK: Duration = Duration::from_secs(10);
 
 /// New data for one subscription, in order, exactly once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Update {
     pub widget_id: String,
@@ -135,8 +147,10 @@ pub struct Update {
 /// The answer of `GET /api/v1/dashboards/{id}/updates` (the polling transport): what changed for
 /// each widget since the request's position, and the cursor to ask from next time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PollAnswer {
+    /// Opaque: send it back as `since` to get what comes after this answer.
     pub cursor: String,
     /// Only the widgets that have something new.
     pub widgets: Vec<PollWidget>,
@@ -148,8 +162,10 @@ pub struct PollAnswer {
 
 /// One widget's part of a [`PollAnswer`]: the messages a WebSocket would have carried, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PollWidget {
+    /// The feed's id on the page (`w12`, `w12-activity`, `notification-center`, …).
     pub widget_id: String,
     pub messages: Vec<ServerMessage>,
 }
@@ -173,6 +189,40 @@ impl ControlMessage {
 impl ServerMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialise")
+    }
+}
+
+/// `anyOf` where the derive would write `oneOf`: a `snapshot` also has every field an update
+/// requires, so it matches both variants and `oneOf` would refuse it.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ServerMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::ToSchema;
+        use utoipa::openapi::{Ref, schema::AnyOfBuilder};
+
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(ControlMessage::name()))
+            .item(Ref::from_schema_name(Update::name()))
+            .description(Some(
+                "A message from the server: one with a `type` (`ControlMessage`), or an update, which has none.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ServerMessage {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ServerMessage".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+
+        schemas.push((ControlMessage::name().into(), ControlMessage::schema()));
+        ControlMessage::schemas(schemas);
+        schemas.push((Update::name().into(), Update::schema()));
+        Update::schemas(schemas);
     }
 }
 

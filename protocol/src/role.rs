@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A user's role in their tenant: what they may see and change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Watches dashboards.

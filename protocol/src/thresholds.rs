@@ -5,8 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which side of a bound is bad.
+/// Which side of a bound is bad: `above` (latency, errors) or `below` (orders per second, stock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Bad when the value rises past the bound (latency, errors).
@@ -18,6 +19,7 @@ pub enum Direction {
 /// How bad a value is. Ordered: `Ok < Warning < Critical`. (Apart from a notification's
 /// [`Level`](crate::Level), which is how it is shown.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdState {
     #[default]
@@ -42,23 +44,42 @@ impl ThresholdState {
     }
 }
 
-/// One threshold: the bounds of one metric key (a KPI tile) or of a series (`key` empty).
+/// One threshold: the bounds of one metric key (a KPI tile) or of a series (`key` empty). At least
+/// one of `warning` and `critical` is set; with both, `critical` is the worse bound (at or above
+/// `warning` for `above`, at or below it for `below`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({
+        "key": "orders_per_sec",
+        "direction": "below",
+        "warning": 50,
+        "critical": 30,
+        "forSecs": 60,
+        "hysteresis": 2
+    }))
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Threshold {
     /// The metric key; empty for a series' values.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = ""))]
     pub key: String,
     pub direction: Direction,
+    /// A value past it is a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<f64>,
+    /// A value past it is critical.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub critical: Option<f64>,
     /// How long a worse state must hold before it is an alert, in seconds (0: at once).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = 0))]
     pub for_secs: u32,
-    /// How far back past a bound a value must come to leave its state (against flapping).
+    /// How far back past a bound a value must come to leave its state (against flapping); 0 or more.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(default = 0.0))]
     pub hysteresis: f64,
 }
 
@@ -168,11 +189,14 @@ pub const ALERTS_KEPT: usize = 200;
 
 /// One alert of a widget's history: a threshold's state changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRecord {
     /// The threshold's key (empty for a chart's series).
     pub key: String,
+    /// The state it left.
     pub from: ThresholdState,
+    /// The state it entered.
     pub to: ThresholdState,
     /// The value that completed the change.
     pub value: f64,

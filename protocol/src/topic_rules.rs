@@ -26,18 +26,31 @@ pub const MAX_PATTERN_LEN: usize = 128;
 
 /// What `GET /api/admin/topic-rules` answers and `PUT` takes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"rules": [
+        {"topics": "finance/**", "read": ["admin"]},
+        {"topics": "ops/people", "read": ["viewer", "admin"], "fields": [{"field": "salary", "roles": ["admin"]}]}
+    ]}))
+)]
 #[serde(deny_unknown_fields)]
 pub struct TopicRules {
     /// Grows by one with each change; 0 before the first. Ignored in a `PUT`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub version: u64,
+    /// At most 100. Every rule whose `topics` matches a topic applies to it.
     pub rules: Vec<TopicRule>,
 }
 
+/// Who may read some topics, and which of their fields only some roles see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TopicRule {
-    /// The topics it is about (see the module docs).
+    /// The topics it is about: `/`-separated segments, where `*` matches any one segment and a final
+    /// `**` any number of them, none included (`finance/**` matches `finance` and `finance/q3/eu`).
     pub topics: String,
     /// The roles that may read them.
     pub read: Vec<Role>,
@@ -47,9 +60,12 @@ pub struct TopicRule {
     pub fields: Vec<FieldRule>,
 }
 
+/// A field that only some roles see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FieldRule {
+    /// The field's name (1 to 64 bytes), once per rule.
     pub field: String,
     /// The roles that see it; the others get the item without it.
     pub roles: Vec<Role>,

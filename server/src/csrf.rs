@@ -10,10 +10,13 @@
 //!    Metadata `Sec-Fetch-Site: same-origin`. Scripts can set neither header. A request with
 //!    neither is refused: every browser sends one of them, and other clients can send `Origin`.
 //! 2. **What it is.** `Content-Type: application/json`, which no form can send and no cross-origin
-//!    script can send without a preflight that the CORS layer answers only for allowed origins.
+//!    script can send without a preflight that the CORS layer answers only for allowed origins. A
+//!    request with nothing to read (a `DELETE`) may name no type; one that names another is refused
+//!    whatever its length, since a form always names its own.
 //!
-//! Safe methods (GET, HEAD, OPTIONS) change nothing and pass. The publish API is exempt: it takes
-//! an API key in `Authorization`, which a browser never attaches by itself, and never a cookie.
+//! Only POST, PUT, PATCH and DELETE change anything; every other method passes (the router answers
+//! `405` to those it does not route). The publish API is exempt: it takes an API key in
+//! `Authorization`, which a browser never attaches by itself, and never a cookie.
 
 use crate::{
     AppState,
@@ -72,7 +75,8 @@ impl Violation {
 
 /// Whether a request may go ahead. Pure: the middleware gives it the method, path and headers.
 pub fn check(method: &Method, path: &str, headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), Violation> {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path.starts_with(API_KEY_ROUTES) {
+    let changes = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    if !changes || path.starts_with(API_KEY_ROUTES) {
         return Ok(());
     }
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -88,10 +92,13 @@ pub fn check(method: &Method, path: &str, headers: &HeaderMap, allowed_origins: 
             }
         }
     }
-    if !text(header::CONTENT_TYPE.as_str()).is_some_and(is_json) {
-        return Err(Violation::NotJson);
+    let has_body = text(header::CONTENT_LENGTH.as_str()).is_some_and(|length| length.trim() != "0")
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    match text(header::CONTENT_TYPE.as_str()) {
+        Some(content_type) if !is_json(content_type) => Err(Violation::NotJson),
+        None if has_body => Err(Violation::NotJson),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `application/json`, with or without parameters (`; charset=utf-8`).
@@ -172,7 +179,10 @@ mod tests {
         {
             assert_eq!(post(&[origin, ("content-type", form)]), Err(Violation::NotJson), "{form}");
         }
-        assert_eq!(post(&[origin]), Err(Violation::NotJson), "no body type at all");
+        assert_eq!(post(&[origin, ("content-length", "2")]), Err(Violation::NotJson), "a body of no type");
+        assert_eq!(post(&[origin, ("transfer-encoding", "chunked")]), Err(Violation::NotJson), "a body of no type");
+        assert_eq!(post(&[origin]), Ok(()), "nothing to read: a DELETE, a sign-out");
+        assert_eq!(post(&[origin, ("content-length", "0")]), Ok(()), "nothing to read");
     }
 
     #[test]
@@ -180,7 +190,7 @@ mod tests {
         for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
             assert!(check(&method, "/api/auth/logout", &headers(&[]), &[]).is_err(), "{method}");
         }
-        for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE] {
             assert!(check(&method, "/api/dashboards", &headers(&[]), &[]).is_ok(), "{method}");
         }
         let key_only = check(&Method::POST, "/api/v1/publish/sales/orders", &headers(&[]), &[]);

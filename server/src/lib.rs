@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod csrf;
 pub mod dashboard_edits;
 pub mod demo;
+pub mod extract;
 pub mod http_error;
 pub mod ingest;
 pub mod limits;

@@ -6,7 +6,7 @@ use axum::{Router, routing::get};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::{AppState, Livedash};
-use crate::{api, assets, cors, csrf, pages, telemetry, transport, vitals};
+use crate::{api, assets, cors, csrf, pages, telemetry};
 
 impl Livedash {
     pub fn router(&self) -> Router {
@@ -22,7 +22,10 @@ impl Livedash {
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), pages::require_session))
                 .layer(axum::middleware::map_response(assets::revalidate))
         };
-        let files = Router::new().route("/assets/{hash}/{*path}", get(assets::hashed)).with_state(self.assets.clone());
+        let files = Router::new()
+            .route("/assets/{hash}/{*path}", get(assets::hashed))
+            .route("/api/docs", get(api::docs_page::page))
+            .with_state(self.assets.clone());
         // What is neither a route nor a file found at start-up goes to leptos_axum's handler: it
         // serves a file of the site root written since (without the freshness check of its
         // precompressed copies), and otherwise renders the app's own "not found" page.
@@ -33,13 +36,7 @@ impl Livedash {
             None => telemetry::router(state.config.metrics_token.clone()),
         };
         Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readiness))
             .merge(metrics)
-            .route("/api/ws", get(transport::ws::upgrade))
-            .route("/api/stream/dashboard/{id}", get(transport::sse::dashboard))
-            .route("/api/v1/realtime/jobs/{job}", get(transport::job_stream::job))
-            .route("/api/v1/dashboards/{id}/updates", get(transport::poll::updates))
             .merge(api::routes())
             .merge(pages)
             .merge(files)
@@ -57,22 +54,4 @@ impl Livedash {
             .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.config.body_read_timeout))
             .with_state(state)
     }
-}
-
-/// `/readyz`: whether a load balancer should send this node new clients ([`vitals`]). `/healthz`
-/// stays the liveness check (the process answers), so a node that lost Redis or its database is
-/// not restarted for it.
-async fn readiness(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let engine = state.engine.name();
-    let problem = vitals::unready_because(&state).await;
-    let body = serde_json::json!({
-        "ready": problem.is_none(),
-        "engine": engine,
-        "store": state.store.backend_name(),
-        "problem": problem,
-    });
-    let status =
-        if problem.is_none() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(body)).into_response()
 }

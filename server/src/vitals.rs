@@ -4,6 +4,8 @@
 //! `livedash_audit_backlog`.
 
 use crate::{AppState, telemetry};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::Serialize;
 use std::time::Duration;
 
 /// How long readiness waits for the store: less than a balancer's health-check timeout.
@@ -47,4 +49,44 @@ pub fn keep_gauges(state: AppState) {
         }
         metrics::gauge!(telemetry::READY).set(0.0);
     });
+}
+
+/// `/readyz`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    ready: bool,
+    /// `memory` or `redis`.
+    engine: &'static str,
+    /// `sqlite` or `postgres`.
+    store: &'static str,
+    /// Why the node is not ready; `null` when it is.
+    problem: Option<&'static str>,
+}
+
+/// Liveness: the process answers. A node that lost Redis or its database stays live (it is not
+/// restarted for it) and says so at `/readyz`.
+#[utoipa::path(
+    get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "The process serves", body = String, content_type = "text/plain", example = "ok"))
+)]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: whether a load balancer should send this node new clients ([`unready_because`]).
+#[utoipa::path(
+    get, path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Readiness,
+            example = json!({"ready": true, "engine": "memory", "store": "sqlite", "problem": null})),
+        (status = 503, description = "Not ready: `problem` says why", body = Readiness,
+            example = json!({"ready": false, "engine": "redis", "store": "postgres", "problem": "the engine is unreachable"})),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let problem = unready_because(&state).await;
+    let status = if problem.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let readiness =
+        Readiness { ready: problem.is_none(), engine: state.engine.name(), store: state.store.backend_name(), problem };
+    (status, Json(readiness))
 }

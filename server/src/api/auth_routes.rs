@@ -20,21 +20,24 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::CookieJar;
-use protocol::{ErrorCode, LiveMode};
+use protocol::{ErrorBody, ErrorCode, LiveMode};
 use serde::{Deserialize, Serialize};
 use std::{net::IpAddr, time::Instant};
+use utoipa::ToSchema;
 
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_PASSWORD_LEN: usize = 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
+    #[schema(max_length = 254)]
     email: String,
+    #[schema(max_length = 1024)]
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
     user: User,
@@ -60,6 +63,17 @@ impl Me {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "auth", security(()),
+    request_body(content = Credentials, example = json!({"email": "ops@acme.test", "password": "livedash-demo"})),
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set (httpOnly, SameSite=Strict; `__Host-` and Secure over TLS)", body = Me,
+            headers(("Set-Cookie" = String, description = "the session cookie"))),
+        (status = 401, description = "`invalid_credentials`: a wrong e-mail or password", body = ErrorBody),
+        (status = 429, description = "Too many sign-ins from this source or for this account; `limit` names which", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -127,6 +141,11 @@ fn throttled(state: &AppState, source: Source, peer: IpAddr, refused: Throttled)
     ApiError { retry_after: Some(refused.wait_secs.ceil().max(1.0) as u64), ..error }
 }
 
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out: the cookie is removed and the session's sockets close with 4401",
+        headers(("Set-Cookie" = String, description = "removes the session cookie"))))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     session: Session,
@@ -148,20 +167,35 @@ pub async fn logout(
     Ok((jar.add(state.auth.removal_cookie(&headers)), StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    get, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, description = "The signed-in user", body = Me))
+)]
 pub async fn me(State(state): State<AppState>, session: Session) -> Json<Me> {
     Json(Me::of(&state, session).await)
 }
 
 /// Whether anyone is signed in: `{"session": Me | null}`, always `200`. The sign-in page asks this
 /// (a browser logs every `401` in its console, and a signed-out visitor is no error).
+#[utoipa::path(
+    get, path = "/api/auth/session", tag = "auth", security((), ("session" = [])),
+    responses((status = 200, description = "The session, or `null` when signed out: never `401`", body = SessionStatus))
+)]
 pub async fn session_status(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let me = match state.auth.session_of(&headers).await {
+) -> Result<Json<SessionStatus>, ApiError> {
+    let session = match state.auth.session_of(&headers).await {
         Ok(session) => Some(Me::of(&state, session).await),
         Err(AuthError::Store(e)) => return Err(ApiError::internal(e)),
         Err(_) => None,
     };
-    Ok(Json(serde_json::json!({ "session": me })))
+    Ok(Json(SessionStatus { session }))
+}
+
+/// `GET /api/auth/session`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct SessionStatus {
+    /// The signed-in user, or `null`.
+    session: Option<Me>,
 }

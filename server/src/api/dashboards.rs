@@ -3,6 +3,7 @@
 //! notifications a collection widget raises.
 
 use super::{AdminSession, audit, invalid, json_body};
+use crate::extract::ApiPath;
 use crate::http_error::ApiError;
 use crate::{
     AppState,
@@ -13,12 +14,8 @@ use crate::{
     store::{StoreError, dashboards::EditError},
     topic_name::{TenantId, TopicName},
 };
-use axum::{
-    Json,
-    body::Bytes,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, body::Bytes, extract::State, http::StatusCode};
+use protocol::ErrorBody;
 use protocol::ErrorCode;
 use protocol::collection_notify::CollectionNotify;
 use protocol::dashboard::MAX_WIDGETS;
@@ -31,12 +28,20 @@ use protocol::thresholds::{AlertRecord, Threshold};
 use protocol::topics::NOTIFICATIONS_TOPIC;
 
 /// The tenant's dashboards (a display's own only).
+#[utoipa::path(
+    get, path = "/api/dashboards", tag = "dashboards",
+    responses((status = 200, description = "The tenant's dashboards (a display's own only)", body = Vec<DashboardSummary>))
+)]
 pub async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Vec<DashboardSummary>>, ApiError> {
     let mut all = state.store.dashboards(&session.user.tenant).await.map_err(ApiError::internal)?;
     all.retain(|dashboard| session.may_see_dashboard(dashboard.id));
     Ok(Json(all))
 }
 
+#[utoipa::path(
+    post, path = "/api/dashboards", tag = "dashboards", request_body = NewDashboard,
+    responses((status = 201, description = "Created (audited)", body = DashboardSummary))
+)]
 pub async fn create(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
@@ -50,10 +55,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    get, path = "/api/dashboards/{id}", tag = "dashboards", params(("id" = i64, Path, description = "The dashboard")),
+    responses((status = 200, description = "The dashboard, its widgets and this user's modes", body = DashboardView), (status = 404, description = "No such dashboard for this tenant", body = ErrorBody))
+)]
 pub async fn open(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<DashboardView>, ApiError> {
     let view = match session.may_see_dashboard(id) {
         true => state.store.dashboard(&session.user.tenant, id, session.user.id).await.map_err(ApiError::internal)?,
@@ -64,10 +73,18 @@ pub async fn open(
     Ok(Json(view))
 }
 
+#[utoipa::path(
+    post, path = "/api/dashboards/{id}/widgets", tag = "dashboards", params(("id" = i64, Path, description = "The dashboard")), request_body = NewWidget,
+    responses(
+        (status = 201, description = "Appended (audited)", body = WidgetDef),
+        (status = 404, description = "No such dashboard", body = ErrorBody),
+        (status = 422, description = "The dashboard holds as many widgets as it may (24); or its notifications would tell a collection to someone the topic rules keep it from", body = ErrorBody),
+    )
+)]
 pub async fn add_widget(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path(dashboard): Path<i64>,
+    ApiPath(dashboard): ApiPath<i64>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<WidgetDef>), ApiError> {
     let mut new: NewWidget = json_body(&body)?;
@@ -88,10 +105,15 @@ pub async fn add_widget(
     Ok((StatusCode::CREATED, Json(added)))
 }
 
+#[utoipa::path(
+    delete, path = "/api/dashboards/{id}/widgets/{widget}", tag = "dashboards",
+    params(("id" = i64, Path, description = "The dashboard"), ("widget" = i64, Path, description = "The widget")),
+    responses((status = 204, description = "Removed (audited)"), (status = 404, description = "No such dashboard or widget", body = ErrorBody))
+)]
 pub async fn remove_widget(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path((dashboard, widget)): Path<(i64, i64)>,
+    ApiPath((dashboard, widget)): ApiPath<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     edited(state.store.remove_widget(&session.user.tenant, dashboard, widget).await)?;
     announce(&state, &session, dashboard).await;
@@ -100,10 +122,14 @@ pub async fn remove_widget(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put, path = "/api/dashboards/{id}/order", tag = "dashboards", params(("id" = i64, Path, description = "The dashboard")), request_body = WidgetOrder,
+    responses((status = 204, description = "Every widget in this order (audited)"), (status = 404, description = "No such dashboard", body = ErrorBody))
+)]
 pub async fn reorder(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path(dashboard): Path<i64>,
+    ApiPath(dashboard): ApiPath<i64>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let order: WidgetOrder = json_body(&body)?;
@@ -118,10 +144,20 @@ pub async fn reorder(
 
 /// Sets the collection notifications a widget raises, or ends them (a `null` body). Answers the
 /// widget as it now is.
+#[utoipa::path(
+    put, path = "/api/dashboards/{id}/widgets/{widget}/notify", tag = "dashboards",
+    params(("id" = i64, Path, description = "The dashboard"), ("widget" = i64, Path, description = "The widget")),
+    request_body(content = Option<CollectionNotify>, description = "The notifications the widget's collection raises, or `null` for none"),
+    responses(
+        (status = 200, description = "The widget as saved (audited)", body = WidgetDef),
+        (status = 404, description = "No such dashboard or widget", body = ErrorBody),
+        (status = 422, description = "The topic rules keep the collection from someone who reads the notifications", body = ErrorBody),
+    )
+)]
 pub async fn set_notify(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path((dashboard, widget)): Path<(i64, i64)>,
+    ApiPath((dashboard, widget)): ApiPath<(i64, i64)>,
     body: Bytes,
 ) -> Result<Json<WidgetDef>, ApiError> {
     let notify: Option<CollectionNotify> = json_body(&body)?;
@@ -148,10 +184,16 @@ pub async fn set_notify(
 }
 
 /// Replaces a widget's thresholds (`[]` removes them). Answers the widget as it now is.
+#[utoipa::path(
+    put, path = "/api/dashboards/{id}/widgets/{widget}/thresholds", tag = "dashboards",
+    params(("id" = i64, Path, description = "The dashboard"), ("widget" = i64, Path, description = "The widget")),
+    request_body(content = Vec<Threshold>, description = "The widget's bounds; `[]` removes them"),
+    responses((status = 200, description = "The widget as saved (audited)", body = WidgetDef), (status = 404, description = "No such dashboard or widget", body = ErrorBody))
+)]
 pub async fn set_thresholds(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path((dashboard, widget)): Path<(i64, i64)>,
+    ApiPath((dashboard, widget)): ApiPath<(i64, i64)>,
     body: Bytes,
 ) -> Result<Json<WidgetDef>, ApiError> {
     let thresholds: Vec<Threshold> = json_body(&body)?;
@@ -172,10 +214,19 @@ pub async fn set_thresholds(
 /// A widget's alert history, newest first (the latest `ALERTS_KEPT`): for any user of the
 /// tenant who may read the widget's topic (the topic rules apply as on the live transports), without
 /// the alerts of keys hidden from them.
+#[utoipa::path(
+    get, path = "/api/dashboards/{id}/widgets/{widget}/alerts", tag = "dashboards",
+    params(("id" = i64, Path, description = "The dashboard"), ("widget" = i64, Path, description = "The widget")),
+    responses(
+        (status = 200, description = "The widget's alert history, newest first, the latest 200; keys hidden from the user left out", body = Vec<AlertRecord>),
+        (status = 403, description = "The topic rules keep the widget's topic from this user", body = ErrorBody),
+        (status = 404, description = "No such dashboard or widget", body = ErrorBody),
+    )
+)]
 pub async fn alerts(
     State(state): State<AppState>,
     session: Session,
-    Path((dashboard, widget)): Path<(i64, i64)>,
+    ApiPath((dashboard, widget)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Vec<AlertRecord>>, ApiError> {
     let tenant = &session.user.tenant;
     if !session.may_see_dashboard(dashboard) {
@@ -229,10 +280,14 @@ async fn notifiers_changed(state: &AppState, tenant: &TenantId) {
     state.cluster.announce(Notice::Notifiers(tenant.clone())).await;
 }
 
+#[utoipa::path(
+    put, path = "/api/me/widget-modes/{widget}", tag = "me", params(("widget" = i64, Path, description = "The widget")), request_body = ModeChoice,
+    responses((status = 204, description = "Saved for this user"), (status = 404, description = "No such widget", body = ErrorBody))
+)]
 pub async fn set_mode(
     State(state): State<AppState>,
     session: Session,
-    Path(widget): Path<i64>,
+    ApiPath(widget): ApiPath<i64>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let choice: ModeChoice = json_body(&body)?;
@@ -243,12 +298,20 @@ pub async fn set_mode(
 /// A page's report of how long it was without data before its connection came back: one sample of
 /// `livedash_connection_recovery_seconds`. Bounded per user, and clamped to a day, so a page cannot
 /// skew the histogram more than by one report.
+#[utoipa::path(
+    post, path = "/api/me/recovery", tag = "me", request_body = RecoveryReport,
+    responses((status = 204, description = "Counted in `livedash_connection_recovery_seconds`"),
+        (status = 429, description = "More than 12 reports a minute from this user", body = ErrorBody))
+)]
 pub async fn report_recovery(
     State(state): State<AppState>,
     session: Session,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let report: RecoveryReport = json_body(&body)?;
+    if i64::try_from(report.downtime_ms).is_err() {
+        return Err(invalid("downtimeMs", "must be an int64"));
+    }
     if state.limiters.recovery_reports_by_user.check(&session.user.id, std::time::Instant::now()).is_err() {
         crate::telemetry::denied("recovery_reports");
         let message = format!("at most {RECOVERY_REPORTS_PER_MIN} recovery reports a minute");
@@ -259,10 +322,18 @@ pub async fn report_recovery(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get, path = "/api/me/preferences", tag = "me",
+    responses((status = 200, description = "This user's preferences", body = Preferences))
+)]
 pub async fn preferences(State(state): State<AppState>, session: Session) -> Result<Json<Preferences>, ApiError> {
     state.store.preferences(session.user.id).await.map(Json).map_err(ApiError::internal)
 }
 
+#[utoipa::path(
+    put, path = "/api/me/preferences", tag = "me", request_body = Preferences,
+    responses((status = 200, description = "Saved", body = Preferences))
+)]
 pub async fn set_preferences(
     State(state): State<AppState>,
     session: Session,

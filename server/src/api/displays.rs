@@ -7,6 +7,7 @@
 //! session id), and its screen shows that it was revoked.
 
 use super::{AdminSession, audit, invalid, json_body};
+use crate::extract::ApiPath;
 use crate::http_error::ApiError;
 use crate::{
     AppState,
@@ -24,10 +25,11 @@ use crate::{
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::CookieJar;
+use protocol::ErrorBody;
 use protocol::display::{
     CreatedDisplay, DEFAULT_STALE_SECS, DisplayBrief, DisplayClaim, DisplayEdit, DisplayInfo, NewDisplay,
 };
@@ -45,6 +47,10 @@ fn refused(error: DisplayError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/displays", tag = "displays",
+    responses((status = 200, description = "The tenant's wall displays", body = Vec<DisplayInfo>), (status = 403, description = "Not an admin", body = ErrorBody))
+)]
 pub async fn list(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
@@ -53,6 +59,13 @@ pub async fn list(
 }
 
 /// Makes a display and answers its link, with the secret this once (`201`).
+#[utoipa::path(
+    post, path = "/api/admin/displays", tag = "displays", request_body = NewDisplay,
+    responses(
+        (status = 201, description = "Made (audited): the link and its secret, shown this once", body = CreatedDisplay),
+        (status = 429, description = "The tenant has as many displays as it may", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
@@ -79,10 +92,14 @@ pub async fn create(
 
 /// Renames a display, or changes its dashboards, rotation or theme. Its screen picks the change
 /// up the next time it asks what it shows (within a minute).
+#[utoipa::path(
+    patch, path = "/api/admin/displays/{id}", tag = "displays", params(("id" = i64, Path, description = "The display")), request_body = DisplayEdit,
+    responses((status = 200, description = "Changed (audited); the screen follows within a minute", body = DisplayInfo), (status = 404, description = "No such display", body = ErrorBody))
+)]
 pub async fn edit(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Bytes,
 ) -> Result<Json<DisplayInfo>, ApiError> {
     let edit: DisplayEdit = json_body(&body)?;
@@ -98,10 +115,14 @@ pub async fn edit(
 
 /// Revokes a display: its screen's connections close at once on every node, and the screen says
 /// it was revoked.
+#[utoipa::path(
+    delete, path = "/api/admin/displays/{id}", tag = "displays", params(("id" = i64, Path, description = "The display")),
+    responses((status = 204, description = "Revoked (audited): its screen closes with 4401 on every node"), (status = 404, description = "No such display", body = ErrorBody))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let newly =
         state.store.revoke_display(&session.user.tenant, id).await.map_err(ApiError::internal)?.map_err(refused)?;
@@ -117,6 +138,16 @@ pub async fn revoke(
 
 /// A screen opening its link: the secret for a display session, set as the session cookie.
 /// Limited per display (the lookup it guards) and, for wrong secrets, per source.
+#[utoipa::path(
+    post, path = "/api/display/session", tag = "displays", security(()), request_body = DisplayClaim,
+    responses(
+        (status = 200, description = "A display session: the session cookie is set", body = DisplayBrief,
+            headers(("Set-Cookie" = String, description = "the display's session cookie"))),
+        (status = 401, description = "A wrong secret, or a revoked display", body = ErrorBody),
+        (status = 429, description = "Too many sessions opened for this display, or too many wrong secrets from this source", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+    )
+)]
 pub async fn open_session(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -167,6 +198,14 @@ pub async fn open_session(
 
 /// What the display session shows; its cookie issued again (a screen that runs for years keeps
 /// it), and the display marked as seen.
+#[utoipa::path(
+    get, path = "/api/display/me", tag = "displays",
+    responses(
+        (status = 200, description = "What the display shows; renews its cookie", body = DisplayBrief,
+            headers(("Set-Cookie" = String, description = "the renewed cookie"))),
+        (status = 403, description = "Not a display's session", body = ErrorBody),
+    )
+)]
 pub async fn me(
     State(state): State<AppState>,
     session: Session,

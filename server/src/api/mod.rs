@@ -5,6 +5,8 @@ mod admin;
 mod auth_routes;
 mod dashboards;
 pub(crate) mod displays;
+pub mod docs_page;
+mod openapi;
 mod publish;
 mod session;
 
@@ -12,39 +14,59 @@ pub use session::AdminSession;
 
 use crate::AppState;
 use crate::http_error::ApiError;
-use axum::{
-    Router,
-    routing::{delete, get, patch, post, put},
-};
+use axum::{Router, body::Bytes, http::header::CONTENT_TYPE, routing::get};
 use protocol::ErrorCode;
 use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+/// Every route of the HTTP API, the live transports' and the health checks', each registered from
+/// its `#[utoipa::path]` description, and `GET /api/openapi.json`, the document they make.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/login", post(auth_routes::login))
-        .route("/api/auth/logout", post(auth_routes::logout))
-        .route("/api/auth/me", get(auth_routes::me))
-        .route("/api/auth/session", get(auth_routes::session_status))
-        .route("/api/v1/publish/{*topic}", post(publish::publish))
-        .route("/api/admin/live-mode", get(admin::live_mode).put(admin::set_live_mode))
-        .route("/api/admin/topic-rules", get(admin::topic_rules).put(admin::set_topic_rules))
-        .route("/api/admin/live-dashboards", get(admin::live_dashboards).put(admin::set_live_dashboards))
-        .route("/api/admin/audit", get(admin::audit_log))
-        .route("/api/admin/displays", get(displays::list).post(displays::create))
-        .route("/api/admin/displays/{id}", patch(displays::edit).delete(displays::revoke))
-        .route("/api/display/session", post(displays::open_session))
-        .route("/api/display/me", get(displays::me))
-        .route("/api/dashboards", get(dashboards::list).post(dashboards::create))
-        .route("/api/dashboards/{id}", get(dashboards::open))
-        .route("/api/dashboards/{id}/widgets", post(dashboards::add_widget))
-        .route("/api/dashboards/{id}/widgets/{widget}", delete(dashboards::remove_widget))
-        .route("/api/dashboards/{id}/widgets/{widget}/notify", put(dashboards::set_notify))
-        .route("/api/dashboards/{id}/widgets/{widget}/thresholds", put(dashboards::set_thresholds))
-        .route("/api/dashboards/{id}/widgets/{widget}/alerts", get(dashboards::alerts))
-        .route("/api/dashboards/{id}/order", put(dashboards::reorder))
-        .route("/api/me/widget-modes/{widget}", put(dashboards::set_mode))
-        .route("/api/me/preferences", get(dashboards::preferences).put(dashboards::set_preferences))
-        .route("/api/me/recovery", post(dashboards::report_recovery))
+    let (router, api) = described().split_for_parts();
+    let document: Bytes = serde_json::to_vec(&openapi::document(api)).expect("the API document serialises").into();
+    router.route("/api/openapi.json", get(move || std::future::ready(([(CONTENT_TYPE, "application/json")], document))))
+}
+
+/// The OpenAPI document of [`routes`] (for tests and tools that want it without a server).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::document(described().split_for_parts().1)
+}
+
+#[allow(deprecated)] // The deprecated live-dashboards routes still answer.
+fn described() -> OpenApiRouter<AppState> {
+    use crate::{transport, vitals};
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::me))
+        .routes(routes!(auth_routes::session_status))
+        .routes(routes!(publish::publish))
+        .routes(routes!(admin::live_mode, admin::set_live_mode))
+        .routes(routes!(admin::topic_rules, admin::set_topic_rules))
+        .routes(routes!(admin::live_dashboards, admin::set_live_dashboards))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(displays::list, displays::create))
+        .routes(routes!(displays::edit, displays::revoke))
+        .routes(routes!(displays::open_session))
+        .routes(routes!(displays::me))
+        .routes(routes!(dashboards::list, dashboards::create))
+        .routes(routes!(dashboards::open))
+        .routes(routes!(dashboards::add_widget))
+        .routes(routes!(dashboards::remove_widget))
+        .routes(routes!(dashboards::set_notify))
+        .routes(routes!(dashboards::set_thresholds))
+        .routes(routes!(dashboards::alerts))
+        .routes(routes!(dashboards::reorder))
+        .routes(routes!(dashboards::set_mode))
+        .routes(routes!(dashboards::preferences, dashboards::set_preferences))
+        .routes(routes!(dashboards::report_recovery))
+        .routes(routes!(transport::ws::upgrade::upgrade))
+        .routes(routes!(transport::sse::dashboard))
+        .routes(routes!(transport::job_stream::job))
+        .routes(routes!(transport::poll::updates))
+        .routes(routes!(vitals::healthz))
+        .routes(routes!(vitals::readyz))
 }
 
 /// Parses a JSON body into `T`, answering malformed input in the API's own error shape.

@@ -1,7 +1,9 @@
 //! `POST /api/v1/publish/{topic}`: publishers push data with an API key bound to their tenant.
 
+use crate::extract::ApiPath;
 use crate::http_error::ApiError;
 use crate::ingest::idempotency::{self, Claim, IdempotencyKey, ReceiptError};
+use crate::ingest::publish_schema::PublishBody;
 use crate::topic_name::{TenantId, TopicKey, TopicName};
 use crate::{
     AppState,
@@ -15,22 +17,25 @@ use crate::{
 };
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::State,
     http::{
         HeaderMap, HeaderValue, StatusCode,
         header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
     },
     response::{IntoResponse, Response},
 };
-use protocol::ErrorCode;
 use protocol::TopicKind;
+use protocol::{ErrorBody, ErrorCode};
 use serde::Serialize;
 use std::time::Instant;
 
-#[derive(Serialize)]
+/// What a publish answers.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"topic": "sales/orders", "kind": "series", "offset": 42}))]
 struct Published {
     topic: String,
     kind: TopicKind,
+    /// The message's position in the topic: one more than the last.
     offset: u64,
 }
 
@@ -106,10 +111,32 @@ struct Answer {
     replayed: bool,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/publish/{*topic}", tag = "publish", security(("apiKey" = [])),
+    params(
+        ("topic" = String, Path, description = "The topic, relative to the key's tenant: 1–128 bytes of `A-Z a-z 0-9 - _ .` in at most 8 segments separated by a literal `/` (`sales/orders`). The segments are path segments: a `/` escaped as `%2F` is refused, so the pattern describes one segment",
+            pattern = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,128}$", example = "sales"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID, say). A repeat within `LIVEDASH_IDEMPOTENCY_WINDOW_SECS` answers what the first answered and publishes nothing; another body under the same key is `422`",
+            example = "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+    ),
+    request_body(content = PublishBody, description = "Exactly one of `points` (series), `values` (metrics), `events` or `changes` (collection)"),
+    responses(
+        (status = 200, description = "Published (or, with `Idempotent-Replayed: true`, the first answer to this `Idempotency-Key`)", body = Published,
+            headers(("Idempotent-Replayed" = Option<String>, description = "`true` when this answer is the first request's, replayed"))),
+        (status = 400, description = "`bad_topic`, `invalid_payload` (`field` names the faulty part, e.g. `points[3].value`) or `bad_request` (a malformed `Idempotency-Key`)", body = ErrorBody),
+        (status = 401, description = "No API key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "A topic the server keeps for itself (`presence/…`, `ops/…`)", body = ErrorBody),
+        (status = 409, description = "`kind_mismatch`: the topic exists with another kind; `idempotency_key_in_use`: the first request with this key is still being published", body = ErrorBody,
+            headers(("Retry-After" = Option<u64>, description = "seconds (with `idempotency_key_in_use`)"))),
+        (status = 422, description = "`limit_exceeded`: the publish would pass a limit (topics per tenant, documents, keys, bytes); `idempotency_key_reused`: the key was used with another topic or body", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over `LIVEDASH_PUBLISHES_PER_SEC` for this key; `limit_exceeded`: too many failed key checks from this address, or too many idempotency keys held", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+    )
+)]
 pub async fn publish(
     State(state): State<AppState>,
     client: ClientAddr,
-    Path(topic): Path<String>,
+    ApiPath(topic): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

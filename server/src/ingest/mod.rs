@@ -3,3 +3,4 @@
 pub mod demo_feed;
 pub mod idempotency;
 pub mod publish_body;
+pub mod publish_schema;

@@ -9,11 +9,12 @@ use serde::Serialize;
 /// Defined in the protocol: topic rules name roles, and the browser edits them.
 pub use protocol::Role;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: i64,
     pub email: String,
     #[serde(serialize_with = "tenant_str")]
+    #[schema(value_type = String)]
     pub tenant: TenantId,
     pub role: Role,
 }

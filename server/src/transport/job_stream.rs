@@ -22,15 +22,17 @@ use super::{
     sse_stream::{EventStream, Lifetime, Wake},
 };
 use crate::connections::job_streams::JobStreamSlot;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::outbox::{Frame, update_text};
 use crate::permissions::{self, mask::Hidden};
 use crate::topic_name::{TopicKey, TopicName};
 use crate::{AppState, broker::ReadFrom, client_addr::ClientAddr, http_error::ApiError, listener::Hangup, telemetry};
 use axum::{
-    extract::{Extension, Path, Query, State},
+    extract::{Extension, State},
     http::HeaderMap,
     response::Response,
 };
+use protocol::ErrorBody;
 use protocol::close::{Disconnect, LIMIT, TOPIC_FORBIDDEN};
 use protocol::jobs::{Job, JobEnd, JobProgress, JobSnapshot, JobStep, MAX_JOB_ID_LEN, StepError, event, valid_job_id};
 use protocol::topics::JOBS_TOPIC;
@@ -41,8 +43,9 @@ use std::{collections::VecDeque, sync::Arc};
 /// The widget id the stream subscribes under.
 const WIDGET: &str = "job";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct JobParams {
     /// The `events` topic the job runs in; [`JOBS_TOPIC`] when absent.
     topic: Option<String>,
@@ -50,11 +53,23 @@ pub struct JobParams {
     last_event_id: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/realtime/jobs/{job}", tag = "live", params(("job" = String, Path, description = "The job's id (`data.jobId` of its events)"), JobParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id this client saw")),
+    description = "One job's run as Server-Sent Events, ending with its final status (see docs/protocol.md).",
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A malformed job id or topic", body = ErrorBody),
+        (status = 403, description = "A foreign `Origin`, the live mode, or topic rules that keep the topic from this user", body = ErrorBody),
+        (status = 429, description = "Too many streams of this job for this user, or too many connections", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+    )
+)]
 pub async fn job(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    Path(job): Path<String>,
-    Query(params): Query<JobParams>,
+    ApiPath(job): ApiPath<String>,
+    ApiQuery(params): ApiQuery<JobParams>,
     hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

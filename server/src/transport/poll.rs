@@ -17,19 +17,21 @@ use super::{
     dashboard_feeds::{self, Start, Starts},
 };
 use crate::connections::live_mode_gate::Carrier;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::outbox::Frame;
 use crate::permissions;
 use crate::{AppState, broker::position::Position, client_addr::ClientAddr, http_error::ApiError, telemetry};
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use protocol::LiveMode;
+use protocol::{ErrorBody, LiveMode, PollAnswer};
 use serde::Deserialize;
 use std::{collections::BTreeMap, sync::Arc};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PollParams {
     /// A cursor from an earlier answer or SSE event id, or a time in ms since the Unix epoch.
     since: Option<String>,
@@ -40,11 +42,23 @@ pub struct PollParams {
     widgets: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/dashboards/{id}/updates", tag = "live", params(("id" = i64, Path, description = "The dashboard"), PollParams),
+    description = "Polling: what changed in each of the dashboard's feeds since a cursor, and the cursor to ask from next time (see docs/protocol.md).",
+    responses(
+        (status = 200, description = "The changes, and the next cursor", body = PollAnswer),
+        (status = 400, description = "A malformed cursor, position list or widget list", body = ErrorBody),
+        (status = 403, description = "A foreign `Origin`, or the tenant's live mode is `off`", body = ErrorBody),
+        (status = 404, description = "No such dashboard for this tenant", body = ErrorBody),
+        (status = 429, description = "More polls a minute than `LIVEDASH_POLLS_PER_MIN`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+    )
+)]
 pub async fn updates(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    Path(id): Path<i64>,
-    Query(params): Query<PollParams>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<PollParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let refused = |refusal: admission::Refusal| {

@@ -16,6 +16,7 @@ use super::{
     sse_format::{self, MetricChanges},
     sse_stream::{EventStream, Lifetime, Wake},
 };
+use crate::extract::{ApiPath, ApiQuery};
 use crate::outbox::{Batch, Frame, update_text};
 use crate::{
     AppState,
@@ -26,10 +27,11 @@ use crate::{
     telemetry,
 };
 use axum::{
-    extract::{Extension, Path, Query, State},
+    extract::{Extension, State},
     http::HeaderMap,
     response::Response,
 };
+use protocol::ErrorBody;
 use protocol::close::{Disconnect, NORMAL};
 use protocol::dashboard::DASHBOARD_EDITS_FEED;
 use protocol::sse::{self, event};
@@ -40,8 +42,9 @@ use std::{
     sync::Arc,
 };
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// `Last-Event-ID` for clients that open a new `EventSource` (which cannot set headers).
     last_event_id: Option<String>,
@@ -49,11 +52,23 @@ pub struct StreamParams {
     positions: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/stream/dashboard/{id}", tag = "live", params(("id" = i64, Path, description = "The dashboard"), StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id this client saw: the stream resumes after it")),
+    description = "Every feed of a dashboard as Server-Sent Events (`snapshot`, `update`, `gap`, `heartbeat`, `close`, …; see docs/protocol.md). The stream stays open until the client leaves, its session ends or the server stops.",
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 403, description = "A foreign `Origin`, or the tenant's live mode is `off` or `polling`", body = ErrorBody),
+        (status = 404, description = "No such dashboard for this tenant", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user or attempts from this address", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+    )
+)]
 pub async fn dashboard(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    Path(id): Path<i64>,
-    Query(params): Query<StreamParams>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<StreamParams>,
     hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

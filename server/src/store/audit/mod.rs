@@ -73,12 +73,15 @@ impl Row {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Milliseconds since the Unix epoch.
     pub ts: i64,
+    /// Who acted: a user's e-mail, an API key id, or an address.
     pub actor: Option<String>,
+    /// `login`, `connect`, `publish`, `dashboard_create`, …
     pub action: String,
+    /// `ok` or `denied`.
     pub outcome: String,
     pub detail: Option<String>,
 }

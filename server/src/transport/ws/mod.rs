@@ -39,7 +39,7 @@ use tokio::time::Instant;
 
 mod connection;
 mod requests;
-mod upgrade;
+pub mod upgrade;
 
 use connection::close;
 pub use upgrade::upgrade;

@@ -5,6 +5,7 @@
 use super::*;
 use crate::auth::Session;
 use crate::connections::live_mode_gate::Carrier;
+use protocol::ErrorBody;
 
 /// Socket buffers are kept small on purpose: with thousands of mostly idle dashboards, per-socket
 /// buffers dominate server memory. What a client sends is small (a subscription is about 150
@@ -17,6 +18,16 @@ const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// address's connection rate, the session and the tenant's live mode. Those refusals happen after the
 /// upgrade, as close codes, because a browser's WebSocket cannot see an HTTP status (it only reports
 /// 1006).
+#[utoipa::path(
+    get, path = "/api/ws", tag = "live",
+    description = "The WebSocket (RFC 6455) every dashboard page uses: subscribe, resume, updates, snapshots, gaps and errors as JSON text frames. The messages, close codes and delivery guarantee are in docs/protocol.md; this document describes only the HTTP side of the upgrade.",
+    responses(
+        (status = 101, description = "Switching protocols: the WebSocket is open"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = String, content_type = "text/plain"),
+        (status = 403, description = "A foreign `Origin` (a missing session, the live mode or a limit close the socket instead, with 4401, 4403, 4405 or 4429: a browser cannot read the status of a refused upgrade)", body = ErrorBody),
+        (status = 426, description = "Upgrade required: a `Sec-WebSocket-Version` other than 13", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn upgrade(
     upgrade: WebSocketUpgrade,
     State(state): State<AppState>,
