@@ -211,14 +211,26 @@ async fn accept(
         let error = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidPayload, e.message);
         RefusedPublish::new("invalid_payload", ApiError { field: Some(e.field), ..error })
     })?;
-    let Some(idempotency_key) = idempotency_key else {
-        let published = publish_to(state, TopicKey::new(tenant, name), publish).await?;
-        return Ok(Answer { json: published, replayed: false });
-    };
-    let fingerprint = idempotency::fingerprint(name.as_str(), &bytes);
+    match idempotency_key {
+        None => Ok(Answer { json: publish_to(state, TopicKey::new(tenant, name), publish).await?, replayed: false }),
+        Some(idempotency_key) => publish_once(state, tenant, name, publish, &idempotency_key, &bytes).await,
+    }
+}
+
+/// Publishes a request that carries an `Idempotency-Key` once across the deployment: the first
+/// publishes and keeps its answer, a repeat gets that answer ([`idempotency`]).
+async fn publish_once(
+    state: &AppState,
+    tenant: TenantId,
+    name: TopicName,
+    publish: publish_body::Publish,
+    idempotency_key: &IdempotencyKey,
+    body: &[u8],
+) -> Result<Answer, RefusedPublish> {
+    let fingerprint = idempotency::fingerprint(name.as_str(), body);
     let max = state.config.max_idempotency_keys;
     let receipts = &*state.receipts;
-    match idempotency::claim(receipts, tenant.as_str(), &idempotency_key, &fingerprint, max).await {
+    match idempotency::claim(receipts, tenant.as_str(), idempotency_key, &fingerprint, max).await {
         Ok(Claim::Mine) => {}
         Ok(Claim::Replay(json)) => return Ok(Answer { json, replayed: true }),
         Ok(Claim::InFlight) => {
@@ -242,7 +254,7 @@ async fn accept(
     let published = publish_to(state, TopicKey::new(tenant.clone(), name), publish).await;
     let window = state.config.idempotency_window;
     let answer = published.as_deref().ok();
-    if let Err(e) = idempotency::settle(receipts, tenant.as_str(), &idempotency_key, &fingerprint, answer, window).await
+    if let Err(e) = idempotency::settle(receipts, tenant.as_str(), idempotency_key, &fingerprint, answer, window).await
     {
         // The publish stands; only a retry of it within the window may publish again.
         tracing::warn!(error = %e, "a publish's answer was not kept for its Idempotency-Key");
