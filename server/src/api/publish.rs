@@ -20,7 +20,7 @@ use axum::{
     extract::State,
     http::{
         HeaderMap, HeaderValue, StatusCode,
-        header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
+        header::{AUTHORIZATION, CONTENT_TYPE},
     },
     response::{IntoResponse, Response},
 };
@@ -64,11 +64,8 @@ async fn check_key(
         let message = format!("more than {max} failed API-key checks a minute from this address");
         audit(message.clone());
         let error = ApiError::limit("api_key_failures", max as u64, message);
-        return Err(RefusedPublish {
-            error,
-            metric: "api_key_failures",
-            retry_after: Some(wait.ceil().max(1.0) as u64),
-        });
+        let error = ApiError { retry_after: Some(wait.ceil().max(1.0) as u64), ..error };
+        return Err(RefusedPublish::new("api_key_failures", error));
     }
     let failed = |what: String, error: ApiError| {
         let _ = failures.check(&source, now);
@@ -91,16 +88,16 @@ async fn check_key(
     }
 }
 
-/// A refused publish: the answer, the reason label of the denial metric, and when to retry.
+/// A refused publish: the answer (with its `Retry-After`, if any) and the reason label of the
+/// denial metric.
 struct RefusedPublish {
     error: ApiError,
     metric: &'static str,
-    retry_after: Option<u64>,
 }
 
 impl RefusedPublish {
     fn new(metric: &'static str, error: ApiError) -> Self {
-        Self { error, metric, retry_after: None }
+        Self { error, metric }
     }
 }
 
@@ -158,10 +155,7 @@ fn answer(accepted: Result<Answer, RefusedPublish>) -> Response {
         }
         Err(refusal) => {
             telemetry::denied(refusal.metric);
-            match refusal.retry_after {
-                Some(secs) => ([(RETRY_AFTER, secs.to_string())], refusal.error).into_response(),
-                None => refusal.error.into_response(),
-            }
+            refusal.error.into_response()
         }
     }
 }
@@ -180,7 +174,8 @@ async fn accept(
     if let Err(wait) = state.publish_rate.allow_publish(&key.id).await {
         let message = format!("more than {} publishes a second with this key", state.config.publishes_per_sec);
         let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message);
-        return Err(RefusedPublish { error, metric: "publish_rate", retry_after: Some(wait.ceil().max(1.0) as u64) });
+        let error = ApiError { retry_after: Some(wait.ceil().max(1.0) as u64), ..error };
+        return Err(RefusedPublish::new("publish_rate", error));
     }
     let name = TopicName::parse(topic).map_err(|e| {
         let error = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadTopic, e.to_string());
@@ -236,7 +231,7 @@ async fn publish_once(
         Ok(Claim::InFlight) => {
             let message = "a request with this Idempotency-Key is still being published; retry shortly";
             let error = ApiError::new(StatusCode::CONFLICT, ErrorCode::IdempotencyKeyInUse, message);
-            return Err(RefusedPublish { error, metric: "idempotency_in_use", retry_after: Some(1) });
+            return Err(RefusedPublish::new("idempotency_in_use", ApiError { retry_after: Some(1), ..error }));
         }
         Ok(Claim::Reused) => {
             let message = "this Idempotency-Key was used for another topic or body";
@@ -246,8 +241,8 @@ async fn publish_once(
         }
         Err(e @ ReceiptError::Full(_)) => {
             let error = ApiError::limit("idempotency_keys", max as u64, e.to_string());
-            let retry_after = Some(idempotency::PENDING_FOR.as_secs());
-            return Err(RefusedPublish { error, metric: "idempotency_keys", retry_after });
+            let error = ApiError { retry_after: Some(idempotency::PENDING_FOR.as_secs()), ..error };
+            return Err(RefusedPublish::new("idempotency_keys", error));
         }
         Err(e @ ReceiptError::Unavailable(_)) => return Err(unavailable(e)),
     }
@@ -276,7 +271,7 @@ fn unavailable(error: impl std::fmt::Display) -> RefusedPublish {
     tracing::warn!(error = %error, "a publish found the engine unavailable");
     let message = "the server cannot take messages right now; retry shortly";
     let error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message);
-    RefusedPublish { error, metric: "engine_unavailable", retry_after: Some(1) }
+    RefusedPublish::new("engine_unavailable", ApiError { retry_after: Some(1), ..error })
 }
 
 /// Publishes a checked body and answers the JSON of [`Published`].
