@@ -7,12 +7,27 @@ const port = Number(process.env.LIVEDASH_E2E_PORT ?? 3100);
 const bin = process.env.LIVEDASH_BIN ?? '../target/debug/livedash';
 const siteRoot = process.env.LEPTOS_SITE_ROOT ?? '../target/site';
 
+const browser = {
+  ...devices['Desktop Chrome'],
+  // Debian's Chromium: Playwright never downloads a browser here.
+  launchOptions: {
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  },
+};
+
+/// The specs whose printed figures would measure the machine's other work if they ran beside it.
+const FIGURES = ['**/latency.spec.ts', '**/render_load.spec.ts'];
+
 export default defineConfig({
   testDir: './tests',
   timeout: 60_000,
   expect: { timeout: 15_000 },
+  // Two files at a time: most tests wait on the network, the server and the page's own timers, and
+  // each file's tests run in order in one worker. Tests of the shared server only read it; every
+  // test that changes a tenant, restarts or cuts a server has a server of its own (OwnServer).
   fullyParallel: false,
-  workers: 1,
+  workers: 2,
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [['list']],
@@ -23,17 +38,10 @@ export default defineConfig({
     screenshot: 'only-on-failure',
   },
   projects: [
-    {
-      name: 'chromium',
-      use: {
-        ...devices['Desktop Chrome'],
-        // Debian's Chromium: Playwright never downloads a browser here.
-        launchOptions: {
-          executablePath: '/usr/bin/chromium',
-          args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-        },
-      },
-    },
+    { name: 'chromium', testIgnore: FIGURES, use: browser },
+    // The tests that print latency and render figures run last, alone on the machine, so that their
+    // figures are the page's and not a neighbour test's (`--no-deps` runs them without the rest).
+    { name: 'figures', testMatch: FIGURES, dependencies: ['chromium'], workers: 1, use: browser },
   ],
   webServer: {
     command: bin,

@@ -17,9 +17,14 @@ mkdir -p "$STATE_DIR"
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# Installs run under one lock, so `run` and `test` started together never install anything twice.
-with_install_lock() {
-  exec {lock_fd}>"$STATE_DIR/install.lock"
+# Installs run under a lock, so `run` and `test` started together never install anything twice:
+# one lock for the quick ones, and one of its own for each long compile that runs beside the builds
+# (Trunk, wasm-bindgen-cli), so those two never wait for each other.
+with_install_lock() { with_lock install "$@"; }
+with_lock() {
+  local lock_fd
+  exec {lock_fd}>"$STATE_DIR/$1.lock"
+  shift
   flock "$lock_fd"
   "$@"
   flock -u "$lock_fd"
@@ -78,10 +83,11 @@ ensure_cargo_leptos() {
 # features: they add a check for Trunk updates, which would go to the internet. An unoptimised
 # build: Trunk's release profile (fat LTO, one codegen unit) took 27 minutes on 2 cores, this one
 # 5.3; the tool only orchestrates (cargo, wasm-bindgen and wasm-opt do the work), so it runs as fast.
+trunk_matches() {
+  [ "$(trunk --version 2>/dev/null | awk '{print $2}')" = "$TRUNK_VERSION" ]
+}
 ensure_trunk() {
-  local have
-  have=$(trunk --version 2>/dev/null | awk '{print $2}' || true)
-  [ "$have" = "$TRUNK_VERSION" ] && return
+  trunk_matches && return
   ensure_nightly trunk
   say "installing trunk $TRUNK_VERSION with nightly, unoptimised (about 6 minutes on 2 cores, once)"
   env -u CARGO_TARGET_DIR cargo +nightly install trunk --version "$TRUNK_VERSION" \
@@ -95,6 +101,17 @@ ensure_npm_packages() {
   command -v npm >/dev/null || die "npm is missing: install Node.js 20 or newer"
   say "installing npm packages (ECharts, Playwright, axe-core, binaryen, ws)"
   npm ci --no-audit --no-fund --loglevel=error
+}
+
+# The Rust tests: with cargo-nextest when it is installed (tests of every binary side by side,
+# .config/nextest.toml), else with cargo test (one binary after another: minutes slower on 2 cores).
+rust_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-tests=fail "$@"
+  else
+    say "cargo-nextest is not installed: cargo test runs the test binaries one after another"
+    cargo test "$@"
+  fi
 }
 
 # A TCP port on loopback that nothing listens on right now (for the end-to-end suite's server).
