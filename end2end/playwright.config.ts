@@ -24,8 +24,9 @@ export default defineConfig({
   timeout: 60_000,
   expect: { timeout: 15_000 },
   // Two files at a time: most tests wait on the network, the server and the page's own timers, and
-  // each file's tests run in order in one worker. Tests of the shared server only read it; every
-  // test that changes a tenant, restarts or cuts a server has a server of its own (OwnServer).
+  // each file's tests run in order in one worker. Tests of the shared server change nothing another
+  // test reads (they sign in and watch); every test that changes a tenant's dashboards, displays,
+  // rules or modes, or restarts a server, has a server of its own (OwnServer).
   fullyParallel: false,
   workers: 2,
   forbidOnly: !!process.env.CI,

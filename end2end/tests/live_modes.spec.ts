@@ -3,20 +3,10 @@ import { widgetState } from './support/dashboard';
 import { OwnServer } from './support/server';
 import { signIn } from './support/session';
 
-/// A page learns of a switch it cannot be pushed (leaving polling or off) at its next poll or mode
-/// check, 30 s away at most (what the pill's tooltip announces). The viewer's clock is Playwright's:
-/// this moves it on 5 s at a time until `check` passes, so that check comes within seconds of real
-/// time, while the network and the server keep theirs. Every timer due meanwhile runs, a WebSocket
-/// probe among them if the page wrongly scheduled one.
-async function untilNextCheck(page: Page, check: () => Promise<unknown>) {
-  await expect(async () => {
-    await page.clock.fastForward(5_000);
-    await check();
-  }).toPass({ timeout: 60_000, intervals: [250] });
-}
-
-/// One look, for `untilNextCheck`: short, since the clock moves between looks.
-const LOOK = { timeout: 1_000 };
+/// How long a page may take to learn of a switch it cannot be pushed (leaving polling or off): its
+/// next poll or mode check, 30 s away at most (what the pill's tooltip announces), plus one
+/// connection attempt on a loaded machine.
+const NEXT_CHECK_MS = 30_000 + 15_000;
 
 /// The admin's operator control, switched through the page as an administrator does.
 async function choose(admin: Page, mode: 'live' | 'polling' | 'off') {
@@ -34,7 +24,7 @@ const chart = (page: Page) => widgetState(page, 'sales/orders');
 test('an administrator backs the workspace out to polling, turns it off and live again, and an open page follows every switch without losing a point', async ({
   browser,
 }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(480_000);
   const server = await OwnServer.create();
   await server.start();
   const adminContext = await browser.newContext();
@@ -45,7 +35,6 @@ test('an administrator backs the workspace out to polling, turns it off and live
     await admin.goto(server.url);
     const viewer = await viewerContext.newPage();
     await signIn(viewer, 'viewer@acme.test', server.url);
-    await viewer.clock.install();
     await viewer.goto(server.url);
     const pill = viewer.getByRole('status');
     await expect(pill).toHaveAttribute('data-status', 'live');
@@ -63,14 +52,16 @@ test('an administrator backs the workspace out to polling, turns it off and live
     viewer.on('websocket', () => (sockets += 1));
     const firstPoll = await chart(viewer);
     // The next regular poll comes 30 s later; a probe of the WebSocket would have come after 5 s.
-    await untilNextCheck(viewer, async () => expect((await chart(viewer)).offset).toBeGreaterThan(firstPoll.offset));
+    await expect
+      .poll(async () => (await chart(viewer)).offset, { timeout: NEXT_CHECK_MS })
+      .toBeGreaterThan(firstPoll.offset);
     expect(sockets, 'no faster transport is probed while the operator chose polling').toBe(0);
     await viewer.screenshot({ path: 'artifacts/live-mode-polling.png' });
     await admin.screenshot({ path: 'artifacts/live-mode-control.png' });
 
     // polling → live: the next poll answer says so, and the page climbs back to the WebSocket.
     await choose(admin, 'live');
-    await untilNextCheck(viewer, () => expect(pill).toHaveAttribute('data-status', 'live', LOOK));
+    await expect(pill).toHaveAttribute('data-status', 'live', { timeout: NEXT_CHECK_MS });
     const relive = await chart(viewer);
     await expect.poll(async () => (await chart(viewer)).offset).toBeGreaterThan(relive.offset + 2);
 
@@ -82,30 +73,27 @@ test('an administrator backs the workspace out to polling, turns it off and live
     const frozen = await chart(viewer);
     // The page's first mode check (it asks `/api/auth/me` every 30 s) hears that it is still off;
     // the demo feed published a point a second meanwhile, and none of them arrived.
-    const asked = viewer.waitForResponse((r) => r.url().endsWith('/api/auth/me'), { timeout: 60_000 });
-    let answered = false;
-    void asked.then(() => (answered = true));
-    await untilNextCheck(viewer, async () => expect(answered).toBe(true));
-    expect(((await (await asked).json()) as { liveMode: string }).liveMode).toBe('off');
+    const check = await viewer.waitForResponse((r) => r.url().endsWith('/api/auth/me'), { timeout: NEXT_CHECK_MS });
+    expect(((await check.json()) as { liveMode: string }).liveMode).toBe('off');
     await expect(pill).toHaveAttribute('data-status', 'live-off');
     expect((await chart(viewer)).offset, 'nothing arrives while off').toBe(frozen.offset);
 
     // off → live: the next mode check hears it, and the page comes back from its positions with
     // everything published while it was off.
     await choose(admin, 'live');
-    await untilNextCheck(viewer, () => expect(pill).toHaveAttribute('data-status', 'live', LOOK));
+    await expect(pill).toHaveAttribute('data-status', 'live', { timeout: NEXT_CHECK_MS });
     await expect.poll(async () => (await chart(viewer)).offset).toBeGreaterThan(frozen.offset + 20);
 
     // live → off → polling: from off straight to polls, again within one mode check.
     await choose(admin, 'off');
     await expect(pill).toHaveAttribute('data-status', 'live-off');
     await choose(admin, 'polling');
-    await untilNextCheck(viewer, () => expect(pill).toHaveAttribute('data-status', 'polling', LOOK));
+    await expect(pill).toHaveAttribute('data-status', 'polling', { timeout: NEXT_CHECK_MS });
     // polling → off: the next poll is refused.
     await choose(admin, 'off');
-    await untilNextCheck(viewer, () => expect(pill).toHaveAttribute('data-status', 'live-off', LOOK));
+    await expect(pill).toHaveAttribute('data-status', 'live-off', { timeout: NEXT_CHECK_MS });
     await choose(admin, 'live');
-    await untilNextCheck(viewer, () => expect(pill).toHaveAttribute('data-status', 'live', LOOK));
+    await expect(pill).toHaveAttribute('data-status', 'live', { timeout: NEXT_CHECK_MS });
 
     const end = await chart(viewer);
     expect(end.gaps, 'positions carried over at every switch').toBe(0);
