@@ -18,8 +18,8 @@ say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Installs run under a lock, so `run` and `test` started together never install anything twice:
-# one lock for the quick ones, and one of its own for each long compile that runs beside the builds
-# (Trunk, wasm-bindgen-cli), so those two never wait for each other.
+# one lock for the quick ones, and one of its own for each long compile that runs in the background
+# (Trunk, wasm-bindgen-cli), so neither waits for the other or holds up the quick ones.
 with_install_lock() { with_lock install "$@"; }
 with_lock() {
   local lock_fd
@@ -103,14 +103,16 @@ ensure_npm_packages() {
   npm ci --no-audit --no-fund --loglevel=error
 }
 
-# The Rust tests: with cargo-nextest when it is installed (tests of every binary side by side,
-# .config/nextest.toml), else with cargo test (one binary after another: minutes slower on 2 cores).
+# The Rust tests of every host package: with cargo-nextest when it is installed (tests of every
+# binary side by side, .config/nextest.toml), else with cargo test (one binary after another: minutes
+# slower on 2 cores). Extra arguments go to either (`--no-run` builds them only).
 rust_tests() {
+  local packages=(-p protocol -p app -p server -p loadgen)
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-tests=fail "$@"
+    cargo nextest run --no-tests=fail "${packages[@]}" "$@"
   else
     say "cargo-nextest is not installed: cargo test runs the test binaries one after another"
-    cargo test "$@"
+    cargo test "${packages[@]}" "$@"
   fi
 }
 
