@@ -45,6 +45,7 @@ test('every page has no accessibility violations, light and dark: sign-in, dashb
     const id = await createDashboard(page, server.url, 'Floor', [
       { title: 'Throughput', kind: 'kpi_tiles', topic: 'e2e/kpi' },
       { title: 'Orders per second', kind: 'line_chart', topic: 'e2e/orders' },
+      { title: 'Jobs', kind: 'job_panel', topic: 'e2e/jobs' },
     ]);
     const widget = (await (await page.request.get(`${server.url}/api/dashboards/${id}`)).json()).widgets[0].id;
     const below = [{ key: 'orders', direction: 'below', warning: 50, critical: 30 }];
@@ -68,6 +69,17 @@ test('every page has no accessibility violations, light and dark: sign-in, dashb
     for (const orders of [40, 20]) expect(await server.publish('acme', 'e2e/kpi', { values: { orders } })).toBe(200);
     expect(await server.publish('acme', 'e2e/orders', { points: [{ value: 3 }] })).toBe(200);
     await expect(widgetOf(page, 'e2e/kpi').locator('.kpi[data-key="orders"]')).toHaveAttribute('data-state', 'critical');
+    // One job in each status on screen, so every status tint's text is checked (the demo's jobs vary).
+    const jobs = ['running', 'succeeded', 'failed'].map((status, i) => ({
+      type: 'job',
+      level: status === 'failed' ? 'error' : 'info',
+      title: `Export ${status}`,
+      body: status,
+      data: { jobId: `a11y-${i}`, status, progress: status === 'running' ? 40 : 100 },
+    }));
+    expect(await server.publish('acme', 'e2e/jobs', { events: jobs })).toBe(200);
+    for (const status of ['running', 'succeeded', 'failed'])
+      await expect(widgetOf(page, 'e2e/jobs').locator(`li.job[data-status="${status}"]`)).toHaveCount(1);
     // The alerts: a toast, the centre with them, the widget's history.
     await expect(page.getByRole('alert').filter({ hasText: 'is critical at 20' })).toBeVisible();
     await page.getByText('Alert history').click();
