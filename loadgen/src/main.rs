@@ -10,6 +10,7 @@
 //! loadgen kafka   [--clients 1000] [--rates 50,100,200,400] [--secs 10]
 //!                                                          the Kafka bridge: sustained rate, produce→screen
 //! loadgen fanout  [--targets livedash,livedash-sse,axum,node] [--loads 1000x20,1000x100] [--topics 1] [--points 1] [--secs 10]
+//!                 [--repeat 1] [--from many,one] [--read scan|parse] [--budget loadgen/cpu-budget.txt]
 //!                                                          fan-out against two baselines (docs/benchmarks.md)
 //! loadgen targets [--clients 1000] [--secs 10]             the success figures against their targets:
 //!                                                          PASS/FAIL per target, exit 1 if any fails
@@ -84,9 +85,19 @@ async fn main() -> anyhow::Result<()> {
                 topics: number(&args, "--topics", 1)?,
                 points: number(&args, "--points", 1)?,
                 secs: number(&args, "--secs", 10)?,
+                repeat: number(&args, "--repeat", 1)?,
+                sources: list("--from", "many")
+                    .split(',')
+                    .map(|s| fanout::Sources::parse(s.trim()))
+                    .collect::<anyhow::Result<_>>()?,
+                reading: fanout::Reading::parse(&list("--read", "scan"))?,
+                budget: option(&args, "--budget").map(Into::into),
                 bin,
             };
-            anyhow::ensure!(plan.topics > 0 && plan.secs > 0, "--topics and --secs must be above 0");
+            anyhow::ensure!(
+                plan.topics > 0 && plan.secs > 0 && plan.repeat > 0,
+                "--topics, --secs and --repeat must be above 0"
+            );
             fanout::run(&plan).await
         }
         Some("targets") => {
@@ -102,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("baseline-axum") => Ok(baseline_axum::serve(number(&args, "--port", 4000)?).await?),
         _ => bail!(
-            "usage: loadgen storm [--clients N] | targets [--clients N] [--secs S] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S] | fanout [--targets T,T] [--loads NxR,NxR] [--topics T] [--points P] [--secs S]  [--bin PATH]"
+            "usage: loadgen storm [--clients N] | targets [--clients N] [--secs S] | hostile|nodes [--clients N] [--rate R] [--secs S] | kafka [--clients N] [--rates R,R] [--secs S] | fanout [--targets T,T] [--loads NxR,NxR] [--topics T] [--points P] [--secs S] [--repeat N] [--from many,one] [--read scan|parse] [--budget FILE] [--bin PATH]"
         ),
     }
 }

@@ -7,11 +7,22 @@
 //!
 //! For each server and load it prints connect time, publish→receive latency, publish API latency,
 //! deliveries a second, messages lost or repeated (every offset of every client is checked), and the
-//! server's CPU (per delivery too, the figure least moved by a noisy machine) and memory from /proc:
-//! at start, with the clients connected and idle, at its peak and after they left. The generator's
-//! own CPU is printed beside it: both share the machine's cores.
+//! server's CPU and memory from /proc: at start, with the clients connected and idle, at its peak and
+//! after they left. The generator's own CPU is printed beside it: both share the machine's cores.
+//!
+//! The CPU figure to compare is the **marginal CPU a delivery**: the server's CPU over the publishing
+//! window (from one second in, once the pipeline is full, to the last publish), minus what the same
+//! server spent idle with the same clients over as long, divided by the deliveries the clients
+//! counted in that window. Set-up, the idle sockets' own cost and the drain after the last publish
+//! are left out, as a deployment that publishes all day would not see them per message.
+//!
+//! `--repeat N` runs everything N times, in rounds (each round every load, each load every target one
+//! after the other, so a round's servers share the machine's mood), and gives every figure as the
+//! median with its range; `--budget FILE` then checks livedash against the axum baseline of the same
+//! round ([`spread`]).
 
 mod report;
+mod spread;
 
 use crate::{
     client, hostile,
@@ -24,11 +35,14 @@ use crate::{
 };
 use anyhow::{Context, bail};
 use protocol::ClientMessage;
-use report::{Figures, print_figures, print_table};
+use report::{Figures, Window, print_figures, print_table};
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::PathBuf,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio::sync::{Semaphore, watch};
@@ -86,6 +100,58 @@ impl Load {
     }
 }
 
+/// Where the clients connect from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sources {
+    /// Each from a loopback address of its own (127.1.x.y), as users of a deployment would.
+    Many,
+    /// All from 127.0.0.1, as one test machine would (livedash's per-address connect limit is raised).
+    One,
+}
+
+impl Sources {
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "many" => Ok(Self::Many),
+            "one" => Ok(Self::One),
+            other => bail!("unknown --from {other:?}: many or one"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Many => "an address per client",
+            Self::One => "one address",
+        }
+    }
+
+    fn address(self, n: usize) -> IpAddr {
+        match self {
+            Self::Many => client::source(n),
+            Self::One => IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+/// What a client does with each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Finds the offset and send time with a few substring searches: the cheapest reader.
+    Scan,
+    /// Also parses the whole message as JSON, as the browser's page does with every one.
+    Parse,
+}
+
+impl Reading {
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "scan" => Ok(Self::Scan),
+            "parse" => Ok(Self::Parse),
+            other => bail!("unknown --read {other:?}: scan or parse"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub targets: Vec<Target>,
@@ -94,8 +160,23 @@ pub struct Plan {
     /// Points in each message (the first carries the send time).
     pub points: usize,
     pub secs: u64,
+    /// Rounds of every load and target.
+    pub repeat: usize,
+    pub sources: Vec<Sources>,
+    pub reading: Reading,
+    /// A budget file to check livedash's CPU a delivery against the axum baseline's.
+    pub budget: Option<PathBuf>,
     /// The livedash binary.
     pub bin: String,
+}
+
+/// One server under one load in one round.
+pub(super) struct Run {
+    round: usize,
+    sources: Sources,
+    target: Target,
+    load: Load,
+    figures: Figures,
 }
 
 /// Publishes in flight at once: enough that a slow answer does not slow the rate, few enough that
@@ -107,21 +188,54 @@ const CONNECTING_AT_ONCE: usize = 64;
 const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long clients may take to receive the last message after the publisher stopped.
 const DRAIN: Duration = Duration::from_secs(30);
+/// How long the idle server's CPU is read for, with every client connected and subscribed.
+const IDLE_SAMPLE: Duration = Duration::from_secs(2);
+/// The start of publishing left out of the CPU window: connections' first writes, the pipeline
+/// filling up.
+const WARM_UP: Duration = Duration::from_secs(1);
 
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for &target in &plan.targets {
-        for &load in &plan.loads {
-            let server =
-                start(target, &plan.bin, load.clients).await.with_context(|| format!("starting {}", target.label()))?;
-            let figures = measure(&server, target, load, plan)
-                .await
-                .with_context(|| format!("{} under {} clients × {} msg/s", target.label(), load.clients, load.rate))?;
-            print_figures(target, load, plan, &figures);
-            rows.push((target, load, figures));
+    let budgets = match &plan.budget {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let budgets = spread::parse_budgets(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            anyhow::ensure!(
+                plan.targets.contains(&Target::Livedash) && plan.targets.contains(&Target::Axum),
+                "--budget compares livedash with axum: both must be among --targets"
+            );
+            Some(budgets)
+        }
+        None => None,
+    };
+    let mut runs = Vec::new();
+    for round in 1..=plan.repeat {
+        for &sources in &plan.sources {
+            for &load in &plan.loads {
+                for &target in &plan.targets {
+                    let server = start(target, &plan.bin, load.clients)
+                        .await
+                        .with_context(|| format!("starting {}", target.label()))?;
+                    let figures = measure(&server, target, load, sources, plan).await.with_context(|| {
+                        format!("{} under {} clients × {} msg/s", target.label(), load.clients, load.rate)
+                    })?;
+                    drop(server);
+                    let run = Run { round, sources, target, load, figures };
+                    print_figures(&run, plan);
+                    runs.push(run);
+                }
+            }
         }
     }
-    print_table(plan, &rows);
+    print_table(plan, &runs);
+    if let Some(budgets) = budgets {
+        let verdicts = report::check(&budgets, &runs);
+        println!();
+        for verdict in &verdicts {
+            println!("{}", verdict.line());
+        }
+        let failed = verdicts.iter().filter(|v| !v.pass()).count();
+        anyhow::ensure!(failed == 0, "{failed} of {} CPU budgets exceeded", verdicts.len());
+    }
     Ok(())
 }
 
@@ -130,6 +244,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 fn livedash_settings(clients: usize) -> Vec<(&'static str, String)> {
     let mut settings = hostile::settings(clients);
     settings.push(("LIVEDASH_MAX_HTTP_CONNECTIONS", (2 * clients + 200).to_string()));
+    // `--from one`: every client connects from 127.0.0.1 within the minute.
+    settings.push(("LIVEDASH_CONNECT_ATTEMPTS_PER_MIN", (2 * clients + 200).to_string()));
     settings
 }
 
@@ -144,7 +260,27 @@ async fn start(target: Target, bin: &str, clients: usize) -> anyhow::Result<Serv
     }
 }
 
-async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> anyhow::Result<Figures> {
+/// A moment of the run: the server's CPU so far and the deliveries counted so far.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: Instant,
+    cpu: Duration,
+    delivered: u64,
+}
+
+impl Mark {
+    fn now(server: &Server, delivered: &AtomicU64) -> Self {
+        Self { at: Instant::now(), cpu: server.usage().cpu, delivered: delivered.load(Ordering::Relaxed) }
+    }
+}
+
+async fn measure(
+    server: &Server,
+    target: Target,
+    load: Load,
+    sources: Sources,
+    plan: &Plan,
+) -> anyhow::Result<Figures> {
     let http = reqwest::Client::new();
     let epoch = Instant::now();
     let publisher = Publisher::new(server, plan.topics, plan.points, epoch);
@@ -178,9 +314,10 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
             let _permit = connecting.acquire_owned().await.expect("never closed");
             let cookie = cookie.as_deref().map(String::as_str);
             let opened = async {
+                let from = sources.address(n);
                 match (stream_path, cookie) {
-                    (Some(path), Some(cookie)) => open_stream(addr, n, cookie, &path, topics).await,
-                    _ => open(addr, n, cookie, topics).await,
+                    (Some(path), Some(cookie)) => open_stream(addr, from, cookie, &path, topics).await,
+                    _ => open(addr, from, cookie, topics).await,
                 }
             };
             tokio::time::timeout(OPEN_TIMEOUT, opened)
@@ -196,17 +333,39 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
         connects.push(connect);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // What the server spends with every client connected and nothing published (pings, timers, a
+    // demo feed): taken out of the publishing window's CPU.
+    let idle_from = Mark::now(server, &AtomicU64::new(0));
+    tokio::time::sleep(IDLE_SAMPLE).await;
+    let idle_to = Mark::now(server, &AtomicU64::new(0));
+    let idle_cpu_rate =
+        idle_to.cpu.saturating_sub(idle_from.cpu).as_secs_f64() / (idle_to.at - idle_from.at).as_secs_f64();
     let rss_idle = server.usage().rss_bytes;
 
     let (finals_tx, finals) = watch::channel(None::<Arc<Vec<u64>>>);
+    let delivered = Arc::new(AtomicU64::new(0));
     let before = (server.usage(), server::own_usage());
     let sampler = server::Sampler::start(server);
     let readers: Vec<_> = viewers
         .into_iter()
-        .map(|(viewer, last)| tokio::spawn(read(viewer, Tally::starting_at(last), epoch, finals.clone())))
+        .map(|(viewer, last)| {
+            let reader =
+                Reader { tally: Tally::starting_at(last), epoch, reading: plan.reading, delivered: delivered.clone() };
+            tokio::spawn(reader.read(viewer, finals.clone()))
+        })
         .collect();
     let started_us = epoch.elapsed().as_micros() as u64;
-    let sent = publisher.run(&http, load.rate, Duration::from_secs(plan.secs)).await;
+    let secs = Duration::from_secs(plan.secs);
+    let publishing = tokio::spawn({
+        let (publisher, http, rate) = (publisher.clone(), http.clone(), load.rate);
+        async move { publisher.run(&http, rate, secs).await }
+    });
+    // A run too short for a warm-up is measured whole.
+    let warm_up = if secs > 2 * WARM_UP { WARM_UP } else { Duration::ZERO };
+    tokio::time::sleep(warm_up).await;
+    let window_from = Mark::now(server, &delivered);
+    let sent = publishing.await?;
+    let window_to = Mark::now(server, &delivered);
     let mut last_offsets = created;
     for (topic, offset) in &sent.offsets {
         last_offsets[*topic] = last_offsets[*topic].max(*offset);
@@ -243,6 +402,12 @@ async fn measure(server: &Server, target: Target, load: Load, plan: &Plan) -> an
         repeated: tallies.iter().map(|t| t.repeated).sum(),
         gaps: tallies.iter().map(|t| t.gaps).sum(),
         cpu: cpu_between(before.0, after.0),
+        window: Window {
+            secs: (window_to.at - window_from.at).as_secs_f64(),
+            cpu: window_to.cpu.saturating_sub(window_from.cpu),
+            deliveries: window_to.delivered - window_from.delivered,
+            idle_cpu_rate,
+        },
         generator_cpu: cpu_between(before.1, after.1),
         rss_start,
         rss_idle,
@@ -278,13 +443,13 @@ async fn settled_rss(server: &Server) -> u64 {
 /// livedash to its welcome).
 async fn open(
     addr: SocketAddr,
-    n: usize,
+    from: IpAddr,
     cookie: Option<&str>,
     topics: usize,
 ) -> anyhow::Result<((Viewer, Vec<u64>), Duration)> {
     let started = Instant::now();
     let origin = format!("http://{addr}");
-    let mut ws = wire::connect(addr, client::source(n), "/api/ws", cookie, Some(&origin)).await?;
+    let mut ws = wire::connect(addr, from, "/api/ws", cookie, Some(&origin)).await?;
     if cookie.is_some() {
         match ws.next().await? {
             Frame::Text(text) if text.starts_with(br#"{"type":"welcome""#) => {}
@@ -351,13 +516,13 @@ async fn bench_dashboard(
 /// An SSE client of the bench dashboard, once it has every bench topic's snapshot.
 async fn open_stream(
     addr: SocketAddr,
-    n: usize,
+    from: IpAddr,
     cookie: &str,
     path: &str,
     topics: usize,
 ) -> anyhow::Result<((Viewer, Vec<u64>), Duration)> {
     let started = Instant::now();
-    let mut stream = sse::connect(addr, client::source(n), path, cookie).await?;
+    let mut stream = sse::connect(addr, from, path, cookie).await?;
     let connect = started.elapsed();
     let mut starts = vec![None; topics];
     while starts.iter().any(Option::is_none) {
@@ -392,38 +557,49 @@ impl Viewer {
     }
 }
 
-/// Reads until this client has the last published offset of every topic, the server closes, or the
-/// drain time after publishing ends runs out.
-async fn read(
-    mut viewer: Viewer,
-    mut tally: Tally,
+/// One client's reading: its account, and the run's shared count of deliveries (read at the edges
+/// of the CPU window).
+struct Reader {
+    tally: Tally,
     epoch: Instant,
-    mut finals: watch::Receiver<Option<Arc<Vec<u64>>>>,
-) -> Tally {
-    let mut deadline = None;
-    loop {
-        if let Some(last) = finals.borrow().clone() {
-            if tally.caught_up(&last) {
-                return tally;
-            }
-            deadline.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
-        }
-        let drained = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            message = viewer.next() => match message {
-                Ok(Some(text)) => {
-                    let now = epoch.elapsed().as_micros() as u64;
-                    tally.record(&scan::scan(text), text.len(), now);
+    reading: Reading,
+    delivered: Arc<AtomicU64>,
+}
+
+impl Reader {
+    /// Reads until this client has the last published offset of every topic, the server closes, or
+    /// the drain time after publishing ends runs out.
+    async fn read(mut self, mut viewer: Viewer, mut finals: watch::Receiver<Option<Arc<Vec<u64>>>>) -> Tally {
+        let mut deadline = None;
+        loop {
+            if let Some(last) = finals.borrow().clone() {
+                if self.tally.caught_up(&last) {
+                    return self.tally;
                 }
-                Ok(None) | Err(_) => return tally,
-            },
-            _ = finals.changed() => {}
-            () = drained => return tally,
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
+            }
+            let drained = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                message = viewer.next() => match message {
+                    Ok(Some(text)) => {
+                        let now = self.epoch.elapsed().as_micros() as u64;
+                        if self.reading == Reading::Parse {
+                            std::hint::black_box(serde_json::from_slice::<serde_json::Value>(text).ok());
+                        }
+                        let before = self.tally.deliveries;
+                        self.tally.record(&scan::scan(text), text.len(), now);
+                        self.delivered.fetch_add(self.tally.deliveries - before, Ordering::Relaxed);
+                    }
+                    Ok(None) | Err(_) => return self.tally,
+                },
+                _ = finals.changed() => {}
+                () = drained => return self.tally,
+            }
         }
     }
 }
