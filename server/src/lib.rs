@@ -41,6 +41,7 @@ pub mod telemetry;
 pub mod topic_name;
 pub mod transport;
 pub mod vitals;
+pub mod write_tick;
 
 pub use state::{AppState, Limiters, broker_config};
 

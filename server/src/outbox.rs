@@ -7,10 +7,17 @@
 //! queued update loses all its queued updates and is marked lagging; the connection then sends that
 //! subscription a `gap` and a fresh snapshot. Control frames (snapshots, errors, pongs) are never
 //! dropped; there is at most a handful per subscription.
+//!
+//! The outbox also decides when its writer is called, so that a burst of updates costs one wake-up,
+//! not one per update: only the first frame after a write calls it. A paced outbox (a WebSocket's,
+//! see [`crate::write_tick`]) calls it at once only when it last wrote a window ago or more, or when
+//! updates fill half the queue (holding must never make a subscription lag); otherwise it books the
+//! next write tick. Control frames always call at once.
 
-use crate::telemetry;
+use crate::{telemetry, write_tick::WriteTick};
+use axum::extract::ws::Utf8Bytes;
 use protocol::TopicKind;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use std::{
     collections::{HashSet, VecDeque},
     sync::{Arc, Mutex},
@@ -23,18 +30,11 @@ pub enum Frame {
     Whole(String),
     /// A subscription lost updates; its snapshot follows.
     Gap { widget: Arc<str>, text: String },
-    /// An update: the subscription's `{"widgetId":…,` prefix plus the body shared by all subscribers.
-    /// `published_at` is when a live publish was accepted (for the push-latency metric); replayed
-    /// history has none.
-    /// `position` is its resume token.
-    Update {
-        widget: Arc<str>,
-        prefix: Arc<str>,
-        kind: TopicKind,
-        body: Arc<str>,
-        published_at: Option<Instant>,
-        position: Arc<str>,
-    },
+    /// An update: the subscription's `{"widgetId":…,` prefix and the message's body, glued once
+    /// and shared by reference count with every subscriber of the same widget id and fields (all the
+    /// viewers of one dashboard). `published_at` is when a live publish was accepted (for the
+    /// push-latency metric); replayed history has none. `position` is its resume token.
+    Update { widget: Arc<str>, kind: TopicKind, text: Utf8Bytes, published_at: Option<Instant>, position: Arc<str> },
     /// A subscription's snapshot, and the position it stands at.
     Snapshot { widget: Arc<str>, kind: TopicKind, text: String, position: Arc<str> },
     /// A subscription ended by the server: the error that says why (a topic the user may no
@@ -43,13 +43,25 @@ pub enum Frame {
 }
 
 impl Frame {
-    pub fn into_text(self) -> String {
+    /// The message, as a WebSocket sends it: an update's shared text is not copied.
+    pub fn into_text(self) -> Utf8Bytes {
+        match self {
+            Frame::Whole(text)
+            | Frame::Gap { text, .. }
+            | Frame::Snapshot { text, .. }
+            | Frame::Refused { text, .. } => text.into(),
+            Frame::Update { text, .. } => text,
+        }
+    }
+
+    /// The message's text.
+    pub fn text(&self) -> &str {
         match self {
             Frame::Whole(text)
             | Frame::Gap { text, .. }
             | Frame::Snapshot { text, .. }
             | Frame::Refused { text, .. } => text,
-            Frame::Update { prefix, body, .. } => update_text(&prefix, &body),
+            Frame::Update { text, .. } => text,
         }
     }
 
@@ -110,8 +122,9 @@ pub struct Batch {
 pub struct Outbox {
     state: Mutex<State>,
     ready: Notify,
-    half_full: Notify,
     capacity: usize,
+    /// Paced: at most one write a window, late writers woken by this tick.
+    tick: Option<Arc<WriteTick>>,
 }
 
 #[derive(Debug, Default)]
@@ -120,21 +133,46 @@ struct State {
     queued_updates: usize,
     lagging: HashSet<Arc<str>>,
     to_report: Vec<Arc<str>>,
+    /// The writer has been called (woken, or booked on the tick) since it last took: what is
+    /// pushed now goes out with what it takes then.
+    called: bool,
+    /// When the writer last took something to write.
+    /// (The runtime's clock, which tests can pause.)
+    took_at: Option<tokio::time::Instant>,
+}
+
+/// How a push calls the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// It has been called already.
+    Not,
+    Now,
+    /// At the next write tick.
+    Tick,
 }
 
 impl Outbox {
-    /// A queue that holds at most `capacity` updates (at least one).
+    /// A queue that holds at most `capacity` updates (at least one), whose writer is called as soon
+    /// as something arrives.
     pub fn new(capacity: usize) -> Self {
-        Self { state: Mutex::default(), ready: Notify::new(), half_full: Notify::new(), capacity: capacity.max(1) }
+        Self { state: Mutex::default(), ready: Notify::new(), capacity: capacity.max(1), tick: None }
+    }
+
+    /// A queue whose writer writes at most once per `tick`'s window (see the module docs).
+    pub fn paced(capacity: usize, tick: Arc<WriteTick>) -> Self {
+        Self { tick: Some(tick), ..Self::new(capacity) }
     }
 
     pub fn push(&self, frame: Frame) {
-        self.state.lock().expect("outbox lock").frames.push_back(frame);
+        let mut state = self.state.lock().expect("outbox lock");
+        state.frames.push_back(frame);
+        state.called = true;
+        drop(state);
         self.ready.notify_one();
     }
 
     /// Queues an update unless its subscription is lagging (its coming snapshot covers it).
-    pub fn push_update(&self, frame: Frame) {
+    pub fn push_update(self: &Arc<Self>, frame: Frame) {
         let event = usize::from(frame.is_live_event());
         telemetry::event_deliveries("queued", event);
         let mut state = self.state.lock().expect("outbox lock");
@@ -147,6 +185,7 @@ impl Outbox {
         if state.queued_updates >= self.capacity {
             state.drop_oldest_subscription();
             if state.lagging.contains(frame.widget().expect("update")) {
+                state.called = true;
                 drop(state);
                 telemetry::event_deliveries("dropped", event);
                 return self.ready.notify_one();
@@ -154,11 +193,16 @@ impl Outbox {
         }
         state.queued_updates += 1;
         state.frames.push_back(frame);
-        let half_full = state.queued_updates == self.capacity.div_ceil(2);
+        // Holding must never make a subscription lag: half a queue goes out at once.
+        let call = match state.queued_updates == self.capacity.div_ceil(2) {
+            true => Call::Now,
+            false => state.call(self.tick.as_ref().map(|tick| tick.window())),
+        };
         drop(state);
-        self.ready.notify_one();
-        if half_full {
-            self.half_full.notify_one();
+        match call {
+            Call::Now => self.ready.notify_one(),
+            Call::Tick => self.tick.as_ref().expect("only a paced outbox books the tick").book(self.clone()),
+            Call::Not => {}
         }
     }
 
@@ -168,6 +212,7 @@ impl Outbox {
         let mut state = self.state.lock().expect("outbox lock");
         state.lagging.remove(widget);
         state.frames.extend(frames);
+        state.called = true;
         drop(state);
         self.ready.notify_one();
     }
@@ -186,13 +231,12 @@ impl Outbox {
     pub fn take(&self) -> Batch {
         let mut state = self.state.lock().expect("outbox lock");
         state.queued_updates = 0;
-        Batch { frames: std::mem::take(&mut state.frames), lagging: std::mem::take(&mut state.to_report) }
-    }
-
-    /// Completes once updates fill half the queue: a writer holding them back must write now, or
-    /// its subscriptions would lag for the wait alone.
-    pub async fn half_full(&self) {
-        self.half_full.notified().await
+        state.called = false;
+        let batch = Batch { frames: std::mem::take(&mut state.frames), lagging: std::mem::take(&mut state.to_report) };
+        if !batch.frames.is_empty() || !batch.lagging.is_empty() {
+            state.took_at = Some(tokio::time::Instant::now());
+        }
+        batch
     }
 
     /// Has the writer take what is queued (perhaps nothing) now: its connection has something to
@@ -201,7 +245,8 @@ impl Outbox {
         self.ready.notify_one();
     }
 
-    /// Waits until something was pushed since the last `take`.
+    /// Waits until the writer is called: something to write (see the module docs on when), or
+    /// `wake`.
     pub async fn ready(&self) {
         self.ready.notified().await
     }
@@ -214,6 +259,19 @@ impl Outbox {
 }
 
 impl State {
+    /// How an update pushed now calls the writer, which writes at most once per `window` (if
+    /// paced).
+    fn call(&mut self, window: Option<Duration>) -> Call {
+        if self.called {
+            return Call::Not;
+        }
+        self.called = true;
+        match (window, self.took_at) {
+            (Some(window), Some(took_at)) if took_at.elapsed() < window => Call::Tick,
+            _ => Call::Now,
+        }
+    }
+
     fn drop_oldest_subscription(&mut self) {
         let Some(victim) = self.frames.iter().find_map(|f| f.widget().cloned()) else {
             return;
@@ -253,21 +311,20 @@ mod tests {
     fn update(widget: &str, n: u32) -> Frame {
         Frame::Update {
             widget: widget.into(),
-            prefix: format!("{widget}:").into(),
             kind: TopicKind::Series,
-            body: n.to_string().into(),
+            text: format!("{widget}:{n}").into(),
             published_at: None,
             position: n.to_string().into(),
         }
     }
 
     fn texts(batch: Batch) -> Vec<String> {
-        batch.frames.into_iter().map(Frame::into_text).collect()
+        batch.frames.iter().map(|frame| frame.text().to_owned()).collect()
     }
 
     #[test]
     fn frames_come_out_in_order() {
-        let outbox = Outbox::new(10);
+        let outbox = Arc::new(Outbox::new(10));
         outbox.push(Frame::Whole("welcome".into()));
         outbox.push_update(update("a", 1));
         outbox.push_update(update("b", 2));
@@ -277,7 +334,7 @@ mod tests {
 
     #[test]
     fn when_full_the_oldest_subscription_lags_and_is_reported_once() {
-        let outbox = Outbox::new(3);
+        let outbox = Arc::new(Outbox::new(3));
         outbox.push_update(update("a", 1));
         outbox.push_update(update("b", 1));
         outbox.push_update(update("a", 2));
@@ -299,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_lone_subscription_that_overflows_lags_itself() {
-        let outbox = Outbox::new(2);
+        let outbox = Arc::new(Outbox::new(2));
         for n in 1..=5 {
             outbox.push_update(update("a", n));
         }
@@ -310,30 +367,80 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_however_much_is_pushed() {
-        let outbox = Outbox::new(8);
+        let outbox = Arc::new(Outbox::new(8));
         for n in 0..10_000 {
             outbox.push_update(update(["a", "b", "c"][n as usize % 3], n));
             assert!(outbox.backlog() <= 8);
         }
     }
 
+    /// Whether the writer has been called (and the call is used up).
+    async fn called(outbox: &Outbox) -> bool {
+        tokio::time::timeout(Duration::ZERO, outbox.ready()).await.is_ok()
+    }
+
     #[tokio::test]
-    async fn half_full_is_announced_when_updates_fill_half_the_queue() {
-        let outbox = Outbox::new(4);
-        outbox.push(Frame::Whole("welcome".into()));
+    async fn the_writer_is_called_once_for_everything_pushed_until_it_takes() {
+        let outbox = Arc::new(Outbox::new(10));
         outbox.push_update(update("a", 1));
-        let announced = || async { tokio::time::timeout(std::time::Duration::ZERO, outbox.half_full()).await.is_ok() };
-        assert!(!announced().await, "one update of four, and control frames do not count");
         outbox.push_update(update("a", 2));
-        assert!(announced().await);
-        outbox.take();
+        outbox.push_update(update("b", 1));
+        assert!(called(&outbox).await);
+        assert!(!called(&outbox).await, "one call for the three");
+        assert_eq!(texts(outbox.take()), vec!["a:1", "a:2", "b:1"]);
         outbox.push_update(update("a", 3));
-        assert!(!announced().await, "emptied by the write");
+        assert!(called(&outbox).await, "an unpaced writer is called at once after its write");
+        outbox.take();
+        outbox.push(Frame::Whole("pong".into()));
+        assert!(called(&outbox).await, "and for a control frame");
+    }
+
+    #[tokio::test]
+    async fn a_paced_writer_is_held_after_a_write_and_called_at_once_for_control_frames() {
+        // A window no test run outlasts: whatever the machine's load, "under a window ago" holds.
+        let outbox = Arc::new(Outbox::paced(10, WriteTick::start(Duration::from_secs(3600))));
+        outbox.push_update(update("a", 1));
+        assert!(called(&outbox).await, "the first update of a connection that never wrote goes at once");
+        outbox.take();
+        outbox.push_update(update("a", 2));
+        outbox.push_update(update("a", 3));
+        assert!(!called(&outbox).await, "written under a window ago: held for the tick");
+        outbox.push(Frame::Whole("pong".into()));
+        assert!(called(&outbox).await, "a control frame is never held");
+        assert_eq!(texts(outbox.take()), vec!["a:2", "a:3", "pong"], "in one write");
+    }
+
+    #[tokio::test]
+    async fn a_held_writer_is_called_by_the_tick_and_a_quiet_one_at_once() {
+        let window = Duration::from_millis(5);
+        let outbox = Arc::new(Outbox::paced(10, WriteTick::start(window)));
+        outbox.push_update(update("a", 1));
+        assert!(called(&outbox).await);
+        outbox.take();
+        outbox.push_update(update("a", 2));
+        // Called at the next tick (or at once, if this machine took a window to get here).
+        tokio::time::timeout(Duration::from_secs(60), outbox.ready()).await.expect("the tick calls the writer");
+        assert_eq!(texts(outbox.take()), vec!["a:2"]);
+        tokio::time::sleep(2 * window).await;
+        outbox.push_update(update("a", 3));
+        assert!(called(&outbox).await, "quiet for a window: at once again");
+    }
+
+    #[tokio::test]
+    async fn a_held_writer_is_called_at_once_when_updates_fill_half_its_queue() {
+        let outbox = Arc::new(Outbox::paced(4, WriteTick::start(Duration::from_secs(3600))));
+        outbox.push_update(update("a", 1));
+        assert!(called(&outbox).await);
+        outbox.take();
+        outbox.push_update(update("a", 2));
+        assert!(!called(&outbox).await, "one update of four: held for the tick");
+        outbox.push_update(update("a", 3));
+        assert!(called(&outbox).await, "half full: holding longer could make it lag");
     }
 
     #[test]
     fn forgetting_a_subscription_drops_its_queue() {
-        let outbox = Outbox::new(4);
+        let outbox = Arc::new(Outbox::new(4));
         outbox.push_update(update("a", 1));
         outbox.push_update(update("b", 1));
         outbox.forget(&"a".into());
@@ -342,7 +449,7 @@ mod tests {
 
     #[test]
     fn forgetting_a_subscription_drops_its_snapshot_and_gap_too() {
-        let outbox = Outbox::new(4);
+        let outbox = Arc::new(Outbox::new(4));
         let widget: Arc<str> = "a".into();
         outbox.push(Frame::Gap { widget: widget.clone(), text: "gap".into() });
         let snapshot = Frame::Snapshot {

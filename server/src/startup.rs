@@ -25,6 +25,7 @@ use crate::store::{
     audit::{AuditSettings, Auditor},
 };
 use crate::topic_name::TenantId;
+use crate::write_tick::WriteTick;
 use anyhow::Context;
 use leptos::config::LeptosOptions;
 use protocol::LiveMode;
@@ -196,6 +197,7 @@ impl Livedash {
             }
             None => None,
         };
+        let write_tick = (!config.write_coalesce.is_zero()).then(|| WriteTick::start(config.write_coalesce));
         let state = AppState {
             leptos_options,
             config: Arc::new(config),
@@ -218,6 +220,7 @@ impl Livedash {
             job_streams: Arc::default(),
             proxies: Arc::new(proxies),
             shutdown: shutdown.signal(),
+            write_tick,
             bridge,
         };
         crate::vitals::keep_gauges(state.clone());

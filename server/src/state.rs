@@ -54,6 +54,9 @@ pub struct AppState {
     pub job_streams: Arc<JobStreamCounts>,
     pub proxies: Arc<TrustedProxies>,
     pub shutdown: ShutdownSignal,
+    /// The WebSockets' shared write tick (`LIVEDASH_WRITE_COALESCE_MS`); none when writes are not
+    /// held.
+    pub write_tick: Option<Arc<crate::write_tick::WriteTick>>,
     /// The Kafka bridge, when this node runs one (`LIVEDASH_KAFKA_BRIDGE`).
     pub bridge: Option<Arc<crate::bridge::consumer::BridgeStatus>>,
 }

@@ -408,7 +408,7 @@ impl Watcher {
     }
 
     fn record(&mut self, t: &mut Transcript, frame: Frame) {
-        let text = frame.into_text();
+        let text = frame.text().to_owned();
         let (seen, line) = match serde_json::from_str::<ServerMessage>(&text) {
             Ok(ServerMessage::Control(ControlMessage::Snapshot { series, meta, .. })) => {
                 t.check_meta(&meta, &self.topic);

@@ -2,6 +2,8 @@
 //! position, or a gap and a fresh snapshot when the history cannot bridge), and each new update.
 
 use super::*;
+use crate::outbox::update_text;
+use axum::extract::ws::Utf8Bytes;
 
 /// The frames that bring a reader at `from` up to date, without the `hidden` fields (those a
 /// message of this topic's kind can carry), under the topic's lock.
@@ -27,11 +29,11 @@ pub(super) fn catch_up(
     match catchup {
         Catchup::Replay(entries) if entries.len() <= max_updates => {
             metrics::counter!(telemetry::RESUMES, "outcome" => "replayed").increment(1);
-            let body = |entry: &Entry| match hidden {
-                Some(hidden) => encode::masked_body(&entry.body, hidden).into(),
-                None => entry.body.clone(),
+            let text = |entry: &Entry| match hidden {
+                Some(hidden) => update_text(prefix, &encode::masked_body(&entry.body, hidden)),
+                None => update_text(prefix, &entry.body),
             };
-            entries.iter().map(|entry| update_frame(widget, prefix, topic.kind, entry, body(entry), None)).collect()
+            entries.iter().map(|entry| update_frame(widget, topic.kind, entry, text(entry).into(), None)).collect()
         }
         Catchup::Replay(_) => {
             // Like a subscriber whose queue overflowed: the kinds that coalesce lose nothing.
@@ -50,24 +52,16 @@ pub(super) fn catch_up(
     }
 }
 
-/// One subscriber's frame of a logged message, whose `body` is the entry's (or the entry's with
-/// fields hidden); `published_at` only for live (not replayed) ones.
+/// One subscriber's frame of a logged message, whose `text` is its prefix and the entry's body (or
+/// the entry's with fields hidden); `published_at` only for live (not replayed) ones.
 pub(super) fn update_frame(
     widget: &Arc<str>,
-    prefix: &Arc<str>,
     kind: TopicKind,
     entry: &Entry,
-    body: Arc<str>,
+    text: Utf8Bytes,
     published_at: Option<Instant>,
 ) -> Frame {
-    Frame::Update {
-        widget: widget.clone(),
-        prefix: prefix.clone(),
-        kind,
-        body,
-        published_at,
-        position: entry.position.clone(),
-    }
+    Frame::Update { widget: widget.clone(), kind, text, published_at, position: entry.position.clone() }
 }
 
 /// One subscriber's snapshot: its prefix and the topic's snapshot body, encoded at most once per

@@ -19,6 +19,7 @@ mod catch_up;
 pub mod cluster;
 mod encode;
 pub mod engine;
+mod frame_texts;
 pub mod position;
 pub mod redis;
 pub mod replica;
@@ -37,6 +38,7 @@ use crate::{
 };
 use catch_up::{catch_up, gap_frame, snapshot_frame, update_frame};
 use engine::Published;
+use frame_texts::FrameTexts;
 use position::Position;
 use protocol::{Item, TopicKind};
 use std::{
@@ -323,22 +325,13 @@ impl Broker {
         topic.usage.history_resized(history_before, inner.log.bytes());
         topic.usage.state_resized(state_before, inner.state.bytes());
         self.hold_tenant_history(topic, inner);
-        // Encoded once for every subscriber that sees every field, and once per set of hidden
-        // fields for the others.
-        let mut masked: Vec<(&Hidden, Arc<str>)> = Vec::new();
+        // Encoded once for every subscriber that sees every field, once more per set of hidden
+        // fields, and glued to each widget id once.
+        let mut texts = FrameTexts::new(&entry.body);
         for live in &inner.subscribers {
-            let body = match live.subscriber.hidden.as_deref().filter(|hidden| hidden.touches(kind)) {
-                None => entry.body.clone(),
-                Some(hidden) => match masked.iter().find(|(seen, _)| *seen == hidden) {
-                    Some((_, body)) => body.clone(),
-                    None => {
-                        let body: Arc<str> = encode::masked_body(&entry.body, hidden).into();
-                        masked.push((hidden, body.clone()));
-                        body
-                    }
-                },
-            };
-            let frame = update_frame(&live.subscriber.widget, &live.prefix, kind, &entry, body, published_at);
+            let hidden = live.subscriber.hidden.as_deref().filter(|hidden| hidden.touches(kind));
+            let text = texts.text(&live.prefix, hidden);
+            let frame = update_frame(&live.subscriber.widget, kind, &entry, text, published_at);
             live.subscriber.outbox.push_update(frame);
         }
         entry.offset

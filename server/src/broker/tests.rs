@@ -50,7 +50,7 @@ fn publish(b: &Broker, v: f64) -> u64 {
 }
 
 fn messages(outbox: &Outbox) -> Vec<ServerMessage> {
-    outbox.take().frames.into_iter().map(|f| serde_json::from_str(&f.into_text()).unwrap()).collect()
+    outbox.take().frames.into_iter().map(|f| serde_json::from_str(f.text()).unwrap()).collect()
 }
 
 fn update_offsets(messages: &[ServerMessage]) -> Vec<u64> {
@@ -432,6 +432,6 @@ fn hidden_fields_never_reach_the_subscribers_that_may_not_see_them() {
     b.subscribe(&ops, viewer.clone(), ReadFrom::Token(&format!("{epoch}.{}", token - 1))).unwrap();
     assert_eq!(keys(&viewer.outbox), [vec!["orders"]]);
     let read = b.read(&ops, &viewer.widget, viewer.hidden.as_deref(), ReadFrom::Start, 10).unwrap();
-    let texts: Vec<String> = read.frames.into_iter().map(Frame::into_text).collect();
+    let texts: Vec<String> = read.frames.iter().map(|f| f.text().to_owned()).collect();
     assert!(texts[0].contains("orders") && !texts[0].contains("margin"), "{texts:?}");
 }

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::connections::job_streams::JobStreamSlot;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::outbox::{Frame, update_text};
+use crate::outbox::Frame;
 use crate::permissions::{self, mask::Hidden};
 use crate::topic_name::{TopicKey, TopicName};
 use crate::{AppState, broker::ReadFrom, client_addr::ClientAddr, http_error::ApiError, listener::Hangup, telemetry};
@@ -196,8 +196,8 @@ impl JobStream {
                     }
                     self.progress = job;
                 }
-                Frame::Update { prefix, body, position, .. } => {
-                    let steps: Vec<_> = steps_of(update_items(&update_text(&prefix, &body)), &self.job).collect();
+                Frame::Update { text, position, .. } => {
+                    let steps: Vec<_> = steps_of(update_items(&text), &self.job).collect();
                     for (step, ts) in steps {
                         sent += self.step(&mut out, &position, step, ts);
                     }

@@ -111,7 +111,10 @@ impl<K> LiveConnection<K> {
                 return Err((session, Refusal::new(SERVER_ERROR, "server error", "server_error")));
             }
         };
-        let outbox = Arc::new(Outbox::new(state.config.outbox_capacity));
+        let outbox = Arc::new(match (&state.write_tick, transport) {
+            (Some(tick), "websocket") => Outbox::paced(state.config.outbox_capacity, tick.clone()),
+            _ => Outbox::new(state.config.outbox_capacity),
+        });
         let registration = match admission::seat(state, id, &session, &outbox, headers, detail).await {
             Ok(registration) => registration,
             Err(refusal) => return Err((session, refusal)),

@@ -15,5 +15,4 @@ pub mod sse;
 pub mod sse_format;
 pub mod sse_stream;
 pub mod subscription_log;
-pub mod write_pacer;
 pub mod ws;

@@ -138,7 +138,7 @@ fn answer_json(cursor: &str, mode: LiveMode, widgets: Vec<(Arc<str>, Vec<Frame>)
             if j > 0 {
                 json.push(',');
             }
-            json.push_str(&frame.into_text());
+            json.push_str(frame.text());
         }
         json.push_str("]}");
     }
@@ -157,9 +157,8 @@ mod tests {
             Frame::Gap { widget: "w\"1".into(), text: r#"{"type":"gap","widgetId":"w\"1","reason":"r"}"#.into() },
             Frame::Update {
                 widget: "w\"1".into(),
-                prefix: r#"{"widgetId":"w\"1","#.into(),
                 kind: TopicKind::Series,
-                body: r#""ts":5,"series":[{"ts":5,"value":1.0}],"meta":{"topic":"t","kind":"series","epoch":"ab","offset":3,"resumeToken":"ab.3"}}"#.into(),
+                text: r#"{"widgetId":"w\"1","ts":5,"series":[{"ts":5,"value":1.0}],"meta":{"topic":"t","kind":"series","epoch":"ab","offset":3,"resumeToken":"ab.3"}}"#.into(),
                 published_at: None,
                 position: "ab.3".into(),
             },

@@ -17,7 +17,7 @@ use super::{
     sse_stream::{EventStream, Lifetime, Wake},
 };
 use crate::extract::{ApiPath, ApiQuery};
-use crate::outbox::{Batch, Frame, update_text};
+use crate::outbox::{Batch, Frame};
 use crate::{
     AppState,
     broker::{ReadFrom, position::Position},
@@ -222,8 +222,8 @@ impl DashboardStream {
     fn announces_edit(&self, frame: &Frame) -> bool {
         match frame {
             Frame::Gap { widget, .. } => &**widget == DASHBOARD_EDITS_FEED,
-            Frame::Update { widget, prefix, body, .. } if &**widget == DASHBOARD_EDITS_FEED => {
-                let Ok(ServerMessage::Update(update)) = serde_json::from_str(&update_text(prefix, body)) else {
+            Frame::Update { widget, text, .. } if &**widget == DASHBOARD_EDITS_FEED => {
+                let Ok(ServerMessage::Update(update)) = serde_json::from_str(text) else {
                     return false;
                 };
                 let id = self.dashboard.to_string();
@@ -249,10 +249,10 @@ impl DashboardStream {
                 }
                 Some((event::SNAPSHOT, text))
             }
-            Frame::Update { widget, prefix, kind, body, position, .. } => {
+            Frame::Update { widget, kind, text, position, .. } => {
                 self.live.followed(&widget)?;
                 self.moved(&widget, &position);
-                let text = update_text(&prefix, &body);
+                let text = text.as_str().to_owned();
                 let text = if kind == TopicKind::Metrics { self.changed_metrics(&widget, text) } else { text };
                 Some((sse::update_event(kind), text))
             }

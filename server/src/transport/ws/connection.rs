@@ -1,5 +1,5 @@
-//! A WebSocket's life once admitted: its welcome, the loop that writes its outbox (paced by
-//! `write_coalesce`), pings it, hears it, and ends it (a kick, its session's end, shutdown, the idle
+//! A WebSocket's life once admitted: its welcome, the loop that writes its outbox (when the outbox
+//! calls: it paces the writes, see `crate::write_tick`), pings it, hears it, and ends it (a kick, its session's end, shutdown, the idle
 //! timeout), and what it gives back as it ends.
 
 use super::*;
@@ -64,14 +64,10 @@ impl Connection {
         // update (a lock, a waiter list entry) cost more than the update itself.
         let kick = self.live.kick().clone();
         let ended = self.live.ended();
-        // When the outbox has something but the last write was under `write_coalesce` ago.
-        let held = tokio::time::sleep(Duration::ZERO);
         // When the client will have been silent for `idle_timeout`, unless it speaks before: moved
         // on when it fires, not on every message (a timer reset per message would cost more).
         let idle = tokio::time::sleep(self.config.idle_timeout);
-        tokio::pin!(ended, held, idle);
-        let mut holding = false;
-        let mut pacer = WritePacer::new(self.config.write_coalesce, Instant::now());
+        tokio::pin!(ended, idle);
         loop {
             tokio::select! {
                 // An ending first: a write started after a kick would be cut off without its close
@@ -95,26 +91,8 @@ impl Connection {
                     }
                     None => return Ending::ClientLeft,
                 },
-                () = self.live.outbox.ready(), if !holding => {
-                    if let Some(until) = pacer.hold_until(Instant::now()) {
-                        held.as_mut().reset(until);
-                        holding = true;
-                        continue;
-                    }
-                    if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
-                        return ending;
-                    }
-                }
-                // Holding must never make a subscription lag: half a queue goes out at once.
-                () = self.live.outbox.half_full(), if holding => {
-                    holding = false;
-                    if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
-                        return ending;
-                    }
-                }
-                () = &mut held, if holding => {
-                    holding = false;
-                    if let Err(ending) = Box::pin(self.write_batch(socket, &mut pacer)).await {
+                () = self.live.outbox.ready() => {
+                    if let Err(ending) = Box::pin(self.write_batch(socket)).await {
                         return ending;
                     }
                 }
@@ -139,11 +117,10 @@ impl Connection {
         }
     }
 
-    /// Takes everything queued and writes it, within the write timeout; the pacer counts the next
-    /// window from now. Callers box it: inline, its state would take room in every idle
-    /// connection's task (a heap allocation a write costs far less than the write).
-    pub(super) async fn write_batch(&mut self, socket: &mut WebSocket, pacer: &mut WritePacer) -> Result<(), Ending> {
-        pacer.wrote(Instant::now());
+    /// Takes everything queued and writes it, within the write timeout. Callers box it: inline, its
+    /// state would take room in every idle connection's task (a heap allocation a write costs far
+    /// less than the write).
+    pub(super) async fn write_batch(&mut self, socket: &mut WebSocket) -> Result<(), Ending> {
         let batch = self.live.take();
         if batch.frames.is_empty() && batch.lagging.is_empty() {
             return Ok(());
@@ -176,7 +153,7 @@ impl Connection {
             if let Frame::Update { published_at: Some(at), .. } = &frame {
                 published.push(*at);
             }
-            socket.feed(Message::Text(frame.into_text().into())).await?;
+            socket.feed(Message::Text(frame.into_text())).await?;
         }
         socket.flush().await?;
         telemetry::event_deliveries("delivered", events);

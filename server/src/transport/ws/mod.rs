@@ -2,14 +2,14 @@
 //!
 //! Everything a connection sends goes through its [`Outbox`], so replies (snapshots, errors,
 //! pongs) and updates reach the client in the order they were produced. The task writes each batch
-//! with one flush, at most once per `write_coalesce` (what arrives in between waits for the next
-//! write, so a busy connection costs one syscall for several updates), pings the client, and closes
-//! the socket after `idle_timeout` of silence or with 1001 when the server shuts down.
+//! with one flush when the outbox calls it, at most once per `write_coalesce` (what arrives in
+//! between waits for the next write tick, so a busy connection costs one syscall and one wake-up for
+//! several updates: [`crate::write_tick`]), pings the client, and closes the socket after
+//! `idle_timeout` of silence or with 1001 when the server shuts down.
 
 use super::admission::{self, OriginRule};
 use super::endings::Ending;
 use super::live_connection::{FollowError, LiveConnection};
-use super::write_pacer::WritePacer;
 use crate::connections::registry::Kick;
 use crate::outbox::{Batch, Frame};
 use crate::topic_name::{TopicKey, TopicName};
