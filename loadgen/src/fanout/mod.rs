@@ -335,11 +335,10 @@ async fn measure(
     tokio::time::sleep(Duration::from_millis(500)).await;
     // What the server spends with every client connected and nothing published (pings, timers, a
     // demo feed): taken out of the publishing window's CPU.
-    let idle_from = Mark::now(server, &AtomicU64::new(0));
+    let (idle_from, idle_cpu_from) = (Instant::now(), server.usage().cpu);
     tokio::time::sleep(IDLE_SAMPLE).await;
-    let idle_to = Mark::now(server, &AtomicU64::new(0));
     let idle_cpu_rate =
-        idle_to.cpu.saturating_sub(idle_from.cpu).as_secs_f64() / (idle_to.at - idle_from.at).as_secs_f64();
+        server.usage().cpu.saturating_sub(idle_cpu_from).as_secs_f64() / idle_from.elapsed().as_secs_f64();
     let rss_idle = server.usage().rss_bytes;
 
     let (finals_tx, finals) = watch::channel(None::<Arc<Vec<u64>>>);
