@@ -7,7 +7,7 @@ mod support;
 use protocol::{ClientMessage, ServerMessage, TopicKind};
 use server::{config::Config, topic_name::TenantId};
 use std::time::Duration;
-use support::{ACME_ADMIN, TestServer, acme, eventually, publish_point};
+use support::{ACME_ADMIN, ACME_VIEWER, TestServer, acme, eventually, publish_point};
 
 fn acme_tenant() -> TenantId {
     TenantId::parse("acme").unwrap()
@@ -194,13 +194,12 @@ async fn refreshes_and_activity_reports_are_rate_limited_and_the_socket_stays() 
     }
     assert_eq!(snapshots, 3, "the burst, then refusals");
 
-    let activity = acme("presence/activity");
-    let before = server
-        .broker
-        .read(&activity, &"probe".into(), None, server::broker::ReadFrom::Start, 0)
-        .unwrap()
-        .position
-        .offset;
+    // The activity feed as a dashboard sees it. Presence publishes through one ordered queue, so
+    // once a sign-out made after the reports is in the feed, every report that got through is too.
+    let mut feed = server.connect_as(ACME_VIEWER).await;
+    feed.subscribe("feed", "presence/activity", None).await;
+    assert_eq!(feed.next_json().await["type"], "snapshot");
+    let marker = server.login(ACME_VIEWER).await;
     for i in 0..4 {
         let report =
             ClientMessage::Activity { action: protocol::ActivityAction::OpenDashboard, detail: format!("d{i}") };
@@ -220,13 +219,20 @@ async fn refreshes_and_activity_reports_are_rate_limited_and_the_socket_stays() 
         }
     }
     assert_eq!(limited, 2);
-    let after = server
-        .broker
-        .read(&activity, &"probe".into(), None, server::broker::ReadFrom::Start, 0)
-        .unwrap()
-        .position
-        .offset;
-    assert_eq!(after - before, 2, "only the allowed reports reached the activity feed");
+    let logout = server.http().post(server.url("/api/auth/logout")).header("cookie", marker).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    let mut reported = Vec::new();
+    loop {
+        let message = feed.next_json().await;
+        let Some(title) = message["series"][0]["title"].as_str() else { continue };
+        if title == format!("{ACME_VIEWER} signed out") {
+            break;
+        }
+        if let Some(detail) = title.strip_prefix(&format!("{ACME_ADMIN} opened ")) {
+            reported.push(detail.to_string());
+        }
+    }
+    assert_eq!(reported, ["d0", "d1"], "only the allowed reports reached the activity feed");
     client.send(&ClientMessage::RequestUpdate { widget_id: "nope".into() }).await;
     assert_eq!(client.next_json().await["code"], "not_subscribed", "still served");
     server.stop().await;
