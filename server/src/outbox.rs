@@ -193,11 +193,8 @@ impl Outbox {
         }
         state.queued_updates += 1;
         state.frames.push_back(frame);
-        // Holding must never make a subscription lag: half a queue goes out at once.
-        let call = match state.queued_updates == self.capacity.div_ceil(2) {
-            true => Call::Now,
-            false => state.call(self.tick.as_ref().map(|tick| tick.window())),
-        };
+        let half_full = state.queued_updates == self.capacity.div_ceil(2);
+        let call = state.call(self.tick.as_ref().map(|tick| tick.window()), half_full);
         drop(state);
         match call {
             Call::Now => self.ready.notify_one(),
@@ -261,7 +258,13 @@ impl Outbox {
 impl State {
     /// How an update pushed now calls the writer, which writes at most once per `window` (if
     /// paced).
-    fn call(&mut self, window: Option<Duration>) -> Call {
+    fn call(&mut self, window: Option<Duration>, half_full: bool) -> Call {
+        // Holding must never make a subscription lag: half a queue goes out at once, even if the
+        // writer is booked on the tick.
+        if half_full {
+            self.called = true;
+            return Call::Now;
+        }
         if self.called {
             return Call::Not;
         }

@@ -245,7 +245,7 @@ mod browser {
             // Points come in and move over 200 ms, not ECharts' 1,000 (new points) and 500
             // (moved ones): a chart fed every second or so was in motion nearly all the time, each
             // frame a redraw of the whole chart on the page's main thread (the demo dashboard's
-            // two charts redrew 56 times a second; 24 now).
+            // two charts redrew 56 times a second; 18 now).
             .animation_duration(200.0)
             .animation_duration_update(200.0);
         chart = match kind {

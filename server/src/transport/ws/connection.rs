@@ -1,6 +1,6 @@
 //! A WebSocket's life once admitted: its welcome, the loop that writes its outbox (when the outbox
-//! calls: it paces the writes, see `crate::write_tick`), pings it, hears it, and ends it (a kick, its session's end, shutdown, the idle
-//! timeout), and what it gives back as it ends.
+//! calls: it paces the writes, see `crate::write_tick`), pings it, hears it, and ends it (a kick,
+//! its session's end, shutdown, the idle timeout), and what it gives back as it ends.
 
 use super::*;
 
