@@ -21,7 +21,11 @@ const FIGURES = ['**/latency.spec.ts', '**/render_load.spec.ts'];
 
 export default defineConfig({
   testDir: './tests',
-  timeout: 60_000,
+  // A guard against a test that hangs, not a promise of the product's: each step waits for what
+  // the product promises (an expect gives it 15 s). A test of many steps in several tabs needs
+  // more than a minute when the machine is busy: CI builds Trunk's static front end from cold
+  // beside two workers, and there a three-tab notifications test took 73 s, every step passing.
+  timeout: 180_000,
   expect: { timeout: 15_000 },
   // Two files at a time: most tests wait on the network, the server and the page's own timers, and
   // each file's tests run in order in one worker. Tests of the shared server change nothing another

@@ -52,7 +52,6 @@ test('target: a dashboard is live within 1 s of opening it', async ({ browser })
 });
 
 test('target: updates reach the charts within 100 ms (p95) under the render load', async ({ page }) => {
-  test.setTimeout(180_000);
   const server = await OwnServer.create();
   await server.start();
   try {
@@ -72,7 +71,6 @@ test('target: updates reach the charts within 100 ms (p95) under the render load
 });
 
 test('target: a dropped connection is live again within 5 s', async ({ page }) => {
-  test.setTimeout(180_000);
   const server = await OwnServer.create();
   await server.start();
   const proxy = await CuttableProxy.create(server.port);
@@ -105,7 +103,6 @@ test('target: a dropped connection is live again within 5 s', async ({ page }) =
 });
 
 test('target: the demo dashboard costs the browser under 5 % of a core and 20 MB of heap over 60 s', async ({ page }) => {
-  test.setTimeout(180_000);
   const server = await OwnServer.create();
   await server.start();
   try {

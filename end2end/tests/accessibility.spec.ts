@@ -30,7 +30,6 @@ test('every page has no accessibility violations, light and dark: sign-in, dashb
   page,
   browser,
 }) => {
-  test.setTimeout(180_000);
   const server = await OwnServer.create();
   await server.start();
   try {

@@ -23,7 +23,6 @@ test('an admin makes two displays; each screen shows its dashboard live without 
   page,
   browser,
 }) => {
-  test.setTimeout(180_000);
   const server = await OwnServer.create();
   await server.start();
   try {
@@ -222,7 +221,6 @@ test('a display reloads itself after a deploy: a new build of the site reaches t
   page,
   browser,
 }) => {
-  test.setTimeout(180_000);
   const server = await OwnServer.create();
   await server.start();
   const site = await mkdtemp(path.join(os.tmpdir(), 'livedash-deployed-site-'));

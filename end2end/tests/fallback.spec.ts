@@ -11,7 +11,6 @@ test('behind a proxy that refuses WebSockets the page goes Live over SSE, polls 
   page,
   baseURL,
 }) => {
-  test.setTimeout(180_000);
   const proxy = await FilteringProxy.create(Number(new URL(baseURL!).port), { webSocket: false });
   await signIn(page, 'ops@acme.test', proxy.url);
   await page.goto(proxy.url);

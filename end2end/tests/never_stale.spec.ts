@@ -75,7 +75,6 @@ async function leftWithin(pages: Page[], status: string, since: number, budgetMs
 test('on a half-open path the pill leaves Live within heartbeat + 10 s, in one tab and in tabs that share, and all recover by themselves', async ({
   browser,
 }) => {
-  test.setTimeout(180_000);
   await withNetwork(async (network) => {
     for (const tabs of [1, 2]) {
       const context = await signedIn(browser, network);
@@ -100,7 +99,6 @@ test('on a half-open path the pill leaves Live within heartbeat + 10 s, in one t
 });
 
 test('on a half-open path the SSE fallback leaves Live (SSE) within heartbeat + 10 s', async ({ page }) => {
-  test.setTimeout(120_000);
   await withNetwork(async (network) => {
     network.refuseUpgrades = true;
     await signIn(page, 'ops@acme.test', network.url);
@@ -120,7 +118,6 @@ test('on a half-open path the SSE fallback leaves Live (SSE) within heartbeat + 
 test('a poll that hangs is abandoned: the pill does not stay Connecting, and polling starts once polls are answered', async ({
   page,
 }) => {
-  test.setTimeout(120_000);
   await withNetwork(async (network) => {
     network.refuseUpgrades = true;
     network.refuseSse = true;
@@ -139,7 +136,6 @@ test('a poll that hangs is abandoned: the pill does not stay Connecting, and pol
 test('a widget refreshed during an outage, and a tab switched back on during one, update again once the network returns', async ({
   browser,
 }) => {
-  test.setTimeout(180_000);
   await withNetwork(async (network) => {
     const context = await signedIn(browser, network);
     const leader = await openLive(context, `${network.url}/`);
@@ -205,7 +201,6 @@ test('a page whose question of who its user is goes unanswered connects on its o
 });
 
 test('a dashboard opened during an outage loads by itself once the network returns', async ({ page }) => {
-  test.setTimeout(120_000);
   await withNetwork(async (network) => {
     await signIn(page, 'ops@acme.test', network.url);
     const other = await createDashboard(page, network.url, 'Opened during the outage', [
@@ -229,7 +224,6 @@ test('a dashboard opened during an outage loads by itself once the network retur
 test('tabs that share a connection fall back to SSE when the network starts refusing WebSockets after they were Live', async ({
   browser,
 }) => {
-  test.setTimeout(180_000);
   await withNetwork(async (network) => {
     const context = await signedIn(browser, network);
     const tabs = [await openLive(context, `${network.url}/`), await openLive(context, `${network.url}/`)];
