@@ -27,10 +27,11 @@ use server::{
     broker::position::Position,
     clock::now_secs,
     connections::cursor::{self, BadCursor, CursorKeys},
-    ingest::publish_body::{
-        self, InvalidBody, MAX_BODY_CHARS, MAX_CHANGES, MAX_DATA_BYTES, MAX_DOC_BYTES, MAX_EVENTS, MAX_ID_LEN,
-        MAX_KEY_LEN, MAX_METRICS, MAX_POINTS, MAX_TITLE_CHARS, MAX_TYPE_LEN, Publish,
+    ingest::item_rules::{
+        InvalidField, MAX_BODY_CHARS, MAX_DATA_BYTES, MAX_DOC_BYTES, MAX_ID_LEN, MAX_KEY_LEN, MAX_TITLE_CHARS,
+        MAX_TYPE_LEN,
     },
+    ingest::publish_body::{self, MAX_CHANGES, MAX_EVENTS, MAX_METRICS, MAX_POINTS, Publish},
     presence::check_detail,
 };
 use std::fmt::Debug;
@@ -438,7 +439,7 @@ const NOW: i64 = 1_700_000_000_000;
 const KINDS: [&str; 4] = ["points", "values", "events", "changes"];
 
 /// What the API does, but with ids `gen-1`, `gen-2` … so that generated ids can be recognised.
-fn parse_body(bytes: &[u8]) -> Result<Publish, InvalidBody> {
+fn parse_body(bytes: &[u8]) -> Result<Publish, InvalidField> {
     let mut n = 0;
     publish_body::parse(bytes, NOW, || {
         n += 1;
@@ -461,7 +462,7 @@ fn encoded_len(map: &Map<String, Value>) -> usize {
 }
 
 /// Every refusal names the field a publisher has to fix.
-fn names_a_field(error: &InvalidBody) -> bool {
+fn names_a_field(error: &InvalidField) -> bool {
     !error.field.is_empty()
 }
 
@@ -472,7 +473,7 @@ fn check_publish_body(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
 }
 
-fn check_refused(bytes: &[u8], error: &InvalidBody) -> Result<(), TestCaseError> {
+fn check_refused(bytes: &[u8], error: &InvalidField) -> Result<(), TestCaseError> {
     prop_assert!(names_a_field(error), "{:?}", error);
     prop_assert!(!error.message.is_empty(), "{:?}", error);
     // In a well-formed object the field is the body as a whole or lies under one of its keys.

@@ -2,6 +2,7 @@
 //! JSON becomes dashboard items. Parsed strictly (an unknown key is an error, as in livedash.toml)
 //! and checked whole before the bridge starts, so a mistake shows at start, with its place.
 
+use crate::ingest::item_rules;
 use crate::topic_name::{TenantId, TopicName};
 use protocol::{Level, TopicKind};
 use serde::Deserialize;
@@ -209,6 +210,14 @@ fn check(number: usize, route: Route) -> Result<CheckedRoute, MappingError> {
         Kind::Collection if route.id.is_none() => return Err(fail("a collection route needs `id`".into())),
         _ => {}
     }
+    // What the file itself names is held to the publish API's rules here, once, rather than
+    // refusing every message of a route that could never pass.
+    for key in route.metrics.keys() {
+        item_rules::metric_key(&format!("metrics.{key}"), key).map_err(|e| fail(e.to_string()))?;
+    }
+    if let Some(event) = &route.event {
+        item_rules::event_type("event.type_default", &event.type_default).map_err(|e| fail(e.to_string()))?;
+    }
     Ok(CheckedRoute { route, tenant, template })
 }
 
@@ -360,6 +369,18 @@ mod tests {
         let twice = format!("{ORDERS}\n{}", route.replace("orders/{region}", "again"));
         assert!(parse(&twice).unwrap_err().to_string().contains("one route per topic"));
         assert!(parse("[kafka]\nbrokers = \"k:9092\"\n").unwrap_err().to_string().contains("no [[route]]"));
+    }
+
+    #[test]
+    fn metric_keys_and_a_default_event_type_meet_the_publish_apis_rules() {
+        let kpis = "[kafka]\nbrokers = \"k:9092\"\n[[route]]\nkafka_topic = \"in\"\ntenant = \"acme\"\n\
+                    topic = \"kpis\"\nkind = \"metrics\"\nmetrics = { \"open orders\" = \"n\" }";
+        let e = parse(kpis).unwrap_err().to_string();
+        assert!(e.contains("metrics.open orders") && e.contains("A-Z a-z 0-9"), "{e}");
+        assert!(parse(&kpis.replace("open orders", "open_orders")).is_ok());
+        let alerts = "[kafka]\nbrokers = \"k:9092\"\n[[route]]\nkafka_topic = \"in\"\ntenant = \"acme\"\n\
+                      topic = \"alerts\"\nkind = \"events\"\nevent = { title = \"t\", type_default = \"<b>\" }";
+        assert!(parse(alerts).unwrap_err().to_string().contains("event.type_default"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! every way a message can be bad is tested here.
 
 use super::mapping::{CheckedRoute, Kind, TimeUnit, level};
+use crate::ingest::item_rules::{self, InvalidField};
 use crate::topic_name::TopicName;
 use protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point};
 use serde_json::Value;
@@ -37,6 +38,10 @@ pub enum Rejection {
     BadTopic(String),
     #[error("field {0:?}: {1}")]
     BadTime(String, String),
+    /// An item the publish API would refuse too (a title over 200 characters, an id with a slash,
+    /// a document over 16 KB): named by the livedash field (`event.title`).
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
 }
 
 impl Rejection {
@@ -48,6 +53,7 @@ impl Rejection {
             Rejection::WrongType(..) => "wrong_type",
             Rejection::BadTopic(_) => "bad_topic",
             Rejection::BadTime(..) => "bad_time",
+            Rejection::Invalid(_) => "invalid_field",
         }
     }
 }
@@ -137,6 +143,15 @@ pub fn normalise(
             vec![Item::Change(change)]
         }
     };
+    let at = match rules.kind {
+        Kind::Series => "point",
+        Kind::Metrics => "metric",
+        Kind::Events => "event",
+        Kind::Collection => "change",
+    };
+    for item in &items {
+        item_rules::check(at, item)?;
+    }
     let dedupe = rules.dedupe_key.as_deref().map(|field| word_or_text(&message, field)).transpose()?;
     Ok(Normalised { topic, items, dedupe })
 }
@@ -268,5 +283,23 @@ mod tests {
             "topic = \"t\"\nkind = \"series\"\nvalue = \"v\"\ntimestamp = { field = \"at\", unit = \"rfc3339\" }",
         );
         assert_eq!(apply(&timed, r#"{"v":1,"at":"yesterday"}"#).unwrap_err().reason(), "bad_time");
+    }
+
+    #[test]
+    fn items_the_publish_api_would_refuse_are_refused_here_too() {
+        let alerts = route("topic = \"alerts\"\nkind = \"events\"\nevent = { title = \"msg\", id = \"ref\" }");
+        let refused = |message: String| match apply(&alerts, &message).unwrap_err() {
+            Rejection::Invalid(invalid) => invalid.field,
+            other => panic!("{other:?}"),
+        };
+        let long = "x".repeat(item_rules::MAX_TITLE_CHARS + 1);
+        assert_eq!(refused(format!(r#"{{"msg":"{long}","ref":"a1"}}"#)), "event.title");
+        assert_eq!(refused(r#"{"msg":"disk full","ref":"orders/7"}"#.into()), "event.id");
+        assert_eq!(refused(r#"{"msg":"   ","ref":"a1"}"#.into()), "event.title");
+        assert_eq!(apply(&alerts, r#"{"msg":"disk full","ref":"a1"}"#).map(|n| n.items.len()), Ok(1));
+        let docs = route("topic = \"open\"\nkind = \"collection\"\nid = \"order_id\"");
+        let big = format!(r#"{{"order_id":"o1","pad":"{}"}}"#, "x".repeat(item_rules::MAX_DOC_BYTES));
+        let refused = normalise(&docs, big.as_bytes(), 64 * 1024, AT, 1_000).unwrap_err();
+        assert_eq!((refused.reason(), refused.to_string().starts_with("change.doc:")), ("invalid_field", true));
     }
 }

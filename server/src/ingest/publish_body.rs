@@ -1,12 +1,13 @@
 //! Validation of publish bodies: what the HTTP publish API accepts. (The Kafka bridge builds its
-//! items in `bridge::normalise`.)
+//! items in `bridge::normalise`; both hold each item to [`super::item_rules`].)
 //!
 //! A body names its kind by the one field it carries — `points` (series), `values` (metrics),
 //! `events` (events) or `changes` (collection) — and everything in it is checked for type, count,
 //! length and characters before the broker sees it. Errors name the offending field
-//! (`events[2].title`), so a publisher can fix its payload without guessing. Strings are stored and
-//! sent as data; the browser renders them as text, never as markup.
+//! (`events[2].title`, or `body` for the body as a whole), so a publisher can fix its payload
+//! without guessing.
 
+use super::item_rules::{self, InvalidField};
 use protocol::{Change, ChangeOp, Event, Item, Level, Metric, Point, Severity, TopicKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -16,22 +17,6 @@ pub const MAX_POINTS: usize = 1000;
 pub const MAX_METRICS: usize = 256;
 pub const MAX_EVENTS: usize = 100;
 pub const MAX_CHANGES: usize = 500;
-pub const MAX_KEY_LEN: usize = 64;
-pub const MAX_ID_LEN: usize = 128;
-pub const MAX_TYPE_LEN: usize = 64;
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_BODY_CHARS: usize = 4000;
-pub const MAX_DATA_BYTES: usize = 4 * 1024;
-pub const MAX_DOC_BYTES: usize = 16 * 1024;
-
-/// What is wrong with a body, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct InvalidBody {
-    /// Path of the offending field (`points[3].value`), or `body` for the body as a whole.
-    pub field: String,
-    pub message: String,
-}
 
 /// A validated publish: its kind and its items, ready for the broker.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +67,7 @@ struct ChangeIn {
 
 /// Parses and checks a publish body. `now` stamps points and events that carry no `ts`;
 /// `new_id` names events that carry no `id`.
-pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Result<Publish, InvalidBody> {
+pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Result<Publish, InvalidField> {
     // serde would happily read a struct from an array; a publish body is an object, full stop.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(invalid("body", "must be a JSON object"));
@@ -92,7 +77,7 @@ pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Resu
         let path = e.path().to_string();
         // The body itself, or an unknown key that is empty: either way the field is the body.
         let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
-        InvalidBody { field, message: e.inner().to_string() }
+        InvalidField { field, message: e.inner().to_string() }
     })?;
     // One object and nothing after it: a second body or trailing bytes would otherwise be dropped
     // without a word.
@@ -110,7 +95,7 @@ pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Resu
         count("values", values.len(), MAX_METRICS)?;
         let mut items = Vec::with_capacity(values.len());
         for (key, value) in values {
-            token(&format!("values.{key}"), &key, MAX_KEY_LEN)?;
+            item_rules::metric_key(&format!("values.{key}"), &key)?;
             items.push(Item::Metric(Metric { key, value }));
         }
         return Ok(Publish { kind: TopicKind::Metrics, items });
@@ -134,24 +119,9 @@ pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Resu
     Ok(Publish { kind: TopicKind::Collection, items })
 }
 
-fn event(at: &str, e: EventIn, now: i64, new_id: &mut impl FnMut() -> String) -> Result<Event, InvalidBody> {
-    let id = match e.id {
-        Some(id) => token(&format!("{at}.id"), &id, MAX_ID_LEN).map(|()| id)?,
-        None => new_id(),
-    };
-    token(&format!("{at}.type"), &e.event_type, MAX_TYPE_LEN)?;
-    text(&format!("{at}.title"), &e.title, MAX_TITLE_CHARS, false)?;
-    if e.title.trim().is_empty() {
-        return Err(invalid(&format!("{at}.title"), "must not be blank"));
-    }
-    if let Some(body) = &e.body {
-        text(&format!("{at}.body"), body, MAX_BODY_CHARS, true)?;
-    }
-    if let Some(data) = &e.data {
-        json_size(&format!("{at}.data"), data, MAX_DATA_BYTES)?;
-    }
-    Ok(Event {
-        id,
+fn event(at: &str, e: EventIn, now: i64, new_id: &mut impl FnMut() -> String) -> Result<Event, InvalidField> {
+    let event = Event {
+        id: e.id.unwrap_or_else(new_id),
         ts: e.ts.unwrap_or(now),
         event_type: e.event_type,
         level: e.level,
@@ -160,51 +130,23 @@ fn event(at: &str, e: EventIn, now: i64, new_id: &mut impl FnMut() -> String) ->
         severity: e.severity,
         scheduled_at: e.scheduled_at,
         data: e.data,
-    })
+    };
+    item_rules::check_event(at, &event)?;
+    Ok(event)
 }
 
-fn change(at: &str, c: ChangeIn) -> Result<Change, InvalidBody> {
-    token(&format!("{at}.id"), &c.id, MAX_ID_LEN)?;
-    match (c.op, &c.doc) {
-        (ChangeOp::Upsert, None) => return Err(invalid(&format!("{at}.doc"), "an upsert needs the document")),
-        (ChangeOp::Delete, Some(_)) => return Err(invalid(&format!("{at}.doc"), "a delete takes no document")),
-        (ChangeOp::Upsert, Some(doc)) => json_size(&format!("{at}.doc"), doc, MAX_DOC_BYTES)?,
-        (ChangeOp::Delete, None) => {}
-    }
-    Ok(Change { op: c.op, id: c.id, doc: c.doc })
+fn change(at: &str, c: ChangeIn) -> Result<Change, InvalidField> {
+    let change = Change { op: c.op, id: c.id, doc: c.doc };
+    item_rules::check_change(at, &change)?;
+    Ok(change)
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> InvalidBody {
-    InvalidBody { field: field.to_owned(), message: message.into() }
+fn invalid(field: &str, message: impl Into<String>) -> InvalidField {
+    InvalidField::new(field, message)
 }
 
-fn count(field: &str, n: usize, max: usize) -> Result<(), InvalidBody> {
+fn count(field: &str, n: usize, max: usize) -> Result<(), InvalidField> {
     if n == 0 || n > max { Err(invalid(field, format!("must hold 1 to {max} entries, not {n}"))) } else { Ok(()) }
-}
-
-/// Keys, ids and types: 1..=max bytes of `A-Z a-z 0-9 - _ . :`.
-fn token(field: &str, s: &str, max: usize) -> Result<(), InvalidBody> {
-    let ok = !s.is_empty()
-        && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok { Ok(()) } else { Err(invalid(field, format!("must be 1 to {max} characters of A-Z a-z 0-9 - _ . :"))) }
-}
-
-/// Human text: at most `max` characters, no control characters (but newlines and tabs if
-/// `multiline`).
-fn text(field: &str, s: &str, max: usize, multiline: bool) -> Result<(), InvalidBody> {
-    if s.chars().count() > max {
-        return Err(invalid(field, format!("must be at most {max} characters")));
-    }
-    if s.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\t'))) {
-        return Err(invalid(field, "must not contain control characters"));
-    }
-    Ok(())
-}
-
-fn json_size(field: &str, value: &Map<String, Value>, max: usize) -> Result<(), InvalidBody> {
-    let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
-    if size > max { Err(invalid(field, format!("must encode to at most {max} bytes, not {size}"))) } else { Ok(()) }
 }
 
 #[cfg(test)]
@@ -212,7 +154,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse_json(value: Value) -> Result<Publish, InvalidBody> {
+    fn parse_json(value: Value) -> Result<Publish, InvalidField> {
         let mut n = 0;
         parse(value.to_string().as_bytes(), 1_000, || {
             n += 1;
@@ -270,11 +212,11 @@ mod tests {
     fn sizes_and_lengths_are_bounded() {
         let many: Vec<Value> = (0..=MAX_POINTS).map(|v| json!({"value": v})).collect();
         assert_eq!(field_of(json!({"points": many})), "points");
-        let long_title = "x".repeat(MAX_TITLE_CHARS + 1);
+        let long_title = "x".repeat(item_rules::MAX_TITLE_CHARS + 1);
         assert_eq!(field_of(json!({"events": [{"type": "x", "title": long_title}]})), "events[0].title");
-        let big = "x".repeat(MAX_DATA_BYTES);
+        let big = "x".repeat(item_rules::MAX_DATA_BYTES);
         assert_eq!(field_of(json!({"events": [{"type": "x", "title": "t", "data": {"blob": big}}]})), "events[0].data");
-        let key = "k".repeat(MAX_KEY_LEN + 1);
+        let key = "k".repeat(item_rules::MAX_KEY_LEN + 1);
         assert_eq!(field_of(json!({"values": {key.clone(): 1}})), format!("values.{key}"));
     }
 

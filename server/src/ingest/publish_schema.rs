@@ -1,13 +1,13 @@
 //! The publish body as the OpenAPI document describes it ([`PublishBody`]), written from the same
-//! limits [`super::publish_body`] checks, so that a client generated from the document sends only
+//! limits [`super::publish_body`] and [`super::item_rules`] check, so that a client generated from the document sends only
 //! bodies the server takes. Written by hand rather than derived: the parser reads one struct of
 //! four optional fields and then demands exactly one, and counts, lengths and characters are
 //! checked by code, none of which a derive can see.
 
-use super::publish_body::{
-    MAX_BODY_CHARS, MAX_CHANGES, MAX_DATA_BYTES, MAX_DOC_BYTES, MAX_EVENTS, MAX_ID_LEN, MAX_KEY_LEN, MAX_METRICS,
-    MAX_POINTS, MAX_TITLE_CHARS, MAX_TYPE_LEN,
+use super::item_rules::{
+    MAX_BODY_CHARS, MAX_DATA_BYTES, MAX_DOC_BYTES, MAX_ID_LEN, MAX_KEY_LEN, MAX_TITLE_CHARS, MAX_TYPE_LEN,
 };
+use super::publish_body::{MAX_CHANGES, MAX_EVENTS, MAX_METRICS, MAX_POINTS};
 use serde_json::{Value, json};
 use utoipa::openapi::{RefOr, schema::Schema};
 
