@@ -3,6 +3,7 @@
 //! itself after a drop and resumes from `Last-Event-ID`, which the stream honours.
 
 use super::job_log::log_line;
+use super::job_panel::bar_style;
 use crate::live::job_detail::JobDetail;
 use leptos::prelude::*;
 use protocol::jobs::JobStatus;
@@ -61,7 +62,7 @@ pub fn JobDetailView(job_id: String, topic: String, on_close: Callback<()>) -> i
                 <button class="button-quiet" type="button" aria-label="Close job details" on:click=move |_| on_close.run(())>"×"</button>
             </div>
             <div class="progress" role="progressbar" aria-label="Job progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow=progress>
-                <span style=move || format!("width: {}%", progress())></span>
+                <span style=move || bar_style(progress())></span>
             </div>
             <p class="job-summary">{summary}</p>
             <Show when=move || !errors().is_empty()>

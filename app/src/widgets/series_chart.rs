@@ -2,7 +2,8 @@
 //!
 //! The chart is created once, when the widget mounts; every later change only merges the new data
 //! into it (`setOption` merges by default), so ECharts animates the new points in instead of
-//! drawing a new chart.
+//! drawing a new chart. Only a calm chart animates an update (see [`animates`]): one fed every
+//! second would be in motion most of the time.
 //!
 //! A chart with a threshold draws its bounds as lines and colours the points past them; under the
 //! chart, words say the bounds and the latest point's state (`✖ Critical · below 30`), so neither
@@ -61,6 +62,23 @@ pub fn SeriesChart(
     .into_any()
 }
 
+/// How long an update's points take to move into place, on a calm chart.
+#[cfg(any(feature = "hydrate", test))]
+const UPDATE_ANIMATION_MS: f64 = 200.0;
+/// A chart whose previous update was drawn this recently is busy.
+#[cfg(any(feature = "hydrate", test))]
+const CALM_AFTER_MS: f64 = 2000.0;
+
+/// Whether an update drawn `since_last` ms after the previous one slides into place. A busy chart
+/// (updates under two seconds apart) draws each at once: the slide draws the eye to a change, which
+/// on such a chart is always there, and each of its frames redraws the whole chart on the page's
+/// main thread (the demo dashboard's two charts, updated about once a second, kept the page
+/// drawing 20 frames a second: 6 % of a core).
+#[cfg(any(feature = "hydrate", test))]
+fn animates(since_last: Option<f64>) -> bool {
+    since_last.is_none_or(|gap| gap >= CALM_AFTER_MS)
+}
+
 /// How many points the chart shows of what the buffer holds.
 fn shown(kind: WidgetKind, buffer: &SeriesBuffer) -> usize {
     match kind {
@@ -71,7 +89,7 @@ fn shown(kind: WidgetKind, buffer: &SeriesBuffer) -> usize {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use super::shown;
+    use super::{UPDATE_ANIMATION_MS, animates, shown};
     use crate::live::{documents::clock_time, series_buffer::SeriesBuffer};
     use crate::widgets::threshold_view::{Band, axis_range, bands, state_colour};
     use charming::{
@@ -105,6 +123,8 @@ mod browser {
     ) {
         let chart: Rc<RefCell<Drawn>> = Rc::new(RefCell::new(None));
         let frame_asked = StoredValue::new_local(false);
+        // When the last update was drawn (`Date.now()`), to tell a calm chart from a busy one.
+        let last_drawn = StoredValue::new_local(None::<f64>);
         let owned = send_wrapper::SendWrapper::new(chart.clone());
         on_cleanup(move || {
             if let Some((chart, _)) = owned.take().borrow_mut().take() {
@@ -124,9 +144,12 @@ mod browser {
                 if frame_asked.try_set_value(false).is_some() {
                     return;
                 }
+                let now = js_sys::Date::now();
+                let animate = animates(last_drawn.try_get_value().flatten().map(|then| now - then));
+                let _ = last_drawn.try_set_value(Some(now));
                 let threshold = threshold.try_get_untracked().flatten();
                 data.try_with_untracked(|buffer| {
-                    render(&mut chart.borrow_mut(), kind, &title, &dom_id, buffer, threshold)
+                    render(&mut chart.borrow_mut(), kind, &title, &dom_id, buffer, threshold, animate)
                 });
             });
         });
@@ -143,12 +166,17 @@ mod browser {
         dom_id: &str,
         buffer: &SeriesBuffer,
         threshold: Option<Threshold>,
+        animate: bool,
     ) {
         let outdated = chart.as_ref().is_some_and(|(_, drawn)| buffer.is_empty() || *drawn != threshold);
         if outdated && let Some((old, _)) = chart.take() {
             dispose(&old);
         }
-        let option = data_only(kind, buffer, threshold.as_ref());
+        let option = data_only(kind, buffer, threshold.as_ref()).animation_duration_update(if animate {
+            UPDATE_ANIMATION_MS
+        } else {
+            0.0
+        });
         match chart {
             Some((existing, _)) => WasmRenderer::update(existing, &option),
             None => {
@@ -245,9 +273,9 @@ mod browser {
             // Points come in and move over 200 ms, not ECharts' 1,000 (new points) and 500
             // (moved ones): a chart fed every second or so was in motion nearly all the time, each
             // frame a redraw of the whole chart on the page's main thread (the demo dashboard's
-            // two charts redrew 56 times a second; 18 now).
-            .animation_duration(200.0)
-            .animation_duration_update(200.0);
+            // two charts redrew 56 times a second). Each update says again whether it slides.
+            .animation_duration(UPDATE_ANIMATION_MS)
+            .animation_duration_update(UPDATE_ANIMATION_MS);
         chart = match kind {
             // Bars sit on a category axis of their times: evenly spaced, however few there are.
             WidgetKind::BarChart => chart
@@ -299,5 +327,19 @@ mod browser {
             Some(axis) => chart.y_axis(axis),
             None => chart,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::animates;
+
+    #[test]
+    fn only_a_calm_chart_slides_its_updates_in() {
+        assert!(animates(None), "the first update after the chart is drawn");
+        assert!(animates(Some(2000.0)), "two seconds after the last");
+        assert!(animates(Some(60_000.0)));
+        assert!(!animates(Some(1999.0)), "a chart fed every second or so draws at once");
+        assert!(!animates(Some(0.0)));
     }
 }
