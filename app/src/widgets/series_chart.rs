@@ -63,7 +63,7 @@ pub fn SeriesChart(
 }
 
 /// How long an update's points take to move into place, on a calm chart.
-#[cfg(any(feature = "hydrate", test))]
+#[cfg(feature = "hydrate")]
 const UPDATE_ANIMATION_MS: f64 = 200.0;
 /// A chart whose previous update was drawn this recently is busy.
 #[cfg(any(feature = "hydrate", test))]
