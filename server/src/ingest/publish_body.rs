@@ -70,7 +70,7 @@ struct ChangeIn {
 pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Result<Publish, InvalidField> {
     // serde would happily read a struct from an array; a publish body is an object, full stop.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(invalid("body", "must be a JSON object"));
+        return Err(InvalidField::new("body", "must be a JSON object"));
     }
     let mut json = serde_json::Deserializer::from_slice(bytes);
     let body: Body = serde_path_to_error::deserialize(&mut json).map_err(|e| {
@@ -81,10 +81,10 @@ pub fn parse(bytes: &[u8], now: i64, mut new_id: impl FnMut() -> String) -> Resu
     })?;
     // One object and nothing after it: a second body or trailing bytes would otherwise be dropped
     // without a word.
-    json.end().map_err(|e| invalid("body", format!("nothing may follow the object: {e}")))?;
+    json.end().map_err(|e| InvalidField::new("body", format!("nothing may follow the object: {e}")))?;
     let present = [body.points.is_some(), body.values.is_some(), body.events.is_some(), body.changes.is_some()];
     if present.iter().filter(|p| **p).count() != 1 {
-        return Err(invalid("body", "give exactly one of points, values, events, changes"));
+        return Err(InvalidField::new("body", "give exactly one of points, values, events, changes"));
     }
     if let Some(points) = body.points {
         count("points", points.len(), MAX_POINTS)?;
@@ -141,12 +141,12 @@ fn change(at: &str, c: ChangeIn) -> Result<Change, InvalidField> {
     Ok(change)
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> InvalidField {
-    InvalidField::new(field, message)
-}
-
 fn count(field: &str, n: usize, max: usize) -> Result<(), InvalidField> {
-    if n == 0 || n > max { Err(invalid(field, format!("must hold 1 to {max} entries, not {n}"))) } else { Ok(()) }
+    if n == 0 || n > max {
+        Err(InvalidField::new(field, format!("must hold 1 to {max} entries, not {n}")))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
