@@ -74,6 +74,12 @@ impl Tally {
     }
 }
 
+/// How many updates clients standing at `starts` (one list of topic offsets per client) are owed
+/// once each topic has reached `finals`.
+pub fn owed<'a>(starts: impl IntoIterator<Item = &'a [u64]>, finals: &[u64]) -> u64 {
+    starts.into_iter().flat_map(|start| start.iter().zip(finals).map(|(from, to)| to.saturating_sub(*from))).sum()
+}
+
 /// `bench/7` → 7.
 pub fn topic_index(topic: &[u8]) -> Option<usize> {
     std::str::from_utf8(topic.strip_prefix(b"bench/")?).ok()?.parse().ok()
@@ -124,5 +130,12 @@ mod tests {
         assert_eq!(tally.deliveries, 0);
         assert_eq!(topic_index(b"bench/12"), Some(12));
         assert_eq!(topic_name(3), "bench/3");
+    }
+    #[test]
+    fn clients_are_owed_every_offset_past_where_each_stood() {
+        let starts = [vec![3, 0], vec![5, 2]];
+        assert_eq!(owed(starts.iter().map(Vec::as_slice), &[10, 4]), (7 + 4) + (5 + 2));
+        // A client already past the end is owed nothing, not a negative count.
+        assert_eq!(owed([[12_u64].as_slice()], &[10]), 0);
     }
 }
