@@ -11,6 +11,7 @@
 //!                                                          the Kafka bridge: sustained rate, produce→screen
 //! loadgen fanout  [--targets livedash,livedash-sse,axum,node] [--loads 1000x20,1000x100] [--topics 1] [--points 1] [--secs 10]
 //!                 [--repeat 1] [--from many,one] [--read scan|parse] [--budget loadgen/cpu-budget.txt]
+//!                 [--before-bin PATH, with the target livedash-before: an earlier build, checked level]
 //!                                                          fan-out against two baselines (docs/benchmarks.md)
 //! loadgen targets [--clients 1000] [--secs 10]             the success figures against their targets:
 //!                                                          PASS/FAIL per target, exit 1 if any fails
@@ -93,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
                 reading: fanout::Reading::parse(&list("--read", "scan"))?,
                 budget: option(&args, "--budget").map(Into::into),
                 bin,
+                before_bin: option(&args, "--before-bin"),
             };
             anyhow::ensure!(
                 plan.topics > 0 && plan.secs > 0 && plan.repeat > 0,

@@ -54,6 +54,9 @@ pub enum Target {
     LivedashSse,
     Axum,
     Node,
+    /// livedash from another binary (`--before-bin`): an earlier build to compare with, round by
+    /// round, on the same machine.
+    LivedashBefore,
 }
 
 impl Target {
@@ -63,7 +66,8 @@ impl Target {
             "livedash-sse" => Ok(Self::LivedashSse),
             "axum" => Ok(Self::Axum),
             "node" => Ok(Self::Node),
-            other => bail!("unknown target {other:?}: livedash, livedash-sse, axum or node"),
+            "livedash-before" => Ok(Self::LivedashBefore),
+            other => bail!("unknown target {other:?}: livedash, livedash-sse, axum, node or livedash-before"),
         }
     }
 
@@ -73,11 +77,12 @@ impl Target {
             Self::LivedashSse => "livedash SSE",
             Self::Axum => "axum broadcast",
             Self::Node => "Node.js + ws",
+            Self::LivedashBefore => "livedash before",
         }
     }
 
     fn is_livedash(self) -> bool {
-        matches!(self, Self::Livedash | Self::LivedashSse)
+        matches!(self, Self::Livedash | Self::LivedashSse | Self::LivedashBefore)
     }
 }
 
@@ -168,6 +173,8 @@ pub struct Plan {
     pub budget: Option<PathBuf>,
     /// The livedash binary.
     pub bin: String,
+    /// The binary of the `livedash-before` target.
+    pub before_bin: Option<String>,
 }
 
 /// One server under one load in one round.
@@ -207,12 +214,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         }
         None => None,
     };
+    anyhow::ensure!(
+        plan.targets.contains(&Target::LivedashBefore) == plan.before_bin.is_some(),
+        "the livedash-before target and --before-bin go together"
+    );
     let mut runs = Vec::new();
     for round in 1..=plan.repeat {
         for &sources in &plan.sources {
             for &load in &plan.loads {
                 for &target in &plan.targets {
-                    let server = start(target, &plan.bin, load.clients)
+                    let server = start(target, plan, load.clients)
                         .await
                         .with_context(|| format!("starting {}", target.label()))?;
                     let figures = measure(&server, target, load, sources, plan).await.with_context(|| {
@@ -228,7 +239,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     }
     print_table(plan, &runs);
     if let Some(budgets) = budgets {
-        let verdicts = report::check(&budgets, &runs);
+        let mut verdicts = report::check(&budgets, &runs, Target::Axum);
+        if plan.targets.contains(&Target::LivedashBefore) {
+            // Against an earlier build of itself the budget is level (1.0), within the same noise:
+            // a check that does not depend on how this machine treats the baseline.
+            let level: Vec<_> = budgets.iter().map(|b| spread::Budget { ratio: 1.0, ..b.clone() }).collect();
+            verdicts.extend(report::check(&level, &runs, Target::LivedashBefore));
+        }
         println!();
         for verdict in &verdicts {
             println!("{}", verdict.line());
@@ -249,9 +266,13 @@ fn livedash_settings(clients: usize) -> Vec<(&'static str, String)> {
     settings
 }
 
-async fn start(target: Target, bin: &str, clients: usize) -> anyhow::Result<Server> {
+async fn start(target: Target, plan: &Plan, clients: usize) -> anyhow::Result<Server> {
     match target {
-        Target::Livedash | Target::LivedashSse => Server::start(bin, &livedash_settings(clients)).await,
+        Target::Livedash | Target::LivedashSse => Server::start(&plan.bin, &livedash_settings(clients)).await,
+        Target::LivedashBefore => {
+            let bin = plan.before_bin.as_deref().context("livedash-before needs --before-bin")?;
+            Server::start(bin, &livedash_settings(clients)).await
+        }
         Target::Axum => Server::start_baseline(&std::env::current_exe()?, &["baseline-axum"]).await,
         Target::Node => {
             let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("baselines/ws-broadcast.mjs");

@@ -147,10 +147,10 @@ fn cell(runs: &[Run], sources: Sources, target: Target, load: Load) -> String {
     format!("{} µs CPU, p99 {} ms, {}k/s, lost {lost}, {kb:.1} KB/socket", cpu.show(1), p99.show(0), rate.show(0))
 }
 
-/// Judges the budgets on each round's livedash and axum runs (with clients from many addresses when
-/// both were measured, as a deployment's would be).
-pub(super) fn check(budgets: &[Budget], runs: &[Run]) -> Vec<Verdict> {
-    spread::judge(budgets, |load| {
+/// Judges the budgets on each round's runs of livedash and of `against` (with clients from many
+/// addresses when both were measured, as a deployment's would be).
+pub(super) fn check(budgets: &[Budget], runs: &[Run], against: Target) -> Vec<Verdict> {
+    spread::judge(budgets, against.label(), |load| {
         let at = |round: usize, target: Target| {
             runs.iter()
                 .filter(|r| r.round == round && r.target == target && load_name(r.load) == load)
@@ -158,7 +158,7 @@ pub(super) fn check(budgets: &[Budget], runs: &[Run]) -> Vec<Verdict> {
                 .map(|r| r.figures.window.marginal_us())
         };
         let rounds = runs.iter().map(|r| r.round).max().unwrap_or(0);
-        (1..=rounds).filter_map(|round| Some((at(round, Target::Livedash)?, at(round, Target::Axum)?))).collect()
+        (1..=rounds).filter_map(|round| Some((at(round, Target::Livedash)?, at(round, against)?))).collect()
     })
 }
 

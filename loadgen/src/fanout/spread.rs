@@ -37,7 +37,8 @@ impl Spread {
 
 /// One line of the budget file: at this load, livedash's CPU a delivery may be at most `ratio`
 /// times the axum baseline's (the median over the rounds), give or take `tolerance` (a fraction:
-/// the noise this ratio showed when the budget was set).
+/// the noise this ratio showed when the budget was set). Against an earlier build of livedash
+/// itself the ratio is 1.0, with the same tolerance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
     pub load: String,
@@ -67,7 +68,9 @@ pub fn parse_budgets(text: &str) -> Result<Vec<Budget>, String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub load: String,
-    /// The median over the rounds of livedash's CPU a delivery over the baseline's in that round.
+    /// What livedash was measured against (`axum broadcast`, `livedash before`).
+    pub against: String,
+    /// The median over the rounds of livedash's CPU a delivery over the other's in that round.
     pub ratio: Option<Spread>,
     pub budget: f64,
     pub limit: f64,
@@ -82,26 +85,33 @@ impl Verdict {
         let verdict = if self.pass() { "PASS" } else { "FAIL" };
         match &self.ratio {
             Some(ratio) => format!(
-                "{verdict} {}: livedash / axum CPU a delivery {} (budget {:.2}, failing above {:.2})",
+                "{verdict} {}: livedash / {} CPU a delivery {} (budget {:.2}, failing above {:.2})",
                 self.load,
+                self.against,
                 ratio.show(2),
                 self.budget,
                 self.limit
             ),
-            None => format!("{verdict} {}: no round measured both livedash and axum at this load", self.load),
+            None => {
+                format!("{verdict} {}: no round measured both livedash and {} at this load", self.load, self.against)
+            }
         }
     }
 }
 
-/// Judges each budget on the per-round pairs `(livedash, axum)` of CPU a delivery at its load.
-pub fn judge(budgets: &[Budget], pairs: impl Fn(&str) -> Vec<(f64, f64)>) -> Vec<Verdict> {
+/// Judges each budget on the per-round pairs `(livedash, other)` of CPU a delivery at its load.
+pub fn judge(budgets: &[Budget], against: &str, pairs: impl Fn(&str) -> Vec<(f64, f64)>) -> Vec<Verdict> {
     budgets
         .iter()
         .map(|budget| {
-            let ratios: Vec<f64> =
-                pairs(&budget.load).into_iter().filter(|(_, axum)| *axum > 0.0).map(|(ld, axum)| ld / axum).collect();
+            let ratios: Vec<f64> = pairs(&budget.load)
+                .into_iter()
+                .filter(|(_, other)| *other > 0.0)
+                .map(|(ld, other)| ld / other)
+                .collect();
             Verdict {
                 load: budget.load.clone(),
+                against: against.to_owned(),
                 ratio: Spread::of(&ratios),
                 budget: budget.ratio,
                 limit: budget.ratio * (1.0 + budget.tolerance),
@@ -142,15 +152,26 @@ mod tests {
     fn a_ratio_beyond_the_budget_and_its_noise_fails_and_within_passes() {
         let budgets = [Budget { load: "1000x100".into(), ratio: 0.8, tolerance: 0.1 }];
         // Rounds where the machine slowed both servers alike: the ratio holds.
-        let within = judge(&budgets, |_| vec![(5.0, 7.0), (10.0, 13.0), (6.0, 7.0)]);
+        let within = judge(&budgets, "axum", |_| vec![(5.0, 7.0), (10.0, 13.0), (6.0, 7.0)]);
         assert!(within[0].pass(), "{}", within[0].line());
         assert!((within[0].ratio.unwrap().median - 10.0 / 13.0).abs() < 1e-9);
         // livedash 20 % worse in every round.
-        let worse = judge(&budgets, |_| vec![(6.0, 7.0), (12.0, 13.0), (7.2, 7.0)]);
+        let worse = judge(&budgets, "axum", |_| vec![(6.0, 7.0), (12.0, 13.0), (7.2, 7.0)]);
         assert!(!worse[0].pass(), "{}", worse[0].line());
         // Never measured: not a pass.
-        let missing = judge(&budgets, |_| Vec::new());
+        let missing = judge(&budgets, "axum", |_| Vec::new());
         assert!(!missing[0].pass());
         assert!(missing[0].line().starts_with("FAIL"));
+        assert!(missing[0].line().contains("livedash and axum"), "{}", missing[0].line());
+    }
+
+    #[test]
+    fn against_an_earlier_build_the_budget_is_level_within_the_noise() {
+        let level = [Budget { load: "1000x100".into(), ratio: 1.0, tolerance: 0.15 }];
+        let same = judge(&level, "livedash before", |_| vec![(5.0, 5.4), (5.2, 4.8), (6.0, 5.7)]);
+        assert!(same[0].pass(), "{}", same[0].line());
+        assert!(same[0].line().contains("livedash / livedash before"), "{}", same[0].line());
+        let slower = judge(&level, "livedash before", |_| vec![(6.2, 5.0), (6.0, 5.1), (7.0, 5.9)]);
+        assert!(!slower[0].pass(), "a build 20 % dearer fails: {}", slower[0].line());
     }
 }
