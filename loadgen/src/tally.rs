@@ -63,21 +63,25 @@ impl Tally {
 
     /// Whether this client has every topic up to `finals`.
     pub fn caught_up(&self, finals: &[u64]) -> bool {
-        self.last.iter().zip(finals).all(|(last, last_published)| last >= last_published)
+        behind(&self.last, finals) == 0
     }
 
     /// Counts what never came as lost.
     pub fn close(&mut self, finals: &[u64]) {
-        for (last, last_published) in self.last.iter().zip(finals) {
-            self.lost += last_published.saturating_sub(*last);
-        }
+        self.lost += behind(&self.last, finals);
     }
+}
+
+/// How many updates a client standing at `last` (an offset per topic) has yet to receive once each
+/// topic has reached `finals`.
+fn behind(last: &[u64], finals: &[u64]) -> u64 {
+    last.iter().zip(finals).map(|(last, last_published)| last_published.saturating_sub(*last)).sum()
 }
 
 /// How many updates clients standing at `starts` (one list of topic offsets per client) are owed
 /// once each topic has reached `finals`.
 pub fn owed<'a>(starts: impl IntoIterator<Item = &'a [u64]>, finals: &[u64]) -> u64 {
-    starts.into_iter().flat_map(|start| start.iter().zip(finals).map(|(from, to)| to.saturating_sub(*from))).sum()
+    starts.into_iter().map(|start| behind(start, finals)).sum()
 }
 
 /// `bench/7` → 7.

@@ -270,12 +270,11 @@ mod browser {
             .background_color("transparent")
             .grid(Grid::new().left(48).right(16).top(16).bottom(32))
             .tooltip(Tooltip::new().trigger(Trigger::Axis))
-            // Points come in and move over 200 ms, not ECharts' 1,000 (new points) and 500
-            // (moved ones): a chart fed every second or so was in motion nearly all the time, each
-            // frame a redraw of the whole chart on the page's main thread (the demo dashboard's
-            // two charts redrew 56 times a second). Each update says again whether it slides.
-            .animation_duration(UPDATE_ANIMATION_MS)
-            .animation_duration_update(UPDATE_ANIMATION_MS);
+            // Points come in over 200 ms, not ECharts' 1,000: a chart fed every second or so was in
+            // motion nearly all the time, each frame a redraw of the whole chart on the page's
+            // main thread (the demo dashboard's two charts redrew 56 times a second). How moved
+            // points animate, each update says itself (`render`, `animates`).
+            .animation_duration(UPDATE_ANIMATION_MS);
         chart = match kind {
             // Bars sit on a category axis of their times: evenly spaced, however few there are.
             WidgetKind::BarChart => chart
